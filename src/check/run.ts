@@ -1,0 +1,177 @@
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadConfig } from '../config/config.js';
+import { AxiomError, InvalidInputError } from '../errors.js';
+import { SnapshotFleet } from '../fleet/snapshot.js';
+import type { FleetSource, Host } from '../fleet/types.js';
+import { isValid, type LoadedManifest, loadManifest, type ValidManifest } from '../manifest/load.js';
+import { type ManifestPlan, planManifest } from '../manifest/plan.js';
+import { checkManifestRules, type RuleContext } from '../manifest/rules.js';
+import { checkScriptPolicy, type PolicyRequest } from '../policy/policy.js';
+import { compareProblems, type Problem } from '../problems.js';
+import type { SchemaValidator } from '../schema/validate.js';
+import { parseYaml } from '../yaml/document.js';
+import { listFiles, MANIFEST_DIR, type Selection, selectFiles } from './select.js';
+
+export interface CheckOptions {
+  /** Absolute path of the repository root. */
+  root: string;
+  /** Absolute paths to check; empty: the whole repository. */
+  paths: readonly string[];
+  python: string;
+  validator: SchemaValidator;
+  /** Where target hosts come from; default: the snapshot named in axiom.yaml. */
+  fleet?: FleetSource;
+  /** Called as each phase starts, with the number of files it covers. */
+  onProgress?: (message: string, files: number) => void;
+}
+
+export interface CheckReport {
+  manifests: number;
+  scripts: number;
+  fleet?: { label: string; hosts: number };
+  problems: Problem[];
+  plans: ManifestPlan[];
+}
+
+/** Schema, cross-file rules and script policy over the selected files, and the plan of what deploy would create. */
+export async function runCheck(options: CheckOptions): Promise<CheckReport> {
+  const { root, validator } = options;
+  const progress = options.onProgress ?? (() => {});
+  const selection = selectFiles(root, options.paths);
+  const { config, problems: configProblems } = loadConfig(root, validator);
+  const problems: Problem[] = [...configProblems];
+
+  progress(`reading ${selection.manifests.length} manifests`, selection.manifests.length);
+  const loaded = selection.manifests.map((file) => loadManifest(root, file, validator));
+  problems.push(...loaded.flatMap((m) => m.problems));
+  const valid = loaded.filter(isValid);
+
+  const fleetSource = options.fleet ?? new SnapshotFleet(join(root, config.fleet), config.fleet, validator);
+  const hosts = await readFleet(fleetSource, problems);
+  const context: RuleContext = {
+    config,
+    hosts,
+    fleetLabel: fleetSource.label,
+    fileExists: (path) => existsSync(join(root, path)) && statSync(join(root, path)).isFile(),
+    namesInRepo: namesInRepository(root, selection, loaded),
+  };
+  problems.push(...valid.flatMap((m) => checkManifestRules(m, context)));
+
+  const scripts = scriptsToCheck(selection, valid, context);
+  progress(`checking ${scripts.length} scripts against the script policy`, scripts.length);
+  problems.push(...(await checkPolicy(root, options.python, scripts)));
+  if (selection.wholeRepository) problems.push(...scriptsWithoutManifest(selection, valid));
+
+  const plans = hosts ? planValidManifests(root, valid, problems, hosts) : [];
+  return {
+    manifests: selection.manifests.length,
+    scripts: scripts.length,
+    fleet: hosts ? { label: fleetSource.label, hosts: hosts.size } : undefined,
+    problems: problems.sort(compareProblems),
+    plans,
+  };
+}
+
+async function readFleet(source: FleetSource, problems: Problem[]): Promise<Map<number, Host> | undefined> {
+  try {
+    const hosts = await source.readHosts();
+    return new Map(hosts.map((host) => [host.id, host]));
+  } catch (error) {
+    if (error instanceof InvalidInputError) problems.push(...error.problems);
+    else if (error instanceof AxiomError)
+      problems.push({ file: source.label, rule: 'fleet', message: error.message, severity: 'error' });
+    else throw error;
+    return undefined;
+  }
+}
+
+/** Manifest names → files, over the whole manifests/ directory so that a partial check still sees every name. */
+function namesInRepository(
+  root: string,
+  selection: Selection,
+  loaded: LoadedManifest[],
+): Map<string, string[]> {
+  const names = new Map<string, string[]>();
+  const add = (name: unknown, file: string) => {
+    if (typeof name === 'string') names.set(name, [...(names.get(name) ?? []), file]);
+  };
+  for (const m of loaded) add((m.document?.data as { name?: unknown } | null)?.name, m.file);
+  if (!selection.wholeRepository) {
+    const selected = new Set(selection.manifests);
+    for (const file of listFiles(root, MANIFEST_DIR).filter((f) => /\.ya?ml$/.test(f) && !selected.has(f))) {
+      const { document } = parseYaml(file, readFileSync(join(root, file), 'utf8'));
+      add((document?.data as { name?: unknown } | null)?.name, file);
+    }
+  }
+  return names;
+}
+
+interface ScriptToCheck {
+  file: string;
+  allowCupy: boolean;
+}
+
+/** Scripts of valid manifests (CuPy allowed when the manifest asks for a GPU) and scripts named directly. */
+function scriptsToCheck(selection: Selection, valid: ValidManifest[], context: RuleContext): ScriptToCheck[] {
+  const allowCupy = new Map<string, boolean>();
+  for (const { manifest } of valid) {
+    if (!context.fileExists(manifest.script)) continue;
+    allowCupy.set(
+      manifest.script,
+      (allowCupy.get(manifest.script) ?? false) || manifest.resources.gpu !== 'none',
+    );
+  }
+  for (const file of selection.scripts) if (!allowCupy.has(file)) allowCupy.set(file, false);
+  return [...allowCupy]
+    .map(([file, cupy]) => ({ file, allowCupy: cupy }))
+    .sort((a, b) => a.file.localeCompare(b.file));
+}
+
+async function checkPolicy(root: string, python: string, scripts: ScriptToCheck[]): Promise<Problem[]> {
+  const requests: PolicyRequest[] = scripts.map((s) => ({
+    path: join(root, s.file),
+    allowCupy: s.allowCupy,
+  }));
+  const findings = await checkScriptPolicy(python, requests);
+  return scripts.flatMap((script) =>
+    (findings.get(join(root, script.file)) ?? []).map((f) => ({
+      file: script.file,
+      line: f.line,
+      column: f.col,
+      rule: `policy/${f.rule}`,
+      message: f.message,
+      severity: 'error' as const,
+    })),
+  );
+}
+
+function scriptsWithoutManifest(selection: Selection, valid: ValidManifest[]): Problem[] {
+  const referenced = new Set(valid.map((m) => m.manifest.script));
+  return selection.scripts
+    .filter((file) => !referenced.has(file))
+    .map((file) => ({
+      file,
+      rule: 'script-without-manifest',
+      message: 'no valid manifest names this script; it will not be deployed',
+      severity: 'warning' as const,
+    }));
+}
+
+/** Plans for manifests that, with their scripts, have no errors. */
+function planValidManifests(
+  root: string,
+  valid: ValidManifest[],
+  problems: Problem[],
+  hosts: Map<number, Host>,
+): ManifestPlan[] {
+  const filesWithErrors = new Set(problems.filter((p) => p.severity === 'error').map((p) => p.file));
+  return valid
+    .filter((m) => !filesWithErrors.has(m.file) && !filesWithErrors.has(m.manifest.script))
+    .map((m) => planManifest(m.file, m.manifest, sha256File(join(root, m.manifest.script)), hosts));
+}
+
+export function sha256File(path: string): string {
+  return createHash('sha256').update(readFileSync(path)).digest('hex');
+}

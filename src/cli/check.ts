@@ -1,0 +1,75 @@
+import { appendFileSync, writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { renderAnnotations, renderJson, renderMarkdown, renderText } from '../check/report.js';
+import { runCheck } from '../check/run.js';
+import { SnapshotFleet } from '../fleet/snapshot.js';
+import { resolvePython } from '../policy/python.js';
+import { countErrors } from '../problems.js';
+import { SchemaValidator } from '../schema/validate.js';
+import { booleanOption, type Command, choiceOption, stringOption } from './command.js';
+import { createProgress } from './progress.js';
+
+/** Below this many files, progress is shown only on a terminal. */
+const LONG_WORK_FILES = 100;
+const FORMATS = ['text', 'json', 'github'] as const;
+
+export const checkCommand: Command = {
+  name: 'check',
+  summary: 'validate manifests and scripts, and show what deploy would create',
+  usage: '[paths...]',
+  description: [
+    'Checks every manifest (manifests/*.yaml) and experiment script (experiments/*.py), or only the',
+    'given files and directories: the manifest schema, rules across files (script exists and matches',
+    'the name, unique names, target hosts exist in the fleet and meet the resources, limits from',
+    'axiom.yaml) and the script policy. A bare .py path checks just that script against the policy.',
+    'Then prints the plan: per manifest the workunits deploy would create, hosts, CPU-hours and the',
+    'total credit cap. Exit status: 0 clean, 1 on any error, 2 on usage errors.',
+  ].join('\n'),
+  options: {
+    json: { type: 'boolean', description: 'print the report as JSON (same as --format json)' },
+    format: {
+      type: 'string',
+      value: 'FORMAT',
+      description: 'text (default), json, or github (annotations and job summary)',
+    },
+    root: { type: 'string', value: 'DIR', description: 'repository root (default: the current directory)' },
+    fleet: {
+      type: 'string',
+      value: 'FILE',
+      description: 'fleet snapshot to check against (default: the one named in axiom.yaml)',
+    },
+    summary: { type: 'string', value: 'FILE', description: 'also write the report as Markdown to FILE' },
+    quiet: { type: 'boolean', short: 'q', description: 'no progress on stderr' },
+  },
+  async run(args, io) {
+    const format = booleanOption(args, 'json')
+      ? 'json'
+      : choiceOption(args, 'check', 'format', FORMATS, 'text');
+    const root = resolve(io.cwd, stringOption(args, 'root') ?? '.');
+    const validator = new SchemaValidator();
+    const fleetFile = stringOption(args, 'fleet');
+    const progress = createProgress(io, !booleanOption(args, 'quiet'));
+    const report = await runCheck({
+      root,
+      paths: args.positionals.map((p) => resolve(io.cwd, p)),
+      python: resolvePython(io.env),
+      validator,
+      fleet: fleetFile ? new SnapshotFleet(resolve(io.cwd, fleetFile), fleetFile, validator) : undefined,
+      onProgress: (message, files) => {
+        if (io.isTTY || files >= LONG_WORK_FILES) progress.update(message);
+      },
+    });
+    progress.done();
+
+    if (format === 'json') io.stdout.write(renderJson(report));
+    else if (format === 'github') io.stdout.write(renderAnnotations(report.problems) + renderText(report));
+    else io.stdout.write(renderText(report));
+
+    const markdown = renderMarkdown(report);
+    const summaryFile = stringOption(args, 'summary');
+    if (summaryFile) writeFileSync(resolve(io.cwd, summaryFile), markdown);
+    if (format === 'github' && io.env.GITHUB_STEP_SUMMARY)
+      appendFileSync(io.env.GITHUB_STEP_SUMMARY, markdown);
+    return countErrors(report.problems) === 0 ? 0 : 1;
+  },
+};

@@ -1,0 +1,91 @@
+import { readFileSync } from 'node:fs';
+import { AxiomError, InvalidInputError, ToolError, UsageError } from '../errors.js';
+import { formatProblem } from '../problems.js';
+import { checkCommand } from './check.js';
+import { type Command, type Io, parseCommandArgs, renderCommandHelp } from './command.js';
+
+/** Every command, by name. */
+export const COMMANDS: ReadonlyMap<string, Command> = new Map([checkCommand].map((c) => [c.name, c]));
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  };
+  return pkg.version;
+}
+
+function renderHelp(): string {
+  const width = Math.max(...[...COMMANDS.keys()].map((n) => n.length));
+  return [
+    'Usage: axiom <command> [options]',
+    '',
+    'Axiom Lab runs a BOINC volunteer-computing project as a research lab through git.',
+    '',
+    'Commands:',
+    ...[...COMMANDS.values()].map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
+    '',
+    "Run `axiom <command> --help` for a command's options.",
+    '',
+  ].join('\n');
+}
+
+/** Runs the command line; the only place that decides exit codes (0 ok, 1 failure, 2 usage). */
+export async function main(argv: readonly string[], io: Io): Promise<number> {
+  const [name, ...rest] = argv;
+  try {
+    if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+      const topic = name === 'help' && rest[0] ? COMMANDS.get(rest[0]) : undefined;
+      if (name === 'help' && rest[0] && !topic) throw new UsageError(`unknown command "${rest[0]}"`);
+      io.stdout.write(topic ? renderCommandHelp(topic) : renderHelp());
+      return name === undefined ? 2 : 0;
+    }
+    if (name === '--version' || name === '-V') {
+      io.stdout.write(`${version()}\n`);
+      return 0;
+    }
+    const command = COMMANDS.get(name);
+    if (!command)
+      throw new UsageError(`unknown command "${name}"; commands: ${[...COMMANDS.keys()].join(', ')}`);
+    const args = parseCommandArgs(command, rest);
+    if (args.values.help === true) {
+      io.stdout.write(renderCommandHelp(command));
+      return 0;
+    }
+    return await command.run(args, io);
+  } catch (error) {
+    return reportError(error, io);
+  }
+}
+
+function reportError(error: unknown, io: Io): number {
+  if (error instanceof UsageError) {
+    io.stderr.write(`axiom: ${error.message}\nRun \`axiom --help\` for usage.\n`);
+    return 2;
+  }
+  if (error instanceof InvalidInputError) {
+    io.stderr.write(
+      `axiom: ${error.message}\n${error.problems.map((p) => `  ${formatProblem(p)}\n`).join('')}`,
+    );
+    return 1;
+  }
+  if (error instanceof ToolError) {
+    io.stderr.write(`axiom: ${error.message}\n${error.details ? `${error.details}\n` : ''}`);
+    return 1;
+  }
+  if (error instanceof AxiomError) {
+    io.stderr.write(`axiom: ${error.message}\n`);
+    return 1;
+  }
+  io.stderr.write(`axiom: internal error: ${(error as Error)?.stack ?? String(error)}\n`);
+  return 1;
+}
+
+export function processIo(): Io {
+  return {
+    stdout: process.stdout,
+    stderr: process.stderr,
+    env: process.env,
+    cwd: process.cwd(),
+    isTTY: Boolean(process.stderr.isTTY),
+  };
+}

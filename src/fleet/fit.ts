@@ -1,0 +1,25 @@
+import type { Resources } from '../manifest/types.js';
+import type { Host } from './types.js';
+
+/** What a host lacks to run an experiment with these resources; empty when it fits. */
+export function hostShortfalls(host: Host, resources: Resources): string[] {
+  const shortfalls: string[] = [];
+  if (host.cores < resources.min_cpus) {
+    shortfalls.push(`has ${host.cores} cores, needs at least ${resources.min_cpus}`);
+  }
+  if (host.memoryGb < resources.min_memory_gb) {
+    shortfalls.push(`has ${host.memoryGb} GB of memory, needs at least ${resources.min_memory_gb} GB`);
+  }
+  if (resources.gpu === 'required' && host.gpus.length === 0) {
+    shortfalls.push('has no GPU, the manifest requires one');
+  }
+  if (!resources.os.includes(host.os)) {
+    shortfalls.push(`runs ${host.os}, the manifest allows ${resources.os.join(', ')}`);
+  }
+  return shortfalls;
+}
+
+/** Cores handed to the script on this host (AXIOM_CPUS). */
+export function cpusFor(host: Host, resources: Resources): number {
+  return Math.min(host.cores, resources.max_cpus ?? host.cores);
+}

@@ -1,0 +1,28 @@
+import type { OsName } from '../manifest/types.js';
+
+export interface Gpu {
+  vendor: 'nvidia' | 'amd' | 'intel' | 'apple' | 'other';
+  model: string;
+  count: number;
+  memoryMb?: number;
+}
+
+/** A volunteer host as experiments see it. */
+export interface Host {
+  id: number;
+  cores: number;
+  memoryGb: number;
+  os: OsName;
+  osVersion?: string;
+  gpus: Gpu[];
+  userId?: number;
+  teamId?: number;
+  lastContact?: Date;
+}
+
+/** Where the hosts that experiments may target come from: a committed snapshot, or the BOINC database. */
+export interface FleetSource {
+  /** Where the hosts come from, for messages (a file path or a database name). */
+  readonly label: string;
+  readHosts(): Promise<Host[]>;
+}

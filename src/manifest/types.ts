@@ -1,0 +1,85 @@
+/** The manifest contract, as described by schemas/manifest.schema.json. */
+export interface Manifest {
+  name: string;
+  title: string;
+  hypothesis: string;
+  script: string;
+  run_duration: number;
+  resources: Resources;
+  targets: Target[];
+  seed: SeedPolicy;
+  outputs: Outputs;
+  acceptance?: AcceptanceCheck[];
+  credit_cap: number;
+  provenance: Provenance;
+}
+
+export type OsName = 'linux' | 'windows' | 'macos';
+
+export interface Resources {
+  min_cpus: number;
+  max_cpus?: number;
+  min_memory_gb: number;
+  gpu: 'none' | 'optional' | 'required';
+  os: OsName[];
+}
+
+export type ParamValue = number | string | boolean | (number | string | boolean)[];
+
+export interface Target {
+  host: number;
+  replicas?: number;
+  params?: Record<string, ParamValue>;
+}
+
+export interface SeedPolicy {
+  policy: 'per_replica' | 'unique' | 'fixed';
+  base: number;
+}
+
+export interface MetricSpec {
+  type: 'number' | 'integer';
+  min?: number;
+  max?: number;
+  unit?: string;
+  description?: string;
+}
+
+export interface SeriesSpec {
+  unit?: string;
+  description?: string;
+  min_length?: number;
+  max_length?: number;
+}
+
+export interface PlotSpec {
+  title: string;
+  x: string;
+  y: string[];
+  x_scale?: 'linear' | 'log';
+  y_scale?: 'linear' | 'log';
+  mark?: 'line' | 'point';
+}
+
+export interface Outputs {
+  metrics: Record<string, MetricSpec>;
+  series?: Record<string, SeriesSpec>;
+  plots?: PlotSpec[];
+}
+
+export type ComparisonOp = '<' | '<=' | '>' | '>=' | '==' | '!=' | 'between';
+
+export interface AcceptanceCheck {
+  metric: string;
+  op: ComparisonOp;
+  value: number | [number, number];
+  description?: string;
+}
+
+export interface Provenance {
+  designed_by: 'model' | 'person';
+  model?: string;
+  prompt_sha256?: string;
+  author?: string;
+  created?: string;
+}
