@@ -62,7 +62,7 @@ export async function runCheck(options: CheckOptions): Promise<CheckReport> {
   const scripts = scriptsToCheck(selection, valid, context);
   progress(`checking ${scripts.length} scripts against the script policy`, scripts.length);
   problems.push(...(await checkPolicy(root, options.python, scripts)));
-  if (selection.wholeRepository) problems.push(...scriptsWithoutManifest(selection, valid));
+  if (selection.wholeRepository) problems.push(...scriptsWithoutManifest(selection, loaded));
 
   const plans = hosts ? planValidManifests(root, valid, problems, hosts) : [];
   return {
@@ -147,14 +147,14 @@ async function checkPolicy(root: string, python: string, scripts: ScriptToCheck[
   );
 }
 
-function scriptsWithoutManifest(selection: Selection, valid: ValidManifest[]): Problem[] {
-  const referenced = new Set(valid.map((m) => m.manifest.script));
+function scriptsWithoutManifest(selection: Selection, loaded: LoadedManifest[]): Problem[] {
+  const referenced = new Set(loaded.map((m) => (m.document?.data as { script?: unknown } | null)?.script));
   return selection.scripts
     .filter((file) => !referenced.has(file))
     .map((file) => ({
       file,
       rule: 'script-without-manifest',
-      message: 'no valid manifest names this script; it will not be deployed',
+      message: 'no manifest names this script; it will not be deployed',
       severity: 'warning' as const,
     }));
 }

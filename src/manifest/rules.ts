@@ -135,7 +135,7 @@ const runDurationBounds: ManifestRule = (m, context) => {
           m,
           ['run_duration'],
           'run-duration-bounds',
-          `run_duration must be between ${min} and ${max} seconds (axiom.yaml limits.run_duration); found ${value}`,
+          `must be between ${min} and ${max} seconds (axiom.yaml limits.run_duration); found ${value}`,
         ),
       ];
 };
@@ -150,7 +150,7 @@ const creditCapBounds: ManifestRule = (m, context) => {
           m,
           ['credit_cap'],
           'credit-cap-bounds',
-          `credit_cap must be between ${min} and ${max} (axiom.yaml limits.credit_cap); found ${value}`,
+          `must be between ${min} and ${max} (axiom.yaml limits.credit_cap); found ${value}`,
         ),
       ];
 };

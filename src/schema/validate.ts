@@ -147,6 +147,7 @@ function describeAlternatives(branches: Record<string, unknown>[] | undefined): 
       return `[${branch.prefixItems.map((item) => (item as { type: string }).type).join(', ')}]`;
     }
     if (branch.type === 'array') return 'a list';
+    if (branch.type === 'boolean') return 'true/false';
     return article(String(branch.type));
   });
   return forms.length > 1 ? `${forms.slice(0, -1).join(', ')} or ${forms.at(-1)}` : (forms[0] ?? '');

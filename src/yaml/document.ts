@@ -24,12 +24,18 @@ export function parseYaml(file: string, text: string): { document?: LocatedDocum
   }
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: false, version: '1.2' });
-  const problems = [...doc.errors, ...doc.warnings].map((error) => {
+  // One problem per line: after a syntax error the parser reports follow-on errors on the same line.
+  const reportedLines = new Set<number>();
+  const problems = [...doc.errors, ...doc.warnings].flatMap((error) => {
     const position = lineCounter.linePos(error.pos[0]);
-    return {
-      ...yamlProblem(file, position.line, position.col, describeYamlError(error.message)),
-      severity: doc.errors.includes(error) ? ('error' as const) : ('warning' as const),
-    };
+    if (reportedLines.has(position.line)) return [];
+    reportedLines.add(position.line);
+    return [
+      {
+        ...yamlProblem(file, position.line, position.col, describeYamlError(error.message)),
+        severity: doc.errors.includes(error) ? ('error' as const) : ('warning' as const),
+      },
+    ];
   });
   if (doc.errors.length > 0) return { problems };
   let data: unknown;

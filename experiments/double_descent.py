@@ -1,0 +1,161 @@
+"""Double descent in random-features regression.
+
+Question: does test error peak where the number of fitted parameters equals the
+number of training points, and fall again as the model keeps growing?
+Method: random ReLU features of a fixed Gaussian projection, fitted by
+minimum-norm least squares (pseudo-inverse, no ridge), on a nonlinear target
+with label noise; the width p is swept across the interpolation threshold
+p = n, densely near it, and averaged over as many seeds as the budget allows.
+Shows: test error against width rises to a sharp peak at p close to n, then
+descends again below its classical minimum (the second descent).
+Reproduces: Belkin, Hsu, Ma & Mandal (2019), "Reconciling modern machine-learning
+practice and the classical bias-variance trade-off", PNAS 116(32):15849-15854.
+"""
+
+import os
+
+# One BLAS thread per worker process: the parallelism comes from the processes.
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_var] = "1"
+
+import json
+import time
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+import numpy as np
+
+VERSION = "1.0.0"
+RESULT_FILE = "experiment_result.json"
+START = time.monotonic()
+
+
+def settings():
+    params = json.loads(os.environ.get("AXIOM_PARAMS") or "{}")
+    return {
+        "budget": float(os.environ.get("AXIOM_RUN_DURATION", "60")),
+        "seed": int(os.environ.get("AXIOM_SEED", "0")),
+        "cpus": max(1, int(os.environ.get("AXIOM_CPUS") or os.cpu_count() or 1)),
+        "params": params,
+        "n_train": int(params.get("n_train", 200)),
+        "dim": int(params.get("dim", 20)),
+        "noise": float(params.get("noise", 0.5)),
+        "n_test": int(params.get("n_test", 2000)),
+    }
+
+
+def widths_for(n_train):
+    """Coarse log grid from n/20 to 25n, dense between 0.7n and 1.4n."""
+    coarse = np.geomspace(max(2, n_train // 20), 25 * n_train, 22)
+    dense = np.linspace(0.7 * n_train, 1.4 * n_train, 15)
+    return sorted({int(round(w)) for w in np.concatenate([coarse, dense, [n_train]])})
+
+
+def make_task(base_seed, repeat, dim, n_train, n_test, noise):
+    rng = np.random.default_rng([base_seed, repeat])
+    w_teacher = rng.standard_normal(dim) / np.sqrt(dim)
+    v_teacher = rng.standard_normal(dim) / np.sqrt(dim)
+
+    def target(x):
+        return np.tanh(2.0 * x @ w_teacher) + 0.5 * (x @ v_teacher) ** 2
+
+    x_train = rng.standard_normal((n_train, dim))
+    x_test = rng.standard_normal((n_test, dim))
+    y_train = target(x_train) + noise * rng.standard_normal(n_train)
+    return x_train, y_train, x_test, target(x_test)
+
+
+def fit_width(job):
+    """Train and test error of the minimum-norm fit with `width` random ReLU features."""
+    base_seed, repeat, width, cfg = job
+    x_train, y_train, x_test, y_test = make_task(base_seed, repeat, cfg["dim"], cfg["n_train"], cfg["n_test"], cfg["noise"])
+    rng = np.random.default_rng([base_seed, repeat, width])
+    projection = rng.standard_normal((cfg["dim"], width)) / np.sqrt(cfg["dim"])
+    features_train = np.maximum(x_train @ projection, 0.0) / np.sqrt(width)
+    features_test = np.maximum(x_test @ projection, 0.0) / np.sqrt(width)
+    coef = np.linalg.pinv(features_train, rcond=1e-12) @ y_train
+    train_error = float(np.mean((features_train @ coef - y_train) ** 2))
+    test_error = float(np.mean((features_test @ coef - y_test) ** 2))
+    return repeat, width, train_error, test_error
+
+
+def averages(widths, errors):
+    """Mean errors per width over the seeds that finished every width (all seeds so far when none has)."""
+    complete = [r for r, by_width in errors.items() if len(by_width) == len(widths)]
+    repeats = complete or list(errors)
+    series = {"width": [], "train_error": [], "test_error": []}
+    for width in widths:
+        values = [errors[r][width] for r in repeats if width in errors[r]]
+        if values:
+            series["width"].append(width)
+            series["train_error"].append(float(np.mean([v[0] for v in values])))
+            series["test_error"].append(float(np.mean([v[1] for v in values])))
+    return series, len(complete)
+
+
+def write_result(cfg, widths, errors, min_seeds):
+    series, seeds = averages(widths, errors)
+    test, width_series = series["test_error"], series["width"]
+    metrics = {}
+    if test:
+        peak = int(np.argmax(test))
+        metrics = {
+            "peak_over_large": test[peak] / test[-1],
+            "n_train": cfg["n_train"],
+            "peak_width": width_series[peak],
+            "peak_width_ratio": width_series[peak] / cfg["n_train"],
+            "peak_test_error": test[peak],
+            "test_error_large": test[-1],
+            "seeds": seeds,
+        }
+    result = {
+        "experiment": "double_descent",
+        "version": VERSION,
+        "status": "ok" if seeds >= min_seeds else "partial",
+        "seed": cfg["seed"],
+        "params": cfg["params"],
+        "budget_seconds": cfg["budget"],
+        "elapsed_seconds": round(time.monotonic() - START, 3),
+        "metrics": metrics,
+        "series": series,
+        "summary": (
+            f"peak test error {metrics['peak_test_error']:.3g} at width {metrics['peak_width']} (n = {cfg['n_train']}), "
+            f"{metrics['peak_over_large']:.1f}x the error at width {width_series[-1]}; {seeds} complete seeds"
+            if metrics
+            else "no width finished before the deadline"
+        ),
+    }
+    with open(RESULT_FILE + ".tmp", "w") as handle:
+        json.dump(result, handle)
+    os.replace(RESULT_FILE + ".tmp", RESULT_FILE)
+
+
+def main():
+    cfg = settings()
+    widths = widths_for(cfg["n_train"])
+    # Stop starting work at 85 % of the budget, leaving time to write the result.
+    deadline = START + 0.85 * cfg["budget"]
+    errors = {}  # repeat -> width -> (train error, test error)
+    jobs = iter([(cfg["seed"], repeat, w, cfg) for repeat in range(50) for w in widths])
+    pending = set()
+    with ProcessPoolExecutor(max_workers=cfg["cpus"]) as pool:
+        while True:
+            while len(pending) < 2 * cfg["cpus"] and time.monotonic() < deadline:
+                job = next(jobs, None)
+                if job is None:
+                    break
+                pending.add(pool.submit(fit_width, job))
+            if not pending:
+                break
+            finished, pending = wait(pending, timeout=max(0.05, deadline - time.monotonic()), return_when=FIRST_COMPLETED)
+            for future in finished:
+                repeat, width, train_error, test_error = future.result()
+                errors.setdefault(repeat, {})[width] = (train_error, test_error)
+            if time.monotonic() >= deadline:
+                for future in pending:
+                    future.cancel()
+                break
+    write_result(cfg, widths, errors, min_seeds=3)
+
+
+if __name__ == "__main__":
+    main()
