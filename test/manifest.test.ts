@@ -24,7 +24,11 @@ describe('manifest schema', () => {
   });
 
   it.each(manifests)('manifests/%s validates against the schema', (file) => {
-    const loaded = parseManifest(`manifests/${file}`, readFileSync(join(REPO_ROOT, 'manifests', file), 'utf8'), validator);
+    const loaded = parseManifest(
+      `manifests/${file}`,
+      readFileSync(join(REPO_ROOT, 'manifests', file), 'utf8'),
+      validator,
+    );
     expect(loaded.problems.map(formatProblem)).toEqual([]);
     expect(loaded.manifest?.name).toBe(basename(file, '.yaml'));
   });
@@ -33,7 +37,9 @@ describe('manifest schema', () => {
     for (const extra of ['colour: blue', 'outputs_extra: 1']) {
       const loaded = parseManifest('manifests/x.yaml', manifestYaml('unknown_key', extra), validator);
       expect(loaded.manifest).toBeUndefined();
-      expect(loaded.problems[0]?.message).toMatch(/^unknown key "(colour|outputs_extra)"; allowed keys: name, title/);
+      expect(loaded.problems[0]?.message).toMatch(
+        /^unknown key "(colour|outputs_extra)"; allowed keys: name, title/,
+      );
     }
     const nested = manifestYaml('unknown_key').replace('  gpu: none', '  gpu: none\n  disk_gb: 4');
     const loaded = parseManifest('manifests/x.yaml', nested, validator);
@@ -143,7 +149,10 @@ describe('broken manifests', () => {
   it.each(Object.entries(BROKEN))('%s fails with the located message', async (name, expected) => {
     const file = `manifests/${name}.yaml`;
     const report = await checkInRepo(
-      { [file]: readFileSync(join(FIXTURES, 'broken', `${name}.yaml`), 'utf8'), [`experiments/${name}.py`]: OK_SCRIPT },
+      {
+        [file]: readFileSync(join(FIXTURES, 'broken', `${name}.yaml`), 'utf8'),
+        [`experiments/${name}.py`]: OK_SCRIPT,
+      },
       [file],
     );
     expect(report.problems.map(formatProblem)).toEqual(expected);

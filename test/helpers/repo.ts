@@ -81,7 +81,10 @@ export interface CliResult {
 }
 
 /** Runs the CLI in-process, as the bin does, with captured output. */
-export async function runCli(argv: string[], options: { cwd: string; env?: NodeJS.ProcessEnv }): Promise<CliResult> {
+export async function runCli(
+  argv: string[],
+  options: { cwd: string; env?: NodeJS.ProcessEnv },
+): Promise<CliResult> {
   let stdout = '';
   let stderr = '';
   const code = await main(argv, {

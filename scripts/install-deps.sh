@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs the Debian/Ubuntu packages Axiom Lab and its tests need; skips what is already there.
+set -euo pipefail
+
+PACKAGES=(git python3-numpy mariadb-server mariadb-client)
+
+missing=()
+for pkg in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+
+if ((${#missing[@]})); then
+  echo "installing: ${missing[*]}"
+  SUDO=""
+  [[ $(id -u) -ne 0 ]] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
+if ((node_major < 20)); then
+  echo "Axiom Lab needs Node.js 20 or later (found: $(node --version 2>/dev/null || echo none))." >&2
+  echo "Install it from your distribution (Debian 13: apt-get install nodejs npm) or nodejs.org, then run this again." >&2
+  exit 1
+fi
+/usr/bin/python3 -c 'import numpy' || { echo "numpy is missing from /usr/bin/python3" >&2; exit 1; }

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# One command for a fresh Debian/Ubuntu machine: install what Axiom Lab needs, build it, and run
+# the main job on this repository.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/install-deps.sh
+scripts/start-mariadb.sh
+npm ci --no-audit --no-fund
+node bin/axiom.js check
