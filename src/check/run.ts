@@ -1,10 +1,10 @@
-import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfig } from '../config/config.js';
 import { AxiomError, InvalidInputError } from '../errors.js';
 import { SnapshotFleet } from '../fleet/snapshot.js';
 import type { FleetSource, Host } from '../fleet/types.js';
+import { sha256File } from '../hash.js';
 import { isValid, type LoadedManifest, loadManifest, type ValidManifest } from '../manifest/load.js';
 import { type ManifestPlan, planManifest } from '../manifest/plan.js';
 import { checkManifestRules, type RuleContext } from '../manifest/rules.js';
@@ -170,8 +170,4 @@ function planValidManifests(
   return valid
     .filter((m) => !filesWithErrors.has(m.file) && !filesWithErrors.has(m.manifest.script))
     .map((m) => planManifest(m.file, m.manifest, sha256File(join(root, m.manifest.script)), hosts));
-}
-
-export function sha256File(path: string): string {
-  return createHash('sha256').update(readFileSync(path)).digest('hex');
 }

@@ -107,3 +107,27 @@ export function choiceOption<T extends string>(
   }
   return value as T;
 }
+
+/** A numeric option within bounds; anything else is a usage error saying what was expected. */
+export function numberOption(
+  args: ParsedArgs,
+  command: string,
+  name: string,
+  bounds: { min?: number; integer?: boolean } = {},
+): number | undefined {
+  const text = stringOption(args, name);
+  if (text === undefined) return undefined;
+  const value = Number(text);
+  const kind = bounds.integer ? 'an integer' : 'a number';
+  const ok =
+    text.trim() !== '' &&
+    Number.isFinite(value) &&
+    (!bounds.integer || Number.isInteger(value)) &&
+    (bounds.min === undefined || value >= bounds.min);
+  if (!ok) {
+    throw new UsageError(
+      `axiom ${command}: --${name} must be ${kind}${bounds.min !== undefined ? ` >= ${bounds.min}` : ''}; found "${text}"`,
+    );
+  }
+  return value;
+}

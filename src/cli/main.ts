@@ -3,9 +3,12 @@ import { AxiomError, InvalidInputError, ToolError, UsageError } from '../errors.
 import { formatProblem } from '../problems.js';
 import { checkCommand } from './check.js';
 import { type Command, type Io, parseCommandArgs, renderCommandHelp } from './command.js';
+import { runCommand } from './run.js';
 
 /** Every command, by name. */
-export const COMMANDS: ReadonlyMap<string, Command> = new Map([checkCommand].map((c) => [c.name, c]));
+export const COMMANDS: ReadonlyMap<string, Command> = new Map(
+  [checkCommand, runCommand].map((c) => [c.name, c]),
+);
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {

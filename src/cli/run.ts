@@ -1,0 +1,297 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import { basename, join, resolve } from 'node:path';
+import { InvalidInputError, UsageError } from '../errors.js';
+import {
+  checkDeclaredMetrics,
+  checkDeclaredSeries,
+  describeCheck,
+  evaluateAcceptance,
+} from '../judge/metrics.js';
+import { parseManifest } from '../manifest/load.js';
+import { seedFor } from '../manifest/plan.js';
+import type { Manifest, ParamValue } from '../manifest/types.js';
+import { checkScriptPolicy } from '../policy/policy.js';
+import { resolvePython } from '../policy/python.js';
+import { formatProblem } from '../problems.js';
+import { type RunOutcome, requireNumpy, runExperiment } from '../runner/run.js';
+import { SchemaValidator } from '../schema/validate.js';
+import {
+  booleanOption,
+  type Command,
+  type Io,
+  numberOption,
+  type ParsedArgs,
+  stringOption,
+} from './command.js';
+import { createProgress } from './progress.js';
+
+const DEFAULT_BUDGET = 60;
+const NAME = /^[a-z][a-z0-9_]{2,47}$/;
+
+interface RunTarget {
+  script: string;
+  experiment: string;
+  manifest?: Manifest;
+  manifestFile?: string;
+  budget: number;
+  seed: number;
+  cpus: number;
+  params: Record<string, ParamValue>;
+}
+
+export const runCommand: Command = {
+  name: 'run',
+  summary: 'run an experiment as a volunteer would, under its time limit, and check its result',
+  usage: '<script.py | manifest.yaml>',
+  description: [
+    'Runs one experiment exactly as a volunteer host would: the reference client (scripts/axiom_client.py)',
+    'runs the script in a fresh working directory with AXIOM_RUN_DURATION, AXIOM_SEED, AXIOM_PARAMS,',
+    'AXIOM_WU_NAME and AXIOM_CPUS set, stops it at the budget plus a short grace, and the result',
+    'envelope (experiment_result.json) is validated. Given a manifest, its budget, first seed and the',
+    "first target's params are the defaults, and the result is checked against the declared metrics,",
+    'series and acceptance checks. The script must pass the script policy first.',
+    'Exit status: 0 ok; 1 the script failed, overran or wrote no valid result (or, with --strict,',
+    'failed an acceptance check); 2 usage errors.',
+  ].join('\n'),
+  options: {
+    budget: {
+      type: 'string',
+      value: 'S',
+      description: `seconds the script may run (default: the manifest's run_duration, else ${DEFAULT_BUDGET})`,
+    },
+    seed: { type: 'string', value: 'N', description: "seed (default: the manifest's first seed, else 0)" },
+    cpus: {
+      type: 'string',
+      value: 'N',
+      description: 'cores handed to the script (default: all of this machine, capped by max_cpus)',
+    },
+    params: {
+      type: 'string',
+      value: 'JSON',
+      description: "params object (default: the manifest's first target's params, else {})",
+    },
+    target: {
+      type: 'string',
+      value: 'HOST',
+      description: 'with a manifest: take the params of this target host',
+    },
+    out: {
+      type: 'string',
+      value: 'DIR',
+      description: 'keep the working directory, with experiment_result.json, at DIR (new or empty)',
+    },
+    root: {
+      type: 'string',
+      value: 'DIR',
+      description: "repository root for a manifest's script path (default: the current directory)",
+    },
+    strict: {
+      type: 'boolean',
+      description: 'exit 1 when a declared metric is missing or an acceptance check fails',
+    },
+    'skip-policy': {
+      type: 'boolean',
+      description: 'run even if the script fails the script policy (trusted scripts only)',
+    },
+    json: { type: 'boolean', description: 'print the outcome as JSON' },
+    quiet: { type: 'boolean', short: 'q', description: 'no progress on stderr' },
+  },
+  async run(args, io) {
+    const [path, ...extra] = args.positionals;
+    if (!path || extra.length > 0)
+      throw new UsageError('axiom run: give exactly one script (.py) or manifest (.yaml)');
+    const validator = new SchemaValidator();
+    const target = resolveTarget(args, io, resolve(io.cwd, path), validator);
+    const python = resolvePython(io.env);
+    await requireNumpy(python);
+    if (!booleanOption(args, 'skip-policy')) await enforcePolicy(python, target);
+
+    const out = stringOption(args, 'out');
+    const workdir = out ? resolve(io.cwd, out) : mkdtempSync(join(tmpdir(), 'axiom-run-'));
+    const progress = createProgress(io, !booleanOption(args, 'quiet'));
+    const every = Math.max(10, Math.round(target.budget / 10));
+    progress.update(
+      `running ${target.experiment}: budget ${target.budget} s, seed ${target.seed}, ${target.cpus} cpus`,
+    );
+    try {
+      const outcome = await runExperiment(
+        {
+          script: target.script,
+          experiment: target.experiment,
+          budgetSeconds: target.budget,
+          seed: target.seed,
+          cpus: target.cpus,
+          params: target.params,
+          wuName: `axm_${target.experiment}_local_r0`,
+          python,
+          workdir,
+          onTick: (elapsed) => {
+            if (io.isTTY || Math.round(elapsed) % every === 0) {
+              progress.update(`running ${target.experiment}: ${Math.round(elapsed)} s of ${target.budget} s`);
+            }
+          },
+        },
+        validator,
+      );
+      progress.done();
+      return report(outcome, target, io, args);
+    } finally {
+      if (!out) rmSync(workdir, { recursive: true, force: true });
+    }
+  },
+};
+
+function resolveTarget(args: ParsedArgs, io: Io, path: string, validator: SchemaValidator): RunTarget {
+  const options = {
+    budget: numberOption(args, 'run', 'budget', { min: 1 }),
+    seed: numberOption(args, 'run', 'seed', { min: 0, integer: true }),
+    cpus: numberOption(args, 'run', 'cpus', { min: 1, integer: true }),
+    params: parseParams(stringOption(args, 'params')),
+    target: numberOption(args, 'run', 'target', { min: 1, integer: true }),
+  };
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch {
+    throw new UsageError(`axiom run: ${path}: no such file`);
+  }
+  if (path.endsWith('.py')) {
+    const experiment = basename(path, '.py');
+    if (!NAME.test(experiment))
+      throw new UsageError(
+        `axiom run: script name "${experiment}" must be 3 to 48 lowercase letters, digits or underscores, starting with a letter`,
+      );
+    if (options.target !== undefined) throw new UsageError('axiom run: --target needs a manifest');
+    return {
+      script: path,
+      experiment,
+      budget: options.budget ?? DEFAULT_BUDGET,
+      seed: options.seed ?? 0,
+      cpus: options.cpus ?? availableParallelism(),
+      params: options.params ?? {},
+    };
+  }
+  if (!/\.ya?ml$/.test(path))
+    throw new UsageError('axiom run: expected a script (.py) or a manifest (.yaml)');
+  const loaded = parseManifest(basename(path), text, validator);
+  if (!loaded.manifest) throw new InvalidInputError(`${path} is not a valid manifest`, loaded.problems);
+  const manifest = loaded.manifest;
+  const chosen =
+    options.target === undefined
+      ? manifest.targets[0]
+      : manifest.targets.find((t) => t.host === options.target);
+  if (!chosen)
+    throw new UsageError(
+      `axiom run: host ${options.target} is not a target of ${manifest.name}; targets: ${manifest.targets.map((t) => t.host).join(', ')}`,
+    );
+  const available = availableParallelism();
+  return {
+    script: resolve(io.cwd, stringOption(args, 'root') ?? '.', manifest.script),
+    experiment: manifest.name,
+    manifest,
+    manifestFile: path,
+    budget: options.budget ?? manifest.run_duration,
+    seed: options.seed ?? seedFor(manifest, 0, 0),
+    cpus: options.cpus ?? Math.min(available, manifest.resources.max_cpus ?? available),
+    params: options.params ?? chosen.params ?? {},
+  };
+}
+
+function parseParams(text: string | undefined): Record<string, ParamValue> | undefined {
+  if (text === undefined) return undefined;
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new UsageError(
+      `axiom run: --params must be a JSON object, e.g. '{"width": 64}'; found ${JSON.stringify(text)}`,
+    );
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new UsageError(
+      `axiom run: --params must be a JSON object, e.g. '{"width": 64}'; found ${JSON.stringify(text)}`,
+    );
+  }
+  return value as Record<string, ParamValue>;
+}
+
+async function enforcePolicy(python: string, target: RunTarget): Promise<void> {
+  const allowCupy = target.manifest ? target.manifest.resources.gpu !== 'none' : false;
+  const findings =
+    (await checkScriptPolicy(python, [{ path: target.script, allowCupy }])).get(target.script) ?? [];
+  if (findings.length > 0) {
+    throw new InvalidInputError(
+      `${target.script} breaks the script policy; it was not run (--skip-policy runs trusted scripts anyway)`,
+      findings.map((f) => ({
+        file: target.script,
+        line: f.line,
+        column: f.col,
+        rule: `policy/${f.rule}`,
+        message: f.message,
+        severity: 'error' as const,
+      })),
+    );
+  }
+}
+
+function report(outcome: RunOutcome, target: RunTarget, io: Io, args: ParsedArgs): number {
+  const manifest = target.manifest;
+  const envelope = outcome.envelope;
+  const findings =
+    envelope && manifest
+      ? [...checkDeclaredMetrics(envelope, manifest), ...checkDeclaredSeries(envelope, manifest)]
+      : [];
+  const acceptance = envelope && manifest ? evaluateAcceptance(envelope, manifest) : [];
+  const strictFailure =
+    booleanOption(args, 'strict') && (findings.length > 0 || acceptance.some((a) => !a.passed));
+  const code = outcome.status === 'ok' && !strictFailure ? 0 : 1;
+  if (booleanOption(args, 'json')) {
+    io.stdout.write(`${JSON.stringify({ ...outcome, findings, acceptance, exit: code }, null, 2)}\n`);
+    return code;
+  }
+  const lines = [
+    `${outcome.status} after ${outcome.elapsedSeconds.toFixed(1)} s of ${target.budget} s: ${outcome.message}`,
+  ];
+  if (outcome.status !== 'ok' && outcome.stderrTail.trim())
+    lines.push(
+      'script output (last lines):',
+      ...outcome.stderrTail
+        .trimEnd()
+        .split('\n')
+        .slice(-15)
+        .map((l) => `  ${l}`),
+    );
+  lines.push(...outcome.problems.map((p) => `  ${formatProblem(p)}`));
+  if (envelope) {
+    lines.push(
+      `${envelope.status === 'partial' ? 'partial result' : 'result'}: ${envelope.summary}`,
+      'metrics:',
+    );
+    const keys = Object.keys(envelope.metrics);
+    const width = Math.max(...keys.map((k) => k.length));
+    keys.forEach((key, index) =>
+      lines.push(
+        `  ${key.padEnd(width)}  ${formatNumber(envelope.metrics[key] ?? Number.NaN)}${index === 0 ? '  (headline)' : ''}`,
+      ),
+    );
+  }
+  lines.push(...findings.map((f) => `  ${f.rule}: ${f.message}`));
+  if (acceptance.length > 0) {
+    lines.push(`acceptance (${target.manifestFile}):`);
+    for (const a of acceptance)
+      lines.push(
+        `  ${a.passed ? 'pass' : 'FAIL'}  ${describeCheck(a.check)}  (found ${a.value === undefined ? 'nothing' : formatNumber(a.value)})`,
+      );
+  }
+  if (outcome.status === 'ok' && envelope)
+    lines.push(
+      `working directory: ${outcome.workdir}${stringOption(args, 'out') ? '' : ' (removed; keep it with --out DIR)'}`,
+    );
+  io.stdout.write(`${lines.join('\n')}\n`);
+  return code;
+}
+
+function formatNumber(value: number): string {
+  return Number.isInteger(value) ? String(value) : value.toPrecision(4);
+}

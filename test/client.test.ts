@@ -1,0 +1,187 @@
+import { spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { resolvePython } from '../src/policy/python.js';
+import { CLIENT_SCRIPT } from '../src/runner/run.js';
+import { makeCertificate, StrictFileServer } from './helpers/https.js';
+
+const python = resolvePython(process.env);
+const certificate = makeCertificate();
+const server = new StrictFileServer(certificate);
+let workdir: string;
+
+beforeAll(() => server.start());
+afterAll(async () => {
+  await server.stop();
+  certificate.cleanup();
+});
+afterEach(() => {
+  expect(server.unmet()).toEqual({ neverRequested: [], unexpected: [] });
+  rmSync(workdir, { recursive: true, force: true });
+});
+
+const GOOD = `import json, os
+with open("experiment_result.json", "w") as f:
+    json.dump({"experiment": "probe", "seed": int(os.environ["AXIOM_SEED"]), "cpus": int(os.environ["AXIOM_CPUS"]),
+               "params": json.loads(os.environ["AXIOM_PARAMS"]), "wu": os.environ["AXIOM_WU_NAME"]}, f)
+`;
+
+/** Whether a process still runs (a zombie waiting for its reaper does not). */
+function isRunning(pid: number): boolean {
+  const stat = existsSync(`/proc/${pid}/stat`) ? readFileSync(`/proc/${pid}/stat`, 'utf8') : '';
+  return stat !== '' && stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+}
+
+interface ClientRun {
+  code: number | null;
+  report: Record<string, unknown>;
+  seconds: number;
+}
+
+/** Serves `script` at a fresh path and runs the client on a workunit pointing at it. */
+async function runClient(
+  script: string,
+  options: { sha?: string; url?: string; budget?: number; trust?: boolean } = {},
+): Promise<ClientRun> {
+  workdir = mkdtempSync(join(tmpdir(), 'axiom-client-'));
+  const path = `/scripts/probe-${Math.random().toString(16).slice(2)}.py`;
+  const url = options.url ?? server.expect(path, script);
+  const wu = {
+    mode: 'experiment',
+    experiment: 'probe',
+    wu_name: 'axm_probe_0123456789ab_h60_r0',
+    script_url: url,
+    script_sha256: options.sha ?? createHash('sha256').update(script).digest('hex'),
+    run_duration: options.budget ?? 20,
+    seed: 42,
+    params: { width: 8 },
+    cpus: 2,
+  };
+  writeFileSync(join(workdir, 'wu.json'), JSON.stringify(wu));
+  const env = {
+    PATH: process.env.PATH,
+    ...(options.trust === false ? {} : { SSL_CERT_FILE: certificate.certFile }),
+  };
+  const started = Date.now();
+  // Asynchronously: the HTTPS server answering the client runs in this process.
+  const code = await new Promise<number | null>((resolve) => {
+    const args = [
+      CLIENT_SCRIPT,
+      '--wu',
+      'wu.json',
+      '--out',
+      'result.json',
+      '--workdir',
+      'slot',
+      '--grace',
+      '1',
+      '--kill-after',
+      '2',
+    ];
+    spawn(python, args, { cwd: workdir, env, stdio: 'ignore' }).on('close', resolve);
+  });
+  const seconds = (Date.now() - started) / 1000;
+  const reportFile = join(workdir, 'result.json');
+  return {
+    code,
+    report: existsSync(reportFile) ? JSON.parse(readFileSync(reportFile, 'utf8')) : {},
+    seconds,
+  };
+}
+
+describe('reference volunteer client', () => {
+  it('downloads a good script over verified https, runs it with the contract environment, and reports ok', async () => {
+    const run = await runClient(GOOD);
+    expect(run.code).toBe(0);
+    expect(run.report.status).toBe('ok');
+    expect(run.report.envelope).toEqual({
+      experiment: 'probe',
+      seed: 42,
+      cpus: 2,
+      params: { width: 8 },
+      wu: 'axm_probe_0123456789ab_h60_r0',
+    });
+  });
+
+  it('refuses a tampered script and never runs it', async () => {
+    const run = await runClient(GOOD, { sha: 'f'.repeat(64) });
+    expect(run.code).toBe(1);
+    expect(run.report.status).toBe('rejected-script');
+    expect(run.report.message).toMatch(/does not match the workunit's f{64}/);
+    expect(existsSync(join(workdir, 'slot', 'experiment_result.json'))).toBe(false);
+  });
+
+  it('reports a crashing script as a failed task with its stderr', async () => {
+    const run = await runClient(
+      'import sys\nprint("about to fail", file=sys.stderr)\nraise RuntimeError("boom")\n',
+    );
+    expect(run.code).toBe(1);
+    expect(run.report).toMatchObject({ status: 'failed', exit_code: 1 });
+    expect(run.report.stderr_tail).toContain('RuntimeError: boom');
+  });
+
+  it('stops an overrunning script and the processes it started at the budget plus grace', async () => {
+    const script = `import os, signal, time
+from multiprocessing import Process
+def stubborn():
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    time.sleep(600)
+if __name__ == "__main__":
+    worker = Process(target=stubborn)
+    worker.start()
+    with open("worker.pid", "w") as f:
+        f.write(str(worker.pid))
+    time.sleep(600)
+`;
+    const run = await runClient(script, { budget: 3 });
+    expect(run.code).toBe(1);
+    expect(run.report.status).toBe('overran');
+    expect(run.seconds).toBeLessThan(3 + 1 + 2 + 2);
+    const pid = Number(readFileSync(join(workdir, 'slot', 'worker.pid'), 'utf8'));
+    expect(isRunning(pid)).toBe(false);
+  });
+
+  it('reports a script that wrote no result', async () => {
+    const run = await runClient('print("done, but forgot the result")\n');
+    expect(run.code).toBe(1);
+    expect(run.report.status).toBe('no-result');
+  });
+
+  it('rejects a result with NaN, which JSON does not allow', async () => {
+    const run = await runClient(
+      'import json\njson.dump({"metrics": {"x": float("nan")}}, open("experiment_result.json", "w"))\n',
+    );
+    expect(run.code).toBe(1);
+    expect(run.report.status).toBe('invalid-result');
+    expect(run.report.message).toContain('NaN is not a number JSON allows');
+  });
+
+  it('refuses a server whose certificate it cannot verify', async () => {
+    // The TLS handshake fails before any request reaches the server, so nothing is expected.
+    const run = await runClient(GOOD, { url: server.urlFor('/scripts/untrusted.py'), trust: false });
+    expect(run.code).toBe(1);
+    expect(run.report.status).toBe('download-failed');
+    expect(run.report.message).toMatch(/CERTIFICATE_VERIFY_FAILED/);
+  });
+
+  it('refuses plain http and file URLs', async () => {
+    for (const url of ['http://127.0.0.1:9/x.py', 'file:///etc/hostname']) {
+      const run = await runClient(GOOD, { url });
+      expect(run.report.status).toBe('download-failed');
+      expect(run.report.message).toMatch(/^refusing to download over (http|file): only https is allowed$/);
+      rmSync(workdir, { recursive: true, force: true });
+    }
+    workdir = mkdtempSync(join(tmpdir(), 'axiom-client-'));
+  });
+
+  it('exits 2 on an unreadable workunit', () => {
+    workdir = mkdtempSync(join(tmpdir(), 'axiom-client-'));
+    writeFileSync(join(workdir, 'wu.json'), '{"mode": "experiment"}');
+    const result = spawnSync(python, [CLIENT_SCRIPT, '--wu', 'wu.json'], { cwd: workdir, encoding: 'utf8' });
+    expect(result.status).toBe(2);
+    expect(result.stderr).toContain("field 'experiment' is missing or has the wrong type");
+  });
+});
