@@ -132,7 +132,7 @@ describe('axiom run', () => {
 });
 
 describe('first-batch experiments at a short budget', () => {
-  const experiments = ['double_descent', 'neural_scaling_laws', 'emergent_abilities', 'mode_connectivity'];
+  const experiments = ['double_descent', 'neural_scaling_laws', 'emergent_abilities', 'mode_connectivity', 'lottery_ticket'];
   it.each(experiments)(
     '%s finishes within budget, writes a valid envelope and passes the policy',
     async (name) => {
