@@ -5,6 +5,8 @@ export default defineConfig({
     include: ['test/**/*.test.ts'],
     testTimeout: 30_000,
     pool: 'forks',
+    // Experiments use every core and are timed against their budget: run files one at a time.
+    fileParallelism: false,
     reporters: ['default', './test/helpers/summary-reporter.ts'],
   },
 });

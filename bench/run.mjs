@@ -5,9 +5,11 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { benchCheck } from './check.mjs';
+import { benchCoreUsage } from './core-usage.mjs';
 
 const BENCHMARKS = {
   'check-1000-manifests-s': benchCheck,
+  'experiment-core-usage': benchCoreUsage,
 };
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');

@@ -43,7 +43,7 @@ def settings():
         "params": params,
         "width": int(params.get("width", 64)),
         "max_steps": int(params.get("max_steps", 6000)),
-        "spread": float(params.get("spread", 1.0)),
+        "spread": float(params.get("spread", 0.8)),
     }
 
 

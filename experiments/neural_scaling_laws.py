@@ -165,8 +165,8 @@ def main():
     stop_at = time.time() + 0.85 * cfg["budget"] - (time.monotonic() - START)
     losses = {}
     with ProcessPoolExecutor(max_workers=cfg["cpus"], initializer=init_worker, initargs=(cfg["seed"], cfg)) as pool:
-        # Smallest first: if time runs short, the sizes that finished still span a range to fit.
-        for width, loss in pool.map(train_student, [(cfg["seed"], w, steps, cfg, stop_at) for w in WIDTHS]):
+        # Largest first, so that no core idles while the last long job runs; the small ones are quick.
+        for width, loss in pool.map(train_student, [(cfg["seed"], w, steps, cfg, stop_at) for w in reversed(WIDTHS)]):
             if loss is not None:
                 losses[width] = loss
     write_result(cfg, losses, steps)
