@@ -25,7 +25,7 @@ describe('axiom (top level)', () => {
     const result = await runCli(['deploi'], { cwd: REPO_ROOT });
     expect(result.code).toBe(2);
     expect(result.stderr).toBe(
-      'axiom: unknown command "deploi"; commands: check\nRun `axiom --help` for usage.\n',
+      `axiom: unknown command "deploi"; commands: ${[...COMMANDS.keys()].join(', ')}\nRun \`axiom --help\` for usage.\n`,
     );
   });
 

@@ -270,11 +270,10 @@ function report(outcome: RunOutcome, target: RunTarget, io: Io, args: ParsedArgs
     );
     const keys = Object.keys(envelope.metrics);
     const width = Math.max(...keys.map((k) => k.length));
-    keys.forEach((key, index) =>
-      lines.push(
-        `  ${key.padEnd(width)}  ${formatNumber(envelope.metrics[key] ?? Number.NaN)}${index === 0 ? '  (headline)' : ''}`,
-      ),
-    );
+    for (const [index, key] of keys.entries()) {
+      const value = formatNumber(envelope.metrics[key] ?? Number.NaN);
+      lines.push(`  ${key.padEnd(width)}  ${value}${index === 0 ? '  (headline)' : ''}`);
+    }
   }
   lines.push(...findings.map((f) => `  ${f.rule}: ${f.message}`));
   if (acceptance.length > 0) {
