@@ -1,0 +1,188 @@
+"""The information plane of a small tanh network: fitting, then compression.
+
+Question: during training, does each hidden layer first gain information about the input and
+the label, and then lose information about the input (compression) while keeping what it knows
+about the label?
+Method: all 4,096 12-bit inputs, labelled by thresholding |sum of +-1 bits times the 12 vertices
+of an icosahedron|^2 at its median (balanced labels, I(X;Y) about 1 bit); a tanh network
+12-10-7-5-4-3-2 trained with Adam (lr 1e-3, batch 256) on 80 % of them; at 40 log-spaced epochs
+every hidden layer's activations on all inputs are binned (30 bins on [-1, 1]) and I(X;T) = H(T),
+I(T;Y) computed from the counts. Runs on every core (more when time allows) are averaged;
+epochs are sized from the budget.
+Shows: I(T;Y) of the last hidden layer rises to near I(X;Y); its I(X;T) peaks early and then
+falls by several bits as training goes on (compression, a saturation effect of tanh).
+Reproduces: Shwartz-Ziv & Tishby (2017), "Opening the Black Box of Deep Neural Networks via
+Information", arXiv:1703.00810; see Saxe et al. (2018), ICLR, on why tanh compresses.
+"""
+
+import os
+
+# One BLAS thread per worker process: the parallelism comes from the processes.
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_var] = "1"
+
+import json
+import time
+from concurrent.futures import ProcessPoolExecutor
+
+import numpy as np
+
+VERSION = "1.0.0"
+RESULT_FILE = "experiment_result.json"
+START = time.monotonic()
+SIZES = [12, 10, 7, 5, 4, 3, 2]
+HIDDEN = len(SIZES) - 2
+BINS = np.linspace(-1.0, 1.0, 31)
+
+
+def settings():
+    params = json.loads(os.environ.get("AXIOM_PARAMS") or "{}")
+    return {
+        "budget": float(os.environ.get("AXIOM_RUN_DURATION", "60")),
+        "seed": int(os.environ.get("AXIOM_SEED", "0")),
+        "cpus": max(1, int(os.environ.get("AXIOM_CPUS") or os.cpu_count() or 1)),
+        "params": params,
+        "max_epochs": int(params.get("max_epochs", 3000)),
+        "log_points": int(params.get("log_points", 40)),
+    }
+
+
+def dataset():
+    """All 12-bit inputs and their balanced, spherically symmetric labels."""
+    golden = (1 + 5**0.5) / 2
+    vertices = np.array([(0, s1, s2 * golden) for s1 in (-1, 1) for s2 in (-1, 1)], float)
+    vertices = np.concatenate([vertices, np.roll(vertices, 1, axis=1), np.roll(vertices, 2, axis=1)])
+    bits = (np.arange(4096)[:, None] >> np.arange(12)) & 1
+    signs = 2.0 * bits - 1.0
+    radius = np.sum((signs @ vertices) ** 2, axis=1)
+    return bits.astype(float), (radius > np.median(radius)).astype(int)
+
+
+def entropy(counts):
+    p = counts[counts > 0] / counts.sum()
+    return float(-np.sum(p * np.log2(p)))
+
+
+def information(activity, labels):
+    """I(X;T) and I(T;Y) in bits of one layer's binned activity over all (uniform) inputs."""
+    codes = np.digitize(activity, BINS)
+    _, cell = np.unique(codes, axis=0, return_inverse=True)
+    cell = cell.ravel()
+    joint = np.zeros((cell.max() + 1, 2))
+    np.add.at(joint, (cell, labels), 1.0)
+    i_xt = entropy(joint.sum(axis=1))
+    i_ty = entropy(joint.sum(axis=0)) + i_xt - entropy(joint.ravel())
+    return i_xt, i_ty
+
+
+def forward(weights, x):
+    activations = [x]
+    for i in range(0, len(weights), 2):
+        z = activations[-1] @ weights[i] + weights[i + 1]
+        activations.append(np.tanh(z) if i + 2 < len(weights) else z)
+    return activations
+
+
+def train_run(job):
+    """One training run; returns its information plane at the log epochs and its test accuracy."""
+    seed, run, epochs, log_epochs = job
+    x, y = dataset()
+    rng = np.random.default_rng([seed, run])
+    order = rng.permutation(len(x))
+    train, test = order[: int(0.8 * len(x))], order[int(0.8 * len(x)):]
+    weights = [a for n_in, n_out in zip(SIZES[:-1], SIZES[1:])
+               for a in (rng.standard_normal((n_in, n_out)) / np.sqrt(n_in), np.zeros(n_out))]
+    first = [np.zeros_like(w) for w in weights]
+    second = [np.zeros_like(w) for w in weights]
+    plane, step, wanted = [], 0, set(log_epochs)
+    for epoch in range(1, epochs + 1):
+        shuffled = rng.permutation(train)
+        for begin in range(0, len(shuffled), 256):
+            batch = shuffled[begin:begin + 256]
+            activations = forward(weights, x[batch])
+            logits = activations[-1] - activations[-1].max(axis=1, keepdims=True)
+            delta = np.exp(logits)
+            delta /= delta.sum(axis=1, keepdims=True)
+            delta[np.arange(len(batch)), y[batch]] -= 1.0
+            delta /= len(batch)
+            step += 1
+            for i in range(len(weights) - 2, -1, -2):
+                grads = (activations[i // 2].T @ delta, delta.sum(axis=0))
+                if i:
+                    delta = (delta @ weights[i].T) * (1.0 - activations[i // 2] ** 2)
+                for k, grad in zip((i, i + 1), grads):
+                    first[k] = 0.9 * first[k] + 0.1 * grad
+                    second[k] = 0.999 * second[k] + 0.001 * grad * grad
+                    weights[k] -= 1e-3 * (first[k] / (1 - 0.9**step)) / (np.sqrt(second[k] / (1 - 0.999**step)) + 1e-8)
+        if epoch in wanted:
+            activations = forward(weights, x)
+            plane.append([information(activations[layer], y) for layer in range(1, HIDDEN + 1)])
+    accuracy = float(np.mean(forward(weights, x[test])[-1].argmax(axis=1) == y[test]))
+    return plane, accuracy
+
+
+def log_epochs_for(epochs, points):
+    return sorted({int(round(e)) for e in np.geomspace(1, epochs, points)})
+
+
+def plan_for_budget(cfg):
+    """Epochs each run can train within about 60 % of the budget, and runs per core (spare time
+    goes into more runs)."""
+    probe_epochs = 20
+    started = time.monotonic()
+    train_run((cfg["seed"], 999, probe_epochs, []))
+    per_epoch = (time.monotonic() - started) / probe_epochs
+    measuring = 0.2 * cfg["log_points"]  # seconds of binning per run, roughly
+    available = 0.6 * cfg["budget"] - (time.monotonic() - START)
+    epochs = int(max(20, min(cfg["max_epochs"], (available - measuring) / (per_epoch * 1.1))))
+    rounds = int(max(1, min(4, available // (per_epoch * 1.1 * epochs + measuring))))
+    return epochs, rounds
+
+
+def write_result(cfg, outcomes, epochs, log_epochs):
+    plane = np.mean([o[0] for o in outcomes], axis=0)  # (log point, layer, [i_xt, i_ty])
+    x, y = dataset()
+    i_xy = information(x, y)[1]
+    last = plane[:, HIDDEN - 1, :]
+    series = {"epoch": log_epochs}
+    for layer in range(HIDDEN):
+        series[f"i_xt_{layer + 1}"] = plane[:, layer, 0].tolist()
+        series[f"i_ty_{layer + 1}"] = plane[:, layer, 1].tolist()
+    metrics = {
+        "i_ty_last": float(last[-1, 1]),
+        "i_xt_last_peak": float(last[:, 0].max()),
+        "i_xt_last_final": float(last[-1, 0]),
+        "compression_last": float(last[:, 0].max() - last[-1, 0]),
+        "i_xy": i_xy,
+        "test_acc": float(np.mean([o[1] for o in outcomes])),
+        "epochs": epochs,
+        "runs": len(outcomes),
+    }
+    result = {
+        "experiment": "information_bottleneck", "version": VERSION,
+        "status": "ok" if epochs >= 1000 else "partial",
+        "seed": cfg["seed"], "params": cfg["params"], "budget_seconds": cfg["budget"],
+        "elapsed_seconds": round(time.monotonic() - START, 3), "metrics": metrics, "series": series,
+        "summary": (
+            f"last hidden layer: I(T;Y) {metrics['i_ty_last']:.2f} of {i_xy:.2f} bits; I(X;T) peaked at "
+            f"{metrics['i_xt_last_peak']:.1f} bits and fell {metrics['compression_last']:.1f} bits by epoch {epochs}; "
+            f"test accuracy {metrics['test_acc']:.3f}, {len(outcomes)} runs"
+        ),
+    }
+    with open(RESULT_FILE + ".tmp", "w") as handle:
+        json.dump(result, handle)
+    os.replace(RESULT_FILE + ".tmp", RESULT_FILE)
+
+
+def main():
+    cfg = settings()
+    epochs, rounds = plan_for_budget(cfg)
+    log_epochs = log_epochs_for(epochs, cfg["log_points"])
+    runs = [(cfg["seed"], run, epochs, log_epochs) for run in range(cfg["cpus"] * rounds)]
+    with ProcessPoolExecutor(max_workers=cfg["cpus"]) as pool:
+        outcomes = list(pool.map(train_run, runs))
+    write_result(cfg, outcomes, epochs, log_epochs)
+
+
+if __name__ == "__main__":
+    main()
