@@ -48,6 +48,17 @@ describe('manifest schema', () => {
     ]);
   });
 
+  it('explains a value split by a comma in a flow mapping', () => {
+    const text = manifestYaml('comma_split').replace(
+      'mean: { type: number, min: -1, max: 1 }',
+      'mean: { type: number, description: mean, over draws }',
+    );
+    const loaded = parseManifest('manifests/comma_split.yaml', text, validator);
+    expect(loaded.problems.map(formatProblem)).toEqual([
+      'manifests/comma_split.yaml:20:46: outputs.metrics.mean["over draws"]: unknown key "over draws"; allowed keys: type, min, max, unit, description; a comma inside an unquoted value of a { } mapping splits it, so quote that value [schema]',
+    ]);
+  });
+
   it('reports every problem of a manifest at once', () => {
     const text = manifestYaml('many_problems')
       .replace('run_duration: 120', 'run_duration: -5')

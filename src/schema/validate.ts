@@ -99,7 +99,12 @@ function describeError(error: ErrorObject): string {
       return `missing required key "${params.missingProperty}"`;
     case 'additionalProperties': {
       const allowed = Object.keys((parent?.properties as object | undefined) ?? {});
-      return `unknown key "${params.additionalProperty}"${allowed.length ? `; allowed keys: ${allowed.join(', ')}` : ''}`;
+      const key = String(params.additionalProperty);
+      // `{ description: a, b }` splits at the comma: the tail becomes a key with spaces in it.
+      const hint = /\s/.test(key)
+        ? '; a comma inside an unquoted value of a { } mapping splits it, so quote that value'
+        : '';
+      return `unknown key "${key}"${allowed.length ? `; allowed keys: ${allowed.join(', ')}` : ''}${hint}`;
     }
     case 'type':
       return `must be ${article(String(params.type))}, found ${describeValue(data)}`;
