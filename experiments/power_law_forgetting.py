@@ -115,25 +115,21 @@ def run(job):
 
 
 def fit(model, t, r):
-    """Least-squares fit of a two-parameter retention model over a grid of tau; returns (r2, tau, other)."""
-    best = (-np.inf, 0.0, 0.0)
+    """Least-squares fit, in retention space, of a two-parameter model over a grid; returns (r2, tau, other)."""
+    taus = np.geomspace(0.1, 1e5, 300)[:, None, None]
+    if model == "power":
+        # r = (1 + t/tau)^-beta, beta at most 4: with a large beta and tau it turns into an exponential.
+        others = np.geomspace(0.005, 4.0, 300)[None, :, None]
+        predicted = (1 + t[None, None, :] / taus) ** -others
+    else:
+        # r = (1 - c) e^(-t/tau) + c
+        others = np.linspace(-0.5, 1.0, 301)[None, :, None]
+        predicted = (1 - others) * np.exp(-t[None, None, :] / taus) + others
+    errors = np.sum((predicted - r[None, None, :]) ** 2, axis=2)
+    i, j = np.unravel_index(np.argmin(errors), errors.shape)
     total = np.sum((r - r.mean()) ** 2)
-    for tau in np.geomspace(0.1, 1e5, 400):
-        if model == "power":
-            # r = (1 + t/tau)^-beta: linear in beta after taking logs of both sides.
-            x = -np.log1p(t / tau)
-            y = np.log(np.clip(r, 1e-6, None))
-            other = max(float(np.dot(x, y) / np.dot(x, x)), 0.0)
-            predicted = (1 + t / tau) ** -other
-        else:
-            # r = (1 - c) e^(-t/tau) + c: linear in c.
-            decay = np.exp(-t / tau)
-            other = float(np.clip(np.dot(1 - decay, r - decay) / max(np.dot(1 - decay, 1 - decay), 1e-12), 0.0, 1.0))
-            predicted = (1 - other) * decay + other
-        r2 = 1 - np.sum((r - predicted) ** 2) / total if total > 0 else 0.0
-        if r2 > best[0]:
-            best = (float(r2), float(tau), other)
-    return best
+    r2 = 1 - errors[i, j] / total if total > 0 else 0.0
+    return float(r2), float(taus[i, 0, 0]), float(others[0, j, 0])
 
 
 def steps_for_budget(cfg):
