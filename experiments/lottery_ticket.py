@@ -174,7 +174,7 @@ def main():
     steps = steps_for_budget(cfg, data, masks, initial)
     rewind_step = max(1, steps // 50)
     # Keep a margin: a round and its baseline must fit before the deadline.
-    deadline = START + 0.8 * cfg["budget"]
+    deadline = START + 0.7 * cfg["budget"]
     ticket_accs, baselines = {}, {}
     with ProcessPoolExecutor(max_workers=max(1, cfg["cpus"] - 1)) as pool:
         accuracy, trained, rewound = train(initial, masks, data, steps, seed=[seed, 4, 0], rewind_step=rewind_step)

@@ -10,6 +10,11 @@ const FIRST_BATCH = [
   'emergent_abilities',
   'mode_connectivity',
   'lottery_ticket',
+  'information_bottleneck',
+  'power_law_forgetting',
+  'reservoir_computing',
+  'edge_of_chaos',
+  'cellular_automata',
 ];
 
 describe('first-batch experiments', () => {
