@@ -3,11 +3,12 @@ import { AxiomError, InvalidInputError, ToolError, UsageError } from '../errors.
 import { formatProblem } from '../problems.js';
 import { checkCommand } from './check.js';
 import { type Command, type Io, parseCommandArgs, renderCommandHelp } from './command.js';
+import { fleetCommand } from './fleet.js';
 import { runCommand } from './run.js';
 
 /** Every command, by name. */
 export const COMMANDS: ReadonlyMap<string, Command> = new Map(
-  [checkCommand, runCommand].map((c) => [c.name, c]),
+  [checkCommand, runCommand, fleetCommand].map((c) => [c.name, c]),
 );
 
 function version(): string {

@@ -1,0 +1,135 @@
+import mysql, { type Pool, type RowDataPacket } from 'mysql2/promise';
+import { AxiomError, ConfigurationError } from '../errors.js';
+import type { Host } from '../fleet/types.js';
+import type { OsName } from '../manifest/types.js';
+import { gpusFromMisc, gpusFromSerialnum } from './gpu.js';
+import type { BoincStore, HostQuery } from './store.js';
+
+/** The BOINC database could not be reached or queried. */
+export class StoreError extends AxiomError {
+  override name = 'StoreError';
+  constructor(
+    message: string,
+    readonly code?: string,
+  ) {
+    super(message);
+  }
+}
+
+interface HostRow extends RowDataPacket {
+  id: number;
+  userid: number;
+  teamid: number;
+  rpc_time: number;
+  p_ncpus: number;
+  m_nbytes: number;
+  os_name: string | null;
+  os_version: string | null;
+  serialnum: string | null;
+  misc?: string | null;
+}
+
+/** `mysql://user:password@host:3306/database?ssl=true`: a pool, with timeouts, and TLS when asked. */
+export function openMysqlStore(url: string): MysqlBoincStore {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new ConfigurationError(
+      'AXIOM_DB_URL is not a URL; expected mysql://user:password@host:3306/database',
+    );
+  }
+  const database = decodeURIComponent(parsed.pathname.replace(/^\//, ''));
+  if (parsed.protocol !== 'mysql:' || !database) {
+    throw new ConfigurationError(
+      `AXIOM_DB_URL must look like mysql://user:password@host:3306/database; found ${redact(parsed)}`,
+    );
+  }
+  const pool = mysql.createPool({
+    host: parsed.hostname,
+    port: parsed.port ? Number(parsed.port) : 3306,
+    user: decodeURIComponent(parsed.username),
+    password: decodeURIComponent(parsed.password),
+    database,
+    connectionLimit: 4,
+    connectTimeout: 10_000,
+    ...(parsed.searchParams.get('ssl') === 'true' ? { ssl: { rejectUnauthorized: true } } : {}),
+  });
+  return new MysqlBoincStore(pool, `mysql ${database}@${parsed.hostname}:${parsed.port || 3306}`);
+}
+
+function redact(url: URL): string {
+  const copy = new URL(url.href);
+  if (copy.password) copy.password = '***';
+  return copy.href;
+}
+
+export class MysqlBoincStore implements BoincStore {
+  private hasMisc?: boolean;
+
+  constructor(
+    private readonly pool: Pool,
+    readonly label: string,
+  ) {}
+
+  async readHosts(query: HostQuery): Promise<Host[]> {
+    const since = Math.floor(query.now.getTime() / 1000) - query.silentAfterDays * 86_400;
+    const misc = (await this.hostHasMisc()) ? ', h.misc' : '';
+    const rows = await this.query<HostRow>(
+      `SELECT h.id, h.userid, u.teamid, h.rpc_time, h.p_ncpus, h.m_nbytes, h.os_name, h.os_version, h.serialnum${misc}
+         FROM host h JOIN user u ON u.id = h.userid
+        WHERE h.max_results_day <> -1 AND h.rpc_time >= ?
+        ORDER BY h.id`,
+      [since],
+    );
+    return rows.flatMap((row) => {
+      const host = toHost(row);
+      return host ? [host] : [];
+    });
+  }
+
+  /** Server 1.6+ keeps GPU details in JSON `host.misc`; 1.4 only in `serialnum`. */
+  private async hostHasMisc(): Promise<boolean> {
+    this.hasMisc ??= (await this.query<RowDataPacket>("SHOW COLUMNS FROM host LIKE 'misc'", [])).length > 0;
+    return this.hasMisc;
+  }
+
+  private async query<T extends RowDataPacket>(sql: string, values: unknown[]): Promise<T[]> {
+    try {
+      const [rows] = await this.pool.query<T[]>(sql, values);
+      return rows;
+    } catch (error) {
+      const { code, message } = error as { code?: string; message: string };
+      throw new StoreError(`BOINC database (${this.label}): ${message}`, code);
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end();
+  }
+}
+
+function osOf(name: string | null): OsName | undefined {
+  const lower = (name ?? '').toLowerCase();
+  if (lower.includes('windows')) return 'windows';
+  if (lower.includes('darwin') || lower.includes('mac')) return 'macos';
+  if (lower.includes('linux')) return 'linux';
+  return undefined;
+}
+
+function toHost(row: HostRow): Host | undefined {
+  const os = osOf(row.os_name);
+  if (!os || row.p_ncpus < 1 || row.m_nbytes <= 0) return undefined;
+  const fromMisc = row.misc === undefined ? [] : gpusFromMisc(row.misc);
+  return {
+    id: row.id,
+    cores: row.p_ncpus,
+    memoryGb: Math.max(0.1, Math.round((row.m_nbytes / 2 ** 30) * 10) / 10),
+    os,
+    ...(row.os_version ? { osVersion: row.os_version.slice(0, 254) } : {}),
+    gpus: fromMisc.length > 0 ? fromMisc : gpusFromSerialnum(row.serialnum),
+    userId: row.userid,
+    teamId: row.teamid,
+    lastContact: new Date(row.rpc_time * 1000),
+  };
+}

@@ -1,0 +1,16 @@
+import type { Host } from '../fleet/types.js';
+
+export interface HostQuery {
+  /** Hosts whose last scheduler contact is older than this are not offered as targets. */
+  silentAfterDays: number;
+  now: Date;
+}
+
+/** The BOINC database, in Axiom Lab's terms. */
+export interface BoincStore {
+  /** A description for messages, without credentials (e.g. `mysql boinc@db.example:3306`). */
+  readonly label: string;
+  /** Hosts that may be targeted: not blacklisted (max_results_day = -1), seen recently, with a known OS. */
+  readHosts(query: HostQuery): Promise<Host[]>;
+  close(): Promise<void>;
+}

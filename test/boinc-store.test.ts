@@ -1,0 +1,165 @@
+import { describe, expect, it } from 'vitest';
+import { gpusFromMisc, gpusFromSerialnum } from '../src/boinc/gpu.js';
+import { openMysqlStore } from '../src/boinc/mysql.js';
+import { createBoincDatabase, FIRST_BATCH_HOSTS, insertFirstBatch, insertHost } from './helpers/mariadb.js';
+import { makeRepo, REPO_ROOT, runCli } from './helpers/repo.js';
+
+const NOW = new Date('2026-11-25T12:00:00Z');
+const NOW_S = NOW.getTime() / 1000;
+const GIB = 2 ** 30;
+
+describe('GPU details', () => {
+  it('parses the bracketed serialnum of server 1.4, ignoring other groups and a cut-off tail', () => {
+    const serialnum =
+      '[BOINC|8.2.4][CUDA|NVIDIA GeForce RTX 3060 Ti|1|8191MB|57260|300][vbox|7.1.6|1|1][CAL|AMD Radeon RX 6800|2|16368MB|2.4][docker|5.6.1|2][INTEL|Intel(R) UHD Gra';
+    expect(gpusFromSerialnum(serialnum)).toEqual([
+      { vendor: 'nvidia', model: 'NVIDIA GeForce RTX 3060 Ti', count: 1, memoryMb: 8191 },
+      { vendor: 'amd', model: 'AMD Radeon RX 6800', count: 2, memoryMb: 16368 },
+    ]);
+    expect(gpusFromSerialnum(null)).toEqual([]);
+  });
+
+  it('parses the JSON misc column of server 1.6+, and ignores what is not a GPU list', () => {
+    const misc = JSON.stringify({
+      client_version: '8.2.4',
+      gpus: [
+        { type: 'nvidia', model: 'RTX 4090', count: 2, ram_mb: 24564, driver_version: '550' },
+        { type: 'vendor', model: 'X', count: 1 },
+        { model: 'no count' },
+      ],
+    });
+    expect(gpusFromMisc(misc)).toEqual([
+      { vendor: 'nvidia', model: 'RTX 4090', count: 2, memoryMb: 24564 },
+      { vendor: 'other', model: 'X', count: 1 },
+    ]);
+    for (const bad of ['', 'not json', '{"gpus": 3}', 'null']) expect(gpusFromMisc(bad)).toEqual([]);
+  });
+});
+
+describe('host inventory from MariaDB', () => {
+  it('reads server 1.6 hosts with GPUs from misc; leaves out blacklisted, silent and unknown-OS hosts', async () => {
+    const db = await createBoincDatabase({ misc: true });
+    try {
+      await insertFirstBatch(db.connection, NOW_S - 3600);
+      await db.connection.query('UPDATE host SET misc = ? WHERE id = 296', [
+        JSON.stringify({ gpus: [{ type: 'nvidia', model: 'A100', count: 4, ram_mb: 40960 }] }),
+      ]);
+      await insertHost(db.connection, {
+        id: 400,
+        userid: 1,
+        rpc_time: NOW_S,
+        p_ncpus: 8,
+        m_nbytes: 16 * GIB,
+        os_name: 'Linux',
+        max_results_day: -1,
+      });
+      await insertHost(db.connection, {
+        id: 401,
+        userid: 1,
+        rpc_time: NOW_S - 30 * 86_400,
+        p_ncpus: 8,
+        m_nbytes: 16 * GIB,
+        os_name: 'Linux',
+      });
+      await insertHost(db.connection, {
+        id: 402,
+        userid: 2,
+        rpc_time: NOW_S,
+        p_ncpus: 8,
+        m_nbytes: 16 * GIB,
+        os_name: 'Haiku',
+      });
+      const store = openMysqlStore(db.url);
+      const hosts = await store.readHosts({ silentAfterDays: 14, now: NOW });
+      await store.close();
+      expect(hosts.map((h) => h.id)).toEqual(FIRST_BATCH_HOSTS.map((h) => h.id).sort((a, b) => a - b));
+      const host296 = hosts.find((h) => h.id === 296);
+      expect(host296).toMatchObject({
+        cores: 240,
+        memoryGb: 189,
+        os: 'linux',
+        userId: 1,
+        teamId: 1,
+        gpus: [{ vendor: 'nvidia', model: 'A100', count: 4, memoryMb: 40960 }],
+      });
+      expect(hosts.find((h) => h.id === 287)).toMatchObject({
+        os: 'windows',
+        userId: 2,
+        teamId: 0,
+        gpus: [],
+      });
+      expect(host296?.lastContact?.toISOString()).toBe('2026-11-25T11:00:00.000Z');
+    } finally {
+      await db.drop();
+    }
+  });
+
+  it('reads server 1.4 hosts, which have no misc column, with GPUs from serialnum', async () => {
+    const db = await createBoincDatabase({ misc: false });
+    try {
+      await insertFirstBatch(db.connection, NOW_S);
+      await db.connection.query('UPDATE host SET serialnum = ? WHERE id = 60', [
+        '[BOINC|7.16.6][CUDA|NVIDIA GeForce GTX 1080|1|8192MB|45300|200]',
+      ]);
+      const store = openMysqlStore(db.url);
+      const hosts = await store.readHosts({ silentAfterDays: 14, now: NOW });
+      await store.close();
+      expect(hosts).toHaveLength(10);
+      expect(hosts.find((h) => h.id === 60)?.gpus).toEqual([
+        { vendor: 'nvidia', model: 'NVIDIA GeForce GTX 1080', count: 1, memoryMb: 8192 },
+      ]);
+    } finally {
+      await db.drop();
+    }
+  });
+
+  it('axiom fleet export writes a snapshot that axiom check accepts', async () => {
+    const db = await createBoincDatabase({ misc: true });
+    try {
+      await insertFirstBatch(db.connection, Math.floor(Date.now() / 1000));
+      const root = makeRepo();
+      const env = { PATH: process.env.PATH, AXIOM_DB_URL: db.url };
+      const exported = await runCli(['fleet', 'export', '--out', 'exported.yaml'], { cwd: root, env });
+      expect(exported.stderr).toBe('');
+      expect(exported.stdout).toMatch(/^wrote 10 hosts to .*exported\.yaml\n$/);
+      const check = await runCli(['check', '--quiet', '--fleet', `${root}/exported.yaml`], {
+        cwd: REPO_ROOT,
+        env,
+      });
+      expect(check.stdout).toMatch(/^OK: checked 10 manifests/m);
+      expect(check.code).toBe(0);
+      const dry = await runCli(['fleet', 'export', '--dry-run'], { cwd: root, env });
+      expect(dry.stdout).toContain(
+        '  - { id: 194, cores: 128, memory_gb: 62, os: linux, user_id: 1, team_id: 1, last_contact: ',
+      );
+    } finally {
+      await db.drop();
+    }
+  });
+
+  it('reports an unreachable database without its password', async () => {
+    const root = makeRepo();
+    const result = await runCli(['fleet', 'export'], {
+      cwd: root,
+      env: { PATH: process.env.PATH, AXIOM_DB_URL: 'mysql://boinc:s3cret@127.0.0.1:1/boinc' },
+    });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('axiom: BOINC database (mysql boinc@127.0.0.1:1)');
+    expect(result.stderr).not.toContain('s3cret');
+  });
+
+  it.each([
+    [{}, 'AXIOM_DB_URL is not set'],
+    [
+      { AXIOM_DB_URL: 'postgres://x@y/z' },
+      'AXIOM_DB_URL must look like mysql://user:password@host:3306/database',
+    ],
+  ])('explains a missing or wrong AXIOM_DB_URL: %j', async (extra, message) => {
+    const result = await runCli(['fleet', 'export'], {
+      cwd: makeRepo(),
+      env: { PATH: process.env.PATH, ...extra },
+    });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(message);
+  });
+});
