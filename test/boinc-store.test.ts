@@ -163,3 +163,30 @@ describe('host inventory from MariaDB', () => {
     expect(result.stderr).toContain(message);
   });
 });
+
+describe('BOINC test schema', () => {
+  it('has the tables and exact column types that Axiom Lab touches', async () => {
+    const db = await createBoincDatabase({ misc: true });
+    try {
+      const [rows] = await db.connection.query(
+        "SELECT table_name AS t, column_name AS c, column_type AS type, is_nullable AS n FROM information_schema.columns WHERE table_schema = DATABASE() AND ((table_name = 'host' AND column_name IN ('p_ncpus', 'm_nbytes', 'misc', 'serialnum', 'max_results_day')) OR (table_name = 'workunit' AND column_name IN ('name', 'result_template_file', 'transitioner_flags')) OR (table_name = 'result' AND column_name = 'granted_credit') OR (table_name = 'assignment' AND column_name = 'target_type'))",
+      );
+      const key = (r: { t: string; c: string }) => `${r.t}.${r.c}`;
+      const sorted = (rows as { t: string; c: string }[]).sort((a, b) => (key(a) < key(b) ? -1 : 1));
+      expect(sorted).toEqual([
+        { t: 'assignment', c: 'target_type', type: 'int(11)', n: 'NO' },
+        { t: 'host', c: 'm_nbytes', type: 'double', n: 'NO' },
+        { t: 'host', c: 'max_results_day', type: 'int(11)', n: 'NO' },
+        { t: 'host', c: 'misc', type: 'text', n: 'NO' },
+        { t: 'host', c: 'p_ncpus', type: 'int(11)', n: 'NO' },
+        { t: 'host', c: 'serialnum', type: 'varchar(254)', n: 'YES' },
+        { t: 'result', c: 'granted_credit', type: 'double', n: 'NO' },
+        { t: 'workunit', c: 'name', type: 'varchar(191)', n: 'NO' },
+        { t: 'workunit', c: 'result_template_file', type: 'varchar(63)', n: 'NO' },
+        { t: 'workunit', c: 'transitioner_flags', type: 'tinyint(4)', n: 'NO' },
+      ]);
+    } finally {
+      await db.drop();
+    }
+  });
+});

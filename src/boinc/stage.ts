@@ -1,0 +1,52 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { AxiomError } from '../errors.js';
+
+/**
+ * BOINC's download hierarchy directory of a file: lowercase hex, unpadded, of the 28-bit number in
+ * hex digits 1 to 7 of the MD5 of the file's name, modulo the fanout (config.xml uldl_dir_fanout;
+ * 0 means a flat directory).
+ */
+export function hierarchyDir(fileName: string, fanout: number): string {
+  if (fanout === 0) return '';
+  const digest = createHash('md5').update(fileName).digest('hex');
+  return (Number.parseInt(digest.slice(1, 8), 16) % fanout).toString(16);
+}
+
+export class StagingConflictError extends AxiomError {
+  override name = 'StagingConflictError';
+}
+
+/**
+ * Stages an input file as bin/stage_file does: `<download dir>/<hierarchy dir>/<name>` plus
+ * `<name>.md5` holding "<md5> <size>\n", written atomically. Refuses a name that already holds
+ * different content; the same content again is a no-op.
+ */
+export function stageInputFile(
+  downloadDir: string,
+  fanout: number,
+  fileName: string,
+  content: Buffer,
+): { path: string; created: boolean } {
+  if (!/^[A-Za-z0-9_.-]+$/.test(fileName))
+    throw new StagingConflictError(`input file name "${fileName}" is not shell-safe`);
+  const dir = join(downloadDir, hierarchyDir(fileName, fanout));
+  const path = join(dir, fileName);
+  if (existsSync(path)) {
+    if (!readFileSync(path).equals(content))
+      throw new StagingConflictError(`${path} already exists with different content`);
+    return { path, created: false };
+  }
+  mkdirSync(dir, { recursive: true });
+  const md5 = createHash('md5').update(content).digest('hex');
+  writeAtomically(`${path}.md5`, `${md5} ${content.length}\n`);
+  writeAtomically(path, content);
+  return { path, created: true };
+}
+
+function writeAtomically(path: string, content: string | Buffer): void {
+  const temporary = `${path}.${randomBytes(6).toString('hex')}.tmp`;
+  writeFileSync(temporary, content, { flag: 'wx' });
+  renameSync(temporary, path);
+}
