@@ -88,6 +88,16 @@ export class MysqlBoincStore implements BoincStore {
     });
   }
 
+  async existingWorkunits(names: readonly string[]): Promise<Set<string>> {
+    const found = new Set<string>();
+    for (let start = 0; start < names.length; start += 1000) {
+      const chunk = names.slice(start, start + 1000);
+      const rows = await this.query<RowDataPacket>('SELECT name FROM workunit WHERE name IN (?)', [chunk]);
+      for (const row of rows) found.add(String(row.name));
+    }
+    return found;
+  }
+
   /** Server 1.6+ keeps GPU details in JSON `host.misc`; 1.4 only in `serialnum`. */
   private async hostHasMisc(): Promise<boolean> {
     this.hasMisc ??= (await this.query<RowDataPacket>("SHOW COLUMNS FROM host LIKE 'misc'", [])).length > 0;

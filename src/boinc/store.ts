@@ -12,5 +12,7 @@ export interface BoincStore {
   readonly label: string;
   /** Hosts that may be targeted: not blacklisted (max_results_day = -1), seen recently, with a known OS. */
   readHosts(query: HostQuery): Promise<Host[]>;
+  /** Which of these workunit names have a row. */
+  existingWorkunits(names: readonly string[]): Promise<Set<string>>;
   close(): Promise<void>;
 }

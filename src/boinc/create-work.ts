@@ -1,0 +1,167 @@
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ConfigurationError } from '../errors.js';
+import type { JobBounds, JobCreation, JobCreator, JobSpec } from './jobs.js';
+import { stageInputFile } from './stage.js';
+
+export const RESULT_TEMPLATE = 'templates/axiom_out';
+const SHIPPED_TEMPLATES = new URL('../../scripts/boinc/templates/', import.meta.url).pathname;
+
+/** What create_work needs to know of the BOINC project (from its config.xml). */
+export interface ProjectLayout {
+  projectDir: string;
+  downloadDir: string;
+  fanout: number;
+}
+
+export function readProjectLayout(projectDir: string): ProjectLayout {
+  const configPath = join(projectDir, 'config.xml');
+  if (!existsSync(configPath))
+    throw new ConfigurationError(
+      `${configPath} not found; AXIOM_BOINC_PROJECT_DIR must name a BOINC project directory`,
+    );
+  const config = readFileSync(configPath, 'utf8');
+  const tag = (name: string) => new RegExp(`<${name}>([^<]*)</${name}>`).exec(config)?.[1]?.trim();
+  const fanout = Number(tag('uldl_dir_fanout') ?? 1024);
+  return {
+    projectDir,
+    downloadDir: tag('download_dir') ?? join(projectDir, 'download'),
+    fanout: Number.isInteger(fanout) && fanout >= 0 ? fanout : 1024,
+  };
+}
+
+/** Copies the shipped output template into the project's templates/ when it is not there yet. */
+export function installResultTemplate(projectDir: string): void {
+  const target = join(projectDir, RESULT_TEMPLATE);
+  if (existsSync(target)) return;
+  mkdirSync(join(projectDir, 'templates'), { recursive: true });
+  copyFileSync(join(SHIPPED_TEMPLATES, 'axiom_out'), target);
+}
+
+/** An input template per set of resource bounds: its values override create_work's defaults. */
+export function inputTemplate(bounds: JobBounds): string {
+  return `<input_template>
+<file_info>
+    <number>0</number>
+</file_info>
+<workunit>
+    <file_ref>
+        <file_number>0</file_number>
+        <open_name>wu.json</open_name>
+        <copy_file/>
+    </file_ref>
+    <rsc_fpops_est>${bounds.fpopsEst}</rsc_fpops_est>
+    <rsc_fpops_bound>${bounds.fpopsBound}</rsc_fpops_bound>
+    <rsc_memory_bound>${bounds.memoryBound}</rsc_memory_bound>
+    <rsc_disk_bound>${bounds.diskBound}</rsc_disk_bound>
+    <delay_bound>${bounds.delayBound}</delay_bound>
+    <min_quorum>1</min_quorum>
+    <target_nresults>1</target_nresults>
+    <max_error_results>1</max_error_results>
+    <max_total_results>1</max_total_results>
+    <max_success_results>1</max_success_results>
+</workunit>
+</input_template>
+`;
+}
+
+/**
+ * Creates a batch of targeted workunits with one `bin/create_work --stdin` process, one line per
+ * job, then checks that every expected workunit row exists: create_work can exit 0 without
+ * inserting (a missing result template, for one).
+ */
+export interface CreateWorkOptions {
+  layout: ProjectLayout;
+  /** BOINC app name of the experiment runner. */
+  app: string;
+  /** Which of these workunit names exist in the database. */
+  existingWorkunits: (names: readonly string[]) => Promise<Set<string>>;
+  /** Default: `<project>/bin/create_work`. */
+  command?: string;
+  /** Environment of the create_work process (default: this process's). */
+  env?: NodeJS.ProcessEnv;
+}
+
+export class CreateWorkJobCreator implements JobCreator {
+  private readonly layout: ProjectLayout;
+
+  constructor(private readonly options: CreateWorkOptions) {
+    this.layout = options.layout;
+  }
+
+  async createJobs(jobs: readonly JobSpec[]): Promise<JobCreation> {
+    if (jobs.length === 0) return { created: [], failed: [] };
+    const lines = jobs.map((job) => {
+      const inputName = `${job.wuName}.json`;
+      stageInputFile(this.layout.downloadDir, this.layout.fanout, inputName, job.input);
+      return `--wu_name ${job.wuName} --wu_template ${this.templateFor(job.bounds)} --target_host ${job.host} ${inputName}`;
+    });
+    const args = [
+      '--appname',
+      this.options.app,
+      '--result_template',
+      RESULT_TEMPLATE,
+      '--min_quorum',
+      '1',
+      '--target_nresults',
+      '1',
+      '--stdin',
+    ];
+    const command = this.options.command ?? join(this.layout.projectDir, 'bin', 'create_work');
+    const env = { ...(this.options.env ?? process.env), BOINC_PROJECT_DIR: this.layout.projectDir };
+    const run = await runWithInput(command, args, `${lines.join('\n')}\n`, this.layout.projectDir, env);
+    const names = jobs.map((job) => job.wuName);
+    const present = await this.options.existingWorkunits(names);
+    const reason =
+      run.code === 0
+        ? `create_work exited 0 but inserted no workunit row${run.stderr.trim() ? ` (${lastLine(run.stderr)})` : ''}`
+        : `create_work exited ${run.code}: ${lastLine(run.stderr) || 'no message'}`;
+    return {
+      created: names.filter((name) => present.has(name)),
+      failed: names.filter((name) => !present.has(name)).map((name) => ({ name, reason })),
+    };
+  }
+
+  private templateFor(bounds: JobBounds): string {
+    const text = inputTemplate(bounds);
+    const relative = `templates/axiom_in_${createHash('sha256').update(text).digest('hex').slice(0, 10)}`;
+    const path = join(this.layout.projectDir, relative);
+    if (!existsSync(path)) {
+      mkdirSync(join(this.layout.projectDir, 'templates'), { recursive: true });
+      writeFileSync(path, text);
+    }
+    return relative;
+  }
+}
+
+function lastLine(text: string): string {
+  return text.trim().split('\n').at(-1) ?? '';
+}
+
+function runWithInput(
+  command: string,
+  args: string[],
+  input: string,
+  cwd: string,
+  env: NodeJS.ProcessEnv,
+): Promise<{ code: number | null; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { cwd, env, stdio: ['pipe', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr = (stderr + chunk.toString('utf8')).slice(-20_000);
+    });
+    child.on('error', (error: NodeJS.ErrnoException) =>
+      reject(
+        error.code === 'ENOENT'
+          ? new ConfigurationError(`${command} not found; is AXIOM_BOINC_PROJECT_DIR a BOINC project?`)
+          : error,
+      ),
+    );
+    child.on('close', (code) => resolve({ code, stderr }));
+    child.stdin.on('error', () => {});
+    child.stdin.end(input);
+  });
+}

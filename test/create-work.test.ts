@@ -1,0 +1,124 @@
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { CreateWorkJobCreator, installResultTemplate, readProjectLayout } from '../src/boinc/create-work.js';
+import type { JobSpec } from '../src/boinc/jobs.js';
+import { openMysqlStore } from '../src/boinc/mysql.js';
+import { createBoincDatabase, type TestDatabase } from './helpers/mariadb.js';
+import { FIXTURES } from './helpers/repo.js';
+
+let db: TestDatabase;
+let projectDir: string;
+
+beforeEach(async () => {
+  db = await createBoincDatabase({ misc: true });
+  await db.connection.query(
+    "INSERT INTO app (create_time, name, user_friendly_name) VALUES (0, 'axiom', 'Axiom Lab')",
+  );
+  projectDir = mkdtempSync(join(tmpdir(), 'axiom-project-'));
+  const url = new URL(db.url);
+  writeFileSync(
+    join(projectDir, 'config.xml'),
+    `<boinc><config>
+  <db_name>${url.pathname.slice(1)}</db_name><db_host>${url.hostname}</db_host>
+  <db_user>${decodeURIComponent(url.username)}</db_user><db_passwd>${decodeURIComponent(url.password)}</db_passwd>
+  <download_dir>${join(projectDir, 'download')}</download_dir><uldl_dir_fanout>1024</uldl_dir_fanout>
+</config></boinc>\n`,
+  );
+  mkdirSync(join(projectDir, 'bin'));
+  symlinkSync(join(FIXTURES, 'boinc', 'create_work.mjs'), join(projectDir, 'bin', 'create_work'));
+});
+
+afterEach(async () => {
+  await db.drop();
+  rmSync(projectDir, { recursive: true, force: true });
+});
+
+function jobs(count: number): JobSpec[] {
+  return Array.from({ length: count }, (_, i) => ({
+    wuName: `axm_probe_0123456789ab_h${60 + (i % 3)}_r${i}`,
+    host: 60 + (i % 3),
+    input: Buffer.from(`{"mode": "experiment", "replica": ${i}}\n`),
+    bounds: {
+      fpopsEst: 6e11,
+      fpopsBound: 6e12,
+      memoryBound: 2 * 2 ** 30,
+      diskBound: 1e9,
+      delayBound: 259_200,
+    },
+  }));
+}
+
+function creator(env: NodeJS.ProcessEnv = {}) {
+  const store = openMysqlStore(db.url);
+  const jobCreator = new CreateWorkJobCreator({
+    layout: readProjectLayout(projectDir),
+    app: 'axiom',
+    existingWorkunits: (names) => store.existingWorkunits(names),
+    env: { PATH: process.env.PATH, ...env },
+  });
+  return { jobCreator, close: () => store.close() };
+}
+
+describe('create_work job creator', () => {
+  it('creates targeted workunits and assignments with one create_work process', async () => {
+    installResultTemplate(projectDir);
+    const { jobCreator, close } = creator();
+    const outcome = await jobCreator.createJobs(jobs(3));
+    await close();
+    expect(outcome).toEqual({ created: jobs(3).map((j) => j.wuName), failed: [] });
+    expect(readFileSync(join(projectDir, 'create_work.log'), 'utf8').trim().split('\n')).toHaveLength(1);
+    const [rows] = await db.connection.query(
+      'SELECT w.name, w.transitioner_flags, w.rsc_fpops_bound, w.delay_bound, w.target_nresults, a.target_id, a.target_type FROM workunit w JOIN assignment a ON a.workunitid = w.id ORDER BY w.id',
+    );
+    expect(rows).toEqual(
+      jobs(3).map((j) => ({
+        name: j.wuName,
+        transitioner_flags: 2,
+        rsc_fpops_bound: 6e12,
+        delay_bound: 259_200,
+        target_nresults: 1,
+        target_id: j.host,
+        target_type: 1,
+      })),
+    );
+  });
+
+  it('reports each job a failed create_work did not create, and a rerun of those completes 1,000 exactly once', async () => {
+    installResultTemplate(projectDir);
+    const all = jobs(1000);
+    const first = creator({ AXIOM_STAND_IN_FAIL_AT: '500' });
+    const partial = await first.jobCreator.createJobs(all);
+    await first.close();
+    expect(partial.created).toHaveLength(499);
+    expect(partial.failed).toHaveLength(501);
+    expect(partial.failed[0]).toEqual({
+      name: all[499]?.wuName,
+      reason: 'create_work exited 1: create_work() failed: MySQL error: injected failure',
+    });
+    const second = creator();
+    const rest = await second.jobCreator.createJobs(
+      all.filter((j) => partial.failed.some((f) => f.name === j.wuName)),
+    );
+    await second.close();
+    expect(rest.failed).toEqual([]);
+    const [[counts]] = (await db.connection.query(
+      'SELECT COUNT(*) AS n, COUNT(DISTINCT name) AS names FROM workunit',
+    )) as unknown as [[{ n: number; names: number }]];
+    expect(counts).toEqual({ n: 1000, names: 1000 });
+  });
+
+  it('catches create_work exiting 0 without inserting (missing result template)', async () => {
+    const { jobCreator, close } = creator();
+    const outcome = await jobCreator.createJobs(jobs(2));
+    await close();
+    expect(outcome.created).toEqual([]);
+    expect(outcome.failed.map((f) => f.reason)).toEqual([
+      "create_work exited 0 but inserted no workunit row (create_work: result template file templates/axiom_out doesn't exist)",
+      "create_work exited 0 but inserted no workunit row (create_work: result template file templates/axiom_out doesn't exist)",
+    ]);
+    const [assignments] = await db.connection.query('SELECT workunitid FROM assignment');
+    expect(assignments).toEqual([{ workunitid: 0 }, { workunitid: 0 }]);
+  });
+});
