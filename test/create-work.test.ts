@@ -1,39 +1,23 @@
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CreateWorkJobCreator, installResultTemplate, readProjectLayout } from '../src/boinc/create-work.js';
 import type { JobSpec } from '../src/boinc/jobs.js';
 import { openMysqlStore } from '../src/boinc/mysql.js';
-import { createBoincDatabase, type TestDatabase } from './helpers/mariadb.js';
-import { FIXTURES } from './helpers/repo.js';
+import { createTestProject, type TestProject } from './helpers/boinc-project.js';
+import type { TestDatabase } from './helpers/mariadb.js';
 
+let project: TestProject;
 let db: TestDatabase;
 let projectDir: string;
 
 beforeEach(async () => {
-  db = await createBoincDatabase({ misc: true });
-  await db.connection.query(
-    "INSERT INTO app (create_time, name, user_friendly_name) VALUES (0, 'axiom', 'Axiom Lab')",
-  );
-  projectDir = mkdtempSync(join(tmpdir(), 'axiom-project-'));
-  const url = new URL(db.url);
-  writeFileSync(
-    join(projectDir, 'config.xml'),
-    `<boinc><config>
-  <db_name>${url.pathname.slice(1)}</db_name><db_host>${url.hostname}</db_host>
-  <db_user>${decodeURIComponent(url.username)}</db_user><db_passwd>${decodeURIComponent(url.password)}</db_passwd>
-  <download_dir>${join(projectDir, 'download')}</download_dir><uldl_dir_fanout>1024</uldl_dir_fanout>
-</config></boinc>\n`,
-  );
-  mkdirSync(join(projectDir, 'bin'));
-  symlinkSync(join(FIXTURES, 'boinc', 'create_work.mjs'), join(projectDir, 'bin', 'create_work'));
+  project = await createTestProject();
+  db = project.db;
+  projectDir = project.projectDir;
 });
 
-afterEach(async () => {
-  await db.drop();
-  rmSync(projectDir, { recursive: true, force: true });
-});
+afterEach(() => project.cleanup());
 
 function jobs(count: number): JobSpec[] {
   return Array.from({ length: count }, (_, i) => ({

@@ -8,6 +8,7 @@ import { sha256File } from '../hash.js';
 import { isValid, type LoadedManifest, loadManifest, type ValidManifest } from '../manifest/load.js';
 import { type ManifestPlan, planManifest } from '../manifest/plan.js';
 import { checkManifestRules, type RuleContext } from '../manifest/rules.js';
+import type { Manifest } from '../manifest/types.js';
 import { checkScriptPolicy, type PolicyRequest } from '../policy/policy.js';
 import { compareProblems, type Problem } from '../problems.js';
 import type { SchemaValidator } from '../schema/validate.js';
@@ -33,6 +34,8 @@ export interface CheckReport {
   fleet?: { label: string; hosts: number };
   problems: Problem[];
   plans: ManifestPlan[];
+  /** The plans with the manifests they came from, for deploy. */
+  deployable: { manifest: Manifest; plan: ManifestPlan }[];
 }
 
 /** Schema, cross-file rules and script policy over the selected files, and the plan of what deploy would create. */
@@ -64,13 +67,14 @@ export async function runCheck(options: CheckOptions): Promise<CheckReport> {
   problems.push(...(await checkPolicy(root, options.python, scripts)));
   if (selection.wholeRepository) problems.push(...scriptsWithoutManifest(selection, loaded));
 
-  const plans = hosts ? planValidManifests(root, valid, problems, hosts) : [];
+  const deployable = hosts ? planValidManifests(root, valid, problems, hosts) : [];
   return {
     manifests: selection.manifests.length,
     scripts: scripts.length,
     fleet: hosts ? { label: fleetSource.label, hosts: hosts.size } : undefined,
     problems: problems.sort(compareProblems),
-    plans,
+    plans: deployable.map((d) => d.plan),
+    deployable,
   };
 }
 
@@ -165,9 +169,12 @@ function planValidManifests(
   valid: ValidManifest[],
   problems: Problem[],
   hosts: Map<number, Host>,
-): ManifestPlan[] {
+): { manifest: Manifest; plan: ManifestPlan }[] {
   const filesWithErrors = new Set(problems.filter((p) => p.severity === 'error').map((p) => p.file));
   return valid
     .filter((m) => !filesWithErrors.has(m.file) && !filesWithErrors.has(m.manifest.script))
-    .map((m) => planManifest(m.file, m.manifest, sha256File(join(root, m.manifest.script)), hosts));
+    .map((m) => ({
+      manifest: m.manifest,
+      plan: planManifest(m.file, m.manifest, sha256File(join(root, m.manifest.script)), hosts),
+    }));
 }

@@ -3,12 +3,13 @@ import { AxiomError, InvalidInputError, ToolError, UsageError } from '../errors.
 import { formatProblem } from '../problems.js';
 import { checkCommand } from './check.js';
 import { type Command, type Io, parseCommandArgs, renderCommandHelp } from './command.js';
+import { deployCommand } from './deploy.js';
 import { fleetCommand } from './fleet.js';
 import { runCommand } from './run.js';
 
 /** Every command, by name. */
 export const COMMANDS: ReadonlyMap<string, Command> = new Map(
-  [checkCommand, runCommand, fleetCommand].map((c) => [c.name, c]),
+  [checkCommand, runCommand, fleetCommand, deployCommand].map((c) => [c.name, c]),
 );
 
 function version(): string {

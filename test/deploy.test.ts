@@ -1,0 +1,126 @@
+import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { hierarchyDir } from '../src/boinc/stage.js';
+import { createTestProject, type TestProject } from './helpers/boinc-project.js';
+import { makeRepo, manifestYaml, OK_SCRIPT, runCli } from './helpers/repo.js';
+
+let project: TestProject;
+let publishDir: string;
+let env: NodeJS.ProcessEnv;
+
+beforeEach(async () => {
+  project = await createTestProject();
+  publishDir = mkdtempSync(join(tmpdir(), 'axiom-publish-'));
+  env = {
+    PATH: process.env.PATH,
+    AXIOM_DB_URL: project.db.url,
+    AXIOM_BOINC_PROJECT_DIR: project.projectDir,
+    AXIOM_PUBLISH_DIR: publishDir,
+    AXIOM_SCRIPT_BASE_URL: 'https://boinc.example.org/axiom/',
+  };
+});
+
+afterEach(async () => {
+  await project.cleanup();
+  rmSync(publishDir, { recursive: true, force: true });
+});
+
+const sha12 = (text: string) => createHash('sha256').update(text).digest('hex').slice(0, 12);
+
+async function workunits(): Promise<{ name: string; target_id: number }[]> {
+  const [rows] = await project.db.connection.query(
+    'SELECT w.name, a.target_id FROM workunit w JOIN assignment a ON a.workunitid = w.id ORDER BY w.name',
+  );
+  return rows as { name: string; target_id: number }[];
+}
+
+describe('axiom deploy', () => {
+  it('creates exactly the planned workunits once, with their inputs and published script', async () => {
+    const root = makeRepo({
+      'manifests/mean_of_normals.yaml': manifestYaml('mean_of_normals'),
+      'experiments/mean_of_normals.py': OK_SCRIPT,
+    });
+    const first = await runCli(['deploy'], { cwd: root, env });
+    expect(first.stderr).toBe('');
+    expect(first.code).toBe(0);
+    expect(first.stdout).toContain('deploy: 3 created, 0 already present, 0 failed');
+    const sha = sha12(OK_SCRIPT);
+    const names = [
+      `axm_mean_of_normals_${sha}_h267_r0`,
+      `axm_mean_of_normals_${sha}_h60_r0`,
+      `axm_mean_of_normals_${sha}_h60_r1`,
+    ];
+    expect(await workunits()).toEqual([
+      { name: names[0], target_id: 267 },
+      { name: names[1], target_id: 60 },
+      { name: names[2], target_id: 60 },
+    ]);
+    const inputName = `${names[2]}.json`;
+    const input = JSON.parse(
+      readFileSync(join(project.projectDir, 'download', hierarchyDir(inputName, 1024), inputName), 'utf8'),
+    );
+    expect(input).toMatchObject({
+      mode: 'experiment',
+      experiment: 'mean_of_normals',
+      wu_name: names[2],
+      script_url: `https://boinc.example.org/axiom/experiments/mean_of_normals-${sha}.py`,
+      run_duration: 120,
+      seed: 8,
+      cpus: 8,
+    });
+    expect(readFileSync(join(publishDir, 'experiments', `mean_of_normals-${sha}.py`), 'utf8')).toBe(
+      OK_SCRIPT,
+    );
+
+    const second = await runCli(['deploy'], { cwd: root, env });
+    expect(second.stdout).toContain('deploy: 0 created, 3 already present, 0 failed');
+    expect(await workunits()).toHaveLength(3);
+    expect(readFileSync(join(project.projectDir, 'create_work.log'), 'utf8').trim().split('\n')).toHaveLength(
+      1,
+    );
+  });
+
+  it('creates new workunits under a new name when the script changes, and keeps serving the old script', async () => {
+    const root = makeRepo({
+      'manifests/mean_of_normals.yaml': manifestYaml('mean_of_normals'),
+      'experiments/mean_of_normals.py': OK_SCRIPT,
+    });
+    await runCli(['deploy'], { cwd: root, env });
+    const changed = `${OK_SCRIPT}# tuned\n`;
+    writeFileSync(join(root, 'experiments', 'mean_of_normals.py'), changed);
+    const result = await runCli(['deploy'], { cwd: root, env });
+    expect(result.stdout).toContain('deploy: 3 created, 0 already present, 0 failed');
+    expect((await workunits()).filter((w) => w.name.includes(sha12(changed)))).toHaveLength(3);
+    expect(await workunits()).toHaveLength(6);
+    expect(existsSync(join(publishDir, 'experiments', `mean_of_normals-${sha12(OK_SCRIPT)}.py`))).toBe(true);
+  });
+
+  it('shows what it would create on --dry-run and creates nothing', async () => {
+    const root = makeRepo({
+      'manifests/mean_of_normals.yaml': manifestYaml('mean_of_normals'),
+      'experiments/mean_of_normals.py': OK_SCRIPT,
+    });
+    const result = await runCli(['deploy', '--dry-run', '--json'], {
+      cwd: root,
+      env: { PATH: process.env.PATH, AXIOM_DB_URL: project.db.url },
+    });
+    expect(result.code).toBe(0);
+    expect(JSON.parse(result.stdout)).toMatchObject({ created: 0, present: 0, failed: 0, planned: 3 });
+    expect(await workunits()).toEqual([]);
+  });
+
+  it('deploys nothing while axiom check finds errors', async () => {
+    const root = makeRepo({
+      'manifests/mean_of_normals.yaml': manifestYaml('mean_of_normals').replace('- host: 267', '- host: 999'),
+      'experiments/mean_of_normals.py': OK_SCRIPT,
+    });
+    const result = await runCli(['deploy'], { cwd: root, env });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('axiom check finds errors; nothing was deployed');
+    expect(result.stderr).toContain('host 999 is not in the fleet');
+    expect(await workunits()).toEqual([]);
+  });
+});
