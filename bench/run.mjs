@@ -6,10 +6,12 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { benchCheck } from './check.mjs';
 import { benchCoreUsage } from './core-usage.mjs';
+import { benchDeploy } from './deploy.mjs';
 
 const BENCHMARKS = {
   'check-1000-manifests-s': benchCheck,
   'experiment-core-usage': benchCoreUsage,
+  'deploy-bulk-speedup': benchDeploy,
 };
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');

@@ -1,0 +1,90 @@
+// deploy-bulk-speedup: creating 1,000 workunits with one create_work --stdin process, against one
+// create_work process per workunit (timed on a sample of 100, per workunit), through the
+// create_work stand-in on a real MariaDB database.
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import mysql from 'mysql2/promise';
+
+const BATCH = 1000;
+const SAMPLE = 100;
+const TARGET = 10;
+
+function jobs(prefix, count) {
+  return Array.from({ length: count }, (_, i) => ({
+    wuName: `axm_bench_${prefix}_h60_r${i}`,
+    host: 60,
+    input: Buffer.from(`{"mode": "experiment", "replica": ${i}}\n`),
+    bounds: { fpopsEst: 6e11, fpopsBound: 6e12, memoryBound: 2 ** 31, diskBound: 1e9, delayBound: 259_200 },
+  }));
+}
+
+export async function benchDeploy({ root, log }) {
+  const { CreateWorkJobCreator, installResultTemplate, readProjectLayout } = await import(
+    join(root, 'dist/boinc/create-work.js')
+  );
+  const { openMysqlStore } = await import(join(root, 'dist/boinc/mysql.js'));
+  const server = new URL(process.env.AXIOM_TEST_DB_URL ?? 'mysql://axiom_test:axiom_test@127.0.0.1:3306');
+  const name = `axiom_bench_${process.pid}`;
+  const admin = await mysql.createConnection({
+    host: server.hostname,
+    port: Number(server.port || 3306),
+    user: decodeURIComponent(server.username),
+    password: decodeURIComponent(server.password),
+    multipleStatements: true,
+  });
+  const projectDir = mkdtempSync(join(tmpdir(), 'axiom-bench-deploy-'));
+  try {
+    await admin.query(`CREATE DATABASE ${name}; USE ${name};`);
+    await admin.query(readFileSync(join(root, 'scripts/boinc/schema.sql'), 'utf8'));
+    await admin.query(
+      "INSERT INTO app (create_time, name, user_friendly_name) VALUES (0, 'axiom', 'Axiom Lab')",
+    );
+    writeFileSync(
+      join(projectDir, 'config.xml'),
+      `<boinc><config><db_name>${name}</db_name><db_host>${server.hostname}</db_host><db_user>${decodeURIComponent(server.username)}</db_user><db_passwd>${decodeURIComponent(server.password)}</db_passwd><download_dir>${join(projectDir, 'download')}</download_dir><uldl_dir_fanout>1024</uldl_dir_fanout></config></boinc>\n`,
+    );
+    mkdirSync(join(projectDir, 'bin'));
+    symlinkSync(join(root, 'test/fixtures/boinc/create_work.mjs'), join(projectDir, 'bin/create_work'));
+    installResultTemplate(projectDir);
+    const url = new URL(server.href);
+    url.pathname = `/${name}`;
+    const store = openMysqlStore(url.href);
+    const creator = new CreateWorkJobCreator({
+      layout: readProjectLayout(projectDir),
+      app: 'axiom',
+      existingWorkunits: (n) => store.existingWorkunits(n),
+    });
+
+    let started = process.hrtime.bigint();
+    const batch = await creator.createJobs(jobs('batch', BATCH));
+    const batchSeconds = Number(process.hrtime.bigint() - started) / 1e9;
+    if (batch.created.length !== BATCH) throw new Error(`batch created ${batch.created.length} of ${BATCH}`);
+    log(`one process: ${BATCH} workunits in ${batchSeconds.toFixed(2)} s`);
+
+    started = process.hrtime.bigint();
+    for (const job of jobs('single', SAMPLE)) {
+      const one = await creator.createJobs([job]);
+      if (one.created.length !== 1) throw new Error(`per-job creation failed: ${JSON.stringify(one.failed)}`);
+    }
+    const sampleSeconds = Number(process.hrtime.bigint() - started) / 1e9;
+    log(
+      `one process per workunit: ${SAMPLE} workunits in ${sampleSeconds.toFixed(2)} s (${((sampleSeconds / SAMPLE) * BATCH).toFixed(1)} s for ${BATCH})`,
+    );
+    await store.close();
+    const speedup = sampleSeconds / SAMPLE / (batchSeconds / BATCH);
+    return [
+      {
+        name: 'deploy-bulk-speedup',
+        value: Number(speedup.toFixed(1)),
+        unit: 'x',
+        target: `>= ${TARGET}`,
+        pass: speedup >= TARGET,
+      },
+    ];
+  } finally {
+    await admin.query(`DROP DATABASE IF EXISTS ${name}`);
+    await admin.end();
+    rmSync(projectDir, { recursive: true, force: true });
+  }
+}
