@@ -88,6 +88,13 @@ export class MysqlBoincStore implements BoincStore {
     });
   }
 
+  async resultOwner(resultId: number): Promise<{ hostId: number; userId: number } | undefined> {
+    const [row] = await this.query<RowDataPacket>('SELECT hostid, userid FROM result WHERE id = ?', [
+      resultId,
+    ]);
+    return row ? { hostId: Number(row.hostid), userId: Number(row.userid) } : undefined;
+  }
+
   async existingWorkunits(names: readonly string[]): Promise<Set<string>> {
     const found = new Set<string>();
     for (let start = 0; start < names.length; start += 1000) {

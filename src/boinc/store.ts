@@ -12,6 +12,8 @@ export interface BoincStore {
   readonly label: string;
   /** Hosts that may be targeted: not blacklisted (max_results_day = -1), seen recently, with a known OS. */
   readHosts(query: HostQuery): Promise<Host[]>;
+  /** The host and user of a result, when the row exists. */
+  resultOwner(resultId: number): Promise<{ hostId: number; userId: number } | undefined>;
   /** Which of these workunit names have a row. */
   existingWorkunits(names: readonly string[]): Promise<Set<string>>;
   close(): Promise<void>;

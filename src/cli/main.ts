@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { AxiomError, InvalidInputError, ToolError, UsageError } from '../errors.js';
 import { formatProblem } from '../problems.js';
+import { assimilateCommand } from './assimilate.js';
 import { checkCommand } from './check.js';
 import { type Command, type Io, parseCommandArgs, renderCommandHelp } from './command.js';
 import { deployCommand } from './deploy.js';
@@ -9,7 +10,7 @@ import { runCommand } from './run.js';
 
 /** Every command, by name. */
 export const COMMANDS: ReadonlyMap<string, Command> = new Map(
-  [checkCommand, runCommand, fleetCommand, deployCommand].map((c) => [c.name, c]),
+  [checkCommand, runCommand, fleetCommand, deployCommand, assimilateCommand].map((c) => [c.name, c]),
 );
 
 function version(): string {
