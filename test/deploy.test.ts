@@ -124,3 +124,38 @@ describe('axiom deploy', () => {
     expect(await workunits()).toEqual([]);
   });
 });
+
+describe('axiom deploy of a retired manifest', () => {
+  it('cancels the unsent workunits by error mask and keeps the ones already sent', async () => {
+    const root = makeRepo({
+      'manifests/mean_of_normals.yaml': manifestYaml('mean_of_normals'),
+      'experiments/mean_of_normals.py': OK_SCRIPT,
+    });
+    await runCli(['deploy'], { cwd: root, env });
+    const sha = sha12(OK_SCRIPT);
+    // One workunit has been sent to its host: a result row in progress (server_state 4).
+    await project.db.connection.query(
+      `INSERT INTO result (create_time, workunitid, server_state, outcome, client_state, hostid, userid, report_deadline, sent_time, received_time, name, cpu_time,
+         batch, file_delete_state, validate_state, claimed_credit, granted_credit, opaque, random, app_version_num, appid, exit_status, teamid, priority,
+         elapsed_time, flops_estimate, app_version_id, runtime_outlier, peak_working_set_size, peak_swap_size, peak_disk_usage)
+       SELECT 0, id, 4, 0, 0, 60, 1, 0, 0, 0, CONCAT(name, '_0'), 0, 0, 0, 0, 0, 0, 0, 0, 0, appid, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 FROM workunit WHERE name = ?`,
+      [`axm_mean_of_normals_${sha}_h60_r0`],
+    );
+    writeFileSync(
+      join(root, 'manifests', 'mean_of_normals.yaml'),
+      `${manifestYaml('mean_of_normals')}retired: true\n`,
+    );
+    const result = await runCli(['deploy'], { cwd: root, env });
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain('deploy: 0 created, 0 already present, 0 failed, 2 cancelled (retired)');
+    const [rows] = await project.db.connection.query('SELECT name, error_mask FROM workunit ORDER BY name');
+    expect(rows).toEqual([
+      { name: `axm_mean_of_normals_${sha}_h267_r0`, error_mask: 16 },
+      { name: `axm_mean_of_normals_${sha}_h60_r0`, error_mask: 0 },
+      { name: `axm_mean_of_normals_${sha}_h60_r1`, error_mask: 16 },
+    ]);
+    expect((await runCli(['deploy'], { cwd: root, env })).stdout).toContain(
+      'deploy: 0 created, 0 already present, 0 failed\n',
+    );
+  });
+});

@@ -13,6 +13,7 @@ export interface DeployContext {
   /** Commit of the manifests being deployed, recorded in every wu.json. */
   manifestCommit: string;
   existingWorkunits(names: readonly string[]): Promise<Set<string>>;
+  cancelUnsentWorkunits(experiment: string): Promise<string[]>;
   jobCreator: JobCreator;
 }
 
@@ -20,7 +21,7 @@ export interface DeployItem {
   name: string;
   experiment: string;
   host: number;
-  state: 'created' | 'present' | 'failed' | 'planned';
+  state: 'created' | 'present' | 'failed' | 'planned' | 'cancelled';
   reason?: string;
 }
 
@@ -62,18 +63,25 @@ export function workunitInput(
 /**
  * Reconciles BOINC with the plans: every planned workunit that has no row yet is published and
  * created (all in one batch); those that exist are left alone. Running it twice creates nothing
- * the second time, and a rerun after a partial failure creates only what is missing.
+ * the second time, and a rerun after a partial failure creates only what is missing. Retired
+ * manifests get no new workunits; their unsent ones are cancelled.
  */
 export async function deploy(
   items: readonly { manifest: Manifest; plan: ManifestPlan }[],
   context: DeployContext,
   options: { dryRun: boolean },
 ): Promise<DeployItem[]> {
-  const names = items.flatMap(({ plan }) => plan.workunits.map((wu) => wu.name));
-  const present = await context.existingWorkunits(names);
   const report: DeployItem[] = [];
+  for (const { manifest } of items.filter((item) => item.manifest.retired)) {
+    const cancelled = options.dryRun ? [] : await context.cancelUnsentWorkunits(manifest.name);
+    for (const name of cancelled)
+      report.push({ name, experiment: manifest.name, host: hostOf(name), state: 'cancelled' });
+  }
+  const active = items.filter((item) => !item.manifest.retired);
+  const names = active.flatMap(({ plan }) => plan.workunits.map((wu) => wu.name));
+  const present = await context.existingWorkunits(names);
   const jobs: JobSpec[] = [];
-  for (const { manifest, plan } of items) {
+  for (const { manifest, plan } of active) {
     const missing = plan.workunits.filter((wu) => !present.has(wu.name));
     for (const wu of plan.workunits.filter((w) => present.has(w.name))) {
       report.push({ name: wu.name, experiment: manifest.name, host: wu.host, state: 'present' });
@@ -117,4 +125,8 @@ export async function deploy(
     }
   }
   return report;
+}
+
+function hostOf(workunitName: string): number {
+  return Number(/_h(\d+)_r\d+$/.exec(workunitName)?.[1] ?? 0);
 }

@@ -95,6 +95,20 @@ export class MysqlBoincStore implements BoincStore {
     return row ? { hostId: Number(row.hostid), userId: Number(row.userid) } : undefined;
   }
 
+  async cancelUnsentWorkunits(experiment: string): Promise<string[]> {
+    const pattern = `axm\\_${experiment.replaceAll('_', '\\_')}\\_%`;
+    const unsent = `FROM workunit w
+       WHERE w.name LIKE ? AND w.canonical_resultid = 0 AND (w.error_mask & 16) = 0
+         AND NOT EXISTS (SELECT 1 FROM result r WHERE r.workunitid = w.id AND r.server_state IN (4, 5))`;
+    const rows = await this.query<RowDataPacket>(`SELECT w.id, w.name ${unsent}`, [pattern]);
+    if (rows.length === 0) return [];
+    await this.query<RowDataPacket>(
+      'UPDATE workunit SET error_mask = error_mask | 16, transition_time = UNIX_TIMESTAMP() WHERE id IN (?)',
+      [rows.map((r) => r.id)],
+    );
+    return rows.map((r) => String(r.name));
+  }
+
   async existingWorkunits(names: readonly string[]): Promise<Set<string>> {
     const found = new Set<string>();
     for (let start = 0; start < names.length; start += 1000) {

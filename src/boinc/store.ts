@@ -14,6 +14,11 @@ export interface BoincStore {
   readHosts(query: HostQuery): Promise<Host[]>;
   /** The host and user of a result, when the row exists. */
   resultOwner(resultId: number): Promise<{ hostId: number; userId: number } | undefined>;
+  /**
+   * Cancels, the BOINC way (error_mask |= 16, WU_ERROR_CANCELLED), the workunits of an experiment
+   * that no host has been sent yet; rows are never deleted. Returns the names cancelled.
+   */
+  cancelUnsentWorkunits(experiment: string): Promise<string[]>;
   /** Which of these workunit names have a row. */
   existingWorkunits(names: readonly string[]): Promise<Set<string>>;
   close(): Promise<void>;

@@ -55,12 +55,21 @@ export const deployCommand: Command = {
     const store = openMysqlStore(dbUrl);
     try {
       const existingWorkunits = (names: readonly string[]) => store.existingWorkunits(names);
+      const cancelUnsentWorkunits = (experiment: string) => store.cancelUnsentWorkunits(experiment);
       let items: DeployItem[];
       if (dryRun) {
         const noJobs = { createJobs: async () => ({ created: [], failed: [] }) };
         items = await deploy(
           report.deployable,
-          { root, publishDir: '', baseUrl: '', manifestCommit: '', existingWorkunits, jobCreator: noJobs },
+          {
+            root,
+            publishDir: '',
+            baseUrl: '',
+            manifestCommit: '',
+            existingWorkunits,
+            cancelUnsentWorkunits,
+            jobCreator: noJobs,
+          },
           { dryRun },
         );
       } else {
@@ -85,6 +94,7 @@ export const deployCommand: Command = {
             baseUrl: requireEnv(io, 'AXIOM_SCRIPT_BASE_URL', 'the https URL of AXIOM_PUBLISH_DIR'),
             manifestCommit: headCommit(root),
             existingWorkunits,
+            cancelUnsentWorkunits,
             jobCreator,
           },
           { dryRun },
@@ -104,6 +114,7 @@ function reportDeploy(items: DeployItem[], io: Io, json: boolean): number {
     present: count('present'),
     failed: count('failed'),
     planned: count('planned'),
+    cancelled: count('cancelled'),
   };
   if (json) {
     io.stdout.write(`${JSON.stringify({ ...totals, items }, null, 2)}\n`);
@@ -114,8 +125,10 @@ function reportDeploy(items: DeployItem[], io: Io, json: boolean): number {
         `${item.state.padEnd(8)} ${item.name.padEnd(width)}  host ${item.host}${item.reason ? `  ${item.reason}` : ''}\n`,
       );
     }
+    const cancelled = totals.cancelled ? `, ${totals.cancelled} cancelled (retired)` : '';
+    const planned = totals.planned ? `, ${totals.planned} would be created (dry run)` : '';
     io.stdout.write(
-      `deploy: ${totals.created} created, ${totals.present} already present, ${totals.failed} failed${totals.planned ? `, ${totals.planned} would be created (dry run)` : ''}\n`,
+      `deploy: ${totals.created} created, ${totals.present} already present, ${totals.failed} failed${cancelled}${planned}\n`,
     );
   }
   if (io.env.GITHUB_STEP_SUMMARY) {

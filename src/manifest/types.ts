@@ -12,6 +12,7 @@ export interface Manifest {
   acceptance?: AcceptanceCheck[];
   credit_cap: number;
   provenance: Provenance;
+  retired?: boolean;
 }
 
 export type OsName = 'linux' | 'windows' | 'macos';
