@@ -5,7 +5,7 @@ import { CreateWorkJobCreator, installResultTemplate, readProjectLayout } from '
 import type { JobSpec } from '../src/boinc/jobs.js';
 import { openMysqlStore } from '../src/boinc/mysql.js';
 import { createTestProject, type TestProject } from './helpers/boinc-project.js';
-import type { TestDatabase } from './helpers/mariadb.js';
+import { insertResult, type TestDatabase } from './helpers/mariadb.js';
 
 let project: TestProject;
 let db: TestDatabase;
@@ -104,5 +104,50 @@ describe('create_work job creator', () => {
     ]);
     const [assignments] = await db.connection.query('SELECT workunitid FROM assignment');
     expect(assignments).toEqual([{ workunitid: 0 }, { workunitid: 0 }]);
+  });
+});
+
+describe('results of the app', () => {
+  it('lists results of our app with state, outcome, elapsed time, host and user, in pages', async () => {
+    installResultTemplate(projectDir);
+    const { jobCreator, close } = creator();
+    await jobCreator.createJobs(jobs(3));
+    await close();
+    await db.connection.query(
+      "INSERT INTO app (create_time, name, user_friendly_name) VALUES (0, 'other', 'Other')",
+    );
+    const [[other]] = (await db.connection.query("SELECT id FROM app WHERE name = 'other'")) as unknown as [
+      [{ id: number }],
+    ];
+    await db.connection.query('UPDATE workunit SET appid = ? WHERE name = ?', [other.id, jobs(3)[2]?.wuName]);
+    for (const [i, job] of jobs(3).entries()) {
+      await insertResult(db.connection, job.wuName, {
+        hostid: job.host,
+        userid: 1 + i,
+        server_state: 5,
+        outcome: 1,
+        elapsed_time: 100 + i,
+        teamid: 7,
+      });
+    }
+    const store = openMysqlStore(db.url);
+    const firstPage = await store.resultsOfApp('axiom', 0, 1);
+    const rest = await store.resultsOfApp('axiom', firstPage[0]?.id ?? 0, 10);
+    await store.close();
+    expect(
+      [...firstPage, ...rest].map((r) => [
+        r.workunitName,
+        r.name,
+        r.serverState,
+        r.outcome,
+        r.elapsedTime,
+        r.hostId,
+        r.userId,
+        r.teamId,
+      ]),
+    ).toEqual([
+      [jobs(3)[0]?.wuName, `${jobs(3)[0]?.wuName}_0`, 5, 1, 100, 60, 1, 7],
+      [jobs(3)[1]?.wuName, `${jobs(3)[1]?.wuName}_0`, 5, 1, 101, 61, 2, 7],
+    ]);
   });
 });

@@ -3,7 +3,7 @@ import { AxiomError, ConfigurationError } from '../errors.js';
 import type { Host } from '../fleet/types.js';
 import type { OsName } from '../manifest/types.js';
 import { gpusFromMisc, gpusFromSerialnum } from './gpu.js';
-import type { BoincStore, HostQuery } from './store.js';
+import type { BoincStore, HostQuery, ResultRow } from './store.js';
 
 /** The BOINC database could not be reached or queried. */
 export class StoreError extends AxiomError {
@@ -86,6 +86,32 @@ export class MysqlBoincStore implements BoincStore {
       const host = toHost(row);
       return host ? [host] : [];
     });
+  }
+
+  async resultsOfApp(app: string, afterId: number, limit: number): Promise<ResultRow[]> {
+    const rows = await this.query<RowDataPacket>(
+      `SELECT r.id, r.name, r.workunitid, w.name AS wu_name, r.server_state, r.outcome, r.validate_state, r.elapsed_time,
+              r.hostid, r.userid, r.teamid, r.sent_time, r.received_time, r.granted_credit
+         FROM result r JOIN workunit w ON w.id = r.workunitid JOIN app a ON a.id = w.appid
+        WHERE a.name = ? AND r.id > ? ORDER BY r.id LIMIT ?`,
+      [app, afterId, limit],
+    );
+    return rows.map((r) => ({
+      id: Number(r.id),
+      name: String(r.name),
+      workunitId: Number(r.workunitid),
+      workunitName: String(r.wu_name),
+      serverState: Number(r.server_state),
+      outcome: Number(r.outcome),
+      validateState: Number(r.validate_state),
+      elapsedTime: Number(r.elapsed_time),
+      hostId: Number(r.hostid),
+      userId: Number(r.userid),
+      teamId: Number(r.teamid),
+      sentTime: Number(r.sent_time),
+      receivedTime: Number(r.received_time),
+      grantedCredit: Number(r.granted_credit),
+    }));
   }
 
   async resultOwner(resultId: number): Promise<{ hostId: number; userId: number } | undefined> {

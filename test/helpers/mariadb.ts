@@ -149,3 +149,34 @@ export async function insertFirstBatch(connection: Connection, rpcTime: number):
     });
   }
 }
+
+/** Inserts a result row (every column named) for the workunit with this name. */
+export async function insertResult(
+  connection: Connection,
+  workunitName: string,
+  values: {
+    hostid: number;
+    userid: number;
+    server_state: number;
+    outcome?: number;
+    elapsed_time?: number;
+    teamid?: number;
+  },
+): Promise<void> {
+  await connection.query(
+    `INSERT INTO result (create_time, workunitid, server_state, outcome, client_state, hostid, userid, report_deadline, sent_time, received_time, name, cpu_time,
+       batch, file_delete_state, validate_state, claimed_credit, granted_credit, opaque, random, app_version_num, appid, exit_status, teamid, priority,
+       elapsed_time, flops_estimate, app_version_id, runtime_outlier, peak_working_set_size, peak_swap_size, peak_disk_usage)
+     SELECT 1700000000, id, ?, ?, 0, ?, ?, 0, 1700000000, 1700000600, CONCAT(name, '_0'), 0, 0, 0, 0, 0, 0, 0, 0, 0, appid, 0, ?, 0, ?, 0, 0, 0, 0, 0, 0
+       FROM workunit WHERE name = ?`,
+    [
+      values.server_state,
+      values.outcome ?? 0,
+      values.hostid,
+      values.userid,
+      values.teamid ?? 0,
+      values.elapsed_time ?? 0,
+      workunitName,
+    ],
+  );
+}
