@@ -1,6 +1,10 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { gpusFromMisc, gpusFromSerialnum } from '../src/boinc/gpu.js';
 import { openMysqlStore } from '../src/boinc/mysql.js';
+import { SqliteBoincStore } from '../src/boinc/sqlite.js';
 import { createBoincDatabase, FIRST_BATCH_HOSTS, insertFirstBatch, insertHost } from './helpers/mariadb.js';
 import { makeRepo, REPO_ROOT, runCli } from './helpers/repo.js';
 
@@ -161,6 +165,96 @@ describe('host inventory from MariaDB', () => {
     });
     expect(result.code).toBe(1);
     expect(result.stderr).toContain(message);
+  });
+});
+
+describe('host inventory from the embedded SQLite store', () => {
+  it('reads the same tables the same way', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'axiom-sqlite-'));
+    const store = new SqliteBoincStore(join(dir, 'boinc.db'));
+    try {
+      await insertFirstBatch(store, NOW_S - 3600);
+      await store.query('UPDATE host SET misc = ? WHERE id = 296', [
+        JSON.stringify({ gpus: [{ type: 'amd', model: 'MI210', count: 1 }] }),
+      ]);
+      await store.query('UPDATE host SET serialnum = ? WHERE id = 60', [
+        '[BOINC|7.16.6][CUDA|NVIDIA GeForce GTX 1080|1|8192MB|45300|200]',
+      ]);
+      await insertHost(store, {
+        id: 400,
+        userid: 1,
+        rpc_time: NOW_S,
+        p_ncpus: 8,
+        m_nbytes: 16 * GIB,
+        os_name: 'Linux',
+        max_results_day: -1,
+      });
+      await insertHost(store, {
+        id: 401,
+        userid: 1,
+        rpc_time: NOW_S - 30 * 86_400,
+        p_ncpus: 8,
+        m_nbytes: 16 * GIB,
+        os_name: 'Linux',
+      });
+      const hosts = await store.readHosts({ silentAfterDays: 14, now: NOW });
+      expect(hosts.map((h) => h.id)).toEqual(FIRST_BATCH_HOSTS.map((h) => h.id).sort((a, b) => a - b));
+      expect(hosts.find((h) => h.id === 296)).toMatchObject({
+        cores: 240,
+        memoryGb: 189,
+        os: 'linux',
+        userId: 1,
+        teamId: 1,
+        gpus: [{ vendor: 'amd', model: 'MI210', count: 1 }],
+      });
+      expect(hosts.find((h) => h.id === 60)?.gpus).toEqual([
+        { vendor: 'nvidia', model: 'NVIDIA GeForce GTX 1080', count: 1, memoryMb: 8192 },
+      ]);
+      expect(await store.existingWorkunits(['axm_none_h1_r0'])).toEqual(new Set());
+    } finally {
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('serves axiom fleet export through AXIOM_DB_URL=sqlite:PATH', async () => {
+    const root = makeRepo();
+    const store = new SqliteBoincStore(join(root, 'lab.db'));
+    await insertFirstBatch(store, Math.floor(Date.now() / 1000));
+    await store.close();
+    const result = await runCli(['fleet', 'export', '--json', '--out', 'fleet.yaml'], {
+      cwd: root,
+      env: { PATH: process.env.PATH, AXIOM_DB_URL: 'sqlite:lab.db' },
+    });
+    expect(result.stderr).toBe('');
+    expect(JSON.parse(result.stdout)).toEqual({ hosts: 10, file: join(root, 'fleet.yaml'), written: true });
+  });
+
+  it('has the same tables and columns as the MariaDB schema', async () => {
+    const db = await createBoincDatabase({ misc: true });
+    const dir = mkdtempSync(join(tmpdir(), 'axiom-sqlite-'));
+    const store = new SqliteBoincStore(join(dir, 'boinc.db'));
+    try {
+      const [mysqlColumns] = await db.connection.query(
+        'SELECT table_name AS t, column_name AS c FROM information_schema.columns WHERE table_schema = DATABASE()',
+      );
+      const tables = ['team', 'user', 'host', 'app', 'workunit', 'result', 'assignment'];
+      const sqliteColumns = (
+        await Promise.all(
+          tables.map(async (t) =>
+            ((await store.query(`SELECT name FROM pragma_table_info('${t}')`)) as { name: string }[]).map(
+              (r) => `${t}.${r.name}`,
+            ),
+          ),
+        )
+      ).flat();
+      const fromMysql = (mysqlColumns as { t: string; c: string }[]).map((r) => `${r.t}.${r.c}`);
+      expect(sqliteColumns.sort()).toEqual(fromMysql.sort());
+    } finally {
+      await store.close();
+      await db.drop();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

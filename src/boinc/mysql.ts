@@ -1,8 +1,7 @@
 import mysql, { type Pool, type RowDataPacket } from 'mysql2/promise';
 import { AxiomError, ConfigurationError } from '../errors.js';
 import type { Host } from '../fleet/types.js';
-import type { OsName } from '../manifest/types.js';
-import { gpusFromMisc, gpusFromSerialnum } from './gpu.js';
+import { type HostRecord, hostFromRow } from './host-row.js';
 import type { BoincStore, HostQuery, ResultRow } from './store.js';
 
 /** The BOINC database could not be reached or queried. */
@@ -16,18 +15,7 @@ export class StoreError extends AxiomError {
   }
 }
 
-interface HostRow extends RowDataPacket {
-  id: number;
-  userid: number;
-  teamid: number;
-  rpc_time: number;
-  p_ncpus: number;
-  m_nbytes: number;
-  os_name: string | null;
-  os_version: string | null;
-  serialnum: string | null;
-  misc?: string | null;
-}
+interface HostRow extends RowDataPacket, HostRecord {}
 
 /** `mysql://user:password@host:3306/database?ssl=true`: a pool, with timeouts, and TLS when asked. */
 export function openMysqlStore(url: string): MysqlBoincStore {
@@ -83,7 +71,7 @@ export class MysqlBoincStore implements BoincStore {
       [since],
     );
     return rows.flatMap((row) => {
-      const host = toHost(row);
+      const host = hostFromRow(row);
       return host ? [host] : [];
     });
   }
@@ -164,29 +152,4 @@ export class MysqlBoincStore implements BoincStore {
   async close(): Promise<void> {
     await this.pool.end();
   }
-}
-
-function osOf(name: string | null): OsName | undefined {
-  const lower = (name ?? '').toLowerCase();
-  if (lower.includes('windows')) return 'windows';
-  if (lower.includes('darwin') || lower.includes('mac')) return 'macos';
-  if (lower.includes('linux')) return 'linux';
-  return undefined;
-}
-
-function toHost(row: HostRow): Host | undefined {
-  const os = osOf(row.os_name);
-  if (!os || row.p_ncpus < 1 || row.m_nbytes <= 0) return undefined;
-  const fromMisc = row.misc === undefined ? [] : gpusFromMisc(row.misc);
-  return {
-    id: row.id,
-    cores: row.p_ncpus,
-    memoryGb: Math.max(0.1, Math.round((row.m_nbytes / 2 ** 30) * 10) / 10),
-    os,
-    ...(row.os_version ? { osVersion: row.os_version.slice(0, 254) } : {}),
-    gpus: fromMisc.length > 0 ? fromMisc : gpusFromSerialnum(row.serialnum),
-    userId: row.userid,
-    teamId: row.teamid,
-    lastContact: new Date(row.rpc_time * 1000),
-  };
 }

@@ -1,5 +1,5 @@
 import { type ResultRef, readResult, type SpoolEntry, writeSpoolEntry } from '../boinc/assimilate.js';
-import { openMysqlStore } from '../boinc/mysql.js';
+import { openStore } from '../boinc/open.js';
 import { AxiomError, ConfigurationError, UsageError } from '../errors.js';
 import { type Command, type Io, type ParsedArgs, stringOption } from './command.js';
 
@@ -93,7 +93,7 @@ async function resultEntry(args: ParsedArgs, io: Io): Promise<SpoolEntry> {
 
 /** Host and user of the result; without them the entry is still stored (collect reads them again). */
 async function lookUpOwner(url: string, resultId: number, io: Io) {
-  const store = openMysqlStore(url);
+  const store = openStore(url, io.cwd);
   try {
     return await store.resultOwner(resultId);
   } catch (error) {

@@ -3,7 +3,7 @@ import { appendFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { CreateWorkJobCreator, installResultTemplate, readProjectLayout } from '../boinc/create-work.js';
 import { type DeployItem, deploy } from '../boinc/deploy.js';
-import { openMysqlStore } from '../boinc/mysql.js';
+import { openStore } from '../boinc/open.js';
 import { runCheck } from '../check/run.js';
 import { ConfigurationError, InvalidInputError } from '../errors.js';
 import { resolvePython } from '../policy/python.js';
@@ -52,7 +52,7 @@ export const deployCommand: Command = {
     if (errors.length > 0)
       throw new InvalidInputError('axiom check finds errors; nothing was deployed', errors);
 
-    const store = openMysqlStore(dbUrl);
+    const store = openStore(dbUrl, io.cwd);
     try {
       const existingWorkunits = (names: readonly string[]) => store.existingWorkunits(names);
       const cancelUnsentWorkunits = (experiment: string) => store.cancelUnsentWorkunits(experiment);

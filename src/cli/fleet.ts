@@ -1,6 +1,6 @@
 import { renameSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { openMysqlStore } from '../boinc/mysql.js';
+import { openStore } from '../boinc/open.js';
 import { ConfigurationError, InvalidInputError, UsageError } from '../errors.js';
 import { renderSnapshot } from '../fleet/export.js';
 import { SchemaValidator } from '../schema/validate.js';
@@ -41,7 +41,7 @@ export const fleetCommand: Command = {
       );
     const silentDays = numberOption(args, 'fleet', 'silent-days', { min: 0 }) ?? DEFAULT_SILENT_DAYS;
     const out = resolve(io.cwd, stringOption(args, 'out') ?? 'fleet.yaml');
-    const store = openMysqlStore(url);
+    const store = openStore(url, io.cwd);
     const now = new Date();
     let text: string;
     let count: number;

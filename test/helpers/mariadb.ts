@@ -48,6 +48,11 @@ export async function createBoincDatabase(options: { misc: boolean }): Promise<T
   };
 }
 
+/** Runs SQL; a mysql2 connection and the embedded SQLite store both do. */
+export interface Sql {
+  query(sql: string, values?: unknown[]): Promise<unknown>;
+}
+
 const HOST_DEFAULTS: Record<string, unknown> = {
   create_time: 1_700_000_000,
   rpc_seqno: 1,
@@ -94,7 +99,7 @@ const HOST_DEFAULTS: Record<string, unknown> = {
 };
 
 /** Inserts a host row naming every column, as BOINC's strict schema requires. */
-export async function insertHost(connection: Connection, values: Record<string, unknown>): Promise<void> {
+export async function insertHost(connection: Sql, values: Record<string, unknown>): Promise<void> {
   const row = { ...HOST_DEFAULTS, ...values };
   const columns = Object.keys(row);
   await connection.query(
@@ -103,14 +108,14 @@ export async function insertHost(connection: Connection, values: Record<string, 
   );
 }
 
-export async function insertUser(connection: Connection, id: number, teamid: number): Promise<void> {
+export async function insertUser(connection: Sql, id: number, teamid: number): Promise<void> {
   await connection.query(
     'INSERT INTO user (id, create_time, email_addr, name, authenticator, total_credit, expavg_credit, expavg_time, teamid, seti_id) VALUES (?, ?, ?, ?, ?, 0, 0, 0, ?, 0)',
     [id, 1_700_000_000, `volunteer${id}@example.org`, `volunteer ${id}`, `auth${id}`, teamid],
   );
 }
 
-export async function insertTeam(connection: Connection, id: number, founder: number): Promise<void> {
+export async function insertTeam(connection: Sql, id: number, founder: number): Promise<void> {
   await connection.query(
     'INSERT INTO team (id, create_time, userid, name, nusers, total_credit, expavg_credit, expavg_time) VALUES (?, ?, ?, ?, 1, 0, 0, 0)',
     [id, 1_700_000_000, founder, `team ${id}`],
@@ -134,7 +139,7 @@ export const FIRST_BATCH_HOSTS: { id: number; cores: number; gb: number; os: str
 ];
 
 /** Users 1 and 2 (user 1 in team 1), and the first-batch hosts, all seen at `rpcTime`. */
-export async function insertFirstBatch(connection: Connection, rpcTime: number): Promise<void> {
+export async function insertFirstBatch(connection: Sql, rpcTime: number): Promise<void> {
   await insertTeam(connection, 1, 1);
   await insertUser(connection, 1, 1);
   await insertUser(connection, 2, 0);

@@ -1,0 +1,125 @@
+import { readFileSync } from 'node:fs';
+import Database from 'better-sqlite3';
+import type { Host } from '../fleet/types.js';
+import { hostFromRow } from './host-row.js';
+import type { BoincStore, HostQuery, ResultRow } from './store.js';
+
+const SCHEMA = new URL('../../scripts/boinc/schema.sql', import.meta.url).pathname;
+
+/** BOINC's MySQL table definitions (scripts/boinc/schema.sql) turned into SQLite's dialect: the same tables and columns. */
+export function sqliteSchema(mysqlDdl: string): string {
+  return mysqlDdl
+    .replace(/integer NOT NULL AUTO_INCREMENT PRIMARY KEY/g, 'INTEGER PRIMARY KEY AUTOINCREMENT')
+    .replace(/^\s*UNIQUE KEY \w+ (\([^)]*\)),?$/gm, (_, columns: string) => `  UNIQUE ${columns},`)
+    .replace(/^\s*KEY .*$\n/gm, '')
+    .replace(/ ON UPDATE CURRENT_TIMESTAMP/g, '')
+    .replace(/ ENGINE=InnoDB/g, '')
+    .replace(/,(\s*\n\))/g, '$1');
+}
+
+/** The embedded store: BOINC's tables in one SQLite file, for the demo and for labs without a BOINC server. */
+export class SqliteBoincStore implements BoincStore {
+  private readonly db: Database.Database;
+
+  constructor(
+    path: string,
+    readonly label = `sqlite ${path}`,
+  ) {
+    this.db = new Database(path);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('busy_timeout = 10000');
+    const exists = this.db
+      .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'host'")
+      .get();
+    if (!exists) this.db.exec(sqliteSchema(readFileSync(SCHEMA, 'utf8')));
+  }
+
+  /** Runs SQL written for both MariaDB and SQLite (tests and fixtures). */
+  async query(sql: string, values: unknown[] = []): Promise<unknown> {
+    const statement = this.db.prepare(sql);
+    return statement.reader ? statement.all(...values) : statement.run(...values);
+  }
+
+  async readHosts(query: HostQuery): Promise<Host[]> {
+    const since = Math.floor(query.now.getTime() / 1000) - query.silentAfterDays * 86_400;
+    const rows = this.db
+      .prepare(
+        `SELECT h.id, h.userid, u.teamid, h.rpc_time, h.p_ncpus, h.m_nbytes, h.os_name, h.os_version, h.serialnum, h.misc
+           FROM host h JOIN user u ON u.id = h.userid
+          WHERE h.max_results_day <> -1 AND h.rpc_time >= ? ORDER BY h.id`,
+      )
+      .all(since) as Parameters<typeof hostFromRow>[0][];
+    return rows.flatMap((row) => {
+      const host = hostFromRow(row);
+      return host ? [host] : [];
+    });
+  }
+
+  async resultsOfApp(app: string, afterId: number, limit: number): Promise<ResultRow[]> {
+    const rows = this.db
+      .prepare(
+        `SELECT r.id, r.name, r.workunitid, w.name AS wu_name, r.server_state, r.outcome, r.validate_state, r.elapsed_time,
+                r.hostid, r.userid, r.teamid, r.sent_time, r.received_time, r.granted_credit
+           FROM result r JOIN workunit w ON w.id = r.workunitid JOIN app a ON a.id = w.appid
+          WHERE a.name = ? AND r.id > ? ORDER BY r.id LIMIT ?`,
+      )
+      .all(app, afterId, limit) as Record<string, number | string>[];
+    return rows.map((r) => ({
+      id: Number(r.id),
+      name: String(r.name),
+      workunitId: Number(r.workunitid),
+      workunitName: String(r.wu_name),
+      serverState: Number(r.server_state),
+      outcome: Number(r.outcome),
+      validateState: Number(r.validate_state),
+      elapsedTime: Number(r.elapsed_time),
+      hostId: Number(r.hostid),
+      userId: Number(r.userid),
+      teamId: Number(r.teamid),
+      sentTime: Number(r.sent_time),
+      receivedTime: Number(r.received_time),
+      grantedCredit: Number(r.granted_credit),
+    }));
+  }
+
+  async resultOwner(resultId: number): Promise<{ hostId: number; userId: number } | undefined> {
+    const row = this.db.prepare('SELECT hostid, userid FROM result WHERE id = ?').get(resultId) as
+      | { hostid: number; userid: number }
+      | undefined;
+    return row ? { hostId: row.hostid, userId: row.userid } : undefined;
+  }
+
+  async cancelUnsentWorkunits(experiment: string): Promise<string[]> {
+    const pattern = `axm\\_${experiment.replaceAll('_', '\\_')}\\_%`;
+    const rows = this.db
+      .prepare(
+        `SELECT w.id, w.name FROM workunit w
+          WHERE w.name LIKE ? ESCAPE '\\' AND w.canonical_resultid = 0 AND (w.error_mask & 16) = 0
+            AND NOT EXISTS (SELECT 1 FROM result r WHERE r.workunitid = w.id AND r.server_state IN (4, 5))`,
+      )
+      .all(pattern) as { id: number; name: string }[];
+    const cancel = this.db.prepare(
+      "UPDATE workunit SET error_mask = error_mask | 16, transition_time = CAST(strftime('%s', 'now') AS INTEGER) WHERE id = ?",
+    );
+    this.db.transaction(() => {
+      for (const row of rows) cancel.run(row.id);
+    })();
+    return rows.map((r) => r.name);
+  }
+
+  async existingWorkunits(names: readonly string[]): Promise<Set<string>> {
+    const found = new Set<string>();
+    for (let start = 0; start < names.length; start += 500) {
+      const chunk = names.slice(start, start + 500);
+      const rows = this.db
+        .prepare(`SELECT name FROM workunit WHERE name IN (${chunk.map(() => '?').join(', ')})`)
+        .all(...chunk) as { name: string }[];
+      for (const row of rows) found.add(row.name);
+    }
+    return found;
+  }
+
+  async close(): Promise<void> {
+    this.db.close();
+  }
+}
