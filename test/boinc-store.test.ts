@@ -45,7 +45,7 @@ describe('host inventory from MariaDB', () => {
     const db = await createBoincDatabase({ misc: true });
     try {
       await insertFirstBatch(db.connection, NOW_S - 3600);
-      await db.connection.query('UPDATE host SET misc = ? WHERE id = 296', [
+      await db.connection.query('UPDATE host SET misc = ?, total_credit = 1234.5 WHERE id = 296', [
         JSON.stringify({ gpus: [{ type: 'nvidia', model: 'A100', count: 4, ram_mb: 40960 }] }),
       ]);
       await insertHost(db.connection, {
@@ -82,6 +82,7 @@ describe('host inventory from MariaDB', () => {
         cores: 240,
         memoryGb: 189,
         os: 'linux',
+        totalCredit: 1234.5,
         userId: 1,
         teamId: 1,
         gpus: [{ vendor: 'nvidia', model: 'A100', count: 4, memoryMb: 40960 }],

@@ -159,3 +159,33 @@ describe('axiom deploy of a retired manifest', () => {
     );
   });
 });
+
+describe('axiom deploy after a partial failure', () => {
+  it('completes 1,000 workunits exactly once when create_work fails at the 500th and deploy runs again', async () => {
+    const targets = [194, 296, 209, 249, 60].map((host) => `  - { host: ${host}, replicas: 100 }`).join('\n');
+    const manifest = (name: string) =>
+      manifestYaml(name).replace(
+        /targets:\n(?: {2}- host: \d+\n(?: {4}replicas: \d+\n)?)+/,
+        `targets:\n${targets}\n`,
+      );
+    const root = makeRepo({
+      'manifests/bulk_first.yaml': manifest('bulk_first'),
+      'experiments/bulk_first.py': OK_SCRIPT,
+      'manifests/bulk_second.yaml': manifest('bulk_second'),
+      'experiments/bulk_second.py': OK_SCRIPT,
+    });
+    const failing = await runCli(['deploy', '--json'], {
+      cwd: root,
+      env: { ...env, AXIOM_STAND_IN_FAIL_AT: '500' },
+    });
+    expect(failing.code).toBe(1);
+    expect(JSON.parse(failing.stdout)).toMatchObject({ created: 499, failed: 501, present: 0 });
+    const rerun = await runCli(['deploy', '--json'], { cwd: root, env });
+    expect(rerun.code).toBe(0);
+    expect(JSON.parse(rerun.stdout)).toMatchObject({ created: 501, failed: 0, present: 499 });
+    const [[counts]] = (await project.db.connection.query(
+      'SELECT COUNT(*) AS n, COUNT(DISTINCT name) AS names FROM workunit',
+    )) as unknown as [[{ n: number; names: number }]];
+    expect(counts).toEqual({ n: 1000, names: 1000 });
+  }, 60_000);
+});

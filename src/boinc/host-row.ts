@@ -14,6 +14,7 @@ export interface HostRecord {
   os_version: string | null;
   serialnum: string | null;
   misc?: string | null;
+  total_credit: number;
 }
 
 function osOf(name: string | null): OsName | undefined {
@@ -39,5 +40,6 @@ export function hostFromRow(row: HostRecord): Host | undefined {
     userId: row.userid,
     teamId: row.teamid,
     lastContact: new Date(row.rpc_time * 1000),
+    totalCredit: Number(row.total_credit),
   };
 }

@@ -18,6 +18,8 @@ export interface Host {
   userId?: number;
   teamId?: number;
   lastContact?: Date;
+  /** BOINC total credit of the host, when read from the database. */
+  totalCredit?: number;
 }
 
 /** Where the hosts that experiments may target come from: a committed snapshot, or the BOINC database. */
