@@ -1,7 +1,7 @@
 import mysql, { type Pool, type RowDataPacket } from 'mysql2/promise';
 import { AxiomError, ConfigurationError } from '../errors.js';
 import type { Host } from '../fleet/types.js';
-import { type HostRecord, hostFromRow } from './host-row.js';
+import { type HostRecord, hostFromRow, RESULTS_OF_APP_SQL, resultFromRow } from './rows.js';
 import type { BoincStore, HostQuery, ResultRow } from './store.js';
 
 /** The BOINC database could not be reached or queried. */
@@ -77,29 +77,7 @@ export class MysqlBoincStore implements BoincStore {
   }
 
   async resultsOfApp(app: string, afterId: number, limit: number): Promise<ResultRow[]> {
-    const rows = await this.query<RowDataPacket>(
-      `SELECT r.id, r.name, r.workunitid, w.name AS wu_name, r.server_state, r.outcome, r.validate_state, r.elapsed_time,
-              r.hostid, r.userid, r.teamid, r.sent_time, r.received_time, r.granted_credit
-         FROM result r JOIN workunit w ON w.id = r.workunitid JOIN app a ON a.id = w.appid
-        WHERE a.name = ? AND r.id > ? ORDER BY r.id LIMIT ?`,
-      [app, afterId, limit],
-    );
-    return rows.map((r) => ({
-      id: Number(r.id),
-      name: String(r.name),
-      workunitId: Number(r.workunitid),
-      workunitName: String(r.wu_name),
-      serverState: Number(r.server_state),
-      outcome: Number(r.outcome),
-      validateState: Number(r.validate_state),
-      elapsedTime: Number(r.elapsed_time),
-      hostId: Number(r.hostid),
-      userId: Number(r.userid),
-      teamId: Number(r.teamid),
-      sentTime: Number(r.sent_time),
-      receivedTime: Number(r.received_time),
-      grantedCredit: Number(r.granted_credit),
-    }));
+    return (await this.query<RowDataPacket>(RESULTS_OF_APP_SQL, [app, afterId, limit])).map(resultFromRow);
   }
 
   async resultOwner(resultId: number): Promise<{ hostId: number; userId: number } | undefined> {

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import type { Host } from '../fleet/types.js';
-import { hostFromRow } from './host-row.js';
+import { hostFromRow, RESULTS_OF_APP_SQL, resultFromRow } from './rows.js';
 import type { BoincStore, HostQuery, ResultRow } from './store.js';
 
 const SCHEMA = new URL('../../scripts/boinc/schema.sql', import.meta.url).pathname;
@@ -56,30 +56,9 @@ export class SqliteBoincStore implements BoincStore {
   }
 
   async resultsOfApp(app: string, afterId: number, limit: number): Promise<ResultRow[]> {
-    const rows = this.db
-      .prepare(
-        `SELECT r.id, r.name, r.workunitid, w.name AS wu_name, r.server_state, r.outcome, r.validate_state, r.elapsed_time,
-                r.hostid, r.userid, r.teamid, r.sent_time, r.received_time, r.granted_credit
-           FROM result r JOIN workunit w ON w.id = r.workunitid JOIN app a ON a.id = w.appid
-          WHERE a.name = ? AND r.id > ? ORDER BY r.id LIMIT ?`,
-      )
-      .all(app, afterId, limit) as Record<string, number | string>[];
-    return rows.map((r) => ({
-      id: Number(r.id),
-      name: String(r.name),
-      workunitId: Number(r.workunitid),
-      workunitName: String(r.wu_name),
-      serverState: Number(r.server_state),
-      outcome: Number(r.outcome),
-      validateState: Number(r.validate_state),
-      elapsedTime: Number(r.elapsed_time),
-      hostId: Number(r.hostid),
-      userId: Number(r.userid),
-      teamId: Number(r.teamid),
-      sentTime: Number(r.sent_time),
-      receivedTime: Number(r.received_time),
-      grantedCredit: Number(r.granted_credit),
-    }));
+    return (this.db.prepare(RESULTS_OF_APP_SQL).all(app, afterId, limit) as Record<string, unknown>[]).map(
+      resultFromRow,
+    );
   }
 
   async resultOwner(resultId: number): Promise<{ hostId: number; userId: number } | undefined> {

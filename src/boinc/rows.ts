@@ -1,6 +1,7 @@
 import type { Host } from '../fleet/types.js';
 import type { OsName } from '../manifest/types.js';
 import { gpusFromMisc, gpusFromSerialnum } from './gpu.js';
+import type { ResultRow } from './store.js';
 
 /** The host columns both stores read; `misc` is absent on BOINC server 1.4. */
 export interface HostRecord {
@@ -41,5 +42,30 @@ export function hostFromRow(row: HostRecord): Host | undefined {
     teamId: row.teamid,
     lastContact: new Date(row.rpc_time * 1000),
     totalCredit: Number(row.total_credit),
+  };
+}
+
+/** Results of one app after an id, in id order: the same SQL for MariaDB and SQLite. */
+export const RESULTS_OF_APP_SQL = `SELECT r.id, r.name, r.workunitid, w.name AS wu_name, r.server_state, r.outcome, r.validate_state, r.elapsed_time,
+        r.hostid, r.userid, r.teamid, r.sent_time, r.received_time, r.granted_credit
+   FROM result r JOIN workunit w ON w.id = r.workunitid JOIN app a ON a.id = w.appid
+  WHERE a.name = ? AND r.id > ? ORDER BY r.id LIMIT ?`;
+
+export function resultFromRow(r: Record<string, unknown>): ResultRow {
+  return {
+    id: Number(r.id),
+    name: String(r.name),
+    workunitId: Number(r.workunitid),
+    workunitName: String(r.wu_name),
+    serverState: Number(r.server_state),
+    outcome: Number(r.outcome),
+    validateState: Number(r.validate_state),
+    elapsedTime: Number(r.elapsed_time),
+    hostId: Number(r.hostid),
+    userId: Number(r.userid),
+    teamId: Number(r.teamid),
+    sentTime: Number(r.sent_time),
+    receivedTime: Number(r.received_time),
+    grantedCredit: Number(r.granted_credit),
   };
 }
