@@ -1,15 +1,6 @@
-import { randomBytes } from 'node:crypto';
-import {
-  closeSync,
-  fsyncSync,
-  mkdirSync,
-  openSync,
-  readFileSync,
-  renameSync,
-  statSync,
-  writeSync,
-} from 'node:fs';
+import { mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { writeFileAtomically } from '../atomic-write.js';
 
 /** Result files larger than this are rejected unread. */
 export const MAX_RESULT_BYTES = 4 * 1024 * 1024;
@@ -176,14 +167,6 @@ export function writeSpoolEntry(spoolDir: string, entry: SpoolEntry): string {
   const name =
     entry.kind === 'result' ? `${entry.wu_name}__${entry.result_id}.json` : `${entry.wu_name}__error.json`;
   const path = join(spoolDir, name);
-  const temporary = join(spoolDir, `.${name}.${randomBytes(6).toString('hex')}.tmp`);
-  const fd = openSync(temporary, 'wx', 0o644);
-  try {
-    writeSync(fd, `${JSON.stringify(entry)}\n`);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(temporary, path);
+  writeFileAtomically(path, `${JSON.stringify(entry)}\n`);
   return path;
 }

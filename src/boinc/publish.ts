@@ -1,15 +1,6 @@
-import { randomBytes } from 'node:crypto';
-import {
-  closeSync,
-  existsSync,
-  fsyncSync,
-  mkdirSync,
-  openSync,
-  readFileSync,
-  renameSync,
-  writeSync,
-} from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { writeFileAtomically } from '../atomic-write.js';
 import { AxiomError, ConfigurationError } from '../errors.js';
 import { sha256File } from '../hash.js';
 import { SCRIPT_SHA_PREFIX } from '../manifest/plan.js';
@@ -79,14 +70,6 @@ export function publishScript(options: {
     return { experiment: options.experiment, sha256, fileName, path, url, created: false };
   }
   mkdirSync(dir, { recursive: true });
-  const temporary = join(dir, `.${fileName}.${randomBytes(6).toString('hex')}.tmp`);
-  const fd = openSync(temporary, 'wx', 0o644);
-  try {
-    writeSync(fd, content);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(temporary, path);
+  writeFileAtomically(path, content);
   return { experiment: options.experiment, sha256, fileName, path, url, created: true };
 }

@@ -1,6 +1,7 @@
-import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { writeFileAtomically } from '../atomic-write.js';
 import { AxiomError } from '../errors.js';
 
 /**
@@ -40,13 +41,7 @@ export function stageInputFile(
   }
   mkdirSync(dir, { recursive: true });
   const md5 = createHash('md5').update(content).digest('hex');
-  writeAtomically(`${path}.md5`, `${md5} ${content.length}\n`);
-  writeAtomically(path, content);
+  writeFileAtomically(`${path}.md5`, `${md5} ${content.length}\n`);
+  writeFileAtomically(path, content);
   return { path, created: true };
-}
-
-function writeAtomically(path: string, content: string | Buffer): void {
-  const temporary = `${path}.${randomBytes(6).toString('hex')}.tmp`;
-  writeFileSync(temporary, content, { flag: 'wx' });
-  renameSync(temporary, path);
 }

@@ -1,5 +1,5 @@
-import { renameSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { writeFileAtomically } from '../atomic-write.js';
 import { openStore } from '../boinc/open.js';
 import { ConfigurationError, InvalidInputError, UsageError } from '../errors.js';
 import { renderSnapshot } from '../fleet/export.js';
@@ -59,8 +59,7 @@ export const fleetCommand: Command = {
       throw new InvalidInputError('the exported snapshot does not match the fleet schema', invalid);
     const dryRun = booleanOption(args, 'dry-run');
     if (!dryRun) {
-      writeFileSync(`${out}.tmp`, text);
-      renameSync(`${out}.tmp`, out);
+      writeFileAtomically(out, text);
     }
     if (booleanOption(args, 'json'))
       io.stdout.write(`${JSON.stringify({ hosts: count, file: out, written: !dryRun })}\n`);
