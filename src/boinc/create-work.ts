@@ -1,8 +1,8 @@
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigurationError } from '../errors.js';
+import { runWithInput } from '../process.js';
 import type { JobBounds, JobCreation, JobCreator, JobSpec } from './jobs.js';
 import { stageInputFile } from './stage.js';
 
@@ -111,7 +111,12 @@ export class CreateWorkJobCreator implements JobCreator {
     ];
     const command = this.options.command ?? join(this.layout.projectDir, 'bin', 'create_work');
     const env = { ...(this.options.env ?? process.env), BOINC_PROJECT_DIR: this.layout.projectDir };
-    const run = await runWithInput(command, args, `${lines.join('\n')}\n`, this.layout.projectDir, env);
+    const run = await runWithInput(command, args, `${lines.join('\n')}\n`, {
+      cwd: this.layout.projectDir,
+      env,
+      notFound: () =>
+        new ConfigurationError(`${command} not found; is AXIOM_BOINC_PROJECT_DIR a BOINC project?`),
+    });
     const names = jobs.map((job) => job.wuName);
     const present = await this.options.existingWorkunits(names);
     const reason =
@@ -138,30 +143,4 @@ export class CreateWorkJobCreator implements JobCreator {
 
 function lastLine(text: string): string {
   return text.trim().split('\n').at(-1) ?? '';
-}
-
-function runWithInput(
-  command: string,
-  args: string[],
-  input: string,
-  cwd: string,
-  env: NodeJS.ProcessEnv,
-): Promise<{ code: number | null; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { cwd, env, stdio: ['pipe', 'ignore', 'pipe'] });
-    let stderr = '';
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr = (stderr + chunk.toString('utf8')).slice(-20_000);
-    });
-    child.on('error', (error: NodeJS.ErrnoException) =>
-      reject(
-        error.code === 'ENOENT'
-          ? new ConfigurationError(`${command} not found; is AXIOM_BOINC_PROJECT_DIR a BOINC project?`)
-          : error,
-      ),
-    );
-    child.on('close', (code) => resolve({ code, stderr }));
-    child.stdin.on('error', () => {});
-    child.stdin.end(input);
-  });
 }
