@@ -1,7 +1,9 @@
+import { join } from 'node:path';
 import type { ManifestPlan, PlannedWorkunit } from '../manifest/plan.js';
 import type { Manifest } from '../manifest/types.js';
 import type { JobBounds, JobCreator, JobSpec } from './jobs.js';
 import { type PublishedScript, publishScript } from './publish.js';
+import { renderWorkunitInput, type WorkunitInput } from './wu.js';
 
 /** Assumed speed of one volunteer core, for BOINC's runtime estimates (1 GFLOPS). */
 const FLOPS_PER_CORE = 1e9;
@@ -37,7 +39,7 @@ export function boundsFor(manifest: Manifest, cpus: number): JobBounds {
   };
 }
 
-/** wu.json, the workunit's input, as DESIGN.md describes it. */
+/** wu.json of a planned workunit, pointing at its published script. */
 export function workunitInput(
   manifest: Manifest,
   plan: ManifestPlan,
@@ -45,7 +47,7 @@ export function workunitInput(
   script: PublishedScript,
   commit: string,
 ): Buffer {
-  const input = {
+  const input: WorkunitInput = {
     mode: 'experiment',
     experiment: manifest.name,
     wu_name: wu.name,
@@ -57,7 +59,7 @@ export function workunitInput(
     cpus: wu.cpus,
     manifest_commit: commit,
   };
-  return Buffer.from(`${JSON.stringify(input, null, 2)}\n`);
+  return Buffer.from(renderWorkunitInput(input));
 }
 
 /**
@@ -96,7 +98,7 @@ export async function deploy(
       publishDir: context.publishDir,
       baseUrl: context.baseUrl,
       experiment: manifest.name,
-      script: `${context.root}/${manifest.script}`,
+      script: join(context.root, manifest.script),
     });
     for (const wu of missing) {
       jobs.push({

@@ -6,7 +6,7 @@ export function renderSnapshot(hosts: readonly Host[], source: string, exportedA
     '# Fleet snapshot: the volunteer hosts experiments may target.',
     '# Written by `axiom fleet export`; checked against schemas/fleet.schema.json.',
     `source: ${JSON.stringify(source)}`,
-    `exported_at: ${exportedAt.toISOString().replace(/\.\d{3}Z$/, 'Z')}`,
+    `exported_at: ${isoSeconds(exportedAt)}`,
     hosts.length > 0 ? 'hosts:' : 'hosts: []',
     ...hosts.map((host) => `  - ${renderHost(host)}`),
   ];
@@ -30,7 +30,11 @@ function renderHost(host: Host): string {
   }
   if (host.userId !== undefined) fields.push(`user_id: ${host.userId}`);
   if (host.teamId !== undefined) fields.push(`team_id: ${host.teamId}`);
-  if (host.lastContact)
-    fields.push(`last_contact: ${host.lastContact.toISOString().replace(/\.\d{3}Z$/, 'Z')}`);
+  if (host.lastContact) fields.push(`last_contact: ${isoSeconds(host.lastContact)}`);
   return `{ ${fields.join(', ')} }`;
+}
+
+/** `2026-11-25T12:00:00Z`: to the second, as the snapshot schema's date-time. */
+function isoSeconds(date: Date): string {
+  return date.toISOString().replace(/\.\d{3}Z$/, 'Z');
 }

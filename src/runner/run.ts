@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { renderWorkunitInput, type WorkunitInput } from '../boinc/wu.js';
 import { ToolError, UsageError } from '../errors.js';
 import { sha256File } from '../hash.js';
 import type { ParamValue } from '../manifest/types.js';
@@ -71,7 +72,7 @@ export async function runExperiment(request: RunRequest, validator: SchemaValida
   prepareWorkdir(request.workdir);
   const grace = request.graceSeconds ?? 2;
   const killAfter = request.killAfterSeconds ?? 3;
-  writeFileSync(join(request.workdir, 'wu.json'), `${JSON.stringify(workunitInput(request), null, 2)}\n`);
+  writeFileSync(join(request.workdir, 'wu.json'), renderWorkunitInput(localWorkunitInput(request)));
   const args = [
     CLIENT_SCRIPT,
     '--wu',
@@ -116,8 +117,8 @@ function prepareWorkdir(workdir: string): void {
   mkdirSync(workdir, { recursive: true });
 }
 
-/** wu.json as DESIGN.md describes it, pointing at the local script. */
-function workunitInput(request: RunRequest) {
+/** wu.json pointing at the local script. */
+function localWorkunitInput(request: RunRequest): WorkunitInput {
   return {
     mode: 'experiment',
     experiment: request.experiment,
