@@ -36,3 +36,15 @@ export class InvalidInputError extends AxiomError {
     super(message);
   }
 }
+
+/** GitHub or git refused or failed a request; `status` is the HTTP status when there was one. */
+export class ForgeError extends AxiomError {
+  override name = 'ForgeError';
+  constructor(
+    message: string,
+    readonly status?: number,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}

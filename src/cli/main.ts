@@ -6,11 +6,15 @@ import { checkCommand } from './check.js';
 import { type Command, type Io, parseCommandArgs, renderCommandHelp } from './command.js';
 import { deployCommand } from './deploy.js';
 import { fleetCommand } from './fleet.js';
+import { prCommand } from './pr.js';
 import { runCommand } from './run.js';
 
 /** Every command, by name. */
 export const COMMANDS: ReadonlyMap<string, Command> = new Map(
-  [checkCommand, runCommand, fleetCommand, deployCommand, assimilateCommand].map((c) => [c.name, c]),
+  [checkCommand, runCommand, fleetCommand, deployCommand, assimilateCommand, prCommand].map((c) => [
+    c.name,
+    c,
+  ]),
 );
 
 function version(): string {

@@ -1,0 +1,227 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, posix } from 'node:path';
+import { type SimpleGit, simpleGit } from 'simple-git';
+import { ForgeError, UsageError } from '../errors.js';
+import type { ProposalFile } from './forge.js';
+
+export interface GitIdentity {
+  name: string;
+  email: string;
+}
+
+/** Who commits what Axiom Lab proposes, unless the environment names someone else. */
+export const DEFAULT_IDENTITY: GitIdentity = {
+  name: 'Axiom Lab',
+  email: 'axiom-lab@users.noreply.github.com',
+};
+
+/** The committer from GIT_COMMITTER_NAME / GIT_COMMITTER_EMAIL, else the default identity. */
+export function identityFromEnv(env: NodeJS.ProcessEnv): GitIdentity {
+  return {
+    name: env.GIT_COMMITTER_NAME || DEFAULT_IDENTITY.name,
+    email: env.GIT_COMMITTER_EMAIL || DEFAULT_IDENTITY.email,
+  };
+}
+
+/**
+ * A small, explicit environment for git: no pager, editor or prompt from the caller's shell can
+ * change what it does, and nothing asks for input.
+ */
+function gitEnv(extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    HOME: process.env.HOME ?? tmpdir(),
+    LANG: 'C',
+    GIT_TERMINAL_PROMPT: '0',
+    ...extra,
+  };
+}
+
+/** simple-git's default treats a non-zero exit as success when git wrote nothing to stderr. */
+function failOnExitCode(
+  error: Buffer | Error | undefined,
+  result: { exitCode: number; stdErr: Buffer[]; stdOut: Buffer[] },
+): Buffer | Error | undefined {
+  if (error || result.exitCode === 0) return error;
+  const stderr = Buffer.concat(result.stdErr).toString('utf8').trim();
+  return new Error(stderr || `git exited with status ${result.exitCode}`);
+}
+
+export function openGit(dir: string, extra: Record<string, string> = {}): SimpleGit {
+  return simpleGit({ baseDir: dir, errors: failOnExitCode }).env(gitEnv(extra));
+}
+
+/** Repository-relative, normalised, and outside .git: anything else is refused. */
+export function checkRepoPath(path: string): string {
+  const normal = posix.normalize(path);
+  if (
+    path === '' ||
+    path.startsWith('/') ||
+    path.includes('\\') ||
+    normal !== path ||
+    normal.startsWith('../') ||
+    normal === '..' ||
+    normal.split('/').some((part) => part === '.git' || part === '.' || part === '')
+  )
+    throw new UsageError(`file path "${path}" must be a plain relative path inside the repository`);
+  return path;
+}
+
+export interface CommitRequest {
+  parent: string;
+  files: readonly ProposalFile[];
+  message: string;
+  identity: GitIdentity;
+}
+
+/** A commit written without touching any working tree or the repository's own index. */
+export interface WrittenCommit {
+  commit: string;
+  tree: string;
+  /** False when the files were already exactly so in the parent: nothing was written. */
+  changed: boolean;
+}
+
+/**
+ * Writes `files` on top of `parent` as one commit, using a private index and a scratch work tree,
+ * so the user's checkout, index and current branch are never touched.
+ */
+export async function writeCommit(repoDir: string, request: CommitRequest): Promise<WrittenCommit> {
+  const scratch = mkdtempSync(join(tmpdir(), 'axiom-commit-'));
+  try {
+    const work = join(scratch, 'tree');
+    mkdirSync(work);
+    const git = openGit(repoDir, { GIT_INDEX_FILE: join(scratch, 'index') });
+    await git.raw(['read-tree', request.parent]);
+    const added: string[] = [];
+    const removed: string[] = [];
+    for (const file of request.files) {
+      const path = checkRepoPath(file.path);
+      if (file.content === null) {
+        removed.push(path);
+        continue;
+      }
+      mkdirSync(dirname(join(work, path)), { recursive: true });
+      writeFileSync(join(work, path), file.content);
+      added.push(path);
+    }
+    if (removed.length > 0)
+      await git.raw(['rm', '--cached', '--quiet', '--ignore-unmatch', '--', ...removed]);
+    // Only the files given are staged; `--ignore-removal` keeps the rest of the parent's tree.
+    if (added.length > 0)
+      await git.raw(['--work-tree', work, 'add', '--force', '--ignore-removal', '--', '.']);
+    const tree = (await git.raw(['write-tree'])).trim();
+    const parentTree = (await git.raw(['rev-parse', `${request.parent}^{tree}`])).trim();
+    if (tree === parentTree) return { commit: request.parent, tree, changed: false };
+    const commit = await commitTree(repoDir, tree, [request.parent], request.message, request.identity);
+    return { commit, tree, changed: true };
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
+}
+
+export async function commitTree(
+  repoDir: string,
+  tree: string,
+  parents: readonly string[],
+  message: string,
+  identity: GitIdentity,
+): Promise<string> {
+  const git = openGit(repoDir, {
+    GIT_AUTHOR_NAME: identity.name,
+    GIT_AUTHOR_EMAIL: identity.email,
+    GIT_COMMITTER_NAME: identity.name,
+    GIT_COMMITTER_EMAIL: identity.email,
+  });
+  const parentArgs = parents.flatMap((p) => ['-p', p]);
+  // The message goes in through a file: it is untrusted text and may start with "-".
+  const scratch = mkdtempSync(join(tmpdir(), 'axiom-message-'));
+  try {
+    const file = join(scratch, 'message');
+    writeFileSync(file, message);
+    return (await git.raw(['commit-tree', tree, ...parentArgs, '-F', file])).trim();
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
+}
+
+/** Commit messages are text: control characters other than newline and tab are dropped. */
+export function cleanMessage(text: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: removing them is the point
+  return text.replace(/\r\n?/g, '\n').replace(/[\u0000-\u0008\u000b-\u001f\u007f]/g, '');
+}
+
+/** A remote of a local clone: the place proposals are pushed to and base branches fetched from. */
+export class GitRemote {
+  constructor(
+    readonly repoDir: string,
+    readonly remote: string,
+    /** Extra environment for fetch and push, e.g. an authorization header through GIT_CONFIG_*. */
+    private readonly transportEnv: Record<string, string> = {},
+  ) {}
+
+  private transport(): SimpleGit {
+    const extra = this.transportEnv;
+    // GIT_CONFIG_COUNT carries our own authorization header, never text from outside.
+    return simpleGit({
+      baseDir: this.repoDir,
+      errors: failOnExitCode,
+      unsafe: { allowUnsafeConfigEnvCount: 'GIT_CONFIG_COUNT' in extra },
+    }).env(gitEnv(extra));
+  }
+
+  /** The branch's commit on the remote, fetched into this clone; undefined when it does not exist. */
+  async fetchBranch(branch: string): Promise<string | undefined> {
+    const tracking = `refs/axiom/remotes/${this.remote}/${branch}`;
+    try {
+      const listed = await this.transport().raw([
+        'ls-remote',
+        '--heads',
+        this.remote,
+        `refs/heads/${branch}`,
+      ]);
+      if (listed.trim() === '') return undefined;
+      await this.transport().raw([
+        'fetch',
+        '--quiet',
+        '--no-tags',
+        this.remote,
+        `+refs/heads/${branch}:${tracking}`,
+      ]);
+    } catch (error) {
+      throw new ForgeError(`cannot fetch ${branch} from ${this.remote}: ${gitMessage(error)}`, undefined, {
+        cause: error,
+      });
+    }
+    return (await openGit(this.repoDir).raw(['rev-parse', tracking])).trim();
+  }
+
+  async push(commit: string, branch: string, options: { force: boolean }): Promise<void> {
+    const refspec = `${options.force ? '+' : ''}${commit}:refs/heads/${branch}`;
+    try {
+      await this.transport().raw(['push', '--quiet', this.remote, refspec]);
+    } catch (error) {
+      throw new ForgeError(`cannot push ${branch} to ${this.remote}: ${gitMessage(error)}`, undefined, {
+        cause: error,
+      });
+    }
+  }
+}
+
+/** Paths a commit changed relative to its first parent. */
+export async function changedFiles(repoDir: string, commit: string): Promise<string[]> {
+  const out = await openGit(repoDir).raw([
+    'diff',
+    '--name-only',
+    '--no-renames',
+    '-z',
+    `${commit}^1`,
+    commit,
+  ]);
+  return out.split('\0').filter((p) => p !== '');
+}
+
+export function gitMessage(error: unknown): string {
+  return (error instanceof Error ? error.message : String(error)).trim().split('\n').slice(-3).join(' ');
+}

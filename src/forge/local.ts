@@ -1,0 +1,345 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { isAbsolute, join, resolve } from 'node:path';
+import { ForgeError, UsageError } from '../errors.js';
+import {
+  type CommentAction,
+  checkBranchName,
+  commentMarker,
+  type Forge,
+  type LabelChange,
+  type MergeInfo,
+  type OpenOutcome,
+  type Proposal,
+  type PullRequest,
+} from './forge.js';
+import {
+  changedFiles,
+  cleanMessage,
+  commitTree,
+  type GitIdentity,
+  gitMessage,
+  openGit,
+  writeCommit,
+} from './git.js';
+
+/** Title, labels and comments of a local pull request, kept as a git note in the origin repository. */
+interface LocalRecord {
+  title: string;
+  body: string;
+  base: string;
+  labels: string[];
+  comments: { purpose: string; body: string; updatedAt: string }[];
+}
+
+const NOTES_REF = 'refs/notes/axiom-forge';
+const BRANCH_PREFIX = 'refs/heads/axiom/';
+
+export interface Approval {
+  approver: GitIdentity;
+  at: Date;
+}
+
+export interface LocalForgeOptions {
+  /** The clone people work in; its remote is a bare repository on this machine. */
+  repoDir: string;
+  remote: string;
+  identity: GitIdentity;
+}
+
+/**
+ * Pull requests without a hosting service: the origin is a bare repository, a pull request is a
+ * branch `axiom/...` whose commit messages carry the body, and merging is a `--no-ff` merge commit
+ * that records who approved it and when. Title, labels and comments live in a git note
+ * (`refs/notes/axiom-forge`) on the origin, keyed by the branch name.
+ */
+export class LocalForge implements Forge {
+  private originDir: string | undefined;
+
+  constructor(private readonly options: LocalForgeOptions) {}
+
+  /** The bare repository behind the remote. */
+  async origin(): Promise<string> {
+    if (this.originDir) return this.originDir;
+    let url: string;
+    try {
+      url = (await openGit(this.options.repoDir).raw(['remote', 'get-url', this.options.remote])).trim();
+    } catch (error) {
+      throw new ForgeError(
+        `${this.options.repoDir} has no remote "${this.options.remote}"; the local forge needs a clone of a bare repository (${gitMessage(error)})`,
+      );
+    }
+    const path = url.startsWith('file://') ? url.slice('file://'.length) : url;
+    if (!isAbsolute(path) && !path.startsWith('.'))
+      throw new ForgeError(
+        `remote "${this.options.remote}" is ${url}; the local forge needs a path on this machine`,
+      );
+    this.originDir = resolve(this.options.repoDir, path);
+    return this.originDir;
+  }
+
+  async openOrUpdate(proposal: Proposal): Promise<OpenOutcome> {
+    checkBranchName(proposal.branch);
+    const origin = await this.origin();
+    const open = await this.findOpen(proposal.branch);
+    const parent = open
+      ? await this.tip(proposal.branch)
+      : await this.requireTip(proposal.base, `the base branch ${proposal.base} does not exist`);
+    // Objects are written straight into the origin: nothing to fetch or push.
+    const written = await writeCommit(origin, {
+      parent: parent as string,
+      files: proposal.files,
+      message: cleanMessage(`${proposal.commitMessage.trim()}\n\n${proposal.body}`),
+      identity: this.options.identity,
+    });
+    if (!open && !written.changed)
+      throw new ForgeError(
+        `nothing to propose on ${proposal.branch}: ${proposal.base} already has exactly these files`,
+      );
+    if (written.changed) await this.moveBranch(proposal.branch, written.commit, open ? parent : undefined);
+    const previous = open ? await this.readRecord(proposal.branch) : undefined;
+    const labels = [...new Set([...(previous?.labels ?? []), ...proposal.labels])];
+    const record: LocalRecord = {
+      title: proposal.title,
+      body: proposal.body,
+      base: proposal.base,
+      labels,
+      comments: previous?.comments ?? [],
+    };
+    const recordChanged = JSON.stringify(record) !== JSON.stringify(previous);
+    if (recordChanged) await this.writeRecord(proposal.branch, record);
+    const action = !open ? 'created' : written.changed || recordChanged ? 'updated' : 'unchanged';
+    return {
+      pullRequest: await this.describe(proposal.branch, record),
+      action,
+      ...(written.changed ? { commit: written.commit } : {}),
+    };
+  }
+
+  async findOpen(branch: string): Promise<PullRequest | undefined> {
+    const pull = await this.find(branch);
+    return pull?.state === 'open' ? pull : undefined;
+  }
+
+  async get(ref: string): Promise<PullRequest> {
+    const pull = await this.find(checkBranchName(ref));
+    if (!pull) throw new ForgeError(`no pull request on branch ${ref}; \`axiom pr list\` shows them`);
+    return pull;
+  }
+
+  /** Every `axiom/...` branch of the origin, newest first. */
+  async list(): Promise<PullRequest[]> {
+    const out = await this.git([
+      'for-each-ref',
+      '--sort=-committerdate',
+      '--format=%(refname)',
+      BRANCH_PREFIX,
+    ]);
+    const branches = out
+      .split('\n')
+      .filter((l) => l !== '')
+      .map((r) => r.slice('refs/heads/'.length));
+    const pulls = await Promise.all(branches.map((b) => this.find(b)));
+    return pulls.filter((p): p is PullRequest => p !== undefined);
+  }
+
+  async upsertComment(pullRequest: PullRequest, purpose: string, body: string): Promise<CommentAction> {
+    commentMarker(purpose);
+    const record = await this.requireRecord(pullRequest.branch);
+    const existing = record.comments.find((c) => c.purpose === purpose);
+    if (existing?.body === body) return 'unchanged';
+    const updatedAt = new Date().toISOString();
+    const comments = existing
+      ? record.comments.map((c) => (c.purpose === purpose ? { purpose, body, updatedAt } : c))
+      : [...record.comments, { purpose, body, updatedAt }];
+    await this.writeRecord(pullRequest.branch, { ...record, comments });
+    return existing ? 'updated' : 'created';
+  }
+
+  async comments(pullRequest: PullRequest): Promise<LocalRecord['comments']> {
+    return (await this.requireRecord(pullRequest.branch)).comments;
+  }
+
+  async setLabels(pullRequest: PullRequest, change: LabelChange): Promise<string[]> {
+    const record = await this.requireRecord(pullRequest.branch);
+    const remove = new Set(change.remove ?? []);
+    const labels = [...new Set([...record.labels, ...(change.add ?? [])])].filter((l) => !remove.has(l));
+    if (JSON.stringify(labels) !== JSON.stringify(record.labels))
+      await this.writeRecord(pullRequest.branch, { ...record, labels });
+    return labels;
+  }
+
+  async mergeInfo(commit: string): Promise<MergeInfo> {
+    const origin = await this.origin();
+    const files = await changedFiles(origin, commit);
+    const parents = (await this.git(['rev-list', '--parents', '-n', '1', commit])).trim().split(' ');
+    const merged = parents[2];
+    if (!merged) return { commit, files };
+    const branch = (
+      await (
+        await this.originGit()
+      ).raw(['log', '-1', '--format=%(trailers:key=Pull-Request,valueonly)', commit])
+    ).trim();
+    const pullRequest = branch ? await this.find(branch) : undefined;
+    return { commit, files, ...(pullRequest ? { pullRequest } : {}) };
+  }
+
+  /**
+   * Merges the pull request into its base with a merge commit that records the approval; refuses
+   * conflicts and anything not open. The base moves only if nobody moved it meanwhile.
+   */
+  async merge(ref: string, approval: Approval): Promise<{ commit: string; pullRequest: PullRequest }> {
+    const pull = await this.get(ref);
+    if (pull.state !== 'open') throw new ForgeError(`${pull.branch} is already ${pull.state}`);
+    const origin = await this.origin();
+    const baseTip = await this.requireTip(pull.base, `the base branch ${pull.base} does not exist`);
+    const headTip = await this.requireTip(pull.branch, `${pull.branch} does not exist`);
+    let tree: string;
+    try {
+      tree = (await this.git(['merge-tree', '--write-tree', '--no-messages', baseTip, headTip]))
+        .trim()
+        .split('\n')[0] as string;
+    } catch (error) {
+      throw new ForgeError(
+        `${pull.branch} does not merge cleanly into ${pull.base}; update the branch first (${gitMessage(error)})`,
+      );
+    }
+    const message = cleanMessage(
+      [
+        `Merge ${pull.branch}: ${pull.title}`,
+        '',
+        `Pull-Request: ${pull.branch}`,
+        `Approved-by: ${approval.approver.name} <${approval.approver.email}>`,
+        `Approved-at: ${approval.at.toISOString()}`,
+        '',
+      ].join('\n'),
+    );
+    const commit = await commitTree(origin, tree, [baseTip, headTip], message, approval.approver);
+    await this.moveBranch(pull.base, commit, baseTip);
+    return { commit, pullRequest: { ...pull, state: 'merged' } };
+  }
+
+  private async find(branch: string): Promise<PullRequest | undefined> {
+    const tip = await this.tip(branch);
+    if (!tip) return undefined;
+    const record = await this.readRecord(branch);
+    if (!record) return undefined;
+    return this.describe(branch, record, tip);
+  }
+
+  private async describe(branch: string, record: LocalRecord, knownTip?: string): Promise<PullRequest> {
+    const tip = knownTip ?? (await this.tip(branch));
+    const baseTip = await this.tip(record.base);
+    const merged = tip !== undefined && baseTip !== undefined && (await this.isAncestor(tip, baseTip));
+    return {
+      ref: branch,
+      branch,
+      base: record.base,
+      title: record.title,
+      body: record.body,
+      labels: record.labels,
+      url: `${await this.origin()}#${branch}`,
+      state: merged ? 'merged' : 'open',
+    };
+  }
+
+  /** Runs git in the origin repository; stdout. */
+  private async git(args: string[]): Promise<string> {
+    return openGit(await this.origin()).raw(args);
+  }
+
+  private async tip(branch: string): Promise<string | undefined> {
+    await this.origin();
+    try {
+      return (
+        (
+          await (
+            await this.originGit()
+          ).raw(['rev-parse', '--verify', '--quiet', `refs/heads/${branch}^{commit}`])
+        ).trim() || undefined
+      );
+    } catch {
+      return undefined;
+    }
+  }
+
+  private async requireTip(branch: string, message: string): Promise<string> {
+    const tip = await this.tip(branch);
+    if (!tip) throw new ForgeError(message);
+    return tip;
+  }
+
+  private async isAncestor(commit: string, of: string): Promise<boolean> {
+    // simple-git reports a failure only when git writes to stderr, so ask for the merge base instead
+    // of relying on the exit status of --is-ancestor.
+    const base = (await this.git(['merge-base', commit, of])).trim();
+    return base === commit;
+  }
+
+  /** Moves a branch only from the commit we read (compare-and-swap), so concurrent changes are never lost. */
+  private async moveBranch(branch: string, commit: string, from: string | undefined): Promise<void> {
+    try {
+      await this.git(['update-ref', `refs/heads/${branch}`, commit, ...(from ? [from] : [])]);
+    } catch (error) {
+      throw new ForgeError(`${branch} changed while it was being updated; run again (${gitMessage(error)})`);
+    }
+  }
+
+  /** The note's key: a blob naming the branch, so the record survives new commits on it. */
+  private async recordKey(branch: string): Promise<string> {
+    return this.withTempFile(`axiom pull request ${branch}\n`, async (file) =>
+      (await this.git(['hash-object', '-w', file])).trim(),
+    );
+  }
+
+  private async readRecord(branch: string): Promise<LocalRecord | undefined> {
+    const key = await this.recordKey(branch);
+    let text: string;
+    try {
+      text = await this.git(['notes', `--ref=${NOTES_REF}`, 'show', key]);
+    } catch {
+      return undefined;
+    }
+    try {
+      return JSON.parse(text) as LocalRecord;
+    } catch {
+      throw new ForgeError(`the record of ${branch} in ${NOTES_REF} is not valid JSON`);
+    }
+  }
+
+  private async requireRecord(branch: string): Promise<LocalRecord> {
+    const record = await this.readRecord(branch);
+    if (!record) throw new ForgeError(`no pull request on branch ${branch}`);
+    return record;
+  }
+
+  private async writeRecord(branch: string, record: LocalRecord): Promise<void> {
+    const key = await this.recordKey(branch);
+    await this.withTempFile(`${JSON.stringify(record, null, 2)}\n`, async (file) =>
+      openGit(await this.origin(), {
+        GIT_AUTHOR_NAME: this.options.identity.name,
+        GIT_AUTHOR_EMAIL: this.options.identity.email,
+        GIT_COMMITTER_NAME: this.options.identity.name,
+        GIT_COMMITTER_EMAIL: this.options.identity.email,
+      }).raw(['notes', `--ref=${NOTES_REF}`, 'add', '--force', '--file', file, key]),
+    );
+  }
+
+  private async withTempFile<T>(text: string, use: (file: string) => Promise<T>): Promise<T> {
+    const dir = mkdtempSync(join(tmpdir(), 'axiom-forge-'));
+    try {
+      const file = join(dir, 'content');
+      writeFileSync(file, text);
+      return await use(file);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+}
+
+/** `Name <email>` as git writes it. */
+export function parseIdentity(text: string): GitIdentity {
+  const match = /^\s*([^<>]+?)\s*<([^<>\s]+@[^<>\s]+)>\s*$/.exec(text);
+  if (!match) throw new UsageError(`"${text}" is not an identity; expected Name <email@example.org>`);
+  return { name: match[1] as string, email: match[2] as string };
+}
