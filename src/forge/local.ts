@@ -176,9 +176,7 @@ export class LocalForge implements Forge {
     const merged = parents[2];
     if (!merged) return { commit, files };
     const branch = (
-      await (
-        await this.originGit()
-      ).raw(['log', '-1', '--format=%(trailers:key=Pull-Request,valueonly)', commit])
+      await this.git(['log', '-1', '--format=%(trailers:key=Pull-Request,valueonly)', commit])
     ).trim();
     const pullRequest = branch ? await this.find(branch) : undefined;
     return { commit, files, ...(pullRequest ? { pullRequest } : {}) };
@@ -252,11 +250,8 @@ export class LocalForge implements Forge {
     await this.origin();
     try {
       return (
-        (
-          await (
-            await this.originGit()
-          ).raw(['rev-parse', '--verify', '--quiet', `refs/heads/${branch}^{commit}`])
-        ).trim() || undefined
+        (await this.git(['rev-parse', '--verify', '--quiet', `refs/heads/${branch}^{commit}`])).trim() ||
+        undefined
       );
     } catch {
       return undefined;
