@@ -1,0 +1,398 @@
+import { execFileSync } from 'node:child_process';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { checkRequest, checkResponse, shaped } from './openapi.js';
+
+/**
+ * A strict local stand-in for the parts of GitHub's REST API Axiom Lab uses. Refs come from a real
+ * bare repository (the one the forge pushes to); pull requests, labels and comments are kept in
+ * memory. Every request must have been expected, every expectation must be used, and requests and
+ * responses are checked against GitHub's OpenAPI description; `verify()` reports all of it.
+ */
+
+export interface StandInRequest {
+  route: string;
+  params: Record<string, string>;
+  query: URLSearchParams;
+  body: unknown;
+  headers: IncomingMessage['headers'];
+}
+
+export interface Reply {
+  status: number;
+  body?: unknown;
+  headers?: Record<string, string>;
+}
+
+interface Expectation {
+  route: string;
+  reply?: (request: StandInRequest) => Reply | undefined;
+  used: boolean;
+}
+
+export interface PullState {
+  number: number;
+  title: string;
+  body: string;
+  head: string;
+  base: string;
+  state: 'open' | 'closed';
+  mergedAt: string | null;
+  mergeCommit: string | null;
+  labels: string[];
+}
+
+export interface CommentState {
+  id: number;
+  issue: number;
+  body: string;
+  login: string;
+  type: 'Bot' | 'User';
+  association: string;
+}
+
+const ROUTES = [
+  'GET /repos/{owner}/{repo}/pulls',
+  'POST /repos/{owner}/{repo}/pulls',
+  'GET /repos/{owner}/{repo}/pulls/{pull_number}',
+  'PATCH /repos/{owner}/{repo}/pulls/{pull_number}',
+  'POST /repos/{owner}/{repo}/issues/{issue_number}/labels',
+  'DELETE /repos/{owner}/{repo}/issues/{issue_number}/labels/{name}',
+  'GET /repos/{owner}/{repo}/issues/{issue_number}/comments',
+  'POST /repos/{owner}/{repo}/issues/{issue_number}/comments',
+  'PATCH /repos/{owner}/{repo}/issues/comments/{comment_id}',
+  'GET /repos/{owner}/{repo}/commits/{commit_sha}/pulls',
+] as const;
+
+function matchRoute(
+  method: string,
+  path: string,
+): { route: string; params: Record<string, string> } | undefined {
+  for (const route of ROUTES) {
+    const [routeMethod, template] = route.split(' ') as [string, string];
+    if (routeMethod !== method) continue;
+    const names: string[] = [];
+    const pattern = template.replace(/\{(\w+)\}/g, (_, name: string) => {
+      names.push(name);
+      return '([^/]+)';
+    });
+    const match = new RegExp(`^${pattern}$`).exec(path);
+    if (match) {
+      const params = Object.fromEntries(names.map((n, i) => [n, decodeURIComponent(match[i + 1] as string)]));
+      return { route, params };
+    }
+  }
+  return undefined;
+}
+
+export const DOCS = 'https://docs.github.com/rest';
+
+export const BOT = { login: 'axiom-lab[bot]', type: 'Bot' as const };
+
+export class GitHubStandIn {
+  readonly failures: string[] = [];
+  readonly log: string[] = [];
+  readonly pulls: PullState[] = [];
+  readonly comments: CommentState[] = [];
+  private readonly expectations: Expectation[] = [];
+  private nextId = 1000;
+
+  private constructor(
+    private readonly server: Server,
+    readonly owner: string,
+    readonly repo: string,
+    readonly origin: string,
+    readonly token: string,
+  ) {}
+
+  static async start(options: {
+    owner: string;
+    repo: string;
+    origin: string;
+    token: string;
+  }): Promise<GitHubStandIn> {
+    const server = createServer();
+    const standIn = new GitHubStandIn(server, options.owner, options.repo, options.origin, options.token);
+    server.on('request', (req, res) => void standIn.handle(req, res));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return standIn;
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+  }
+
+  /** Expects one request on `route`; `reply` may answer it instead of the stand-in's own model. */
+  expect(route: (typeof ROUTES)[number], reply?: Expectation['reply']): this {
+    this.expectations.push({ route, used: false, ...(reply ? { reply } : {}) });
+    return this;
+  }
+
+  /** Throws when any request was unexpected or malformed, or any expectation went unused. */
+  verify(): void {
+    const unused = this.expectations
+      .filter((e) => !e.used)
+      .map((e) => `expected request never made: ${e.route}`);
+    const problems = [...this.failures, ...unused];
+    this.expectations.length = 0;
+    this.failures.length = 0;
+    if (problems.length > 0) throw new Error(`GitHub stand-in:\n  ${problems.join('\n  ')}`);
+  }
+
+  async close(): Promise<void> {
+    this.server.closeAllConnections();
+    await new Promise((resolve) => this.server.close(resolve));
+  }
+
+  seedComment(
+    issue: number,
+    body: string,
+    author: { login: string; type: 'Bot' | 'User'; association: string },
+  ): void {
+    this.comments.push({ id: this.nextId++, issue, body, ...author });
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', this.url);
+    const method = req.method ?? 'GET';
+    const text = await readBody(req);
+    const matched = matchRoute(method, url.pathname);
+    if (!matched) return this.refuse(res, `unexpected request ${method} ${url.pathname}`, 404);
+    const { route, params } = matched;
+    this.log.push(`${method} ${url.pathname}${url.search}`);
+    if (req.headers.authorization !== `token ${this.token}`)
+      return this.refuse(res, `${route}: authorization header missing or wrong`, 401);
+    if (!String(req.headers.accept).includes('application/vnd.github'))
+      this.failures.push(`${route}: accept header is ${req.headers.accept}`);
+    if (params.owner !== this.owner || params.repo !== this.repo)
+      return this.refuse(res, `${route}: repository ${params.owner}/${params.repo}`, 404);
+    let body: unknown;
+    try {
+      body = text === '' ? undefined : JSON.parse(text);
+    } catch {
+      return this.refuse(res, `${route}: body is not JSON`, 400);
+    }
+    for (const problem of checkRequest(route, url.searchParams, body))
+      this.failures.push(`${route}: ${problem}`);
+    const expectation = this.expectations.find((e) => !e.used && e.route === route);
+    if (!expectation)
+      return this.refuse(res, `unexpected request ${route} (${method} ${url.pathname}${url.search})`, 500);
+    expectation.used = true;
+    const request = { route, params, query: url.searchParams, body, headers: req.headers };
+    const reply = expectation.reply?.(request) ?? this.model(request);
+    for (const problem of checkResponse(route, reply.status, reply.body))
+      this.failures.push(`${route} answered ${reply.status}: ${problem}`);
+    res.writeHead(reply.status, { 'content-type': 'application/json; charset=utf-8', ...reply.headers });
+    res.end(reply.body === undefined ? '' : JSON.stringify(reply.body));
+  }
+
+  private refuse(res: ServerResponse, problem: string, status: number): void {
+    this.failures.push(problem);
+    res.writeHead(status, { 'content-type': 'application/json; charset=utf-8' });
+    res.end(JSON.stringify({ message: problem }));
+  }
+
+  // ---- the model of GitHub behind the default replies ----
+
+  private model(request: StandInRequest): Reply {
+    const handlers: Record<string, (r: StandInRequest) => Reply> = {
+      'GET /repos/{owner}/{repo}/pulls': (r) => this.listPulls(r),
+      'POST /repos/{owner}/{repo}/pulls': (r) => this.createPull(r),
+      'GET /repos/{owner}/{repo}/pulls/{pull_number}': (r) => this.getPull(r),
+      'PATCH /repos/{owner}/{repo}/pulls/{pull_number}': (r) => this.updatePull(r),
+      'POST /repos/{owner}/{repo}/issues/{issue_number}/labels': (r) => this.addLabels(r),
+      'DELETE /repos/{owner}/{repo}/issues/{issue_number}/labels/{name}': (r) => this.removeLabel(r),
+      'GET /repos/{owner}/{repo}/issues/{issue_number}/comments': (r) => this.listComments(r),
+      'POST /repos/{owner}/{repo}/issues/{issue_number}/comments': (r) => this.createComment(r),
+      'PATCH /repos/{owner}/{repo}/issues/comments/{comment_id}': (r) => this.updateComment(r),
+      'GET /repos/{owner}/{repo}/commits/{commit_sha}/pulls': (r) => this.pullsOfCommit(r),
+    };
+    return (handlers[request.route] as (r: StandInRequest) => Reply)(request);
+  }
+
+  private git(...args: string[]): string | undefined {
+    try {
+      return execFileSync('git', args, {
+        cwd: this.origin,
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'ignore'],
+      }).trim();
+    } catch {
+      return undefined;
+    }
+  }
+
+  private pullJson(route: string, status: number, pull: PullState): Record<string, unknown> {
+    const web = `https://github.example/${this.owner}/${this.repo}`;
+    const ref = (name: string) => ({
+      ref: name,
+      label: `${this.owner}:${name}`,
+      sha: this.git('rev-parse', `refs/heads/${name}`) ?? '0'.repeat(40),
+    });
+    return shaped(route, status, {
+      number: pull.number,
+      title: pull.title,
+      body: pull.body,
+      state: pull.state,
+      merged_at: pull.mergedAt,
+      merge_commit_sha: pull.mergeCommit,
+      html_url: `${web}/pull/${pull.number}`,
+      user: BOT,
+      head: ref(pull.head),
+      base: ref(pull.base),
+      labels: pull.labels.map((name) => this.labelJson(name)),
+    });
+  }
+
+  private labelJson(name: string): Record<string, unknown> {
+    return shaped('POST /repos/{owner}/{repo}/issues/{issue_number}/labels', 200, {
+      name,
+      id: name.length,
+      description: '',
+    });
+  }
+
+  private findPull(number: string): PullState | undefined {
+    return this.pulls.find((p) => p.number === Number(number));
+  }
+
+  private listPulls({ route, query }: StandInRequest): Reply {
+    const state = query.get('state') ?? 'open';
+    const head = query.get('head');
+    const pulls = this.pulls.filter(
+      (p) => (state === 'all' || p.state === state) && (!head || `${this.owner}:${p.head}` === head),
+    );
+    return { status: 200, body: pulls.map((p) => this.pullJson(route, 200, p)) };
+  }
+
+  private createPull({ route, body }: StandInRequest): Reply {
+    const {
+      title,
+      head,
+      base,
+      body: text,
+    } = body as { title: string; head: string; base: string; body?: string };
+    const invalid = (message: string): Reply => ({
+      status: 422,
+      body: {
+        message: 'Validation Failed',
+        errors: [{ resource: 'PullRequest', code: 'custom', message }],
+        documentation_url: DOCS,
+      },
+    });
+    if (!this.git('rev-parse', '--verify', `refs/heads/${head}`))
+      return invalid(`head ${head} does not exist`);
+    if (!this.git('rev-parse', '--verify', `refs/heads/${base}`))
+      return invalid(`base ${base} does not exist`);
+    if (this.pulls.some((p) => p.state === 'open' && p.head === head))
+      return invalid(`A pull request already exists for ${this.owner}:${head}.`);
+    if (this.git('rev-list', '--count', `${base}..${head}`) === '0')
+      return invalid(`No commits between ${base} and ${head}`);
+    const pull: PullState = {
+      number: this.pulls.length + 1,
+      title,
+      body: text ?? '',
+      head,
+      base,
+      state: 'open',
+      mergedAt: null,
+      mergeCommit: null,
+      labels: [],
+    };
+    this.pulls.push(pull);
+    return { status: 201, body: this.pullJson(route, 201, pull) };
+  }
+
+  private getPull({ route, params }: StandInRequest): Reply {
+    const pull = this.findPull(params.pull_number as string);
+    return pull ? { status: 200, body: this.pullJson(route, 200, pull) } : notFound();
+  }
+
+  private updatePull({ route, params, body }: StandInRequest): Reply {
+    const pull = this.findPull(params.pull_number as string);
+    if (!pull) return notFound();
+    const change = body as { title?: string; body?: string };
+    if (change.title !== undefined) pull.title = change.title;
+    if (change.body !== undefined) pull.body = change.body;
+    return { status: 200, body: this.pullJson(route, 200, pull) };
+  }
+
+  private addLabels({ params, body }: StandInRequest): Reply {
+    const pull = this.findPull(params.issue_number as string);
+    if (!pull) return notFound();
+    for (const name of (body as { labels: string[] }).labels)
+      if (!pull.labels.includes(name)) pull.labels.push(name);
+    return { status: 200, body: pull.labels.map((name) => this.labelJson(name)) };
+  }
+
+  private removeLabel({ params }: StandInRequest): Reply {
+    const pull = this.findPull(params.issue_number as string);
+    if (!pull?.labels.includes(params.name as string)) return notFound();
+    pull.labels = pull.labels.filter((l) => l !== params.name);
+    return { status: 200, body: pull.labels.map((name) => this.labelJson(name)) };
+  }
+
+  private commentJson(route: string, status: number, comment: CommentState): Record<string, unknown> {
+    return shaped(route, status, {
+      id: comment.id,
+      body: comment.body,
+      user: { login: comment.login, type: comment.type },
+      author_association: comment.association,
+      html_url: `https://github.example/${this.owner}/${this.repo}/pull/${comment.issue}#issuecomment-${comment.id}`,
+    });
+  }
+
+  private listComments({ route, params, query }: StandInRequest): Reply {
+    const all = this.comments.filter((c) => c.issue === Number(params.issue_number));
+    const perPage = Number(query.get('per_page') ?? 30);
+    const page = Number(query.get('page') ?? 1);
+    const items = all.slice((page - 1) * perPage, page * perPage);
+    const last = Math.max(1, Math.ceil(all.length / perPage));
+    const headers: Record<string, string> = {};
+    if (page < last) {
+      const base = `${this.url}/repos/${this.owner}/${this.repo}/issues/${params.issue_number}/comments`;
+      headers.link = `<${base}?per_page=${perPage}&page=${page + 1}>; rel="next", <${base}?per_page=${perPage}&page=${last}>; rel="last"`;
+    }
+    return { status: 200, body: items.map((c) => this.commentJson(route, 200, c)), headers };
+  }
+
+  private createComment({ route, params, body }: StandInRequest): Reply {
+    if (!this.findPull(params.issue_number as string)) return notFound();
+    const comment: CommentState = {
+      id: this.nextId++,
+      issue: Number(params.issue_number),
+      body: (body as { body: string }).body,
+      ...BOT,
+      association: 'NONE',
+    };
+    this.comments.push(comment);
+    return { status: 201, body: this.commentJson(route, 201, comment) };
+  }
+
+  private updateComment({ route, params, body }: StandInRequest): Reply {
+    const comment = this.comments.find((c) => c.id === Number(params.comment_id));
+    if (!comment) return notFound();
+    if (comment.login !== BOT.login)
+      return { status: 403, body: { message: 'Must have admin rights to Repository.' } };
+    comment.body = (body as { body: string }).body;
+    return { status: 200, body: this.commentJson(route, 200, comment) };
+  }
+
+  private pullsOfCommit({ route, params }: StandInRequest): Reply {
+    const pulls = this.pulls.filter((p) => p.mergeCommit === params.commit_sha);
+    return { status: 200, body: pulls.map((p) => this.pullJson(route, 200, p)) };
+  }
+}
+
+function notFound(): Reply {
+  return { status: 404, body: { message: 'Not Found', documentation_url: DOCS } };
+}
+
+function readBody(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}
