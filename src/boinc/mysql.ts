@@ -1,8 +1,29 @@
 import mysql, { type Pool, type RowDataPacket } from 'mysql2/promise';
 import { AxiomError, ConfigurationError } from '../errors.js';
 import type { Host } from '../fleet/types.js';
-import { type HostRecord, hostFromRow, RESULTS_OF_APP_SQL, resultFromRow } from './rows.js';
-import type { BoincStore, HostQuery, ResultRow } from './store.js';
+import { grantInTransaction, LEDGER_DDL, LEDGER_SELECT, LEDGER_TABLE, ledgerFromRow } from './credit-sql.js';
+import {
+  CREDIT_SUBJECTS_SQL,
+  creditSubjectFromRow,
+  type HostRecord,
+  hostFromRow,
+  RESULTS_OF_APP_SQL,
+  readCreditTotals,
+  resultFromRow,
+} from './rows.js';
+import type {
+  BoincStore,
+  CreditGrant,
+  CreditSubject,
+  CreditTotals,
+  HostQuery,
+  LedgerRow,
+  ResultRow,
+} from './store.js';
+
+/** Errors after which the same transaction may succeed when tried again. */
+const RETRYABLE = new Set(['ER_LOCK_DEADLOCK', 'ER_LOCK_WAIT_TIMEOUT']);
+const GRANT_ATTEMPTS = 3;
 
 /** The BOINC database could not be reached or queried. */
 export class StoreError extends AxiomError {
@@ -54,6 +75,7 @@ function redact(url: URL): string {
 
 export class MysqlBoincStore implements BoincStore {
   private hasMisc?: boolean;
+  private ledgerReady = false;
 
   constructor(
     private readonly pool: Pool,
@@ -109,6 +131,69 @@ export class MysqlBoincStore implements BoincStore {
       for (const row of rows) found.add(String(row.name));
     }
     return found;
+  }
+
+  async creditSubjects(resultIds: readonly number[]): Promise<Map<number, CreditSubject>> {
+    const subjects = new Map<number, CreditSubject>();
+    for (let start = 0; start < resultIds.length; start += 1000) {
+      const chunk = resultIds.slice(start, start + 1000);
+      const rows = await this.query<RowDataPacket>(CREDIT_SUBJECTS_SQL(chunk.length), [...chunk]);
+      for (const row of rows) subjects.set(Number(row.id), creditSubjectFromRow(row));
+    }
+    return subjects;
+  }
+
+  async ledger(): Promise<LedgerRow[]> {
+    const exists = await this.query<RowDataPacket>(`SHOW TABLES LIKE '${LEDGER_TABLE}'`, []);
+    if (exists.length === 0) return [];
+    return (await this.query<RowDataPacket>(LEDGER_SELECT, [])).map(ledgerFromRow);
+  }
+
+  async grantCredit(grant: CreditGrant): Promise<'granted' | 'already-granted'> {
+    await this.ensureLedger();
+    for (let attempt = 1; ; attempt++) {
+      const connection = await this.pool.getConnection();
+      let fatal = false;
+      try {
+        await connection.beginTransaction();
+        const outcome = await grantInTransaction(
+          {
+            lock: ' FOR UPDATE',
+            get: async (sql, values) => (await connection.query<RowDataPacket[]>(sql, values))[0][0],
+            run: async (sql, values) => {
+              await connection.query(sql, values);
+            },
+          },
+          grant,
+        );
+        await (outcome === 'granted' ? connection.commit() : connection.rollback());
+        return outcome;
+      } catch (error) {
+        const { code, message } = error as { code?: string; message: string; fatal?: boolean };
+        fatal = (error as { fatal?: boolean }).fatal === true;
+        if (!fatal) await connection.rollback().catch(() => {});
+        if (code === 'ER_DUP_ENTRY') return 'already-granted';
+        if (code && RETRYABLE.has(code) && attempt < GRANT_ATTEMPTS) continue;
+        throw new StoreError(
+          `BOINC database (${this.label}): granting result ${grant.resultId}: ${message}`,
+          code,
+        );
+      } finally {
+        // A killed or broken connection is dropped, never handed out again.
+        if (fatal) connection.destroy();
+        else connection.release();
+      }
+    }
+  }
+
+  async creditTotals(query: { hosts: number[]; users: number[]; results: number[] }): Promise<CreditTotals> {
+    return readCreditTotals(query, 1000, (sql, ids) => this.query<RowDataPacket>(sql, ids));
+  }
+
+  private async ensureLedger(): Promise<void> {
+    if (this.ledgerReady) return;
+    await this.query<RowDataPacket>(`${LEDGER_DDL} ENGINE=InnoDB`, []);
+    this.ledgerReady = true;
   }
 
   /** Server 1.6+ keeps GPU details in JSON `host.misc`; 1.4 only in `serialnum`. */

@@ -1,7 +1,7 @@
 import type { Host } from '../fleet/types.js';
 import type { OsName } from '../manifest/types.js';
 import { gpusFromMisc, gpusFromSerialnum } from './gpu.js';
-import type { ResultRow } from './store.js';
+import type { CreditSubject, CreditTotals, ResultRow } from './store.js';
 
 /** The host columns both stores read; `misc` is absent on BOINC server 1.4. */
 export interface HostRecord {
@@ -68,4 +68,52 @@ export function resultFromRow(r: Record<string, unknown>): ResultRow {
     receivedTime: Number(r.received_time),
     grantedCredit: Number(r.granted_credit),
   };
+}
+
+/** Results by id with their workunit name, for `n` placeholders. */
+export function CREDIT_SUBJECTS_SQL(n: number): string {
+  return `SELECT r.id, r.hostid, r.userid, r.sent_time, w.name AS workunit_name
+            FROM result r JOIN workunit w ON w.id = r.workunitid
+           WHERE r.id IN (${Array(n).fill('?').join(', ')})`;
+}
+
+export function creditSubjectFromRow(row: Record<string, unknown>): CreditSubject {
+  return {
+    resultId: Number(row.id),
+    workunitName: String(row.workunit_name),
+    hostId: Number(row.hostid),
+    userId: Number(row.userid),
+    sentTime: Number(row.sent_time),
+  };
+}
+
+/** `id, total` of host or user total_credit, or of result granted_credit, for `n` placeholders. */
+export function totalsQuery(table: 'host' | 'user' | 'result', n: number): string {
+  const column = table === 'result' ? 'granted_credit' : 'total_credit';
+  return `SELECT id, ${column} AS total FROM ${table} WHERE id IN (${Array(n).fill('?').join(', ')})`;
+}
+
+/**
+ * Host and user total_credit and result granted_credit for the given ids, read in chunks of
+ * `chunkSize` through `read` (each store runs `totalsQuery` its own way).
+ */
+export async function readCreditTotals(
+  query: { hosts: number[]; users: number[]; results: number[] },
+  chunkSize: number,
+  read: (sql: string, ids: number[]) => Promise<Record<string, unknown>[]>,
+): Promise<CreditTotals> {
+  const totals: CreditTotals = { hosts: new Map(), users: new Map(), grantedByResult: new Map() };
+  const parts: [keyof CreditTotals, 'host' | 'user' | 'result', number[]][] = [
+    ['hosts', 'host', query.hosts],
+    ['users', 'user', query.users],
+    ['grantedByResult', 'result', query.results],
+  ];
+  for (const [key, table, ids] of parts) {
+    for (let start = 0; start < ids.length; start += chunkSize) {
+      const chunk = ids.slice(start, start + chunkSize);
+      for (const row of await read(totalsQuery(table, chunk.length), chunk))
+        totals[key].set(Number(row.id), Number(row.total));
+    }
+  }
+  return totals;
 }

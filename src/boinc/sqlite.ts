@@ -1,8 +1,24 @@
 import { readFileSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import type { Host } from '../fleet/types.js';
-import { hostFromRow, RESULTS_OF_APP_SQL, resultFromRow } from './rows.js';
-import type { BoincStore, HostQuery, ResultRow } from './store.js';
+import { grantInTransaction, LEDGER_DDL, LEDGER_SELECT, ledgerFromRow } from './credit-sql.js';
+import {
+  CREDIT_SUBJECTS_SQL,
+  creditSubjectFromRow,
+  hostFromRow,
+  RESULTS_OF_APP_SQL,
+  readCreditTotals,
+  resultFromRow,
+} from './rows.js';
+import type {
+  BoincStore,
+  CreditGrant,
+  CreditSubject,
+  CreditTotals,
+  HostQuery,
+  LedgerRow,
+  ResultRow,
+} from './store.js';
 
 const SCHEMA = new URL('../../scripts/boinc/schema.sql', import.meta.url).pathname;
 
@@ -32,6 +48,7 @@ export class SqliteBoincStore implements BoincStore {
       .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'host'")
       .get();
     if (!exists) this.db.exec(sqliteSchema(readFileSync(SCHEMA, 'utf8')));
+    this.db.exec(LEDGER_DDL);
   }
 
   /** Runs SQL written for both MariaDB and SQLite (tests and fixtures). */
@@ -96,6 +113,54 @@ export class SqliteBoincStore implements BoincStore {
       for (const row of rows) found.add(row.name);
     }
     return found;
+  }
+
+  async creditSubjects(resultIds: readonly number[]): Promise<Map<number, CreditSubject>> {
+    const subjects = new Map<number, CreditSubject>();
+    for (let start = 0; start < resultIds.length; start += 500) {
+      const chunk = resultIds.slice(start, start + 500);
+      const rows = this.db.prepare(CREDIT_SUBJECTS_SQL(chunk.length)).all(...chunk) as Record<
+        string,
+        unknown
+      >[];
+      for (const row of rows) subjects.set(Number(row.id), creditSubjectFromRow(row));
+    }
+    return subjects;
+  }
+
+  async ledger(): Promise<LedgerRow[]> {
+    return (this.db.prepare(LEDGER_SELECT).all() as Record<string, unknown>[]).map(ledgerFromRow);
+  }
+
+  /** One writer at a time: BEGIN IMMEDIATE takes SQLite's write lock before anything is read. */
+  async grantCredit(grant: CreditGrant): Promise<'granted' | 'already-granted'> {
+    this.db.exec('BEGIN IMMEDIATE');
+    try {
+      const outcome = await grantInTransaction(
+        {
+          lock: '',
+          get: async (sql, values) =>
+            this.db.prepare(sql).get(...values) as Record<string, unknown> | undefined,
+          run: async (sql, values) => {
+            this.db.prepare(sql).run(...values);
+          },
+        },
+        grant,
+      );
+      this.db.exec(outcome === 'granted' ? 'COMMIT' : 'ROLLBACK');
+      return outcome;
+    } catch (error) {
+      this.db.exec('ROLLBACK');
+      throw error;
+    }
+  }
+
+  async creditTotals(query: { hosts: number[]; users: number[]; results: number[] }): Promise<CreditTotals> {
+    return readCreditTotals(
+      query,
+      500,
+      async (sql, ids) => this.db.prepare(sql).all(...ids) as Record<string, unknown>[],
+    );
   }
 
   async close(): Promise<void> {

@@ -26,6 +26,47 @@ export interface HostQuery {
   now: Date;
 }
 
+/** What credit is granted to: a result with its workunit, host and user as BOINC recorded them. */
+export interface CreditSubject {
+  resultId: number;
+  workunitName: string;
+  hostId: number;
+  userId: number;
+  /** Unix seconds the result was sent: where BOINC starts a first recent average. */
+  sentTime: number;
+}
+
+/** One merged credit entry to grant. */
+export interface CreditGrant {
+  resultId: number;
+  amount: number;
+  /** The commit of main the credit file was read at. */
+  commit: string;
+  /** `results/credit/<run>.yaml:<line>`. */
+  source: string;
+  /** Unix seconds. */
+  now: number;
+}
+
+/** A row of the ledger: what Axiom Lab has granted, one per result. */
+export interface LedgerRow {
+  resultId: number;
+  amount: number;
+  commit: string;
+  source: string;
+  grantedAt: number;
+  hostId: number;
+  userId: number;
+  teamId: number;
+}
+
+export interface CreditTotals {
+  hosts: Map<number, number>;
+  users: Map<number, number>;
+  /** Results whose granted_credit, by result id. */
+  grantedByResult: Map<number, number>;
+}
+
 /** The BOINC database, in Axiom Lab's terms. */
 export interface BoincStore {
   /** A description for messages, without credentials (e.g. `mysql boinc@db.example:3306`). */
@@ -43,5 +84,17 @@ export interface BoincStore {
   cancelUnsentWorkunits(experiment: string): Promise<string[]>;
   /** Which of these workunit names have a row. */
   existingWorkunits(names: readonly string[]): Promise<Set<string>>;
+  /** The results with these ids that exist, with their workunit, host and user. */
+  creditSubjects(resultIds: readonly number[]): Promise<Map<number, CreditSubject>>;
+  /** Every ledger row (an empty list when the ledger table does not exist yet). */
+  ledger(): Promise<LedgerRow[]>;
+  /**
+   * Grants one result's credit in one transaction: the ledger row, result.granted_credit, and the
+   * totals and recent averages of its host, user and team. The result row is locked first, so two
+   * runs cannot both grant it; `already-granted` when the ledger has it.
+   */
+  grantCredit(grant: CreditGrant): Promise<'granted' | 'already-granted'>;
+  /** total_credit of these hosts and users, and granted_credit of these results, for drift reports. */
+  creditTotals(query: { hosts: number[]; users: number[]; results: number[] }): Promise<CreditTotals>;
   close(): Promise<void>;
 }

@@ -1,4 +1,3 @@
-import { spawnSync } from 'node:child_process';
 import { appendFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { CreateWorkJobCreator, installResultTemplate, readProjectLayout } from '../boinc/create-work.js';
@@ -6,6 +5,7 @@ import { type DeployItem, deploy } from '../boinc/deploy.js';
 import { openStore } from '../boinc/open.js';
 import { runCheck } from '../check/run.js';
 import { ConfigurationError, InvalidInputError } from '../errors.js';
+import { headCommit } from '../forge/git.js';
 import { resolvePython } from '../policy/python.js';
 import { SchemaValidator } from '../schema/validate.js';
 import { booleanOption, type Command, type Io, stringOption } from './command.js';
@@ -14,11 +14,6 @@ function requireEnv(io: Io, name: string, example: string): string {
   const value = io.env[name];
   if (!value) throw new ConfigurationError(`${name} is not set; expected ${example}`);
   return value;
-}
-
-function headCommit(root: string): string {
-  const result = spawnSync('git', ['rev-parse', 'HEAD'], { cwd: root, encoding: 'utf8' });
-  return result.status === 0 ? result.stdout.trim() : 'uncommitted';
 }
 
 export const deployCommand: Command = {
@@ -92,7 +87,7 @@ export const deployCommand: Command = {
             root,
             publishDir: requireEnv(io, 'AXIOM_PUBLISH_DIR', 'the directory volunteers download scripts from'),
             baseUrl: requireEnv(io, 'AXIOM_SCRIPT_BASE_URL', 'the https URL of AXIOM_PUBLISH_DIR'),
-            manifestCommit: headCommit(root),
+            manifestCommit: await headCommit(root),
             existingWorkunits,
             cancelUnsentWorkunits,
             jobCreator,

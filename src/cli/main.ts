@@ -4,6 +4,7 @@ import { formatProblem } from '../problems.js';
 import { assimilateCommand } from './assimilate.js';
 import { checkCommand } from './check.js';
 import { type Command, type Io, parseCommandArgs, renderCommandHelp } from './command.js';
+import { creditCommand } from './credit.js';
 import { deployCommand } from './deploy.js';
 import { fleetCommand } from './fleet.js';
 import { prCommand } from './pr.js';
@@ -11,10 +12,9 @@ import { runCommand } from './run.js';
 
 /** Every command, by name. */
 export const COMMANDS: ReadonlyMap<string, Command> = new Map(
-  [checkCommand, runCommand, fleetCommand, deployCommand, assimilateCommand, prCommand].map((c) => [
-    c.name,
-    c,
-  ]),
+  [checkCommand, runCommand, fleetCommand, deployCommand, assimilateCommand, creditCommand, prCommand].map(
+    (c) => [c.name, c],
+  ),
 );
 
 function version(): string {

@@ -225,3 +225,12 @@ export async function changedFiles(repoDir: string, commit: string): Promise<str
 export function gitMessage(error: unknown): string {
   return (error instanceof Error ? error.message : String(error)).trim().split('\n').slice(-3).join(' ');
 }
+
+/** The commit checked out in `dir`, or `uncommitted` outside a git repository. */
+export async function headCommit(dir: string): Promise<string> {
+  try {
+    return (await openGit(dir).raw(['rev-parse', 'HEAD'])).trim();
+  } catch {
+    return 'uncommitted';
+  }
+}

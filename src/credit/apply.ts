@@ -1,0 +1,242 @@
+import type { BoincStore, CreditSubject, LedgerRow } from '../boinc/store.js';
+import { loadManifest } from '../manifest/load.js';
+import type { Problem } from '../problems.js';
+import type { SchemaValidator } from '../schema/validate.js';
+import { type LocatedEntry, readCreditFiles } from './file.js';
+
+export interface CreditPlan {
+  /** Valid entries not yet in the ledger: what apply grants. */
+  pending: LocatedEntry[];
+  /** Entries the ledger already has. */
+  applied: LocatedEntry[];
+  /** Refused entries and files (errors), and notes such as an edit after granting (warnings). */
+  problems: Problem[];
+  ledger: LedgerRow[];
+  files: string[];
+}
+
+interface RuleContext {
+  subject?: CreditSubject;
+  cap?: number;
+}
+
+/** One eligibility rule for a credit entry: a finding, or nothing when the entry passes. */
+type CreditRule = (
+  located: LocatedEntry,
+  context: RuleContext,
+) => { key: keyof LocatedEntry['entry']; message: string } | undefined;
+
+/** Each rule is small and named; the name is the problem's rule id (`credit/<name>`). */
+const CREDIT_RULES: Record<string, CreditRule> = {
+  'experiment-matches-workunit': ({ entry }) =>
+    entry.workunit.startsWith(`axm_${entry.experiment}_`)
+      ? undefined
+      : {
+          key: 'workunit',
+          message: `workunit ${entry.workunit} is not a workunit of experiment ${entry.experiment}`,
+        },
+  'manifest-exists': ({ entry }, { cap }) =>
+    cap === undefined
+      ? {
+          key: 'experiment',
+          message: `no valid manifest manifests/${entry.experiment}.yaml gives this experiment's credit cap`,
+        }
+      : undefined,
+  'known-result': ({ entry }, { subject }) =>
+    subject
+      ? undefined
+      : { key: 'result', message: `result ${entry.result} does not exist in the BOINC database` },
+  'same-workunit': ({ entry }, { subject }) =>
+    subject && subject.workunitName !== entry.workunit
+      ? {
+          key: 'workunit',
+          message: `result ${entry.result} belongs to workunit ${subject.workunitName}, not ${entry.workunit}`,
+        }
+      : undefined,
+  'same-host': ({ entry }, { subject }) =>
+    subject && subject.hostId !== entry.host
+      ? {
+          key: 'host',
+          message: `result ${entry.result} was returned by host ${subject.hostId}, not host ${entry.host}`,
+        }
+      : undefined,
+  'same-user': ({ entry }, { subject }) =>
+    subject && subject.userId !== entry.user
+      ? {
+          key: 'user',
+          message: `result ${entry.result} belongs to user ${subject.userId}, not user ${entry.user}`,
+        }
+      : undefined,
+  'within-cap': ({ entry }, { cap }) =>
+    cap !== undefined && entry.credit > cap
+      ? {
+          key: 'credit',
+          message: `credit ${entry.credit} is above the experiment's credit_cap ${cap}; expected 0 to ${cap}`,
+        }
+      : undefined,
+  'valid-verdict': ({ entry }) =>
+    entry.credit > 0 && entry.verdict !== 'valid'
+      ? {
+          key: 'credit',
+          message: `credit ${entry.credit} for a result judged ${entry.verdict}; only valid results are paid (set verdict: valid to pay it)`,
+        }
+      : undefined,
+};
+
+function problemAt(
+  located: LocatedEntry,
+  rule: string,
+  key: keyof LocatedEntry['entry'],
+  message: string,
+  severity: Problem['severity'] = 'error',
+): Problem {
+  const { line, column } = located.at(key);
+  return {
+    file: located.file,
+    line,
+    column,
+    path: `result ${located.entry.result}`,
+    rule: `credit/${rule}`,
+    message,
+    severity,
+  };
+}
+
+/** Reads every credit file and the ledger, and decides what is pending, applied or refused. */
+export async function planCredit(options: {
+  root: string;
+  store: BoincStore;
+  validator: SchemaValidator;
+}): Promise<CreditPlan> {
+  const read = readCreditFiles(options.root, options.validator);
+  const ledger = await options.store.ledger();
+  const granted = new Map(ledger.map((row) => [row.resultId, row]));
+  const caps = manifestCaps(options.root, options.validator, read.entries);
+  const unknown = [...new Set(read.entries.map((e) => e.entry.result).filter((id) => !granted.has(id)))];
+  const subjects = await options.store.creditSubjects(unknown);
+  const plan: CreditPlan = {
+    pending: [],
+    applied: [],
+    problems: [...read.problems],
+    ledger,
+    files: read.files,
+  };
+  const seen = new Map<number, LocatedEntry>();
+  for (const located of read.entries) {
+    const { entry } = located;
+    const first = seen.get(entry.result);
+    if (first) {
+      plan.problems.push(
+        problemAt(
+          located,
+          'duplicate',
+          'result',
+          `result ${entry.result} is already listed at ${first.file}:${first.line}`,
+        ),
+      );
+      continue;
+    }
+    seen.set(entry.result, located);
+    const row = granted.get(entry.result);
+    if (row) {
+      plan.applied.push(located);
+      if (row.amount !== entry.credit)
+        plan.problems.push(
+          problemAt(
+            located,
+            'changed-after-grant',
+            'credit',
+            `result ${entry.result} was granted ${row.amount} from ${row.source} (commit ${row.commit.slice(0, 12)}); credit is granted once, so ${entry.credit} is not applied`,
+            'warning',
+          ),
+        );
+      continue;
+    }
+    const context = { subject: subjects.get(entry.result), cap: caps.get(entry.experiment) };
+    const findings = Object.entries(CREDIT_RULES).flatMap(([name, rule]) => {
+      const finding = rule(located, context);
+      return finding ? [problemAt(located, name, finding.key, finding.message)] : [];
+    });
+    if (findings.length > 0) plan.problems.push(...findings);
+    else plan.pending.push(located);
+  }
+  return plan;
+}
+
+function manifestCaps(
+  root: string,
+  validator: SchemaValidator,
+  entries: readonly LocatedEntry[],
+): Map<string, number> {
+  const caps = new Map<string, number>();
+  for (const experiment of new Set(entries.map((e) => e.entry.experiment))) {
+    const loaded = loadManifest(root, `manifests/${experiment}.yaml`, validator);
+    if (loaded.manifest && loaded.manifest.name === experiment)
+      caps.set(experiment, loaded.manifest.credit_cap);
+  }
+  return caps;
+}
+
+export interface GrantedEntry {
+  result: number;
+  workunit: string;
+  host: number;
+  user: number;
+  amount: number;
+  source: string;
+}
+
+export interface ApplyReport {
+  granted: GrantedEntry[];
+  /** Already in the ledger before this run, or granted by another run meanwhile. */
+  alreadyApplied: number;
+  problems: Problem[];
+  dryRun: boolean;
+}
+
+/**
+ * Makes the BOINC database agree with the credit files on this checkout: grants every valid entry
+ * the ledger does not have, one transaction per result. Safe to run again and to run concurrently.
+ */
+export async function applyCredit(options: {
+  root: string;
+  store: BoincStore;
+  validator: SchemaValidator;
+  commit: string;
+  now: () => number;
+  dryRun: boolean;
+  progress?: (done: number, total: number) => void;
+}): Promise<ApplyReport> {
+  const plan = await planCredit(options);
+  const report: ApplyReport = {
+    granted: [],
+    alreadyApplied: plan.applied.length,
+    problems: plan.problems,
+    dryRun: options.dryRun,
+  };
+  for (const [index, located] of plan.pending.entries()) {
+    const { entry } = located;
+    const source = `${located.file}:${located.line}`;
+    const outcome = options.dryRun
+      ? 'granted'
+      : await options.store.grantCredit({
+          resultId: entry.result,
+          amount: entry.credit,
+          commit: options.commit,
+          source,
+          now: options.now(),
+        });
+    if (outcome === 'granted')
+      report.granted.push({
+        result: entry.result,
+        workunit: entry.workunit,
+        host: entry.host,
+        user: entry.user,
+        amount: entry.credit,
+        source,
+      });
+    else report.alreadyApplied += 1;
+    options.progress?.(index + 1, plan.pending.length);
+  }
+  return report;
+}

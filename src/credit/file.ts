@@ -1,0 +1,92 @@
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Problem } from '../problems.js';
+import type { SchemaValidator } from '../schema/validate.js';
+import { type LocatedDocument, parseYaml } from '../yaml/document.js';
+
+/** Where collection runs write their credit proposals, one file per run. */
+export const CREDIT_DIR = 'results/credit';
+
+export type Verdict = 'valid' | 'invalid' | 'suspicious';
+
+export interface CreditEntry {
+  result: number;
+  workunit: string;
+  experiment: string;
+  host: number;
+  user: number;
+  team?: number;
+  verdict: Verdict;
+  quality: number;
+  credit: number;
+}
+
+export interface CreditFile {
+  run: string;
+  judged_by?: string;
+  entries: CreditEntry[];
+}
+
+/** An entry with where it is written, so every finding about it can point at the line. */
+export interface LocatedEntry {
+  entry: CreditEntry;
+  file: string;
+  line: number;
+  column: number;
+  /** Locates a key of this entry, e.g. `credit`. */
+  at(key: keyof CreditEntry): { line: number; column: number };
+}
+
+export interface ReadCredit {
+  /** Entries that passed the schema, in file and then entry order. */
+  entries: LocatedEntry[];
+  /** Everything refused, each at its file and line. */
+  problems: Problem[];
+  files: string[];
+}
+
+const ENTRY_PATH = /^entries\[(\d+)\]/;
+
+/** Every credit file on this checkout, validated; a bad entry is refused alone, the rest stand. */
+export function readCreditFiles(root: string, validator: SchemaValidator): ReadCredit {
+  const dir = join(root, CREDIT_DIR);
+  const files = existsSync(dir)
+    ? readdirSync(dir)
+        .filter((f) => f.endsWith('.yaml'))
+        .sort()
+        .map((f) => `${CREDIT_DIR}/${f}`)
+    : [];
+  const read: ReadCredit = { entries: [], problems: [], files };
+  for (const file of files) readOne(root, file, validator, read);
+  return read;
+}
+
+function readOne(root: string, file: string, validator: SchemaValidator, into: ReadCredit): void {
+  const { document, problems } = parseYaml(file, readFileSync(join(root, file), 'utf8'));
+  into.problems.push(...problems);
+  if (!document) return;
+  const schemaProblems = validator.validate('credit', document);
+  into.problems.push(...schemaProblems);
+  const badEntries = new Set<number>();
+  for (const problem of schemaProblems) {
+    const match = ENTRY_PATH.exec(problem.path ?? '');
+    // A problem outside any one entry (no `entries` list, an unknown top-level key) refuses the file.
+    if (!match) return;
+    badEntries.add(Number(match[1]));
+  }
+  const data = document.data as CreditFile;
+  data.entries.forEach((entry, index) => {
+    if (!badEntries.has(index)) into.entries.push(locate(document, file, entry, index));
+  });
+}
+
+function locate(document: LocatedDocument, file: string, entry: CreditEntry, index: number): LocatedEntry {
+  const { line, column } = document.locate(['entries', index]);
+  return {
+    entry,
+    file,
+    line,
+    column,
+    at: (key) => document.locate(['entries', index, key]),
+  };
+}
