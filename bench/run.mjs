@@ -6,12 +6,14 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { benchCheck } from './check.mjs';
 import { benchCoreUsage } from './core-usage.mjs';
+import { benchCredit } from './credit.mjs';
 import { benchDeploy } from './deploy.mjs';
 
 const BENCHMARKS = {
   'check-1000-manifests-s': benchCheck,
   'experiment-core-usage': benchCoreUsage,
   'deploy-bulk-speedup': benchDeploy,
+  'credit-apply-10k-s': benchCredit,
 };
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');

@@ -68,7 +68,7 @@ function axiomCalls(script: string): string[][] {
 
 describe('GitHub Actions workflows', () => {
   it('include the workflows the loop needs', () => {
-    expect(FILES).toEqual(expect.arrayContaining(['check.yml', 'ci.yml', 'deploy.yml']));
+    expect(FILES).toEqual(expect.arrayContaining(['check.yml', 'ci.yml', 'deploy.yml', 'credit.yml']));
   });
 
   it('catch a broken workflow (the linter is really running)', async () => {
@@ -129,13 +129,19 @@ describe('GitHub Actions workflows', () => {
     }
   });
 
-  it('deploy waits for the boinc environment and never cancels a running deploy', () => {
-    const deploy = workflows.find((w) => w.file === 'deploy.yml')?.workflow as Workflow;
-    expect(deploy.concurrency).toEqual({ group: 'deploy', 'cancel-in-progress': false });
-    expect(deploy.jobs.deploy?.environment).toBe('boinc');
-    expect(deploy.jobs.deploy?.['runs-on']).toContain('self-hosted');
-    expect(steps(deploy).some((s) => s.run?.includes('node bin/axiom.js deploy'))).toBe(true);
-  });
+  it.each([
+    ['deploy.yml', 'deploy', 'node bin/axiom.js deploy'],
+    ['credit.yml', 'credit', 'node bin/axiom.js credit apply'],
+  ])(
+    '%s waits for the boinc environment, runs on the BOINC server and never cancels a running job',
+    (file, job, command) => {
+      const workflow = workflows.find((w) => w.file === file)?.workflow as Workflow;
+      expect(workflow.concurrency).toEqual({ group: job, 'cancel-in-progress': false });
+      expect(workflow.jobs[job]?.environment).toBe('boinc');
+      expect(workflow.jobs[job]?.['runs-on']).toEqual(['self-hosted', 'linux', 'boinc']);
+      expect(steps(workflow).some((s) => s.run?.includes(command))).toBe(true);
+    },
+  );
 
   it('the plan comment runs only the base branch code, only for pull requests from this repository', () => {
     const check = workflows.find((w) => w.file === 'check.yml')?.workflow as Workflow;

@@ -7,6 +7,9 @@ import { type LocatedDocument, parseYaml } from '../yaml/document.js';
 /** Where collection runs write their credit proposals, one file per run. */
 export const CREDIT_DIR = 'results/credit';
 
+/** A collection run of tens of thousands of results writes a file of a few megabytes. */
+const MAX_CREDIT_FILE_BYTES = 64 * 1024 * 1024;
+
 export type Verdict = 'valid' | 'invalid' | 'suspicious';
 
 export interface CreditEntry {
@@ -62,7 +65,9 @@ export function readCreditFiles(root: string, validator: SchemaValidator): ReadC
 }
 
 function readOne(root: string, file: string, validator: SchemaValidator, into: ReadCredit): void {
-  const { document, problems } = parseYaml(file, readFileSync(join(root, file), 'utf8'));
+  const { document, problems } = parseYaml(file, readFileSync(join(root, file), 'utf8'), {
+    maxBytes: MAX_CREDIT_FILE_BYTES,
+  });
   into.problems.push(...problems);
   if (!document) return;
   const schemaProblems = validator.validate('credit', document);

@@ -16,11 +16,17 @@ export interface LocatedDocument {
   locate(path: DocPath, at?: 'value' | 'key'): Position;
 }
 
+/** Manifests and configuration are small; anything larger is a mistake or an attack. */
 const MAX_YAML_BYTES = 1024 * 1024;
 
-export function parseYaml(file: string, text: string): { document?: LocatedDocument; problems: Problem[] } {
-  if (Buffer.byteLength(text) > MAX_YAML_BYTES) {
-    return { problems: [yamlProblem(file, 1, 1, `file is larger than ${MAX_YAML_BYTES} bytes`)] };
+export function parseYaml(
+  file: string,
+  text: string,
+  options: { maxBytes?: number } = {},
+): { document?: LocatedDocument; problems: Problem[] } {
+  const maxBytes = options.maxBytes ?? MAX_YAML_BYTES;
+  if (Buffer.byteLength(text) > maxBytes) {
+    return { problems: [yamlProblem(file, 1, 1, `file is larger than ${maxBytes} bytes`)] };
   }
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: false, version: '1.2' });

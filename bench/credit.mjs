@@ -1,0 +1,138 @@
+// credit-apply-10k-s: `axiom credit apply` granting 10,000 merged credit entries on a real MariaDB
+// database (one transaction per result, with host, user and team updates), measured end to end
+// as a user runs it: reading the YAML, validating every entry, and granting.
+import { spawnSync } from 'node:child_process';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import mysql from 'mysql2/promise';
+import { stringify } from 'yaml';
+
+const ENTRIES = 10_000;
+const HOSTS = 20;
+const TARGET_S = 60;
+const EXPERIMENT = 'double_descent';
+
+/** Zero or empty values for every NOT NULL column of a table in BOINC's schema, so rows can be inserted compactly. */
+function defaults(schema, table) {
+  const body = new RegExp(`CREATE TABLE ${table} \\(([\\s\\S]*?)\\n\\)`, 'm').exec(schema)[1];
+  const columns = {};
+  for (const line of body.split('\n')) {
+    const match = /^\s+(\w+) (\w+)/.exec(line);
+    if (!match || ['KEY', 'UNIQUE', 'PRIMARY'].includes(match[1]) || match[1] === 'id' || match[1] === 'mod_time') continue;
+    if (!line.includes('NOT NULL')) continue;
+    columns[match[1]] = /int|double|smallint|tinyint/.test(match[2]) ? 0 : '';
+  }
+  return columns;
+}
+
+async function insertRows(connection, table, rows) {
+  for (let start = 0; start < rows.length; start += 1000) {
+    const chunk = rows.slice(start, start + 1000);
+    const columns = Object.keys(chunk[0]);
+    await connection.query(`INSERT INTO ${table} (${columns.join(', ')}) VALUES ?`, [
+      chunk.map((row) => columns.map((c) => row[c])),
+    ]);
+  }
+}
+
+async function seed(connection, schema) {
+  await insertRows(connection, 'team', [{ ...defaults(schema, 'team'), id: 1, name: 'bench team', userid: 1 }]);
+  await insertRows(
+    connection,
+    'user',
+    Array.from({ length: HOSTS / 2 }, (_, i) => ({
+      ...defaults(schema, 'user'),
+      id: i + 1,
+      email_addr: `u${i + 1}@example.org`,
+      teamid: i % 2 === 0 ? 1 : 0,
+    })),
+  );
+  await insertRows(
+    connection,
+    'host',
+    Array.from({ length: HOSTS }, (_, i) => ({ ...defaults(schema, 'host'), id: 100 + i, userid: (i % (HOSTS / 2)) + 1 })),
+  );
+  await connection.query("INSERT INTO app (create_time, name, user_friendly_name) VALUES (0, 'axiom', 'Axiom Lab')");
+  const workunit = (i) => `axm_${EXPERIMENT}_0123456789ab_h${100 + (i % HOSTS)}_r${i}`;
+  await insertRows(
+    connection,
+    'workunit',
+    Array.from({ length: ENTRIES }, (_, i) => ({ ...defaults(schema, 'workunit'), appid: 1, name: workunit(i) })),
+  );
+  await connection.query(
+    `INSERT INTO result (create_time, workunitid, server_state, outcome, client_state, hostid, userid, report_deadline, sent_time,
+       received_time, name, cpu_time, batch, file_delete_state, validate_state, claimed_credit, granted_credit, opaque, random,
+       app_version_num, appid, exit_status, teamid, priority, elapsed_time, flops_estimate, app_version_id, runtime_outlier,
+       peak_working_set_size, peak_swap_size, peak_disk_usage)
+     SELECT 1700000000, w.id, 5, 1, 5, h.id, h.userid, 0, 1700000000, 1700000600, CONCAT(w.name, '_0'), 0, 0, 0, 1, 0, 0, 0, 0,
+            0, 1, 0, 0, 0, 100, 0, 0, 0, 0, 0, 0
+       FROM workunit w JOIN host h ON h.id = CAST(SUBSTRING_INDEX(SUBSTRING_INDEX(w.name, '_h', -1), '_r', 1) AS UNSIGNED)
+      ORDER BY w.id`,
+  );
+  const [rows] = await connection.query('SELECT r.id, r.hostid, r.userid, w.name FROM result r JOIN workunit w ON w.id = r.workunitid ORDER BY r.id');
+  return rows.map((row) => ({
+    result: row.id,
+    workunit: row.name,
+    experiment: EXPERIMENT,
+    host: row.hostid,
+    user: row.userid,
+    verdict: 'valid',
+    quality: 0.5,
+    credit: 1 + (row.id % 7),
+  }));
+}
+
+export async function benchCredit({ root, log }) {
+  const server = new URL(process.env.AXIOM_TEST_DB_URL ?? 'mysql://axiom_test:axiom_test@127.0.0.1:3306');
+  const name = `axiom_bench_credit_${process.pid}`;
+  const admin = await mysql.createConnection({
+    host: server.hostname,
+    port: Number(server.port || 3306),
+    user: decodeURIComponent(server.username),
+    password: decodeURIComponent(server.password),
+    multipleStatements: true,
+  });
+  const lab = mkdtempSync(join(tmpdir(), 'axiom-bench-credit-'));
+  try {
+    const schema = readFileSync(join(root, 'scripts/boinc/schema.sql'), 'utf8');
+    await admin.query(`CREATE DATABASE ${name}; USE ${name};`);
+    await admin.query(schema);
+    const entries = await seed(admin, schema);
+    mkdirSync(join(lab, 'manifests'));
+    mkdirSync(join(lab, 'results', 'credit'), { recursive: true });
+    cpSync(join(root, 'manifests', `${EXPERIMENT}.yaml`), join(lab, 'manifests', `${EXPERIMENT}.yaml`));
+    writeFileSync(join(lab, 'results/credit/2026-11-25T120000Z.yaml'), stringify({ run: '2026-11-25T120000Z', entries }));
+    const url = new URL(server.href);
+    url.pathname = `/${name}`;
+
+    const started = process.hrtime.bigint();
+    const run = spawnSync(process.execPath, [join(root, 'bin/axiom.js'), 'credit', 'apply', '--json'], {
+      cwd: lab,
+      env: { PATH: process.env.PATH, AXIOM_DB_URL: url.href },
+      encoding: 'utf8',
+      maxBuffer: 64 * 1024 * 1024,
+    });
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    if (run.status !== 0) throw new Error(`credit apply failed (${run.status}): ${run.stderr}${JSON.stringify(JSON.parse(run.stdout || "{}").problems?.slice(0, 3))}`);
+    const granted = JSON.parse(run.stdout).granted.length;
+    const [[{ n, total }]] = await admin.query('SELECT COUNT(*) AS n, SUM(amount) AS total FROM axiom_credit_ledger');
+    const [[{ hosts }]] = await admin.query('SELECT SUM(total_credit) AS hosts FROM host');
+    if (granted !== ENTRIES || Number(n) !== ENTRIES || Number(hosts) !== Number(total))
+      throw new Error(`granted ${granted}, ledger ${n}, host totals ${hosts} against ledger ${total}`);
+    log(`${ENTRIES} entries granted in ${seconds.toFixed(1)} s (${((seconds / ENTRIES) * 1000).toFixed(2)} ms each)`);
+    return [
+      {
+        name: 'credit-apply-10k-s',
+        value: Number(seconds.toFixed(1)),
+        unit: 's',
+        target: `< ${TARGET_S}`,
+        pass: seconds < TARGET_S,
+      },
+    ];
+  } finally {
+    await admin.query(`DROP DATABASE IF EXISTS ${name}`);
+    await admin.end();
+    rmSync(lab, { recursive: true, force: true });
+  }
+}
