@@ -19,7 +19,13 @@ function defaults(schema, table) {
   const columns = {};
   for (const line of body.split('\n')) {
     const match = /^\s+(\w+) (\w+)/.exec(line);
-    if (!match || ['KEY', 'UNIQUE', 'PRIMARY'].includes(match[1]) || match[1] === 'id' || match[1] === 'mod_time') continue;
+    if (
+      !match ||
+      ['KEY', 'UNIQUE', 'PRIMARY'].includes(match[1]) ||
+      match[1] === 'id' ||
+      match[1] === 'mod_time'
+    )
+      continue;
     if (!line.includes('NOT NULL')) continue;
     columns[match[1]] = /int|double|smallint|tinyint/.test(match[2]) ? 0 : '';
   }
@@ -37,7 +43,9 @@ async function insertRows(connection, table, rows) {
 }
 
 async function seed(connection, schema) {
-  await insertRows(connection, 'team', [{ ...defaults(schema, 'team'), id: 1, name: 'bench team', userid: 1 }]);
+  await insertRows(connection, 'team', [
+    { ...defaults(schema, 'team'), id: 1, name: 'bench team', userid: 1 },
+  ]);
   await insertRows(
     connection,
     'user',
@@ -51,14 +59,24 @@ async function seed(connection, schema) {
   await insertRows(
     connection,
     'host',
-    Array.from({ length: HOSTS }, (_, i) => ({ ...defaults(schema, 'host'), id: 100 + i, userid: (i % (HOSTS / 2)) + 1 })),
+    Array.from({ length: HOSTS }, (_, i) => ({
+      ...defaults(schema, 'host'),
+      id: 100 + i,
+      userid: (i % (HOSTS / 2)) + 1,
+    })),
   );
-  await connection.query("INSERT INTO app (create_time, name, user_friendly_name) VALUES (0, 'axiom', 'Axiom Lab')");
+  await connection.query(
+    "INSERT INTO app (create_time, name, user_friendly_name) VALUES (0, 'axiom', 'Axiom Lab')",
+  );
   const workunit = (i) => `axm_${EXPERIMENT}_0123456789ab_h${100 + (i % HOSTS)}_r${i}`;
   await insertRows(
     connection,
     'workunit',
-    Array.from({ length: ENTRIES }, (_, i) => ({ ...defaults(schema, 'workunit'), appid: 1, name: workunit(i) })),
+    Array.from({ length: ENTRIES }, (_, i) => ({
+      ...defaults(schema, 'workunit'),
+      appid: 1,
+      name: workunit(i),
+    })),
   );
   await connection.query(
     `INSERT INTO result (create_time, workunitid, server_state, outcome, client_state, hostid, userid, report_deadline, sent_time,
@@ -70,7 +88,9 @@ async function seed(connection, schema) {
        FROM workunit w JOIN host h ON h.id = CAST(SUBSTRING_INDEX(SUBSTRING_INDEX(w.name, '_h', -1), '_r', 1) AS UNSIGNED)
       ORDER BY w.id`,
   );
-  const [rows] = await connection.query('SELECT r.id, r.hostid, r.userid, w.name FROM result r JOIN workunit w ON w.id = r.workunitid ORDER BY r.id');
+  const [rows] = await connection.query(
+    'SELECT r.id, r.hostid, r.userid, w.name FROM result r JOIN workunit w ON w.id = r.workunitid ORDER BY r.id',
+  );
   return rows.map((row) => ({
     result: row.id,
     workunit: row.name,
@@ -102,7 +122,10 @@ export async function benchCredit({ root, log }) {
     mkdirSync(join(lab, 'manifests'));
     mkdirSync(join(lab, 'results', 'credit'), { recursive: true });
     cpSync(join(root, 'manifests', `${EXPERIMENT}.yaml`), join(lab, 'manifests', `${EXPERIMENT}.yaml`));
-    writeFileSync(join(lab, 'results/credit/2026-11-25T120000Z.yaml'), stringify({ run: '2026-11-25T120000Z', entries }));
+    writeFileSync(
+      join(lab, 'results/credit/2026-11-25T120000Z.yaml'),
+      stringify({ run: '2026-11-25T120000Z', entries }),
+    );
     const url = new URL(server.href);
     url.pathname = `/${name}`;
 
@@ -114,13 +137,20 @@ export async function benchCredit({ root, log }) {
       maxBuffer: 64 * 1024 * 1024,
     });
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-    if (run.status !== 0) throw new Error(`credit apply failed (${run.status}): ${run.stderr}${JSON.stringify(JSON.parse(run.stdout || "{}").problems?.slice(0, 3))}`);
+    if (run.status !== 0)
+      throw new Error(
+        `credit apply failed (${run.status}): ${run.stderr}${JSON.stringify(JSON.parse(run.stdout || '{}').problems?.slice(0, 3))}`,
+      );
     const granted = JSON.parse(run.stdout).granted.length;
-    const [[{ n, total }]] = await admin.query('SELECT COUNT(*) AS n, SUM(amount) AS total FROM axiom_credit_ledger');
+    const [[{ n, total }]] = await admin.query(
+      'SELECT COUNT(*) AS n, SUM(amount) AS total FROM axiom_credit_ledger',
+    );
     const [[{ hosts }]] = await admin.query('SELECT SUM(total_credit) AS hosts FROM host');
     if (granted !== ENTRIES || Number(n) !== ENTRIES || Number(hosts) !== Number(total))
       throw new Error(`granted ${granted}, ledger ${n}, host totals ${hosts} against ledger ${total}`);
-    log(`${ENTRIES} entries granted in ${seconds.toFixed(1)} s (${((seconds / ENTRIES) * 1000).toFixed(2)} ms each)`);
+    log(
+      `${ENTRIES} entries granted in ${seconds.toFixed(1)} s (${((seconds / ENTRIES) * 1000).toFixed(2)} ms each)`,
+    );
     return [
       {
         name: 'credit-apply-10k-s',
