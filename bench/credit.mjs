@@ -2,11 +2,11 @@
 // database (one transaction per result, with host, user and team updates), measured end to end
 // as a user runs it: reading the YAML, validating every entry, and granting.
 import { spawnSync } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import mysql from 'mysql2/promise';
 import { stringify } from 'yaml';
+import { createBenchDatabase } from './database.mjs';
 
 const ENTRIES = 10_000;
 const HOSTS = 20;
@@ -104,20 +104,10 @@ async function seed(connection, schema) {
 }
 
 export async function benchCredit({ root, log }) {
-  const server = new URL(process.env.AXIOM_TEST_DB_URL ?? 'mysql://axiom_test:axiom_test@127.0.0.1:3306');
-  const name = `axiom_bench_credit_${process.pid}`;
-  const admin = await mysql.createConnection({
-    host: server.hostname,
-    port: Number(server.port || 3306),
-    user: decodeURIComponent(server.username),
-    password: decodeURIComponent(server.password),
-    multipleStatements: true,
-  });
+  const database = await createBenchDatabase(root, `axiom_bench_credit_${process.pid}`);
+  const { admin, schema } = database;
   const lab = mkdtempSync(join(tmpdir(), 'axiom-bench-credit-'));
   try {
-    const schema = readFileSync(join(root, 'scripts/boinc/schema.sql'), 'utf8');
-    await admin.query(`CREATE DATABASE ${name}; USE ${name};`);
-    await admin.query(schema);
     const entries = await seed(admin, schema);
     mkdirSync(join(lab, 'manifests'));
     mkdirSync(join(lab, 'results', 'credit'), { recursive: true });
@@ -126,13 +116,11 @@ export async function benchCredit({ root, log }) {
       join(lab, 'results/credit/2026-11-25T120000Z.yaml'),
       stringify({ run: '2026-11-25T120000Z', entries }),
     );
-    const url = new URL(server.href);
-    url.pathname = `/${name}`;
 
     const started = process.hrtime.bigint();
     const run = spawnSync(process.execPath, [join(root, 'bin/axiom.js'), 'credit', 'apply', '--json'], {
       cwd: lab,
-      env: { PATH: process.env.PATH, AXIOM_DB_URL: url.href },
+      env: { PATH: process.env.PATH, AXIOM_DB_URL: database.url },
       encoding: 'utf8',
       maxBuffer: 64 * 1024 * 1024,
     });
@@ -161,8 +149,7 @@ export async function benchCredit({ root, log }) {
       },
     ];
   } finally {
-    await admin.query(`DROP DATABASE IF EXISTS ${name}`);
-    await admin.end();
+    await database.drop();
     rmSync(lab, { recursive: true, force: true });
   }
 }

@@ -1,10 +1,10 @@
 // deploy-bulk-speedup: creating 1,000 workunits with one create_work --stdin process, against one
 // create_work process per workunit (timed on a sample of 100, per workunit), through the
 // create_work stand-in on a real MariaDB database.
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import mysql from 'mysql2/promise';
+import { createBenchDatabase } from './database.mjs';
 
 const BATCH = 1000;
 const SAMPLE = 100;
@@ -24,19 +24,11 @@ export async function benchDeploy({ root, log }) {
     join(root, 'dist/boinc/create-work.js')
   );
   const { openMysqlStore } = await import(join(root, 'dist/boinc/mysql.js'));
-  const server = new URL(process.env.AXIOM_TEST_DB_URL ?? 'mysql://axiom_test:axiom_test@127.0.0.1:3306');
   const name = `axiom_bench_${process.pid}`;
-  const admin = await mysql.createConnection({
-    host: server.hostname,
-    port: Number(server.port || 3306),
-    user: decodeURIComponent(server.username),
-    password: decodeURIComponent(server.password),
-    multipleStatements: true,
-  });
+  const database = await createBenchDatabase(root, name);
+  const { admin, server } = database;
   const projectDir = mkdtempSync(join(tmpdir(), 'axiom-bench-deploy-'));
   try {
-    await admin.query(`CREATE DATABASE ${name}; USE ${name};`);
-    await admin.query(readFileSync(join(root, 'scripts/boinc/schema.sql'), 'utf8'));
     await admin.query(
       "INSERT INTO app (create_time, name, user_friendly_name) VALUES (0, 'axiom', 'Axiom Lab')",
     );
@@ -47,9 +39,7 @@ export async function benchDeploy({ root, log }) {
     mkdirSync(join(projectDir, 'bin'));
     symlinkSync(join(root, 'test/fixtures/boinc/create_work.mjs'), join(projectDir, 'bin/create_work'));
     installResultTemplate(projectDir);
-    const url = new URL(server.href);
-    url.pathname = `/${name}`;
-    const store = openMysqlStore(url.href);
+    const store = openMysqlStore(database.url);
     const creator = new CreateWorkJobCreator({
       layout: readProjectLayout(projectDir),
       app: 'axiom',
@@ -83,8 +73,7 @@ export async function benchDeploy({ root, log }) {
       },
     ];
   } finally {
-    await admin.query(`DROP DATABASE IF EXISTS ${name}`);
-    await admin.end();
+    await database.drop();
     rmSync(projectDir, { recursive: true, force: true });
   }
 }

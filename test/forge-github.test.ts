@@ -182,6 +182,24 @@ describe('GitHub forge against the GitHub stand-in', () => {
     expect(github.pulls).toHaveLength(1);
   });
 
+  it('waits out a secondary rate limit (403 with retry-after) and retries', async () => {
+    github.expect(LIST).expect(CREATE);
+    github.expect(COMMENTS).expect('POST /repos/{owner}/{repo}/issues/{issue_number}/comments', () => ({
+      status: 403,
+      body: {
+        message: 'You have exceeded a secondary rate limit. Please wait a few minutes before you try again.',
+        documentation_url: DOCS,
+      },
+      headers: { 'retry-after': '1' },
+    }));
+    github.expect('POST /repos/{owner}/{repo}/issues/{issue_number}/comments');
+    const { pullRequest } = await forge().openOrUpdate(proposal({ labels: [] }));
+    expect(await forge().upsertComment(pullRequest, 'plan', 'the plan')).toBe('created');
+    github.verify();
+    expect(limitLog.join('\n')).toMatch(/secondary rate limit on POST .*comments; retrying in 1 s/);
+    expect(github.comments).toHaveLength(1);
+  });
+
   it('gives up on a rate limit that does not lift, with a ForgeError', async () => {
     const limited = () => ({
       status: 403,

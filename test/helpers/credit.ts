@@ -1,4 +1,5 @@
 import { stringify } from 'yaml';
+import type { CreditEntry } from '../../src/credit/file.js';
 import type { Sql } from './mariadb.js';
 
 /** A finished result of our app, as a credit file names it. */
@@ -143,17 +144,8 @@ export async function insertFinishedResults(sql: Sql, items: readonly FinishedRe
   return items.map((item) => resultIds.get(`${item.workunit}_0`) as number);
 }
 
-export interface CreditLine {
-  result: number;
-  workunit: string;
-  experiment: string;
-  host: number;
-  user: number;
-  team?: number;
-  verdict: string;
-  quality: number;
-  credit: unknown;
-}
+/** A credit entry as written in a file; verdict and credit may be anything, to test refusals. */
+export type CreditLine = Omit<CreditEntry, 'verdict' | 'credit'> & { verdict: string; credit: unknown };
 
 /** A credit file as axiom collect writes it. */
 export function creditYaml(run: string, entries: readonly CreditLine[]): string {
