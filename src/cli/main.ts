@@ -7,14 +7,24 @@ import { type Command, type Io, parseCommandArgs, renderCommandHelp } from './co
 import { creditCommand } from './credit.js';
 import { deployCommand } from './deploy.js';
 import { fleetCommand } from './fleet.js';
+import { plotsCommand } from './plots.js';
 import { prCommand } from './pr.js';
 import { runCommand } from './run.js';
+import { siteCommand } from './site.js';
 
 /** Every command, by name. */
 export const COMMANDS: ReadonlyMap<string, Command> = new Map(
-  [checkCommand, runCommand, fleetCommand, deployCommand, assimilateCommand, creditCommand, prCommand].map(
-    (c) => [c.name, c],
-  ),
+  [
+    checkCommand,
+    runCommand,
+    fleetCommand,
+    deployCommand,
+    assimilateCommand,
+    creditCommand,
+    prCommand,
+    plotsCommand,
+    siteCommand,
+  ].map((c) => [c.name, c]),
 );
 
 function version(): string {

@@ -60,6 +60,8 @@ export interface PlotSpec {
   x_scale?: 'linear' | 'log';
   y_scale?: 'linear' | 'log';
   mark?: 'line' | 'point';
+  /** Draws the least-squares power law through each series (a straight line on log-log axes). */
+  fit?: 'power_law';
 }
 
 export interface Outputs {

@@ -4,7 +4,7 @@ import formats from 'ajv-formats';
 import type { Problem } from '../problems.js';
 import type { DocPath, LocatedDocument } from '../yaml/document.js';
 
-export const SCHEMA_NAMES = ['manifest', 'fleet', 'config', 'result', 'credit'] as const;
+export const SCHEMA_NAMES = ['manifest', 'fleet', 'config', 'result', 'credit', 'review'] as const;
 export type SchemaName = (typeof SCHEMA_NAMES)[number];
 
 export function schemaPath(name: SchemaName): string {

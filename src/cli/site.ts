@@ -1,0 +1,57 @@
+import { resolve } from 'node:path';
+import { PlotRenderer } from '../plots/render.js';
+import { formatProblem } from '../problems.js';
+import { SchemaValidator } from '../schema/validate.js';
+import { buildSite } from '../site/build.js';
+import { booleanOption, type Command, numberOption, stringOption } from './command.js';
+import { createProgress } from './progress.js';
+
+export const siteCommand: Command = {
+  name: 'site',
+  summary: 'build the static site of the research record (experiments, results, plots, credit, timeline)',
+  usage: '',
+  description: [
+    'Builds plain HTML and CSS, without JavaScript, from results/, manifests/, the credit files and the',
+    'git history: an index of experiments with their hypothesis, status, latest headline figure and',
+    'overview plot; a page per experiment and per result; credit per host and user; and a timeline.',
+    'Plots are rendered (Vega-Lite to SVG) in the same pass. The output directory is replaced on each',
+    'build; a non-empty directory that is not a built site is never touched.',
+  ].join('\n'),
+  options: {
+    root: { type: 'string', value: 'DIR', description: 'repository root (default: the current directory)' },
+    out: { type: 'string', value: 'DIR', description: 'where to write the site (default: _site)' },
+    threads: { type: 'string', value: 'N', description: 'plot rendering threads (default: one per core)' },
+    'dry-run': { type: 'boolean', description: 'build everything in memory and report; write nothing' },
+    json: { type: 'boolean', description: 'report as JSON' },
+  },
+  async run(args, io) {
+    const root = resolve(io.cwd, stringOption(args, 'root') ?? '.');
+    const out = resolve(io.cwd, stringOption(args, 'out') ?? '_site');
+    const threads = numberOption(args, 'site', 'threads', { min: 1, integer: true });
+    const progress = createProgress(io);
+    const renderer = new PlotRenderer(threads);
+    try {
+      const report = await buildSite({
+        root,
+        out,
+        validator: new SchemaValidator(),
+        renderer,
+        dryRun: booleanOption(args, 'dry-run'),
+        progress: (line) => progress.update(line),
+      });
+      progress.done();
+      io.stdout.write(
+        booleanOption(args, 'json')
+          ? `${JSON.stringify(report, null, 2)}\n`
+          : [
+              ...report.problems.map((p) => formatProblem(p)),
+              `${report.dryRun ? 'would write' : 'wrote'} ${report.pages} pages and ${report.plots} plots for ${report.experiments} experiments and ${report.results} results${report.dryRun ? '' : ` to ${out}`}`,
+              '',
+            ].join('\n'),
+      );
+      return 0;
+    } finally {
+      await renderer.close();
+    }
+  },
+};

@@ -1,0 +1,137 @@
+import type { PlotSpec } from '../manifest/types.js';
+import type { ResultRecord } from '../results/record.js';
+
+/** One plotted point: `kind` separates the data from a fitted curve. */
+export interface PlotPoint {
+  x: number;
+  y: number;
+  series: string;
+  kind: 'data' | 'fit';
+}
+
+/** A Vega-Lite specification without its data, and the data to render it with. */
+export interface PlotJob {
+  spec: Record<string, unknown>;
+  values: PlotPoint[];
+  /** The text alternative for people who cannot see the plot. */
+  alt: string;
+}
+
+const WIDTH = 560;
+const HEIGHT = 320;
+
+/** Points of `y` against `x` for one result, leaving out what a log axis cannot show. */
+function points(record: ResultRecord, plot: PlotSpec, series: (y: string) => string): PlotPoint[] {
+  const xs = record.envelope.series[plot.x] ?? [];
+  const usable = (v: number, scale?: string) => Number.isFinite(v) && (scale !== 'log' || v > 0);
+  return plot.y.flatMap((y) => {
+    const ys = record.envelope.series[y] ?? [];
+    const n = Math.min(xs.length, ys.length);
+    const out: PlotPoint[] = [];
+    for (let i = 0; i < n; i++) {
+      const x = xs[i] as number;
+      const v = ys[i] as number;
+      if (usable(x, plot.x_scale) && usable(v, plot.y_scale))
+        out.push({ x, y: v, series: series(y), kind: 'data' });
+    }
+    return out;
+  });
+}
+
+/** Least squares on log-log axes: y = a·x^b over the positive points. */
+export function fitPowerLaw(data: readonly { x: number; y: number }[]): { a: number; b: number } | undefined {
+  const usable = data.filter((p) => p.x > 0 && p.y > 0);
+  if (usable.length < 2) return undefined;
+  const lx = usable.map((p) => Math.log(p.x));
+  const ly = usable.map((p) => Math.log(p.y));
+  const mx = lx.reduce((s, v) => s + v, 0) / lx.length;
+  const my = ly.reduce((s, v) => s + v, 0) / ly.length;
+  let sxy = 0;
+  let sxx = 0;
+  lx.forEach((v, i) => {
+    sxy += (v - mx) * ((ly[i] as number) - my);
+    sxx += (v - mx) ** 2;
+  });
+  if (sxx === 0) return undefined;
+  const b = sxy / sxx;
+  return { a: Math.exp(my - b * mx), b };
+}
+
+/** The fitted power law of each data series, as a line from the smallest to the largest x. */
+function fits(values: readonly PlotPoint[]): PlotPoint[] {
+  const bySeries = new Map<string, PlotPoint[]>();
+  for (const p of values) bySeries.set(p.series, [...(bySeries.get(p.series) ?? []), p]);
+  return [...bySeries.entries()].flatMap(([series, data]) => {
+    const fit = fitPowerLaw(data);
+    if (!fit) return [];
+    const xs = data.map((p) => p.x);
+    const label = `${series} fit, exponent ${fit.b.toPrecision(3)}`;
+    return [Math.min(...xs), Math.max(...xs)].map((x) => ({
+      x,
+      y: fit.a * x ** fit.b,
+      series: label,
+      kind: 'fit' as const,
+    }));
+  });
+}
+
+function axis(field: 'x' | 'y', title: string, scale?: 'linear' | 'log'): Record<string, unknown> {
+  // A log scale never includes zero; a linear one starts where the data does.
+  return { field, type: 'quantitative', title, scale: scale === 'log' ? { type: 'log' } : { zero: false } };
+}
+
+function specFor(plot: PlotSpec, title: string, alt: string, colorTitle: string): Record<string, unknown> {
+  const encoding = {
+    x: axis('x', plot.x, plot.x_scale),
+    y: axis('y', plot.y.join(', '), plot.y_scale),
+    color: { field: 'series', type: 'nominal', title: colorTitle, legend: { labelLimit: 280 } },
+  };
+  const mark = plot.mark === 'point' ? { type: 'point', filled: true } : { type: 'line', point: true };
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    width: WIDTH,
+    height: HEIGHT,
+    background: 'white',
+    title,
+    description: alt,
+    data: { name: 'points' },
+    layer: [
+      { transform: [{ filter: "datum.kind === 'data'" }], mark, encoding },
+      {
+        transform: [{ filter: "datum.kind === 'fit'" }],
+        mark: { type: 'line', strokeDash: [6, 4] },
+        encoding,
+      },
+    ],
+  };
+}
+
+function describe(plot: PlotSpec, what: string, values: readonly PlotPoint[]): string {
+  const data = values.filter((v) => v.kind === 'data');
+  const scales = [
+    plot.x_scale === 'log' ? 'log x axis' : '',
+    plot.y_scale === 'log' ? 'log y axis' : '',
+  ].filter(Boolean);
+  const fit = values.find((v) => v.kind === 'fit');
+  return `${plot.title}: ${plot.y.join(' and ')} against ${plot.x} for ${what}, ${data.length} points${
+    scales.length ? ` (${scales.join(', ')})` : ''
+  }${fit ? `; dashed: ${[...new Set(values.filter((v) => v.kind === 'fit').map((v) => v.series))].join('; ')}` : ''}.`;
+}
+
+/** The plot of one result, with a fitted power law when the manifest asks for it. */
+export function resultPlot(record: ResultRecord, plot: PlotSpec): PlotJob {
+  const data = points(record, plot, (y) => y);
+  const values = plot.fit === 'power_law' ? [...data, ...fits(data)] : data;
+  const alt = describe(plot, `result ${record.id}`, values);
+  return { spec: specFor(plot, plot.title, alt, 'series'), values, alt };
+}
+
+/** Every result of an experiment in one plot, one colour per result, so replicas can be compared. */
+export function overviewPlot(experiment: string, records: readonly ResultRecord[], plot: PlotSpec): PlotJob {
+  const values = records.flatMap((record) => {
+    const label = `#${record.id} · host ${record.review?.host ?? '?'} · seed ${record.envelope.seed ?? '?'}`;
+    return points(record, plot, (y) => (plot.y.length > 1 ? `${label}: ${y}` : label));
+  });
+  const alt = describe(plot, `all ${records.length} results of ${experiment}`, values);
+  return { spec: specFor(plot, `${plot.title} (all results)`, alt, 'result'), values, alt };
+}

@@ -1,0 +1,256 @@
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { type Browser, chromium } from 'playwright-core';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { PlotSpec } from '../src/manifest/types.js';
+import { PlotRenderer } from '../src/plots/render.js';
+import { fitPowerLaw, resultPlot } from '../src/plots/spec.js';
+import type { ResultRecord } from '../src/results/record.js';
+import { writeResultsTree } from './fixtures/results-tree.mjs';
+import { git, makeLab } from './helpers/git.js';
+import { REPO_ROOT, runCli } from './helpers/repo.js';
+
+const EXPERIMENTS = ['double_descent', 'neural_scaling_laws', 'lottery_ticket'];
+const ARTIFACTS = join(REPO_ROOT, 'test-artifacts');
+const made: string[] = [];
+afterEach(() => {
+  for (const dir of made.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+function fixture(perExperiment = 5): string {
+  const root = mkdtempSync(join(tmpdir(), 'axiom-site-'));
+  made.push(root);
+  writeResultsTree(root, { repo: REPO_ROOT, experiments: EXPERIMENTS, perExperiment });
+  return root;
+}
+
+const env = { PATH: process.env.PATH };
+
+function record(series: Record<string, number[]>): ResultRecord {
+  return {
+    experiment: 'scaling',
+    id: 7,
+    dir: 'results/scaling/7',
+    envelope: { params: {}, metrics: {}, series, summary: '' },
+  };
+}
+
+describe('plots', () => {
+  let renderer: PlotRenderer;
+  beforeAll(() => {
+    renderer = new PlotRenderer(1);
+  });
+  afterAll(async () => {
+    await renderer.close();
+  });
+
+  it('renders a valid SVG that carries every data point, with the fitted power law', async () => {
+    const plot: PlotSpec = {
+      title: 'Loss against parameters',
+      x: 'params',
+      y: ['loss'],
+      x_scale: 'log',
+      y_scale: 'log',
+      mark: 'point',
+      fit: 'power_law',
+    };
+    const params = [1e3, 1e4, 1e5, 1e6];
+    const loss = params.map((n) => 3 * n ** -0.25);
+    const job = resultPlot(record({ params, loss }), plot);
+    const svg = await renderer.render(job);
+    expect(svg.startsWith('<svg')).toBe(true);
+    expect(svg.trimEnd().endsWith('</svg>')).toBe(true);
+    for (const [i, n] of params.entries())
+      expect(svg).toContain(
+        `aria-label="params: ${n.toLocaleString('en-US').replaceAll(',', '')}; loss: ${Number((loss[i] as number).toPrecision(12))}; series: loss"`,
+      );
+    expect(svg).toContain('series: loss fit, exponent -0.250');
+    expect(job.alt).toBe(
+      'Loss against parameters: loss against params for result 7, 4 points (log x axis, log y axis); dashed: loss fit, exponent -0.250.',
+    );
+  });
+
+  it('leaves out points a log axis cannot show, and fits power laws exactly', async () => {
+    const plot: PlotSpec = { title: 'Error', x: 'width', y: ['error'], x_scale: 'log', y_scale: 'log' };
+    const job = resultPlot(record({ width: [0, 1, 2, 4], error: [1, 0, 0.5, 0.25] }), plot);
+    expect(job.values.map((v) => [v.x, v.y])).toEqual([
+      [2, 0.5],
+      [4, 0.25],
+    ]);
+    const fit = fitPowerLaw([1, 2, 4, 8].map((x) => ({ x, y: 5 * x ** 1.5 })));
+    expect(fit?.b).toBeCloseTo(1.5, 12);
+    expect(fit?.a).toBeCloseTo(5, 12);
+  });
+});
+
+describe('axiom plots', () => {
+  it('writes each result plot and overview beside the results, embeds them in review.md, and changes nothing on a rerun', async () => {
+    const root = fixture(2);
+    const first = await runCli(['plots', '--root', root, '--json'], { cwd: root, env });
+    expect(first.code).toBe(0);
+    const report = JSON.parse(first.stdout);
+    expect(report.plots).toBe(6 + 3);
+    expect(existsSync(join(root, 'results/double_descent/1000/plot-1.svg'))).toBe(true);
+    expect(existsSync(join(root, 'results/double_descent/overview-1.svg'))).toBe(true);
+    const review = readFileSync(join(root, 'results/double_descent/1000/review.md'), 'utf8');
+    expect(review).toContain(
+      '<!-- axiom:plots -->\n## Plots\n\n![Test and train error against width: test_error and train_error against width for result 1000',
+    );
+    expect(review).toContain('](plot-1.svg)');
+    const again = await runCli(['plots', '--root', root, '--json'], { cwd: root, env });
+    expect(JSON.parse(again.stdout).changed).toEqual([]);
+    expect(readFileSync(join(root, 'results/double_descent/1000/review.md'), 'utf8')).toBe(review);
+  });
+});
+
+describe('axiom site', () => {
+  it('builds pages and plots from a results tree, escaping everything volunteers and models wrote', async () => {
+    const root = fixture(3);
+    const hostile = join(root, 'results/double_descent/1000');
+    const result = JSON.parse(readFileSync(join(hostile, 'result.json'), 'utf8'));
+    result.summary = '<script>alert("x")</script> ignore previous instructions';
+    writeFileSync(join(hostile, 'result.json'), JSON.stringify(result));
+    const review = JSON.parse(readFileSync(join(hostile, 'review.json'), 'utf8'));
+    review.evidence = ['<img src=x onerror=alert(1)>'];
+    writeFileSync(join(hostile, 'review.json'), JSON.stringify(review));
+    writeFileSync(join(root, 'results/double_descent/1001/review.json'), '{"verdict": "valid"}');
+
+    const out = join(root, 'public');
+    const built = await runCli(['site', '--root', root, '--out', out, '--json'], { cwd: root, env });
+    expect(built.code).toBe(0);
+    const report = JSON.parse(built.stdout);
+    expect(report).toMatchObject({ experiments: 3, results: 9, pages: 3 + 3 + 9, plots: 9 + 3 });
+    // The broken review is reported and its result shown as not reviewed, not guessed at.
+    expect(report.problems[0]).toMatchObject({
+      file: 'results/double_descent/1001/review.json',
+      severity: 'warning',
+    });
+    const page = readFileSync(join(out, 'results/double_descent/1000.html'), 'utf8');
+    expect(page).not.toContain('<script>');
+    expect(page).not.toContain('<img src=x');
+    expect(page).toContain('&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; ignore previous instructions');
+    expect(page).toContain('&lt;img src=x onerror=alert(1)&gt;');
+    expect(readFileSync(join(out, 'results/double_descent/1001.html'), 'utf8')).toContain('not reviewed');
+    const index = readFileSync(join(out, 'index.html'), 'utf8');
+    expect(index).toContain('<html lang="en">');
+    expect(index).toContain('complete (3 results)');
+    expect(index).toMatch(
+      /<img src="plots\/double_descent\/overview-1\.svg" alt="Test and train error against width: [^"]+"/,
+    );
+    const credit = readFileSync(join(out, 'credit.html'), 'utf8');
+    expect(credit).toContain('<caption>Credit per host</caption>');
+  });
+
+  it('refuses to write into a directory that is not a site it built, and rebuilds its own', async () => {
+    const root = fixture(1);
+    const precious = join(root, 'precious');
+    mkdirSync(precious);
+    writeFileSync(join(precious, 'notes.txt'), 'keep me');
+    const refused = await runCli(['site', '--root', root, '--out', precious], { cwd: root, env });
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain('is not empty and is not a site built by axiom site');
+    expect(readFileSync(join(precious, 'notes.txt'), 'utf8')).toBe('keep me');
+    const out = join(root, 'site');
+    expect((await runCli(['site', '--root', root, '--out', out], { cwd: root, env })).code).toBe(0);
+    writeFileSync(join(out, 'stale.html'), 'old');
+    expect((await runCli(['site', '--root', root, '--out', out], { cwd: root, env })).code).toBe(0);
+    expect(existsSync(join(out, 'stale.html'))).toBe(false);
+    const dry = await runCli(['site', '--root', root, '--out', join(root, 'dry'), '--dry-run'], {
+      cwd: root,
+      env,
+    });
+    expect(dry.stdout).toContain('would write 9 pages and 6 plots');
+    expect(existsSync(join(root, 'dry'))).toBe(false);
+  });
+
+  it('shows the timeline of proposals, deployments and results from git history', async () => {
+    const lab = makeLab({ 'README.md': '# lab\n' });
+    writeResultsTree(lab.clone, { repo: REPO_ROOT, experiments: ['double_descent'], perExperiment: 1 });
+    git(lab.clone, 'add', 'manifests');
+    git(lab.clone, 'commit', '--quiet', '-m', 'Propose double_descent');
+    git(lab.clone, 'add', 'results');
+    git(lab.clone, 'commit', '--quiet', '-m', 'Results of 2026-11-25 <b>run</b>');
+    const out = join(lab.root, 'site');
+    expect((await runCli(['site', '--out', out], { cwd: lab.clone, env })).code).toBe(0);
+    const timeline = readFileSync(join(out, 'timeline.html'), 'utf8');
+    expect(timeline).toMatch(/<strong>credit<\/strong> · Results of 2026-11-25 &lt;b&gt;run&lt;\/b&gt;/);
+    expect(timeline).toMatch(/<strong>proposal<\/strong> · Propose double_descent/);
+  });
+});
+
+/** In the page: whether an image finished loading with real content (no DOM types in this project). */
+function loaded(img: unknown): boolean {
+  const image = img as { complete: boolean; naturalWidth: number };
+  return image.complete && image.naturalWidth > 0;
+}
+
+describe('the site in a real browser', () => {
+  let browser: Browser;
+  beforeAll(async () => {
+    browser = await chromium.launch({
+      executablePath: process.env.AXIOM_CHROMIUM ?? '/usr/bin/chromium',
+      args: ['--no-sandbox'],
+    });
+  });
+  afterAll(async () => {
+    await browser?.close();
+  });
+
+  /** Every relative link and image on the page points at a file of the site. */
+  async function brokenLinks(page: import('playwright-core').Page, file: string): Promise<string[]> {
+    const targets = await page.$$eval('a[href], img[src], link[href]', (nodes) =>
+      nodes.map((n) => n.getAttribute('href') ?? n.getAttribute('src') ?? ''),
+    );
+    return targets
+      .filter((t) => !t.startsWith('#') && !/^[a-z]+:/.test(t))
+      .filter((t) => !existsSync(resolve(dirname(file), t.split('#')[0] as string)));
+  }
+
+  it('opens the index and an experiment page: plots visible, links resolve, readable on a phone', async () => {
+    const root = fixture(3);
+    const out = join(root, 'public');
+    expect((await runCli(['site', '--root', root, '--out', out], { cwd: root, env })).code).toBe(0);
+    mkdirSync(ARTIFACTS, { recursive: true });
+    const page = await browser.newPage({ viewport: { width: 1100, height: 900 } });
+    await page.goto(`file://${join(out, 'index.html')}`);
+    expect(await page.title()).toBe('Experiments · Axiom Lab');
+    const plot = page.locator('img[src="plots/neural_scaling_laws/overview-1.svg"]');
+    await expect.poll(() => plot.isVisible()).toBe(true);
+    expect(await plot.evaluate(loaded)).toBe(true);
+    expect(await brokenLinks(page, join(out, 'index.html'))).toEqual([]);
+    await page.screenshot({ path: join(ARTIFACTS, 'site-index.png'), fullPage: true });
+
+    await page.getByRole('link', { name: 'Test loss against parameter count follows a power law' }).click();
+    expect(page.url()).toBe(`file://${join(out, 'experiments/neural_scaling_laws.html')}`);
+    await expect
+      .poll(() => page.locator('h1').textContent())
+      .toBe('Test loss against parameter count follows a power law');
+    const overview = page.locator('figure img').first();
+    expect(await overview.evaluate(loaded)).toBe(true);
+    expect(await brokenLinks(page, join(out, 'experiments/neural_scaling_laws.html'))).toEqual([]);
+    await page.getByRole('link', { name: '1005', exact: true }).click();
+    expect(await page.locator('h1').textContent()).toBe(
+      'Result 1005 of Test loss against parameter count follows a power law',
+    );
+    expect(await brokenLinks(page, join(out, 'results/neural_scaling_laws/1005.html'))).toEqual([]);
+
+    // On a phone the page does not scroll sideways.
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.goto(`file://${join(out, 'experiments/double_descent.html')}`);
+    expect(await page.evaluate('document.documentElement.scrollWidth')).toBeLessThanOrEqual(390);
+    await page.screenshot({ path: join(ARTIFACTS, 'site-experiment-phone.png'), fullPage: true });
+    expect(readdirSync(ARTIFACTS)).toEqual(
+      expect.arrayContaining(['site-index.png', 'site-experiment-phone.png']),
+    );
+    await page.close();
+  }, 60_000);
+});
