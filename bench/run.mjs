@@ -8,12 +8,14 @@ import { benchCheck } from './check.mjs';
 import { benchCoreUsage } from './core-usage.mjs';
 import { benchCredit } from './credit.mjs';
 import { benchDeploy } from './deploy.mjs';
+import { benchSite } from './site.mjs';
 
 const BENCHMARKS = {
   'check-1000-manifests-s': benchCheck,
   'experiment-core-usage': benchCoreUsage,
   'deploy-bulk-speedup': benchDeploy,
   'credit-apply-10k-s': benchCredit,
+  'site-1000-results-s': benchSite,
 };
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');

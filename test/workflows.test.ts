@@ -68,7 +68,9 @@ function axiomCalls(script: string): string[][] {
 
 describe('GitHub Actions workflows', () => {
   it('include the workflows the loop needs', () => {
-    expect(FILES).toEqual(expect.arrayContaining(['check.yml', 'ci.yml', 'deploy.yml', 'credit.yml']));
+    expect(FILES).toEqual(
+      expect.arrayContaining(['check.yml', 'ci.yml', 'deploy.yml', 'credit.yml', 'site.yml']),
+    );
   });
 
   it('catch a broken workflow (the linter is really running)', async () => {
@@ -142,6 +144,13 @@ describe('GitHub Actions workflows', () => {
       expect(steps(workflow).some((s) => s.run?.includes(command))).toBe(true);
     },
   );
+
+  it('site builds with a read-only token and only the deploy job may write to Pages', () => {
+    const site = workflows.find((w) => w.file === 'site.yml')?.workflow as Workflow;
+    expect(site.jobs.build?.permissions).toEqual({ contents: 'read' });
+    expect(site.jobs.deploy?.permissions).toEqual({ pages: 'write', 'id-token': 'write' });
+    expect(steps(site).some((s) => s.run?.startsWith('node bin/axiom.js site'))).toBe(true);
+  });
 
   it('the plan comment runs only the base branch code, only for pull requests from this repository', () => {
     const check = workflows.find((w) => w.file === 'check.yml')?.workflow as Workflow;

@@ -80,7 +80,11 @@ function axis(field: 'x' | 'y', title: string, scale?: 'linear' | 'log'): Record
   return { field, type: 'quantitative', title, scale: scale === 'log' ? { type: 'log' } : { zero: false } };
 }
 
-function specFor(plot: PlotSpec, title: string, alt: string, colorTitle: string): Record<string, unknown> {
+/**
+ * The specification depends only on the manifest's plot, never on one result, so a renderer compiles
+ * it once for all results of an experiment; the text alternative travels beside it.
+ */
+function specFor(plot: PlotSpec, title: string, colorTitle: string): Record<string, unknown> {
   const encoding = {
     x: axis('x', plot.x, plot.x_scale),
     y: axis('y', plot.y.join(', '), plot.y_scale),
@@ -93,7 +97,6 @@ function specFor(plot: PlotSpec, title: string, alt: string, colorTitle: string)
     height: HEIGHT,
     background: 'white',
     title,
-    description: alt,
     data: { name: 'points' },
     layer: [
       { transform: [{ filter: "datum.kind === 'data'" }], mark, encoding },
@@ -123,7 +126,7 @@ export function resultPlot(record: ResultRecord, plot: PlotSpec): PlotJob {
   const data = points(record, plot, (y) => y);
   const values = plot.fit === 'power_law' ? [...data, ...fits(data)] : data;
   const alt = describe(plot, `result ${record.id}`, values);
-  return { spec: specFor(plot, plot.title, alt, 'series'), values, alt };
+  return { spec: specFor(plot, plot.title, 'series'), values, alt };
 }
 
 /** Every result of an experiment in one plot, one colour per result, so replicas can be compared. */
@@ -133,5 +136,5 @@ export function overviewPlot(experiment: string, records: readonly ResultRecord[
     return points(record, plot, (y) => (plot.y.length > 1 ? `${label}: ${y}` : label));
   });
   const alt = describe(plot, `all ${records.length} results of ${experiment}`, values);
-  return { spec: specFor(plot, `${plot.title} (all results)`, alt, 'result'), values, alt };
+  return { spec: specFor(plot, `${plot.title} (all results)`, 'result'), values, alt };
 }
