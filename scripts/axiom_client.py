@@ -182,6 +182,8 @@ def run_task(wu, workdir, options):
               "message": "", "stderr_tail": "", "envelope": None}
     try:
         script = fetch_script(wu, workdir, options.allow_file_urls)
+        # Echoed so the project can check the result came from the script it sent.
+        report["script_sha256"] = wu["script_sha256"].lower()
         code, elapsed, overran, tail = run_script(script, wu, workdir, options.grace, options.kill_after)
         report.update(exit_code=code, elapsed_seconds=round(elapsed, 3), stderr_tail=tail)
         if overran:

@@ -30,6 +30,8 @@ export interface SanitisedEnvelope {
   metrics: Record<string, number>;
   series: Record<string, number[]>;
   summary: string;
+  /** Metrics, series and params that were not finite numbers (NaN, Infinity, text) and were left out. */
+  dropped?: string[];
 }
 
 export interface SpoolEntry {
@@ -46,18 +48,30 @@ export interface SpoolEntry {
   /** accepted: a usable envelope; rejected: volunteer data we could not use, with the reason. */
   verdict: 'accepted' | 'rejected' | 'failed-task';
   reason?: string;
-  client?: { status: string; exit_code: number | null; elapsed_seconds: number | null };
+  client?: {
+    status: string;
+    exit_code: number | null;
+    elapsed_seconds: number | null;
+    script_sha256?: string;
+  };
   envelope?: SanitisedEnvelope;
 }
 
 const isFiniteNumber = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
 const KEY = /^[a-z][a-z0-9_]{0,63}$/;
 
-function numbersOnly(value: unknown, limit: number): Record<string, number> {
+function numbersOnly(
+  value: unknown,
+  limit: number,
+  dropped: string[],
+  prefix: string,
+): Record<string, number> {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return {};
   const out: Record<string, number> = {};
-  for (const [key, v] of Object.entries(value).slice(0, limit))
+  for (const [key, v] of Object.entries(value).slice(0, limit)) {
     if (KEY.test(key) && isFiniteNumber(v)) out[key] = v;
+    else dropped.push(`${prefix}.${KEY.test(key) ? key : JSON.stringify(key.slice(0, 40))}`);
+  }
   return out;
 }
 
@@ -67,6 +81,7 @@ export function sanitiseEnvelope(raw: unknown): SanitisedEnvelope {
     string,
     unknown
   >;
+  const dropped: string[] = [];
   const series: Record<string, number[]> = {};
   if (typeof e.series === 'object' && e.series !== null && !Array.isArray(e.series)) {
     for (const [key, values] of Object.entries(e.series).slice(0, 200)) {
@@ -77,10 +92,12 @@ export function sanitiseEnvelope(raw: unknown): SanitisedEnvelope {
         values.every(isFiniteNumber)
       )
         series[key] = values as number[];
+      else dropped.push(`series.${KEY.test(key) ? key : JSON.stringify(key.slice(0, 40))}`);
     }
   }
   const params: Record<string, number | boolean> = {};
   if (typeof e.params === 'object' && e.params !== null && !Array.isArray(e.params)) {
+    // Text parameters are dropped on purpose (only numbers reach a judge), so they are not listed.
     for (const [key, v] of Object.entries(e.params).slice(0, 200))
       if (KEY.test(key) && (isFiniteNumber(v) || typeof v === 'boolean')) params[key] = v;
   }
@@ -96,9 +113,10 @@ export function sanitiseEnvelope(raw: unknown): SanitisedEnvelope {
     ...(isFiniteNumber(e.budget_seconds) ? { budget_seconds: e.budget_seconds } : {}),
     ...(isFiniteNumber(e.elapsed_seconds) ? { elapsed_seconds: e.elapsed_seconds } : {}),
     params,
-    metrics: numbersOnly(e.metrics, 500),
+    metrics: numbersOnly(e.metrics, 500, dropped, 'metrics'),
     series,
     summary,
+    dropped,
   };
 }
 
@@ -147,6 +165,9 @@ export function readResult(ref: ResultRef, now: Date): SpoolEntry {
     status: typeof r.status === 'string' ? r.status.slice(0, 40) : 'unknown',
     exit_code: Number.isInteger(r.exit_code) ? (r.exit_code as number) : null,
     elapsed_seconds: isFiniteNumber(r.elapsed_seconds) ? r.elapsed_seconds : null,
+    ...(typeof r.script_sha256 === 'string' && /^[0-9a-f]{64}$/.test(r.script_sha256)
+      ? { script_sha256: r.script_sha256 }
+      : {}),
   };
   if (client.status !== 'ok')
     return {

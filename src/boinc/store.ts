@@ -32,6 +32,8 @@ export interface CreditSubject {
   workunitName: string;
   hostId: number;
   userId: number;
+  /** The user's team (0 for none). */
+  teamId: number;
   /** Unix seconds the result was sent: where BOINC starts a first recent average. */
   sentTime: number;
 }

@@ -3,6 +3,7 @@ import { AxiomError, InvalidInputError, ToolError, UsageError } from '../errors.
 import { formatProblem } from '../problems.js';
 import { assimilateCommand } from './assimilate.js';
 import { checkCommand } from './check.js';
+import { collectCommand } from './collect.js';
 import { type Command, type Io, parseCommandArgs, renderCommandHelp } from './command.js';
 import { creditCommand } from './credit.js';
 import { deployCommand } from './deploy.js';
@@ -20,6 +21,7 @@ export const COMMANDS: ReadonlyMap<string, Command> = new Map(
     fleetCommand,
     deployCommand,
     assimilateCommand,
+    collectCommand,
     creditCommand,
     prCommand,
     plotsCommand,

@@ -19,6 +19,8 @@ export interface RepoConfig {
     runDuration: Range;
     creditCap: Range;
     workunitsPerManifest: number;
+    /** Credit one host may be proposed per UTC day, over all experiments. */
+    creditPerHostDay: number;
   };
 }
 
@@ -28,6 +30,7 @@ export const DEFAULT_CONFIG: RepoConfig = {
     runDuration: { min: 30, max: 14_400 },
     creditCap: { min: 0, max: 1000 },
     workunitsPerManifest: 500,
+    creditPerHostDay: 10_000,
   },
 };
 
@@ -37,6 +40,7 @@ interface ConfigFile {
     run_duration?: Partial<Range>;
     credit_cap?: Partial<Range>;
     workunits_per_manifest?: number;
+    credit_per_host_day?: number;
   };
 }
 
@@ -61,6 +65,7 @@ export function loadConfig(
         runDuration: { ...defaults.runDuration, ...file.limits?.run_duration },
         creditCap: { ...defaults.creditCap, ...file.limits?.credit_cap },
         workunitsPerManifest: file.limits?.workunits_per_manifest ?? defaults.workunitsPerManifest,
+        creditPerHostDay: file.limits?.credit_per_host_day ?? defaults.creditPerHostDay,
       },
     },
     problems,

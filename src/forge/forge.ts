@@ -69,6 +69,8 @@ export interface Forge {
   /** One comment per purpose, found again by a hidden marker and edited in place. */
   upsertComment(pullRequest: PullRequest, purpose: string, body: string): Promise<CommentAction>;
   setLabels(pullRequest: PullRequest, change: LabelChange): Promise<string[]>;
+  /** Paths under `prefix` on the pull request's branch as it is now. */
+  listFiles(pullRequest: PullRequest, prefix: string): Promise<string[]>;
   /** What the given commit on the base branch brought in, and the pull request it merged. */
   mergeInfo(commit: string): Promise<MergeInfo>;
 }

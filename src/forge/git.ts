@@ -209,6 +209,12 @@ export class GitRemote {
   }
 }
 
+/** Paths under `prefix` in a commit's tree. */
+export async function treeFiles(repoDir: string, commit: string, prefix: string): Promise<string[]> {
+  const out = await openGit(repoDir).raw(['ls-tree', '-r', '-z', '--name-only', commit, '--', prefix]);
+  return out.split('\0').filter((p) => p !== '');
+}
+
 /** Paths a commit changed relative to its first parent. */
 export async function changedFiles(repoDir: string, commit: string): Promise<string[]> {
   const out = await openGit(repoDir).raw([

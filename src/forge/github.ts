@@ -17,7 +17,7 @@ import {
   type Proposal,
   type PullRequest,
 } from './forge.js';
-import { changedFiles, type GitIdentity, GitRemote, writeCommit } from './git.js';
+import { changedFiles, type GitIdentity, GitRemote, treeFiles, writeCommit } from './git.js';
 
 /** GitHub's advice for integrations: space out writes (1 s) and writes that notify people (3 s). */
 export interface GitHubPacing {
@@ -248,6 +248,11 @@ export class GitHubForge implements Forge {
       labels = labels.filter((l) => l !== name);
     }
     return labels;
+  }
+
+  async listFiles(pullRequest: PullRequest, prefix: string): Promise<string[]> {
+    const tip = await this.git.fetchBranch(pullRequest.branch);
+    return tip ? treeFiles(this.options.repoDir, tip, prefix) : [];
   }
 
   async mergeInfo(commit: string): Promise<MergeInfo> {

@@ -20,6 +20,7 @@ import {
   type GitIdentity,
   gitMessage,
   openGit,
+  treeFiles,
   writeCommit,
 } from './git.js';
 
@@ -167,6 +168,11 @@ export class LocalForge implements Forge {
     if (JSON.stringify(labels) !== JSON.stringify(record.labels))
       await this.writeRecord(pullRequest.branch, { ...record, labels });
     return labels;
+  }
+
+  async listFiles(pullRequest: PullRequest, prefix: string): Promise<string[]> {
+    const tip = await this.tip(pullRequest.branch);
+    return tip ? treeFiles(await this.origin(), tip, prefix) : [];
   }
 
   async mergeInfo(commit: string): Promise<MergeInfo> {

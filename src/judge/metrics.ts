@@ -8,7 +8,10 @@ export interface Finding {
 }
 
 /** Every metric the manifest declares is reported, with its type and within its range. */
-export function checkDeclaredMetrics(envelope: ResultEnvelope, manifest: Manifest): Finding[] {
+export function checkDeclaredMetrics(
+  envelope: Pick<ResultEnvelope, 'metrics'>,
+  manifest: Manifest,
+): Finding[] {
   return Object.entries(manifest.outputs.metrics).flatMap(([key, spec]): Finding[] => {
     const value = envelope.metrics[key];
     if (value === undefined) return [{ rule: 'metric-missing', message: `metric "${key}" is missing` }];
@@ -28,7 +31,7 @@ export function checkDeclaredMetrics(envelope: ResultEnvelope, manifest: Manifes
 }
 
 /** Every series the manifest declares is reported, within its length bounds. */
-export function checkDeclaredSeries(envelope: ResultEnvelope, manifest: Manifest): Finding[] {
+export function checkDeclaredSeries(envelope: Pick<ResultEnvelope, 'series'>, manifest: Manifest): Finding[] {
   return Object.entries(manifest.outputs.series ?? {}).flatMap(([key, spec]): Finding[] => {
     const values = envelope.series[key];
     if (values === undefined) return [{ rule: 'series-missing', message: `series "${key}" is missing` }];
@@ -76,7 +79,10 @@ export interface AcceptanceOutcome {
   passed: boolean;
 }
 
-export function evaluateAcceptance(envelope: ResultEnvelope, manifest: Manifest): AcceptanceOutcome[] {
+export function evaluateAcceptance(
+  envelope: Pick<ResultEnvelope, 'metrics'>,
+  manifest: Manifest,
+): AcceptanceOutcome[] {
   return (manifest.acceptance ?? []).map((check) => {
     const value = envelope.metrics[check.metric];
     return { check, value, passed: value !== undefined && OPERATORS[check.op](value, check.value) };

@@ -1,0 +1,195 @@
+import type { SanitisedEnvelope } from '../boinc/assimilate.js';
+import type { CreditSubject } from '../boinc/store.js';
+import { checkDeclaredMetrics, checkDeclaredSeries } from '../judge/metrics.js';
+import type { Manifest } from '../manifest/types.js';
+import type { SchemaValidator } from '../schema/validate.js';
+import type { Incoming } from './intake.js';
+
+/** One check of one result. A failed eligibility check means zero credit, whatever any judge says. */
+export interface CheckOutcome {
+  rule: string;
+  passed: boolean;
+  eligibility: boolean;
+  finding?: string;
+}
+
+export interface CheckContext {
+  incoming: Incoming;
+  manifest?: Manifest;
+  /** The seed the manifest's seed policy gives this workunit. */
+  expectedSeed?: number;
+  /** The BOINC result row, when a database is connected. */
+  boinc?: CreditSubject;
+  validator: SchemaValidator;
+}
+
+/** A run shorter than this share of its budget finished suspiciously fast. */
+export const FAST_FINISH = 0.25;
+/** A run longer than its budget by this share plus a few seconds overran it. */
+export const OVERRUN = 0.1;
+/** A sanitised result larger than this (mostly series) is not paid for. */
+export const MAX_ENVELOPE_BYTES = 1024 * 1024;
+
+type Rule = (context: CheckContext) => string | undefined;
+
+function envelopeOf(context: CheckContext): SanitisedEnvelope | undefined {
+  return context.incoming.entry.envelope;
+}
+
+/** The per-result eligibility rules, by name; each returns a finding when the result fails it. */
+export const ELIGIBILITY_RULES: Record<string, Rule> = {
+  'accepted-by-assimilator': ({ incoming }) =>
+    incoming.entry.verdict === 'accepted'
+      ? undefined
+      : `the assimilator ${incoming.entry.verdict === 'failed-task' ? 'recorded a failed task' : 'rejected it'}: ${incoming.entry.reason ?? 'no reason given'}`,
+  'manifest-exists': ({ incoming, manifest }) =>
+    manifest ? undefined : `no manifest manifests/${incoming.workunit.experiment}.yaml on this checkout`,
+  'planned-workunit': ({ incoming, manifest, expectedSeed }) =>
+    manifest && expectedSeed === undefined
+      ? `the manifest plans no replica ${incoming.workunit.replica} on host ${incoming.workunit.host}`
+      : undefined,
+  'known-owner': ({ incoming, boinc }) =>
+    boinc || (incoming.entry.host_id && incoming.entry.user_id)
+      ? undefined
+      : 'neither the BOINC database nor the spool entry says which host and user returned it',
+  'envelope-schema': (context) => {
+    const envelope = envelopeOf(context);
+    if (!envelope) return 'there is no result envelope';
+    const { dropped: _dropped, ...fields } = envelope;
+    const problems = context.validator.validate('result', {
+      file: 'result',
+      data: fields,
+      locate: () => ({ line: 1, column: 1 }),
+    });
+    return problems.length === 0
+      ? undefined
+      : problems
+          .slice(0, 3)
+          .map((p) => `${p.path ? `${p.path}: ` : ''}${p.message}`)
+          .join('; ');
+  },
+  'same-experiment': (context) => {
+    const reported = envelopeOf(context)?.experiment;
+    return reported === context.incoming.workunit.experiment
+      ? undefined
+      : `the result names experiment ${JSON.stringify(reported ?? null)}, the workunit ${context.incoming.workunit.experiment}`;
+  },
+  'finite-numbers': (context) => {
+    const dropped = envelopeOf(context)?.dropped ?? [];
+    return dropped.length === 0
+      ? undefined
+      : `not finite numbers, left out: ${dropped.slice(0, 5).join(', ')}${dropped.length > 5 ? `, and ${dropped.length - 5} more` : ''}`;
+  },
+  'declared-outputs': (context) => {
+    const envelope = envelopeOf(context);
+    if (!envelope || !context.manifest) return undefined;
+    const findings = [
+      ...checkDeclaredMetrics(envelope, context.manifest),
+      ...checkDeclaredSeries(envelope, context.manifest),
+    ];
+    return findings.length === 0 ? undefined : findings.map((f) => f.message).join('; ');
+  },
+  runtime: (context) => {
+    const envelope = envelopeOf(context);
+    const budget = context.manifest?.run_duration;
+    const elapsed = envelope?.elapsed_seconds ?? context.incoming.entry.client?.elapsed_seconds ?? undefined;
+    if (budget === undefined) return undefined;
+    if (elapsed === undefined || elapsed === null) return 'the result does not say how long it ran';
+    if (elapsed < FAST_FINISH * budget)
+      return `fast finish: ${elapsed} s of a ${budget} s budget (less than ${FAST_FINISH * 100}%)`;
+    if (elapsed > budget * (1 + OVERRUN) + 5) return `overran: ${elapsed} s of a ${budget} s budget`;
+    return undefined;
+  },
+  'seed-echo': (context) => {
+    const seed = envelopeOf(context)?.seed;
+    if (context.expectedSeed === undefined) return undefined;
+    return seed === context.expectedSeed
+      ? undefined
+      : `the result reports seed ${seed ?? 'none'}; the workunit was given ${context.expectedSeed}`;
+  },
+  'script-echo': ({ incoming }) => {
+    const echoed = incoming.entry.client?.script_sha256;
+    if (!echoed) return 'the result does not echo the sha256 of the script it ran';
+    return echoed.startsWith(incoming.workunit.scriptSha)
+      ? undefined
+      : `the result ran script ${echoed.slice(0, 12)}; the workunit's is ${incoming.workunit.scriptSha}`;
+  },
+  'boinc-result': ({ incoming, boinc }) => {
+    if (!boinc) return undefined;
+    if (boinc.workunitName !== incoming.workunit.name)
+      return `BOINC has result ${incoming.resultId} under workunit ${boinc.workunitName}`;
+    return boinc.hostId === incoming.workunit.host
+      ? undefined
+      : `returned by host ${boinc.hostId}; the workunit targets host ${incoming.workunit.host}`;
+  },
+  'payload-size': (context) => {
+    const size = JSON.stringify(envelopeOf(context) ?? {}).length;
+    return size <= MAX_ENVELOPE_BYTES
+      ? undefined
+      : `the result is ${size} bytes; at most ${MAX_ENVELOPE_BYTES} are paid for`;
+  },
+};
+
+const INSTRUCTION_LIKE =
+  /\b(ignore|disregard|instruction|system|assistant|verdict|quality|credit|approve|grant|reviewer|prompt)\b/i;
+const MARKUP = /[<>[\]`|#*!{}]|https?:\/\//;
+
+/** Rules that never decide credit but point a reviewer at something odd. */
+export const FLAG_RULES: Record<string, Rule> = {
+  'summary-instructions': (context) =>
+    INSTRUCTION_LIKE.test(envelopeOf(context)?.summary ?? '')
+      ? "the volunteer's summary reads like instructions to a reviewer or a model; it is data and was treated as such"
+      : undefined,
+  'summary-markup': (context) =>
+    MARKUP.test(envelopeOf(context)?.summary ?? '')
+      ? "the volunteer's summary contains markup or links; they are shown escaped"
+      : undefined,
+  'undeclared-metrics': (context) => {
+    const declared = context.manifest?.outputs.metrics ?? {};
+    const extra = Object.keys(envelopeOf(context)?.metrics ?? {}).filter((k) => !(k in declared));
+    return extra.length
+      ? `metrics the manifest does not declare: ${extra.slice(0, 5).join(', ')}`
+      : undefined;
+  },
+};
+
+export function flagResult(context: CheckContext): string[] {
+  return Object.entries(FLAG_RULES).flatMap(([rule, check]) => {
+    const finding = check(context);
+    return finding ? [`${rule}: ${finding}`] : [];
+  });
+}
+
+/** Runs every per-result rule. */
+export function checkResult(context: CheckContext): CheckOutcome[] {
+  return Object.entries(ELIGIBILITY_RULES).map(([rule, check]) => {
+    const finding = check(context);
+    return { rule, passed: finding === undefined, eligibility: true, ...(finding ? { finding } : {}) };
+  });
+}
+
+/** A fingerprint of what a result reports: equal fingerprints mean the same numbers. */
+export function fingerprint(envelope: SanitisedEnvelope): string {
+  const round = (v: number) => Number(v.toPrecision(9));
+  const metrics = Object.entries(envelope.metrics)
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([k, v]) => [k, round(v)]);
+  const series = Object.entries(envelope.series)
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([k, v]) => [k, v.map(round)]);
+  return JSON.stringify([metrics, series]);
+}
+
+/** Relative tolerance within which replicas run with the same seed must agree. */
+export const REPLICA_TOLERANCE = 1e-3;
+
+export function agree(a: SanitisedEnvelope, b: SanitisedEnvelope): boolean {
+  const keys = new Set([...Object.keys(a.metrics), ...Object.keys(b.metrics)]);
+  for (const key of keys) {
+    const x = a.metrics[key];
+    const y = b.metrics[key];
+    if (x === undefined || y === undefined) return false;
+    if (Math.abs(x - y) > REPLICA_TOLERANCE * Math.max(Math.abs(x), Math.abs(y), 1e-12)) return false;
+  }
+  return true;
+}

@@ -1,0 +1,228 @@
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { sanitiseEnvelope } from '../boinc/assimilate.js';
+import type { BoincStore, CreditSubject } from '../boinc/store.js';
+import type { ProposalFile } from '../forge/forge.js';
+import { loadManifest } from '../manifest/load.js';
+import { seedFor } from '../manifest/plan.js';
+import type { Manifest } from '../manifest/types.js';
+import type { Problem } from '../problems.js';
+import { RESULT_FILE, RESULTS_DIR, REVIEW_FILE, type Review } from '../results/record.js';
+import type { SchemaValidator } from '../schema/validate.js';
+import {
+  agree,
+  type CheckContext,
+  type CheckOutcome,
+  checkResult,
+  fingerprint,
+  flagResult,
+} from './checks.js';
+import { type Incoming, readSpool, type WorkunitRef } from './intake.js';
+import { capPerHostDay, ineligible, type Judgement, proposeCredit, type ResultJudge } from './judge.js';
+import { type Collected, creditFile, resultFiles } from './record.js';
+
+export interface CollectOptions {
+  root: string;
+  spoolDir: string;
+  /** Results already proposed in the open results pull request. */
+  proposed: ReadonlySet<number>;
+  store?: BoincStore;
+  validator: SchemaValidator;
+  judge: ResultJudge;
+  /** The collection run id, e.g. 2026-11-25T120000Z. */
+  run: string;
+  /** Credit one host may be proposed per UTC day. */
+  hostDayLimit: number;
+  progress?: (line: string) => void;
+}
+
+export interface CollectOutcome {
+  run: string;
+  collected: Collected[];
+  skipped: number;
+  files: ProposalFile[];
+  problems: Problem[];
+}
+
+/** The seed the manifest gives the workunit of `ref` (its host and replica). */
+function expectedSeed(manifest: Manifest, ref: WorkunitRef): number | undefined {
+  let index = 0;
+  for (const target of manifest.targets)
+    for (let replica = 0; replica < (target.replicas ?? 1); replica++, index++)
+      if (target.host === ref.host && replica === ref.replica) return seedFor(manifest, replica, index);
+  return undefined;
+}
+
+/** What the record on this checkout already holds: result ids, fingerprints, credit per host and day. */
+function readExisting(root: string) {
+  const ids = new Set<number>();
+  const fingerprints = new Map<string, { id: number; host: number; seed?: number }>();
+  const hostDay = new Map<string, number>();
+  const base = join(root, RESULTS_DIR);
+  if (!existsSync(base)) return { ids, fingerprints, hostDay };
+  for (const experiment of readdirSync(base)) {
+    if (experiment === 'credit' || !existsSync(join(base, experiment))) continue;
+    for (const dir of readdirSync(join(base, experiment))) {
+      if (!/^[0-9]{1,12}$/.test(dir)) continue;
+      ids.add(Number(dir));
+      try {
+        const review = JSON.parse(readFileSync(join(base, experiment, dir, REVIEW_FILE), 'utf8')) as Review;
+        const envelope = sanitiseEnvelope(
+          JSON.parse(readFileSync(join(base, experiment, dir, RESULT_FILE), 'utf8')),
+        );
+        fingerprints.set(fingerprint(envelope), {
+          id: Number(dir),
+          host: review.host,
+          ...(envelope.seed !== undefined ? { seed: envelope.seed } : {}),
+        });
+        const key = `${review.host} ${review.received_at.slice(0, 10)}`;
+        hostDay.set(key, (hostDay.get(key) ?? 0) + review.proposed_credit);
+      } catch {
+        // A result without a readable review still counts as collected; it just cannot be compared.
+      }
+    }
+  }
+  return { ids, fingerprints, hostDay };
+}
+
+/** Same payload from different hosts with different seeds: copies, not computations. */
+function duplicateCheck(
+  incoming: Incoming,
+  seen: Map<string, { id: number; host: number; seed?: number }>,
+): CheckOutcome {
+  const envelope = incoming.entry.envelope;
+  const base = { rule: 'duplicate-payload', eligibility: true };
+  if (!envelope || Object.keys(envelope.metrics).length === 0) return { ...base, passed: true };
+  const key = fingerprint(envelope);
+  const first = seen.get(key);
+  if (first && first.host !== incoming.workunit.host && first.seed !== envelope.seed)
+    return {
+      ...base,
+      passed: false,
+      finding: `reports exactly the numbers of result ${first.id} from host ${first.host}, which ran another seed`,
+    };
+  if (!first)
+    seen.set(key, {
+      id: incoming.resultId,
+      host: incoming.workunit.host,
+      ...(envelope.seed !== undefined ? { seed: envelope.seed } : {}),
+    });
+  return { ...base, passed: true };
+}
+
+/**
+ * One collection run: reads the spool, checks every new result by the rules, asks the judge about
+ * the eligible ones, decides credit in code, and returns the files of the results pull request.
+ */
+export async function collect(options: CollectOptions): Promise<CollectOutcome> {
+  const existing = readExisting(options.root);
+  const known = new Set([...existing.ids, ...options.proposed]);
+  const intake = readSpool(options.spoolDir, known);
+  const problems: Problem[] = [...intake.problems];
+  if (intake.incoming.length >= 500)
+    options.progress?.(`collect: ${intake.incoming.length} new results, ${intake.skipped} already collected`);
+  const manifests = new Map<string, Manifest | undefined>();
+  const manifestOf = (experiment: string) => {
+    if (!manifests.has(experiment))
+      manifests.set(
+        experiment,
+        loadManifest(options.root, `manifests/${experiment}.yaml`, options.validator).manifest,
+      );
+    return manifests.get(experiment);
+  };
+  const subjects: Map<number, CreditSubject> = options.store
+    ? await options.store.creditSubjects(intake.incoming.map((i) => i.resultId))
+    : new Map();
+
+  const checked = intake.incoming.map((incoming) => {
+    const manifest = manifestOf(incoming.workunit.experiment);
+    const seed = manifest ? expectedSeed(manifest, incoming.workunit) : undefined;
+    const boinc = subjects.get(incoming.resultId);
+    const context: CheckContext = {
+      incoming,
+      validator: options.validator,
+      ...(manifest ? { manifest } : {}),
+      ...(seed !== undefined ? { expectedSeed: seed } : {}),
+      ...(boinc ? { boinc } : {}),
+    };
+    const checks = [...checkResult(context), duplicateCheck(incoming, existing.fingerprints)];
+    const flags = flagResult(context);
+    return {
+      incoming,
+      manifest,
+      boinc,
+      checks,
+      flags,
+      eligible: checks.every((c) => c.passed || !c.eligibility),
+    };
+  });
+
+  const toJudge = checked.filter((c) => c.eligible && c.manifest && c.incoming.entry.envelope);
+  const judgements = await options.judge.judge(
+    toJudge.map((c) => ({
+      resultId: c.incoming.resultId,
+      envelope: c.incoming.entry.envelope as NonNullable<Incoming['entry']['envelope']>,
+      manifest: c.manifest as Manifest,
+      checks: c.checks,
+    })),
+  );
+  const byResult = new Map<number, Judgement>(
+    toJudge.map((c, i) => [c.incoming.resultId, judgements[i] as Judgement]),
+  );
+
+  // Replicas that ran the same seed must agree; when they do not, neither is paid until a person looks.
+  const bySeed = new Map<string, (typeof checked)[number][]>();
+  for (const c of checked) {
+    const seed = c.incoming.entry.envelope?.seed;
+    if (!c.eligible || seed === undefined) continue;
+    const key = `${c.incoming.workunit.experiment} ${seed} ${c.incoming.workunit.scriptSha}`;
+    bySeed.set(key, [...(bySeed.get(key) ?? []), c]);
+  }
+  for (const group of bySeed.values())
+    for (const c of group) {
+      const other = group.find(
+        (o) => o !== c && !agree(o.incoming.entry.envelope as never, c.incoming.entry.envelope as never),
+      );
+      const judgement = byResult.get(c.incoming.resultId);
+      if (other && judgement) {
+        judgement.verdict = 'suspicious';
+        judgement.flags.push(`disagrees with result ${other.incoming.resultId}, which ran the same seed`);
+      }
+    }
+
+  const collected: Collected[] = checked.map((c) => {
+    const { incoming } = c;
+    const judgement = byResult.get(incoming.resultId) ?? ineligible(c.checks);
+    judgement.flags.push(...c.flags);
+    const cap = c.manifest?.credit_cap ?? 0;
+    return {
+      resultId: incoming.resultId,
+      workunit: incoming.workunit.name,
+      experiment: incoming.workunit.experiment,
+      host: c.boinc?.hostId ?? incoming.entry.host_id ?? incoming.workunit.host,
+      user: c.boinc?.userId ?? incoming.entry.user_id ?? 0,
+      team: c.boinc?.teamId ?? 0,
+      receivedAt: incoming.entry.received_at,
+      envelope: incoming.entry.envelope ?? { params: {}, metrics: {}, series: {}, summary: '' },
+      ...(c.manifest ? { manifest: c.manifest } : {}),
+      checks: c.checks,
+      eligible: c.eligible,
+      judgement,
+      credit: proposeCredit(cap, judgement, c.eligible),
+    };
+  });
+  const capped = collected.map((item) => ({
+    host: item.host,
+    day: item.receivedAt.slice(0, 10),
+    credit: item.credit,
+    flags: item.judgement.flags,
+  }));
+  capPerHostDay(capped, existing.hostDay, options.hostDayLimit);
+  collected.forEach((item, i) => {
+    item.credit = capped[i]?.credit ?? 0;
+  });
+
+  const files = collected.flatMap((item) => resultFiles(item, options.run));
+  if (collected.length > 0) files.push(creditFile(collected, options.run, options.judge.name));
+  return { run: options.run, collected, skipped: intake.skipped, files, problems };
+}
