@@ -5,6 +5,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { benchCheck } from './check.mjs';
+import { benchCollect } from './collect.mjs';
 import { benchCoreUsage } from './core-usage.mjs';
 import { benchCredit } from './credit.mjs';
 import { benchDeploy } from './deploy.mjs';
@@ -16,6 +17,7 @@ const BENCHMARKS = {
   'deploy-bulk-speedup': benchDeploy,
   'credit-apply-10k-s': benchCredit,
   'site-1000-results-s': benchSite,
+  'collect-10k': benchCollect,
 };
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');

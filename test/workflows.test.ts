@@ -145,6 +145,16 @@ describe('GitHub Actions workflows', () => {
     },
   );
 
+  it('collect runs on the BOINC server, one run at a time, and writes only through the App token', () => {
+    const collect = workflows.find((w) => w.file === 'collect.yml')?.workflow as Workflow;
+    expect(collect.concurrency).toEqual({ group: 'collect', 'cancel-in-progress': false });
+    expect(collect.jobs.collect?.permissions).toEqual({ contents: 'read' });
+    expect(collect.jobs.collect?.['runs-on']).toEqual(['self-hosted', 'linux', 'boinc']);
+    const step = steps(collect).find((s) => s.run?.startsWith('node bin/axiom.js collect'));
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: a GitHub expression, not a template
+    expect(step?.env?.GITHUB_TOKEN).toBe('${{ steps.app-token.outputs.token }}');
+  });
+
   it('site builds with a read-only token and only the deploy job may write to Pages', () => {
     const site = workflows.find((w) => w.file === 'site.yml')?.workflow as Workflow;
     expect(site.jobs.build?.permissions).toEqual({ contents: 'read' });

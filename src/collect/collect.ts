@@ -175,7 +175,9 @@ export async function collect(options: CollectOptions): Promise<CollectOutcome> 
   for (const c of checked) {
     const seed = c.incoming.entry.envelope?.seed;
     if (!c.eligible || seed === undefined) continue;
-    const key = `${c.incoming.workunit.experiment} ${seed} ${c.incoming.workunit.scriptSha}`;
+    // Same script, seed and parameters: the same computation, which must give the same numbers.
+    const params = c.manifest?.targets.find((t) => t.host === c.incoming.workunit.host)?.params ?? {};
+    const key = `${c.incoming.workunit.experiment} ${seed} ${c.incoming.workunit.scriptSha} ${JSON.stringify(params)}`;
     bySeed.set(key, [...(bySeed.get(key) ?? []), c]);
   }
   for (const group of bySeed.values())
