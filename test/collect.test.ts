@@ -131,6 +131,16 @@ describe('axiom collect', () => {
       judged_by: 'rules',
     });
     expect(creditOf().map((e) => e.credit)).toEqual([10, 10, 10]);
+    // Plots in the pull request: one per result, embedded in its review, and the experiment's overview.
+    expect(showFile(lab.origin, 'axiom/results', `results/mean_test/${ids[0]}/plot-1.svg`)).toMatch(
+      /^<svg[\s\S]*n: 3; running_mean: 0\.01; series: running_mean[\s\S]*<\/svg>$/,
+    );
+    expect(review).toContain(
+      '<!-- axiom:plots -->\n## Plots\n\n![Running mean: running_mean against n for result',
+    );
+    expect(showFile(lab.origin, 'axiom/results', 'results/mean_test/overview-1.svg')).toContain(
+      `host: host 267; result: ${ids[2]}`,
+    );
     const forge = new LocalForge({ repoDir: lab.clone, remote: 'origin', identity: DEFAULT_IDENTITY });
     expect((await forge.get('axiom/results')).body).toContain('Judged by the deterministic rules alone');
 

@@ -3,18 +3,22 @@ import { openStore } from '../boinc/open.js';
 import type { BoincStore } from '../boinc/store.js';
 import { type CollectOutcome, collect } from '../collect/collect.js';
 import { RulesJudge } from '../collect/judge.js';
+import { addPlots } from '../collect/plots.js';
 import { loadConfig } from '../config/config.js';
 import { ConfigurationError, UsageError } from '../errors.js';
 import type { Forge, OpenOutcome } from '../forge/forge.js';
 import { openForge } from '../forge/open.js';
+import { PlotRenderer } from '../plots/render.js';
 import { formatProblem } from '../problems.js';
 import { SchemaValidator } from '../schema/validate.js';
-import { booleanOption, type Command, type Io, stringOption } from './command.js';
+import { booleanOption, type Command, type Io, numberOption, stringOption } from './command.js';
 import { createProgress } from './progress.js';
 
 /** One results pull request at a time: every collection run adds to the open one. */
 export const RESULTS_BRANCH = 'axiom/results';
 const RUN = /^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{6}Z$/;
+/** Above this many new results a run gets overview plots only: nobody reviews thousands of plots. */
+const PLOT_LIMIT = 1000;
 
 export function runId(now: Date): string {
   return now
@@ -87,7 +91,9 @@ export const collectCommand: Command = {
     'eligible ones, and decides credit in code: the credit cap times quality, zero for anything not',
     'valid or not eligible, at most the per-host daily limit. The results pull request (branch',
     `${RESULTS_BRANCH}, through AXIOM_FORGE) gets a folder per result and one credit file per run; an`,
-    'open one is updated, never duplicated. Results are judged by the rules alone in this version.',
+    'open one is updated, never duplicated; each new result comes with its plots, embedded in its',
+    'review.md, and each experiment with a refreshed overview. Results are judged by the rules alone',
+    'in this version.',
   ].join('\n'),
   options: {
     root: { type: 'string', value: 'DIR', description: 'repository root (default: the current directory)' },
@@ -133,6 +139,16 @@ export const collectCommand: Command = {
     } finally {
       progress.done();
       await store?.close();
+    }
+    if (!booleanOption(args, 'no-plots') && outcome.collected.length > 0) {
+      const limit = numberOption(args, 'collect', 'plot-limit', { min: 0, integer: true }) ?? PLOT_LIMIT;
+      // Overviews alone are a handful of plots: one thread is enough and keeps memory low.
+      const renderer = new PlotRenderer(outcome.collected.length <= limit ? undefined : 1);
+      try {
+        await addPlots(outcome, root, validator, renderer, limit);
+      } finally {
+        await renderer.close();
+      }
     }
     let pr: OpenOutcome | undefined;
     if (!dryRun && outcome.collected.length > 0)

@@ -25,54 +25,83 @@ function resultJobs(experiment: ExperimentRecord, result: ResultRecord) {
   }));
 }
 
-/**
- * Renders every plot of the record: each result's plots and each experiment's overview, from the
- * same data the site shows. `onProgress` hears each finished plot.
- */
-export async function renderRecordPlots(
-  record: ResearchRecord,
-  renderer: PlotRenderer,
-  onProgress?: (done: number, total: number) => void,
-): Promise<RenderedPlot[]> {
-  const work: Omit<RenderedPlot, 'svg'>[] = [];
-  const jobs: Promise<string>[] = [];
-  for (const experiment of record.experiments) {
-    const plots = experiment.manifest?.outputs.plots ?? [];
-    for (const result of experiment.results)
-      for (const { index, plot, job, path } of resultJobs(experiment, result)) {
-        work.push({
-          experiment: experiment.name,
-          result: result.id,
-          index,
-          title: plot.title,
-          alt: job.alt,
-          path,
-        });
-        jobs.push(renderer.render(job));
-      }
-    if (experiment.results.length === 0) continue;
-    plots.forEach((plot, index) => {
-      const job = overviewPlot(experiment.name, experiment.results, plot);
-      work.push({
+interface PlotWork {
+  meta: Omit<RenderedPlot, 'svg'>;
+  job: ReturnType<typeof resultPlot>;
+}
+
+/** The plots of each given result of one experiment. */
+function resultWork(experiment: ExperimentRecord, results: readonly ResultRecord[]): PlotWork[] {
+  return results.flatMap((result) =>
+    resultJobs(experiment, result).map(({ index, plot, job, path }) => ({
+      meta: { experiment: experiment.name, result: result.id, index, title: plot.title, alt: job.alt, path },
+      job,
+    })),
+  );
+}
+
+/** One overview per declared plot, over all results of the experiment. */
+function overviewWork(experiment: ExperimentRecord): PlotWork[] {
+  if (experiment.results.length === 0) return [];
+  return (experiment.manifest?.outputs.plots ?? []).map((plot, index) => {
+    const job = overviewPlot(experiment.name, experiment.results, plot);
+    return {
+      meta: {
         experiment: experiment.name,
         index,
         title: `${plot.title} (all results)`,
         alt: job.alt,
         path: `results/${experiment.name}/${overviewFile(index)}`,
-      });
-      jobs.push(renderer.render(job));
-    });
-  }
+      },
+      job,
+    };
+  });
+}
+
+async function renderAll(
+  work: readonly PlotWork[],
+  renderer: PlotRenderer,
+  onProgress?: (done: number, total: number) => void,
+): Promise<RenderedPlot[]> {
   let done = 0;
   const svgs = await Promise.all(
-    jobs.map((job) =>
-      job.then((svg) => {
-        onProgress?.(++done, jobs.length);
+    work.map((w) =>
+      renderer.render(w.job).then((svg) => {
+        onProgress?.(++done, work.length);
         return svg;
       }),
     ),
   );
-  return work.map((w, i) => ({ ...w, svg: svgs[i] as string }));
+  return work.map((w, i) => ({ ...w.meta, svg: svgs[i] as string }));
+}
+
+/**
+ * Renders every plot of the record: each result's plots and each experiment's overview, from the
+ * same data the site shows. `onProgress` hears each finished plot.
+ */
+export function renderRecordPlots(
+  record: ResearchRecord,
+  renderer: PlotRenderer,
+  onProgress?: (done: number, total: number) => void,
+): Promise<RenderedPlot[]> {
+  const work = record.experiments.flatMap((e) => [...resultWork(e, e.results), ...overviewWork(e)]);
+  return renderAll(work, renderer, onProgress);
+}
+
+/** The plots of `fresh` results and the overviews of their experiments (all results, old and new). */
+export function renderNewPlots(
+  experiments: readonly ExperimentRecord[],
+  fresh: ReadonlySet<number>,
+  renderer: PlotRenderer,
+): Promise<RenderedPlot[]> {
+  const work = experiments.flatMap((e) => [
+    ...resultWork(
+      e,
+      e.results.filter((r) => fresh.has(r.id)),
+    ),
+    ...overviewWork(e),
+  ]);
+  return renderAll(work, renderer);
 }
 
 const START = '<!-- axiom:plots -->';

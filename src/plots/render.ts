@@ -22,7 +22,10 @@ export class PlotRenderer {
 
   constructor(threads = availableParallelism()) {
     for (let i = 0; i < Math.max(1, threads); i++) {
-      const worker = new Worker(WORKER);
+      // Flags meant for an inline main script (--input-type, --eval) make no sense for a worker file.
+      const worker = new Worker(WORKER, {
+        execArgv: process.execArgv.filter((a) => !/^--(input-type|eval)/.test(a)),
+      });
       const slot = { worker, busy: 0 };
       worker.on('message', (message: { id: number; svg?: string; error?: string }) => {
         slot.busy -= 1;

@@ -7,6 +7,8 @@ export interface PlotPoint {
   y: number;
   series: string;
   kind: 'data' | 'fit';
+  /** Which result a point belongs to, so each result is its own line within its colour. */
+  group?: number;
 }
 
 /** A Vega-Lite specification without its data, and the data to render it with. */
@@ -84,11 +86,22 @@ function axis(field: 'x' | 'y', title: string, scale?: 'linear' | 'log'): Record
  * The specification depends only on the manifest's plot, never on one result, so a renderer compiles
  * it once for all results of an experiment; the text alternative travels beside it.
  */
-function specFor(plot: PlotSpec, title: string, colorTitle: string): Record<string, unknown> {
+function specFor(
+  plot: PlotSpec,
+  title: string,
+  colorTitle: string,
+  options: { legend: boolean; perResult: boolean },
+): Record<string, unknown> {
   const encoding = {
     x: axis('x', plot.x, plot.x_scale),
     y: axis('y', plot.y.join(', '), plot.y_scale),
-    color: { field: 'series', type: 'nominal', title: colorTitle, legend: { labelLimit: 280 } },
+    color: {
+      field: 'series',
+      type: 'nominal',
+      title: colorTitle,
+      legend: options.legend ? { labelLimit: 280 } : null,
+    },
+    ...(options.perResult ? { detail: { field: 'group', type: 'nominal', title: 'result' } } : {}),
   };
   const mark = plot.mark === 'point' ? { type: 'point', filled: true } : { type: 'line', point: true };
   return {
@@ -126,15 +139,39 @@ export function resultPlot(record: ResultRecord, plot: PlotSpec): PlotJob {
   const data = points(record, plot, (y) => y);
   const values = plot.fit === 'power_law' ? [...data, ...fits(data)] : data;
   const alt = describe(plot, `result ${record.id}`, values);
-  return { spec: specFor(plot, plot.title, 'series'), values, alt };
+  return { spec: specFor(plot, plot.title, 'series', { legend: true, perResult: false }), values, alt };
 }
 
-/** Every result of an experiment in one plot, one colour per result, so replicas can be compared. */
-export function overviewPlot(experiment: string, records: readonly ResultRecord[], plot: PlotSpec): PlotJob {
+/** A legend longer than this helps nobody; the text alternative still names the hosts. */
+const MAX_LEGEND = 24;
+const MAX_OVERVIEW_RESULTS = 200;
+
+/**
+ * Every result of an experiment in one plot, so replicas can be compared: one colour per host, one
+ * line per result.
+ */
+export function overviewPlot(experiment: string, all: readonly ResultRecord[], plot: PlotSpec): PlotJob {
+  // The latest results only: past a few hundred lines an overview shows a blur, and costs minutes.
+  const records = all.length > MAX_OVERVIEW_RESULTS ? all.slice(-MAX_OVERVIEW_RESULTS) : all;
   const values = records.flatMap((record) => {
-    const label = `#${record.id} · host ${record.review?.host ?? '?'} · seed ${record.envelope.seed ?? '?'}`;
-    return points(record, plot, (y) => (plot.y.length > 1 ? `${label}: ${y}` : label));
+    const host = `host ${record.review?.host ?? '?'}`;
+    return points(record, plot, (y) => (plot.y.length > 1 ? `${host}: ${y}` : host)).map((p) => ({
+      ...p,
+      group: record.id,
+    }));
   });
-  const alt = describe(plot, `all ${records.length} results of ${experiment}`, values);
-  return { spec: specFor(plot, `${plot.title} (all results)`, 'result'), values, alt };
+  const colours = new Set(values.map((v) => v.series)).size;
+  const alt = describe(
+    plot,
+    `all ${records.length} results of ${experiment}, one line per result, coloured by host`,
+    values,
+  );
+  return {
+    spec: specFor(plot, `${plot.title} (all results)`, 'host', {
+      legend: colours <= MAX_LEGEND,
+      perResult: true,
+    }),
+    values,
+    alt,
+  };
 }
