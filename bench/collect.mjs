@@ -118,7 +118,8 @@ process.exitCode = code;`;
       maxBuffer: 256 * 1024 * 1024,
     });
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-    if (run.status !== 0) throw new Error(`axiom collect failed (${run.status} ${run.signal} ${run.error}): ${run.stderr}`);
+    if (run.status !== 0)
+      throw new Error(`axiom collect failed (${run.status} ${run.signal} ${run.error}): ${run.stderr}`);
     const report = JSON.parse(run.stdout);
     const valid = report.collected.filter((c) => c.verdict === 'valid').length;
     if (report.collected.length !== RESULTS || valid !== RESULTS)
