@@ -4,7 +4,14 @@ import { CREDIT_DIR, type CreditEntry, type CreditFile } from '../credit/file.js
 import type { ProposalFile } from '../forge/forge.js';
 import { describeCheck, evaluateAcceptance } from '../judge/metrics.js';
 import type { Manifest } from '../manifest/types.js';
-import { RESULT_FILE, RESULTS_DIR, REVIEW_FILE, REVIEW_MD, type Review } from '../results/record.js';
+import {
+  RESULT_FILE,
+  RESULTS_DIR,
+  REVIEW_FILE,
+  REVIEW_MD,
+  type ResultIdentity,
+  type Review,
+} from '../results/record.js';
 import type { CheckOutcome } from './checks.js';
 import type { Judgement } from './judge.js';
 
@@ -42,7 +49,7 @@ function number(value: number | undefined): string {
   return value === undefined ? '–' : String(Number(value.toPrecision(6)));
 }
 
-export function reviewOf(item: Collected, run: string): Review {
+function identityOf(item: Collected): ResultIdentity {
   return {
     result: item.resultId,
     workunit: item.workunit,
@@ -50,6 +57,12 @@ export function reviewOf(item: Collected, run: string): Review {
     host: item.host,
     user: item.user,
     team: item.team,
+  };
+}
+
+export function reviewOf(item: Collected, run: string): Review {
+  return {
+    ...identityOf(item),
     run,
     received_at: item.receivedAt,
     verdict: item.judgement.verdict,
@@ -144,12 +157,7 @@ export function resultFiles(item: Collected, run: string): ProposalFile[] {
 
 export function creditEntry(item: Collected): CreditEntry {
   return {
-    result: item.resultId,
-    workunit: item.workunit,
-    experiment: item.experiment,
-    host: item.host,
-    user: item.user,
-    team: item.team,
+    ...identityOf(item),
     verdict: item.judgement.verdict,
     quality: Number(item.judgement.quality.toFixed(4)),
     credit: item.credit,

@@ -1,6 +1,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Problem } from '../problems.js';
+import type { ResultIdentity, Verdict } from '../results/record.js';
 import type { SchemaValidator } from '../schema/validate.js';
 import { type LocatedDocument, parseYaml } from '../yaml/document.js';
 
@@ -10,15 +11,7 @@ export const CREDIT_DIR = 'results/credit';
 /** A collection run of tens of thousands of results writes a file of a few megabytes. */
 const MAX_CREDIT_FILE_BYTES = 64 * 1024 * 1024;
 
-export type Verdict = 'valid' | 'invalid' | 'suspicious';
-
-export interface CreditEntry {
-  result: number;
-  workunit: string;
-  experiment: string;
-  host: number;
-  user: number;
-  team?: number;
+export interface CreditEntry extends ResultIdentity {
   verdict: Verdict;
   quality: number;
   credit: number;

@@ -28,13 +28,17 @@ export const overviewFile = (index: number) => `overview-${index + 1}.svg`;
 
 export type Verdict = 'valid' | 'invalid' | 'suspicious';
 
-export interface Review {
+/** Which result, of which workunit, returned by whom: shared by reviews and credit entries. */
+export interface ResultIdentity {
   result: number;
   workunit: string;
   experiment: string;
   host: number;
   user: number;
   team?: number;
+}
+
+export interface Review extends ResultIdentity {
   run: string;
   received_at: string;
   verdict: Verdict;
