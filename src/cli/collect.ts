@@ -1,8 +1,10 @@
 import { resolve } from 'node:path';
 import { openStore } from '../boinc/open.js';
 import type { BoincStore } from '../boinc/store.js';
+import { ClaudeLlm } from '../claude/claude.js';
+import { ClaudeJudge } from '../collect/claude-judge.js';
 import { type CollectOutcome, collect } from '../collect/collect.js';
-import { RulesJudge } from '../collect/judge.js';
+import { type ResultJudge, RulesJudge } from '../collect/judge.js';
 import { addPlots } from '../collect/plots.js';
 import { loadConfig } from '../config/config.js';
 import { ConfigurationError, UsageError } from '../errors.js';
@@ -19,6 +21,8 @@ export const RESULTS_BRANCH = 'axiom/results';
 const RUN = /^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{6}Z$/;
 /** Above this many new results a run gets overview plots only: nobody reviews thousands of plots. */
 const PLOT_LIMIT = 1000;
+/** Judging is high volume and low effort: the small fast model. */
+export const DEFAULT_JUDGE_MODEL = 'claude-haiku-5-5';
 
 export function runId(now: Date): string {
   return now
@@ -45,11 +49,19 @@ export function resultsBody(outcome: CollectOutcome, judgedBy: string): string {
   const mode =
     judgedBy === 'rules'
       ? '**Judged by the deterministic rules alone** (no model was asked): a result that passes every check is valid, and its quality is how much of the acceptance it meets.'
-      : `Judged by ${judgedBy} after the deterministic checks.`;
+      : `Judged by ${judgedBy} after the deterministic checks; the model grades, but the checks and code decide what can be paid.`;
+  const calls = outcome.collected.flatMap((c) => (c.provenance ? [c.provenance] : []));
+  const cost = calls.length
+    ? [
+        '',
+        `Model calls: ${calls.length} (${calls.filter((c) => c.batched).length} batched), ${calls.reduce((s, c) => s + c.inputTokens, 0)} input tokens (${calls.reduce((s, c) => s + c.cacheReadTokens, 0)} from cache), ${calls.reduce((s, c) => s + c.outputTokens, 0)} output tokens, $${calls.reduce((s, c) => s + c.costUsd, 0).toFixed(4)}.`,
+      ]
+    : [];
   return [
     `## Results of collection run ${outcome.run}`,
     '',
     mode,
+    ...cost,
     '',
     '| experiment | results | valid | suspicious | invalid | proposed credit |',
     '| --- | ---: | ---: | ---: | ---: | ---: |',
@@ -74,6 +86,25 @@ async function alreadyProposed(forge: Forge): Promise<Set<number>> {
   );
 }
 
+/** Claude when ANTHROPIC_API_KEY is set, else the deterministic rules alone. */
+function judgeFor(io: Io): ResultJudge {
+  const apiKey = io.env.ANTHROPIC_API_KEY;
+  if (!apiKey) return new RulesJudge();
+  const batchFrom = Number(io.env.AXIOM_JUDGE_BATCH_FROM ?? 20);
+  if (!Number.isInteger(batchFrom) || batchFrom < 1)
+    throw new ConfigurationError(
+      `AXIOM_JUDGE_BATCH_FROM must be a positive integer; found "${io.env.AXIOM_JUDGE_BATCH_FROM}"`,
+    );
+  const llm = new ClaudeLlm({
+    apiKey,
+    ...(io.env.ANTHROPIC_BASE_URL ? { baseURL: io.env.ANTHROPIC_BASE_URL } : {}),
+    ...(io.env.AXIOM_BATCH_POLL_MS
+      ? { pollMs: { start: Number(io.env.AXIOM_BATCH_POLL_MS), max: Number(io.env.AXIOM_BATCH_POLL_MS) * 8 } }
+      : {}),
+  });
+  return new ClaudeJudge(llm, { model: io.env.AXIOM_JUDGE_MODEL || DEFAULT_JUDGE_MODEL, batchFrom });
+}
+
 function openDb(io: Io): BoincStore | undefined {
   const url = io.env.AXIOM_DB_URL;
   return url ? openStore(url, io.cwd) : undefined;
@@ -92,8 +123,9 @@ export const collectCommand: Command = {
     'valid or not eligible, at most the per-host daily limit. The results pull request (branch',
     `${RESULTS_BRANCH}, through AXIOM_FORGE) gets a folder per result and one credit file per run; an`,
     'open one is updated, never duplicated; each new result comes with its plots, embedded in its',
-    'review.md, and each experiment with a refreshed overview. Results are judged by the rules alone',
-    'in this version.',
+    'review.md, and each experiment with a refreshed overview. With ANTHROPIC_API_KEY, Claude',
+    '(AXIOM_JUDGE_MODEL) grades the eligible results, through the Message Batches API from',
+    'AXIOM_JUDGE_BATCH_FROM results on (default 20); without it the rules judge alone.',
   ].join('\n'),
   options: {
     root: { type: 'string', value: 'DIR', description: 'repository root (default: the current directory)' },
@@ -122,7 +154,7 @@ export const collectCommand: Command = {
     const forge = openForge({ env: io.env, repoDir: root, log: (l) => io.stderr.write(`${l}\n`) });
     const store = openDb(io);
     const progress = createProgress(io);
-    const judge = new RulesJudge();
+    const judge = judgeFor(io);
     let outcome: CollectOutcome;
     try {
       outcome = await collect({

@@ -211,6 +211,9 @@ export async function collect(options: CollectOptions): Promise<CollectOutcome> 
       eligible: c.eligible,
       judgement,
       credit: proposeCredit(cap, judgement, c.eligible),
+      ...(options.judge.provenance?.get(incoming.resultId)
+        ? { provenance: options.judge.provenance.get(incoming.resultId) }
+        : {}),
     };
   });
   const capped = collected.map((item) => ({

@@ -26,6 +26,8 @@ export interface JudgeInput {
 export interface ResultJudge {
   readonly name: string;
   judge(inputs: readonly JudgeInput[]): Promise<Judgement[]>;
+  /** The model call behind each result's judgement, for judges that make them. */
+  readonly provenance?: ReadonlyMap<number, import('./claude-judge.js').JudgeProvenance>;
 }
 
 /**

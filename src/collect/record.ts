@@ -13,6 +13,7 @@ import {
   type Review,
 } from '../results/record.js';
 import type { CheckOutcome } from './checks.js';
+import type { JudgeProvenance } from './claude-judge.js';
 import type { Judgement } from './judge.js';
 
 /** Everything known about one collected result. */
@@ -30,6 +31,8 @@ export interface Collected {
   eligible: boolean;
   judgement: Judgement;
   credit: number;
+  /** The model call behind the judgement, when a model judged. */
+  provenance?: JudgeProvenance;
 }
 
 /**
@@ -76,6 +79,20 @@ export function reviewOf(item: Collected, run: string): Review {
     })),
     evidence: item.judgement.evidence.slice(0, 20).map((e) => e.slice(0, 1000)),
     flags: item.judgement.flags.slice(0, 20).map((f) => f.slice(0, 200)),
+    ...(item.provenance
+      ? {
+          provenance: {
+            model: item.provenance.model,
+            prompt_hash: item.provenance.promptHash,
+            input_tokens: item.provenance.inputTokens,
+            output_tokens: item.provenance.outputTokens,
+            cache_read_tokens: item.provenance.cacheReadTokens,
+            cache_write_tokens: item.provenance.cacheWriteTokens,
+            cost_usd: item.provenance.costUsd,
+            batched: item.provenance.batched,
+          },
+        }
+      : {}),
   };
 }
 
@@ -109,6 +126,11 @@ export function reviewMarkdown(item: Collected, run: string): string {
     `| Ran | ${number(item.envelope.elapsed_seconds)} s of ${m?.run_duration ?? '–'} s |`,
     `| Received | ${item.receivedAt} |`,
     `| Judged by | ${escapeMarkdown(mode)}, collection run ${run} |`,
+    ...(item.provenance
+      ? [
+          `| Model call | prompt ${item.provenance.promptHash}, ${item.provenance.inputTokens} input tokens (${item.provenance.cacheReadTokens} from cache), ${item.provenance.outputTokens} output, $${item.provenance.costUsd}${item.provenance.batched ? ', batched' : ''} |`,
+        ]
+      : []),
     '',
     '## Metrics',
     '',

@@ -48,6 +48,16 @@ export interface Review extends ResultIdentity {
   checks: { rule: string; passed: boolean; finding?: string }[];
   evidence?: string[];
   flags?: string[];
+  provenance?: {
+    model: string;
+    prompt_hash: string;
+    input_tokens: number;
+    output_tokens: number;
+    cache_read_tokens?: number;
+    cache_write_tokens?: number;
+    cost_usd: number;
+    batched: boolean;
+  };
 }
 
 export interface ResultRecord {
