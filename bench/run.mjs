@@ -9,6 +9,7 @@ import { benchCollect } from './collect.mjs';
 import { benchCoreUsage } from './core-usage.mjs';
 import { benchCredit } from './credit.mjs';
 import { benchDeploy } from './deploy.mjs';
+import { benchJudgeTokens } from './judge-tokens.mjs';
 import { benchSite } from './site.mjs';
 
 const BENCHMARKS = {
@@ -18,6 +19,7 @@ const BENCHMARKS = {
   'credit-apply-10k-s': benchCredit,
   'site-1000-results-s': benchSite,
   'collect-10k': benchCollect,
+  'judge-input-tokens-per-result': benchJudgeTokens,
 };
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
