@@ -10,6 +10,7 @@ import { deployCommand } from './deploy.js';
 import { fleetCommand } from './fleet.js';
 import { plotsCommand } from './plots.js';
 import { prCommand } from './pr.js';
+import { proposeCommand } from './propose.js';
 import { runCommand } from './run.js';
 import { siteCommand } from './site.js';
 
@@ -23,6 +24,7 @@ export const COMMANDS: ReadonlyMap<string, Command> = new Map(
     assimilateCommand,
     collectCommand,
     creditCommand,
+    proposeCommand,
     prCommand,
     plotsCommand,
     siteCommand,

@@ -30,7 +30,8 @@ function load(): Spec {
 }
 
 const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv;
-const ajv = addFormats(new Ajv({ strict: false, allErrors: true }));
+// GitHub's description uses formats of its own (repo.nwo, ...); they are not checked, and not worth a warning.
+const ajv = addFormats(new Ajv({ strict: false, allErrors: true, logger: false }));
 const compiled = new Map<Schema, ValidateFunction>();
 
 function validatorFor(schema: Schema): ValidateFunction {

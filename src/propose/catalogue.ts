@@ -1,0 +1,234 @@
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseDocument } from 'yaml';
+import { runCheck } from '../check/run.js';
+import { loadConfig } from '../config/config.js';
+import { hostShortfalls } from '../fleet/fit.js';
+import { SnapshotFleet } from '../fleet/snapshot.js';
+import type { Host } from '../fleet/types.js';
+import { sha256File } from '../hash.js';
+import { loadManifest } from '../manifest/load.js';
+import type { ManifestPlan } from '../manifest/plan.js';
+import type { Manifest, Target } from '../manifest/types.js';
+import { formatProblem } from '../problems.js';
+import { runExperiment } from '../runner/run.js';
+import type { SchemaValidator } from '../schema/validate.js';
+
+/** The built-in catalogue: the first batch of experiments this package ships with. */
+export const CATALOGUE_ROOT = new URL('../../', import.meta.url).pathname;
+
+/** One experiment proposed to the lab, with what a reviewer needs to decide. */
+export interface Candidate {
+  name: string;
+  manifest: Manifest;
+  manifestText: string;
+  script: string;
+  scriptSha256: string;
+  /** Target hosts with the reason each fits. */
+  fit: { host: Host; why: string }[];
+  plan?: ManifestPlan;
+  smoke?: { status: string; elapsedSeconds: number; metrics: Record<string, number>; message: string };
+}
+
+export interface Skipped {
+  name: string;
+  reason: string;
+}
+
+export interface CatalogueOptions {
+  /** The lab repository proposals are made to. */
+  root: string;
+  catalogueRoot: string;
+  validator: SchemaValidator;
+  python: string;
+  count: number;
+  /** Propose only experiments that fit this host, targeted at it. */
+  host?: number;
+  /** Seconds for the smoke run of each script; 0 skips it. */
+  smokeSeconds: number;
+  onProgress?: (line: string) => void;
+}
+
+function manifestsIn(root: string, validator: SchemaValidator): Manifest[] {
+  const dir = join(root, 'manifests');
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.yaml'))
+    .flatMap((f) => {
+      const manifest = loadManifest(root, `manifests/${f}`, validator).manifest;
+      return manifest ? [manifest] : [];
+    });
+}
+
+/** Why a host fits, in a line of the host-fit table. */
+function why(host: Host, manifest: Manifest): string {
+  const gpu = host.gpus.length ? `, ${host.gpus.map((g) => `${g.count}× ${g.model}`).join(', ')}` : '';
+  return `${host.cores} cores ≥ ${manifest.resources.min_cpus}, ${host.memoryGb} GB ≥ ${manifest.resources.min_memory_gb} GB, ${host.os}${gpu}`;
+}
+
+/** The catalogue experiment's targets kept where the lab has the host and it fits, or new fitting ones. */
+function retarget(
+  manifest: Manifest,
+  hosts: Map<number, Host>,
+  covered: Set<number>,
+  only?: number,
+): Target[] {
+  const fits = (id: number) => {
+    const host = hosts.get(id);
+    return host !== undefined && hostShortfalls(host, manifest.resources).length === 0;
+  };
+  if (only !== undefined) {
+    const original = manifest.targets.find((t) => t.host === only);
+    return fits(only) ? [original ?? { host: only }] : [];
+  }
+  const kept = manifest.targets.filter((t) => fits(t.host));
+  if (kept.length > 0) return kept;
+  const fresh = [...hosts.keys()].filter((id) => fits(id) && !covered.has(id)).slice(0, 2);
+  return fresh.map((host) => ({ host }));
+}
+
+/** The manifest text with new targets, keeping everything else (and its comments) as written. */
+function withTargets(text: string, targets: Target[]): string {
+  const doc = parseDocument(text);
+  doc.set('targets', doc.createNode(targets));
+  return doc.toString({ lineWidth: 100 });
+}
+
+/**
+ * Proposes experiments from the built-in catalogue that the lab does not have yet (by name, script
+ * hash or hypothesis), targeted at hosts of the lab's fleet that fit, each checked as `axiom check`
+ * would and smoke-run through the local runner before anyone is asked to review it.
+ */
+export async function proposeFromCatalogue(
+  options: CatalogueOptions,
+): Promise<{ candidates: Candidate[]; skipped: Skipped[] }> {
+  const { root, validator } = options;
+  const { config } = loadConfig(root, validator);
+  const hosts = new Map(
+    (await new SnapshotFleet(join(root, config.fleet), config.fleet, validator).readHosts()).map((h) => [
+      h.id,
+      h,
+    ]),
+  );
+  const existing = manifestsIn(root, validator);
+  const existingShas = new Set(
+    existing.flatMap((m) => (existsSync(join(root, m.script)) ? [sha256File(join(root, m.script))] : [])),
+  );
+  const covered = new Set(existing.flatMap((m) => m.targets.map((t) => t.host)));
+  const candidates: Candidate[] = [];
+  const skipped: Skipped[] = [];
+  for (const entry of manifestsIn(options.catalogueRoot, validator)) {
+    if (candidates.length >= options.count) break;
+    const name = entry.name;
+    const scriptPath = join(options.catalogueRoot, entry.script);
+    const sha = sha256File(scriptPath);
+    const duplicate = existing.find((m) => m.name === name)
+      ? 'the lab already has an experiment of this name'
+      : existingShas.has(sha)
+        ? 'the lab already runs this script'
+        : existing.find((m) => m.hypothesis === entry.hypothesis)
+          ? 'the lab already tests this hypothesis'
+          : undefined;
+    if (duplicate) {
+      skipped.push({ name, reason: duplicate });
+      continue;
+    }
+    const targets = retarget(entry, hosts, covered, options.host);
+    if (targets.length === 0) {
+      skipped.push({
+        name,
+        reason:
+          options.host !== undefined
+            ? `host ${options.host} does not fit it`
+            : 'no host of the fleet fits it',
+      });
+      continue;
+    }
+    const manifestText = withTargets(
+      readFileSync(join(options.catalogueRoot, 'manifests', `${name}.yaml`), 'utf8'),
+      targets,
+    );
+    const candidate: Candidate = {
+      name,
+      manifest: { ...entry, targets },
+      manifestText,
+      script: readFileSync(scriptPath, 'utf8'),
+      scriptSha256: sha,
+      fit: targets.map((t) => ({
+        host: hosts.get(t.host) as Host,
+        why: why(hosts.get(t.host) as Host, entry),
+      })),
+    };
+    options.onProgress?.(`propose: checking ${name}`);
+    const problem = await validate(candidate, options);
+    if (problem) {
+      skipped.push({ name, reason: problem });
+      continue;
+    }
+    for (const t of targets) covered.add(t.host);
+    candidates.push(candidate);
+  }
+  return { candidates, skipped };
+}
+
+/** `axiom check` on the lab with the candidate added, then a smoke run; the first problem, if any. */
+async function validate(candidate: Candidate, options: CatalogueOptions): Promise<string | undefined> {
+  const overlay = mkdtempSync(join(tmpdir(), 'axiom-propose-'));
+  try {
+    for (const item of ['axiom.yaml', 'fleet.yaml', 'manifests', 'experiments'])
+      if (existsSync(join(options.root, item)))
+        cpSync(join(options.root, item), join(overlay, item), { recursive: true });
+    mkdirSync(join(overlay, 'manifests'), { recursive: true });
+    mkdirSync(join(overlay, 'experiments'), { recursive: true });
+    const manifestFile = join(overlay, 'manifests', `${candidate.name}.yaml`);
+    const scriptFile = join(overlay, 'experiments', `${candidate.name}.py`);
+    writeFileSync(manifestFile, candidate.manifestText);
+    writeFileSync(scriptFile, candidate.script);
+    const report = await runCheck({
+      root: overlay,
+      paths: [manifestFile, scriptFile],
+      python: options.python,
+      validator: options.validator,
+    });
+    const errors = report.problems.filter((p) => p.severity === 'error');
+    if (errors.length > 0) return `axiom check: ${errors.slice(0, 3).map(formatProblem).join('; ')}`;
+    candidate.plan = report.plans.find((p) => p.experiment === candidate.name);
+    if (options.smokeSeconds <= 0) return undefined;
+    const first = candidate.plan?.workunits[0];
+    const outcome = await runExperiment(
+      {
+        script: scriptFile,
+        experiment: candidate.name,
+        budgetSeconds: options.smokeSeconds,
+        seed: first?.seed ?? 0,
+        cpus: 1,
+        params: first?.params ?? {},
+        wuName: `smoke_${candidate.name}`,
+        python: options.python,
+        workdir: join(overlay, 'smoke'),
+      },
+      options.validator,
+    );
+    candidate.smoke = {
+      status: outcome.status,
+      elapsedSeconds: outcome.elapsedSeconds,
+      metrics: outcome.envelope?.metrics ?? {},
+      message: outcome.message,
+    };
+    if (outcome.status !== 'ok' || outcome.problems.length > 0)
+      return `smoke run: ${outcome.status}: ${outcome.message}${outcome.problems.length ? `; ${outcome.problems.map(formatProblem).join('; ')}` : ''}`;
+    return undefined;
+  } finally {
+    rmSync(overlay, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,154 @@
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { DEFAULT_IDENTITY } from '../src/forge/git.js';
+import { LocalForge } from '../src/forge/local.js';
+import { git, type Lab, makeLab, PERSON, showFile } from './helpers/git.js';
+import { manifestYaml, REPO_ROOT, runCli } from './helpers/repo.js';
+
+function lab(): Lab {
+  return makeLab({
+    'README.md': '# lab\n',
+    'axiom.yaml': readFileSync(join(REPO_ROOT, 'axiom.yaml'), 'utf8'),
+    'fleet.yaml': readFileSync(join(REPO_ROOT, 'fleet.yaml'), 'utf8'),
+  });
+}
+
+/** A script that writes a whole result envelope for `name`, as the runner checks it. */
+const script = (name: string) => `import json, os
+result = {"experiment": "${name}", "version": "1", "status": "ok", "seed": int(os.environ["AXIOM_SEED"]),
+          "params": json.loads(os.environ["AXIOM_PARAMS"]), "budget_seconds": float(os.environ["AXIOM_RUN_DURATION"]),
+          "elapsed_seconds": 0.1, "metrics": {"mean": 0.01}, "series": {"n": [1, 2], "running_mean": [0.5, 0.01]},
+          "summary": "ok"}
+with open("experiment_result.json", "w") as handle:
+    json.dump(result, handle)
+`;
+
+/** A small catalogue: one good experiment, one no host can run, one the script policy refuses. */
+function catalogue(root: string): string {
+  const dir = join(root, 'catalogue');
+  mkdirSync(join(dir, 'manifests'), { recursive: true });
+  mkdirSync(join(dir, 'experiments'), { recursive: true });
+  writeFileSync(join(dir, 'manifests/mean_test.yaml'), manifestYaml('mean_test'));
+  writeFileSync(join(dir, 'experiments/mean_test.py'), script('mean_test'));
+  writeFileSync(
+    join(dir, 'manifests/huge_memory.yaml'),
+    manifestYaml('huge_memory').replace('min_memory_gb: 1', 'min_memory_gb: 4096'),
+  );
+  writeFileSync(join(dir, 'experiments/huge_memory.py'), script('huge_memory'));
+  writeFileSync(join(dir, 'manifests/phones_home.yaml'), manifestYaml('phones_home'));
+  writeFileSync(join(dir, 'experiments/phones_home.py'), `import socket\n${script('phones_home')}`);
+  return dir;
+}
+
+const env = (l: Lab, dir: string) => ({
+  PATH: process.env.PATH,
+  HOME: l.root,
+  AXIOM_CATALOGUE_DIR: dir,
+  AXIOM_FORGE: 'local',
+});
+
+describe('axiom propose (catalogue mode)', () => {
+  it('proposes what fits and passes check and a smoke run, as a pull request a reviewer can decide from', async () => {
+    const l = lab();
+    const dir = catalogue(l.root);
+    const result = await runCli(['propose', '--count', '3', '--smoke-seconds', '20', '--json'], {
+      cwd: l.clone,
+      env: env(l, dir),
+    });
+    // Only progress lines on stderr: each check and smoke run can take a while.
+    expect(result.stderr).toBe('propose: checking mean_test\npropose: checking phones_home\n');
+    expect(result.code).toBe(0);
+    const report = JSON.parse(result.stdout);
+    expect(report.proposed).toEqual([
+      { name: 'mean_test', pullRequest: { ref: 'axiom/propose/mean_test', action: 'created' } },
+    ]);
+    expect(report.skipped).toEqual([
+      { name: 'huge_memory', reason: 'no host of the fleet fits it' },
+      { name: 'phones_home', reason: expect.stringMatching(/^axiom check: .*policy\/network/) },
+    ]);
+    expect(showFile(l.origin, 'axiom/propose/mean_test', 'experiments/mean_test.py')).toBe(
+      script('mean_test').trimEnd(),
+    );
+    const manifest = parse(
+      showFile(l.origin, 'axiom/propose/mean_test', 'manifests/mean_test.yaml') as string,
+    );
+    expect(manifest.targets.map((t: { host: number }) => t.host)).toEqual([60, 267]);
+    const pull = await new LocalForge({ repoDir: l.clone, remote: 'origin', identity: DEFAULT_IDENTITY }).get(
+      'axiom/propose/mean_test',
+    );
+    expect(pull.labels).toEqual(['axiom:proposal', 'axiom:catalogue']);
+    expect(pull.body).toContain(
+      '**Proposed from the built-in catalogue (the first batch); not designed by Claude.**',
+    );
+    expect(pull.body).toMatch(/\| 60 \| 8 \| 16 GB \| none \| 8 cores ≥ 1, 16 GB ≥ 1 GB, linux \|/);
+    expect(pull.body).toContain('3 workunits on 2 hosts');
+    expect(pull.body).toMatch(
+      /### Smoke run\n\nok in \d+\.\d s at a short budget, result envelope valid; mean = /,
+    );
+
+    // Again while the pull request is open: the same pull request, no new commit (only the smoke-run
+    // line of the description may change), never a second one.
+    const tip = git(l.origin, 'rev-parse', 'axiom/propose/mean_test');
+    const again = JSON.parse(
+      (await runCli(['propose', '--count', '3', '--json'], { cwd: l.clone, env: env(l, dir) })).stdout,
+    );
+    expect(again.proposed[0].pullRequest.ref).toBe('axiom/propose/mean_test');
+    expect(git(l.origin, 'rev-parse', 'axiom/propose/mean_test')).toBe(tip);
+    expect(git(l.origin, 'branch', '--list', 'axiom/*').split('\n')).toHaveLength(1);
+
+    // Once merged, the lab has it: nothing left to propose.
+    await new LocalForge({ repoDir: l.clone, remote: 'origin', identity: DEFAULT_IDENTITY }).merge(
+      'axiom/propose/mean_test',
+      {
+        approver: PERSON,
+        at: new Date(),
+      },
+    );
+    git(l.clone, 'pull', '--quiet', 'origin', 'main');
+    const after = await runCli(['propose', '--count', '3', '--smoke-seconds', '0'], {
+      cwd: l.clone,
+      env: env(l, dir),
+    });
+    expect(after.stdout).toContain('skipped mean_test: the lab already has an experiment of this name');
+    expect(after.stdout).toContain('nothing to propose');
+  });
+
+  it('targets only the host asked for, and --dry-run writes the files without a pull request', async () => {
+    const l = lab();
+    const dir = catalogue(l.root);
+    const result = await runCli(['propose', '--host', '267', '--dry-run', '--smoke-seconds', '0', '--json'], {
+      cwd: l.clone,
+      env: env(l, dir),
+    });
+    expect(JSON.parse(result.stdout).proposed).toEqual([{ name: 'mean_test', pullRequest: null }]);
+    const manifest = parse(readFileSync(join(l.clone, 'manifests/mean_test.yaml'), 'utf8'));
+    expect(manifest.targets).toEqual([{ host: 267 }]);
+    expect(git(l.origin, 'branch', '--list', 'axiom/*')).toBe('');
+    const fresh = lab();
+    const none = await runCli(['propose', '--host', '99999', '--smoke-seconds', '0', '--dry-run'], {
+      cwd: fresh.clone,
+      env: env(fresh, catalogue(fresh.root)),
+    });
+    expect(none.stdout).toContain('skipped huge_memory: host 99999 does not fit it');
+  });
+
+  it('proposes all ten first-batch experiments to an empty lab with the first-batch fleet', async () => {
+    const l = lab();
+    const result = await runCli(['propose', '--count', '10', '--smoke-seconds', '0', '--dry-run', '--json'], {
+      cwd: l.clone,
+      env: { PATH: process.env.PATH, HOME: l.root },
+    });
+    expect(result.code).toBe(0);
+    const report = JSON.parse(result.stdout);
+    expect(report.skipped).toEqual([]);
+    expect(report.proposed).toHaveLength(10);
+    for (const { name } of report.proposed)
+      expect(existsSync(join(l.clone, 'experiments', `${name}.py`))).toBe(true);
+    const check = await runCli(['check', '--json'], { cwd: l.clone, env: { PATH: process.env.PATH } });
+    expect(
+      JSON.parse(check.stdout).problems.filter((p: { severity: string }) => p.severity === 'error'),
+    ).toEqual([]);
+  }, 60_000);
+});
