@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { DEFAULT_IDENTITY } from '../src/forge/git.js';
 import { LocalForge } from '../src/forge/local.js';
+import { ClaudeStandIn } from './helpers/claude-standin.js';
 import { git, type Lab, makeLab, PERSON, showFile } from './helpers/git.js';
 import { manifestYaml, REPO_ROOT, runCli } from './helpers/repo.js';
 
@@ -151,4 +152,109 @@ describe('axiom propose (catalogue mode)', () => {
       JSON.parse(check.stdout).problems.filter((p: { severity: string }) => p.severity === 'error'),
     ).toEqual([]);
   }, 60_000);
+});
+
+describe('axiom propose with Claude as the designer (through the Claude API stand-in)', () => {
+  const KEY = 'sk-ant-test-key';
+  const good = {
+    name: 'coin_flips',
+    title: 'Fair coins average to one half',
+    hypothesis: 'The share of heads in many fair coin flips is close to one half.',
+    why_hosts: [{ host: 60, why: 'a small Linux host is enough' }],
+    script: script('coin_flips'),
+    manifest_yaml: manifestYaml('coin_flips')
+      .replace(
+        'The mean of many normal draws is close to zero.',
+        'The share of heads in many fair coin flips is close to one half.',
+      )
+      .replace('  - host: 60\n    replicas: 2\n  - host: 267\n', '  - host: 60\n    replicas: 2\n'),
+  };
+  const policyBreaking = { ...good, script: `import socket\n${script('coin_flips')}` };
+
+  async function withClaude(
+    answers: unknown[],
+    run: (env: NodeJS.ProcessEnv, l: Lab, claude: ClaudeStandIn) => Promise<void>,
+  ) {
+    let n = 0;
+    const claude = await ClaudeStandIn.start(KEY, () => answers[Math.min(n++, answers.length - 1)]);
+    const l = lab();
+    try {
+      await run(
+        {
+          PATH: process.env.PATH,
+          HOME: l.root,
+          ANTHROPIC_API_KEY: KEY,
+          ANTHROPIC_BASE_URL: claude.url,
+          AXIOM_FORGE: 'local',
+        },
+        l,
+        claude,
+      );
+    } finally {
+      await claude.close();
+    }
+  }
+
+  it('opens a design that passes every check, with the model call recorded as provenance', async () => {
+    await withClaude([good], async (env, l, claude) => {
+      claude.expect('messages', 1);
+      const result = await runCli(['propose', '--smoke-seconds', '10', '--json'], { cwd: l.clone, env });
+      claude.verify();
+      expect(result.code).toBe(0);
+      expect(JSON.parse(result.stdout).proposed).toEqual([
+        { name: 'coin_flips', pullRequest: { ref: 'axiom/propose/coin_flips', action: 'created' } },
+      ]);
+      const manifest = parse(
+        showFile(l.origin, 'axiom/propose/coin_flips', 'manifests/coin_flips.yaml') as string,
+      );
+      expect(manifest.provenance).toMatchObject({ designed_by: 'model', model: 'claude-sonnet-5-5' });
+      expect(manifest.provenance.prompt_sha256).toMatch(/^[0-9a-f]{64}$/);
+      const pull = await new LocalForge({
+        repoDir: l.clone,
+        remote: 'origin',
+        identity: DEFAULT_IDENTITY,
+      }).get('axiom/propose/coin_flips');
+      expect(pull.labels).toEqual(['axiom:proposal', 'axiom:designed-by-model']);
+      expect(pull.body).toContain('**Designed by claude-sonnet-5-5**');
+      expect(pull.body).toMatch(
+        /\| 60 \| 8 \| 16 GB \| none \| 8 cores ≥ 1, 16 GB ≥ 1 GB, linux — a small Linux host is enough \|/,
+      );
+      expect(pull.body).toMatch(
+        /Designed by claude-sonnet-5-5 in 1 attempt, prompt [0-9a-f]{16}, \d+ input tokens/,
+      );
+      const request = claude.requests[0]?.body;
+      expect(request?.system[0]?.text).toContain('The script contract');
+      expect(request?.messages[0]?.content[0]?.text).toContain('host 60: 8 cores, 16 GB, linux');
+      expect(request?.messages[0]?.content[0]?.text).toContain('- none yet');
+    });
+  });
+
+  it('sends a failing design back with its problems, and opens the repaired one', async () => {
+    await withClaude([policyBreaking, good], async (env, l, claude) => {
+      claude.expect('messages', 2);
+      const result = await runCli(['propose', '--smoke-seconds', '10', '--json'], { cwd: l.clone, env });
+      claude.verify();
+      expect(JSON.parse(result.stdout).proposed[0].name).toBe('coin_flips');
+      const retry = claude.requests[1]?.body?.messages[0]?.content[1]?.text ?? '';
+      expect(retry).toContain('Your previous answer was:');
+      expect(retry).toMatch(/policy\/network/);
+      expect(showFile(l.origin, 'axiom/propose/coin_flips', 'experiments/coin_flips.py')).not.toContain(
+        'socket',
+      );
+    });
+  });
+
+  it('gives a design up after the repairs run out: a report, no pull request, exit 1', async () => {
+    await withClaude([policyBreaking, { not: 'a design' }, policyBreaking], async (env, l, claude) => {
+      claude.expect('messages', 3);
+      const result = await runCli(['propose', '--repairs', '2', '--smoke-seconds', '10'], {
+        cwd: l.clone,
+        env,
+      });
+      claude.verify();
+      expect(result.code).toBe(1);
+      expect(result.stdout).toMatch(/gave up a design after 3 attempts:\n {2}.*policy\/network/);
+      expect(git(l.origin, 'branch', '--list', 'axiom/*')).toBe('');
+    });
+  });
 });

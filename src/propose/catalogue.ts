@@ -59,7 +59,7 @@ export interface CatalogueOptions {
   onProgress?: (line: string) => void;
 }
 
-function manifestsIn(root: string, validator: SchemaValidator): Manifest[] {
+export function manifestsIn(root: string, validator: SchemaValidator): Manifest[] {
   const dir = join(root, 'manifests');
   if (!existsSync(dir)) return [];
   return readdirSync(dir)
@@ -71,7 +71,7 @@ function manifestsIn(root: string, validator: SchemaValidator): Manifest[] {
 }
 
 /** Why a host fits, in a line of the host-fit table. */
-function why(host: Host, manifest: Manifest): string {
+export function why(host: Host, manifest: Manifest): string {
   const gpu = host.gpus.length ? `, ${host.gpus.map((g) => `${g.count}× ${g.model}`).join(', ')}` : '';
   return `${host.cores} cores ≥ ${manifest.resources.min_cpus}, ${host.memoryGb} GB ≥ ${manifest.resources.min_memory_gb} GB, ${host.os}${gpu}`;
 }
@@ -104,15 +104,8 @@ function withTargets(text: string, targets: Target[]): string {
   return doc.toString({ lineWidth: 100 });
 }
 
-/**
- * Proposes experiments from the built-in catalogue that the lab does not have yet (by name, script
- * hash or hypothesis), targeted at hosts of the lab's fleet that fit, each checked as `axiom check`
- * would and smoke-run through the local runner before anyone is asked to review it.
- */
-export async function proposeFromCatalogue(
-  options: CatalogueOptions,
-): Promise<{ candidates: Candidate[]; skipped: Skipped[] }> {
-  const { root, validator } = options;
+/** What the lab has: its fleet, its experiments, their scripts' hashes, and the hosts they cover. */
+export async function readLab(root: string, validator: SchemaValidator) {
   const { config } = loadConfig(root, validator);
   const hosts = new Map(
     (await new SnapshotFleet(join(root, config.fleet), config.fleet, validator).readHosts()).map((h) => [
@@ -125,20 +118,41 @@ export async function proposeFromCatalogue(
     existing.flatMap((m) => (existsSync(join(root, m.script)) ? [sha256File(join(root, m.script))] : [])),
   );
   const covered = new Set(existing.flatMap((m) => m.targets.map((t) => t.host)));
+  return { hosts, existing, existingShas, covered };
+}
+
+/** Why a proposal repeats what the lab has: the same name, the same script, or the same hypothesis. */
+export function duplicateReason(
+  lab: { existing: Manifest[]; existingShas: Set<string> },
+  name: string,
+  sha: string,
+  hypothesis: string,
+): string | undefined {
+  if (lab.existing.some((m) => m.name === name)) return 'the lab already has an experiment of this name';
+  if (lab.existingShas.has(sha)) return 'the lab already runs this script';
+  const normal = (text: string) => text.toLowerCase().replace(/\s+/g, ' ').trim();
+  if (lab.existing.some((m) => normal(m.hypothesis) === normal(hypothesis)))
+    return 'the lab already tests this hypothesis';
+  return undefined;
+}
+
+/**
+ * Proposes experiments from the built-in catalogue that the lab does not have yet (by name, script
+ * hash or hypothesis), targeted at hosts of the lab's fleet that fit, each checked as `axiom check`
+ * would and smoke-run through the local runner before anyone is asked to review it.
+ */
+export async function proposeFromCatalogue(
+  options: CatalogueOptions,
+): Promise<{ candidates: Candidate[]; skipped: Skipped[] }> {
+  const { hosts, existing, existingShas, covered } = await readLab(options.root, options.validator);
   const candidates: Candidate[] = [];
   const skipped: Skipped[] = [];
-  for (const entry of manifestsIn(options.catalogueRoot, validator)) {
+  for (const entry of manifestsIn(options.catalogueRoot, options.validator)) {
     if (candidates.length >= options.count) break;
     const name = entry.name;
     const scriptPath = join(options.catalogueRoot, entry.script);
     const sha = sha256File(scriptPath);
-    const duplicate = existing.find((m) => m.name === name)
-      ? 'the lab already has an experiment of this name'
-      : existingShas.has(sha)
-        ? 'the lab already runs this script'
-        : existing.find((m) => m.hypothesis === entry.hypothesis)
-          ? 'the lab already tests this hypothesis'
-          : undefined;
+    const duplicate = duplicateReason({ existing, existingShas }, name, sha, entry.hypothesis);
     if (duplicate) {
       skipped.push({ name, reason: duplicate });
       continue;
@@ -182,7 +196,10 @@ export async function proposeFromCatalogue(
 }
 
 /** `axiom check` on the lab with the candidate added, then a smoke run; the first problem, if any. */
-async function validate(candidate: Candidate, options: CatalogueOptions): Promise<string | undefined> {
+export async function validate(
+  candidate: Candidate,
+  options: Pick<CatalogueOptions, 'root' | 'validator' | 'python' | 'smokeSeconds'>,
+): Promise<string | undefined> {
   const overlay = mkdtempSync(join(tmpdir(), 'axiom-propose-'));
   try {
     for (const item of ['axiom.yaml', 'fleet.yaml', 'manifests', 'experiments'])
