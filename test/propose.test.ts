@@ -4,8 +4,10 @@ import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { DEFAULT_IDENTITY } from '../src/forge/git.js';
 import { LocalForge } from '../src/forge/local.js';
+import { writeResultsTree } from './fixtures/results-tree.mjs';
 import { ClaudeStandIn } from './helpers/claude-standin.js';
 import { git, type Lab, makeLab, PERSON, showFile } from './helpers/git.js';
+import { GitHubStandIn } from './helpers/github-standin.js';
 import { manifestYaml, REPO_ROOT, runCli } from './helpers/repo.js';
 
 function lab(): Lab {
@@ -255,6 +257,101 @@ describe('axiom propose with Claude as the designer (through the Claude API stan
       expect(result.code).toBe(1);
       expect(result.stdout).toMatch(/gave up a design after 3 attempts:\n {2}.*policy\/network/);
       expect(git(l.origin, 'branch', '--list', 'axiom/*')).toBe('');
+    });
+  });
+
+  it("gets through 429 and 529 answers by the SDK's retries, and records the cost once", async () => {
+    await withClaude([good], async (env, l, claude) => {
+      claude.failNext(429, 529);
+      claude.expect('messages', 3);
+      const result = await runCli(['propose', '--smoke-seconds', '0', '--json'], { cwd: l.clone, env });
+      claude.verify();
+      expect(result.code).toBe(0);
+      const pull = await new LocalForge({
+        repoDir: l.clone,
+        remote: 'origin',
+        identity: DEFAULT_IDENTITY,
+      }).get('axiom/propose/coin_flips');
+      // One answer, so one cost: the two refused requests cost nothing and are not counted.
+      const tokens = Number(/in 1 attempt, prompt [0-9a-f]{16}, (\d+) input tokens/.exec(pull.body)?.[1]);
+      const answered = claude.requests.filter((r) => r.route === 'messages').at(-1)?.body;
+      expect(tokens).toBeGreaterThan(0);
+      expect(tokens).toBeLessThan(JSON.stringify(answered).length);
+    });
+  });
+
+  it('refuses a design that repeats an experiment the lab has, and says why', async () => {
+    const repeat = {
+      ...good,
+      name: 'mean_test',
+      script: script('mean_test'),
+      manifest_yaml: manifestYaml('mean_test'),
+    };
+    await withClaude([repeat, good], async (env, l, claude) => {
+      mkdirSync(join(l.clone, 'manifests'), { recursive: true });
+      mkdirSync(join(l.clone, 'experiments'), { recursive: true });
+      writeFileSync(join(l.clone, 'manifests/mean_test.yaml'), manifestYaml('mean_test'));
+      writeFileSync(join(l.clone, 'experiments/mean_test.py'), script('mean_test'));
+      claude.expect('messages', 2);
+      const result = await runCli(['propose', '--smoke-seconds', '0', '--json'], { cwd: l.clone, env });
+      claude.verify();
+      expect(JSON.parse(result.stdout).proposed[0].name).toBe('coin_flips');
+      const first = claude.requests[0]?.body?.messages[0]?.content[1]?.text ?? '';
+      expect(first).toContain('Names already taken: mean_test.');
+      const retry = claude.requests[1]?.body?.messages[0]?.content[1]?.text ?? '';
+      expect(retry).toContain('the lab already has an experiment of this name; design something new');
+    });
+  });
+
+  it('gives the designer the fleet and the history of results, with verdicts and headline metrics', async () => {
+    await withClaude([good], async (env, l, claude) => {
+      writeResultsTree(l.clone, { repo: REPO_ROOT, experiments: ['double_descent'], perExperiment: 5 });
+      claude.expect('messages', 1);
+      await runCli(['propose', '--smoke-seconds', '0', '--dry-run'], { cwd: l.clone, env });
+      claude.verify();
+      const context = claude.requests[0]?.body?.messages[0]?.content[0]?.text ?? '';
+      expect(context).toContain('- host 194: 128 cores, 62 GB, linux');
+      expect(context).toContain('running: double_descent');
+      expect(context).toMatch(
+        /- double_descent: With minimum-norm least squares .* \(5 results, 3 valid, latest peak_over_large = [0-9.]+\)/,
+      );
+    });
+  });
+
+  it('opens the design on GitHub (through the GitHub stand-in)', async () => {
+    await withClaude([good], async (env, l, claude) => {
+      const github = await GitHubStandIn.start({
+        owner: 'axiom-lab',
+        repo: 'research',
+        origin: l.origin,
+        token: 'ghs_token',
+      });
+      try {
+        github.expect('GET /repos/{owner}/{repo}/pulls').expect('POST /repos/{owner}/{repo}/pulls');
+        github.expect('POST /repos/{owner}/{repo}/issues/{issue_number}/labels');
+        claude.expect('messages', 1);
+        const result = await runCli(['propose', '--smoke-seconds', '0', '--json'], {
+          cwd: l.clone,
+          env: {
+            ...env,
+            AXIOM_FORGE: 'github',
+            GITHUB_TOKEN: 'ghs_token',
+            GITHUB_REPOSITORY: 'axiom-lab/research',
+            GITHUB_API_URL: github.url,
+          },
+        });
+        github.verify();
+        claude.verify();
+        expect(JSON.parse(result.stdout).proposed).toEqual([
+          { name: 'coin_flips', pullRequest: { ref: '#1', action: 'created' } },
+        ]);
+        expect(github.pulls[0]?.body).toContain('**Designed by claude-sonnet-5-5**');
+        expect(showFile(l.origin, 'axiom/propose/coin_flips', 'manifests/coin_flips.yaml')).toContain(
+          'designed_by: model',
+        );
+      } finally {
+        await github.close();
+      }
     });
   });
 });

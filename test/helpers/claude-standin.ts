@@ -34,6 +34,7 @@ export class ClaudeStandIn {
   readonly requests: { route: Route; body?: MessagesRequest }[] = [];
   private readonly expected = new Map<Route, number>();
   private readonly batches = new Map<string, Batch>();
+  private readonly overloads: number[] = [];
   /** Characters per token for the usage this stand-in reports (a rough tokenizer). */
   static readonly CHARS_PER_TOKEN = 4;
 
@@ -53,6 +54,12 @@ export class ClaudeStandIn {
 
   get url(): string {
     return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+  }
+
+  /** Answers the next messages requests with these HTTP errors first (429 rate limit, 529 overloaded). */
+  failNext(...statuses: number[]): this {
+    this.overloads.push(...statuses);
+    return this;
   }
 
   /** Expects exactly `times` requests on `route`. */
@@ -101,6 +108,13 @@ export class ClaudeStandIn {
     if (req.method === 'POST' && path === '/v1/messages') {
       const body = JSON.parse(text) as MessagesRequest;
       this.requests.push({ route: 'messages', body });
+      const overload = this.overloads.shift();
+      if (overload) {
+        res.writeHead(overload, { 'content-type': 'application/json', 'retry-after-ms': '10' });
+        const type = overload === 429 ? 'rate_limit_error' : 'overloaded_error';
+        res.end(JSON.stringify({ type: 'error', error: { type, message: type } }));
+        return;
+      }
       const problem = this.malformed(body);
       return problem ? fail(problem) : send(200, this.message(body));
     }
