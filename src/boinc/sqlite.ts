@@ -33,6 +33,21 @@ export function sqliteSchema(mysqlDdl: string): string {
     .replace(/,(\s*\n\))/g, '$1');
 }
 
+/** Zero or empty values for every NOT NULL column of `table` without a default, from BOINC's schema. */
+export function columnDefaults(table: string): Record<string, number | string> {
+  const ddl = readFileSync(SCHEMA, 'utf8');
+  const body = new RegExp(`CREATE TABLE ${table} \\(([\\s\\S]*?)\\n\\)`).exec(ddl)?.[1];
+  if (!body) throw new Error(`BOINC's schema has no table ${table}`);
+  const defaults: Record<string, number | string> = {};
+  for (const line of body.split('\n')) {
+    const match = /^\s+(\w+) (\w+)/.exec(line);
+    if (!match || ['KEY', 'UNIQUE', 'PRIMARY', 'id'].includes(match[1] as string)) continue;
+    if (!line.includes('NOT NULL') || line.includes('DEFAULT')) continue;
+    defaults[match[1] as string] = /int|double/.test(match[2] as string) ? 0 : '';
+  }
+  return defaults;
+}
+
 /** The embedded store: BOINC's tables in one SQLite file, for the demo and for labs without a BOINC server. */
 export class SqliteBoincStore implements BoincStore {
   private readonly db: Database.Database;
@@ -49,6 +64,16 @@ export class SqliteBoincStore implements BoincStore {
       .get();
     if (!exists) this.db.exec(sqliteSchema(readFileSync(SCHEMA, 'utf8')));
     this.db.exec(LEDGER_DDL);
+  }
+
+  /** Inserts a row, filling BOINC's other required columns with zeros; returns its id. */
+  insert(table: string, row: Record<string, unknown>): number {
+    const values = { ...columnDefaults(table), ...row };
+    const columns = Object.keys(values);
+    const result = this.db
+      .prepare(`INSERT INTO ${table} (${columns.join(', ')}) VALUES (${columns.map(() => '?').join(', ')})`)
+      .run(...columns.map((c) => values[c]));
+    return Number(result.lastInsertRowid);
   }
 
   /** Runs SQL written for both MariaDB and SQLite (tests and fixtures). */

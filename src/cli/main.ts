@@ -6,6 +6,7 @@ import { checkCommand } from './check.js';
 import { collectCommand } from './collect.js';
 import { type Command, type Io, parseCommandArgs, renderCommandHelp } from './command.js';
 import { creditCommand } from './credit.js';
+import { demoCommand } from './demo.js';
 import { deployCommand } from './deploy.js';
 import { fleetCommand } from './fleet.js';
 import { plotsCommand } from './plots.js';
@@ -28,6 +29,7 @@ export const COMMANDS: ReadonlyMap<string, Command> = new Map(
     prCommand,
     plotsCommand,
     siteCommand,
+    demoCommand,
   ].map((c) => [c.name, c]),
 );
 

@@ -2,6 +2,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { ClaudeLlm } from '../claude/claude.js';
 import { escapeMarkdown } from '../collect/record.js';
+import { ConfigurationError } from '../errors.js';
 import type { OpenOutcome } from '../forge/forge.js';
 import { openForge } from '../forge/open.js';
 import { resolvePython } from '../policy/python.js';
@@ -79,6 +80,16 @@ async function designWithClaude(run: DesignRun) {
     });
   }
   return { candidates, skipped: [] as Skipped[], designs, abandoned };
+}
+
+/** AXIOM_CATALOGUE_RUN_DURATION: the demonstration's scaled-down catalogue (one short workunit each). */
+function scaled(env: NodeJS.ProcessEnv): { scaledRunDuration?: number } {
+  const text = env.AXIOM_CATALOGUE_RUN_DURATION;
+  if (!text) return {};
+  const seconds = Number(text);
+  if (!Number.isInteger(seconds) || seconds < 1)
+    throw new ConfigurationError(`AXIOM_CATALOGUE_RUN_DURATION must be whole seconds; found "${text}"`);
+  return { scaledRunDuration: seconds };
 }
 
 /** Who designed a proposal, and what the model calls behind it cost. */
@@ -217,6 +228,7 @@ export const proposeCommand: Command = {
             ...common,
             catalogueRoot,
             count,
+            ...scaled(io.env),
             onProgress: (l) => progress.update(l),
           })),
           designs: new Map<string, DesignProvenance>(),

@@ -56,6 +56,8 @@ export interface CatalogueOptions {
   host?: number;
   /** Seconds for the smoke run of each script; 0 skips it. */
   smokeSeconds: number;
+  /** For demonstrations: one workunit per experiment, run for this many seconds. */
+  scaledRunDuration?: number;
   onProgress?: (line: string) => void;
 }
 
@@ -97,10 +99,11 @@ function retarget(
   return fresh.map((host) => ({ host }));
 }
 
-/** The manifest text with new targets, keeping everything else (and its comments) as written. */
-function withTargets(text: string, targets: Target[]): string {
+/** The manifest text with new targets (and budget), keeping everything else as written. */
+function withTargets(text: string, targets: Target[], runDuration?: number): string {
   const doc = parseDocument(text);
   doc.set('targets', doc.createNode(targets));
+  if (runDuration !== undefined) doc.set('run_duration', runDuration);
   return doc.toString({ lineWidth: 100 });
 }
 
@@ -157,7 +160,11 @@ export async function proposeFromCatalogue(
       skipped.push({ name, reason: duplicate });
       continue;
     }
-    const targets = retarget(entry, hosts, covered, options.host);
+    const fitting = retarget(entry, hosts, covered, options.host);
+    const targets =
+      options.scaledRunDuration !== undefined
+        ? fitting.slice(0, 1).map((t) => ({ ...t, replicas: 1 }))
+        : fitting;
     if (targets.length === 0) {
       skipped.push({
         name,
@@ -171,10 +178,11 @@ export async function proposeFromCatalogue(
     const manifestText = withTargets(
       readFileSync(join(options.catalogueRoot, 'manifests', `${name}.yaml`), 'utf8'),
       targets,
+      options.scaledRunDuration,
     );
     const candidate: Candidate = {
       name,
-      manifest: { ...entry, targets },
+      manifest: { ...entry, targets, run_duration: options.scaledRunDuration ?? entry.run_duration },
       manifestText,
       script: readFileSync(scriptPath, 'utf8'),
       scriptSha256: sha,

@@ -1,0 +1,95 @@
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { SqliteBoincStore } from '../src/boinc/sqlite.js';
+import { git } from './helpers/git.js';
+import { runCli } from './helpers/repo.js';
+
+// The whole loop, as a new user runs it: one lab for the file, at a short budget.
+const BUDGET = '10';
+let root: string;
+let dir: string;
+const env = () => ({ PATH: process.env.PATH, HOME: root });
+
+beforeAll(() => {
+  root = mkdtempSync(join(tmpdir(), 'axiom-demo-'));
+  dir = join(root, 'demo');
+});
+afterAll(() => {
+  rmSync(root, { recursive: true, force: true });
+});
+
+describe('axiom demo', () => {
+  it('stops at the proposals until someone approves them, and says how', async () => {
+    const result = await runCli(['demo', '--dir', dir, '--budget', BUDGET], { cwd: root, env: env() });
+    expect(result.code).toBe(0);
+    expect(result.stderr).toContain('propose: 10 proposals (from the built-in catalogue)');
+    expect(result.stderr).toContain('10 pull requests wait for your approval');
+    expect(result.stderr).toContain(`  axiom demo --dir ${dir} --yes`);
+    expect(git(join(dir, 'origin.git'), 'ls-tree', '--name-only', 'main')).not.toContain('manifests');
+  });
+
+  it('runs the whole loop once approved: every experiment gets a result and a verdict, and credit is what was merged', async () => {
+    const result = await runCli(['demo', '--dir', dir, '--budget', BUDGET, '--yes', '--json'], {
+      cwd: root,
+      env: env(),
+    });
+    expect(result.code, result.stderr).toBe(0);
+    const summary = JSON.parse(result.stdout);
+    expect(summary.experiments).toHaveLength(10);
+    const lab = join(dir, 'lab');
+    const experiments = readdirSync(join(lab, 'results')).filter((d) => d !== 'credit' && !d.endsWith('.md'));
+    expect(experiments.sort()).toEqual(summary.experiments);
+    for (const experiment of experiments) {
+      const results = readdirSync(join(lab, 'results', experiment)).filter((d) => /^\d+$/.test(d));
+      expect(results.length, experiment).toBeGreaterThan(0);
+      const review = JSON.parse(
+        readFileSync(join(lab, 'results', experiment, results[0] as string, 'review.json'), 'utf8'),
+      );
+      expect(['valid', 'invalid', 'suspicious']).toContain(review.verdict);
+    }
+    // Credit in the store is exactly what the merged credit file says.
+    const creditDir = join(lab, 'results', 'credit');
+    const entries = readdirSync(creditDir).flatMap(
+      (f) => parse(readFileSync(join(creditDir, f), 'utf8')).entries as { result: number; credit: number }[],
+    );
+    const store = new SqliteBoincStore(join(dir, 'boinc.sqlite'));
+    try {
+      const granted = (await store.query('SELECT id, granted_credit FROM result ORDER BY id')) as {
+        id: number;
+        granted_credit: number;
+      }[];
+      expect(granted.map((r) => [r.id, r.granted_credit])).toEqual(
+        entries.map((e) => [e.result, e.credit]).sort((a, b) => (a[0] as number) - (b[0] as number)),
+      );
+      const [total] = (await store.query('SELECT SUM(total_credit) AS credit FROM host')) as {
+        credit: number;
+      }[];
+      expect(total?.credit).toBe(entries.reduce((s, e) => s + e.credit, 0));
+    } finally {
+      await store.close();
+    }
+    expect(readFileSync(summary.site, 'utf8')).toContain('<h1>Experiments</h1>');
+    expect(git(join(dir, 'origin.git'), 'log', '--format=%s', 'main')).toContain(
+      'Merge axiom/results: Results',
+    );
+  }, 240_000);
+
+  it('changes nothing when run again, and --fresh starts over only in a demo lab', async () => {
+    const tip = git(join(dir, 'origin.git'), 'rev-parse', 'main');
+    const again = await runCli(['demo', '--dir', dir, '--budget', BUDGET, '--yes'], {
+      cwd: root,
+      env: env(),
+    });
+    expect(again.code).toBe(0);
+    expect(again.stderr).toContain('volunteers: ran 0 workunits');
+    expect(again.stderr).toContain('collect: 0 results judged (nothing new)');
+    expect(git(join(dir, 'origin.git'), 'rev-parse', 'main')).toBe(tip);
+    const refused = await runCli(['demo', '--dir', root, '--fresh'], { cwd: root, env: env() });
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain('is not a demo lab');
+    expect(existsSync(dir)).toBe(true);
+  }, 60_000);
+});
