@@ -1,0 +1,80 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ClaudeLlm } from '../src/claude/claude.js';
+import { costUsd, LlmError } from '../src/claude/llm.js';
+import { capPerHostDay, type Judgement, proposeCredit } from '../src/collect/judge.js';
+import { ClaudeStandIn } from './helpers/claude-standin.js';
+
+const judgement = (verdict: Judgement['verdict'], quality: number): Judgement => ({
+  verdict,
+  quality,
+  evidence: [],
+  flags: [],
+  judgedBy: 'test',
+});
+
+describe('credit in code', () => {
+  it('is the cap times quality, rounded, and nothing a judge says raises it', () => {
+    expect(proposeCredit(50, judgement('valid', 0.82), true)).toBe(41);
+    expect(proposeCredit(50, judgement('valid', 7), true)).toBe(50);
+    expect(proposeCredit(50, judgement('valid', Number.NaN), true)).toBe(0);
+    expect(proposeCredit(50, judgement('valid', -1), true)).toBe(0);
+    expect(proposeCredit(50, judgement('suspicious', 1), true)).toBe(0);
+    expect(proposeCredit(50, judgement('valid', 1), false)).toBe(0);
+  });
+
+  it('holds each host to its daily limit, counting what was proposed before, and says so', () => {
+    const items = [
+      { host: 60, day: '2026-11-25', credit: 40, flags: [] as string[] },
+      { host: 60, day: '2026-11-25', credit: 40, flags: [] as string[] },
+      { host: 60, day: '2026-11-26', credit: 40, flags: [] as string[] },
+      { host: 267, day: '2026-11-25', credit: 40, flags: [] as string[] },
+    ];
+    capPerHostDay(items, new Map([['60 2026-11-25', 30]]), 100);
+    expect(items.map((i) => i.credit)).toEqual([40, 30, 40, 40]);
+    expect(items[1]?.flags).toEqual(['host 60 reached its 100 credit for 2026-11-25; 40 cut to 30']);
+    expect(items[0]?.flags).toEqual([]);
+  });
+});
+
+describe('the Claude implementation of the Llm port', () => {
+  let claude: ClaudeStandIn;
+  beforeEach(async () => {
+    claude = await ClaudeStandIn.start('sk-ant-key', () => ({ ok: true }));
+  });
+  afterEach(async () => {
+    await claude.close();
+  });
+
+  const request = {
+    id: 'r1',
+    model: 'claude-haiku-5-5',
+    system: 'rubric '.repeat(100),
+    context: 'context',
+    user: 'data',
+    schema: { type: 'object' },
+    maxTokens: 100,
+  };
+
+  it('counts tokens through count_tokens', async () => {
+    claude.expect('count_tokens', 1);
+    const tokens = await new ClaudeLlm({ apiKey: 'sk-ant-key', baseURL: claude.url }).countTokens(request);
+    claude.verify();
+    expect(tokens).toBeGreaterThan(100);
+  });
+
+  it('turns a refused key into an LlmError with the status', async () => {
+    const error = await new ClaudeLlm({ apiKey: 'wrong', baseURL: claude.url })
+      .ask(request)
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(LlmError);
+    expect((error as LlmError).status).toBe(401);
+    expect((error as Error).message).toBe('ANTHROPIC_API_KEY was refused');
+  });
+
+  it('prices calls per model, batches at half price, unknown models as the dearest', () => {
+    const usage = { inputTokens: 1_000_000, outputTokens: 0, cacheReadTokens: 0, cacheWriteTokens: 0 };
+    expect(costUsd('claude-haiku-5-5', usage, false)).toBe(0.1);
+    expect(costUsd('claude-haiku-5-5', usage, true)).toBe(0.05);
+    expect(costUsd('some-future-model', usage, false)).toBe(4);
+  });
+});
