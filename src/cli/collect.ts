@@ -1,7 +1,6 @@
 import { resolve } from 'node:path';
 import { openStore } from '../boinc/open.js';
 import type { BoincStore } from '../boinc/store.js';
-import { ClaudeLlm } from '../claude/claude.js';
 import { ClaudeJudge } from '../collect/claude-judge.js';
 import { type CollectOutcome, collect } from '../collect/collect.js';
 import { type ResultJudge, RulesJudge } from '../collect/judge.js';
@@ -87,7 +86,7 @@ async function alreadyProposed(forge: Forge): Promise<Set<number>> {
 }
 
 /** Claude when ANTHROPIC_API_KEY is set, else the deterministic rules alone. */
-function judgeFor(io: Io): ResultJudge {
+async function judgeFor(io: Io): Promise<ResultJudge> {
   const apiKey = io.env.ANTHROPIC_API_KEY;
   if (!apiKey) return new RulesJudge();
   const batchFrom = Number(io.env.AXIOM_JUDGE_BATCH_FROM ?? 20);
@@ -95,6 +94,8 @@ function judgeFor(io: Io): ResultJudge {
     throw new ConfigurationError(
       `AXIOM_JUDGE_BATCH_FROM must be a positive integer; found "${io.env.AXIOM_JUDGE_BATCH_FROM}"`,
     );
+  // The SDK is loaded only when Claude is used.
+  const { ClaudeLlm } = await import('../claude/claude.js');
   const llm = new ClaudeLlm({
     apiKey,
     ...(io.env.ANTHROPIC_BASE_URL ? { baseURL: io.env.ANTHROPIC_BASE_URL } : {}),
@@ -151,10 +152,10 @@ export const collectCommand: Command = {
     const dryRun = booleanOption(args, 'dry-run');
     const validator = new SchemaValidator();
     const { config, problems: configProblems } = loadConfig(root, validator);
-    const forge = openForge({ env: io.env, repoDir: root, log: (l) => io.stderr.write(`${l}\n`) });
+    const forge = await openForge({ env: io.env, repoDir: root, log: (l) => io.stderr.write(`${l}\n`) });
     const store = openDb(io);
     const progress = createProgress(io);
-    const judge = judgeFor(io);
+    const judge = await judgeFor(io);
     let outcome: CollectOutcome;
     try {
       outcome = await collect({

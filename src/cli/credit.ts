@@ -92,7 +92,7 @@ async function apply(args: ParsedArgs, io: Io, root: string): Promise<number> {
 
 /** Tells the pull request whose merge brought these files in what was granted. */
 async function commentOnMerge(io: Io, root: string, report: ApplyReport): Promise<void> {
-  const forge = openForge({ env: io.env, repoDir: root, log: (l) => io.stderr.write(`${l}\n`) });
+  const forge = await openForge({ env: io.env, repoDir: root, log: (l) => io.stderr.write(`${l}\n`) });
   const info = await forge.mergeInfo(await headCommit(root));
   if (!info.pullRequest) {
     io.stderr.write('the commit on main is not the merge of a pull request; no comment posted\n');

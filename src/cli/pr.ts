@@ -163,7 +163,7 @@ export const prCommand: Command = {
     const run = name ? SUBCOMMANDS[name] : undefined;
     if (!run) throw new UsageError(`axiom pr: expected a subcommand: ${Object.keys(SUBCOMMANDS).join(', ')}`);
     const repoDir = resolve(io.cwd, stringOption(args, 'root') ?? '.');
-    const forge = openForge({ env: io.env, repoDir, log: (l) => io.stderr.write(`${l}\n`) });
+    const forge = await openForge({ env: io.env, repoDir, log: (l) => io.stderr.write(`${l}\n`) });
     return run({ args, io, forge, repoDir, json: booleanOption(args, 'json') });
   },
 };

@@ -1,6 +1,5 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { ClaudeLlm } from '../claude/claude.js';
 import { escapeMarkdown } from '../collect/record.js';
 import { ConfigurationError } from '../errors.js';
 import type { OpenOutcome } from '../forge/forge.js';
@@ -39,6 +38,8 @@ interface DesignRun {
 
 /** Claude designs `count` experiments, each checked, smoke-run and repaired before it is proposed. */
 async function designWithClaude(run: DesignRun) {
+  // The SDK is loaded only when Claude is used.
+  const { ClaudeLlm } = await import('../claude/claude.js');
   const llm = new ClaudeLlm({
     apiKey: run.io.env.ANTHROPIC_API_KEY as string,
     ...(run.io.env.ANTHROPIC_BASE_URL ? { baseURL: run.io.env.ANTHROPIC_BASE_URL } : {}),
@@ -237,7 +238,7 @@ export const proposeCommand: Command = {
     progress.done();
     const forge = dryRun
       ? undefined
-      : openForge({ env: io.env, repoDir: root, log: (l) => io.stderr.write(`${l}\n`) });
+      : await openForge({ env: io.env, repoDir: root, log: (l) => io.stderr.write(`${l}\n`) });
     const opened: { name: string; pr?: OpenOutcome }[] = [];
     for (const c of found.candidates) {
       const designed = found.designs.get(c.name);
