@@ -13,25 +13,6 @@ const HOSTS = 20;
 const TARGET_S = 60;
 const EXPERIMENT = 'double_descent';
 
-/** Zero or empty values for every NOT NULL column of a table in BOINC's schema, so rows can be inserted compactly. */
-function defaults(schema, table) {
-  const body = new RegExp(`CREATE TABLE ${table} \\(([\\s\\S]*?)\\n\\)`, 'm').exec(schema)[1];
-  const columns = {};
-  for (const line of body.split('\n')) {
-    const match = /^\s+(\w+) (\w+)/.exec(line);
-    if (
-      !match ||
-      ['KEY', 'UNIQUE', 'PRIMARY'].includes(match[1]) ||
-      match[1] === 'id' ||
-      match[1] === 'mod_time'
-    )
-      continue;
-    if (!line.includes('NOT NULL')) continue;
-    columns[match[1]] = /int|double|smallint|tinyint/.test(match[2]) ? 0 : '';
-  }
-  return columns;
-}
-
 async function insertRows(connection, table, rows) {
   for (let start = 0; start < rows.length; start += 1000) {
     const chunk = rows.slice(start, start + 1000);
@@ -42,15 +23,13 @@ async function insertRows(connection, table, rows) {
   }
 }
 
-async function seed(connection, schema) {
-  await insertRows(connection, 'team', [
-    { ...defaults(schema, 'team'), id: 1, name: 'bench team', userid: 1 },
-  ]);
+async function seed(connection, defaults) {
+  await insertRows(connection, 'team', [{ ...defaults('team'), id: 1, name: 'bench team', userid: 1 }]);
   await insertRows(
     connection,
     'user',
     Array.from({ length: HOSTS / 2 }, (_, i) => ({
-      ...defaults(schema, 'user'),
+      ...defaults('user'),
       id: i + 1,
       email_addr: `u${i + 1}@example.org`,
       teamid: i % 2 === 0 ? 1 : 0,
@@ -60,7 +39,7 @@ async function seed(connection, schema) {
     connection,
     'host',
     Array.from({ length: HOSTS }, (_, i) => ({
-      ...defaults(schema, 'host'),
+      ...defaults('host'),
       id: 100 + i,
       userid: (i % (HOSTS / 2)) + 1,
     })),
@@ -73,7 +52,7 @@ async function seed(connection, schema) {
     connection,
     'workunit',
     Array.from({ length: ENTRIES }, (_, i) => ({
-      ...defaults(schema, 'workunit'),
+      ...defaults('workunit'),
       appid: 1,
       name: workunit(i),
     })),
@@ -105,10 +84,11 @@ async function seed(connection, schema) {
 
 export async function benchCredit({ root, log }) {
   const database = await createBenchDatabase(root, `axiom_bench_credit_${process.pid}`);
-  const { admin, schema } = database;
+  const { admin } = database;
   const lab = mkdtempSync(join(tmpdir(), 'axiom-bench-credit-'));
   try {
-    const entries = await seed(admin, schema);
+    const { columnDefaults } = await import(join(root, 'dist/boinc/sqlite.js'));
+    const entries = await seed(admin, columnDefaults);
     mkdirSync(join(lab, 'manifests'));
     mkdirSync(join(lab, 'results', 'credit'), { recursive: true });
     cpSync(join(root, 'manifests', `${EXPERIMENT}.yaml`), join(lab, 'manifests', `${EXPERIMENT}.yaml`));

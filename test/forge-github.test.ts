@@ -1,3 +1,4 @@
+import { writeFileSync } from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ForgeError } from '../src/errors.js';
 import type { Proposal } from '../src/forge/forge.js';
@@ -341,7 +342,6 @@ describe('GitHub forge against the GitHub stand-in', () => {
       GITHUB_REPOSITORY: 'axiom-lab/research',
       GITHUB_API_URL: github.url,
     };
-    const { writeFileSync } = await import('node:fs');
     writeFileSync(`${lab.root}/plan.md`, '## Plan\n');
     github.expect('GET /repos/{owner}/{repo}/pulls/{pull_number}').expect(COMMENTS);
     github.expect('POST /repos/{owner}/{repo}/issues/{issue_number}/comments');

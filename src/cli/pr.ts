@@ -83,7 +83,7 @@ async function merge(context: Context): Promise<number> {
     return 0;
   }
   const { commit, pullRequest } = await forge.merge(ref, approval);
-  const checkout = await syncCheckout(context.repoDir, pullRequest.base);
+  const checkout = await syncCheckout(context.repoDir, forge.remote, pullRequest.base);
   write(
     context,
     { commit, pullRequest, approvedBy: approval.approver, approvedAt: approval.at.toISOString(), checkout },
@@ -93,14 +93,14 @@ async function merge(context: Context): Promise<number> {
 }
 
 /** Brings the user's checkout up to the merge when it is on the base branch and clean. */
-async function syncCheckout(repoDir: string, base: string): Promise<string> {
+async function syncCheckout(repoDir: string, remote: string, base: string): Promise<string> {
   const git = openGit(repoDir);
-  await git.raw(['fetch', '--quiet', 'origin']);
+  await git.raw(['fetch', '--quiet', remote]);
   const branch = (await git.raw(['rev-parse', '--abbrev-ref', 'HEAD'])).trim();
   if (branch !== base) return `your checkout is on ${branch}; \`git pull\` on ${base} to see the merge`;
   if ((await git.raw(['status', '--porcelain'])).trim() !== '')
     return `your checkout has local changes; \`git pull\` when ready to see the merge`;
-  await git.raw(['merge', '--ff-only', '--quiet', `origin/${base}`]);
+  await git.raw(['merge', '--ff-only', '--quiet', `${remote}/${base}`]);
   return `your checkout of ${base} is up to date`;
 }
 

@@ -59,6 +59,11 @@ export class LocalForge implements Forge {
 
   constructor(private readonly options: LocalForgeOptions) {}
 
+  /** The clone's remote that is the origin repository. */
+  get remote(): string {
+    return this.options.remote;
+  }
+
   /** The bare repository behind the remote. */
   async origin(): Promise<string> {
     if (this.originDir) return this.originDir;
