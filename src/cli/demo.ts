@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -9,18 +8,19 @@ import { runCheck } from '../check/run.js';
 import { LocalJobCreator, runVolunteers, seedStore } from '../demo/volunteers.js';
 import { AxiomError, ConfigurationError, InvalidInputError } from '../errors.js';
 import { SnapshotFleet } from '../fleet/snapshot.js';
-import { headCommit } from '../forge/git.js';
+import { DEFAULT_IDENTITY, headCommit, openGit } from '../forge/git.js';
 import { LocalForge } from '../forge/local.js';
 import { resolvePython } from '../policy/python.js';
 import { CATALOGUE_ROOT } from '../propose/catalogue.js';
 import { SchemaValidator } from '../schema/validate.js';
 import { runId } from './collect.js';
-import { booleanOption, type Command, type Io, numberOption, stringOption } from './command.js';
+import { booleanOption, type Command, numberOption, stringOption } from './command.js';
 import { main } from './main.js';
 import { createProgress } from './progress.js';
 
 const MARKER = '.axiom-demo';
-const REVIEWER = 'Demo Reviewer <reviewer@axiom-lab.invalid>';
+const REVIEWER = { name: 'Demo Reviewer', email: 'reviewer@axiom-lab.invalid' };
+const APPROVER = `${REVIEWER.name} <${REVIEWER.email}>`;
 const DEFAULT_BUDGET = 30;
 
 interface Paths {
@@ -49,19 +49,25 @@ function pathsOf(dir: string): Paths {
   };
 }
 
-function git(cwd: string, ...args: string[]): string {
-  return execFileSync('git', args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
+async function git(cwd: string, ...args: string[]): Promise<void> {
+  await openGit(cwd, {
+    GIT_AUTHOR_NAME: DEFAULT_IDENTITY.name,
+    GIT_AUTHOR_EMAIL: DEFAULT_IDENTITY.email,
+    GIT_COMMITTER_NAME: DEFAULT_IDENTITY.name,
+    GIT_COMMITTER_EMAIL: DEFAULT_IDENTITY.email,
+  }).raw(args);
 }
 
 /** A lab repository with a bare origin (the local forge), the fleet and a configuration for short runs. */
-function createLab(p: Paths, budget: number): void {
+async function createLab(p: Paths, budget: number): Promise<void> {
   mkdirSync(p.dir, { recursive: true });
   writeFileSync(join(p.dir, MARKER), 'an Axiom Lab demo; axiom demo --fresh starts it over\n');
-  git(p.dir, 'init', '--quiet', '--bare', '--initial-branch=main', p.origin);
-  git(p.dir, 'clone', '--quiet', p.origin, p.lab);
-  git(p.lab, 'checkout', '--quiet', '-B', 'main');
-  git(p.lab, 'config', 'user.name', 'Demo Reviewer');
-  git(p.lab, 'config', 'user.email', 'reviewer@axiom-lab.invalid');
+  await git(p.dir, 'init', '--quiet', '--bare', '--initial-branch=main', p.origin);
+  await git(p.dir, 'clone', '--quiet', p.origin, p.lab);
+  await git(p.lab, 'checkout', '--quiet', '-B', 'main');
+  // The person the demo approves as, when `axiom pr merge` is run by hand in the lab.
+  await git(p.lab, 'config', 'user.name', REVIEWER.name);
+  await git(p.lab, 'config', 'user.email', REVIEWER.email);
   cpSync(join(CATALOGUE_ROOT, 'fleet.yaml'), join(p.lab, 'fleet.yaml'));
   const config = readFileSync(join(CATALOGUE_ROOT, 'axiom.yaml'), 'utf8').replace(
     /run_duration: \{ min: \d+,/,
@@ -72,19 +78,9 @@ function createLab(p: Paths, budget: number): void {
     join(p.lab, 'README.md'),
     '# An Axiom Lab demo\n\nA lab made by `axiom demo`: its origin is the bare repository beside it.\n',
   );
-  git(p.lab, 'add', '.');
-  git(
-    p.lab,
-    '-c',
-    'user.name=Axiom Lab',
-    '-c',
-    'user.email=axiom-lab@users.noreply.github.com',
-    'commit',
-    '--quiet',
-    '-m',
-    'A new lab',
-  );
-  git(p.lab, 'push', '--quiet', 'origin', 'main');
+  await git(p.lab, 'add', '.');
+  await git(p.lab, 'commit', '--quiet', '-m', 'A new lab');
+  await git(p.lab, 'push', '--quiet', 'origin', 'main');
 }
 
 /** Runs one axiom command in the lab, as a user would; its JSON report, or a failure that says which. */
@@ -111,7 +107,7 @@ async function openPulls(p: Paths, prefix: string): Promise<string[]> {
   const forge = new LocalForge({
     repoDir: p.lab,
     remote: 'origin',
-    identity: { name: 'Axiom Lab', email: 'axiom-lab@users.noreply.github.com' },
+    identity: DEFAULT_IDENTITY,
   });
   return (await forge.list())
     .filter((pr) => pr.state === 'open' && pr.branch.startsWith(prefix))
@@ -138,8 +134,8 @@ async function approve(
     say(`  axiom demo --dir ${p.dir} --yes`);
     return false;
   }
-  for (const branch of open) await axiom(['pr', 'merge', branch, '--approver', REVIEWER], p, env);
-  say(`approved and merged ${open.length} pull request${open.length === 1 ? '' : 's'} as ${REVIEWER}`);
+  for (const branch of open) await axiom(['pr', 'merge', branch, '--approver', APPROVER], p, env);
+  say(`approved and merged ${open.length} pull request${open.length === 1 ? '' : 's'} as ${APPROVER}`);
   return true;
 }
 
@@ -186,7 +182,7 @@ export const demoCommand: Command = {
       throw new ConfigurationError(`${p.dir} exists and is not a demo lab; choose another --dir`);
     const started = Date.now();
     if (!existsSync(p.lab)) {
-      createLab(p, budget);
+      await createLab(p, budget);
       say(`lab: created ${p.lab} with its origin ${p.origin}`);
     } else say(`lab: reusing ${p.lab}`);
     const validator = new SchemaValidator();
@@ -206,7 +202,7 @@ export const demoCommand: Command = {
         ...(io.env.ANTHROPIC_API_KEY ? { ANTHROPIC_API_KEY: io.env.ANTHROPIC_API_KEY } : {}),
         ...(io.env.ANTHROPIC_BASE_URL ? { ANTHROPIC_BASE_URL: io.env.ANTHROPIC_BASE_URL } : {}),
       };
-      git(p.lab, 'pull', '--quiet', '--ff-only', 'origin', 'main');
+      await git(p.lab, 'pull', '--quiet', '--ff-only', 'origin', 'main');
 
       const proposed = (await axiom(
         ['propose', '--count', '10', '--smoke-seconds', '0', '--json'],
@@ -277,7 +273,7 @@ export const demoCommand: Command = {
       );
       if (!(await approve(p, 'axiom/results', yes, env, say))) return 0;
 
-      git(p.lab, 'pull', '--quiet', '--ff-only', 'origin', 'main');
+      await git(p.lab, 'pull', '--quiet', '--ff-only', 'origin', 'main');
       const credit = (await axiom(['credit', 'apply', '--json'], p, env)) as {
         granted: { amount: number }[];
       };
