@@ -178,7 +178,7 @@ export const collectCommand: Command = {
       // Overviews alone are a handful of plots: one thread is enough and keeps memory low.
       const renderer = new PlotRenderer(outcome.collected.length <= limit ? undefined : 1);
       try {
-        await addPlots(outcome, root, validator, renderer, limit);
+        await addPlots(outcome, renderer, limit);
       } finally {
         await renderer.close();
       }

@@ -1,13 +1,11 @@
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { sanitiseEnvelope } from '../boinc/assimilate.js';
 import type { BoincStore, CreditSubject } from '../boinc/store.js';
 import type { ProposalFile } from '../forge/forge.js';
-import { loadManifest } from '../manifest/load.js';
 import { seedFor } from '../manifest/plan.js';
 import type { Manifest } from '../manifest/types.js';
 import type { Problem } from '../problems.js';
-import { RESULT_FILE, RESULTS_DIR, REVIEW_FILE, type Review } from '../results/record.js';
+import { RESULTS_DIR, type ResearchRecord, readResearchRecord } from '../results/record.js';
 import type { SchemaValidator } from '../schema/validate.js';
 import {
   agree,
@@ -42,6 +40,8 @@ export interface CollectOutcome {
   skipped: number;
   files: ProposalFile[];
   problems: Problem[];
+  /** The record as it was before this run. */
+  record: ResearchRecord;
 }
 
 /** The seed the manifest gives the workunit of `ref` (its host and replica). */
@@ -54,33 +54,28 @@ function expectedSeed(manifest: Manifest, ref: WorkunitRef): number | undefined 
 }
 
 /** What the record on this checkout already holds: result ids, fingerprints, credit per host and day. */
-function readExisting(root: string) {
+function existingOf(root: string, record: ResearchRecord) {
+  // Every result folder counts as collected, even one whose files cannot be read.
   const ids = new Set<number>();
+  const base = join(root, RESULTS_DIR);
+  for (const experiment of existsSync(base) ? readdirSync(base, { withFileTypes: true }) : []) {
+    if (!experiment.isDirectory() || experiment.name === 'credit') continue;
+    for (const dir of readdirSync(join(base, experiment.name)))
+      if (/^[0-9]{1,12}$/.test(dir)) ids.add(Number(dir));
+  }
   const fingerprints = new Map<string, { id: number; host: number; seed?: number }>();
   const hostDay = new Map<string, number>();
-  const base = join(root, RESULTS_DIR);
-  if (!existsSync(base)) return { ids, fingerprints, hostDay };
-  for (const experiment of readdirSync(base)) {
-    if (experiment === 'credit' || !existsSync(join(base, experiment))) continue;
-    for (const dir of readdirSync(join(base, experiment))) {
-      if (!/^[0-9]{1,12}$/.test(dir)) continue;
-      ids.add(Number(dir));
-      try {
-        const review = JSON.parse(readFileSync(join(base, experiment, dir, REVIEW_FILE), 'utf8')) as Review;
-        const envelope = sanitiseEnvelope(
-          JSON.parse(readFileSync(join(base, experiment, dir, RESULT_FILE), 'utf8')),
-        );
-        fingerprints.set(fingerprint(envelope), {
-          id: Number(dir),
-          host: review.host,
-          ...(envelope.seed !== undefined ? { seed: envelope.seed } : {}),
-        });
-        const key = `${review.host} ${review.received_at.slice(0, 10)}`;
-        hostDay.set(key, (hostDay.get(key) ?? 0) + review.proposed_credit);
-      } catch {
-        // A result without a readable review still counts as collected; it just cannot be compared.
-      }
-    }
+  for (const result of record.experiments.flatMap((e) => e.results)) {
+    const review = result.review;
+    if (!review) continue; // without a readable review it cannot be compared
+    const seed = result.envelope.seed;
+    fingerprints.set(fingerprint(result.envelope), {
+      id: result.id,
+      host: review.host,
+      ...(seed !== undefined ? { seed } : {}),
+    });
+    const key = `${review.host} ${review.received_at.slice(0, 10)}`;
+    hostDay.set(key, (hostDay.get(key) ?? 0) + review.proposed_credit);
   }
   return { ids, fingerprints, hostDay };
 }
@@ -115,21 +110,16 @@ function duplicateCheck(
  * the eligible ones, decides credit in code, and returns the files of the results pull request.
  */
 export async function collect(options: CollectOptions): Promise<CollectOutcome> {
-  const existing = readExisting(options.root);
+  // The record is read once: it answers what is collected already, gives the manifests, and the plots
+  // of this run are drawn with it.
+  const record = readResearchRecord(options.root, options.validator);
+  const existing = existingOf(options.root, record);
   const known = new Set([...existing.ids, ...options.proposed]);
   const intake = readSpool(options.spoolDir, known);
   const problems: Problem[] = [...intake.problems];
   if (intake.incoming.length >= 500)
     options.progress?.(`collect: ${intake.incoming.length} new results, ${intake.skipped} already collected`);
-  const manifests = new Map<string, Manifest | undefined>();
-  const manifestOf = (experiment: string) => {
-    if (!manifests.has(experiment))
-      manifests.set(
-        experiment,
-        loadManifest(options.root, `manifests/${experiment}.yaml`, options.validator).manifest,
-      );
-    return manifests.get(experiment);
-  };
+  const manifestOf = (experiment: string) => record.experiments.find((e) => e.name === experiment)?.manifest;
   const subjects: Map<number, CreditSubject> = options.store
     ? await options.store.creditSubjects(intake.incoming.map((i) => i.resultId))
     : new Map();
@@ -229,5 +219,5 @@ export async function collect(options: CollectOptions): Promise<CollectOutcome> 
 
   const files = collected.flatMap((item) => resultFiles(item, options.run));
   if (collected.length > 0) files.push(creditFile(collected, options.run, options.judge.name));
-  return { run: options.run, collected, skipped: intake.skipped, files, problems };
+  return { run: options.run, collected, skipped: intake.skipped, files, problems, record };
 }

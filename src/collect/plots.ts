@@ -1,12 +1,6 @@
 import { type RenderedPlot, renderNewPlots, withPlotsSection } from '../plots/plots.js';
 import type { PlotRenderer } from '../plots/render.js';
-import {
-  type ExperimentRecord,
-  REVIEW_MD,
-  type ResultRecord,
-  readResearchRecord,
-} from '../results/record.js';
-import type { SchemaValidator } from '../schema/validate.js';
+import { type ExperimentRecord, REVIEW_MD, type ResultRecord } from '../results/record.js';
 import type { CollectOutcome } from './collect.js';
 import { reviewOf } from './record.js';
 
@@ -18,13 +12,11 @@ import { reviewOf } from './record.js';
  */
 export async function addPlots(
   outcome: CollectOutcome,
-  root: string,
-  validator: SchemaValidator,
   renderer: PlotRenderer,
   perResultLimit: number,
 ): Promise<RenderedPlot[]> {
   const touched = new Set(outcome.collected.map((c) => c.experiment));
-  const existing = readResearchRecord(root, validator).experiments.filter((e) => touched.has(e.name));
+  const existing = outcome.record.experiments.filter((e) => touched.has(e.name));
   const experiments: ExperimentRecord[] = [...touched].map((name) => {
     const before = existing.find((e) => e.name === name);
     const added: ResultRecord[] = outcome.collected
