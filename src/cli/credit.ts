@@ -1,10 +1,10 @@
 import { appendFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { openStore } from '../boinc/open.js';
+import { databaseUrl, openStore } from '../boinc/open.js';
 import type { BoincStore } from '../boinc/store.js';
 import { type ApplyReport, applyCredit } from '../credit/apply.js';
 import { type CreditBalance, creditStatus } from '../credit/status.js';
-import { ConfigurationError, UsageError } from '../errors.js';
+import { UsageError } from '../errors.js';
 import { headCommit } from '../forge/git.js';
 import { openForge } from '../forge/open.js';
 import { countErrors, formatProblem } from '../problems.js';
@@ -15,12 +15,7 @@ import { createProgress } from './progress.js';
 const TABLE_ROWS = 200;
 
 function openDb(io: Io): BoincStore {
-  const url = io.env.AXIOM_DB_URL;
-  if (!url)
-    throw new ConfigurationError(
-      'AXIOM_DB_URL is not set; expected mysql://user:password@host:3306/database or sqlite:PATH',
-    );
-  return openStore(url, io.cwd);
+  return openStore(databaseUrl(io.env), io.cwd);
 }
 
 /** The granted entries as a Markdown table, for the job summary and the pull request comment. */

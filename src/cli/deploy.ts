@@ -2,7 +2,7 @@ import { appendFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { CreateWorkJobCreator, installResultTemplate, readProjectLayout } from '../boinc/create-work.js';
 import { type DeployItem, deploy } from '../boinc/deploy.js';
-import { openStore } from '../boinc/open.js';
+import { databaseUrl, openStore } from '../boinc/open.js';
 import { runCheck } from '../check/run.js';
 import { ConfigurationError, InvalidInputError } from '../errors.js';
 import { headCommit } from '../forge/git.js';
@@ -36,7 +36,7 @@ export const deployCommand: Command = {
   async run(args, io) {
     const root = resolve(io.cwd, stringOption(args, 'root') ?? '.');
     const dryRun = booleanOption(args, 'dry-run');
-    const dbUrl = requireEnv(io, 'AXIOM_DB_URL', 'mysql://user:password@host:3306/database');
+    const dbUrl = databaseUrl(io.env);
     const report = await runCheck({
       root,
       paths: [],

@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { writeFileAtomically } from '../atomic-write.js';
-import { openStore } from '../boinc/open.js';
-import { ConfigurationError, InvalidInputError, UsageError } from '../errors.js';
+import { databaseUrl, openStore } from '../boinc/open.js';
+import { InvalidInputError, UsageError } from '../errors.js';
 import { renderSnapshot } from '../fleet/export.js';
 import { SchemaValidator } from '../schema/validate.js';
 import { parseYaml } from '../yaml/document.js';
@@ -34,11 +34,7 @@ export const fleetCommand: Command = {
     if (args.positionals.length !== 1 || args.positionals[0] !== 'export') {
       throw new UsageError('axiom fleet: expected the subcommand "export"');
     }
-    const url = io.env.AXIOM_DB_URL;
-    if (!url)
-      throw new ConfigurationError(
-        'AXIOM_DB_URL is not set; expected mysql://user:password@host:3306/database',
-      );
+    const url = databaseUrl(io.env);
     const silentDays = numberOption(args, 'fleet', 'silent-days', { min: 0 }) ?? DEFAULT_SILENT_DAYS;
     const out = resolve(io.cwd, stringOption(args, 'out') ?? 'fleet.yaml');
     const store = openStore(url, io.cwd);
