@@ -1,5 +1,6 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import type { SanitisedEnvelope } from '../boinc/assimilate.js';
 import type { BoincStore, CreditSubject } from '../boinc/store.js';
 import type { ProposalFile } from '../forge/forge.js';
 import { seedFor } from '../manifest/plan.js';
@@ -78,6 +79,24 @@ function existingOf(root: string, record: ResearchRecord) {
     hostDay.set(key, (hostDay.get(key) ?? 0) + review.proposed_credit);
   }
   return { ids, fingerprints, hostDay };
+}
+
+/**
+ * Pairs (member, a result it disagrees with) in a group of same-seed replicas. Everyone is first
+ * compared with the first replica, so a group that agrees, the usual case, costs one pass; only the
+ * few that disagree are compared with the rest.
+ */
+function disagreements(group: readonly { id: number; envelope: SanitisedEnvelope }[]): [number, number][] {
+  const [reference, ...rest] = group;
+  if (!reference) return [];
+  const outliers = rest.filter((m) => !agree(reference.envelope, m.envelope));
+  if (outliers.length === 0) return [];
+  return group.flatMap((member): [number, number][] => {
+    if (member === reference) return [[member.id, (outliers[0] as { id: number }).id]];
+    if (outliers.includes(member)) return [[member.id, reference.id]];
+    const other = outliers.find((o) => !agree(o.envelope, member.envelope));
+    return other ? [[member.id, other.id]] : [];
+  });
 }
 
 /** Same payload from different hosts with different seeds: copies, not computations. */
@@ -161,25 +180,23 @@ export async function collect(options: CollectOptions): Promise<CollectOutcome> 
   );
 
   // Replicas that ran the same seed must agree; when they do not, neither is paid until a person looks.
-  const bySeed = new Map<string, (typeof checked)[number][]>();
+  const bySeed = new Map<string, { id: number; envelope: SanitisedEnvelope }[]>();
   for (const c of checked) {
-    const seed = c.incoming.entry.envelope?.seed;
-    if (!c.eligible || seed === undefined) continue;
+    const envelope = c.incoming.entry.envelope;
+    if (!c.eligible || envelope?.seed === undefined) continue;
     // Same script, seed and parameters: the same computation, which must give the same numbers.
     const params = c.manifest?.targets.find((t) => t.host === c.incoming.workunit.host)?.params ?? {};
-    const key = `${c.incoming.workunit.experiment} ${seed} ${c.incoming.workunit.scriptSha} ${JSON.stringify(params)}`;
-    bySeed.set(key, [...(bySeed.get(key) ?? []), c]);
+    const key = `${c.incoming.workunit.experiment} ${envelope.seed} ${c.incoming.workunit.scriptSha} ${JSON.stringify(params)}`;
+    const group = bySeed.get(key) ?? [];
+    group.push({ id: c.incoming.resultId, envelope });
+    bySeed.set(key, group);
   }
   for (const group of bySeed.values())
-    for (const c of group) {
-      const other = group.find(
-        (o) => o !== c && !agree(o.incoming.entry.envelope as never, c.incoming.entry.envelope as never),
-      );
-      const judgement = byResult.get(c.incoming.resultId);
-      if (other && judgement) {
-        judgement.verdict = 'suspicious';
-        judgement.flags.push(`disagrees with result ${other.incoming.resultId}, which ran the same seed`);
-      }
+    for (const [member, other] of disagreements(group)) {
+      const judgement = byResult.get(member);
+      if (!judgement) continue;
+      judgement.verdict = 'suspicious';
+      judgement.flags.push(`disagrees with result ${other}, which ran the same seed`);
     }
 
   const collected: Collected[] = checked.map((c) => {
