@@ -8,8 +8,11 @@ child process with the contract's environment and a hard time limit, and writes 
 that BOINC uploads. A failed script is a failed task: the exit status is non-zero, never a
 silent success.
 
-Usage: axiom_client.py [--wu wu.json] [--out axiom_result.json] [--workdir DIR]
+Usage: axiom_client.py [--wu wu.json] [--out axiom_result.json] [--workdir DIR] [--nthreads N]
                        [--grace SECONDS] [--kill-after SECONDS] [--allow-file-urls]
+
+wu.json is validated against workunit.schema.json (beside this file, or ../schemas/ in a
+checkout of Axiom Lab), the schema the project writes it with.
 
 Exit status: 0 the script ran and wrote a result; 1 the task failed (see the result file's
 status); 2 usage or an unreadable workunit.
@@ -20,6 +23,7 @@ import argparse
 import hashlib
 import json
 import os
+import re
 import signal
 import ssl
 import subprocess
@@ -33,12 +37,13 @@ RESULT_FILE = "experiment_result.json"
 MAX_SCRIPT_BYTES = 1024 * 1024
 MAX_RESULT_BYTES = 4 * 1024 * 1024
 STDERR_TAIL_BYTES = 4000
+# A failed task's report in stderr: BOINC keeps the last 64 KiB of it; ours stays far below.
+STDERR_REPORT_BYTES = 1500
+REPORT_PREFIX = "axiom-report: "
 # Environment variables passed through to the script besides the contract's own.
 PASSTHROUGH = ("PATH", "LANG", "LC_ALL", "SYSTEMROOT", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
-REQUIRED_FIELDS = {
-    "mode": str, "experiment": str, "script_url": str, "script_sha256": str,
-    "run_duration": (int, float), "seed": int, "params": dict,
-}
+HERE = os.path.dirname(os.path.abspath(__file__))
+SCHEMA_PLACES = (os.path.join(HERE, "workunit.schema.json"), os.path.join(HERE, "..", "schemas", "workunit.schema.json"))
 
 
 class TaskError(Exception):
@@ -49,19 +54,121 @@ class TaskError(Exception):
         self.status = status
 
 
+class SchemaError(ValueError):
+    """wu.json does not match its schema; the message says where and what was expected."""
+
+
+def _is_type(value, kind):
+    if kind == "object":
+        return isinstance(value, dict)
+    if kind == "array":
+        return isinstance(value, list)
+    if kind == "string":
+        return isinstance(value, str)
+    if kind == "boolean":
+        return isinstance(value, bool)
+    if kind == "integer":
+        return not isinstance(value, bool) and (isinstance(value, int) or (isinstance(value, float) and value.is_integer()))
+    if kind == "number":
+        return not isinstance(value, bool) and isinstance(value, (int, float))
+    raise SchemaError(f"the schema uses type {kind!r}, which this client does not know")
+
+
+# The JSON Schema keywords workunit.schema.json uses. Any other keyword is refused, so that a newer
+# schema can never be read more loosely than it was written.
+_ANNOTATIONS = {"$schema", "$id", "title", "description", "$defs"}
+
+
+def _ecma_end(pattern):
+    """JSON Schema patterns are ECMAScript: a final `$` matches only at the very end (Python's also before a newline)."""
+    return re.sub(r"(?<!\\)\$$", r"\\Z", pattern)
+
+
+def validate(value, schema, root, where="wu.json"):
+    """Checks `value` against the subset of JSON Schema (2020-12) the workunit schema uses."""
+    unknown = set(schema) - _ANNOTATIONS - {
+        "$ref", "type", "const", "enum", "pattern", "maxLength", "minimum", "maximum", "exclusiveMinimum",
+        "properties", "required", "additionalProperties", "propertyNames", "anyOf", "items", "maxItems"}
+    if unknown:
+        raise SchemaError(f"the schema uses {sorted(unknown)}, which this client does not check")
+    if "$ref" in schema:
+        name = schema["$ref"].rsplit("/", 1)[-1]
+        return validate(value, root["$defs"][name], root, where)
+    kinds = schema.get("type")
+    if kinds is not None:
+        kinds = kinds if isinstance(kinds, list) else [kinds]
+        if not any(_is_type(value, k) for k in kinds):
+            raise SchemaError(f"{where}: must be {' or '.join(kinds)}, found {type(value).__name__}")
+    if "const" in schema and value != schema["const"]:
+        raise SchemaError(f"{where}: must be {schema['const']!r}, found {value!r}")
+    if "enum" in schema and value not in schema["enum"]:
+        raise SchemaError(f"{where}: must be one of {schema['enum']!r}, found {value!r}")
+    if isinstance(value, str):
+        if "pattern" in schema and not re.search(_ecma_end(schema["pattern"]), value):
+            raise SchemaError(f"{where}: must match {schema['pattern']}, found {value[:80]!r}")
+        if "maxLength" in schema and len(value) > schema["maxLength"]:
+            raise SchemaError(f"{where}: must be at most {schema['maxLength']} characters")
+    if _is_type(value, "number"):
+        if "minimum" in schema and value < schema["minimum"]:
+            raise SchemaError(f"{where}: must be >= {schema['minimum']}, found {value}")
+        if "maximum" in schema and value > schema["maximum"]:
+            raise SchemaError(f"{where}: must be <= {schema['maximum']}, found {value}")
+        if "exclusiveMinimum" in schema and value <= schema["exclusiveMinimum"]:
+            raise SchemaError(f"{where}: must be > {schema['exclusiveMinimum']}, found {value}")
+    if isinstance(value, list):
+        if "maxItems" in schema and len(value) > schema["maxItems"]:
+            raise SchemaError(f"{where}: must have at most {schema['maxItems']} items")
+        for index, item in enumerate(value):
+            if "items" in schema:
+                validate(item, schema["items"], root, f"{where}[{index}]")
+    if isinstance(value, dict):
+        for name in schema.get("required", []):
+            if name not in value:
+                raise SchemaError(f"{where}: missing required key {name!r}")
+        properties = schema.get("properties", {})
+        extra = schema.get("additionalProperties", True)
+        for key, item in value.items():
+            if "propertyNames" in schema:
+                validate(key, schema["propertyNames"], root, f"{where} key {key!r}")
+            if key in properties:
+                validate(item, properties[key], root, f"{where}.{key}")
+            elif extra is False:
+                raise SchemaError(f"{where}: unknown key {key!r}; allowed keys: {', '.join(properties)}")
+            elif isinstance(extra, dict):
+                validate(item, extra, root, f"{where}.{key}")
+    if "anyOf" in schema:
+        failures = []
+        for branch in schema["anyOf"]:
+            try:
+                validate(value, branch, root, where)
+                break
+            except SchemaError as error:
+                failures.append(str(error))
+        else:
+            raise SchemaError(f"{where}: matches none of the allowed forms ({'; '.join(failures)})")
+
+
+def load_schema():
+    for path in SCHEMA_PLACES:
+        if os.path.isfile(path):
+            with open(path, encoding="utf-8") as handle:
+                return json.load(handle)
+    raise OSError(f"workunit.schema.json not found (looked in {', '.join(SCHEMA_PLACES)})")
+
+
 def read_workunit(path):
     with open(path, encoding="utf-8") as handle:
-        wu = json.load(handle)
-    if not isinstance(wu, dict):
-        raise ValueError("wu.json must hold a JSON object")
-    for field, kind in REQUIRED_FIELDS.items():
-        if not isinstance(wu.get(field), kind) or isinstance(wu.get(field), bool):
-            raise ValueError(f"wu.json: field '{field}' is missing or has the wrong type")
-    if wu["mode"] != "experiment":
-        raise ValueError(f"wu.json: mode must be 'experiment', found {wu['mode']!r}")
-    if wu["run_duration"] <= 0:
-        raise ValueError("wu.json: run_duration must be positive")
+        wu = json.load(handle, object_pairs_hook=_refuse_duplicate_keys)
+    validate(wu, load_schema(), load_schema())
     return wu
+
+
+def _refuse_duplicate_keys(pairs):
+    keys = [key for key, _ in pairs]
+    duplicates = sorted({key for key in keys if keys.count(key) > 1})
+    if duplicates:
+        raise SchemaError(f"wu.json: duplicate key {duplicates[0]!r}")
+    return dict(pairs)
 
 
 def download(url, allow_file_urls):
@@ -92,9 +199,21 @@ def fetch_script(wu, workdir, allow_file_urls):
     return path
 
 
-def script_environment(wu, workdir):
+def usable_cores():
+    """Cores this process may run on (its affinity mask where the platform has one)."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def granted_cores(wu, nthreads):
+    """The workunit's cores, but never more than BOINC granted (--nthreads) or this machine has."""
+    return max(1, min(int(wu["cpus"]), int(nthreads) if nthreads else usable_cores(), usable_cores()))
+
+
+def script_environment(wu, workdir, cpus):
     env = {name: os.environ[name] for name in PASSTHROUGH if name in os.environ}
-    cpus = wu.get("cpus") or os.cpu_count() or 1
     env.update({
         "AXIOM_RUN_DURATION": str(wu["run_duration"]),
         "AXIOM_SEED": str(wu["seed"]),
@@ -132,13 +251,13 @@ def stop(process, kill_after):
         send(signal.SIGKILL)  # worker processes that ignored SIGTERM
 
 
-def run_script(script, wu, workdir, grace, kill_after):
+def run_script(script, wu, workdir, grace, kill_after, cpus):
     """Runs the script with the hard limit run_duration + grace; returns (exit code, elapsed, overran, stderr tail)."""
     stderr_path = os.path.join(workdir, "stderr.txt")
     started = time.monotonic()
     with open(stderr_path, "wb") as stderr:
         process = subprocess.Popen(
-            [sys.executable, script], cwd=workdir, env=script_environment(wu, workdir),
+            [sys.executable, script], cwd=workdir, env=script_environment(wu, workdir, cpus),
             stdin=subprocess.DEVNULL, stdout=stderr, stderr=stderr,
             start_new_session=(os.name == "posix"),
         )
@@ -184,7 +303,9 @@ def run_task(wu, workdir, options):
         script = fetch_script(wu, workdir, options.allow_file_urls)
         # Echoed so the project can check the result came from the script it sent.
         report["script_sha256"] = wu["script_sha256"].lower()
-        code, elapsed, overran, tail = run_script(script, wu, workdir, options.grace, options.kill_after)
+        cpus = granted_cores(wu, options.nthreads)
+        report["cpus"] = cpus
+        code, elapsed, overran, tail = run_script(script, wu, workdir, options.grace, options.kill_after, cpus)
         report.update(exit_code=code, elapsed_seconds=round(elapsed, 3), stderr_tail=tail)
         if overran:
             raise TaskError("overran", f"the script ran past its {wu['run_duration']} s budget and was stopped")
@@ -214,6 +335,7 @@ def main(argv=None):
     parser.add_argument("--grace", type=float, default=2.0, help="seconds past run_duration before the script is stopped")
     parser.add_argument("--kill-after", type=float, default=3.0, help="seconds between terminate and kill")
     parser.add_argument("--allow-file-urls", action="store_true", help="accept file:// script URLs (local runs and tests)")
+    parser.add_argument("--nthreads", type=int, default=0, help="cores BOINC grants the task (default: all this process may use)")
     options = parser.parse_args(argv)
     try:
         wu = read_workunit(options.wu)
@@ -225,6 +347,11 @@ def main(argv=None):
     report = run_task(wu, workdir, options)
     write_atomically(options.out, report)
     print(f"axiom_client: {report['status']}: {report['message']}", file=sys.stderr)
+    if report["status"] != "ok":
+        # A failed task uploads no file, but BOINC sends the task's stderr to the project
+        # (result.stderr_out): the report goes there, on one line, last, without an envelope.
+        short = {**report, "envelope": None, "stderr_tail": report["stderr_tail"][-STDERR_REPORT_BYTES:]}
+        print(f"{REPORT_PREFIX}{json.dumps(short)}", file=sys.stderr)
     return 0 if report["status"] == "ok" else 1
 
 

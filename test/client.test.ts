@@ -4,13 +4,17 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { resolvePython } from '../src/policy/python.js';
+import { readEnvironment } from '../src/env/environment.js';
 import { CLIENT_SCRIPT } from '../src/runner/run.js';
+import { SchemaValidator } from '../src/schema/validate.js';
+import { renderWorkunitInput, type WorkunitInput } from '../src/workunit/input.js';
+import { WorkunitName } from '../src/workunit/name.js';
 import { makeCertificate, StrictFileServer } from './helpers/https.js';
 
-const python = resolvePython(process.env);
+const python = readEnvironment(process.env, process.cwd()).python;
 const certificate = makeCertificate();
 const server = new StrictFileServer(certificate);
+const validator = new SchemaValidator();
 let workdir: string;
 
 beforeAll(() => server.start());
@@ -44,23 +48,32 @@ interface ClientRun {
 /** Serves `script` at a fresh path and runs the client on a workunit pointing at it. */
 async function runClient(
   script: string,
-  options: { sha?: string; url?: string; budget?: number; trust?: boolean } = {},
+  options: {
+    sha?: string;
+    url?: string;
+    budget?: number;
+    trust?: boolean;
+    mutate?: (wu: Record<string, unknown>) => unknown;
+  } = {},
 ): Promise<ClientRun> {
   workdir = mkdtempSync(join(tmpdir(), 'axiom-client-'));
   const path = `/scripts/probe-${Math.random().toString(16).slice(2)}.py`;
   const url = options.url ?? server.expect(path, script);
-  const wu = {
+  const input: WorkunitInput = {
     mode: 'experiment',
     experiment: 'probe',
-    wu_name: 'axm_probe_0123456789ab_h60_r0',
+    wu_name: WorkunitName.format({ experiment: 'probe', scriptSha: '0123456789ab', host: 60, replica: 0 }),
     script_url: url,
     script_sha256: options.sha ?? createHash('sha256').update(script).digest('hex'),
     run_duration: options.budget ?? 20,
     seed: 42,
     params: { width: 8 },
     cpus: 2,
+    memory_gb: 1,
   };
-  writeFileSync(join(workdir, 'wu.json'), JSON.stringify(wu));
+  // The wu.json the project's own writer produces; `mutate` breaks it on purpose.
+  const written = JSON.parse(renderWorkunitInput(input, validator).toString('utf8'));
+  writeFileSync(join(workdir, 'wu.json'), JSON.stringify(options.mutate ? options.mutate(written) : written));
   const env = {
     PATH: process.env.PATH,
     ...(options.trust === false ? {} : { SSL_CERT_FILE: certificate.certFile }),
@@ -167,21 +180,65 @@ if __name__ == "__main__":
     expect(run.report.message).toMatch(/CERTIFICATE_VERIFY_FAILED/);
   });
 
-  it('refuses plain http and file URLs', async () => {
-    for (const url of ['http://127.0.0.1:9/x.py', 'file:///etc/hostname']) {
-      const run = await runClient(GOOD, { url });
-      expect(run.report.status).toBe('download-failed');
-      expect(run.report.message).toMatch(/^refusing to download over (http|file): only https is allowed$/);
+  it('refuses file URLs unless told they are local, and a workunit with a plain http URL', async () => {
+    const local = await runClient(GOOD, { url: 'file:///etc/hostname' });
+    expect(local.report.status).toBe('download-failed');
+    expect(local.report.message).toBe('refusing to download over file: only https is allowed');
+    rmSync(workdir, { recursive: true, force: true });
+    // The schema allows https and file only, so an http URL is not a workunit at all.
+    const plain = await runClient(GOOD, {
+      url: 'file:///unused',
+      mutate: (wu) => ({ ...wu, script_url: 'http://127.0.0.1:9/x.py' }),
+    });
+    expect(plain.code).toBe(2);
+    expect(plain.report).toEqual({});
+  });
+
+  it("reads the project writer's wu.json and refuses one that breaks the shared schema, saying where", async () => {
+    const cases: [string, (wu: Record<string, unknown>) => unknown, string][] = [
+      ['missing field', ({ experiment: _, ...rest }) => rest, "wu.json: missing required key 'experiment'"],
+      ['unknown field', (wu) => ({ ...wu, shell: 'rm -rf /' }), "wu.json: unknown key 'shell'"],
+      ['wrong type', (wu) => ({ ...wu, seed: '42' }), 'wu.json.seed: must be integer, found str'],
+      ['out of range', (wu) => ({ ...wu, cpus: 0 }), 'wu.json.cpus: must be >= 1, found 0'],
+      ['bad name', (wu) => ({ ...wu, wu_name: 'axm_probe\n' }), 'wu.json.wu_name: must match'],
+      ['bad param', (wu) => ({ ...wu, params: { Width: 1 } }), "wu.json.params key 'Width': must match"],
+    ];
+    for (const [what, mutate, message] of cases) {
+      workdir = mkdtempSync(join(tmpdir(), 'axiom-client-'));
+      const input = JSON.parse(
+        renderWorkunitInput(
+          {
+            mode: 'experiment',
+            experiment: 'probe',
+            wu_name: WorkunitName.format({
+              experiment: 'probe',
+              scriptSha: 'ab'.repeat(6),
+              host: 1,
+              replica: 0,
+            }),
+            script_url: 'https://boinc.example.org/axiom/experiments/probe-abababababab.py',
+            script_sha256: 'ab'.repeat(32),
+            run_duration: 60,
+            seed: 42,
+            params: { width: 1 },
+            cpus: 1,
+            memory_gb: 1,
+          },
+          validator,
+        ).toString('utf8'),
+      );
+      writeFileSync(join(workdir, 'wu.json'), JSON.stringify(mutate(input)));
+      const result = spawnSync(python, [CLIENT_SCRIPT, '--wu', 'wu.json'], {
+        cwd: workdir,
+        encoding: 'utf8',
+      });
+      expect({ what, status: result.status, said: result.stderr.includes(message) }, result.stderr).toEqual({
+        what,
+        status: 2,
+        said: true,
+      });
       rmSync(workdir, { recursive: true, force: true });
     }
     workdir = mkdtempSync(join(tmpdir(), 'axiom-client-'));
-  });
-
-  it('exits 2 on an unreadable workunit', () => {
-    workdir = mkdtempSync(join(tmpdir(), 'axiom-client-'));
-    writeFileSync(join(workdir, 'wu.json'), '{"mode": "experiment"}');
-    const result = spawnSync(python, [CLIENT_SCRIPT, '--wu', 'wu.json'], { cwd: workdir, encoding: 'utf8' });
-    expect(result.status).toBe(2);
-    expect(result.stderr).toContain("field 'experiment' is missing or has the wrong type");
   });
 });

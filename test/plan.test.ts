@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { hostShortfalls } from '../src/fleet/fit.js';
 import type { Host } from '../src/fleet/types.js';
-import { planManifest, workunitName } from '../src/manifest/plan.js';
+import { hostShortfalls } from '../src/manifest/fit.js';
 import type { Manifest } from '../src/manifest/types.js';
+import { WorkunitName } from '../src/workunit/name.js';
+import { planManifest } from '../src/workunit/plan.js';
 
 const hosts = new Map<number, Host>([
   [1, { id: 1, cores: 64, memoryGb: 128, os: 'linux', gpus: [] }],
@@ -41,7 +42,9 @@ const SHA = 'ab'.repeat(32);
 
 describe('planManifest', () => {
   it('names workunits after experiment, script hash, host and replica', () => {
-    expect(workunitName('seed_test', SHA, 296, 4)).toBe('axm_seed_test_abababababab_h296_r4');
+    expect(WorkunitName.format({ experiment: 'seed_test', scriptSha: SHA, host: 296, replica: 4 })).toBe(
+      'axm_seed_test_abababababab_h296_r4',
+    );
   });
 
   it.each([

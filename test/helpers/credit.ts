@@ -1,5 +1,6 @@
 import { stringify } from 'yaml';
-import type { CreditEntry } from '../../src/credit/file.js';
+import type { CreditEntry } from '../../src/record/credit-file.js';
+import { WorkunitName } from '../../src/workunit/name.js';
 import type { Sql } from './mariadb.js';
 
 /** A finished result of our app, as a credit file names it. */
@@ -154,5 +155,5 @@ export function creditYaml(run: string, entries: readonly CreditLine[]): string 
 
 /** `axm_mean_test_<sha>_h<host>_r<replica>` */
 export function workunitName(experiment: string, host: number, replica: number): string {
-  return `axm_${experiment}_0123456789ab_h${host}_r${replica}`;
+  return WorkunitName.format({ experiment, scriptSha: '0123456789ab', host, replica });
 }
