@@ -1,36 +1,14 @@
 import { createHash } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigurationError } from '../errors.js';
-import { runWithInput } from '../process.js';
+import { runProcess } from '../process.js';
 import type { JobBounds, JobCreation, JobCreator, JobSpec } from './jobs.js';
+import { type ProjectLayout, workunitInputName } from './project.js';
 import { stageInputFile } from './stage.js';
 
 export const RESULT_TEMPLATE = 'templates/axiom_out';
 const SHIPPED_TEMPLATES = new URL('../../scripts/boinc/templates/', import.meta.url).pathname;
-
-/** What create_work needs to know of the BOINC project (from its config.xml). */
-export interface ProjectLayout {
-  projectDir: string;
-  downloadDir: string;
-  fanout: number;
-}
-
-export function readProjectLayout(projectDir: string): ProjectLayout {
-  const configPath = join(projectDir, 'config.xml');
-  if (!existsSync(configPath))
-    throw new ConfigurationError(
-      `${configPath} not found; AXIOM_BOINC_PROJECT_DIR must name a BOINC project directory`,
-    );
-  const config = readFileSync(configPath, 'utf8');
-  const tag = (name: string) => new RegExp(`<${name}>([^<]*)</${name}>`).exec(config)?.[1]?.trim();
-  const fanout = Number(tag('uldl_dir_fanout') ?? 1024);
-  return {
-    projectDir,
-    downloadDir: tag('download_dir') ?? join(projectDir, 'download'),
-    fanout: Number.isInteger(fanout) && fanout >= 0 ? fanout : 1024,
-  };
-}
 
 /** Copies the shipped output template into the project's templates/ when it is not there yet. */
 export function installResultTemplate(projectDir: string): void {
@@ -94,8 +72,9 @@ export class CreateWorkJobCreator implements JobCreator {
   async createJobs(jobs: readonly JobSpec[]): Promise<JobCreation> {
     if (jobs.length === 0) return { created: [], failed: [] };
     const lines = jobs.map((job) => {
-      const inputName = `${job.wuName}.json`;
-      stageInputFile(this.layout.downloadDir, this.layout.fanout, inputName, job.input);
+      const inputName = workunitInputName(job.wuName);
+      // Only workunits without a row are created, so nothing uses a file staged before under this name.
+      stageInputFile(this.layout.downloadDir, this.layout.fanout, inputName, job.input, { replace: true });
       return `--wu_name ${job.wuName} --wu_template ${this.templateFor(job.bounds)} --target_host ${job.host} ${inputName}`;
     });
     const args = [
@@ -111,7 +90,8 @@ export class CreateWorkJobCreator implements JobCreator {
     ];
     const command = this.options.command ?? join(this.layout.projectDir, 'bin', 'create_work');
     const env = { ...(this.options.env ?? process.env), BOINC_PROJECT_DIR: this.layout.projectDir };
-    const run = await runWithInput(command, args, `${lines.join('\n')}\n`, {
+    const run = await runProcess(command, args, {
+      input: `${lines.join('\n')}\n`,
       cwd: this.layout.projectDir,
       env,
       notFound: () =>

@@ -1,4 +1,4 @@
-import { type RecentAverage, updateAverage } from '../credit/average.js';
+import { type RecentAverage, updateAverage } from './average.js';
 import type { CreditGrant, LedgerRow } from './store.js';
 
 /** The one table Axiom Lab adds to BOINC's database: what it granted, one row per result. */

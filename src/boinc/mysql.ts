@@ -1,10 +1,15 @@
 import mysql, { type Pool, type RowDataPacket } from 'mysql2/promise';
 import { AxiomError, ConfigurationError } from '../errors.js';
 import type { Host } from '../fleet/types.js';
+import { WorkunitName, workunitNameLike } from '../workunit/name.js';
 import { grantInTransaction, LEDGER_DDL, LEDGER_SELECT, LEDGER_TABLE, ledgerFromRow } from './credit-sql.js';
 import {
+  ASSIMILATION_SUBJECT_SQL,
+  assimilationSubjectFromRow,
   CREDIT_SUBJECTS_SQL,
   creditSubjectFromRow,
+  FAILED_RESULTS_SQL,
+  failedResultFromRow,
   type HostRecord,
   hostFromRow,
   RESULTS_OF_APP_SQL,
@@ -12,10 +17,12 @@ import {
   resultFromRow,
 } from './rows.js';
 import type {
+  AssimilationSubject,
   BoincStore,
   CreditGrant,
   CreditSubject,
   CreditTotals,
+  FailedResult,
   HostQuery,
   LedgerRow,
   ResultRow,
@@ -102,19 +109,24 @@ export class MysqlBoincStore implements BoincStore {
     return (await this.query<RowDataPacket>(RESULTS_OF_APP_SQL, [app, afterId, limit])).map(resultFromRow);
   }
 
-  async resultOwner(resultId: number): Promise<{ hostId: number; userId: number } | undefined> {
-    const [row] = await this.query<RowDataPacket>('SELECT hostid, userid FROM result WHERE id = ?', [
-      resultId,
-    ]);
-    return row ? { hostId: Number(row.hostid), userId: Number(row.userid) } : undefined;
+  async assimilationSubject(workunitId: number): Promise<AssimilationSubject | undefined> {
+    const [row] = await this.query<RowDataPacket>(ASSIMILATION_SUBJECT_SQL, [workunitId]);
+    return row ? assimilationSubjectFromRow(row) : undefined;
+  }
+
+  async failedResults(workunitId: number): Promise<FailedResult[]> {
+    return (await this.query<RowDataPacket>(FAILED_RESULTS_SQL, [workunitId])).map(failedResultFromRow);
   }
 
   async cancelUnsentWorkunits(experiment: string): Promise<string[]> {
-    const pattern = `axm\\_${experiment.replaceAll('_', '\\_')}\\_%`;
+    const pattern = workunitNameLike(experiment);
     const unsent = `FROM workunit w
        WHERE w.name LIKE ? AND w.canonical_resultid = 0 AND (w.error_mask & 16) = 0
          AND NOT EXISTS (SELECT 1 FROM result r WHERE r.workunitid = w.id AND r.server_state IN (4, 5))`;
-    const rows = await this.query<RowDataPacket>(`SELECT w.id, w.name ${unsent}`, [pattern]);
+    // LIKE also matches longer names that share the prefix (axm_a_b_... for experiment a): parse each.
+    const rows = (await this.query<RowDataPacket>(`SELECT w.id, w.name ${unsent}`, [pattern])).filter((r) =>
+      WorkunitName.isOf(String(r.name), experiment),
+    );
     if (rows.length === 0) return [];
     await this.query<RowDataPacket>(
       'UPDATE workunit SET error_mask = error_mask | 16, transition_time = UNIX_TIMESTAMP() WHERE id IN (?)',

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { writeFileAtomically } from '../atomic-write.js';
 import { AxiomError, ConfigurationError } from '../errors.js';
 import { sha256File } from '../hash.js';
-import { SCRIPT_SHA_PREFIX } from '../manifest/plan.js';
+import { SCRIPT_SHA_PREFIX } from '../workunit/name.js';
 
 export interface PublishedScript {
   experiment: string;

@@ -1,7 +1,6 @@
-import type { Host } from '../fleet/types.js';
-import type { OsName } from '../manifest/types.js';
+import type { Host, OsName } from '../fleet/types.js';
 import { gpusFromMisc, gpusFromSerialnum } from './gpu.js';
-import type { CreditSubject, CreditTotals, ResultRow } from './store.js';
+import type { AssimilationSubject, CreditSubject, CreditTotals, FailedResult, ResultRow } from './store.js';
 
 /** The host columns both stores read; `misc` is absent on BOINC server 1.4. */
 export interface HostRecord {
@@ -117,4 +116,52 @@ export async function readCreditTotals(
     }
   }
   return totals;
+}
+
+/** A workunit and its canonical result, for the assimilator: the same SQL for MariaDB and SQLite. */
+export const ASSIMILATION_SUBJECT_SQL = `SELECT w.id, w.name, w.error_mask, w.batch, w.canonical_resultid,
+        r.id AS result_id, r.elapsed_time, r.hostid, r.userid
+   FROM workunit w LEFT JOIN result r ON r.id = w.canonical_resultid AND r.workunitid = w.id
+  WHERE w.id = ?`;
+
+export function assimilationSubjectFromRow(row: Record<string, unknown>): AssimilationSubject {
+  const resultId = row.result_id === null || row.result_id === undefined ? 0 : Number(row.result_id);
+  return {
+    workunitId: Number(row.id),
+    workunitName: String(row.name),
+    errorMask: Number(row.error_mask),
+    batch: Number(row.batch),
+    canonicalResultId: Number(row.canonical_resultid),
+    ...(resultId > 0
+      ? {
+          canonical: {
+            resultId,
+            elapsedTime: Number(row.elapsed_time),
+            hostId: Number(row.hostid),
+            userId: Number(row.userid),
+          },
+        }
+      : {}),
+  };
+}
+
+/** Results of a workunit that ended in a client error (outcome 3): the same SQL for MariaDB and SQLite. */
+export const FAILED_RESULTS_SQL = `SELECT id, hostid, userid, elapsed_time, exit_status, stderr_out
+   FROM result WHERE workunitid = ? AND outcome = 3 ORDER BY id`;
+
+export function failedResultFromRow(row: Record<string, unknown>): FailedResult {
+  const stderr = row.stderr_out;
+  return {
+    resultId: Number(row.id),
+    hostId: Number(row.hostid),
+    userId: Number(row.userid),
+    elapsedTime: Number(row.elapsed_time),
+    exitStatus: Number(row.exit_status),
+    stderrOut:
+      stderr === null || stderr === undefined
+        ? ''
+        : Buffer.isBuffer(stderr)
+          ? stderr.toString('utf8')
+          : String(stderr),
+  };
 }

@@ -1,20 +1,27 @@
 import { readFileSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import type { Host } from '../fleet/types.js';
+import { WorkunitName, workunitNameLike } from '../workunit/name.js';
 import { grantInTransaction, LEDGER_DDL, LEDGER_SELECT, ledgerFromRow } from './credit-sql.js';
 import {
+  ASSIMILATION_SUBJECT_SQL,
+  assimilationSubjectFromRow,
   CREDIT_SUBJECTS_SQL,
   creditSubjectFromRow,
+  FAILED_RESULTS_SQL,
+  failedResultFromRow,
   hostFromRow,
   RESULTS_OF_APP_SQL,
   readCreditTotals,
   resultFromRow,
 } from './rows.js';
 import type {
+  AssimilationSubject,
   BoincStore,
   CreditGrant,
   CreditSubject,
   CreditTotals,
+  FailedResult,
   HostQuery,
   LedgerRow,
   ResultRow,
@@ -103,15 +110,21 @@ export class SqliteBoincStore implements BoincStore {
     );
   }
 
-  async resultOwner(resultId: number): Promise<{ hostId: number; userId: number } | undefined> {
-    const row = this.db.prepare('SELECT hostid, userid FROM result WHERE id = ?').get(resultId) as
-      | { hostid: number; userid: number }
+  async assimilationSubject(workunitId: number): Promise<AssimilationSubject | undefined> {
+    const row = this.db.prepare(ASSIMILATION_SUBJECT_SQL).get(workunitId) as
+      | Record<string, unknown>
       | undefined;
-    return row ? { hostId: row.hostid, userId: row.userid } : undefined;
+    return row ? assimilationSubjectFromRow(row) : undefined;
+  }
+
+  async failedResults(workunitId: number): Promise<FailedResult[]> {
+    return (this.db.prepare(FAILED_RESULTS_SQL).all(workunitId) as Record<string, unknown>[]).map(
+      failedResultFromRow,
+    );
   }
 
   async cancelUnsentWorkunits(experiment: string): Promise<string[]> {
-    const pattern = `axm\\_${experiment.replaceAll('_', '\\_')}\\_%`;
+    const pattern = workunitNameLike(experiment);
     const rows = this.db
       .prepare(
         `SELECT w.id, w.name FROM workunit w
@@ -119,13 +132,14 @@ export class SqliteBoincStore implements BoincStore {
             AND NOT EXISTS (SELECT 1 FROM result r WHERE r.workunitid = w.id AND r.server_state IN (4, 5))`,
       )
       .all(pattern) as { id: number; name: string }[];
+    const mine = rows.filter((r) => WorkunitName.isOf(r.name, experiment));
     const cancel = this.db.prepare(
       "UPDATE workunit SET error_mask = error_mask | 16, transition_time = CAST(strftime('%s', 'now') AS INTEGER) WHERE id = ?",
     );
     this.db.transaction(() => {
-      for (const row of rows) cancel.run(row.id);
+      for (const row of mine) cancel.run(row.id);
     })();
-    return rows.map((r) => r.name);
+    return mine.map((r) => r.name);
   }
 
   async existingWorkunits(names: readonly string[]): Promise<Set<string>> {

@@ -21,23 +21,24 @@ export class StagingConflictError extends AxiomError {
 
 /**
  * Stages an input file as bin/stage_file does: `<download dir>/<hierarchy dir>/<name>` plus
- * `<name>.md5` holding "<md5> <size>\n", written atomically. Refuses a name that already holds
- * different content; the same content again is a no-op.
+ * `<name>.md5` holding "<md5> <size>\n", written atomically. The same content again is a no-op. A
+ * name that holds different content is refused, unless `replace` says no workunit uses the file
+ * (it is staged for a workunit that has no row yet, e.g. after a deploy that failed half way).
  */
 export function stageInputFile(
   downloadDir: string,
   fanout: number,
   fileName: string,
   content: Buffer,
+  options: { replace?: boolean } = {},
 ): { path: string; created: boolean } {
   if (!/^[A-Za-z0-9_.-]+$/.test(fileName))
     throw new StagingConflictError(`input file name "${fileName}" is not shell-safe`);
   const dir = join(downloadDir, hierarchyDir(fileName, fanout));
   const path = join(dir, fileName);
   if (existsSync(path)) {
-    if (!readFileSync(path).equals(content))
-      throw new StagingConflictError(`${path} already exists with different content`);
-    return { path, created: false };
+    if (readFileSync(path).equals(content)) return { path, created: false };
+    if (!options.replace) throw new StagingConflictError(`${path} already exists with different content`);
   }
   mkdirSync(dir, { recursive: true });
   const md5 = createHash('md5').update(content).digest('hex');

@@ -26,6 +26,33 @@ export interface HostQuery {
   now: Date;
 }
 
+/** A workunit handed to the assimilator, and BOINC's own record of its canonical result. */
+export interface AssimilationSubject {
+  workunitId: number;
+  workunitName: string;
+  errorMask: number;
+  batch: number;
+  canonicalResultId: number;
+  canonical?: {
+    resultId: number;
+    /** result.elapsed_time: BOINC's measurement of the task. */
+    elapsedTime: number;
+    hostId: number;
+    userId: number;
+  };
+}
+
+/** A task that failed on a volunteer's computer, as BOINC recorded it. */
+export interface FailedResult {
+  resultId: number;
+  hostId: number;
+  userId: number;
+  elapsedTime: number;
+  exitStatus: number;
+  /** result.stderr_out: the tail of the task's stderr, which carries the client's report. */
+  stderrOut: string;
+}
+
 /** What credit is granted to: a result with its workunit, host and user as BOINC recorded them. */
 export interface CreditSubject {
   resultId: number;
@@ -77,8 +104,10 @@ export interface BoincStore {
   readHosts(query: HostQuery): Promise<Host[]>;
   /** Results of the app's workunits with an id above `afterId`, in id order, at most `limit`. */
   resultsOfApp(app: string, afterId: number, limit: number): Promise<ResultRow[]>;
-  /** The host and user of a result, when the row exists. */
-  resultOwner(resultId: number): Promise<{ hostId: number; userId: number } | undefined>;
+  /** A workunit as the assimilator sees it, with its canonical result when there is one. */
+  assimilationSubject(workunitId: number): Promise<AssimilationSubject | undefined>;
+  /** Results of a workunit that ended in a client error (outcome 3), with the stderr BOINC kept. */
+  failedResults(workunitId: number): Promise<FailedResult[]>;
   /**
    * Cancels, the BOINC way (error_mask |= 16, WU_ERROR_CANCELLED), the workunits of an experiment
    * that no host has been sent yet; rows are never deleted. Returns the names cancelled.

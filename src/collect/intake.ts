@@ -1,30 +1,12 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import type { SpoolEntry } from '../boinc/assimilate.js';
+import { sanitiseEnvelope } from '../envelope/envelope.js';
+import { parseStrictJson } from '../envelope/json.js';
+import type { SpoolClient, SpoolEntry } from '../envelope/spool.js';
 import type { Problem } from '../problems.js';
-
-/** What the workunit name tells: `axm_<experiment>_<script sha prefix>_h<host>_r<replica>`. */
-export interface WorkunitRef {
-  name: string;
-  experiment: string;
-  scriptSha: string;
-  host: number;
-  replica: number;
-}
-
-const WORKUNIT = /^axm_([a-z][a-z0-9_]{2,47})_([0-9a-f]{12})_h([0-9]+)_r([0-9]+)$/;
-
-export function parseWorkunitName(name: string): WorkunitRef | undefined {
-  const match = WORKUNIT.exec(name);
-  if (!match) return undefined;
-  return {
-    name,
-    experiment: match[1] as string,
-    scriptSha: match[2] as string,
-    host: Number(match[3]),
-    replica: Number(match[4]),
-  };
-}
+import type { SchemaValidator } from '../schema/validate.js';
+import type { WorkunitInput } from '../workunit/input.js';
+import { type WorkunitId, WorkunitName } from '../workunit/name.js';
 
 /** One result waiting to be judged: the spool entry and what its workunit name says. */
 export interface Incoming {
@@ -33,7 +15,10 @@ export interface Incoming {
   /** Bytes of the spool entry as stored. */
   bytes: number;
   entry: SpoolEntry;
-  workunit: WorkunitRef;
+  /** What the workunit's name says. */
+  name: WorkunitId & { name: string };
+  /** What the workunit asked for (its staged wu.json), when the entry carries it. */
+  workunit?: WorkunitInput;
 }
 
 export interface Intake {
@@ -45,48 +30,145 @@ export interface Intake {
 
 /** Spool entries are written by `axiom assimilate`; anything bigger than this is not ours. */
 const MAX_SPOOL_BYTES = 8 * 1024 * 1024;
+const SPOOL_FILE = /^(.+)__([0-9]{1,12})\.json$/;
+
+const isRecord = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
+const optionalInteger = (v: unknown) => (Number.isInteger(v) ? (v as number) : undefined);
+const optionalNumber = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
+const optionalText = (v: unknown, limit: number) => (typeof v === 'string' ? v.slice(0, limit) : undefined);
+
+function clientOf(raw: unknown): SpoolClient | undefined {
+  if (!isRecord(raw)) return undefined;
+  const status = typeof raw.status === 'string' ? raw.status : 'unknown';
+  const sha = optionalText(raw.script_sha256, 64);
+  return {
+    status: status as SpoolClient['status'],
+    exit_code: optionalInteger(raw.exit_code) ?? null,
+    elapsed_seconds: optionalNumber(raw.elapsed_seconds) ?? null,
+    ...(sha && /^[0-9a-f]{64}$/.test(sha) ? { script_sha256: sha } : {}),
+    ...(raw.isolation === 'sandbox' || raw.isolation === 'limits-only' ? { isolation: raw.isolation } : {}),
+    ...(typeof raw.message === 'string' ? { message: raw.message.slice(0, 500) } : {}),
+    ...(typeof raw.stderr_tail === 'string' ? { stderr_tail: raw.stderr_tail.slice(-2000) } : {}),
+  };
+}
+
+/**
+ * A spool entry as stored is data like any other: every field is checked for its type, and the
+ * envelope is sanitised again, so that nothing later can trip over a value of the wrong kind.
+ */
+export function readSpoolEntry(
+  raw: unknown,
+  validator: SchemaValidator,
+): { entry: SpoolEntry; workunit?: WorkunitInput } | { problem: string } {
+  if (!isRecord(raw)) return { problem: 'not a JSON object' };
+  if (raw.kind !== 'result') return { problem: 'not a result entry' };
+  if (typeof raw.wu_name !== 'string' || !Number.isInteger(raw.result_id) || !Number.isInteger(raw.wu_id))
+    return { problem: 'wu_name, wu_id or result_id is missing or of the wrong type' };
+  const verdict = raw.verdict;
+  if (verdict !== 'accepted' && verdict !== 'rejected' && verdict !== 'failed-task')
+    return { problem: `verdict ${JSON.stringify(verdict)} is not accepted, rejected or failed-task` };
+  let workunit: WorkunitInput | undefined;
+  if (raw.workunit !== undefined) {
+    const problems = validator.validate('workunit', {
+      file: 'workunit',
+      data: raw.workunit,
+      locate: () => ({ line: 1, column: 1 }),
+    });
+    if (problems.length > 0)
+      return {
+        problem: `its workunit input breaks schemas/workunit.schema.json: ${problems[0]?.path ?? ''} ${problems[0]?.message}`,
+      };
+    workunit = raw.workunit as WorkunitInput;
+  }
+  const client = clientOf(raw.client);
+  const envelope = raw.envelope === undefined ? undefined : sanitiseEnvelope(raw.envelope);
+  if (envelope && isRecord(raw.envelope) && Array.isArray(raw.envelope.dropped))
+    envelope.dropped = [
+      ...new Set([
+        ...raw.envelope.dropped.filter((d): d is string => typeof d === 'string').map((d) => d.slice(0, 80)),
+        ...(envelope.dropped ?? []),
+      ]),
+    ];
+  const entry: SpoolEntry = {
+    kind: 'result',
+    received_at:
+      typeof raw.received_at === 'string' && !Number.isNaN(Date.parse(raw.received_at))
+        ? new Date(raw.received_at).toISOString()
+        : new Date(0).toISOString(),
+    wu_name: raw.wu_name,
+    wu_id: raw.wu_id as number,
+    result_id: raw.result_id as number,
+    ...(optionalNumber(raw.runtime) !== undefined ? { runtime: optionalNumber(raw.runtime) } : {}),
+    ...(optionalInteger(raw.host_id) !== undefined ? { host_id: optionalInteger(raw.host_id) } : {}),
+    ...(optionalInteger(raw.user_id) !== undefined ? { user_id: optionalInteger(raw.user_id) } : {}),
+    verdict,
+    ...(typeof raw.reason === 'string' ? { reason: raw.reason.slice(0, 1000) } : {}),
+    ...(workunit ? { workunit } : {}),
+    ...(client ? { client } : {}),
+    ...(envelope ? { envelope } : {}),
+  };
+  return { entry, ...(workunit ? { workunit } : {}) };
+}
 
 /**
  * Reads the spool: one entry per result, in result id order, leaving out workunit-level errors
- * (no result to judge) and results already collected (`known`).
+ * (no result to judge) and results already collected (`known`). An entry that cannot be read is
+ * reported and left where it is; every other one goes on.
  */
-export function readSpool(spoolDir: string, known: ReadonlySet<number>): Intake {
+export function readSpool(spoolDir: string, known: ReadonlySet<number>, validator: SchemaValidator): Intake {
   const intake: Intake = { incoming: [], skipped: 0, problems: [] };
   if (!existsSync(spoolDir)) return intake;
-  for (const name of readdirSync(spoolDir)) {
-    const match = /^(.+)__([0-9]{1,12})\.json$/.exec(name);
+  for (const file of readdirSync(spoolDir)) {
+    const match = SPOOL_FILE.exec(file);
     if (!match) continue;
     const resultId = Number(match[2]);
     if (known.has(resultId)) {
       intake.skipped += 1;
       continue;
     }
-    const file = join(spoolDir, name);
     const problem = (message: string) =>
-      intake.problems.push({ file: name, rule: 'spool', message, severity: 'warning' });
-    const bytes = statSync(file).size;
+      intake.problems.push({
+        file,
+        rule: 'spool',
+        message: `${message}; left in the spool`,
+        severity: 'warning',
+      });
+    const name = WorkunitName.parse(match[1] as string);
+    if (!name) {
+      problem('not a result of an Axiom Lab workunit');
+      continue;
+    }
+    const path = join(spoolDir, file);
+    const bytes = statSync(path).size;
     if (bytes > MAX_SPOOL_BYTES) {
-      problem(`larger than ${MAX_SPOOL_BYTES} bytes; left in the spool`);
+      problem(`larger than ${MAX_SPOOL_BYTES} bytes`);
       continue;
     }
-    let entry: SpoolEntry;
+    let raw: unknown;
     try {
-      entry = JSON.parse(readFileSync(file, 'utf8')) as SpoolEntry;
-    } catch {
-      problem('not valid JSON; left in the spool');
+      raw = parseStrictJson(readFileSync(path, 'utf8'));
+    } catch (error) {
+      problem(`not valid JSON (${(error as Error).message.slice(0, 80)})`);
       continue;
     }
-    const workunit = parseWorkunitName(match[1] as string);
-    if (
-      !workunit ||
-      entry.kind !== 'result' ||
-      entry.result_id !== resultId ||
-      entry.wu_name !== workunit.name
-    ) {
-      problem('not a result of an Axiom Lab workunit (the name and content disagree); left in the spool');
+    const read = readSpoolEntry(raw, validator);
+    if ('problem' in read) {
+      problem(read.problem);
       continue;
     }
-    intake.incoming.push({ resultId, file: name, bytes, entry, workunit });
+    if (read.entry.result_id !== resultId || read.entry.wu_name !== match[1]) {
+      problem('the file name and the entry disagree on the workunit or result');
+      continue;
+    }
+    intake.incoming.push({
+      resultId,
+      file,
+      bytes,
+      entry: read.entry,
+      name: { ...name, name: read.entry.wu_name },
+      ...(read.workunit ? { workunit: read.workunit } : {}),
+    });
   }
   intake.incoming.sort((a, b) => a.resultId - b.resultId);
   return intake;
