@@ -20,9 +20,10 @@ function jobs(prefix, count) {
 }
 
 export async function benchDeploy({ root, log }) {
-  const { CreateWorkJobCreator, installResultTemplate, readProjectLayout } = await import(
+  const { CreateWorkJobCreator, installResultTemplate } = await import(
     join(root, 'dist/boinc/create-work.js')
   );
+  const { readProjectLayout } = await import(join(root, 'dist/boinc/project.js'));
   const { openMysqlStore } = await import(join(root, 'dist/boinc/mysql.js'));
   const name = `axiom_bench_${process.pid}`;
   const database = await createBenchDatabase(root, name);

@@ -13,7 +13,7 @@ const CHARS_PER_TOKEN = 3;
 
 export async function benchJudgeTokens({ root, log }) {
   const { ClaudeJudge } = await import(join(root, 'dist/collect/claude-judge.js'));
-  const { readResearchRecord } = await import(join(root, 'dist/results/record.js'));
+  const { readResearchRecord } = await import(join(root, 'dist/record/research.js'));
   const { SchemaValidator } = await import(join(root, 'dist/schema/validate.js'));
   const experiments = readdirSync(join(root, 'manifests'))
     .filter((f) => f.endsWith('.yaml'))

@@ -2,7 +2,7 @@
 # Installs the Debian/Ubuntu packages Axiom Lab and its tests need; skips what is already there.
 set -euo pipefail
 
-PACKAGES=(git openssl python3-numpy mariadb-server mariadb-client chromium)
+PACKAGES=(git openssl python3-numpy mariadb-server mariadb-client chromium bubblewrap)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do

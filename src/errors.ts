@@ -5,9 +5,15 @@ export class AxiomError extends Error {
   override name = 'AxiomError';
 }
 
-/** The command line was wrong: exit status 2. */
+/** The command line was wrong: exit status 2. `command` names the command whose --help explains it. */
 export class UsageError extends AxiomError {
   override name = 'UsageError';
+  constructor(
+    message: string,
+    readonly command?: string,
+  ) {
+    super(message);
+  }
 }
 
 /** A configuration file or environment variable is wrong or missing. */

@@ -149,7 +149,7 @@ describe('host inventory from MariaDB', () => {
       env: { PATH: process.env.PATH, AXIOM_DB_URL: 'mysql://boinc:s3cret@127.0.0.1:1/boinc' },
     });
     expect(result.code).toBe(1);
-    expect(result.stderr).toContain('axiom: BOINC database (mysql boinc@127.0.0.1:1)');
+    expect(result.stderr).toContain('axiom fleet: BOINC database (mysql boinc@127.0.0.1:1)');
     expect(result.stderr).not.toContain('s3cret');
   });
 
@@ -157,7 +157,7 @@ describe('host inventory from MariaDB', () => {
     [{}, 'AXIOM_DB_URL is not set'],
     [
       { AXIOM_DB_URL: 'postgres://x@y/z' },
-      'AXIOM_DB_URL must look like mysql://user:password@host:3306/database',
+      'environment: AXIOM_DB_URL: must start with mysql:// or sqlite:; found "postgres://x@y/z", expected e.g. mysql://',
     ],
   ])('explains a missing or wrong AXIOM_DB_URL: %j', async (extra, message) => {
     const result = await runCli(['fleet', 'export'], {

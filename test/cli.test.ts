@@ -25,7 +25,7 @@ describe('axiom (top level)', () => {
     const result = await runCli(['deploi'], { cwd: REPO_ROOT });
     expect(result.code).toBe(2);
     expect(result.stderr).toBe(
-      `axiom: unknown command "deploi"; commands: ${[...COMMANDS.keys()].join(', ')}\nRun \`axiom --help\` for usage.\n`,
+      `axiom: unknown command "deploi"; did you mean "deploy"? Commands: ${[...COMMANDS.keys()].join(', ')}\nRun \`axiom --help\` for usage.\n`,
     );
   });
 
@@ -42,7 +42,22 @@ describe('axiom (top level)', () => {
     expect((await runCli(['help', name], { cwd: REPO_ROOT })).stdout).toBe(help.stdout);
     const unknown = await runCli([name, '--no-such-flag'], { cwd: REPO_ROOT });
     expect(unknown.code).toBe(2);
-    expect(unknown.stderr).toContain(`axiom ${name}: Unknown option '--no-such-flag'`);
+    expect(unknown.stderr).toBe(
+      `axiom ${name}: unknown option --no-such-flag\nRun \`axiom ${name} --help\` for usage.\n`,
+    );
+  });
+
+  it('suggests the option that was meant, and words missing or negative values plainly', async () => {
+    const typo = await runCli(['collect', '--dry-rnu'], { cwd: REPO_ROOT });
+    expect(typo.stderr).toContain('axiom collect: unknown option --dry-rnu; did you mean --dry-run?');
+    const missing = await runCli(['demo', '--budget'], { cwd: REPO_ROOT });
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain('axiom demo: --budget needs a value');
+    const negative = await runCli(['demo', '--budget', '-5'], { cwd: REPO_ROOT });
+    expect(negative.code).toBe(2);
+    expect(negative.stderr).toContain(
+      'axiom demo: --budget needs a value; a value that starts with "-" is written --budget=-5',
+    );
   });
 });
 
@@ -138,7 +153,7 @@ describe('axiom check', () => {
   });
 
   it.each([
-    [['check', 'nowhere.yaml'], 'axiom: nowhere.yaml: no such file or directory'],
+    [['check', 'nowhere.yaml'], 'axiom check: nowhere.yaml: no such file or directory'],
     [['check', '/etc/hostname'], 'is outside the repository'],
     [
       ['check', 'fleet.yaml', '--format', 'yaml'],

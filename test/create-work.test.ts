@@ -1,9 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { CreateWorkJobCreator, installResultTemplate, readProjectLayout } from '../src/boinc/create-work.js';
+import { CreateWorkJobCreator, installResultTemplate } from '../src/boinc/create-work.js';
 import type { JobSpec } from '../src/boinc/jobs.js';
 import { openMysqlStore } from '../src/boinc/mysql.js';
+import { readProjectLayout } from '../src/boinc/project.js';
 import { createTestProject, type TestProject } from './helpers/boinc-project.js';
 import { insertResult, type TestDatabase } from './helpers/mariadb.js';
 

@@ -26,8 +26,8 @@ describe('axiom demo', () => {
     const result = await runCli(['demo', '--dir', dir, '--budget', BUDGET], { cwd: root, env: env() });
     expect(result.code).toBe(0);
     expect(result.stderr).toContain('propose: 10 proposals (from the built-in catalogue)');
-    expect(result.stderr).toContain('10 pull requests wait for your approval');
-    expect(result.stderr).toContain(`  axiom demo --dir ${dir} --yes`);
+    expect(result.stdout).toContain('10 pull requests wait for your approval');
+    expect(result.stdout).toContain(`  axiom demo --dir ${dir} --yes`);
     expect(git(join(dir, 'origin.git'), 'ls-tree', '--name-only', 'main')).not.toContain('manifests');
   });
 
@@ -38,6 +38,7 @@ describe('axiom demo', () => {
     });
     expect(result.code, result.stderr).toBe(0);
     const summary = JSON.parse(result.stdout);
+    expect(summary.waiting).toBeNull();
     expect(summary.experiments).toHaveLength(10);
     const lab = join(dir, 'lab');
     const experiments = readdirSync(join(lab, 'results')).filter((d) => d !== 'credit' && !d.endsWith('.md'));
@@ -68,10 +69,27 @@ describe('axiom demo', () => {
         credit: number;
       }[];
       expect(total?.credit).toBe(entries.reduce((s, e) => s + e.credit, 0));
+      // The headline: valid results were paid what code proposed for them (cap × quality, quality > 0).
+      const paid = entries.filter((e) => (e as { verdict?: string }).verdict === 'valid' && e.credit > 0);
+      expect(paid.length).toBeGreaterThan(0);
+      for (const entry of paid) {
+        const { experiment, result, quality } = entry as unknown as {
+          experiment: string;
+          result: number;
+          quality: number;
+        };
+        const cap = (
+          parse(readFileSync(join(lab, 'manifests', `${experiment}.yaml`), 'utf8')) as { credit_cap: number }
+        ).credit_cap;
+        expect({ result, credit: entry.credit }).toEqual({ result, credit: Math.round(cap * quality) });
+      }
+      expect(summary.verdicts.valid).toBe(
+        entries.filter((e) => (e as { verdict?: string }).verdict === 'valid').length,
+      );
     } finally {
       await store.close();
     }
-    expect(readFileSync(summary.site, 'utf8')).toContain('<h1>Experiments</h1>');
+    expect(readFileSync(summary.siteIndex, 'utf8')).toContain('<h1>Experiments</h1>');
     expect(git(join(dir, 'origin.git'), 'log', '--format=%s', 'main')).toContain(
       'Merge axiom/results: Results',
     );

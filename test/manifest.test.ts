@@ -2,14 +2,14 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runCheck } from '../src/check/run.js';
+import { readEnvironment } from '../src/env/environment.js';
 import { parseManifest } from '../src/manifest/load.js';
-import { resolvePython } from '../src/policy/python.js';
 import { formatProblem } from '../src/problems.js';
 import { SchemaValidator } from '../src/schema/validate.js';
 import { FIXTURES, makeRepo, manifestYaml, OK_SCRIPT, REPO_ROOT } from './helpers/repo.js';
 
 const validator = new SchemaValidator();
-const python = resolvePython(process.env);
+const python = readEnvironment(process.env, process.cwd()).python;
 
 async function checkInRepo(files: Record<string, string>, paths: string[] = []) {
   const root = makeRepo(files);

@@ -2,11 +2,11 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { readEnvironment } from '../src/env/environment.js';
 import { checkScriptPolicy } from '../src/policy/policy.js';
-import { resolvePython } from '../src/policy/python.js';
 import { FIXTURES, REPO_ROOT } from './helpers/repo.js';
 
-const python = resolvePython(process.env);
+const python = readEnvironment(process.env, process.cwd()).python;
 
 function fixtureScripts(dir: string) {
   return readdirSync(join(FIXTURES, dir))

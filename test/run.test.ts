@@ -118,7 +118,10 @@ describe('axiom run', () => {
 
   it.each([
     [['run'], 'give exactly one script (.py) or manifest (.yaml)'],
-    [['run', 'experiments/probe_run.py', '--budget', 'soon'], '--budget must be a number >= 1; found "soon"'],
+    [
+      ['run', 'experiments/probe_run.py', '--budget', 'soon'],
+      'axiom run: --budget must be a number of at least 1; found "soon"',
+    ],
     [['run', 'experiments/probe_run.py', '--params', '[1]'], '--params must be a JSON object'],
     [['run', 'experiments/probe_run.py', '--out', 'full'], 'is not empty; pass a new or empty directory'],
     [['run', 'missing.py'], 'missing.py: no such file'],

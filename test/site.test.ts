@@ -14,7 +14,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { PlotSpec } from '../src/manifest/types.js';
 import { PlotRenderer } from '../src/plots/render.js';
 import { fitPowerLaw, resultPlot } from '../src/plots/spec.js';
-import type { ResultRecord } from '../src/results/record.js';
+import type { ResultRecord } from '../src/record/research.js';
 import { writeResultsTree } from './fixtures/results-tree.mjs';
 import { git, makeLab } from './helpers/git.js';
 import { REPO_ROOT, runCli } from './helpers/repo.js';

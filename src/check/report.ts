@@ -1,5 +1,5 @@
-import type { ManifestPlan } from '../manifest/plan.js';
 import { countErrors, formatProblem, type Problem } from '../problems.js';
+import type { ManifestPlan } from '../workunit/plan.js';
 import type { CheckReport } from './run.js';
 
 /** Workunits listed per manifest in the text report; --json has them all. */

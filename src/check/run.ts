@@ -6,12 +6,12 @@ import { SnapshotFleet } from '../fleet/snapshot.js';
 import type { FleetSource, Host } from '../fleet/types.js';
 import { sha256File } from '../hash.js';
 import { isValid, type LoadedManifest, loadManifest, type ValidManifest } from '../manifest/load.js';
-import { type ManifestPlan, planManifest } from '../manifest/plan.js';
 import { checkManifestRules, type RuleContext } from '../manifest/rules.js';
 import type { Manifest } from '../manifest/types.js';
 import { checkScriptPolicy, type PolicyRequest } from '../policy/policy.js';
 import { compareProblems, type Problem } from '../problems.js';
 import type { SchemaValidator } from '../schema/validate.js';
+import { type ManifestPlan, planManifest } from '../workunit/plan.js';
 import { parseYaml } from '../yaml/document.js';
 import { listFiles, MANIFEST_DIR, type Selection, selectFiles } from './select.js';
 
@@ -51,6 +51,15 @@ export async function runCheck(options: CheckOptions): Promise<CheckReport> {
   problems.push(...loaded.flatMap((m) => m.problems));
   const valid = loaded.filter(isValid);
 
+  // With a broken axiom.yaml neither the fleet nor the limits are known: report, plan nothing.
+  if (!config)
+    return {
+      manifests: selection.manifests.length,
+      scripts: 0,
+      problems: problems.sort(compareProblems),
+      plans: [],
+      deployable: [],
+    };
   const fleetSource = options.fleet ?? new SnapshotFleet(join(root, config.fleet), config.fleet, validator);
   const hosts = await readFleet(fleetSource, problems);
   const context: RuleContext = {

@@ -1,105 +1,111 @@
-import { type ResultRef, readResult, type SpoolEntry, writeSpoolEntry } from '../boinc/assimilate.js';
+import { type AssimilateCall, assimilateResult } from '../assimilate/assimilate.js';
 import { openStore } from '../boinc/open.js';
-import { AxiomError, ConfigurationError, UsageError } from '../errors.js';
-import { type Command, type Io, type ParsedArgs, stringOption } from './command.js';
+import { projectDatabaseUrl, readProjectLayout } from '../boinc/project.js';
+import { required } from '../env/environment.js';
+import { UsageError } from '../errors.js';
+import { SchemaValidator } from '../schema/validate.js';
+import { defineCommand, type ParsedArgs, stringOption } from './command.js';
 
 const WU_NAME = /^[A-Za-z0-9_.-]{1,191}$/;
 
 function integer(text: string | undefined, what: string): number {
-  if (text === undefined || !/^-?\d+$/.test(text))
-    throw new UsageError(`axiom assimilate: ${what} must be an integer; found ${JSON.stringify(text ?? '')}`);
+  if (text === undefined || !/^\d{1,12}$/.test(text))
+    throw new UsageError(`${what} must be a whole number; found ${JSON.stringify(text ?? '')}`, 'assimilate');
   return Number(text);
 }
 
 function wuName(text: string | undefined): string {
   if (!text || !WU_NAME.test(text))
     throw new UsageError(
-      `axiom assimilate: workunit name must be letters, digits, _ . -; found ${JSON.stringify(text ?? '')}`,
+      `workunit name must be letters, digits, _ . -; found ${JSON.stringify(text ?? '')}`,
+      'assimilate',
     );
   return text;
 }
 
-export const assimilateCommand: Command = {
-  name: 'assimilate',
-  summary: "store one BOINC result in the spool for collect (BOINC's script_assimilator runs it)",
-  usage: 'WU_NAME WU_ID RESULT_ID RUNTIME FILE... | --error MASK WU_NAME WU_ID BATCH_ID',
-  description: [
-    "Run by BOINC's script_assimilator with",
-    '  --script "axiom_assimilate wu_name wu_id result_id runtime files"',
-    "It reads the volunteer client's result file (at most 4 MiB, UTF-8 JSON), keeps only numbers and a",
-    'short summary, and writes a spool entry into AXIOM_SPOOL_DIR atomically (write, fsync, rename),',
-    'with the host and user of the result when AXIOM_DB_URL is set. Bad volunteer data is recorded as',
-    'rejected with the reason and exits 0; the exit status is 1 only when nothing could be stored, so the',
-    'daemon stops and retries later. With --error (a workunit that failed without a canonical result) the',
-    'error mask is recorded.',
-  ].join('\n'),
-  options: {
-    error: { type: 'string', value: 'MASK', description: "the workunit failed: record BOINC's error mask" },
-  },
-  async run(args, io) {
-    const spoolDir = io.env.AXIOM_SPOOL_DIR;
-    if (!spoolDir)
-      throw new ConfigurationError('AXIOM_SPOOL_DIR is not set; expected the directory axiom collect reads');
-    const entry = stringOption(args, 'error') === undefined ? await resultEntry(args, io) : errorEntry(args);
-    let path: string;
-    try {
-      path = writeSpoolEntry(spoolDir, entry);
-    } catch (error) {
-      // Exit non-zero: script_assimilator stops and the workunit is retried after a restart.
-      throw new AxiomError(
-        `cannot store the result of ${entry.wu_name} in ${spoolDir}: ${(error as Error).message}`,
-      );
-    }
-    io.stdout.write(
-      `assimilate: ${entry.verdict}${entry.reason ? ` (${entry.reason})` : ''}: ${entry.wu_name} -> ${path}\n`,
-    );
-    return 0;
-  },
-};
-
-function errorEntry(args: ParsedArgs): SpoolEntry {
-  const [name, wuId, batchId] = args.positionals;
-  if (args.positionals.length !== 3)
-    throw new UsageError('axiom assimilate: --error MASK needs WU_NAME WU_ID BATCH_ID');
-  return {
-    kind: 'workunit-error',
-    received_at: new Date().toISOString(),
-    wu_name: wuName(name),
-    wu_id: integer(wuId, 'WU_ID'),
-    batch_id: integer(batchId, 'BATCH_ID'),
-    error_mask: integer(stringOption(args, 'error'), 'MASK'),
-    verdict: 'failed-task',
-    reason: 'the workunit failed without a canonical result',
-  };
-}
-
-async function resultEntry(args: ParsedArgs, io: Io): Promise<SpoolEntry> {
-  const [name, wuId, resultId, runtime, ...files] = args.positionals;
-  if (files.length === 0)
-    throw new UsageError('axiom assimilate: expected WU_NAME WU_ID RESULT_ID RUNTIME FILE...');
+/** The call, in whichever of script_assimilator's forms it came. */
+function callOf(args: ParsedArgs<typeof assimilateOptions>): AssimilateCall {
+  const error = stringOption(args, 'error');
+  const p = args.positionals;
+  if (error !== undefined) {
+    // 1.6+: --error MASK WU_NAME WU_ID BATCH_ID; 1.4: --error MASK WU_ID
+    if (p.length === 1)
+      return { kind: 'error', errorMask: integer(error, 'MASK'), wuId: integer(p[0], 'WU_ID') };
+    if (p.length !== 3)
+      throw new UsageError('--error MASK needs WU_NAME WU_ID BATCH_ID (or WU_ID)', 'assimilate');
+    return {
+      kind: 'error',
+      errorMask: integer(error, 'MASK'),
+      wuName: wuName(p[0]),
+      wuId: integer(p[1], 'WU_ID'),
+      batchId: integer(p[2], 'BATCH_ID'),
+    };
+  }
+  if (p.length === 0)
+    throw new UsageError('expected WU_ID FILE... or WU_NAME WU_ID RESULT_ID RUNTIME FILE...', 'assimilate');
+  // The default form (no token list) starts with the workunit id; workunit names never are all digits.
+  if (/^\d+$/.test(p[0] as string))
+    return { kind: 'result', wuId: integer(p[0], 'WU_ID'), files: p.slice(1) };
+  const [name, wuId, resultId, runtime, ...files] = p;
   const seconds = Number(runtime);
-  if (!Number.isFinite(seconds))
-    throw new UsageError(`axiom assimilate: RUNTIME must be a number; found ${JSON.stringify(runtime)}`);
-  const ref: ResultRef = {
+  if (runtime === undefined || !Number.isFinite(seconds))
+    throw new UsageError(`RUNTIME must be a number; found ${JSON.stringify(runtime ?? '')}`, 'assimilate');
+  return {
+    kind: 'result',
     wuName: wuName(name),
     wuId: integer(wuId, 'WU_ID'),
     resultId: integer(resultId, 'RESULT_ID'),
     runtime: seconds,
     files,
   };
-  const owner = io.env.AXIOM_DB_URL ? await lookUpOwner(io.env.AXIOM_DB_URL, ref.resultId, io) : undefined;
-  return readResult({ ...ref, ...(owner ? { hostId: owner.hostId, userId: owner.userId } : {}) }, new Date());
 }
 
-/** Host and user of the result; without them the entry is still stored (collect reads them again). */
-async function lookUpOwner(url: string, resultId: number, io: Io) {
-  const store = openStore(url, io.cwd);
-  try {
-    return await store.resultOwner(resultId);
-  } catch (error) {
-    io.stderr.write(`axiom assimilate: could not look up result ${resultId}: ${(error as Error).message}\n`);
-    return undefined;
-  } finally {
-    await store.close();
-  }
-}
+const assimilateOptions = {
+  error: { type: 'string', value: 'MASK', description: "the workunit failed: record BOINC's error mask" },
+} as const;
+
+export const assimilateCommand = defineCommand({
+  name: 'assimilate',
+  summary: "store one BOINC result in the spool for collect (BOINC's script_assimilator runs it)",
+  usage: 'WU_ID FILE... | WU_NAME WU_ID RESULT_ID RUNTIME FILE... | --error MASK WU_NAME WU_ID BATCH_ID',
+  description: [
+    "Run by BOINC's script_assimilator through bin/axiom_assimilate, in either form:",
+    '  --script "axiom_assimilate"                                        (servers 1.6 and later)',
+    '  --script "axiom_assimilate wu_name wu_id result_id runtime files"  (servers 1.4)',
+    "The first passes only the workunit id and the files; the rest is looked up in BOINC's database",
+    "(AXIOM_DB_URL, else the project's config.xml). It reads the workunit's staged wu.json from the",
+    "download hierarchy of AXIOM_BOINC_PROJECT_DIR and the volunteer client's report (at most 4 MiB,",
+    'UTF-8 JSON, no duplicate keys), keeps only numbers and a short summary, and writes a spool entry',
+    "into AXIOM_SPOOL_DIR atomically (write, fsync, rename) with BOINC's own runtime, host and user.",
+    'Bad volunteer data, and a canonical result whose files are gone, are recorded with the reason and',
+    'exit 0; the exit status is 1 only when nothing could be stored (the daemon stops and retries).',
+  ].join('\n'),
+  options: assimilateOptions,
+  async run(args, { io, env }) {
+    const call = callOf(args);
+    const spoolDir = required(env.spoolDir, 'AXIOM_SPOOL_DIR');
+    const projectDir = required(
+      env.boinc.projectDir,
+      'AXIOM_BOINC_PROJECT_DIR',
+      "where the workunits' inputs are staged",
+    );
+    const layout = readProjectLayout(projectDir);
+    const url = env.databaseUrl ?? projectDatabaseUrl(projectDir);
+    const store = url ? openStore(url) : undefined;
+    try {
+      const { entry, path } = await assimilateResult(call, {
+        spoolDir,
+        layout,
+        ...(store ? { store } : {}),
+        validator: new SchemaValidator(),
+        now: new Date(),
+      });
+      io.stdout.write(
+        `assimilate: ${entry.verdict}${entry.reason ? ` (${entry.reason})` : ''}: ${entry.wu_name} -> ${path}\n`,
+      );
+      return 0;
+    } finally {
+      await store?.close();
+    }
+  },
+});

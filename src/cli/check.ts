@@ -3,17 +3,16 @@ import { resolve } from 'node:path';
 import { renderAnnotations, renderJson, renderMarkdown, renderText } from '../check/report.js';
 import { runCheck } from '../check/run.js';
 import { SnapshotFleet } from '../fleet/snapshot.js';
-import { resolvePython } from '../policy/python.js';
 import { countErrors } from '../problems.js';
 import { SchemaValidator } from '../schema/validate.js';
-import { booleanOption, type Command, choiceOption, stringOption } from './command.js';
+import { booleanOption, choiceOption, defineCommand, stringOption } from './command.js';
 import { createProgress } from './progress.js';
 
 /** Below this many files, progress is shown only on a terminal. */
 const LONG_WORK_FILES = 100;
 const FORMATS = ['text', 'json', 'github'] as const;
 
-export const checkCommand: Command = {
+export const checkCommand = defineCommand({
   name: 'check',
   summary: 'validate manifests and scripts, and show what deploy would create',
   usage: '[paths...]',
@@ -41,7 +40,7 @@ export const checkCommand: Command = {
     summary: { type: 'string', value: 'FILE', description: 'also write the report as Markdown to FILE' },
     quiet: { type: 'boolean', short: 'q', description: 'no progress on stderr' },
   },
-  async run(args, io) {
+  async run(args, { io, env }) {
     const format = booleanOption(args, 'json')
       ? 'json'
       : choiceOption(args, 'check', 'format', FORMATS, 'text');
@@ -52,7 +51,7 @@ export const checkCommand: Command = {
     const report = await runCheck({
       root,
       paths: args.positionals.map((p) => resolve(io.cwd, p)),
-      python: resolvePython(io.env),
+      python: env.python,
       validator,
       fleet: fleetFile ? new SnapshotFleet(resolve(io.cwd, fleetFile), fleetFile, validator) : undefined,
       onProgress: (message, files) => {
@@ -68,8 +67,7 @@ export const checkCommand: Command = {
     const markdown = renderMarkdown(report);
     const summaryFile = stringOption(args, 'summary');
     if (summaryFile) writeFileSync(resolve(io.cwd, summaryFile), markdown);
-    if (format === 'github' && io.env.GITHUB_STEP_SUMMARY)
-      appendFileSync(io.env.GITHUB_STEP_SUMMARY, markdown);
+    if (format === 'github' && env.actions.stepSummary) appendFileSync(env.actions.stepSummary, markdown);
     return countErrors(report.problems) === 0 ? 0 : 1;
   },
-};
+});

@@ -1,21 +1,33 @@
 import { appendFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { databaseUrl, openStore } from '../boinc/open.js';
+import { openStore } from '../boinc/open.js';
 import type { BoincStore } from '../boinc/store.js';
 import { type ApplyReport, applyCredit } from '../credit/apply.js';
 import { type CreditBalance, creditStatus } from '../credit/status.js';
+import { type Environment, required } from '../env/environment.js';
 import { UsageError } from '../errors.js';
 import { headCommit } from '../forge/git.js';
 import { openForge } from '../forge/open.js';
 import { countErrors, formatProblem } from '../problems.js';
 import { SchemaValidator } from '../schema/validate.js';
-import { booleanOption, type Command, type Io, type ParsedArgs, stringOption } from './command.js';
+import { booleanOption, type Context, defineCommand, type ParsedArgs, stringOption } from './command.js';
 import { createProgress } from './progress.js';
 
 const TABLE_ROWS = 200;
 
-function openDb(io: Io): BoincStore {
-  return openStore(databaseUrl(io.env), io.cwd);
+const creditOptions = {
+  root: { type: 'string', value: 'DIR', description: 'repository root (default: the current directory)' },
+  'dry-run': { type: 'boolean', description: 'apply: show what would be granted; change nothing' },
+  comment: {
+    type: 'boolean',
+    description: 'apply: comment what was granted on the pull request merged at HEAD (AXIOM_FORGE)',
+  },
+  json: { type: 'boolean', description: 'report as JSON' },
+} as const;
+type CreditArgs = ParsedArgs<typeof creditOptions>;
+
+function openDb(env: Environment): BoincStore {
+  return openStore(required(env.databaseUrl, 'AXIOM_DB_URL'));
 }
 
 /** The granted entries as a Markdown table, for the job summary and the pull request comment. */
@@ -55,9 +67,9 @@ function applyText(report: ApplyReport): string {
   ].join('\n');
 }
 
-async function apply(args: ParsedArgs, io: Io, root: string): Promise<number> {
+async function apply(args: CreditArgs, { io, env }: Context, root: string): Promise<number> {
   const dryRun = booleanOption(args, 'dry-run');
-  const store = openDb(io);
+  const store = openDb(env);
   const progress = createProgress(io);
   let report: ApplyReport;
   try {
@@ -78,16 +90,19 @@ async function apply(args: ParsedArgs, io: Io, root: string): Promise<number> {
     await store.close();
   }
   io.stdout.write(booleanOption(args, 'json') ? `${JSON.stringify(report, null, 2)}\n` : applyText(report));
-  const summary = io.env.GITHUB_STEP_SUMMARY;
-  if (summary) appendFileSync(summary, grantedMarkdown(report));
+  if (env.actions.stepSummary) appendFileSync(env.actions.stepSummary, grantedMarkdown(report));
   if (booleanOption(args, 'comment') && !dryRun && report.granted.length > 0)
-    await commentOnMerge(io, root, report);
+    await commentOnMerge({ io, env }, root, report);
   return countErrors(report.problems) > 0 ? 1 : 0;
 }
 
 /** Tells the pull request whose merge brought these files in what was granted. */
-async function commentOnMerge(io: Io, root: string, report: ApplyReport): Promise<void> {
-  const forge = await openForge({ env: io.env, repoDir: root, log: (l) => io.stderr.write(`${l}\n`) });
+async function commentOnMerge({ io, env }: Context, root: string, report: ApplyReport): Promise<void> {
+  const forge = await openForge({
+    settings: env.forge,
+    repoDir: root,
+    log: (l) => io.stderr.write(`${l}\n`),
+  });
   const info = await forge.mergeInfo(await headCommit(root));
   if (!info.pullRequest) {
     io.stderr.write('the commit on main is not the merge of a pull request; no comment posted\n');
@@ -108,8 +123,8 @@ function balanceLines(title: string, balances: CreditBalance[]): string[] {
   ];
 }
 
-async function status(args: ParsedArgs, io: Io, root: string): Promise<number> {
-  const store = openDb(io);
+async function status(args: CreditArgs, { io, env }: Context, root: string): Promise<number> {
+  const store = openDb(env);
   try {
     const report = await creditStatus({ root, store, validator: new SchemaValidator() });
     const text = [
@@ -128,12 +143,12 @@ async function status(args: ParsedArgs, io: Io, root: string): Promise<number> {
   }
 }
 
-const SUBCOMMANDS: Record<string, (args: ParsedArgs, io: Io, root: string) => Promise<number>> = {
+const SUBCOMMANDS: Record<string, (args: CreditArgs, context: Context, root: string) => Promise<number>> = {
   apply,
   status,
 };
 
-export const creditCommand: Command = {
+export const creditCommand = defineCommand({
   name: 'credit',
   summary: 'grant the credit of merged results pull requests in the BOINC database, exactly once',
   usage: 'apply | status',
@@ -150,20 +165,12 @@ export const creditCommand: Command = {
     'axiom credit status shows proposed against granted credit per host and user, entries waiting, and',
     'drift between the ledger and the totals in BOINC.',
   ].join('\n'),
-  options: {
-    root: { type: 'string', value: 'DIR', description: 'repository root (default: the current directory)' },
-    'dry-run': { type: 'boolean', description: 'apply: show what would be granted; change nothing' },
-    comment: {
-      type: 'boolean',
-      description: 'apply: comment what was granted on the pull request merged at HEAD (AXIOM_FORGE)',
-    },
-    json: { type: 'boolean', description: 'report as JSON' },
-  },
-  async run(args, io) {
+  options: creditOptions,
+  async run(args, context) {
     const [name, extra] = args.positionals;
     const run = name ? SUBCOMMANDS[name] : undefined;
     if (!run || extra !== undefined)
-      throw new UsageError(`axiom credit: expected a subcommand: ${Object.keys(SUBCOMMANDS).join(', ')}`);
-    return run(args, io, resolve(io.cwd, stringOption(args, 'root') ?? '.'));
+      throw new UsageError(`expected a subcommand: ${Object.keys(SUBCOMMANDS).join(', ')}`, 'credit');
+    return run(args, context, resolve(context.io.cwd, stringOption(args, 'root') ?? '.'));
   },
-};
+});

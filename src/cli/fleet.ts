@@ -1,15 +1,16 @@
 import { resolve } from 'node:path';
 import { writeFileAtomically } from '../atomic-write.js';
-import { databaseUrl, openStore } from '../boinc/open.js';
+import { openStore } from '../boinc/open.js';
+import { required } from '../env/environment.js';
 import { InvalidInputError, UsageError } from '../errors.js';
 import { renderSnapshot } from '../fleet/export.js';
 import { SchemaValidator } from '../schema/validate.js';
 import { parseYaml } from '../yaml/document.js';
-import { booleanOption, type Command, numberOption, stringOption } from './command.js';
+import { booleanOption, defineCommand, numberOption, stringOption } from './command.js';
 
 const DEFAULT_SILENT_DAYS = 14;
 
-export const fleetCommand: Command = {
+export const fleetCommand = defineCommand({
   name: 'fleet',
   summary: 'refresh the fleet snapshot (fleet.yaml) from the BOINC database',
   usage: 'export',
@@ -30,14 +31,14 @@ export const fleetCommand: Command = {
     'dry-run': { type: 'boolean', description: 'print the snapshot instead of writing it' },
     json: { type: 'boolean', description: 'report as JSON' },
   },
-  async run(args, io) {
+  async run(args, { io, env }) {
     if (args.positionals.length !== 1 || args.positionals[0] !== 'export') {
-      throw new UsageError('axiom fleet: expected the subcommand "export"');
+      throw new UsageError('expected the subcommand "export"', 'fleet');
     }
-    const url = databaseUrl(io.env);
+    const url = required(env.databaseUrl, 'AXIOM_DB_URL');
     const silentDays = numberOption(args, 'fleet', 'silent-days', { min: 0 }) ?? DEFAULT_SILENT_DAYS;
     const out = resolve(io.cwd, stringOption(args, 'out') ?? 'fleet.yaml');
-    const store = openStore(url, io.cwd);
+    const store = openStore(url);
     const now = new Date();
     let text: string;
     let count: number;
@@ -63,4 +64,4 @@ export const fleetCommand: Command = {
     else io.stdout.write(`wrote ${count} hosts to ${out}\n`);
     return 0;
   },
-};
+});

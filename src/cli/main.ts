@@ -1,10 +1,11 @@
 import { readFileSync } from 'node:fs';
+import { readEnvironment } from '../env/environment.js';
 import { AxiomError, InvalidInputError, ToolError, UsageError } from '../errors.js';
 import { formatProblem } from '../problems.js';
 import { assimilateCommand } from './assimilate.js';
 import { checkCommand } from './check.js';
 import { collectCommand } from './collect.js';
-import { type Command, type Io, parseCommandArgs, renderCommandHelp } from './command.js';
+import { type Command, closest, type Io, parseCommandArgs, renderCommandHelp } from './command.js';
 import { creditCommand } from './credit.js';
 import { demoCommand } from './demo.js';
 import { deployCommand } from './deploy.js';
@@ -55,13 +56,22 @@ function renderHelp(): string {
   ].join('\n');
 }
 
+function findCommand(name: string): Command {
+  const command = COMMANDS.get(name);
+  if (command) return command;
+  const guess = closest(name, [...COMMANDS.keys()]);
+  throw new UsageError(
+    `unknown command "${name}"${guess ? `; did you mean "${guess}"?` : ''} Commands: ${[...COMMANDS.keys()].join(', ')}`,
+  );
+}
+
 /** Runs the command line; the only place that decides exit codes (0 ok, 1 failure, 2 usage). */
 export async function main(argv: readonly string[], io: Io): Promise<number> {
   const [name, ...rest] = argv;
+  let prefix = 'axiom';
   try {
     if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
-      const topic = name === 'help' && rest[0] ? COMMANDS.get(rest[0]) : undefined;
-      if (name === 'help' && rest[0] && !topic) throw new UsageError(`unknown command "${rest[0]}"`);
+      const topic = name === 'help' && rest[0] ? findCommand(rest[0]) : undefined;
       io.stdout.write(topic ? renderCommandHelp(topic) : renderHelp());
       return name === undefined ? 2 : 0;
     }
@@ -69,40 +79,40 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
       io.stdout.write(`${version()}\n`);
       return 0;
     }
-    const command = COMMANDS.get(name);
-    if (!command)
-      throw new UsageError(`unknown command "${name}"; commands: ${[...COMMANDS.keys()].join(', ')}`);
+    const command = findCommand(name);
+    prefix = `axiom ${command.name}`;
     const args = parseCommandArgs(command, rest);
-    if (args.values.help === true) {
+    if ((args.values as Record<string, unknown>).help === true) {
       io.stdout.write(renderCommandHelp(command));
       return 0;
     }
-    return await command.run(args, io);
+    return await command.run(args, { io, env: readEnvironment(io.env, io.cwd) });
   } catch (error) {
-    return reportError(error, io);
+    return reportError(error, io, prefix);
   }
 }
 
-function reportError(error: unknown, io: Io): number {
+function reportError(error: unknown, io: Io, prefix: string): number {
   if (error instanceof UsageError) {
-    io.stderr.write(`axiom: ${error.message}\nRun \`axiom --help\` for usage.\n`);
+    const help = error.command ? `axiom ${error.command} --help` : 'axiom --help';
+    io.stderr.write(`${prefix}: ${error.message.replace(/^[a-z]+: /, '')}\nRun \`${help}\` for usage.\n`);
     return 2;
   }
   if (error instanceof InvalidInputError) {
     io.stderr.write(
-      `axiom: ${error.message}\n${error.problems.map((p) => `  ${formatProblem(p)}\n`).join('')}`,
+      `${prefix}: ${error.message}\n${error.problems.map((p) => `  ${formatProblem(p)}\n`).join('')}`,
     );
     return 1;
   }
   if (error instanceof ToolError) {
-    io.stderr.write(`axiom: ${error.message}\n${error.details ? `${error.details}\n` : ''}`);
+    io.stderr.write(`${prefix}: ${error.message}\n${error.details ? `${error.details}\n` : ''}`);
     return 1;
   }
   if (error instanceof AxiomError) {
-    io.stderr.write(`axiom: ${error.message}\n`);
+    io.stderr.write(`${prefix}: ${error.message}\n`);
     return 1;
   }
-  io.stderr.write(`axiom: internal error: ${(error as Error)?.stack ?? String(error)}\n`);
+  io.stderr.write(`${prefix}: internal error: ${(error as Error)?.stack ?? String(error)}\n`);
   return 1;
 }
 

@@ -4,12 +4,13 @@ import { writeFileAtomically } from '../atomic-write.js';
 import { renderRecordPlots, withPlotsSection } from '../plots/plots.js';
 import { PlotRenderer } from '../plots/render.js';
 import { formatProblem } from '../problems.js';
-import { REVIEW_MD, readResearchRecord } from '../results/record.js';
+import { readResearchRecord } from '../record/research.js';
+import { REVIEW_MD } from '../record/review.js';
 import { SchemaValidator } from '../schema/validate.js';
-import { booleanOption, type Command, stringOption } from './command.js';
+import { booleanOption, defineCommand, stringOption } from './command.js';
 import { createProgress } from './progress.js';
 
-export const plotsCommand: Command = {
+export const plotsCommand = defineCommand({
   name: 'plots',
   summary: "render each result's plots and each experiment's overview as SVG beside the results",
   usage: '',
@@ -24,7 +25,7 @@ export const plotsCommand: Command = {
     'dry-run': { type: 'boolean', description: 'render and report what would change; write nothing' },
     json: { type: 'boolean', description: 'report as JSON' },
   },
-  async run(args, io) {
+  async run(args, { io }) {
     const root = resolve(io.cwd, stringOption(args, 'root') ?? '.');
     const dryRun = booleanOption(args, 'dry-run');
     const record = readResearchRecord(root, new SchemaValidator());
@@ -68,4 +69,4 @@ export const plotsCommand: Command = {
     );
     return 0;
   },
-};
+});

@@ -5,28 +5,42 @@ import type { Forge, PullRequest } from '../forge/forge.js';
 import { openGit } from '../forge/git.js';
 import { type Approval, LocalForge, parseIdentity } from '../forge/local.js';
 import { openForge } from '../forge/open.js';
-import { booleanOption, type Command, type Io, type ParsedArgs, stringOption } from './command.js';
+import { booleanOption, defineCommand, type Io, type ParsedArgs, stringOption } from './command.js';
 
-interface Context {
-  args: ParsedArgs;
+const prOptions = {
+  root: {
+    type: 'string',
+    value: 'DIR',
+    description: 'the clone to work in (default: the current directory)',
+  },
+  all: { type: 'boolean', description: 'list: include merged pull requests' },
+  approver: { type: 'string', value: '"NAME <EMAIL>"', description: 'merge: who approves' },
+  purpose: { type: 'string', value: 'NAME', description: 'comment: which sticky comment, e.g. plan' },
+  'body-file': { type: 'string', value: 'FILE', description: 'comment: the comment text (Markdown)' },
+  'dry-run': { type: 'boolean', description: 'merge, comment: say what would happen; change nothing' },
+  json: { type: 'boolean', description: 'report as JSON' },
+} as const;
+
+interface PrContext {
+  args: ParsedArgs<typeof prOptions>;
   io: Io;
   forge: Forge;
   repoDir: string;
   json: boolean;
 }
 
-function write(context: Context, data: unknown, text: string): void {
+function write(context: PrContext, data: unknown, text: string): void {
   context.io.stdout.write(context.json ? `${JSON.stringify(data, null, 2)}\n` : text);
 }
 
-function requireLocal(context: Context, what: string): LocalForge {
+function requireLocal(context: PrContext, what: string): LocalForge {
   if (context.forge instanceof LocalForge) return context.forge;
-  throw new UsageError(`axiom pr ${what} works on the local forge; on GitHub, use GitHub for this`);
+  throw new UsageError(`pr ${what} works on the local forge; on GitHub, use GitHub for this`, 'pr');
 }
 
-function argument(context: Context, what: string): string {
+function argument(context: PrContext, what: string): string {
   const [, value, extra] = context.args.positionals;
-  if (!value || extra !== undefined) throw new UsageError(`axiom pr ${what}: expected one pull request`);
+  if (!value || extra !== undefined) throw new UsageError(`pr ${what}: expected one pull request`, 'pr');
   return value;
 }
 
@@ -34,7 +48,7 @@ function line(pull: PullRequest): string {
   return `${pull.state.padEnd(6)}  ${pull.ref}  ${pull.title}${pull.labels.length ? `  [${pull.labels.join(', ')}]` : ''}\n`;
 }
 
-async function list(context: Context): Promise<number> {
+async function list(context: PrContext): Promise<number> {
   const forge = requireLocal(context, 'list');
   const all = booleanOption(context.args, 'all');
   const pulls = (await forge.list()).filter((p) => all || p.state === 'open');
@@ -44,7 +58,7 @@ async function list(context: Context): Promise<number> {
   return 0;
 }
 
-async function show(context: Context): Promise<number> {
+async function show(context: PrContext): Promise<number> {
   const pull = await context.forge.get(argument(context, 'show'));
   const comments = context.forge instanceof LocalForge ? await context.forge.comments(pull) : [];
   const text = [
@@ -60,7 +74,7 @@ async function show(context: Context): Promise<number> {
   return 0;
 }
 
-async function approverOf(context: Context): Promise<Approval['approver']> {
+async function approverOf(context: PrContext): Promise<Approval['approver']> {
   const given = stringOption(context.args, 'approver');
   if (given) return parseIdentity(given);
   const git = openGit(context.repoDir);
@@ -73,7 +87,7 @@ async function approverOf(context: Context): Promise<Approval['approver']> {
   return { name, email };
 }
 
-async function merge(context: Context): Promise<number> {
+async function merge(context: PrContext): Promise<number> {
   const forge = requireLocal(context, 'merge');
   const ref = argument(context, 'merge');
   const approval: Approval = { approver: await approverOf(context), at: new Date() };
@@ -104,11 +118,11 @@ async function syncCheckout(repoDir: string, remote: string, base: string): Prom
   return `your checkout of ${base} is up to date`;
 }
 
-async function comment(context: Context): Promise<number> {
+async function comment(context: PrContext): Promise<number> {
   const ref = argument(context, 'comment');
   const purpose = stringOption(context.args, 'purpose');
   const bodyFile = stringOption(context.args, 'body-file');
-  if (!purpose || !bodyFile) throw new UsageError('axiom pr comment: --purpose and --body-file are required');
+  if (!purpose || !bodyFile) throw new UsageError('pr comment: --purpose and --body-file are required', 'pr');
   const body = readFileSync(resolve(context.io.cwd, bodyFile), 'utf8');
   const pull = await context.forge.get(ref);
   if (booleanOption(context.args, 'dry-run')) {
@@ -128,9 +142,9 @@ async function comment(context: Context): Promise<number> {
   return 0;
 }
 
-const SUBCOMMANDS: Record<string, (context: Context) => Promise<number>> = { list, show, merge, comment };
+const SUBCOMMANDS: Record<string, (context: PrContext) => Promise<number>> = { list, show, merge, comment };
 
-export const prCommand: Command = {
+export const prCommand = defineCommand({
   name: 'pr',
   summary: 'list, show, merge and comment on pull requests (local forge; comment works on GitHub too)',
   usage: 'list | show <branch> | merge <branch> | comment <pr>',
@@ -145,25 +159,13 @@ export const prCommand: Command = {
     '                         it and when (--approver, default: git config user.name/email)',
     '  comment <pr>           post or update the one comment of --purpose with --body-file',
   ].join('\n'),
-  options: {
-    root: {
-      type: 'string',
-      value: 'DIR',
-      description: 'the clone to work in (default: the current directory)',
-    },
-    all: { type: 'boolean', description: 'list: include merged pull requests' },
-    approver: { type: 'string', value: '"NAME <EMAIL>"', description: 'merge: who approves' },
-    purpose: { type: 'string', value: 'NAME', description: 'comment: which sticky comment, e.g. plan' },
-    'body-file': { type: 'string', value: 'FILE', description: 'comment: the comment text (Markdown)' },
-    'dry-run': { type: 'boolean', description: 'merge, comment: say what would happen; change nothing' },
-    json: { type: 'boolean', description: 'report as JSON' },
-  },
-  async run(args, io) {
+  options: prOptions,
+  async run(args, { io, env }) {
     const name = args.positionals[0];
     const run = name ? SUBCOMMANDS[name] : undefined;
-    if (!run) throw new UsageError(`axiom pr: expected a subcommand: ${Object.keys(SUBCOMMANDS).join(', ')}`);
+    if (!run) throw new UsageError(`expected a subcommand: ${Object.keys(SUBCOMMANDS).join(', ')}`, 'pr');
     const repoDir = resolve(io.cwd, stringOption(args, 'root') ?? '.');
-    const forge = await openForge({ env: io.env, repoDir, log: (l) => io.stderr.write(`${l}\n`) });
+    const forge = await openForge({ settings: env.forge, repoDir, log: (l) => io.stderr.write(`${l}\n`) });
     return run({ args, io, forge, repoDir, json: booleanOption(args, 'json') });
   },
-};
+});

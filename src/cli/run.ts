@@ -1,24 +1,24 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
-import { InvalidInputError, UsageError } from '../errors.js';
 import {
   checkDeclaredMetrics,
   checkDeclaredSeries,
   describeCheck,
   evaluateAcceptance,
-} from '../judge/metrics.js';
+} from '../envelope/acceptance.js';
+import { InvalidInputError, UsageError } from '../errors.js';
 import { parseManifest } from '../manifest/load.js';
-import { seedFor } from '../manifest/plan.js';
+import { isExperimentName } from '../manifest/name.js';
 import type { Manifest, ParamValue } from '../manifest/types.js';
 import { checkScriptPolicy } from '../policy/policy.js';
-import { resolvePython } from '../policy/python.js';
 import { formatProblem } from '../problems.js';
-import { type RunOutcome, requireNumpy, runExperiment } from '../runner/run.js';
+import { localWorkunit, type RunOutcome, requireNumpy, runWorkunit } from '../runner/run.js';
 import { SchemaValidator } from '../schema/validate.js';
+import { seedFor } from '../workunit/plan.js';
 import {
   booleanOption,
-  type Command,
+  defineCommand,
   type Io,
   numberOption,
   type ParsedArgs,
@@ -27,7 +27,53 @@ import {
 import { createProgress } from './progress.js';
 
 const DEFAULT_BUDGET = 60;
-const NAME = /^[a-z][a-z0-9_]{2,47}$/;
+/** Memory a bare script may use when no manifest says. */
+const DEFAULT_MEMORY_GB = 2;
+
+const runOptions = {
+  budget: {
+    type: 'string',
+    value: 'S',
+    description: `seconds the script may run (default: the manifest's run_duration, else ${DEFAULT_BUDGET})`,
+  },
+  seed: { type: 'string', value: 'N', description: "seed (default: the manifest's first seed, else 0)" },
+  cpus: {
+    type: 'string',
+    value: 'N',
+    description: 'cores handed to the script (default: all of this machine, capped by max_cpus)',
+  },
+  params: {
+    type: 'string',
+    value: 'JSON',
+    description: "params object (default: the manifest's first target's params, else {})",
+  },
+  target: {
+    type: 'string',
+    value: 'HOST',
+    description: 'with a manifest: take the params of this target host',
+  },
+  out: {
+    type: 'string',
+    value: 'DIR',
+    description: 'keep the working directory, with experiment_result.json, at DIR (new or empty)',
+  },
+  root: {
+    type: 'string',
+    value: 'DIR',
+    description: "repository root for a manifest's script path (default: the current directory)",
+  },
+  strict: {
+    type: 'boolean',
+    description: 'exit 1 when a declared metric is missing or an acceptance check fails',
+  },
+  'skip-policy': {
+    type: 'boolean',
+    description: 'run even if the script fails the script policy (trusted scripts only)',
+  },
+  json: { type: 'boolean', description: 'print the outcome as JSON' },
+  quiet: { type: 'boolean', short: 'q', description: 'no progress on stderr' },
+} as const;
+type RunArgs = ParsedArgs<typeof runOptions>;
 
 interface RunTarget {
   script: string;
@@ -40,7 +86,7 @@ interface RunTarget {
   params: Record<string, ParamValue>;
 }
 
-export const runCommand: Command = {
+export const runCommand = defineCommand({
   name: 'run',
   summary: 'run an experiment as a volunteer would, under its time limit, and check its result',
   usage: '<script.py | manifest.yaml>',
@@ -54,56 +100,14 @@ export const runCommand: Command = {
     'Exit status: 0 ok; 1 the script failed, overran or wrote no valid result (or, with --strict,',
     'failed an acceptance check); 2 usage errors.',
   ].join('\n'),
-  options: {
-    budget: {
-      type: 'string',
-      value: 'S',
-      description: `seconds the script may run (default: the manifest's run_duration, else ${DEFAULT_BUDGET})`,
-    },
-    seed: { type: 'string', value: 'N', description: "seed (default: the manifest's first seed, else 0)" },
-    cpus: {
-      type: 'string',
-      value: 'N',
-      description: 'cores handed to the script (default: all of this machine, capped by max_cpus)',
-    },
-    params: {
-      type: 'string',
-      value: 'JSON',
-      description: "params object (default: the manifest's first target's params, else {})",
-    },
-    target: {
-      type: 'string',
-      value: 'HOST',
-      description: 'with a manifest: take the params of this target host',
-    },
-    out: {
-      type: 'string',
-      value: 'DIR',
-      description: 'keep the working directory, with experiment_result.json, at DIR (new or empty)',
-    },
-    root: {
-      type: 'string',
-      value: 'DIR',
-      description: "repository root for a manifest's script path (default: the current directory)",
-    },
-    strict: {
-      type: 'boolean',
-      description: 'exit 1 when a declared metric is missing or an acceptance check fails',
-    },
-    'skip-policy': {
-      type: 'boolean',
-      description: 'run even if the script fails the script policy (trusted scripts only)',
-    },
-    json: { type: 'boolean', description: 'print the outcome as JSON' },
-    quiet: { type: 'boolean', short: 'q', description: 'no progress on stderr' },
-  },
-  async run(args, io) {
+  options: runOptions,
+  async run(args, { io, env }) {
     const [path, ...extra] = args.positionals;
     if (!path || extra.length > 0)
-      throw new UsageError('axiom run: give exactly one script (.py) or manifest (.yaml)');
+      throw new UsageError('give exactly one script (.py) or manifest (.yaml)', 'run');
     const validator = new SchemaValidator();
     const target = resolveTarget(args, io, resolve(io.cwd, path), validator);
-    const python = resolvePython(io.env);
+    const python = env.python;
     await requireNumpy(python);
     if (!booleanOption(args, 'skip-policy')) await enforcePolicy(python, target);
 
@@ -115,15 +119,17 @@ export const runCommand: Command = {
       `running ${target.experiment}: budget ${target.budget} s, seed ${target.seed}, ${target.cpus} cpus`,
     );
     try {
-      const outcome = await runExperiment(
+      const outcome = await runWorkunit(
         {
-          script: target.script,
-          experiment: target.experiment,
-          budgetSeconds: target.budget,
-          seed: target.seed,
-          cpus: target.cpus,
-          params: target.params,
-          wuName: `axm_${target.experiment}_local_r0`,
+          input: localWorkunit({
+            script: target.script,
+            experiment: target.experiment,
+            budgetSeconds: target.budget,
+            seed: target.seed,
+            cpus: target.cpus,
+            memoryGb: target.manifest?.resources.min_memory_gb ?? DEFAULT_MEMORY_GB,
+            params: target.params,
+          }),
           python,
           workdir,
           onTick: (elapsed) => {
@@ -140,9 +146,9 @@ export const runCommand: Command = {
       if (!out) rmSync(workdir, { recursive: true, force: true });
     }
   },
-};
+});
 
-function resolveTarget(args: ParsedArgs, io: Io, path: string, validator: SchemaValidator): RunTarget {
+function resolveTarget(args: RunArgs, io: Io, path: string, validator: SchemaValidator): RunTarget {
   const options = {
     budget: numberOption(args, 'run', 'budget', { min: 1 }),
     seed: numberOption(args, 'run', 'seed', { min: 0, integer: true }),
@@ -154,15 +160,16 @@ function resolveTarget(args: ParsedArgs, io: Io, path: string, validator: Schema
   try {
     text = readFileSync(path, 'utf8');
   } catch {
-    throw new UsageError(`axiom run: ${path}: no such file`);
+    throw new UsageError(`${path}: no such file`, 'run');
   }
   if (path.endsWith('.py')) {
     const experiment = basename(path, '.py');
-    if (!NAME.test(experiment))
+    if (!isExperimentName(experiment))
       throw new UsageError(
-        `axiom run: script name "${experiment}" must be 3 to 48 lowercase letters, digits or underscores, starting with a letter`,
+        `script name "${experiment}" must be 3 to 48 lowercase letters, digits or underscores, starting with a letter`,
+        'run',
       );
-    if (options.target !== undefined) throw new UsageError('axiom run: --target needs a manifest');
+    if (options.target !== undefined) throw new UsageError('--target needs a manifest', 'run');
     return {
       script: path,
       experiment,
@@ -172,8 +179,7 @@ function resolveTarget(args: ParsedArgs, io: Io, path: string, validator: Schema
       params: options.params ?? {},
     };
   }
-  if (!/\.ya?ml$/.test(path))
-    throw new UsageError('axiom run: expected a script (.py) or a manifest (.yaml)');
+  if (!/\.ya?ml$/.test(path)) throw new UsageError('expected a script (.py) or a manifest (.yaml)', 'run');
   const loaded = parseManifest(basename(path), text, validator);
   if (!loaded.manifest) throw new InvalidInputError(`${path} is not a valid manifest`, loaded.problems);
   const manifest = loaded.manifest;
@@ -183,7 +189,8 @@ function resolveTarget(args: ParsedArgs, io: Io, path: string, validator: Schema
       : manifest.targets.find((t) => t.host === options.target);
   if (!chosen)
     throw new UsageError(
-      `axiom run: host ${options.target} is not a target of ${manifest.name}; targets: ${manifest.targets.map((t) => t.host).join(', ')}`,
+      `host ${options.target} is not a target of ${manifest.name}; targets: ${manifest.targets.map((t) => t.host).join(', ')}`,
+      'run',
     );
   const available = availableParallelism();
   return {
@@ -205,12 +212,14 @@ function parseParams(text: string | undefined): Record<string, ParamValue> | und
     value = JSON.parse(text);
   } catch {
     throw new UsageError(
-      `axiom run: --params must be a JSON object, e.g. '{"width": 64}'; found ${JSON.stringify(text)}`,
+      `--params must be a JSON object, e.g. '{"width": 64}'; found ${JSON.stringify(text)}`,
+      'run',
     );
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new UsageError(
-      `axiom run: --params must be a JSON object, e.g. '{"width": 64}'; found ${JSON.stringify(text)}`,
+      `--params must be a JSON object, e.g. '{"width": 64}'; found ${JSON.stringify(text)}`,
+      'run',
     );
   }
   return value as Record<string, ParamValue>;
@@ -235,7 +244,7 @@ async function enforcePolicy(python: string, target: RunTarget): Promise<void> {
   }
 }
 
-function report(outcome: RunOutcome, target: RunTarget, io: Io, args: ParsedArgs): number {
+function report(outcome: RunOutcome, target: RunTarget, io: Io, args: RunArgs): number {
   const manifest = target.manifest;
   const envelope = outcome.envelope;
   const findings =

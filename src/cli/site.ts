@@ -3,10 +3,10 @@ import { PlotRenderer } from '../plots/render.js';
 import { formatProblem } from '../problems.js';
 import { SchemaValidator } from '../schema/validate.js';
 import { buildSite } from '../site/build.js';
-import { booleanOption, type Command, numberOption, stringOption } from './command.js';
+import { booleanOption, defineCommand, numberOption, stringOption } from './command.js';
 import { createProgress } from './progress.js';
 
-export const siteCommand: Command = {
+export const siteCommand = defineCommand({
   name: 'site',
   summary: 'build the static site of the research record (experiments, results, plots, credit, timeline)',
   usage: '',
@@ -24,7 +24,7 @@ export const siteCommand: Command = {
     'dry-run': { type: 'boolean', description: 'build everything in memory and report; write nothing' },
     json: { type: 'boolean', description: 'report as JSON' },
   },
-  async run(args, io) {
+  async run(args, { io }) {
     const root = resolve(io.cwd, stringOption(args, 'root') ?? '.');
     const out = resolve(io.cwd, stringOption(args, 'out') ?? '_site');
     const threads = numberOption(args, 'site', 'threads', { min: 1, integer: true });
@@ -54,4 +54,4 @@ export const siteCommand: Command = {
       await renderer.close();
     }
   },
-};
+});

@@ -1,6 +1,6 @@
-import type { SanitisedEnvelope } from '../boinc/assimilate.js';
 import type { CreditSubject } from '../boinc/store.js';
-import { checkDeclaredMetrics, checkDeclaredSeries } from '../judge/metrics.js';
+import { checkDeclaredMetrics, checkDeclaredSeries } from '../envelope/acceptance.js';
+import type { SanitisedEnvelope } from '../envelope/envelope.js';
 import type { Manifest } from '../manifest/types.js';
 import type { SchemaValidator } from '../schema/validate.js';
 import type { Incoming } from './intake.js';
@@ -15,9 +15,8 @@ export interface CheckOutcome {
 
 export interface CheckContext {
   incoming: Incoming;
+  /** The manifest the workunit was deployed from (at its manifest_commit when the history has it). */
   manifest?: Manifest;
-  /** The seed the manifest's seed policy gives this workunit. */
-  expectedSeed?: number;
   /** The BOINC result row, when a database is connected. */
   boinc?: CreditSubject;
   validator: SchemaValidator;
@@ -42,12 +41,16 @@ export const ELIGIBILITY_RULES: Record<string, Rule> = {
     incoming.entry.verdict === 'accepted'
       ? undefined
       : `the assimilator ${incoming.entry.verdict === 'failed-task' ? 'recorded a failed task' : 'rejected it'}: ${incoming.entry.reason ?? 'no reason given'}`,
+  'workunit-input': ({ incoming }) =>
+    incoming.workunit
+      ? incoming.workunit.wu_name === incoming.name.name &&
+        incoming.workunit.experiment === incoming.name.experiment &&
+        incoming.workunit.script_sha256.startsWith(incoming.name.scriptSha)
+        ? undefined
+        : `the workunit input is for ${incoming.workunit.wu_name}, not ${incoming.name.name}`
+      : 'the spool entry does not carry what the workunit asked for (its staged wu.json)',
   'manifest-exists': ({ incoming, manifest }) =>
-    manifest ? undefined : `no manifest manifests/${incoming.workunit.experiment}.yaml on this checkout`,
-  'planned-workunit': ({ incoming, manifest, expectedSeed }) =>
-    manifest && expectedSeed === undefined
-      ? `the manifest plans no replica ${incoming.workunit.replica} on host ${incoming.workunit.host}`
-      : undefined,
+    manifest ? undefined : `no manifest manifests/${incoming.name.experiment}.yaml in this history`,
   'known-owner': ({ incoming, boinc }) =>
     boinc || (incoming.entry.host_id && incoming.entry.user_id)
       ? undefined
@@ -70,9 +73,9 @@ export const ELIGIBILITY_RULES: Record<string, Rule> = {
   },
   'same-experiment': (context) => {
     const reported = envelopeOf(context)?.experiment;
-    return reported === context.incoming.workunit.experiment
+    return reported === context.incoming.name.experiment
       ? undefined
-      : `the result names experiment ${JSON.stringify(reported ?? null)}, the workunit ${context.incoming.workunit.experiment}`;
+      : `the result names experiment ${JSON.stringify(reported ?? null)}, the workunit ${context.incoming.name.experiment}`;
   },
   'finite-numbers': (context) => {
     const dropped = envelopeOf(context)?.dropped ?? [];
@@ -89,38 +92,59 @@ export const ELIGIBILITY_RULES: Record<string, Rule> = {
     ];
     return findings.length === 0 ? undefined : findings.map((f) => f.message).join('; ');
   },
-  runtime: (context) => {
-    const envelope = envelopeOf(context);
-    const budget = context.manifest?.run_duration;
-    const elapsed = envelope?.elapsed_seconds ?? context.incoming.entry.client?.elapsed_seconds ?? undefined;
+  runtime: ({ incoming }) => {
+    const budget = incoming.workunit?.run_duration;
     if (budget === undefined) return undefined;
-    if (elapsed === undefined || elapsed === null) return 'the result does not say how long it ran';
+    // BOINC's measurement of the task when there is one; the client's or the script's claim otherwise.
+    const measured = incoming.entry.runtime !== undefined && incoming.entry.runtime > 0;
+    const elapsed = measured
+      ? incoming.entry.runtime
+      : (incoming.entry.client?.elapsed_seconds ?? incoming.entry.envelope?.elapsed_seconds);
+    if (elapsed === undefined || elapsed === null) return 'nothing says how long it ran';
+    const source = measured ? 'BOINC measured' : 'it reports';
     if (elapsed < FAST_FINISH * budget)
-      return `fast finish: ${elapsed} s of a ${budget} s budget (less than ${FAST_FINISH * 100}%)`;
-    if (elapsed > budget * (1 + OVERRUN) + 5) return `overran: ${elapsed} s of a ${budget} s budget`;
+      return `fast finish: ${source} ${elapsed} s of a ${budget} s budget (less than ${FAST_FINISH * 100}%)`;
+    if (elapsed > budget * (1 + OVERRUN) + 5)
+      return `overran: ${source} ${elapsed} s of a ${budget} s budget`;
     return undefined;
   },
   'seed-echo': (context) => {
+    const expected = context.incoming.workunit?.seed;
+    if (expected === undefined) return undefined;
     const seed = envelopeOf(context)?.seed;
-    if (context.expectedSeed === undefined) return undefined;
-    return seed === context.expectedSeed
+    return seed === expected
       ? undefined
-      : `the result reports seed ${seed ?? 'none'}; the workunit was given ${context.expectedSeed}`;
+      : `the result reports seed ${seed ?? 'none'}; the workunit was given ${expected}`;
+  },
+  'params-echo': (context) => {
+    const given = context.incoming.workunit?.params ?? {};
+    const reported = envelopeOf(context)?.params ?? {};
+    const wrong = Object.entries(given).filter(
+      ([key, value]) => (typeof value === 'number' || typeof value === 'boolean') && reported[key] !== value,
+    );
+    return wrong.length === 0
+      ? undefined
+      : `the result reports other params than its workunit was given: ${wrong
+          .slice(0, 5)
+          .map(([k, v]) => `${k} = ${JSON.stringify(reported[k] ?? null)}, given ${JSON.stringify(v)}`)
+          .join('; ')}`;
   },
   'script-echo': ({ incoming }) => {
     const echoed = incoming.entry.client?.script_sha256;
+    const sent = incoming.workunit?.script_sha256;
     if (!echoed) return 'the result does not echo the sha256 of the script it ran';
-    return echoed.startsWith(incoming.workunit.scriptSha)
+    if (!sent) return undefined;
+    return echoed === sent
       ? undefined
-      : `the result ran script ${echoed.slice(0, 12)}; the workunit's is ${incoming.workunit.scriptSha}`;
+      : `the result ran script ${echoed.slice(0, 12)}; the workunit's is ${sent.slice(0, 12)}`;
   },
   'boinc-result': ({ incoming, boinc }) => {
     if (!boinc) return undefined;
-    if (boinc.workunitName !== incoming.workunit.name)
+    if (boinc.workunitName !== incoming.name.name)
       return `BOINC has result ${incoming.resultId} under workunit ${boinc.workunitName}`;
-    return boinc.hostId === incoming.workunit.host
+    return boinc.hostId === incoming.name.host
       ? undefined
-      : `returned by host ${boinc.hostId}; the workunit targets host ${incoming.workunit.host}`;
+      : `returned by host ${boinc.hostId}; the workunit targets host ${incoming.name.host}`;
   },
   'payload-size': (context) => {
     const size = JSON.stringify(envelopeOf(context) ?? {}).length;
@@ -144,6 +168,14 @@ export const FLAG_RULES: Record<string, Rule> = {
     MARKUP.test(envelopeOf(context)?.summary ?? '')
       ? "the volunteer's summary contains markup or links; they are shown escaped"
       : undefined,
+  'runtime-claim': ({ incoming }) => {
+    const measured = incoming.entry.runtime;
+    const claimed = incoming.entry.envelope?.elapsed_seconds;
+    if (!measured || claimed === undefined) return undefined;
+    return Math.abs(claimed - measured) > 0.5 * measured + 5
+      ? `the result claims it ran ${claimed} s; BOINC measured ${measured} s`
+      : undefined;
+  },
   'undeclared-metrics': (context) => {
     const declared = context.manifest?.outputs.metrics ?? {};
     const extra = Object.keys(envelopeOf(context)?.metrics ?? {}).filter((k) => !(k in declared));

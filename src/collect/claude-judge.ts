@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { Ajv2020 } from 'ajv/dist/2020.js';
-import type { SanitisedEnvelope } from '../boinc/assimilate.js';
 import type { FailedAnswer, Llm, StructuredAnswer, StructuredRequest } from '../claude/llm.js';
-import { describeCheck } from '../judge/metrics.js';
+import { describeCheck } from '../envelope/acceptance.js';
+import type { SanitisedEnvelope } from '../envelope/envelope.js';
 import type { Manifest } from '../manifest/types.js';
-import type { JudgeInput, Judgement, ResultJudge } from './judge.js';
+import type { JudgeInput, Judgement, JudgeProvenance, ResultJudge } from './judge.js';
 
 /** What the judge must answer, and all it may answer. */
 export const VERDICT_SCHEMA = {
@@ -117,25 +117,11 @@ export interface ClaudeJudgeOptions {
   batchFrom: number;
 }
 
-/** Per-result provenance of a model's judgement, for the review. */
-export interface JudgeProvenance {
-  model: string;
-  promptHash: string;
-  inputTokens: number;
-  outputTokens: number;
-  cacheReadTokens: number;
-  cacheWriteTokens: number;
-  costUsd: number;
-  batched: boolean;
-}
-
 /**
  * Claude as the judge. Its answer is validated against the schema; anything else is an
  * unanswered result, judged suspicious with quality 0 (and so unpaid) until a person looks.
  */
 export class ClaudeJudge implements ResultJudge {
-  readonly provenance = new Map<number, JudgeProvenance>();
-
   constructor(
     private readonly llm: Llm,
     private readonly options: ClaudeJudgeOptions,
@@ -167,10 +153,10 @@ export class ClaudeJudge implements ResultJudge {
               this.llm.ask(r).catch((e: Error): FailedAnswer => ({ id: r.id, error: e.message })),
             ),
           );
-    return inputs.map((input, i) => this.judgement(input, answers[i] as StructuredAnswer | FailedAnswer));
+    return inputs.map((_, i) => this.judgement(answers[i] as StructuredAnswer | FailedAnswer));
   }
 
-  private judgement(input: JudgeInput, answer: StructuredAnswer | FailedAnswer): Judgement {
+  private judgement(answer: StructuredAnswer | FailedAnswer): Judgement {
     const unanswered = (why: string): Judgement => ({
       verdict: 'suspicious',
       quality: 0,
@@ -179,16 +165,18 @@ export class ClaudeJudge implements ResultJudge {
       judgedBy: this.options.model,
     });
     if ('error' in answer) return unanswered(answer.error);
-    this.provenance.set(input.resultId, {
+    const provenance: JudgeProvenance = {
       model: answer.model,
       promptHash: answer.promptHash,
       ...answer.usage,
       costUsd: answer.costUsd,
       batched: answer.batched,
-    });
-    if (!validVerdict(answer.value)) return unanswered('the answer does not match the verdict schema');
+    };
+    if (!validVerdict(answer.value))
+      return { ...unanswered('the answer does not match the verdict schema'), provenance };
     const v = answer.value;
     return {
+      provenance,
       verdict: v.verdict,
       quality: v.quality,
       evidence: v.evidence.map((e) => e.replace(/[\p{Cc}\p{Cf}]/gu, ' ')),

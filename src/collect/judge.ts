@@ -1,8 +1,20 @@
-import type { SanitisedEnvelope } from '../boinc/assimilate.js';
-import { describeCheck, evaluateAcceptance } from '../judge/metrics.js';
+import { describeCheck, evaluateAcceptance } from '../envelope/acceptance.js';
+import type { SanitisedEnvelope } from '../envelope/envelope.js';
 import type { Manifest } from '../manifest/types.js';
-import type { Verdict } from '../results/record.js';
+import type { Verdict } from '../record/review.js';
 import type { CheckOutcome } from './checks.js';
+
+/** The model call behind a judgement, for the review. */
+export interface JudgeProvenance {
+  model: string;
+  promptHash: string;
+  inputTokens: number;
+  outputTokens: number;
+  cacheReadTokens: number;
+  cacheWriteTokens: number;
+  costUsd: number;
+  batched: boolean;
+}
 
 /** A judge's answer for one result. Only code turns it into credit. */
 export interface Judgement {
@@ -12,6 +24,8 @@ export interface Judgement {
   evidence: string[];
   flags: string[];
   judgedBy: string;
+  /** The model call behind it, for judges that make them. */
+  provenance?: JudgeProvenance;
 }
 
 /** What a judge is shown: the numbers-only result and the manifest that gives it meaning. */
@@ -26,8 +40,6 @@ export interface JudgeInput {
 export interface ResultJudge {
   readonly name: string;
   judge(inputs: readonly JudgeInput[]): Promise<Judgement[]>;
-  /** The model call behind each result's judgement, for judges that make them. */
-  readonly provenance?: ReadonlyMap<number, import('./claude-judge.js').JudgeProvenance>;
 }
 
 /**

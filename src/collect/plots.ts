@@ -1,6 +1,7 @@
 import { type RenderedPlot, renderNewPlots, withPlotsSection } from '../plots/plots.js';
 import type { PlotRenderer } from '../plots/render.js';
-import { type ExperimentRecord, REVIEW_MD, type ResultRecord } from '../results/record.js';
+import type { ExperimentRecord, ResultRecord } from '../record/research.js';
+import { REVIEW_MD } from '../record/review.js';
 import type { CollectOutcome } from './collect.js';
 import { reviewOf } from './record.js';
 

@@ -1,9 +1,10 @@
 import { stringify } from 'yaml';
-import type { SanitisedEnvelope } from '../boinc/assimilate.js';
-import { CREDIT_DIR, type CreditEntry, type CreditFile } from '../credit/file.js';
+import { describeCheck, evaluateAcceptance } from '../envelope/acceptance.js';
+import type { SanitisedEnvelope } from '../envelope/envelope.js';
 import type { ProposalFile } from '../forge/forge.js';
-import { describeCheck, evaluateAcceptance } from '../judge/metrics.js';
 import type { Manifest } from '../manifest/types.js';
+import { escapeMarkdown } from '../markdown.js';
+import { CREDIT_DIR, type CreditEntry, type CreditFile } from '../record/credit-file.js';
 import {
   RESULT_FILE,
   RESULTS_DIR,
@@ -11,10 +12,9 @@ import {
   REVIEW_MD,
   type ResultIdentity,
   type Review,
-} from '../results/record.js';
+} from '../record/review.js';
 import type { CheckOutcome } from './checks.js';
-import type { JudgeProvenance } from './claude-judge.js';
-import type { Judgement } from './judge.js';
+import type { Judgement, JudgeProvenance } from './judge.js';
 
 /** Everything known about one collected result. */
 export interface Collected {
@@ -33,19 +33,6 @@ export interface Collected {
   credit: number;
   /** The model call behind the judgement, when a model judged. */
   provenance?: JudgeProvenance;
-}
-
-/**
- * Text from volunteers or from a model, made inert in Markdown: no HTML, links, images, headings or
- * tables can come out of it, and it stays on one line.
- */
-export function escapeMarkdown(text: string): string {
-  return text
-    .replace(/[\p{Cc}\p{Cf}]/gu, ' ')
-    .replace(/&/g, '&amp;')
-    .replace(/</g, '&lt;')
-    .replace(/>/g, '&gt;')
-    .replace(/([\\`*_{}[\]()#+\-.!|~])/g, '\\$1');
 }
 
 function number(value: number | undefined): string {

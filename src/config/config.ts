@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { InvalidInputError } from '../errors.js';
 import type { Problem } from '../problems.js';
 import type { SchemaValidator } from '../schema/validate.js';
 import { parseYaml } from '../yaml/document.js';
@@ -44,18 +45,20 @@ interface ConfigFile {
   };
 }
 
-/** Reads axiom.yaml at the repository root; a missing file means the defaults. */
+/**
+ * Reads axiom.yaml at the repository root; a missing file means the defaults. A file with errors
+ * gives no configuration at all, only its problems: nothing runs on defaults it did not ask for.
+ */
 export function loadConfig(
   root: string,
   validator: SchemaValidator,
-): { config: RepoConfig; problems: Problem[] } {
+): { config?: RepoConfig; problems: Problem[] } {
   const path = join(root, CONFIG_FILE);
   if (!existsSync(path)) return { config: DEFAULT_CONFIG, problems: [] };
   const { document, problems } = parseYaml(CONFIG_FILE, readFileSync(path, 'utf8'));
-  if (!document) return { config: DEFAULT_CONFIG, problems };
+  if (!document || problems.some((p) => p.severity === 'error')) return { problems };
   const schemaProblems = validator.validate('config', document);
-  if (schemaProblems.length > 0)
-    return { config: DEFAULT_CONFIG, problems: [...problems, ...schemaProblems] };
+  if (schemaProblems.length > 0) return { problems: [...problems, ...schemaProblems] };
   const file = (document.data ?? {}) as ConfigFile;
   const defaults = DEFAULT_CONFIG.limits;
   return {
@@ -70,4 +73,11 @@ export function loadConfig(
     },
     problems,
   };
+}
+
+/** The configuration, or an error listing every problem of axiom.yaml. */
+export function requireConfig(root: string, validator: SchemaValidator): RepoConfig {
+  const { config, problems } = loadConfig(root, validator);
+  if (!config) throw new InvalidInputError(`${CONFIG_FILE} has errors; nothing was done`, problems);
+  return config;
 }

@@ -1,8 +1,9 @@
 import type { BoincStore, CreditSubject, LedgerRow } from '../boinc/store.js';
 import { loadManifest } from '../manifest/load.js';
 import type { Problem } from '../problems.js';
+import { type LocatedEntry, readCreditFiles } from '../record/credit-file.js';
 import type { SchemaValidator } from '../schema/validate.js';
-import { type LocatedEntry, readCreditFiles } from './file.js';
+import { WorkunitName } from '../workunit/name.js';
 
 export interface CreditPlan {
   /** Valid entries not yet in the ledger: what apply grants. */
@@ -29,7 +30,7 @@ type CreditRule = (
 /** Each rule is small and named; the name is the problem's rule id (`credit/<name>`). */
 const CREDIT_RULES: Record<string, CreditRule> = {
   'experiment-matches-workunit': ({ entry }) =>
-    entry.workunit.startsWith(`axm_${entry.experiment}_`)
+    WorkunitName.isOf(entry.workunit, entry.experiment)
       ? undefined
       : {
           key: 'workunit',

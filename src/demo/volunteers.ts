@@ -1,13 +1,14 @@
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { readResult, writeSpoolEntry } from '../boinc/assimilate.js';
+import { assimilateResult } from '../assimilate/assimilate.js';
 import type { JobCreation, JobCreator, JobSpec } from '../boinc/jobs.js';
+import { type ProjectLayout, readStagedWorkunit, workunitInputName } from '../boinc/project.js';
 import type { SqliteBoincStore } from '../boinc/sqlite.js';
-import type { WorkunitInput } from '../boinc/wu.js';
+import { stageInputFile } from '../boinc/stage.js';
 import type { Host } from '../fleet/types.js';
-import { runExperiment } from '../runner/run.js';
+import { runWorkunit } from '../runner/run.js';
 import type { SchemaValidator } from '../schema/validate.js';
+import { WorkunitName } from '../workunit/name.js';
 
 const now = () => Math.floor(Date.now() / 1000);
 
@@ -17,6 +18,12 @@ const OS_NAMES: Record<Host['os'], string> = {
   windows: 'Microsoft Windows 11',
   macos: 'Darwin',
 };
+
+/** BOINC's result server_state OVER and outcomes SUCCESS / CLIENT_ERROR; validate_state VALID. */
+const OVER = 5;
+const SUCCESS = 1;
+const CLIENT_ERROR = 3;
+const VALID = 1;
 
 /** Fills an empty embedded store with the fleet: a team, two volunteers, their hosts, and the app. */
 export async function seedStore(store: SqliteBoincStore, hosts: readonly Host[]): Promise<boolean> {
@@ -54,20 +61,21 @@ export async function seedStore(store: SqliteBoincStore, hosts: readonly Host[])
 }
 
 /**
- * Creates workunits in the embedded store, the way BOINC's create_work would on a real server, and
- * keeps each wu.json where the demo's volunteers read it.
+ * Creates workunits in the embedded store the way BOINC's create_work does on a real server: the
+ * input file staged into the download hierarchy (with its .md5), one workunit row per job.
  */
 export class LocalJobCreator implements JobCreator {
   constructor(
     private readonly store: SqliteBoincStore,
-    private readonly inputsDir: string,
+    private readonly layout: ProjectLayout,
   ) {}
 
   async createJobs(jobs: readonly JobSpec[]): Promise<JobCreation> {
-    mkdirSync(this.inputsDir, { recursive: true });
     const [app] = (await this.store.query("SELECT id FROM app WHERE name = 'axiom'")) as { id: number }[];
     for (const job of jobs) {
-      writeFileSync(join(this.inputsDir, `${job.wuName}.json`), job.input);
+      stageInputFile(this.layout.downloadDir, this.layout.fanout, workunitInputName(job.wuName), job.input, {
+        replace: true,
+      });
       this.store.insert('workunit', {
         create_time: now(),
         appid: app?.id ?? 1,
@@ -91,6 +99,22 @@ export class LocalJobCreator implements JobCreator {
   }
 }
 
+/**
+ * result.stderr_out as a BOINC client reports it (client/cs_scheduler.cpp): the core client's
+ * version, and the tail of the task's stderr in a CDATA block.
+ */
+function stderrOut(stderr: string, succeeded: boolean): string {
+  return [
+    '<core_client_version>7.20.5</core_client_version>',
+    '<![CDATA[',
+    ...(succeeded ? [] : ['<message>', 'process exited with code 1 (0x1, -255)</message>']),
+    '<stderr_txt>',
+    stderr.slice(-60_000).trimEnd(),
+    '</stderr_txt>',
+    ']]>',
+  ].join('\n');
+}
+
 export interface VolunteerRun {
   workunit: string;
   host: number;
@@ -98,21 +122,26 @@ export interface VolunteerRun {
   elapsedSeconds: number;
 }
 
-/**
- * The demo's volunteers: every workunit without a result is run by the reference client, as many at
- * once as asked, and handed to the assimilator as BOINC would.
- */
-export async function runVolunteers(options: {
+export interface VolunteerOptions {
   store: SqliteBoincStore;
-  inputsDir: string;
+  layout: ProjectLayout;
   runsDir: string;
   spoolDir: string;
   python: string;
   validator: SchemaValidator;
   parallel: number;
-  cpusEach: number;
+  /** Cores the BOINC client grants each task (the wrapper's --nthreads). */
+  coresEach: number;
   onFinished?: (run: VolunteerRun, done: number, total: number) => void;
-}): Promise<VolunteerRun[]> {
+}
+
+/**
+ * The demo's volunteers: every workunit without a result is run by the reference client from the
+ * wu.json deploy staged, as many at once as asked; BOINC's part (a result row, the canonical result)
+ * is written to the store, and the result goes through `axiom assimilate`'s own path, called as
+ * BOINC's script_assimilator calls it (workunit id and files).
+ */
+export async function runVolunteers(options: VolunteerOptions): Promise<VolunteerRun[]> {
   const pending = (await options.store.query(
     `SELECT w.id, w.name FROM workunit w
       WHERE (w.error_mask & 16) = 0 AND NOT EXISTS (SELECT 1 FROM result r WHERE r.workunitid = w.id) ORDER BY w.id`,
@@ -131,38 +160,28 @@ export async function runVolunteers(options: {
   return runs;
 }
 
-async function runOne(
-  wu: { id: number; name: string },
-  options: Parameters<typeof runVolunteers>[0],
-): Promise<VolunteerRun> {
-  const input = JSON.parse(readFileSync(join(options.inputsDir, `${wu.name}.json`), 'utf8')) as WorkunitInput;
-  const host = Number(/_h([0-9]+)_r[0-9]+$/.exec(wu.name)?.[1]);
+async function runOne(wu: { id: number; name: string }, options: VolunteerOptions): Promise<VolunteerRun> {
+  const host = WorkunitName.parse(wu.name)?.host ?? 0;
+  const input = readStagedWorkunit(options.layout, wu.name, options.validator);
+  if ('missing' in input) throw new Error(`the demo cannot run ${wu.name}: ${input.missing}`);
   const [owner] = (await options.store.query('SELECT userid FROM host WHERE id = ?', [host])) as {
     userid: number;
   }[];
   const workdir = join(options.runsDir, wu.name);
   if (existsSync(workdir)) rmSync(workdir, { recursive: true, force: true });
   const sent = now();
-  const outcome = await runExperiment(
-    {
-      script: fileURLToPath(input.script_url),
-      experiment: input.experiment,
-      budgetSeconds: input.run_duration,
-      seed: input.seed,
-      cpus: options.cpusEach,
-      params: input.params,
-      wuName: wu.name,
-      python: options.python,
-      workdir,
-    },
+  const outcome = await runWorkunit(
+    { input, python: options.python, workdir, grantedCpus: options.coresEach },
     options.validator,
   );
   const [app] = (await options.store.query("SELECT id FROM app WHERE name = 'axiom'")) as { id: number }[];
+  const succeeded = outcome.status === 'ok';
   const resultId = options.store.insert('result', {
     create_time: sent,
     workunitid: wu.id,
-    server_state: 5,
-    outcome: outcome.status === 'ok' ? 1 : 3,
+    server_state: OVER,
+    outcome: succeeded ? SUCCESS : CLIENT_ERROR,
+    validate_state: succeeded ? VALID : 0,
     client_state: 5,
     hostid: host,
     userid: owner?.userid ?? 0,
@@ -172,19 +191,27 @@ async function runOne(
     elapsed_time: outcome.elapsedSeconds,
     cpu_time: outcome.elapsedSeconds,
     appid: app?.id ?? 1,
+    exit_status: outcome.exitCode ?? 0,
+    stderr_out: stderrOut(outcome.clientStderr, succeeded),
   });
-  const entry = readResult(
-    {
-      wuName: wu.name,
-      wuId: wu.id,
-      resultId,
-      runtime: outcome.elapsedSeconds,
-      files: [join(workdir, 'axiom_result.json')],
-      hostId: host,
-      userId: owner?.userid ?? 0,
-    },
-    new Date(),
+  // The validator (min_quorum 1) makes the first successful result canonical; a failed task is
+  // assimilated with no canonical result.
+  await options.store.query(
+    `UPDATE workunit SET canonical_resultid = ?, error_mask = ?, assimilate_state = 1 WHERE id = ?`,
+    [succeeded ? resultId : 0, succeeded ? 0 : 2, wu.id],
   );
-  writeSpoolEntry(options.spoolDir, entry);
+  await assimilateResult(
+    succeeded
+      ? { kind: 'result', wuId: wu.id, files: [outcome.reportFile] }
+      : { kind: 'error', wuId: wu.id, wuName: wu.name, errorMask: 2, batchId: 0 },
+    {
+      spoolDir: options.spoolDir,
+      layout: options.layout,
+      store: options.store,
+      validator: options.validator,
+      now: new Date(),
+    },
+  );
+  await options.store.query('UPDATE workunit SET assimilate_state = 2 WHERE id = ?', [wu.id]);
   return { workunit: wu.name, host, status: outcome.status, elapsedSeconds: outcome.elapsedSeconds };
 }

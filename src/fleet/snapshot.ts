@@ -1,9 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { ConfigurationError, InvalidInputError } from '../errors.js';
-import type { OsName } from '../manifest/types.js';
 import type { SchemaValidator } from '../schema/validate.js';
 import { parseYaml } from '../yaml/document.js';
-import type { FleetSource, Gpu, Host } from './types.js';
+import type { FleetSource, Gpu, Host, OsName } from './types.js';
 
 interface SnapshotHost {
   id: number;

@@ -1,4 +1,5 @@
-import type { OsName } from '../manifest/types.js';
+/** The operating systems Axiom Lab tells apart (BOINC's os_name, normalised). */
+export type OsName = 'linux' | 'windows' | 'macos';
 
 export interface Gpu {
   vendor: 'nvidia' | 'amd' | 'intel' | 'apple' | 'other';

@@ -16,14 +16,6 @@ export const DEFAULT_IDENTITY: GitIdentity = {
   email: 'axiom-lab@users.noreply.github.com',
 };
 
-/** The committer from GIT_COMMITTER_NAME / GIT_COMMITTER_EMAIL, else the default identity. */
-export function identityFromEnv(env: NodeJS.ProcessEnv): GitIdentity {
-  return {
-    name: env.GIT_COMMITTER_NAME || DEFAULT_IDENTITY.name,
-    email: env.GIT_COMMITTER_EMAIL || DEFAULT_IDENTITY.email,
-  };
-}
-
 /**
  * A small, explicit environment for git: no pager, editor or prompt from the caller's shell can
  * change what it does, and nothing asks for input.
@@ -238,5 +230,15 @@ export async function headCommit(dir: string): Promise<string> {
     return (await openGit(dir).raw(['rev-parse', 'HEAD'])).trim();
   } catch {
     return 'uncommitted';
+  }
+}
+
+/** A file's text at a commit, or undefined when the commit or the file is not in this history. */
+export async function fileAtCommit(dir: string, commit: string, path: string): Promise<string | undefined> {
+  if (!/^[0-9a-f]{40}$/.test(commit)) return undefined;
+  try {
+    return await openGit(dir).raw(['show', `${commit}:${checkRepoPath(path)}`]);
+  } catch {
+    return undefined;
   }
 }

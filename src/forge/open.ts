@@ -1,45 +1,42 @@
-import { ConfigurationError } from '../errors.js';
+import type { Environment } from '../env/environment.js';
+import { required } from '../env/environment.js';
 import type { Forge } from './forge.js';
-import { identityFromEnv } from './git.js';
+import { DEFAULT_IDENTITY, type GitIdentity } from './git.js';
 import { LocalForge } from './local.js';
 
 export interface ForgeContext {
-  env: NodeJS.ProcessEnv;
+  settings: Environment['forge'];
   /** The local clone commits are made in. */
   repoDir: string;
   log: (line: string) => void;
 }
 
-function required(env: NodeJS.ProcessEnv, name: string, example: string): string {
-  const value = env[name];
-  if (!value) throw new ConfigurationError(`${name} is not set; the GitHub forge needs it, e.g. ${example}`);
-  return value;
+/** The committer the environment names, else the default identity. */
+export function committerOf(settings: Environment['forge']): GitIdentity {
+  return {
+    name: settings.committer.name ?? DEFAULT_IDENTITY.name,
+    email: settings.committer.email ?? DEFAULT_IDENTITY.email,
+  };
 }
 
 // GitHub's client is loaded only when it is used: it costs a noticeable share of every command's start.
-const FORGES: Record<string, (context: ForgeContext) => Forge | Promise<Forge>> = {
-  local: ({ env, repoDir }) =>
-    new LocalForge({ repoDir, remote: env.AXIOM_GIT_REMOTE || 'origin', identity: identityFromEnv(env) }),
-  github: async ({ env, repoDir, log }) =>
+const FORGES: Record<Environment['forge']['kind'], (context: ForgeContext) => Forge | Promise<Forge>> = {
+  local: ({ settings, repoDir }) =>
+    new LocalForge({ repoDir, remote: settings.remote, identity: committerOf(settings) }),
+  github: async ({ settings, repoDir, log }) =>
     new (await import('./github.js')).GitHubForge({
       repoDir,
-      remote: env.AXIOM_GIT_REMOTE || 'origin',
-      repository: required(env, 'GITHUB_REPOSITORY', 'axiom-lab/research'),
-      token: required(env, 'GITHUB_TOKEN', 'a GitHub App installation token'),
-      apiUrl: env.GITHUB_API_URL || 'https://api.github.com',
-      serverUrl: env.GITHUB_SERVER_URL || 'https://github.com',
-      identity: identityFromEnv(env),
+      remote: settings.remote,
+      repository: required(settings.github.repository, 'GITHUB_REPOSITORY', 'the GitHub forge needs it'),
+      token: required(settings.github.token, 'GITHUB_TOKEN', 'the GitHub forge needs it'),
+      apiUrl: settings.github.apiUrl,
+      serverUrl: settings.github.serverUrl,
+      identity: committerOf(settings),
       log,
     }),
 };
 
-export const FORGE_KINDS = Object.keys(FORGES);
-
 /** The forge AXIOM_FORGE names (`local` when unset). */
 export async function openForge(context: ForgeContext): Promise<Forge> {
-  const kind = context.env.AXIOM_FORGE || 'local';
-  const create = FORGES[kind];
-  if (!create)
-    throw new ConfigurationError(`AXIOM_FORGE is "${kind}"; expected one of ${FORGE_KINDS.join(', ')}`);
-  return await create(context);
+  return await FORGES[context.settings.kind](context);
 }

@@ -1,12 +1,12 @@
 import { basename } from 'node:path';
 import type { RepoConfig } from '../config/config.js';
-import { hostShortfalls } from '../fleet/fit.js';
 import type { Host } from '../fleet/types.js';
 import type { Problem } from '../problems.js';
 import { formatPath } from '../schema/validate.js';
 import type { DocPath } from '../yaml/document.js';
+import { hostShortfalls } from './fit.js';
 import type { ValidManifest } from './load.js';
-import { workunitCount } from './plan.js';
+import type { Manifest } from './types.js';
 
 /** What the rules that look beyond one manifest need to know. */
 export interface RuleContext {
@@ -305,4 +305,9 @@ function describeHostIds(hosts: ReadonlyMap<number, Host>): string {
   return ids.length > 20
     ? `${ids.slice(0, 20).join(', ')}, ... (${ids.length} in all)`
     : ids.join(', ') || 'none';
+}
+
+/** Workunits a manifest asks for: every target's replicas. */
+export function workunitCount(manifest: Manifest): number {
+  return manifest.targets.reduce((sum, target) => sum + (target.replicas ?? 1), 0);
 }

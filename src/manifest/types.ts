@@ -1,3 +1,7 @@
+import type { OsName } from '../fleet/types.js';
+
+export type { OsName };
+
 /** The manifest contract, as described by schemas/manifest.schema.json. */
 export interface Manifest {
   name: string;
@@ -14,8 +18,6 @@ export interface Manifest {
   provenance: Provenance;
   retired?: boolean;
 }
-
-export type OsName = 'linux' | 'windows' | 'macos';
 
 export interface Resources {
   min_cpus: number;

@@ -1,5 +1,5 @@
-import type { ExperimentRecord, ResearchRecord, ResultRecord } from '../results/record.js';
-import { overviewFile, plotFile } from '../results/record.js';
+import type { ExperimentRecord, ResearchRecord, ResultRecord } from '../record/research.js';
+import { overviewFile, plotFile } from '../record/review.js';
 import type { PlotRenderer } from './render.js';
 import { overviewPlot, resultPlot } from './spec.js';
 

@@ -1,5 +1,5 @@
 import type { PlotSpec } from '../manifest/types.js';
-import type { ResultRecord } from '../results/record.js';
+import type { ResultRecord } from '../record/research.js';
 
 /** One plotted point: `kind` separates the data from a fitted curve. */
 export interface PlotPoint {

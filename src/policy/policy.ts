@@ -1,5 +1,5 @@
 import { ToolError } from '../errors.js';
-import { runWithInput } from '../process.js';
+import { runProcess } from '../process.js';
 
 export const POLICY_SCRIPT = new URL('../../scripts/policy_check.py', import.meta.url).pathname;
 
@@ -24,7 +24,8 @@ export async function checkScriptPolicy(
 ): Promise<Map<string, PolicyFinding[]>> {
   if (requests.length === 0) return new Map();
   const input = JSON.stringify({ files: requests.map((r) => ({ path: r.path, allow_cupy: r.allowCupy })) });
-  const { stdout, stderr, code } = await runWithInput(python, [POLICY_SCRIPT, '--stdin'], input, {
+  const { stdout, stderr, code } = await runProcess(python, [POLICY_SCRIPT, '--stdin'], {
+    input,
     notFound: () =>
       new ToolError(`Python not found at "${python}"; install python3 or set AXIOM_PYTHON to an interpreter`),
   });

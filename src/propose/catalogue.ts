@@ -12,17 +12,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseDocument } from 'yaml';
 import { runCheck } from '../check/run.js';
-import { loadConfig } from '../config/config.js';
-import { hostShortfalls } from '../fleet/fit.js';
+import { requireConfig } from '../config/config.js';
 import { SnapshotFleet } from '../fleet/snapshot.js';
 import type { Host } from '../fleet/types.js';
 import { sha256File } from '../hash.js';
+import { hostShortfalls } from '../manifest/fit.js';
 import { loadManifest } from '../manifest/load.js';
-import type { ManifestPlan } from '../manifest/plan.js';
 import type { Manifest, Target } from '../manifest/types.js';
 import { formatProblem } from '../problems.js';
-import { runExperiment } from '../runner/run.js';
+import { localWorkunit, runWorkunit } from '../runner/run.js';
 import type { SchemaValidator } from '../schema/validate.js';
+import type { ManifestPlan } from '../workunit/plan.js';
 
 /** The built-in catalogue: the first batch of experiments this package ships with. */
 export const CATALOGUE_ROOT = new URL('../../', import.meta.url).pathname;
@@ -109,7 +109,7 @@ function withTargets(text: string, targets: Target[], runDuration?: number): str
 
 /** What the lab has: its fleet, its experiments, their scripts' hashes, and the hosts they cover. */
 export async function readLab(root: string, validator: SchemaValidator) {
-  const { config } = loadConfig(root, validator);
+  const config = requireConfig(root, validator);
   const hosts = new Map(
     (await new SnapshotFleet(join(root, config.fleet), config.fleet, validator).readHosts()).map((h) => [
       h.id,
@@ -230,15 +230,17 @@ export async function validate(
     candidate.plan = report.plans.find((p) => p.experiment === candidate.name);
     if (options.smokeSeconds <= 0) return undefined;
     const first = candidate.plan?.workunits[0];
-    const outcome = await runExperiment(
+    const outcome = await runWorkunit(
       {
-        script: scriptFile,
-        experiment: candidate.name,
-        budgetSeconds: options.smokeSeconds,
-        seed: first?.seed ?? 0,
-        cpus: 1,
-        params: first?.params ?? {},
-        wuName: `smoke_${candidate.name}`,
+        input: localWorkunit({
+          script: scriptFile,
+          experiment: candidate.name,
+          budgetSeconds: options.smokeSeconds,
+          seed: first?.seed ?? 0,
+          cpus: 1,
+          memoryGb: candidate.manifest.resources.min_memory_gb,
+          params: first?.params ?? {},
+        }),
         python: options.python,
         workdir: join(overlay, 'smoke'),
       },

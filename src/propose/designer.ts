@@ -5,9 +5,10 @@ import { parseDocument } from 'yaml';
 import type { Llm, StructuredAnswer } from '../claude/llm.js';
 import type { Host } from '../fleet/types.js';
 import { parseManifest } from '../manifest/load.js';
+import { EXPERIMENT_NAME_PATTERN } from '../manifest/name.js';
 import type { Manifest } from '../manifest/types.js';
 import { formatProblem } from '../problems.js';
-import type { ResearchRecord } from '../results/record.js';
+import type { ResearchRecord } from '../record/research.js';
 import type { SchemaValidator } from '../schema/validate.js';
 import { schemaPath } from '../schema/validate.js';
 import { type Candidate, duplicateReason, validate, why } from './catalogue.js';
@@ -18,7 +19,7 @@ export const DESIGN_SCHEMA = {
   additionalProperties: false,
   required: ['name', 'title', 'hypothesis', 'why_hosts', 'script', 'manifest_yaml'],
   properties: {
-    name: { type: 'string', pattern: '^[a-z][a-z0-9_]{2,47}$' },
+    name: { type: 'string', pattern: `^${EXPERIMENT_NAME_PATTERN}$` },
     title: { type: 'string', maxLength: 120 },
     hypothesis: { type: 'string', maxLength: 2000 },
     why_hosts: {

@@ -1,31 +1,33 @@
-import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { renderWorkunitInput, type WorkunitInput } from '../boinc/wu.js';
+import { RESULT_FILE, type ResultEnvelope } from '../envelope/envelope.js';
+import {
+  CLIENT_REPORT_FILE,
+  type ClientStatus,
+  type Isolation,
+  readClientReportFile,
+} from '../envelope/report.js';
 import { ToolError, UsageError } from '../errors.js';
 import { sha256File } from '../hash.js';
 import type { ParamValue } from '../manifest/types.js';
 import type { Problem } from '../problems.js';
+import { runProcess } from '../process.js';
 import type { SchemaValidator } from '../schema/validate.js';
+import { renderWorkunitInput, WORKUNIT_INPUT_FILE, type WorkunitInput } from '../workunit/input.js';
+import { WorkunitName } from '../workunit/name.js';
 import { parseYaml } from '../yaml/document.js';
-import { RESULT_FILE, type ResultEnvelope } from './envelope.js';
 
 export const CLIENT_SCRIPT = new URL('../../scripts/axiom_client.py', import.meta.url).pathname;
-const CLIENT_RESULT = 'axiom_result.json';
 
 export interface RunRequest {
-  /** Absolute path of the experiment script. */
-  script: string;
-  experiment: string;
-  budgetSeconds: number;
-  seed: number;
-  cpus: number;
-  params: Record<string, ParamValue>;
-  wuName: string;
+  /** What to run, exactly as a volunteer's client receives it. */
+  input: WorkunitInput;
   python: string;
   /** Absolute path of the working directory; created, and must be empty if it exists. */
   workdir: string;
+  /** Cores the BOINC client grants the task (its --nthreads); the script gets at most these. */
+  grantedCpus?: number;
   /** Seconds past the budget before the script is stopped, and between terminate and kill. */
   graceSeconds?: number;
   killAfterSeconds?: number;
@@ -33,14 +35,7 @@ export interface RunRequest {
   onTick?: (elapsedSeconds: number) => void;
 }
 
-export type RunStatus =
-  | 'ok'
-  | 'failed'
-  | 'overran'
-  | 'no-result'
-  | 'invalid-result'
-  | 'rejected-script'
-  | 'download-failed';
+export type RunStatus = ClientStatus | 'unknown';
 
 export interface RunOutcome {
   status: RunStatus;
@@ -48,37 +43,65 @@ export interface RunOutcome {
   exitCode: number | null;
   elapsedSeconds: number;
   stderrTail: string;
+  isolation?: Isolation;
   workdir: string;
+  /** The client's report file, as BOINC would upload it. */
+  reportFile: string;
+  /** What the client wrote to stderr: what BOINC sends the project as result.stderr_out. */
+  clientStderr: string;
   envelope?: ResultEnvelope;
   /** Why the envelope is not valid (schema, or not matching what was run). */
   problems: Problem[];
 }
 
-/** What the reference client writes for BOINC to upload. */
-interface ClientReport {
-  status: RunStatus;
-  message: string;
-  exit_code: number | null;
-  elapsed_seconds: number;
-  stderr_tail: string;
+/** A workunit for a script on this machine (host 0: no BOINC host), as `axiom run` and smoke runs use. */
+export function localWorkunit(options: {
+  script: string;
+  experiment: string;
+  budgetSeconds: number;
+  seed: number;
+  cpus: number;
+  memoryGb: number;
+  params: Record<string, ParamValue>;
+}): WorkunitInput {
+  const scriptSha256 = sha256File(options.script);
+  return {
+    mode: 'experiment',
+    experiment: options.experiment,
+    wu_name: WorkunitName.format({
+      experiment: options.experiment,
+      scriptSha: scriptSha256,
+      host: 0,
+      replica: 0,
+    }),
+    script_url: pathToFileURL(options.script).href,
+    script_sha256: scriptSha256,
+    run_duration: options.budgetSeconds,
+    seed: options.seed,
+    params: options.params,
+    cpus: options.cpus,
+    memory_gb: options.memoryGb,
+  };
 }
 
 /**
- * Runs an experiment exactly as a volunteer host would: the reference client reads a wu.json that
- * points at the script, checks its hash, runs it under the hard time limit, and writes its report;
- * then the result envelope is validated against the schema and against what was asked for.
+ * Runs a workunit exactly as a volunteer host would: the reference client reads the wu.json, checks
+ * the script's hash, runs it under the hard time limit, and writes its report; then the result
+ * envelope is validated against the schema and against what was asked for.
  */
-export async function runExperiment(request: RunRequest, validator: SchemaValidator): Promise<RunOutcome> {
+export async function runWorkunit(request: RunRequest, validator: SchemaValidator): Promise<RunOutcome> {
   prepareWorkdir(request.workdir);
   const grace = request.graceSeconds ?? 2;
   const killAfter = request.killAfterSeconds ?? 3;
-  writeFileSync(join(request.workdir, 'wu.json'), renderWorkunitInput(localWorkunitInput(request)));
+  const wuFile = join(request.workdir, WORKUNIT_INPUT_FILE);
+  writeFileSync(wuFile, renderWorkunitInput(request.input, validator));
+  const reportFile = join(request.workdir, CLIENT_REPORT_FILE);
   const args = [
     CLIENT_SCRIPT,
     '--wu',
-    join(request.workdir, 'wu.json'),
+    wuFile,
     '--out',
-    join(request.workdir, CLIENT_RESULT),
+    reportFile,
     '--workdir',
     request.workdir,
     '--grace',
@@ -86,28 +109,35 @@ export async function runExperiment(request: RunRequest, validator: SchemaValida
     '--kill-after',
     String(killAfter),
     '--allow-file-urls',
+    ...(request.grantedCpus ? ['--nthreads', String(request.grantedCpus)] : []),
   ];
   // The client enforces the limit; this outer one only guards against the client itself hanging.
-  const outerLimit = request.budgetSeconds + grace + killAfter + 15;
-  const clientExit = await runClient(request.python, args, outerLimit, request.onTick);
-  const reportPath = join(request.workdir, CLIENT_RESULT);
-  if (!existsSync(reportPath)) {
-    throw new ToolError(
-      `the volunteer client wrote no report (exit ${clientExit.code})`,
-      clientExit.stderr.trim(),
-    );
-  }
-  const report = JSON.parse(readFileSync(reportPath, 'utf8')) as ClientReport;
+  const outerLimit = request.input.run_duration + grace + killAfter + 15;
+  const client = await runProcess(request.python, args, {
+    timeoutMs: outerLimit * 1000,
+    keepChars: 64 * 1024,
+    ...(request.onTick ? { onTick: request.onTick } : {}),
+    notFound: () =>
+      new ToolError(`Python not found at "${request.python}"; install python3-numpy or set AXIOM_PYTHON`),
+  });
+  if (!existsSync(reportFile))
+    throw new ToolError(`the volunteer client wrote no report (exit ${client.code})`, client.stderr.trim());
+  const read = readClientReportFile(reportFile);
+  if ('reason' in read) throw new ToolError(`the volunteer client's report is unusable: ${read.reason}`);
+  const { report } = read;
   const outcome: RunOutcome = {
     status: report.status,
     message: report.message,
-    exitCode: report.exit_code,
-    elapsedSeconds: report.elapsed_seconds,
-    stderrTail: report.stderr_tail,
+    exitCode: report.exitCode,
+    elapsedSeconds: report.elapsedSeconds ?? 0,
+    stderrTail: report.stderrTail,
+    ...(report.isolation ? { isolation: report.isolation } : {}),
     workdir: request.workdir,
+    reportFile,
+    clientStderr: client.stderr,
     problems: [],
   };
-  return report.status === 'ok' ? validateEnvelope(outcome, request, validator) : outcome;
+  return report.status === 'ok' ? validateEnvelope(outcome, request.input, validator) : outcome;
 }
 
 function prepareWorkdir(workdir: string): void {
@@ -117,57 +147,10 @@ function prepareWorkdir(workdir: string): void {
   mkdirSync(workdir, { recursive: true });
 }
 
-/** wu.json pointing at the local script. */
-function localWorkunitInput(request: RunRequest): WorkunitInput {
-  return {
-    mode: 'experiment',
-    experiment: request.experiment,
-    wu_name: request.wuName,
-    script_url: pathToFileURL(request.script).href,
-    script_sha256: sha256File(request.script),
-    run_duration: request.budgetSeconds,
-    seed: request.seed,
-    params: request.params,
-    cpus: request.cpus,
-  };
-}
-
-function runClient(
-  python: string,
-  args: string[],
-  limitSeconds: number,
-  onTick?: (elapsed: number) => void,
-): Promise<{ code: number | null; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const started = Date.now();
-    const child = spawn(python, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr = (stderr + chunk.toString('utf8')).slice(-8000);
-    });
-    const ticker = setInterval(() => onTick?.((Date.now() - started) / 1000), 1000);
-    const guard = setTimeout(() => child.kill('SIGKILL'), limitSeconds * 1000);
-    child.on('error', (error: NodeJS.ErrnoException) => {
-      clearInterval(ticker);
-      clearTimeout(guard);
-      reject(
-        error.code === 'ENOENT'
-          ? new ToolError(`Python not found at "${python}"; install python3-numpy or set AXIOM_PYTHON`)
-          : error,
-      );
-    });
-    child.on('close', (code) => {
-      clearInterval(ticker);
-      clearTimeout(guard);
-      resolve({ code, stderr });
-    });
-  });
-}
-
-function validateEnvelope(outcome: RunOutcome, request: RunRequest, validator: SchemaValidator): RunOutcome {
+function validateEnvelope(outcome: RunOutcome, input: WorkunitInput, validator: SchemaValidator): RunOutcome {
   const { document, problems } = parseYaml(
     RESULT_FILE,
-    readFileSync(join(request.workdir, RESULT_FILE), 'utf8'),
+    readFileSync(join(outcome.workdir, RESULT_FILE), 'utf8'),
   );
   const all = document ? [...problems, ...validator.validate('result', document)] : problems;
   if (document && all.length === 0) {
@@ -180,10 +163,10 @@ function validateEnvelope(outcome: RunOutcome, request: RunRequest, validator: S
       message,
       severity: 'error',
     });
-    if (envelope.experiment !== request.experiment)
-      all.push(mismatch('experiment', `must be "${request.experiment}"; found "${envelope.experiment}"`));
-    if (envelope.seed !== request.seed)
-      all.push(mismatch('seed', `must echo the seed it was given (${request.seed}); found ${envelope.seed}`));
+    if (envelope.experiment !== input.experiment)
+      all.push(mismatch('experiment', `must be "${input.experiment}"; found "${envelope.experiment}"`));
+    if (envelope.seed !== input.seed)
+      all.push(mismatch('seed', `must echo the seed it was given (${input.seed}); found ${envelope.seed}`));
     if (all.length === 0) return { ...outcome, envelope };
   }
   return {
@@ -196,16 +179,12 @@ function validateEnvelope(outcome: RunOutcome, request: RunRequest, validator: S
 
 /** Fails clearly when the interpreter cannot import numpy. */
 export async function requireNumpy(python: string): Promise<void> {
-  const result = await new Promise<{ code: number | null; error?: NodeJS.ErrnoException }>((resolve) => {
-    const child = spawn(python, ['-c', 'import numpy'], { stdio: 'ignore' });
-    child.on('error', (error: NodeJS.ErrnoException) => resolve({ code: null, error }));
-    child.on('close', (code) => resolve({ code }));
+  const result = await runProcess(python, ['-c', 'import numpy'], {
+    notFound: () =>
+      new ToolError(
+        `Python not found at "${python}"; install python3-numpy or set AXIOM_PYTHON to an interpreter with numpy`,
+      ),
   });
-  if (result.error?.code === 'ENOENT') {
-    throw new ToolError(
-      `Python not found at "${python}"; install python3-numpy or set AXIOM_PYTHON to an interpreter with numpy`,
-    );
-  }
   if (result.code !== 0) {
     throw new ToolError(
       `${python} cannot import numpy; install python3-numpy (Debian) or set AXIOM_PYTHON to an interpreter with numpy`,

@@ -4,7 +4,15 @@ import formats from 'ajv-formats';
 import type { Problem } from '../problems.js';
 import type { DocPath, LocatedDocument } from '../yaml/document.js';
 
-export const SCHEMA_NAMES = ['manifest', 'fleet', 'config', 'result', 'credit', 'review'] as const;
+export const SCHEMA_NAMES = [
+  'manifest',
+  'fleet',
+  'config',
+  'result',
+  'credit',
+  'review',
+  'workunit',
+] as const;
 export type SchemaName = (typeof SCHEMA_NAMES)[number];
 
 export function schemaPath(name: SchemaName): string {
@@ -20,9 +28,12 @@ const PATTERN_HINTS: Record<string, string> = {
   '^[a-z][a-z0-9_]{0,63}$':
     'a key of lowercase letters, digits or underscores, starting with a letter (e.g. test_error)',
   '^[0-9a-f]{64}$': 'a sha256 in 64 lowercase hex digits',
+  // The same as WORKUNIT_NAME_PATTERN (workunit/name.ts); a test holds the two and the schemas together.
   '^axm_[a-z][a-z0-9_]{2,47}_[0-9a-f]{12}_h[0-9]+_r[0-9]+$':
     'a workunit name like axm_<experiment>_<script sha256 prefix>_h<host>_r<replica>',
   '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{6}Z$': 'a run id like 2026-11-25T120000Z',
+  '^(https|file)://': 'an https:// URL (file:// for local runs)',
+  '^[0-9a-f]{40}$': 'a git commit id in 40 lowercase hex digits',
 };
 
 const FORMAT_EXAMPLES: Record<string, string> = {

@@ -4,7 +4,7 @@ import { ConfigurationError } from '../errors.js';
 import { renderRecordPlots } from '../plots/plots.js';
 import type { PlotRenderer } from '../plots/render.js';
 import type { Problem } from '../problems.js';
-import { readResearchRecord } from '../results/record.js';
+import { readResearchRecord } from '../record/research.js';
 import type { SchemaValidator } from '../schema/validate.js';
 import { STYLE } from './html.js';
 import {

@@ -1,5 +1,5 @@
 import type { RenderedPlot } from '../plots/plots.js';
-import type { ExperimentRecord, ResultRecord } from '../results/record.js';
+import type { ExperimentRecord, ResultRecord } from '../record/research.js';
 import { type Html, html, page } from './html.js';
 import type { TimelineEntry } from './timeline.js';
 

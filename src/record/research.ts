@@ -1,64 +1,15 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { MAX_RESULT_BYTES, type SanitisedEnvelope, sanitiseEnvelope } from '../boinc/assimilate.js';
-import { readCreditFiles } from '../credit/file.js';
+import { type SanitisedEnvelope, sanitiseEnvelope } from '../envelope/envelope.js';
+import { MAX_RESULT_BYTES } from '../envelope/report.js';
 import { loadManifest } from '../manifest/load.js';
+import { EXPERIMENT_NAME } from '../manifest/name.js';
 import type { Manifest } from '../manifest/types.js';
 import type { Problem } from '../problems.js';
 import type { SchemaValidator } from '../schema/validate.js';
 import { parseYaml } from '../yaml/document.js';
-
-/**
- * The layout of the research record, written by `axiom collect` and read by plots and the site:
- *
- *   results/<experiment>/<result id>/result.json   the sanitised result (numbers and a short summary)
- *   results/<experiment>/<result id>/review.json   the verdict, machine-readable (schemas/review.schema.json)
- *   results/<experiment>/<result id>/review.md     the same for people, with the plots embedded
- *   results/<experiment>/<result id>/plot-<n>.svg  one per plot the manifest declares
- *   results/<experiment>/overview-<n>.svg          every result of the experiment in one plot
- *   results/credit/<run>.yaml                      the credit proposal of each collection run
- */
-export const RESULTS_DIR = 'results';
-export const RESULT_FILE = 'result.json';
-export const REVIEW_FILE = 'review.json';
-export const REVIEW_MD = 'review.md';
-
-export const plotFile = (index: number) => `plot-${index + 1}.svg`;
-export const overviewFile = (index: number) => `overview-${index + 1}.svg`;
-
-export type Verdict = 'valid' | 'invalid' | 'suspicious';
-
-/** Which result, of which workunit, returned by whom: shared by reviews and credit entries. */
-export interface ResultIdentity {
-  result: number;
-  workunit: string;
-  experiment: string;
-  host: number;
-  user: number;
-  team?: number;
-}
-
-export interface Review extends ResultIdentity {
-  run: string;
-  received_at: string;
-  verdict: Verdict;
-  quality: number;
-  proposed_credit: number;
-  judged_by: string;
-  checks: { rule: string; passed: boolean; finding?: string }[];
-  evidence?: string[];
-  flags?: string[];
-  provenance?: {
-    model: string;
-    prompt_hash: string;
-    input_tokens: number;
-    output_tokens: number;
-    cache_read_tokens?: number;
-    cache_write_tokens?: number;
-    cost_usd: number;
-    batched: boolean;
-  };
-}
+import { readCreditFiles } from './credit-file.js';
+import { RESULT_FILE, RESULTS_DIR, REVIEW_FILE, type Review } from './review.js';
 
 export interface ResultRecord {
   experiment: string;
@@ -146,7 +97,7 @@ export function readResearchRecord(root: string, validator: SchemaValidator): Re
     : [];
   const resultNames = listDirs(join(root, RESULTS_DIR)).filter((d) => d !== 'credit');
   const names = [...new Set([...manifestNames, ...resultNames])]
-    .filter((n) => /^[a-z][a-z0-9_]{2,47}$/.test(n))
+    .filter((n) => EXPERIMENT_NAME.test(n))
     .sort();
   const experiments = names.map((name): ExperimentRecord => {
     const loaded = manifestNames.includes(name)

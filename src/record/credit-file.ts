@@ -1,9 +1,9 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Problem } from '../problems.js';
-import type { ResultIdentity, Verdict } from '../results/record.js';
 import type { SchemaValidator } from '../schema/validate.js';
 import { type LocatedDocument, parseYaml } from '../yaml/document.js';
+import type { ResultIdentity, Verdict } from './review.js';
 
 /** Where collection runs write their credit proposals, one file per run. */
 export const CREDIT_DIR = 'results/credit';

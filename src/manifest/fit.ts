@@ -1,5 +1,5 @@
-import type { Resources } from '../manifest/types.js';
-import type { Host } from './types.js';
+import type { Host } from '../fleet/types.js';
+import type { Resources } from './types.js';
 
 /** What a host lacks to run an experiment with these resources; empty when it fits. */
 export function hostShortfalls(host: Host, resources: Resources): string[] {

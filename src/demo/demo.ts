@@ -1,0 +1,292 @@
+import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import type { ProjectLayout } from '../boinc/project.js';
+import { SqliteBoincStore } from '../boinc/sqlite.js';
+import { openJudge } from '../collect/open-judge.js';
+import { collectResults, runId } from '../collect/results.js';
+import { requireConfig } from '../config/config.js';
+import { applyCredit } from '../credit/apply.js';
+import { creditStatus } from '../credit/status.js';
+import { deployManifests } from '../deploy/deploy.js';
+import type { Environment } from '../env/environment.js';
+import { ConfigurationError } from '../errors.js';
+import { SnapshotFleet } from '../fleet/snapshot.js';
+import { DEFAULT_IDENTITY, headCommit, openGit } from '../forge/git.js';
+import { type Approval, LocalForge } from '../forge/local.js';
+import { PlotRenderer } from '../plots/render.js';
+import { CATALOGUE_ROOT } from '../propose/catalogue.js';
+import { proposeExperiments } from '../propose/propose.js';
+import { SchemaValidator } from '../schema/validate.js';
+import { buildSite } from '../site/build.js';
+import { LocalJobCreator, runVolunteers, seedStore, type VolunteerRun } from './volunteers.js';
+
+const MARKER = '.axiom-demo';
+export const DEMO_REVIEWER = { name: 'Demo Reviewer', email: 'reviewer@axiom-lab.invalid' };
+/** The demo's download hierarchy, as make_project lays it out. */
+const FANOUT = 1024;
+
+export interface DemoPaths {
+  dir: string;
+  origin: string;
+  lab: string;
+  store: string;
+  download: string;
+  runs: string;
+  spool: string;
+  site: string;
+}
+
+export function demoPaths(dir: string): DemoPaths {
+  return {
+    dir,
+    origin: join(dir, 'origin.git'),
+    lab: join(dir, 'lab'),
+    store: join(dir, 'boinc.sqlite'),
+    download: join(dir, 'download'),
+    runs: join(dir, 'volunteers'),
+    spool: join(dir, 'spool'),
+    site: join(dir, 'site'),
+  };
+}
+
+export interface DemoOptions {
+  dir: string;
+  /** Seconds each experiment runs. */
+  budget: number;
+  /** Approve (merge) every pull request the demo opens; otherwise stop at the first that waits. */
+  yes: boolean;
+  /** Delete the demo lab first. */
+  fresh: boolean;
+  python: string;
+  /** Claude designs and judges when it has a key. */
+  claude: Environment['claude'];
+  say: (line: string) => void;
+  progress?: (line: string) => void;
+}
+
+export interface DemoReport {
+  seconds: number;
+  /** Where the demo stopped for an approval, with the pull requests that wait; null when it ran through. */
+  waiting: { step: 'proposals' | 'results'; pullRequests: string[] } | null;
+  experiments: string[];
+  verdicts: Record<string, number>;
+  volunteers: VolunteerRun[];
+  creditPerHost: { host: number; credit: number }[];
+  creditPerUser: { user: number; credit: number }[];
+  paths: DemoPaths;
+  siteIndex: string;
+}
+
+async function git(cwd: string, ...args: string[]): Promise<void> {
+  await openGit(cwd, {
+    GIT_AUTHOR_NAME: DEFAULT_IDENTITY.name,
+    GIT_AUTHOR_EMAIL: DEFAULT_IDENTITY.email,
+    GIT_COMMITTER_NAME: DEFAULT_IDENTITY.name,
+    GIT_COMMITTER_EMAIL: DEFAULT_IDENTITY.email,
+  }).raw(args);
+}
+
+/** A lab repository with a bare origin (the local forge), the fleet and a configuration for short runs. */
+async function createLab(p: DemoPaths, budget: number): Promise<void> {
+  mkdirSync(p.dir, { recursive: true });
+  writeFileSync(join(p.dir, MARKER), 'an Axiom Lab demo; axiom demo --fresh starts it over\n');
+  await git(p.dir, 'init', '--quiet', '--bare', '--initial-branch=main', p.origin);
+  await git(p.dir, 'clone', '--quiet', p.origin, p.lab);
+  await git(p.lab, 'checkout', '--quiet', '-B', 'main');
+  // The person the demo approves as, when `axiom pr merge` is run by hand in the lab.
+  await git(p.lab, 'config', 'user.name', DEMO_REVIEWER.name);
+  await git(p.lab, 'config', 'user.email', DEMO_REVIEWER.email);
+  cpSync(join(CATALOGUE_ROOT, 'fleet.yaml'), join(p.lab, 'fleet.yaml'));
+  const config = readFileSync(join(CATALOGUE_ROOT, 'axiom.yaml'), 'utf8').replace(
+    /run_duration: \{ min: \d+,/,
+    `run_duration: { min: ${Math.min(budget, 30)},`,
+  );
+  writeFileSync(join(p.lab, 'axiom.yaml'), config);
+  writeFileSync(
+    join(p.lab, 'README.md'),
+    '# An Axiom Lab demo\n\nA lab made by `axiom demo`: its origin is the bare repository beside it.\n',
+  );
+  await git(p.lab, 'add', '.');
+  await git(p.lab, 'commit', '--quiet', '-m', 'A new lab');
+  await git(p.lab, 'push', '--quiet', 'origin', 'main');
+}
+
+function prepareDir(p: DemoPaths, fresh: boolean): void {
+  if (fresh && existsSync(p.dir)) {
+    if (!existsSync(join(p.dir, MARKER)))
+      throw new ConfigurationError(`${p.dir} is not a demo lab; --fresh deletes only what axiom demo made`);
+    rmSync(p.dir, { recursive: true, force: true });
+  }
+  if (existsSync(p.dir) && !existsSync(join(p.dir, MARKER)))
+    throw new ConfigurationError(`${p.dir} exists and is not a demo lab; choose another --dir`);
+}
+
+/** Merges the open pull requests with this prefix when `yes`; the branches that wait otherwise. */
+async function approve(forge: LocalForge, p: DemoPaths, prefix: string, yes: boolean): Promise<string[]> {
+  const open = (await forge.list()).filter((pr) => pr.state === 'open' && pr.branch.startsWith(prefix));
+  if (open.length === 0 || !yes) return open.map((pr) => pr.branch);
+  const approval: Approval = { approver: DEMO_REVIEWER, at: new Date() };
+  for (const pr of open) await forge.merge(pr.ref, approval);
+  await git(p.lab, 'pull', '--quiet', '--ff-only', 'origin', 'main');
+  return [];
+}
+
+function count(values: readonly string[]): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const v of values) counts[v] = (counts[v] ?? 0) + 1;
+  return counts;
+}
+
+/**
+ * The whole loop on this machine, with the use cases a real lab runs: propose → approve → deploy →
+ * volunteers (the reference client on the staged wu.json, assimilated as BOINC would) → collect →
+ * approve → credit → site. Running it again does only what is missing.
+ */
+export async function runDemo(options: DemoOptions): Promise<DemoReport> {
+  const started = Date.now();
+  const p = demoPaths(options.dir);
+  prepareDir(p, options.fresh);
+  if (!existsSync(p.lab)) {
+    await createLab(p, options.budget);
+    options.say(`lab: created ${p.lab} with its origin ${p.origin}`);
+  } else options.say(`lab: reusing ${p.lab}`);
+  const validator = new SchemaValidator();
+  const store = new SqliteBoincStore(p.store);
+  const forge = new LocalForge({ repoDir: p.lab, remote: 'origin', identity: DEFAULT_IDENTITY });
+  const layout: ProjectLayout = { projectDir: p.dir, downloadDir: p.download, fanout: FANOUT };
+  const report = (waiting: DemoReport['waiting'], rest: Partial<DemoReport> = {}): DemoReport => ({
+    seconds: Math.round((Date.now() - started) / 1000),
+    waiting,
+    experiments: [],
+    verdicts: {},
+    volunteers: [],
+    creditPerHost: [],
+    creditPerUser: [],
+    paths: p,
+    siteIndex: join(p.site, 'index.html'),
+    ...rest,
+  });
+  try {
+    const hosts = await new SnapshotFleet(join(p.lab, 'fleet.yaml'), 'fleet.yaml', validator).readHosts();
+    if (await seedStore(store, hosts))
+      options.say(`store: ${p.store} seeded with ${hosts.length} volunteer hosts`);
+    await git(p.lab, 'pull', '--quiet', '--ff-only', 'origin', 'main');
+
+    const proposed = await proposeExperiments({
+      root: p.lab,
+      catalogueRoot: CATALOGUE_ROOT,
+      validator,
+      python: options.python,
+      count: 10,
+      smokeSeconds: 0,
+      repairs: 3,
+      scaledRunDuration: options.budget,
+      ...(options.claude.apiKey
+        ? {
+            claude: {
+              apiKey: options.claude.apiKey,
+              ...(options.claude.baseUrl ? { baseUrl: options.claude.baseUrl } : {}),
+              model: options.claude.designModel,
+            },
+          }
+        : {}),
+      forge,
+      ...(options.progress ? { onProgress: options.progress } : {}),
+    });
+    options.say(
+      `propose: ${proposed.proposed.length} proposal${proposed.proposed.length === 1 ? '' : 's'} (${proposed.designedBy === 'claude' ? 'designed by Claude' : 'from the built-in catalogue'})`,
+    );
+    const proposals = await approve(forge, p, 'axiom/propose/', options.yes);
+    if (proposals.length > 0) return report({ step: 'proposals', pullRequests: proposals });
+
+    const deployed = await deployManifests({
+      root: p.lab,
+      validator,
+      python: options.python,
+      store,
+      target: {
+        publishDir: p.download,
+        baseUrl: pathToFileURL(p.download).href,
+        manifestCommit: await headCommit(p.lab),
+        jobCreator: new LocalJobCreator(store, layout),
+      },
+    });
+    options.say(
+      `deploy: ${deployed.totals.created} workunits created, ${deployed.totals.present} already there`,
+    );
+
+    const parallel = Math.max(1, availableParallelism());
+    const volunteers = await runVolunteers({
+      store,
+      layout,
+      runsDir: p.runs,
+      spoolDir: p.spool,
+      python: options.python,
+      validator,
+      parallel,
+      coresEach: 1,
+      onFinished: (run, done, total) =>
+        options.progress?.(`volunteers: ${done}/${total} workunits done (${run.workunit}: ${run.status})`),
+    });
+    options.say(
+      `volunteers: ran ${volunteers.length} workunits, ${parallel} at a time; ${volunteers.filter((r) => r.status === 'ok').length} finished ok`,
+    );
+
+    const collected = await collectResults({
+      root: p.lab,
+      spoolDir: p.spool,
+      store,
+      validator,
+      judge: await openJudge(options.claude),
+      run: runId(new Date()),
+      hostDayLimit: requireConfig(p.lab, validator).limits.creditPerHostDay,
+      forge,
+      dryRun: false,
+      plots: { enabled: true, perResultLimit: 1000 },
+    });
+    const verdicts = count(collected.collected.map((c) => c.verdict));
+    options.say(
+      `collect: ${collected.collected.length} results judged (${
+        Object.entries(verdicts)
+          .map(([v, n]) => `${n} ${v}`)
+          .join(', ') || 'nothing new'
+      })`,
+    );
+    const rest = {
+      experiments: [...new Set(collected.collected.map((c) => c.experiment))].sort(),
+      verdicts,
+      volunteers,
+    };
+    const results = await approve(forge, p, 'axiom/results', options.yes);
+    if (results.length > 0) return report({ step: 'results', pullRequests: results }, rest);
+
+    const credit = await applyCredit({
+      root: p.lab,
+      store,
+      validator,
+      commit: await headCommit(p.lab),
+      now: () => Math.floor(Date.now() / 1000),
+      dryRun: false,
+    });
+    options.say(
+      `credit: granted ${credit.granted.reduce((s, g) => s + g.amount, 0)} credit for ${credit.granted.length} results in ${p.store}`,
+    );
+    const renderer = new PlotRenderer();
+    try {
+      await buildSite({ root: p.lab, out: p.site, validator, renderer, dryRun: false });
+    } finally {
+      await renderer.close();
+    }
+    options.say(`site: ${join(p.site, 'index.html')}`);
+    const status = await creditStatus({ root: p.lab, store, validator });
+    return report(null, {
+      ...rest,
+      creditPerHost: status.hosts.map((h) => ({ host: h.id, credit: h.granted })),
+      creditPerUser: status.users.map((u) => ({ user: u.id, credit: u.granted })),
+    });
+  } finally {
+    await store.close();
+  }
+}

@@ -1,0 +1,243 @@
+import { existsSync } from 'node:fs';
+import { isAbsolute, resolve } from 'node:path';
+import { ConfigurationError, InvalidInputError } from '../errors.js';
+import type { Problem } from '../problems.js';
+
+/** Judging is high volume and low effort: the small fast model. */
+export const DEFAULT_JUDGE_MODEL = 'claude-haiku-5-5';
+/** Designing is rare and hard: a strong model. */
+export const DEFAULT_DESIGN_MODEL = 'claude-sonnet-5-5';
+
+export type ForgeKind = 'local' | 'github';
+
+/**
+ * Every environment variable Axiom Lab reads, validated once at the edge (`readEnvironment`);
+ * commands are handed the parts they use. Unset optional values are `undefined`.
+ */
+export interface Environment {
+  /** AXIOM_DB_URL: `mysql://user:password@host:3306/db` or `sqlite:PATH` (absolute). */
+  databaseUrl?: string;
+  boinc: {
+    /** AXIOM_BOINC_PROJECT_DIR (absolute). */
+    projectDir?: string;
+    /** AXIOM_BOINC_APP. */
+    app: string;
+  };
+  publish: { dir?: string; baseUrl?: string };
+  spoolDir?: string;
+  python: string;
+  claude: {
+    apiKey?: string;
+    baseUrl?: string;
+    designModel: string;
+    judgeModel: string;
+    judgeBatchFrom: number;
+    batchPollMs?: number;
+  };
+  forge: {
+    kind: ForgeKind;
+    remote: string;
+    github: { repository?: string; token?: string; apiUrl: string; serverUrl: string };
+    committer: { name?: string; email?: string };
+  };
+  catalogue: { dir?: string; runDuration?: number };
+  actions: { stepSummary?: string };
+}
+
+interface Variable {
+  /** What it is, for messages and README. */
+  meaning: string;
+  /** A valid value, shown when a value is wrong or missing. */
+  example: string;
+  /** Returns a reason when the (non-empty) value is not acceptable. */
+  check?: (value: string) => string | undefined;
+}
+
+const positiveInteger = (value: string) =>
+  /^[1-9][0-9]{0,8}$/.test(value) ? undefined : 'must be a positive whole number';
+const oneOf =
+  (...choices: string[]) =>
+  (value: string) =>
+    choices.includes(value) ? undefined : `must be one of ${choices.join(', ')}`;
+const url =
+  (...protocols: string[]) =>
+  (value: string) => {
+    try {
+      const parsed = new URL(value);
+      return protocols.includes(parsed.protocol)
+        ? undefined
+        : `must be a ${protocols.map((p) => p.replace(':', '')).join(' or ')} URL`;
+    } catch {
+      return 'must be a URL';
+    }
+  };
+
+function databaseUrlProblem(value: string): string | undefined {
+  if (value.startsWith('sqlite:')) return value.length > 'sqlite:'.length ? undefined : 'names no file';
+  try {
+    const parsed = new URL(value);
+    if (parsed.protocol !== 'mysql:') return 'must start with mysql:// or sqlite:';
+    if (!parsed.hostname || parsed.pathname.length < 2) return 'must name a host and a database';
+    return undefined;
+  } catch {
+    return 'must be mysql://user:password@host:3306/database or sqlite:PATH';
+  }
+}
+
+/** The variables, by name: one table for validation, messages and documentation. */
+export const VARIABLES = {
+  AXIOM_DB_URL: {
+    meaning: 'the BOINC database',
+    example: 'mysql://boincadm:secret@127.0.0.1:3306/boinc',
+    check: databaseUrlProblem,
+  },
+  AXIOM_BOINC_PROJECT_DIR: {
+    meaning: 'the BOINC project directory (config.xml, bin/create_work, download/)',
+    example: '/home/boincadm/projects/axiom',
+  },
+  AXIOM_BOINC_APP: { meaning: 'the BOINC app name of the experiment runner', example: 'axiom' },
+  AXIOM_PUBLISH_DIR: {
+    meaning: 'the directory volunteers download scripts from',
+    example: '/var/www/axiom',
+  },
+  AXIOM_SCRIPT_BASE_URL: {
+    meaning: 'the https URL of AXIOM_PUBLISH_DIR',
+    example: 'https://boinc.example.org/axiom/',
+    check: url('https:', 'file:'),
+  },
+  AXIOM_SPOOL_DIR: {
+    meaning: 'where axiom assimilate leaves results for axiom collect',
+    example: '/var/lib/axiom/spool',
+  },
+  AXIOM_PYTHON: { meaning: 'a Python 3 interpreter with numpy', example: '/usr/bin/python3' },
+  ANTHROPIC_API_KEY: {
+    meaning: 'the Claude API key; unset: catalogue designer and rules judge',
+    example: 'sk-ant-…',
+  },
+  ANTHROPIC_BASE_URL: {
+    meaning: 'the Claude API endpoint',
+    example: 'https://api.anthropic.com',
+    check: url('https:', 'http:'),
+  },
+  AXIOM_DESIGN_MODEL: { meaning: 'the model that designs experiments', example: DEFAULT_DESIGN_MODEL },
+  AXIOM_JUDGE_MODEL: { meaning: 'the model that judges results', example: DEFAULT_JUDGE_MODEL },
+  AXIOM_JUDGE_BATCH_FROM: {
+    meaning: 'from this many results on, judge through the Message Batches API',
+    example: '20',
+    check: positiveInteger,
+  },
+  AXIOM_BATCH_POLL_MS: {
+    meaning: 'first interval between polls of a message batch, in milliseconds',
+    example: '5000',
+    check: positiveInteger,
+  },
+  AXIOM_FORGE: { meaning: 'where pull requests go', example: 'github', check: oneOf('local', 'github') },
+  AXIOM_GIT_REMOTE: { meaning: 'the git remote of the forge', example: 'origin' },
+  GITHUB_REPOSITORY: {
+    meaning: 'the GitHub repository of the lab',
+    example: 'axiom-lab/research',
+    check: (v) => (/^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/.test(v) ? undefined : 'must be owner/name'),
+  },
+  GITHUB_TOKEN: { meaning: 'a GitHub App installation token', example: 'ghs_…' },
+  GITHUB_API_URL: {
+    meaning: 'the GitHub API',
+    example: 'https://api.github.com',
+    check: url('https:', 'http:'),
+  },
+  GITHUB_SERVER_URL: {
+    meaning: 'the GitHub server',
+    example: 'https://github.com',
+    check: url('https:', 'http:'),
+  },
+  GIT_COMMITTER_NAME: { meaning: 'who commits what Axiom Lab proposes', example: 'Axiom Lab' },
+  GIT_COMMITTER_EMAIL: { meaning: "the committer's email", example: 'axiom-lab@users.noreply.github.com' },
+  AXIOM_CATALOGUE_DIR: {
+    meaning: 'a catalogue of experiments other than the built-in one',
+    example: './catalogue',
+  },
+  AXIOM_CATALOGUE_RUN_DURATION: {
+    meaning: "seconds each catalogue experiment runs (the demo's short runs)",
+    example: '30',
+    check: positiveInteger,
+  },
+  GITHUB_STEP_SUMMARY: {
+    meaning: 'the Actions job summary file (set by GitHub)',
+    example: '/home/runner/…/step_summary',
+  },
+} satisfies Record<string, Variable>;
+
+export type VariableName = keyof typeof VARIABLES;
+
+/** Reads and validates every variable at once; any wrong value stops the command with all of them listed. */
+export function readEnvironment(env: NodeJS.ProcessEnv, cwd: string): Environment {
+  const problems: Problem[] = [];
+  const get = (name: VariableName): string | undefined => {
+    const value = env[name];
+    if (value === undefined || value === '') return undefined;
+    const variable: Variable = VARIABLES[name];
+    const reason = variable.check?.(value);
+    if (reason) {
+      problems.push({
+        file: 'environment',
+        path: name,
+        rule: 'environment',
+        message: `${reason}; found ${JSON.stringify(name.includes('TOKEN') || name.includes('KEY') ? '…' : value.slice(0, 80))}, expected e.g. ${variable.example}`,
+        severity: 'error',
+      });
+      return undefined;
+    }
+    return value;
+  };
+  const path = (name: VariableName) => {
+    const value = get(name);
+    return value === undefined ? undefined : isAbsolute(value) ? value : resolve(cwd, value);
+  };
+  const number = (name: VariableName) => {
+    const value = get(name);
+    return value === undefined ? undefined : Number(value);
+  };
+  const db = get('AXIOM_DB_URL');
+  const environment: Environment = {
+    ...(db ? { databaseUrl: db.startsWith('sqlite:') ? `sqlite:${resolve(cwd, db.slice(7))}` : db } : {}),
+    boinc: { projectDir: path('AXIOM_BOINC_PROJECT_DIR'), app: get('AXIOM_BOINC_APP') ?? 'axiom' },
+    publish: { dir: path('AXIOM_PUBLISH_DIR'), baseUrl: get('AXIOM_SCRIPT_BASE_URL') },
+    spoolDir: path('AXIOM_SPOOL_DIR'),
+    python: get('AXIOM_PYTHON') ?? (existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3'),
+    claude: {
+      apiKey: get('ANTHROPIC_API_KEY'),
+      baseUrl: get('ANTHROPIC_BASE_URL'),
+      designModel: get('AXIOM_DESIGN_MODEL') ?? DEFAULT_DESIGN_MODEL,
+      judgeModel: get('AXIOM_JUDGE_MODEL') ?? DEFAULT_JUDGE_MODEL,
+      judgeBatchFrom: number('AXIOM_JUDGE_BATCH_FROM') ?? 20,
+      batchPollMs: number('AXIOM_BATCH_POLL_MS'),
+    },
+    forge: {
+      kind: (get('AXIOM_FORGE') as ForgeKind | undefined) ?? 'local',
+      remote: get('AXIOM_GIT_REMOTE') ?? 'origin',
+      github: {
+        repository: get('GITHUB_REPOSITORY'),
+        token: get('GITHUB_TOKEN'),
+        apiUrl: get('GITHUB_API_URL') ?? 'https://api.github.com',
+        serverUrl: get('GITHUB_SERVER_URL') ?? 'https://github.com',
+      },
+      committer: { name: get('GIT_COMMITTER_NAME'), email: get('GIT_COMMITTER_EMAIL') },
+    },
+    catalogue: { dir: path('AXIOM_CATALOGUE_DIR'), runDuration: number('AXIOM_CATALOGUE_RUN_DURATION') },
+    actions: { stepSummary: get('GITHUB_STEP_SUMMARY') },
+  };
+  if (problems.length > 0)
+    throw new InvalidInputError(
+      `${problems.length} environment variable${problems.length === 1 ? ' is' : 's are'} wrong; nothing was done`,
+      problems,
+    );
+  return environment;
+}
+
+/** A variable a command cannot do without: its value, or an error that says what it should be. */
+export function required<T>(value: T | undefined, name: VariableName, why = ''): T {
+  if (value !== undefined) return value;
+  const variable: Variable = VARIABLES[name];
+  throw new ConfigurationError(
+    `${name} is not set${why ? ` (${why})` : ''}; expected ${variable.meaning}, e.g. ${variable.example}`,
+  );
+}

@@ -1,0 +1,206 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import type { Forge, OpenOutcome } from '../forge/forge.js';
+import { escapeMarkdown } from '../markdown.js';
+import { readResearchRecord } from '../record/research.js';
+import type { SchemaValidator } from '../schema/validate.js';
+import { type Candidate, proposeFromCatalogue, readLab, type Skipped } from './catalogue.js';
+import { design, designerContext, designerSystem } from './designer.js';
+
+interface DesignRun {
+  root: string;
+  validator: SchemaValidator;
+  python: string;
+  smokeSeconds: number;
+  host?: number;
+  claude: { apiKey: string; baseUrl?: string; model: string };
+  count: number;
+  repairs: number;
+  catalogueRoot: string;
+  onProgress: (line: string) => void;
+}
+
+/** Claude designs `count` experiments, each checked, smoke-run and repaired before it is proposed. */
+async function designWithClaude(run: DesignRun) {
+  // The SDK is loaded only when Claude is used.
+  const { ClaudeLlm } = await import('../claude/claude.js');
+  const llm = new ClaudeLlm({
+    apiKey: run.claude.apiKey,
+    ...(run.claude.baseUrl ? { baseURL: run.claude.baseUrl } : {}),
+  });
+  const model = run.claude.model;
+  const { hosts, existing, existingShas } = await readLab(run.root, run.validator);
+  const system = designerSystem(run.catalogueRoot);
+  const context = designerContext([...hosts.values()], existing, readResearchRecord(run.root, run.validator));
+  const candidates: Candidate[] = [];
+  const designs = new Map<string, DesignProvenance>();
+  const abandoned: { attempts: number; problems: string[] }[] = [];
+  for (let i = 0; i < run.count; i++) {
+    run.onProgress(`propose: designing ${i + 1} of ${run.count} with ${model}`);
+    const outcome = await design({
+      ...run,
+      llm,
+      model,
+      system,
+      context,
+      hosts,
+      lab: { existing, existingShas },
+      taken: candidates.map((c) => c.name),
+    });
+    if (!outcome.candidate) {
+      abandoned.push({ attempts: outcome.attempts, problems: outcome.problems });
+      continue;
+    }
+    candidates.push(outcome.candidate);
+    const sum = (f: (c: (typeof outcome.calls)[number]) => number) =>
+      outcome.calls.reduce((s, c) => s + f(c), 0);
+    designs.set(outcome.candidate.name, {
+      model: outcome.calls.at(-1)?.model ?? model,
+      promptHash: outcome.calls.at(-1)?.promptHash ?? '',
+      attempts: outcome.attempts,
+      inputTokens: sum((c) => c.usage.inputTokens),
+      cacheReadTokens: sum((c) => c.usage.cacheReadTokens),
+      outputTokens: sum((c) => c.usage.outputTokens),
+      costUsd: sum((c) => c.costUsd),
+    });
+  }
+  return { candidates, skipped: [] as Skipped[], designs, abandoned };
+}
+
+/** Who designed a proposal, and what the model calls behind it cost. */
+export interface DesignProvenance {
+  model: string;
+  promptHash: string;
+  attempts: number;
+  inputTokens: number;
+  cacheReadTokens: number;
+  outputTokens: number;
+  costUsd: number;
+}
+
+/** The pull request description a reviewer decides from. Model-written text is shown inert. */
+export function proposalBody(c: Candidate, designed?: DesignProvenance): string {
+  const m = c.manifest;
+  const plan = c.plan;
+  const metrics = Object.entries(c.smoke?.metrics ?? {})
+    .slice(0, 6)
+    .map(([k, v]) => `${k} = ${Number(v.toPrecision(4))}`)
+    .join(', ');
+  return [
+    `## ${m.title}`,
+    '',
+    designed
+      ? `**Designed by ${designed.model}**, checked and smoke-run by Axiom Lab; read the script before merging.`
+      : '**Proposed from the built-in catalogue (the first batch); not designed by Claude.**',
+    '',
+    '### Hypothesis',
+    '',
+    `> ${designed ? escapeMarkdown(m.hypothesis) : m.hypothesis}`,
+    '',
+    '### Hosts',
+    '',
+    '| host | cores | memory | GPU | why it fits |',
+    '| ---: | ---: | ---: | --- | --- |',
+    ...c.fit.map(
+      ({ host, why }) =>
+        `| ${host.id} | ${host.cores} | ${host.memoryGb} GB | ${host.gpus.map((g) => g.model).join(', ') || 'none'} | ${why} |`,
+    ),
+    '',
+    '### Plan',
+    '',
+    plan
+      ? `${plan.workunits.length} workunits on ${plan.hosts.length} host${plan.hosts.length === 1 ? '' : 's'}, ${plan.cpuHours.toFixed(1)} CPU-hours, ${m.run_duration} s each; credit at most ${m.credit_cap} per result (${m.credit_cap * plan.workunits.length} in total).`
+      : 'No plan.',
+    '',
+    '### Checks',
+    '',
+    '`axiom check` passed: manifest schema, cross-file rules (hosts exist and fit, limits), script policy.',
+    '',
+    '### Smoke run',
+    '',
+    c.smoke
+      ? `${c.smoke.status} in ${c.smoke.elapsedSeconds.toFixed(1)} s at a short budget, result envelope valid${metrics ? `; ${metrics}` : ''}.`
+      : 'Skipped (--smoke-seconds 0).',
+    '',
+    '### Provenance',
+    '',
+    designed
+      ? `Designed by ${designed.model} in ${designed.attempts} attempt${designed.attempts === 1 ? '' : 's'}, prompt ${designed.promptHash}, ${designed.inputTokens} input tokens (${designed.cacheReadTokens} from cache), ${designed.outputTokens} output tokens, $${designed.costUsd.toFixed(4)}. Script sha256 \`${c.scriptSha256}\`. Merging this pull request approves it; deploy then creates its workunits.`
+      : `Catalogue experiment \`${c.name}\`, script sha256 \`${c.scriptSha256}\`. Merging this pull request approves it; deploy then creates its workunits.`,
+    '',
+  ].join('\n');
+}
+
+export interface ProposeOptions {
+  /** The lab repository proposals are made to. */
+  root: string;
+  catalogueRoot: string;
+  validator: SchemaValidator;
+  python: string;
+  count: number;
+  host?: number;
+  /** Seconds for the smoke run of each script; 0 skips it. */
+  smokeSeconds: number;
+  /** With Claude: how often a failing design goes back. */
+  repairs: number;
+  /** Claude designs when given; otherwise the built-in catalogue. */
+  claude?: { apiKey: string; baseUrl?: string; model: string };
+  /** The catalogue's demonstration mode: one short workunit per experiment. */
+  scaledRunDuration?: number;
+  /** Where proposals go; without a forge the files are written into `root` (a dry run). */
+  forge?: Forge;
+  onProgress?: (line: string) => void;
+}
+
+export interface ProposeReport {
+  proposed: { name: string; pullRequest: { ref: string; action: OpenOutcome['action'] } | null }[];
+  skipped: Skipped[];
+  abandoned: { attempts: number; problems: string[] }[];
+  designedBy: 'claude' | 'catalogue';
+  dryRun: boolean;
+}
+
+/** The propose use case: designs or picks experiments, checks and smoke-runs them, and opens a pull request for each. */
+export async function proposeExperiments(options: ProposeOptions): Promise<ProposeReport> {
+  const onProgress = options.onProgress ?? (() => {});
+  const found = options.claude
+    ? await designWithClaude({ ...options, claude: options.claude, onProgress })
+    : {
+        ...(await proposeFromCatalogue({ ...options, onProgress })),
+        designs: new Map<string, DesignProvenance>(),
+        abandoned: [],
+      };
+  const proposed: ProposeReport['proposed'] = [];
+  for (const c of found.candidates) {
+    const designed = found.designs.get(c.name);
+    const files = [
+      { path: `experiments/${c.name}.py`, content: c.script },
+      { path: `manifests/${c.name}.yaml`, content: c.manifestText },
+    ];
+    if (!options.forge) {
+      for (const f of files) {
+        mkdirSync(dirname(join(options.root, f.path)), { recursive: true });
+        writeFileSync(join(options.root, f.path), f.content);
+      }
+      proposed.push({ name: c.name, pullRequest: null });
+      continue;
+    }
+    const pr = await options.forge.openOrUpdate({
+      branch: `axiom/propose/${c.name}`,
+      base: 'main',
+      title: `Propose ${c.name}: ${c.manifest.title.replace(/[\p{Cc}\p{Cf}]/gu, ' ')}`,
+      body: proposalBody(c, designed),
+      labels: ['axiom:proposal', designed ? 'axiom:designed-by-model' : 'axiom:catalogue'],
+      commitMessage: `Propose experiment ${c.name} (${designed ? `designed by ${designed.model}` : 'from the catalogue'})`,
+      files,
+    });
+    proposed.push({ name: c.name, pullRequest: { ref: pr.pullRequest.ref, action: pr.action } });
+  }
+  return {
+    proposed,
+    skipped: found.skipped,
+    abandoned: found.abandoned,
+    designedBy: options.claude ? 'claude' : 'catalogue',
+    dryRun: !options.forge,
+  };
+}
