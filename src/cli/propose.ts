@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { openForge } from '../forge/open.js';
 import { CATALOGUE_ROOT } from '../propose/catalogue.js';
-import { type ProposeReport, proposeExperiments } from '../propose/propose.js';
+import { designerFrom, type ProposeReport, proposeExperiments } from '../propose/propose.js';
 import { SchemaValidator } from '../schema/validate.js';
 import { booleanOption, defineCommand, numberOption, stringOption } from './command.js';
 import { createProgress } from './progress.js';
@@ -78,15 +78,7 @@ export const proposeCommand = defineCommand({
       ...(host !== undefined ? { host } : {}),
       smokeSeconds: numberOption(args, 'propose', 'smoke-seconds', { min: 0 }) ?? DEFAULT_SMOKE_SECONDS,
       repairs: numberOption(args, 'propose', 'repairs', { min: 0, integer: true }) ?? DEFAULT_REPAIRS,
-      ...(env.claude.apiKey
-        ? {
-            claude: {
-              apiKey: env.claude.apiKey,
-              ...(env.claude.baseUrl ? { baseUrl: env.claude.baseUrl } : {}),
-              model: env.claude.designModel,
-            },
-          }
-        : {}),
+      ...designerFrom(env.claude),
       ...(env.catalogue.runDuration !== undefined ? { scaledRunDuration: env.catalogue.runDuration } : {}),
       ...(booleanOption(args, 'dry-run')
         ? {}

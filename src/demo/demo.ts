@@ -17,7 +17,7 @@ import { DEFAULT_IDENTITY, headCommit, openGit } from '../forge/git.js';
 import { type Approval, LocalForge } from '../forge/local.js';
 import { PlotRenderer } from '../plots/render.js';
 import { CATALOGUE_ROOT } from '../propose/catalogue.js';
-import { proposeExperiments } from '../propose/propose.js';
+import { designerFrom, proposeExperiments } from '../propose/propose.js';
 import { SchemaValidator } from '../schema/validate.js';
 import { buildSite } from '../site/build.js';
 import { LocalJobCreator, runVolunteers, seedStore, type VolunteerRun } from './volunteers.js';
@@ -139,13 +139,122 @@ function count(values: readonly string[]): Record<string, number> {
   return counts;
 }
 
-/**
- * The whole loop on this machine, with the use cases a real lab runs: propose → approve → deploy →
- * volunteers (the reference client on the staged wu.json, assimilated as BOINC would) → collect →
- * approve → credit → site. Running it again does only what is missing.
- */
-export async function runDemo(options: DemoOptions): Promise<DemoReport> {
-  const started = Date.now();
+/** What every step of the demo works with. */
+interface DemoRun {
+  p: DemoPaths;
+  options: DemoOptions;
+  validator: SchemaValidator;
+  store: SqliteBoincStore;
+  forge: LocalForge;
+  layout: ProjectLayout;
+}
+
+async function proposeStep(run: DemoRun): Promise<string[]> {
+  const { p, options } = run;
+  const proposed = await proposeExperiments({
+    root: p.lab,
+    catalogueRoot: CATALOGUE_ROOT,
+    validator: run.validator,
+    python: options.python,
+    count: 10,
+    smokeSeconds: 0,
+    repairs: 3,
+    scaledRunDuration: options.budget,
+    ...designerFrom(options.claude),
+    forge: run.forge,
+    ...(options.progress ? { onProgress: options.progress } : {}),
+  });
+  const n = proposed.proposed.length;
+  options.say(
+    `propose: ${n} proposal${n === 1 ? '' : 's'} (${proposed.designedBy === 'claude' ? 'designed by Claude' : 'from the built-in catalogue'})`,
+  );
+  return approve(run.forge, p, 'axiom/propose/', options.yes);
+}
+
+async function deployStep(run: DemoRun): Promise<void> {
+  const { p } = run;
+  const deployed = await deployManifests({
+    root: p.lab,
+    validator: run.validator,
+    python: run.options.python,
+    store: run.store,
+    target: {
+      publishDir: p.download,
+      baseUrl: pathToFileURL(p.download).href,
+      manifestCommit: await headCommit(p.lab),
+      jobCreator: new LocalJobCreator(run.store, run.layout),
+    },
+  });
+  run.options.say(
+    `deploy: ${deployed.totals.created} workunits created, ${deployed.totals.present} already there`,
+  );
+}
+
+async function volunteerStep(run: DemoRun): Promise<VolunteerRun[]> {
+  const parallel = Math.max(1, availableParallelism());
+  const volunteers = await runVolunteers({
+    store: run.store,
+    layout: run.layout,
+    runsDir: run.p.runs,
+    spoolDir: run.p.spool,
+    python: run.options.python,
+    validator: run.validator,
+    parallel,
+    coresEach: 1,
+    onFinished: (done, n, total) =>
+      run.options.progress?.(`volunteers: ${n}/${total} workunits done (${done.workunit}: ${done.status})`),
+  });
+  const ok = volunteers.filter((r) => r.status === 'ok').length;
+  run.options.say(`volunteers: ran ${volunteers.length} workunits, ${parallel} at a time; ${ok} finished ok`);
+  return volunteers;
+}
+
+async function collectStep(
+  run: DemoRun,
+): Promise<{ experiments: string[]; verdicts: Record<string, number> }> {
+  const { p } = run;
+  const collected = await collectResults({
+    root: p.lab,
+    spoolDir: p.spool,
+    store: run.store,
+    validator: run.validator,
+    judge: await openJudge(run.options.claude),
+    run: runId(new Date()),
+    hostDayLimit: requireConfig(p.lab, run.validator).limits.creditPerHostDay,
+    forge: run.forge,
+    dryRun: false,
+    plots: { enabled: true, perResultLimit: 1000 },
+  });
+  const verdicts = count(collected.collected.map((c) => c.verdict));
+  const said = Object.entries(verdicts).map(([v, n]) => `${n} ${v}`);
+  run.options.say(
+    `collect: ${collected.collected.length} results judged (${said.join(', ') || 'nothing new'})`,
+  );
+  return { experiments: [...new Set(collected.collected.map((c) => c.experiment))].sort(), verdicts };
+}
+
+async function creditAndSiteStep(run: DemoRun): Promise<Pick<DemoReport, 'creditPerHost' | 'creditPerUser'>> {
+  const { p, validator, store } = run;
+  const commit = await headCommit(p.lab);
+  const now = () => Math.floor(Date.now() / 1000);
+  const credit = await applyCredit({ root: p.lab, store, validator, commit, now, dryRun: false });
+  const granted = credit.granted.reduce((s, g) => s + g.amount, 0);
+  run.options.say(`credit: granted ${granted} credit for ${credit.granted.length} results in ${p.store}`);
+  const renderer = new PlotRenderer();
+  try {
+    await buildSite({ root: p.lab, out: p.site, validator, renderer, dryRun: false });
+  } finally {
+    await renderer.close();
+  }
+  run.options.say(`site: ${join(p.site, 'index.html')}`);
+  const status = await creditStatus({ root: p.lab, store, validator });
+  return {
+    creditPerHost: status.hosts.map((h) => ({ host: h.id, credit: h.granted })),
+    creditPerUser: status.users.map((u) => ({ user: u.id, credit: u.granted })),
+  };
+}
+
+async function openLab(options: DemoOptions): Promise<DemoRun> {
   const p = demoPaths(options.dir);
   prepareDir(p, options.fresh);
   if (!existsSync(p.lab)) {
@@ -154,8 +263,28 @@ export async function runDemo(options: DemoOptions): Promise<DemoReport> {
   } else options.say(`lab: reusing ${p.lab}`);
   const validator = new SchemaValidator();
   const store = new SqliteBoincStore(p.store);
-  const forge = new LocalForge({ repoDir: p.lab, remote: 'origin', identity: DEFAULT_IDENTITY });
-  const layout: ProjectLayout = { projectDir: p.dir, downloadDir: p.download, fanout: FANOUT };
+  const hosts = await new SnapshotFleet(join(p.lab, 'fleet.yaml'), 'fleet.yaml', validator).readHosts();
+  if (await seedStore(store, hosts))
+    options.say(`store: ${p.store} seeded with ${hosts.length} volunteer hosts`);
+  await git(p.lab, 'pull', '--quiet', '--ff-only', 'origin', 'main');
+  return {
+    p,
+    options,
+    validator,
+    store,
+    forge: new LocalForge({ repoDir: p.lab, remote: 'origin', identity: DEFAULT_IDENTITY }),
+    layout: { projectDir: p.dir, downloadDir: p.download, fanout: FANOUT },
+  };
+}
+
+/**
+ * The whole loop on this machine, with the use cases a real lab runs: propose → approve → deploy →
+ * volunteers (the reference client on the staged wu.json, assimilated as BOINC would) → collect →
+ * approve → credit → site. Running it again does only what is missing.
+ */
+export async function runDemo(options: DemoOptions): Promise<DemoReport> {
+  const started = Date.now();
+  const run = await openLab(options);
   const report = (waiting: DemoReport['waiting'], rest: Partial<DemoReport> = {}): DemoReport => ({
     seconds: Math.round((Date.now() - started) / 1000),
     waiting,
@@ -164,129 +293,20 @@ export async function runDemo(options: DemoOptions): Promise<DemoReport> {
     volunteers: [],
     creditPerHost: [],
     creditPerUser: [],
-    paths: p,
-    siteIndex: join(p.site, 'index.html'),
+    paths: run.p,
+    siteIndex: join(run.p.site, 'index.html'),
     ...rest,
   });
   try {
-    const hosts = await new SnapshotFleet(join(p.lab, 'fleet.yaml'), 'fleet.yaml', validator).readHosts();
-    if (await seedStore(store, hosts))
-      options.say(`store: ${p.store} seeded with ${hosts.length} volunteer hosts`);
-    await git(p.lab, 'pull', '--quiet', '--ff-only', 'origin', 'main');
-
-    const proposed = await proposeExperiments({
-      root: p.lab,
-      catalogueRoot: CATALOGUE_ROOT,
-      validator,
-      python: options.python,
-      count: 10,
-      smokeSeconds: 0,
-      repairs: 3,
-      scaledRunDuration: options.budget,
-      ...(options.claude.apiKey
-        ? {
-            claude: {
-              apiKey: options.claude.apiKey,
-              ...(options.claude.baseUrl ? { baseUrl: options.claude.baseUrl } : {}),
-              model: options.claude.designModel,
-            },
-          }
-        : {}),
-      forge,
-      ...(options.progress ? { onProgress: options.progress } : {}),
-    });
-    options.say(
-      `propose: ${proposed.proposed.length} proposal${proposed.proposed.length === 1 ? '' : 's'} (${proposed.designedBy === 'claude' ? 'designed by Claude' : 'from the built-in catalogue'})`,
-    );
-    const proposals = await approve(forge, p, 'axiom/propose/', options.yes);
+    const proposals = await proposeStep(run);
     if (proposals.length > 0) return report({ step: 'proposals', pullRequests: proposals });
-
-    const deployed = await deployManifests({
-      root: p.lab,
-      validator,
-      python: options.python,
-      store,
-      target: {
-        publishDir: p.download,
-        baseUrl: pathToFileURL(p.download).href,
-        manifestCommit: await headCommit(p.lab),
-        jobCreator: new LocalJobCreator(store, layout),
-      },
-    });
-    options.say(
-      `deploy: ${deployed.totals.created} workunits created, ${deployed.totals.present} already there`,
-    );
-
-    const parallel = Math.max(1, availableParallelism());
-    const volunteers = await runVolunteers({
-      store,
-      layout,
-      runsDir: p.runs,
-      spoolDir: p.spool,
-      python: options.python,
-      validator,
-      parallel,
-      coresEach: 1,
-      onFinished: (run, done, total) =>
-        options.progress?.(`volunteers: ${done}/${total} workunits done (${run.workunit}: ${run.status})`),
-    });
-    options.say(
-      `volunteers: ran ${volunteers.length} workunits, ${parallel} at a time; ${volunteers.filter((r) => r.status === 'ok').length} finished ok`,
-    );
-
-    const collected = await collectResults({
-      root: p.lab,
-      spoolDir: p.spool,
-      store,
-      validator,
-      judge: await openJudge(options.claude),
-      run: runId(new Date()),
-      hostDayLimit: requireConfig(p.lab, validator).limits.creditPerHostDay,
-      forge,
-      dryRun: false,
-      plots: { enabled: true, perResultLimit: 1000 },
-    });
-    const verdicts = count(collected.collected.map((c) => c.verdict));
-    options.say(
-      `collect: ${collected.collected.length} results judged (${
-        Object.entries(verdicts)
-          .map(([v, n]) => `${n} ${v}`)
-          .join(', ') || 'nothing new'
-      })`,
-    );
-    const rest = {
-      experiments: [...new Set(collected.collected.map((c) => c.experiment))].sort(),
-      verdicts,
-      volunteers,
-    };
-    const results = await approve(forge, p, 'axiom/results', options.yes);
-    if (results.length > 0) return report({ step: 'results', pullRequests: results }, rest);
-
-    const credit = await applyCredit({
-      root: p.lab,
-      store,
-      validator,
-      commit: await headCommit(p.lab),
-      now: () => Math.floor(Date.now() / 1000),
-      dryRun: false,
-    });
-    options.say(
-      `credit: granted ${credit.granted.reduce((s, g) => s + g.amount, 0)} credit for ${credit.granted.length} results in ${p.store}`,
-    );
-    const renderer = new PlotRenderer();
-    try {
-      await buildSite({ root: p.lab, out: p.site, validator, renderer, dryRun: false });
-    } finally {
-      await renderer.close();
-    }
-    options.say(`site: ${join(p.site, 'index.html')}`);
-    const status = await creditStatus({ root: p.lab, store, validator });
-    return report(null, {
-      ...rest,
-      creditPerHost: status.hosts.map((h) => ({ host: h.id, credit: h.granted })),
-      creditPerUser: status.users.map((u) => ({ user: u.id, credit: u.granted })),
-    });
+    await deployStep(run);
+    const volunteers = await volunteerStep(run);
+    const collected = { ...(await collectStep(run)), volunteers };
+    const results = await approve(run.forge, run.p, 'axiom/results', options.yes);
+    if (results.length > 0) return report({ step: 'results', pullRequests: results }, collected);
+    return report(null, { ...collected, ...(await creditAndSiteStep(run)) });
   } finally {
-    await store.close();
+    await run.store.close();
   }
 }

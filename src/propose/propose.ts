@@ -1,10 +1,17 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import type { Environment } from '../env/environment.js';
 import type { Forge, OpenOutcome } from '../forge/forge.js';
 import { escapeMarkdown } from '../markdown.js';
 import { readResearchRecord } from '../record/research.js';
 import type { SchemaValidator } from '../schema/validate.js';
-import { type Candidate, proposeFromCatalogue, readLab, type Skipped } from './catalogue.js';
+import {
+  type Candidate,
+  type CatalogueOptions,
+  proposeFromCatalogue,
+  readLab,
+  type Skipped,
+} from './catalogue.js';
 import { design, designerContext, designerSystem } from './designer.js';
 
 interface DesignRun {
@@ -13,7 +20,7 @@ interface DesignRun {
   python: string;
   smokeSeconds: number;
   host?: number;
-  claude: { apiKey: string; baseUrl?: string; model: string };
+  claude: DesignerSettings;
   count: number;
   repairs: number;
   catalogueRoot: string;
@@ -131,25 +138,32 @@ export function proposalBody(c: Candidate, designed?: DesignProvenance): string 
   ].join('\n');
 }
 
-export interface ProposeOptions {
-  /** The lab repository proposals are made to. */
-  root: string;
-  catalogueRoot: string;
-  validator: SchemaValidator;
-  python: string;
-  count: number;
-  host?: number;
-  /** Seconds for the smoke run of each script; 0 skips it. */
-  smokeSeconds: number;
+export interface ProposeOptions extends CatalogueOptions {
   /** With Claude: how often a failing design goes back. */
   repairs: number;
   /** Claude designs when given; otherwise the built-in catalogue. */
-  claude?: { apiKey: string; baseUrl?: string; model: string };
-  /** The catalogue's demonstration mode: one short workunit per experiment. */
-  scaledRunDuration?: number;
+  claude?: DesignerSettings;
   /** Where proposals go; without a forge the files are written into `root` (a dry run). */
   forge?: Forge;
-  onProgress?: (line: string) => void;
+}
+
+/** Who designs: Claude with its key and model. */
+export interface DesignerSettings {
+  apiKey: string;
+  baseUrl?: string;
+  model: string;
+}
+
+/** The designer the environment configures: Claude when it has a key, else none (the catalogue). */
+export function designerFrom(claude: Environment['claude']): { claude?: DesignerSettings } {
+  if (!claude.apiKey) return {};
+  return {
+    claude: {
+      apiKey: claude.apiKey,
+      ...(claude.baseUrl ? { baseUrl: claude.baseUrl } : {}),
+      model: claude.designModel,
+    },
+  };
 }
 
 export interface ProposeReport {
