@@ -3,13 +3,18 @@
 
 A BOINC wrapper (or a bundled Python runtime with numpy) executes this in the task's slot
 directory. It reads the workunit input (wu.json), downloads the experiment script over https
-with certificate verification, refuses it unless its sha256 matches the workunit, runs it in a
-child process with the contract's environment and a hard time limit, and writes the result file
-that BOINC uploads. A failed script is a failed task: the exit status is non-zero, never a
+with certificate verification, refuses it unless its sha256 matches the workunit, runs it in the
+sandbox (axiom_sandbox.py: bubblewrap on Linux, limits only elsewhere) with the contract's
+environment and a hard time limit, and writes the result file that BOINC uploads, saying which
+isolation the run had. A failed script is a failed task: the exit status is non-zero, never a
 silent success.
 
 Usage: axiom_client.py [--wu wu.json] [--out axiom_result.json] [--workdir DIR] [--nthreads N]
                        [--grace SECONDS] [--kill-after SECONDS] [--allow-file-urls]
+                       [--require-sandbox]
+
+--require-sandbox (or AXIOM_REQUIRE_SANDBOX=1 in the environment, a host's own setting) refuses to
+run a script without the sandbox: the task fails with status sandbox-unavailable.
 
 wu.json is validated against workunit.schema.json (beside this file, or ../schemas/ in a
 checkout of Axiom Lab), the schema the project writes it with.
@@ -20,6 +25,7 @@ Standard library only. Environment: SSL_CERT_FILE / SSL_CERT_DIR choose trusted 
 """
 
 import argparse
+import ctypes
 import hashlib
 import json
 import os
@@ -43,6 +49,13 @@ REPORT_PREFIX = "axiom-report: "
 # Environment variables passed through to the script besides the contract's own.
 PASSTHROUGH = ("PATH", "LANG", "LC_ALL", "SYSTEMROOT", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.dont_write_bytecode = True  # nothing written beside the client, in the app's directory or a checkout
+sys.path.insert(0, HERE)
+import axiom_sandbox  # noqa: E402  (beside this file in the app and in a checkout)
+
+# Beyond what the workunit asks: the interpreter and numpy take about this much address space.
+INTERPRETER_BYTES = 512 * 1024 * 1024
+FILE_BYTES = 256 * 1024 * 1024
 SCHEMA_PLACES = (os.path.join(HERE, "workunit.schema.json"), os.path.join(HERE, "..", "schemas", "workunit.schema.json"))
 
 
@@ -228,6 +241,88 @@ def script_environment(wu, workdir, cpus):
     return env
 
 
+def limits_of(wu, cpus):
+    """The resource limits of a run: what the workunit asks for, with room for the interpreter."""
+    return {
+        "memory_bytes": int(float(wu["memory_gb"]) * 2**30) + INTERPRETER_BYTES,
+        "processes": 64 + 8 * int(cpus),
+        "file_bytes": FILE_BYTES,
+        "cpu_seconds": int((float(wu["run_duration"]) + 60) * 2 * max(1, int(cpus))),
+    }
+
+
+def _become_subreaper():
+    """Linux: orphans of the script become our children, so that none outlives the task."""
+    if sys.platform.startswith("linux"):
+        pr_set_child_subreaper = 36
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_child_subreaper, 1, 0, 0, 0)
+
+
+def _children():
+    try:
+        with open(f"/proc/self/task/{os.getpid()}/children", encoding="ascii") as handle:
+            return [int(pid) for pid in handle.read().split()]
+    except OSError:
+        return []
+
+
+def _kill_descendants():
+    """Kills every process that is still ours (the subreaper's adopted orphans) and reaps it."""
+    for _ in range(50):
+        left = _children()
+        if not left:
+            return
+        for pid in left:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        for pid in left:
+            try:
+                os.waitpid(pid, 0)
+            except ChildProcessError:
+                pass
+
+
+class _WindowsJob:
+    """A job object that kills every process of the task when it is closed, with a memory cap."""
+
+    def __init__(self, memory_bytes):
+        from ctypes import wintypes  # noqa: F401  (Windows only)
+        self.kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)
+        self.handle = self.kernel32.CreateJobObjectW(None, None)
+
+        class BasicLimits(ctypes.Structure):
+            _fields_ = [("PerProcessUserTimeLimit", ctypes.c_int64), ("PerJobUserTimeLimit", ctypes.c_int64),
+                        ("LimitFlags", ctypes.c_uint32), ("MinimumWorkingSetSize", ctypes.c_size_t),
+                        ("MaximumWorkingSetSize", ctypes.c_size_t), ("ActiveProcessLimit", ctypes.c_uint32),
+                        ("Affinity", ctypes.c_size_t), ("PriorityClass", ctypes.c_uint32),
+                        ("SchedulingClass", ctypes.c_uint32)]
+
+        class IoCounters(ctypes.Structure):
+            _fields_ = [(name, ctypes.c_uint64) for name in ("ReadOps", "WriteOps", "OtherOps", "ReadBytes",
+                                                              "WriteBytes", "OtherBytes")]
+
+        class ExtendedLimits(ctypes.Structure):
+            _fields_ = [("BasicLimitInformation", BasicLimits), ("IoInfo", IoCounters),
+                        ("ProcessMemoryLimit", ctypes.c_size_t), ("JobMemoryLimit", ctypes.c_size_t),
+                        ("PeakProcessMemoryUsed", ctypes.c_size_t), ("PeakJobMemoryUsed", ctypes.c_size_t)]
+
+        limits = ExtendedLimits()
+        kill_on_close, job_memory = 0x2000, 0x200
+        limits.BasicLimitInformation.LimitFlags = kill_on_close | job_memory
+        limits.JobMemoryLimit = memory_bytes
+        extended_information = 9
+        self.kernel32.SetInformationJobObject(self.handle, extended_information, ctypes.byref(limits),
+                                              ctypes.sizeof(limits))
+
+    def add(self, process):
+        self.kernel32.AssignProcessToJobObject(self.handle, int(process._handle))
+
+    def close(self):
+        self.kernel32.CloseHandle(self.handle)
+
+
 def stop(process, kill_after):
     """Terminates the script and everything it started; kills what is still there after kill_after s."""
     def send(sig):
@@ -251,22 +346,49 @@ def stop(process, kill_after):
         send(signal.SIGKILL)  # worker processes that ignored SIGTERM
 
 
-def run_script(script, wu, workdir, grace, kill_after, cpus):
+def sandbox_plan(script, wu, workdir, cpus, require_sandbox):
+    plan = axiom_sandbox.plan(workdir, os.path.basename(script), script_environment(wu, workdir, cpus),
+                              limits_of(wu, cpus))
+    if plan.isolation != "sandbox" and require_sandbox:
+        raise TaskError("sandbox-unavailable", f"this host requires the sandbox to run a script, and {plan.reason}")
+    return plan
+
+
+def run_script(script, wu, workdir, grace, kill_after, plan):
     """Runs the script with the hard limit run_duration + grace; returns (exit code, elapsed, overran, stderr tail)."""
     stderr_path = os.path.join(workdir, "stderr.txt")
+    job = _WindowsJob(limits_of(wu, 1)["memory_bytes"]) if os.name == "nt" else None
+    if plan.isolation != "sandbox":
+        _become_subreaper()
+    if plan.as_nobody:
+        axiom_sandbox.hand_over(workdir)
     started = time.monotonic()
     with open(stderr_path, "wb") as stderr:
         process = subprocess.Popen(
-            [sys.executable, script], cwd=workdir, env=script_environment(wu, workdir, cpus),
-            stdin=subprocess.DEVNULL, stdout=stderr, stderr=stderr,
-            start_new_session=(os.name == "posix"),
+            plan.argv, cwd=workdir, env=plan.env, stdin=subprocess.DEVNULL, stdout=stderr, stderr=stderr,
+            start_new_session=(os.name == "posix"), pass_fds=plan.fds,
+            preexec_fn=plan.preexec,
         )
+        plan.started()
+        if job:
+            job.add(process)
         overran = False
         try:
             process.wait(timeout=float(wu["run_duration"]) + grace)
         except subprocess.TimeoutExpired:
             overran = True
             stop(process, kill_after)
+        finally:
+            # Whatever the script left behind goes with it: the sandbox's PID namespace ends with its first
+            # process; elsewhere the process group, the adopted orphans and the job object are killed.
+            if os.name == "posix":
+                try:
+                    os.killpg(process.pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
+                _kill_descendants()
+            if job:
+                job.close()
     elapsed = time.monotonic() - started
     with open(stderr_path, "rb") as handle:
         handle.seek(max(0, os.path.getsize(stderr_path) - STDERR_TAIL_BYTES))
@@ -305,7 +427,12 @@ def run_task(wu, workdir, options):
         report["script_sha256"] = wu["script_sha256"].lower()
         cpus = granted_cores(wu, options.nthreads)
         report["cpus"] = cpus
-        code, elapsed, overran, tail = run_script(script, wu, workdir, options.grace, options.kill_after, cpus)
+        plan = sandbox_plan(script, wu, workdir, cpus, options.require_sandbox)
+        report["isolation"] = plan.isolation
+        if plan.reason:
+            report["isolation_note"] = plan.reason
+        report["run_as"] = "nobody" if plan.as_nobody else "the client's user"
+        code, elapsed, overran, tail = run_script(script, wu, workdir, options.grace, options.kill_after, plan)
         report.update(exit_code=code, elapsed_seconds=round(elapsed, 3), stderr_tail=tail)
         if overran:
             raise TaskError("overran", f"the script ran past its {wu['run_duration']} s budget and was stopped")
@@ -336,6 +463,9 @@ def main(argv=None):
     parser.add_argument("--kill-after", type=float, default=3.0, help="seconds between terminate and kill")
     parser.add_argument("--allow-file-urls", action="store_true", help="accept file:// script URLs (local runs and tests)")
     parser.add_argument("--nthreads", type=int, default=0, help="cores BOINC grants the task (default: all this process may use)")
+    parser.add_argument("--require-sandbox", action="store_true",
+                        default=os.environ.get("AXIOM_REQUIRE_SANDBOX", "") not in ("", "0"),
+                        help="refuse to run a script without the sandbox (also AXIOM_REQUIRE_SANDBOX=1)")
     options = parser.parse_args(argv)
     try:
         wu = read_workunit(options.wu)

@@ -109,6 +109,8 @@ export async function runWorkunit(request: RunRequest, validator: SchemaValidato
     '--kill-after',
     String(killAfter),
     '--allow-file-urls',
+    // Every script we run is someone else's until a volunteer has run it: never outside the sandbox.
+    '--require-sandbox',
     ...(request.grantedCpus ? ['--nthreads', String(request.grantedCpus)] : []),
   ];
   // The client enforces the limit; this outer one only guards against the client itself hanging.
