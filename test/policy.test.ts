@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { readEnvironment } from '../src/env/environment.js';
 import { checkScriptPolicy } from '../src/policy/policy.js';
+import { ESCAPES, escapeCorpus } from './helpers/escapes.js';
 import { FIXTURES, REPO_ROOT } from './helpers/repo.js';
 
 const python = readEnvironment(process.env, process.cwd()).python;
@@ -24,6 +25,7 @@ function fixtureScripts(dir: string) {
 }
 
 const hostile = fixtureScripts('hostile');
+const escapes = escapeCorpus().map((e) => ({ ...e, path: join(ESCAPES, `${e.name}.py`), allowCupy: false }));
 const ordinary = [
   ...fixtureScripts('ordinary'),
   ...readdirSync(join(REPO_ROOT, 'experiments')).map((f) => ({
@@ -34,7 +36,7 @@ const ordinary = [
 ];
 
 // One checker run for every script, as `axiom check` does.
-const findings = await checkScriptPolicy(python, [...hostile, ...ordinary]);
+const findings = await checkScriptPolicy(python, [...hostile, ...escapes, ...ordinary]);
 
 describe('script policy', () => {
   it('has at least 25 hostile scripts, each naming the rule it must break', () => {
@@ -49,6 +51,21 @@ describe('script policy', () => {
 
   it.each(ordinary)('passes the ordinary script $file', ({ path }) => {
     expect(findings.get(path)).toEqual([]);
+  });
+
+  // The sandbox is the boundary; the policy is the review aid that names what a script tries.
+  it.each(escapes.filter((e) => e.policy !== 'none'))(
+    'names the escape attempt $name ($category) by one of its rules: $policy',
+    ({ path, policy }) => {
+      const rules = (findings.get(path) ?? []).map((f) => f.rule);
+      expect(rules.filter((r) => policy.split('|').includes(r))).not.toEqual([]);
+    },
+  );
+
+  it('does not pretend to catch what only the sandbox can stop (a script that just uses too much)', () => {
+    const runaways = escapes.filter((e) => e.policy === 'none');
+    expect(runaways.map((e) => e.name).sort()).toEqual(['res_huge_file', 'res_memory_hog']);
+    for (const { path } of runaways) expect(findings.get(path)).toEqual([]);
   });
 
   it('reports line, column, rule and message', () => {
