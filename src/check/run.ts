@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { lstatSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfig } from '../config/config.js';
 import { AxiomError, InvalidInputError } from '../errors.js';
@@ -13,6 +13,7 @@ import { compareProblems, type Problem } from '../problems.js';
 import type { SchemaValidator } from '../schema/validate.js';
 import { type ManifestPlan, planManifest } from '../workunit/plan.js';
 import { parseYaml } from '../yaml/document.js';
+import { fileProblem, unreadableReason } from './files.js';
 import { listFiles, MANIFEST_DIR, type Selection, selectFiles } from './select.js';
 
 export interface CheckOptions {
@@ -47,7 +48,7 @@ export async function runCheck(options: CheckOptions): Promise<CheckReport> {
   const problems: Problem[] = [...configProblems];
 
   progress(`reading ${selection.manifests.length} manifests`, selection.manifests.length);
-  const loaded = selection.manifests.map((file) => loadManifest(root, file, validator));
+  const loaded = selection.manifests.map((file) => loadManifest(root, file, validator, unreadableReason));
   problems.push(...loaded.flatMap((m) => m.problems));
   const valid = loaded.filter(isValid);
 
@@ -66,12 +67,15 @@ export async function runCheck(options: CheckOptions): Promise<CheckReport> {
     config,
     hosts,
     fleetLabel: fleetSource.label,
-    fileExists: (path) => existsSync(join(root, path)) && statSync(join(root, path)).isFile(),
+    fileExists: (path) => lstatSync(join(root, path), { throwIfNoEntry: false }) !== undefined,
     namesInRepo: namesInRepository(root, selection, loaded),
   };
   problems.push(...valid.flatMap((m) => checkManifestRules(m, context)));
 
-  const scripts = scriptsToCheck(selection, valid, context);
+  const candidates = scriptsToCheck(selection, valid, context);
+  const refused = candidates.flatMap((s) => fileProblem(root, s.file) ?? []);
+  problems.push(...refused);
+  const scripts = candidates.filter((s) => !refused.some((p) => p.file === s.file));
   progress(`checking ${scripts.length} scripts against the script policy`, scripts.length);
   problems.push(...(await checkPolicy(root, options.python, scripts)));
   if (selection.wholeRepository) problems.push(...scriptsWithoutManifest(selection, loaded));
@@ -113,7 +117,10 @@ function namesInRepository(
   for (const m of loaded) add((m.document?.data as { name?: unknown } | null)?.name, m.file);
   if (!selection.wholeRepository) {
     const selected = new Set(selection.manifests);
-    for (const file of listFiles(root, MANIFEST_DIR).filter((f) => /\.ya?ml$/.test(f) && !selected.has(f))) {
+    const others = listFiles(root, MANIFEST_DIR).filter(
+      (f) => /\.ya?ml$/.test(f) && !selected.has(f) && !unreadableReason(root, f),
+    );
+    for (const file of others) {
       const { document } = parseYaml(file, readFileSync(join(root, file), 'utf8'));
       add((document?.data as { name?: unknown } | null)?.name, file);
     }

@@ -54,8 +54,11 @@ function toRepoPath(root: string, path: string): string {
 export function listFiles(root: string, dir: string): string[] {
   const absolute = join(root, dir);
   if (!existsSync(absolute)) return [];
-  return readdirSync(absolute, { recursive: true, withFileTypes: true })
-    .filter((entry) => entry.isFile())
-    .map((entry) => relative(root, join(entry.parentPath, entry.name)).split(sep).join('/'))
-    .sort();
+  return (
+    readdirSync(absolute, { recursive: true, withFileTypes: true })
+      // Links are listed too, so that a check reports them instead of passing over them.
+      .filter((entry) => entry.isFile() || entry.isSymbolicLink())
+      .map((entry) => relative(root, join(entry.parentPath, entry.name)).split(sep).join('/'))
+      .sort()
+  );
 }

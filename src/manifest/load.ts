@@ -21,7 +21,14 @@ export interface ValidManifest {
   manifest: Manifest;
 }
 
-export function loadManifest(root: string, file: string, validator: SchemaValidator): LoadedManifest {
+export function loadManifest(
+  root: string,
+  file: string,
+  validator: SchemaValidator,
+  unreadable: (root: string, file: string) => string | undefined = () => undefined,
+): LoadedManifest {
+  const refused = unreadable(root, file);
+  if (refused) return { file, problems: [{ file, rule: 'file', message: refused, severity: 'error' }] };
   let text: string;
   try {
     text = readFileSync(join(root, file), 'utf8');
