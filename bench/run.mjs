@@ -10,11 +10,13 @@ import { benchCoreUsage } from './core-usage.mjs';
 import { benchCredit } from './credit.mjs';
 import { benchDeploy } from './deploy.mjs';
 import { benchJudgeTokens } from './judge-tokens.mjs';
+import { benchSandbox } from './sandbox.mjs';
 import { benchSite } from './site.mjs';
 
 const BENCHMARKS = {
   'check-1000-manifests-s': benchCheck,
   'experiment-core-usage': benchCoreUsage,
+  'sandbox-overhead': benchSandbox,
   'deploy-bulk-speedup': benchDeploy,
   'credit-apply-10k-s': benchCredit,
   'site-1000-results-s': benchSite,

@@ -257,6 +257,7 @@ function collectedOf(c: Checked, judgement: Judgement): Collected {
     eligible: c.eligible,
     judgement,
     credit: proposeCredit(c.manifest?.credit_cap ?? 0, judgement, c.eligible),
+    isolation: incoming.entry.client?.isolation ?? 'unknown',
     ...(judgement.provenance ? { provenance: judgement.provenance } : {}),
   };
 }

@@ -33,7 +33,17 @@ export interface Collected {
   credit: number;
   /** The model call behind the judgement, when a model judged. */
   provenance?: JudgeProvenance;
+  /** How the volunteer's client isolated the run. */
+  isolation: 'sandbox' | 'limits-only' | 'unknown';
 }
+
+/** What each isolation means, for a reviewer. */
+export const ISOLATION_WORDS: Record<Collected['isolation'], string> = {
+  sandbox: 'sandbox (bubblewrap: no network, only its working directory writable, no other process visible)',
+  'limits-only':
+    'limits only (no sandbox on that host: resource limits, its own process group, nothing left running)',
+  unknown: 'unknown (the client did not say)',
+};
 
 function number(value: number | undefined): string {
   return value === undefined ? '–' : String(Number(value.toPrecision(6)));
@@ -59,6 +69,7 @@ export function reviewOf(item: Collected, run: string): Review {
     quality: item.judgement.quality,
     proposed_credit: item.credit,
     judged_by: item.judgement.judgedBy,
+    isolation: item.isolation,
     checks: item.checks.map((c) => ({
       rule: c.rule,
       passed: c.passed,
@@ -112,6 +123,7 @@ export function reviewMarkdown(item: Collected, run: string): string {
     `| Seed | ${item.envelope.seed ?? '–'} |`,
     `| Ran | ${number(item.envelope.elapsed_seconds)} s of ${m?.run_duration ?? '–'} s |`,
     `| Received | ${item.receivedAt} |`,
+    `| Isolation | ${ISOLATION_WORDS[item.isolation]} |`,
     `| Judged by | ${escapeMarkdown(mode)}, collection run ${run} |`,
     ...(item.provenance
       ? [

@@ -25,13 +25,21 @@ export function runId(now: Date): string {
 export function resultsBody(outcome: CollectOutcome, judgedBy: string): string {
   const byExperiment = new Map<
     string,
-    { n: number; valid: number; suspicious: number; invalid: number; credit: number }
+    { n: number; valid: number; suspicious: number; invalid: number; credit: number; unsandboxed: number }
   >();
   for (const item of outcome.collected) {
-    const row = byExperiment.get(item.experiment) ?? { n: 0, valid: 0, suspicious: 0, invalid: 0, credit: 0 };
+    const row = byExperiment.get(item.experiment) ?? {
+      n: 0,
+      valid: 0,
+      suspicious: 0,
+      invalid: 0,
+      credit: 0,
+      unsandboxed: 0,
+    };
     row.n += 1;
     row[item.judgement.verdict] += 1;
     row.credit += item.credit;
+    if (item.isolation !== 'sandbox') row.unsandboxed += 1;
     byExperiment.set(item.experiment, row);
   }
   const total = outcome.collected.reduce((s, i) => s + i.credit, 0);
@@ -52,11 +60,14 @@ export function resultsBody(outcome: CollectOutcome, judgedBy: string): string {
     mode,
     ...cost,
     '',
-    '| experiment | results | valid | suspicious | invalid | proposed credit |',
-    '| --- | ---: | ---: | ---: | ---: | ---: |',
+    '| experiment | results | valid | suspicious | invalid | proposed credit | not sandboxed |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
     ...[...byExperiment.entries()].map(
-      ([name, r]) => `| ${name} | ${r.n} | ${r.valid} | ${r.suspicious} | ${r.invalid} | ${r.credit} |`,
+      ([name, r]) =>
+        `| ${name} | ${r.n} | ${r.valid} | ${r.suspicious} | ${r.invalid} | ${r.credit} | ${r.unsandboxed} |`,
     ),
+    '',
+    '"Not sandboxed": results whose volunteer client ran the script with resource limits only (no sandbox on that host) or did not say; each review.md names its isolation.',
     '',
     `Proposed credit in total: **${total}**. Each result has a folder under \`results/<experiment>/<result>/\` with the sanitised result and a \`review.md\`. Credit is listed in \`results/credit/${outcome.run}.yaml\`: edit an amount there before merging if you disagree. Merging grants exactly what that file says, once per result.`,
     '',

@@ -35,6 +35,8 @@ export interface Review extends ResultIdentity {
   quality: number;
   proposed_credit: number;
   judged_by: string;
+  /** How the volunteer's client isolated the run. */
+  isolation?: 'sandbox' | 'limits-only' | 'unknown';
   checks: { rule: string; passed: boolean; finding?: string }[];
   evidence?: string[];
   flags?: string[];
