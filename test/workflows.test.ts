@@ -172,3 +172,25 @@ describe('GitHub Actions workflows', () => {
     expect(check.jobs.check?.permissions).toEqual({ contents: 'read' });
   });
 });
+
+describe('scripts run in the sandbox on GitHub-hosted runners too', () => {
+  // Ubuntu 24.04 restricts unprivileged user namespaces through AppArmor; bubblewrap needs them.
+  const runsScripts = (step: Step) => /axiom(\.js)? (propose|run|demo)\b|\.ci\/run/.test(step.run ?? '');
+  it.each(workflows.map((w) => [w.file, w.workflow] as const))(
+    '%s installs bubblewrap and lifts the restriction before any step that runs a script',
+    (_, workflow) => {
+      for (const job of Object.values(workflow.jobs)) {
+        const list = job.steps ?? [];
+        const first = list.findIndex(runsScripts);
+        if (first < 0 || String(job['runs-on']).includes('self-hosted')) continue;
+        const before = list
+          .slice(0, first)
+          .map((step) => step.run ?? '')
+          .join('\n');
+        expect(before).toContain('kernel.apparmor_restrict_unprivileged_userns=0');
+        if (!/\.ci\/run/.test(list[first]?.run ?? ''))
+          expect(before).toMatch(/apt-get install[^\n]*bubblewrap/);
+      }
+    },
+  );
+});
