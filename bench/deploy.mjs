@@ -1,6 +1,7 @@
-// deploy-bulk-speedup: creating 1,000 workunits with one create_work --stdin process, against one
-// create_work process per workunit (timed on a sample of 100, per workunit), through the
-// create_work stand-in on a real MariaDB database.
+// deploy-bulk-speedup: creating 1,000 workunits for five hosts of different sizes with one
+// create_work --stdin process per input template (one per host size here), against one create_work
+// process per workunit (timed on a sample of 100, per workunit), through the create_work stand-in on
+// a real MariaDB database. deploy-create-work-processes: how many processes the 1,000 took.
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,13 +11,32 @@ const BATCH = 1000;
 const SAMPLE = 100;
 const TARGET = 10;
 
+/** Five hosts and their cores, as in the first batch's fleet: each gets bounds of its own. */
+const HOSTS = [
+  [60, 4],
+  [194, 16],
+  [209, 8],
+  [249, 32],
+  [296, 64],
+];
+
 function jobs(prefix, count) {
-  return Array.from({ length: count }, (_, i) => ({
-    wuName: `axm_bench_${prefix}_h60_r${i}`,
-    host: 60,
-    input: Buffer.from(`{"mode": "experiment", "replica": ${i}}\n`),
-    bounds: { fpopsEst: 6e11, fpopsBound: 6e12, memoryBound: 2 ** 31, diskBound: 1e9, delayBound: 259_200 },
-  }));
+  return Array.from({ length: count }, (_, i) => {
+    const [host, cores] = HOSTS[i % HOSTS.length];
+    const fpopsEst = 600 * cores * 1e9;
+    return {
+      wuName: `axm_bench_${prefix}_h${host}_r${i}`,
+      host,
+      input: Buffer.from(`{"mode": "experiment", "replica": ${i}}\n`),
+      bounds: {
+        fpopsEst,
+        fpopsBound: 10 * fpopsEst,
+        memoryBound: 2 ** 31,
+        diskBound: 1e9,
+        delayBound: 259_200,
+      },
+    };
+  });
 }
 
 export async function benchDeploy({ root, log }) {
@@ -38,6 +58,7 @@ export async function benchDeploy({ root, log }) {
       `<boinc><config><db_name>${name}</db_name><db_host>${server.hostname}</db_host><db_user>${decodeURIComponent(server.username)}</db_user><db_passwd>${decodeURIComponent(server.password)}</db_passwd><download_dir>${join(projectDir, 'download')}</download_dir><uldl_dir_fanout>1024</uldl_dir_fanout></config></boinc>\n`,
     );
     mkdirSync(join(projectDir, 'bin'));
+    mkdirSync(join(projectDir, 'cgi-bin'));
     symlinkSync(join(root, 'test/fixtures/boinc/create_work.mjs'), join(projectDir, 'bin/create_work'));
     installResultTemplate(projectDir);
     const store = openMysqlStore(database.url);
@@ -51,7 +72,10 @@ export async function benchDeploy({ root, log }) {
     const batch = await creator.createJobs(jobs('batch', BATCH));
     const batchSeconds = Number(process.hrtime.bigint() - started) / 1e9;
     if (batch.created.length !== BATCH) throw new Error(`batch created ${batch.created.length} of ${BATCH}`);
-    log(`one process: ${BATCH} workunits in ${batchSeconds.toFixed(2)} s`);
+    const processes = creator.processesFor(jobs('batch', BATCH));
+    log(
+      `${processes} processes (one per input template): ${BATCH} workunits in ${batchSeconds.toFixed(2)} s`,
+    );
 
     started = process.hrtime.bigint();
     for (const job of jobs('single', SAMPLE)) {
@@ -71,6 +95,13 @@ export async function benchDeploy({ root, log }) {
         unit: 'x',
         target: `>= ${TARGET}`,
         pass: speedup >= TARGET,
+      },
+      {
+        name: 'deploy-create-work-processes',
+        value: processes,
+        unit: 'processes',
+        target: 'report',
+        pass: true,
       },
     ];
   } finally {

@@ -1,4 +1,5 @@
-import { readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CreateWorkJobCreator, installResultTemplate } from '../src/boinc/create-work.js';
@@ -47,6 +48,59 @@ function creator(env: NodeJS.ProcessEnv = {}) {
 }
 
 describe('create_work job creator', () => {
+  it('gives every targeted workunit its own bounds with one create_work process per input template', async () => {
+    installResultTemplate(projectDir);
+    const small = jobs(4).slice(0, 2);
+    const large = jobs(4)
+      .slice(2)
+      .map((j) => ({
+        ...j,
+        bounds: { ...j.bounds, fpopsEst: 9e12, fpopsBound: 9e13, memoryBound: 8 * 2 ** 30 },
+      }));
+    const { jobCreator, close } = creator();
+    expect(jobCreator.processesFor([...small, ...large])).toBe(2);
+    const outcome = await jobCreator.createJobs([...small, ...large]);
+    await close();
+    expect(outcome.failed).toEqual([]);
+    const log = readFileSync(join(projectDir, 'create_work.log'), 'utf8').trim().split('\n');
+    expect(log).toHaveLength(2);
+    for (const line of log) expect(line).toMatch(/--wu_template templates\/axiom_in_[0-9a-f]{10} /);
+    const [rows] = (await db.connection.query(
+      'SELECT name, rsc_fpops_bound, rsc_memory_bound FROM workunit ORDER BY name',
+    )) as unknown as [{ name: string; rsc_fpops_bound: number; rsc_memory_bound: number }[]];
+    const bound = new Map(rows.map((r) => [r.name, [r.rsc_fpops_bound, r.rsc_memory_bound]]));
+    for (const j of small) expect(bound.get(j.wuName)).toEqual([6e12, 2 * 2 ** 30]);
+    for (const j of large) expect(bound.get(j.wuName)).toEqual([9e13, 8 * 2 ** 30]);
+  });
+
+  it("is a stand-in with real create_work's quirks: a targeted line ignores its own --wu_template", async () => {
+    // What the old layout did (a per-line template, no global one) fails as on a real server.
+    installResultTemplate(projectDir);
+    const template = join(projectDir, 'templates', 'own_in');
+    writeFileSync(
+      template,
+      '<input_template><file_info/><workunit><file_ref><open_name>wu.json</open_name></file_ref></workunit></input_template>',
+    );
+    const run = spawnSync(join(projectDir, 'bin', 'create_work'), ['--appname', 'axiom', '--stdin'], {
+      cwd: projectDir,
+      input:
+        '--wu_name axm_probe_0123456789ab_h60_r9 --wu_template templates/own_in --target_host 60 x.json\n',
+      encoding: 'utf8',
+      env: { PATH: process.env.PATH, BOINC_PROJECT_DIR: projectDir },
+    });
+    expect(run.status).toBe(1);
+    expect(run.stderr).toContain('process_input_template: bad WU template - no <workunit>');
+    // BOINC's tools accept a directory as a project only with config.xml and cgi-bin/.
+    rmSync(join(projectDir, 'cgi-bin'), { recursive: true });
+    const outside = spawnSync(join(projectDir, 'bin', 'create_work'), ['--appname', 'axiom'], {
+      cwd: projectDir,
+      encoding: 'utf8',
+      env: { PATH: process.env.PATH, BOINC_PROJECT_DIR: projectDir },
+    });
+    expect(outside.status).toBe(1);
+    expect(outside.stderr).toContain('BOINC_PROJECT_DIR env var exists but is not a project dir');
+  });
+
   it('creates targeted workunits and assignments with one create_work process', async () => {
     installResultTemplate(projectDir);
     const { jobCreator, close } = creator();

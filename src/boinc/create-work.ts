@@ -69,17 +69,44 @@ export class CreateWorkJobCreator implements JobCreator {
     this.layout = options.layout;
   }
 
+  /**
+   * One `create_work --stdin` process per distinct input template, named with the global
+   * `--wu_template`: create_work hands a line with `--target_host` to the job creator before it reads
+   * that line's own `--wu_template` (tools/create_work.cpp, since 2014), so a targeted job only ever
+   * gets the global template. Grouping by template keeps a deploy to a handful of processes.
+   */
   async createJobs(jobs: readonly JobSpec[]): Promise<JobCreation> {
-    if (jobs.length === 0) return { created: [], failed: [] };
+    const byTemplate = new Map<string, JobSpec[]>();
+    for (const job of jobs) {
+      const template = this.templateFor(job.bounds);
+      byTemplate.set(template, [...(byTemplate.get(template) ?? []), job]);
+    }
+    const outcome: JobCreation = { created: [], failed: [] };
+    for (const [template, group] of byTemplate) {
+      const part = await this.createWithTemplate(template, group);
+      outcome.created.push(...part.created);
+      outcome.failed.push(...part.failed);
+    }
+    return outcome;
+  }
+
+  /** The number of create_work processes a batch of jobs takes. */
+  processesFor(jobs: readonly JobSpec[]): number {
+    return new Set(jobs.map((job) => inputTemplate(job.bounds))).size;
+  }
+
+  private async createWithTemplate(template: string, jobs: readonly JobSpec[]): Promise<JobCreation> {
     const lines = jobs.map((job) => {
       const inputName = workunitInputName(job.wuName);
       // Only workunits without a row are created, so nothing uses a file staged before under this name.
       stageInputFile(this.layout.downloadDir, this.layout.fanout, inputName, job.input, { replace: true });
-      return `--wu_name ${job.wuName} --wu_template ${this.templateFor(job.bounds)} --target_host ${job.host} ${inputName}`;
+      return `--wu_name ${job.wuName} --target_host ${job.host} ${inputName}`;
     });
     const args = [
       '--appname',
       this.options.app,
+      '--wu_template',
+      template,
       '--result_template',
       RESULT_TEMPLATE,
       '--min_quorum',

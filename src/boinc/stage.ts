@@ -42,7 +42,8 @@ export function stageInputFile(
   }
   mkdirSync(dir, { recursive: true });
   const md5 = createHash('md5').update(content).digest('hex');
-  writeFileAtomically(`${path}.md5`, `${md5} ${content.length}\n`);
+  // The file, then its cache: create_work trusts a .md5 only when it is newer than the file.
   writeFileAtomically(path, content);
+  writeFileAtomically(`${path}.md5`, `${md5} ${content.length}\n`);
   return { path, created: true };
 }

@@ -23,10 +23,11 @@ export async function createTestProject(): Promise<TestProject> {
     `<boinc><config>
   <db_name>${url.pathname.slice(1)}</db_name><db_host>${url.hostname}</db_host>
   <db_user>${decodeURIComponent(url.username)}</db_user><db_passwd>${decodeURIComponent(url.password)}</db_passwd>
-  <download_dir>${join(projectDir, 'download')}</download_dir><uldl_dir_fanout>1024</uldl_dir_fanout>
+  <download_dir>${join(projectDir, 'download')}</download_dir><upload_dir>${join(projectDir, 'upload')}</upload_dir><uldl_dir_fanout>1024</uldl_dir_fanout>
 </config></boinc>\n`,
   );
   mkdirSync(join(projectDir, 'bin'));
+  mkdirSync(join(projectDir, 'cgi-bin')); // BOINC's tools take a directory as a project only with it
   symlinkSync(join(FIXTURES, 'boinc', 'create_work.mjs'), join(projectDir, 'bin', 'create_work'));
   return {
     db,
