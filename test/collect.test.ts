@@ -424,6 +424,29 @@ describe('axiom collect', () => {
     await collectHostile(() => collectRun());
   });
 
+  it('shows why a failed task failed, from the report its stderr carried, and pays nothing', async () => {
+    spoolResult(ids[0] as number, wu(60, 0), {
+      verdict: 'failed-task',
+      reason: 'the volunteer client reported "failed": the script exited with status 1',
+      client: {
+        status: 'failed',
+        exit_code: 1,
+        elapsed_seconds: 3,
+        message: 'the script exited with status 1',
+        stderr_tail:
+          'Traceback (most recent call last):\n  File "x.py", line 3\nRuntimeError: the sweep <b>diverged</b>\n',
+      },
+    });
+    const report = JSON.parse((await collectRun()).stdout);
+    expect(report.collected).toMatchObject([
+      { verdict: 'invalid', credit: 0, failed: expect.arrayContaining(['accepted-by-assimilator']) },
+    ]);
+    const review = showFile(lab.origin, 'axiom/results', `results/mean_test/${ids[0]}/review.md`) as string;
+    expect(review).toContain("## Why the task failed, as the volunteer's client reported it");
+    expect(review).toContain('Status `failed`, exit 1: the script exited with status 1');
+    expect(review).toContain('> RuntimeError: the sweep &lt;b&gt;diverged&lt;/b&gt;');
+  });
+
   it('--plot-limit bounds the per-result plots (overviews stay) and --no-plots adds none', async () => {
     spoolResult(ids[0] as number, wu(60, 0));
     expect((await collectRun('2026-11-25T120000Z', '--plot-limit', '0')).code).toBe(0);

@@ -66,7 +66,7 @@ function failedWorkunit(
     reason:
       call.kind === 'error'
         ? `the workunit failed without a canonical result (BOINC error mask ${errorMask})`
-        : `the canonical result's output files are gone (BOINC error mask ${errorMask}, no canonical result)`,
+        : `BOINC lost the canonical result of this workunit (error mask ${errorMask}): there is nothing to collect`,
   };
 }
 

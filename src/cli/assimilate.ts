@@ -42,7 +42,10 @@ function callOf(args: ParsedArgs<typeof assimilateOptions>): AssimilateCall {
     };
   }
   if (p.length === 0)
-    throw new UsageError('expected WU_ID FILE... or WU_NAME WU_ID RESULT_ID RUNTIME FILE...', 'assimilate');
+    throw new UsageError(
+      'expected WU_ID FILE... or WU_NAME WU_ID RESULT_ID RUNTIME FILE...; called with nothing at all, this is a BOINC server 1.6.1 or later with a token list in --script, which it cannot parse: use --script axiom_assimilate (no tokens)',
+      'assimilate',
+    );
   // The default form (no token list) starts with the workunit id; workunit names never are all digits.
   if (/^\d+$/.test(p[0] as string))
     return { kind: 'result', wuId: integer(p[0], 'WU_ID'), files: p.slice(1) };

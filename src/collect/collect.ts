@@ -258,6 +258,7 @@ function collectedOf(c: Checked, judgement: Judgement): Collected {
     judgement,
     credit: proposeCredit(c.manifest?.credit_cap ?? 0, judgement, c.eligible),
     isolation: incoming.entry.client?.isolation ?? 'unknown',
+    ...(incoming.entry.client ? { client: incoming.entry.client } : {}),
     ...(judgement.provenance ? { provenance: judgement.provenance } : {}),
   };
 }

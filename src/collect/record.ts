@@ -1,6 +1,7 @@
 import { stringify } from 'yaml';
 import { describeCheck, evaluateAcceptance } from '../envelope/acceptance.js';
 import type { SanitisedEnvelope } from '../envelope/envelope.js';
+import type { SpoolClient } from '../envelope/spool.js';
 import type { ProposalFile } from '../forge/forge.js';
 import type { Manifest } from '../manifest/types.js';
 import { escapeMarkdown } from '../markdown.js';
@@ -35,7 +36,12 @@ export interface Collected {
   provenance?: JudgeProvenance;
   /** How the volunteer's client isolated the run. */
   isolation: 'sandbox' | 'limits-only' | 'unknown';
+  /** What the volunteer's client reported, when it said anything. */
+  client?: SpoolClient;
 }
+
+/** How much of a failed task's output a review shows. */
+const STDERR_LINES = 15;
 
 /** What each isolation means, for a reviewer. */
 export const ISOLATION_WORDS: Record<Collected['isolation'], string> = {
@@ -161,8 +167,25 @@ export function reviewMarkdown(item: Collected, run: string): string {
           `> ${escapeMarkdown(item.envelope.summary)}`,
         ]
       : []),
+    ...failureLines(item),
     '',
   ].join('\n');
+}
+
+/** For a task that failed: what the volunteer's client said, and the last lines the script printed. */
+function failureLines(item: Collected): string[] {
+  const client = item.client;
+  if (!client || client.status === 'ok') return [];
+  const tail = (client.stderr_tail ?? '').trimEnd().split('\n').slice(-STDERR_LINES);
+  return [
+    '',
+    "## Why the task failed, as the volunteer's client reported it",
+    '',
+    `Status \`${escapeMarkdown(client.status)}\`${client.exit_code !== null ? `, exit ${client.exit_code}` : ''}: ${escapeMarkdown(client.message ?? '')}`,
+    ...(tail.some((l) => l.trim())
+      ? ['', `The script's last ${tail.length} lines of output:`, '', ...tail.map((l) => `> ${escapeMarkdown(l)}`)]
+      : []),
+  ];
 }
 
 /** The files of one result's folder. */
