@@ -16,7 +16,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ['fleet', 'config', 'manifest', 'env'],
   ['workunit', 'envelope', 'record'],
   ['boinc', 'forge', 'claude', 'runner', 'plots', 'policy'],
-  ['check', 'deploy', 'assimilate', 'collect', 'credit', 'propose', 'site', 'demo'],
+  ['check', 'deploy', 'assimilate', 'collect', 'credit', 'propose', 'site', 'demo', 'app'],
   ['cli'],
 ];
 const LAYER_OF = new Map(LAYERS.flatMap((folders, layer) => folders.map((f) => [f, layer] as const)));

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { readEnvironment } from '../env/environment.js';
 import { AxiomError, InvalidInputError, ToolError, UsageError } from '../errors.js';
 import { formatProblem } from '../problems.js';
+import { appCommand } from './app.js';
 import { assimilateCommand } from './assimilate.js';
 import { checkCommand } from './check.js';
 import { collectCommand } from './collect.js';
@@ -31,6 +32,7 @@ export const COMMANDS: ReadonlyMap<string, Command> = new Map(
     plotsCommand,
     siteCommand,
     demoCommand,
+    appCommand,
   ].map((c) => [c.name, c]),
 );
 

@@ -194,11 +194,25 @@ export function flagResult(context: CheckContext): string[] {
 
 /** Runs every per-result rule. */
 export function checkResult(context: CheckContext): CheckOutcome[] {
-  return Object.entries(ELIGIBILITY_RULES).map(([rule, check]) => {
-    const finding = check(context);
-    return { rule, passed: finding === undefined, eligibility: true, ...(finding ? { finding } : {}) };
-  });
+  // A failed task, or an upload that could not be read, has no result to check: its reason is the
+  // finding, not a list of everything an absent envelope lacks.
+  const uploaded = context.incoming.entry.envelope !== undefined;
+  return Object.entries(ELIGIBILITY_RULES)
+    .filter(([rule]) => uploaded || WITHOUT_ENVELOPE.has(rule))
+    .map(([rule, check]) => {
+      const finding = check(context);
+      return { rule, passed: finding === undefined, eligibility: true, ...(finding ? { finding } : {}) };
+    });
 }
+
+/** The rules that still say something of a result whose upload was refused or whose task failed. */
+const WITHOUT_ENVELOPE = new Set([
+  'accepted-by-assimilator',
+  'workunit-input',
+  'manifest-exists',
+  'known-owner',
+  'boinc-result',
+]);
 
 /** A fingerprint of what a result reports: equal fingerprints mean the same numbers. */
 export function fingerprint(envelope: SanitisedEnvelope): string {

@@ -183,7 +183,12 @@ function failureLines(item: Collected): string[] {
     '',
     `Status \`${escapeMarkdown(client.status)}\`${client.exit_code !== null ? `, exit ${client.exit_code}` : ''}: ${escapeMarkdown(client.message ?? '')}`,
     ...(tail.some((l) => l.trim())
-      ? ['', `The script's last ${tail.length} lines of output:`, '', ...tail.map((l) => `> ${escapeMarkdown(l)}`)]
+      ? [
+          '',
+          `The script's last ${tail.length} lines of output:`,
+          '',
+          ...tail.map((l) => `> ${escapeMarkdown(l)}`),
+        ]
       : []),
   ];
 }
