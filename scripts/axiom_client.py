@@ -360,6 +360,8 @@ def run_script(script, wu, workdir, grace, kill_after, plan):
     job = _WindowsJob(limits_of(wu, 1)["memory_bytes"]) if os.name == "nt" else None
     if plan.isolation != "sandbox":
         _become_subreaper()
+    # The script's own tmp, there before anything starts (a frozen runtime unpacks itself into it).
+    os.makedirs(os.path.join(workdir, "tmp"), exist_ok=True)
     if plan.as_nobody:
         axiom_sandbox.hand_over(workdir)
     started = time.monotonic()

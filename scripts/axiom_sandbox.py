@@ -211,7 +211,8 @@ def probe(bwrap, as_nobody):
     scratch = tempfile.mkdtemp(prefix="axiom-probe-")
     if as_nobody:
         hand_over(scratch)
-    argv, binds = bwrap_command(bwrap, scratch, {}, [sys.executable, "-s", "-B", "-c", "pass"])
+    # TMPDIR: a frozen runtime (PyInstaller) unpacks itself there before Python starts.
+    argv, binds = bwrap_command(bwrap, scratch, {"TMPDIR": WORK}, [sys.executable, "-s", "-B", "-c", "pass"])
     try:
         ran = subprocess.run(
             argv, capture_output=True, text=True, timeout=60, check=False, env={}, pass_fds=binds.fds,
