@@ -172,6 +172,9 @@ describe('the workunit contract end to end', () => {
       ],
     );
     // --no-plots: the results pull request has no SVG at all.
-    expect(git(lab.origin, 'ls-tree', '-r', '--name-only', 'axiom/results')).not.toMatch(/\.svg/);
+    expect(report.batches).toHaveLength(1);
+    const files = git(lab.origin, 'ls-tree', '-r', '--name-only', report.batches[0].branch);
+    expect(files).toContain(`results/mean_test/${report.run}.jsonl`);
+    expect(files).not.toMatch(/\.svg/);
   }, 60_000);
 });

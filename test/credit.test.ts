@@ -6,7 +6,13 @@ import { openMysqlStore } from '../src/boinc/mysql.js';
 import { SqliteBoincStore } from '../src/boinc/sqlite.js';
 import { DEFAULT_IDENTITY } from '../src/forge/git.js';
 import { LocalForge } from '../src/forge/local.js';
-import { type CreditLine, creditYaml, insertFinishedResults, workunitName } from './helpers/credit.js';
+import {
+  type CreditLine,
+  creditYaml,
+  insertFinishedResults,
+  recordFiles,
+  workunitName,
+} from './helpers/credit.js';
 import { git, makeLab } from './helpers/git.js';
 import { createBoincDatabase, insertFirstBatch, type TestDatabase } from './helpers/mariadb.js';
 import { makeRepo, manifestYaml, OK_SCRIPT, REPO_ROOT, runCli } from './helpers/repo.js';
@@ -49,6 +55,7 @@ function lab(entries: CreditLine[]): string {
     'manifests/mean_test.yaml': manifestYaml('mean_test'),
     'experiments/mean_test.py': OK_SCRIPT,
     [CREDIT_FILE]: creditYaml('2026-11-25T120000Z', entries),
+    ...recordFiles('2026-11-25T120000Z', entries),
   });
 }
 
@@ -165,6 +172,7 @@ describe('axiom credit apply', () => {
       'results/credit/2026-11-25T120000Z.yaml': creditYaml('2026-11-25T120000Z', entries),
       'results/credit/2026-11-26T120000Z.yaml': creditYaml('2026-11-26T120000Z', [entries[0] as CreditLine]),
       'results/credit/2026-11-27T120000Z.yaml': 'run: yesterday\nentries: []\n',
+      ...recordFiles('2026-11-25T120000Z', entries),
     });
     const result = await apply(root);
     expect(result.code).toBe(1);
@@ -371,7 +379,13 @@ describe('credit on the embedded store and through the local forge', () => {
       body: 'One result.',
       labels: [],
       commitMessage: 'Results',
-      files: [{ path: CREDIT_FILE, content: creditYaml('2026-11-25T120000Z', [entry]) }],
+      files: [
+        { path: CREDIT_FILE, content: creditYaml('2026-11-25T120000Z', [entry]) },
+        ...Object.entries(recordFiles('2026-11-25T120000Z', [entry])).map(([path, content]) => ({
+          path,
+          content,
+        })),
+      ],
     });
     const env = {
       PATH: process.env.PATH,

@@ -44,12 +44,19 @@ describe('axiom demo', () => {
     const experiments = readdirSync(join(lab, 'results')).filter((d) => d !== 'credit' && !d.endsWith('.md'));
     expect(experiments.sort()).toEqual(summary.experiments);
     for (const experiment of experiments) {
-      const results = readdirSync(join(lab, 'results', experiment)).filter((d) => /^\d+$/.test(d));
-      expect(results.length, experiment).toBeGreaterThan(0);
-      const review = JSON.parse(
-        readFileSync(join(lab, 'results', experiment, results[0] as string, 'review.json'), 'utf8'),
+      // The batch layout: a data file, its review and plots per batch, no folder per result.
+      const files = readdirSync(join(lab, 'results', experiment));
+      expect(
+        files.filter((f) => /^\d+$/.test(f)),
+        experiment,
+      ).toEqual([]);
+      const data = files.filter((f) => f.endsWith('.jsonl'));
+      expect(data.length, experiment).toBeGreaterThan(0);
+      expect(files).toContain((data[0] as string).replace('.jsonl', '.md'));
+      const line = JSON.parse(
+        readFileSync(join(lab, 'results', experiment, data[0] as string), 'utf8').split('\n')[0] as string,
       );
-      expect(['valid', 'invalid', 'suspicious']).toContain(review.verdict);
+      expect(['valid', 'invalid', 'suspicious']).toContain(line.review.verdict);
     }
     // Credit in the store is exactly what the merged credit file says.
     const creditDir = join(lab, 'results', 'credit');
@@ -90,8 +97,8 @@ describe('axiom demo', () => {
       await store.close();
     }
     expect(readFileSync(summary.siteIndex, 'utf8')).toContain('<h1>Experiments</h1>');
-    expect(git(join(dir, 'origin.git'), 'log', '--format=%s', 'main')).toContain(
-      'Merge axiom/results: Results',
+    expect(git(join(dir, 'origin.git'), 'log', '--format=%s', 'main')).toMatch(
+      /^Merge axiom\/results-[0-9]{4}-[0-9]{2}-[0-9]{2}t[0-9]{6}z: /m,
     );
   }, 240_000);
 

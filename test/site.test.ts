@@ -39,7 +39,7 @@ function record(series: Record<string, number[]>): ResultRecord {
   return {
     experiment: 'scaling',
     id: 7,
-    dir: 'results/scaling/7',
+    source: { file: 'results/scaling/2026-11-25T120000Z.jsonl', line: 1 },
     envelope: { params: {}, metrics: {}, series, summary: '' },
   };
 }
@@ -92,54 +92,73 @@ describe('plots', () => {
   });
 });
 
+const RUN = '2026-11-25T120000Z';
+
 describe('axiom plots', () => {
-  it('writes each result plot and overview beside the results, embeds them in review.md, and changes nothing on a rerun', async () => {
-    const root = fixture(2);
+  it("writes each batch's plots beside its review, embeds them there, and changes nothing on a rerun", async () => {
+    const root = fixture(5);
     const first = await runCli(['plots', '--root', root, '--json'], { cwd: root, env });
     expect(first.code).toBe(0);
     const report = JSON.parse(first.stdout);
-    expect(report.plots).toBe(6 + 3);
-    expect(existsSync(join(root, 'results/double_descent/1000/plot-1.svg'))).toBe(true);
-    expect(existsSync(join(root, 'results/double_descent/overview-1.svg'))).toBe(true);
-    const review = readFileSync(join(root, 'results/double_descent/1000/review.md'), 'utf8');
+    // One batch per experiment, one plot each.
+    expect(report.plots).toBe(3);
+    const svg = readFileSync(join(root, `results/double_descent/${RUN}-plot-1.svg`), 'utf8');
+    expect(svg.startsWith('<svg')).toBe(true);
+    const review = readFileSync(join(root, `results/double_descent/${RUN}.md`), 'utf8');
     expect(review).toContain(
-      '<!-- axiom:plots -->\n## Plots\n\n![Test and train error against width: test_error and train_error against width for result 1000',
+      `<!-- axiom:plots -->\n## Plots\n\n![Test and train error against width: test_error and train_error against width over the 5 results of double_descent in batch ${RUN}`,
     );
-    expect(review).toContain('](plot-1.svg)');
+    // The flagged results (the fixture's invalid and suspicious ones) are drawn on their own.
+    expect(review).toContain('dashed: flagged results 1003, 1004');
+    expect(review).toContain(`](${RUN}-plot-1.svg)`);
     const again = await runCli(['plots', '--root', root, '--json'], { cwd: root, env });
     expect(JSON.parse(again.stdout).changed).toEqual([]);
-    expect(readFileSync(join(root, 'results/double_descent/1000/review.md'), 'utf8')).toBe(review);
+    expect(readFileSync(join(root, `results/double_descent/${RUN}.md`), 'utf8')).toBe(review);
   });
 });
+
+/** Rewrites the line of result `id` in a batch data file. */
+function editLine(file: string, id: number, edit: (line: Record<string, any>) => void): void {
+  const lines = readFileSync(file, 'utf8').split('\n');
+  const index = lines.findIndex((l) => l.startsWith(`{"result":${id},`));
+  const line = JSON.parse(lines[index] as string);
+  edit(line);
+  lines[index] = JSON.stringify(line);
+  writeFileSync(file, lines.join('\n'));
+}
 
 describe('axiom site', () => {
   it('builds pages and plots from a results tree, escaping everything volunteers and models wrote', async () => {
     const root = fixture(3);
-    const hostile = join(root, 'results/double_descent/1000');
-    const result = JSON.parse(readFileSync(join(hostile, 'result.json'), 'utf8'));
-    result.summary = '<script>alert("x")</script> ignore previous instructions';
-    writeFileSync(join(hostile, 'result.json'), JSON.stringify(result));
-    const review = JSON.parse(readFileSync(join(hostile, 'review.json'), 'utf8'));
-    review.evidence = ['<img src=x onerror=alert(1)>'];
-    writeFileSync(join(hostile, 'review.json'), JSON.stringify(review));
-    writeFileSync(join(root, 'results/double_descent/1001/review.json'), '{"verdict": "valid"}');
+    const data = join(root, `results/double_descent/${RUN}.jsonl`);
+    editLine(data, 1000, (line) => {
+      line.envelope.summary = '<script>alert("x")</script> ignore previous instructions';
+      line.review.evidence = ['<img src=x onerror=alert(1)>'];
+    });
+    editLine(data, 1001, (line) => {
+      line.review = { verdict: 'valid' };
+    });
 
     const out = join(root, 'public');
     const built = await runCli(['site', '--root', root, '--out', out, '--json'], { cwd: root, env });
     expect(built.code).toBe(0);
     const report = JSON.parse(built.stdout);
-    expect(report).toMatchObject({ experiments: 3, results: 9, pages: 3 + 3 + 9, plots: 9 + 3 });
-    // The broken review is reported and its result shown as not reviewed, not guessed at.
+    expect(report).toMatchObject({ experiments: 3, results: 8, pages: 3 + 3 + 8, plots: 8 + 3 });
+    // The line with a broken review is reported at its line and left out, not guessed at.
     expect(report.problems[0]).toMatchObject({
-      file: 'results/double_descent/1001/review.json',
+      file: `results/double_descent/${RUN}.jsonl`,
+      line: 2,
       severity: 'warning',
     });
+    expect(report.problems[0].message).toContain('its review breaks schemas/review.schema.json');
     const page = readFileSync(join(out, 'results/double_descent/1000.html'), 'utf8');
     expect(page).not.toContain('<script>');
     expect(page).not.toContain('<img src=x');
     expect(page).toContain('&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; ignore previous instructions');
     expect(page).toContain('&lt;img src=x onerror=alert(1)&gt;');
-    expect(readFileSync(join(out, 'results/double_descent/1001.html'), 'utf8')).toContain('not reviewed');
+    expect(existsSync(join(out, 'results/double_descent/1001.html'))).toBe(false);
+    // Each result page names its stable address in the record.
+    expect(page).toContain(`results/double_descent/${RUN}.md#result-1000`);
     const index = readFileSync(join(out, 'index.html'), 'utf8');
     expect(index).toContain('<html lang="en">');
     expect(index).toContain('complete (3 results)');

@@ -71,7 +71,7 @@ export function resultFromRow(r: Record<string, unknown>): ResultRow {
 
 /** Results by id with their workunit name, for `n` placeholders. */
 export function CREDIT_SUBJECTS_SQL(n: number): string {
-  return `SELECT r.id, r.hostid, r.userid, r.sent_time, w.name AS workunit_name, COALESCE(u.teamid, 0) AS teamid
+  return `SELECT r.id, r.hostid, r.userid, r.sent_time, r.elapsed_time, w.name AS workunit_name, COALESCE(u.teamid, 0) AS teamid
             FROM result r JOIN workunit w ON w.id = r.workunitid LEFT JOIN user u ON u.id = r.userid
            WHERE r.id IN (${Array(n).fill('?').join(', ')})`;
 }
@@ -84,6 +84,7 @@ export function creditSubjectFromRow(row: Record<string, unknown>): CreditSubjec
     userId: Number(row.userid),
     teamId: Number(row.teamid),
     sentTime: Number(row.sent_time),
+    elapsedTime: Number(row.elapsed_time ?? 0),
   };
 }
 

@@ -63,6 +63,8 @@ export interface CreditSubject {
   teamId: number;
   /** Unix seconds the result was sent: where BOINC starts a first recent average. */
   sentTime: number;
+  /** BOINC's own measurement of the task in seconds (result.elapsed_time). */
+  elapsedTime: number;
 }
 
 /** One merged credit entry to grant. */

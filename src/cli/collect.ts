@@ -4,8 +4,7 @@ import { openJudge } from '../collect/open-judge.js';
 import {
   type CollectReport,
   collectResults,
-  PLOT_LIMIT,
-  RESULTS_BRANCH,
+  RESULTS_BRANCH_PREFIX,
   RUN_ID,
   runId,
 } from '../collect/results.js';
@@ -15,7 +14,7 @@ import { UsageError } from '../errors.js';
 import { openForge } from '../forge/open.js';
 import { formatProblem } from '../problems.js';
 import { SchemaValidator } from '../schema/validate.js';
-import { booleanOption, defineCommand, numberOption, stringOption } from './command.js';
+import { booleanOption, defineCommand, stringOption } from './command.js';
 import { createProgress } from './progress.js';
 
 function renderText(report: CollectReport): string {
@@ -25,9 +24,16 @@ function renderText(report: CollectReport): string {
       (c) =>
         `${c.result} ${c.experiment} host ${c.host}: ${c.verdict}, credit ${c.credit}${c.failed.length ? ` (failed: ${c.failed.join(', ')})` : ''}`,
     ),
+    ...report.setAside.map(
+      (e) => `set aside${report.dryRun ? ' (not moved: dry run)' : ''}: ${e.file}: ${e.reason}`,
+    ),
+    ...report.batches.map(
+      (b) =>
+        `batch ${b.batch}: ${b.results} results, ${b.size.files} files, ${b.size.images} images, ${b.size.lines} lines, ${b.size.bytes} bytes of diff; ${b.pullRequest ? `${b.pullRequest.ref} (${b.pullRequest.action})` : `would be proposed on ${b.branch}`}`,
+    ),
     report.collected.length === 0
       ? `nothing new to collect (${report.skipped} already collected)`
-      : `${report.collected.length} results ${report.dryRun ? 'would be proposed' : `proposed in ${report.pullRequest?.ref} (${report.pullRequest?.action})`}`,
+      : `${report.collected.length} results ${report.dryRun ? 'would be proposed' : 'proposed'} in ${report.batches.length} pull request${report.batches.length === 1 ? '' : 's'}`,
     '',
   ].join('\n');
 }
@@ -44,11 +50,14 @@ export const collectCommand = defineCommand({
     'runtime as BOINC measured it, the BOINC result row when AXIOM_DB_URL is set, payload size, copies',
     'from other hosts, same-seed replicas. It judges the eligible ones and decides credit in code: the',
     'credit cap times quality, zero for anything not valid or not eligible, at most the per-host daily',
-    `limit. The results pull request (branch ${RESULTS_BRANCH}, through AXIOM_FORGE) gets a folder per`,
-    'result and one credit file per run; an open one is updated, never duplicated; new results come',
-    'with their plots (up to --plot-limit of them) and each experiment with a refreshed overview. With',
-    'ANTHROPIC_API_KEY, Claude (AXIOM_JUDGE_MODEL) grades the eligible results, through the Message',
-    'Batches API from AXIOM_JUDGE_BATCH_FROM results on (default 20); without it the rules judge alone.',
+    'limit, and each workunit paid once. The run is split into batches that GitHub shows whole (at',
+    'most 300 files, 25 images, 20,000 lines and 1 MB of diff each), each its own pull request (branch',
+    `${RESULTS_BRANCH_PREFIX}-<run>[-<k>], through AXIOM_FORGE) with, per experiment, results/<experiment>/`,
+    '<batch>.jsonl (one line per result), <batch>.md (the review, flagged results first) and its plots,',
+    "and results/credit/<batch>.yaml. Entries that cannot be read or judged are moved to the spool's",
+    'set-aside/ folder with their reason and listed in the pull request. With ANTHROPIC_API_KEY, Claude',
+    '(AXIOM_JUDGE_MODEL) grades the eligible results, through the Message Batches API from',
+    'AXIOM_JUDGE_BATCH_FROM results on (default 20); without it the rules judge alone.',
   ].join('\n'),
   options: {
     root: { type: 'string', value: 'DIR', description: 'repository root (default: the current directory)' },
@@ -58,11 +67,9 @@ export const collectCommand = defineCommand({
       value: 'ID',
       description: 'collection run id, e.g. 2026-11-25T120000Z (default: now)',
     },
-    'no-plots': { type: 'boolean', description: 'add no plots to the results pull request' },
-    'plot-limit': {
-      type: 'string',
-      value: 'N',
-      description: `plots for each new result up to N new results, overviews only above (default ${PLOT_LIMIT})`,
+    'no-plots': {
+      type: 'boolean',
+      description: 'add no plots to the results pull requests (axiom plots adds them later)',
     },
     'dry-run': { type: 'boolean', description: 'check and judge, then report; write and open nothing' },
     json: { type: 'boolean', description: 'report as JSON' },
@@ -76,7 +83,6 @@ export const collectCommand = defineCommand({
     const run = stringOption(args, 'run') ?? runId(new Date());
     if (!RUN_ID.test(run))
       throw new UsageError(`--run must look like 2026-11-25T120000Z; found "${run}"`, 'collect');
-    const plotLimit = numberOption(args, 'collect', 'plot-limit', { min: 0, integer: true }) ?? PLOT_LIMIT;
     const validator = new SchemaValidator();
     const config = requireConfig(root, validator);
     const forge = await openForge({
@@ -98,7 +104,7 @@ export const collectCommand = defineCommand({
         hostDayLimit: config.limits.creditPerHostDay,
         forge,
         dryRun: booleanOption(args, 'dry-run'),
-        plots: { enabled: !booleanOption(args, 'no-plots'), perResultLimit: plotLimit },
+        plots: { enabled: !booleanOption(args, 'no-plots') },
         progress: (line) => progress.update(line),
       });
     } finally {

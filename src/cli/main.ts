@@ -11,6 +11,7 @@ import { creditCommand } from './credit.js';
 import { demoCommand } from './demo.js';
 import { deployCommand } from './deploy.js';
 import { fleetCommand } from './fleet.js';
+import { migrateCommand } from './migrate.js';
 import { plotsCommand } from './plots.js';
 import { prCommand } from './pr.js';
 import { proposeCommand } from './propose.js';
@@ -30,6 +31,7 @@ export const COMMANDS: ReadonlyMap<string, Command> = new Map(
     proposeCommand,
     prCommand,
     plotsCommand,
+    migrateCommand,
     siteCommand,
     demoCommand,
     appCommand,

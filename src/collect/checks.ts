@@ -17,8 +17,10 @@ export interface CheckContext {
   incoming: Incoming;
   /** The manifest the workunit was deployed from (at its manifest_commit when the history has it). */
   manifest?: Manifest;
-  /** The BOINC result row, when a database is connected. */
+  /** The BOINC result row, when a database is connected and has it. */
   boinc?: CreditSubject;
+  /** Whether a BOINC database was asked: then a result it does not have is not paid. */
+  databaseConnected?: boolean;
   validator: SchemaValidator;
 }
 
@@ -92,16 +94,21 @@ export const ELIGIBILITY_RULES: Record<string, Rule> = {
     ];
     return findings.length === 0 ? undefined : findings.map((f) => f.message).join('; ');
   },
-  runtime: ({ incoming }) => {
+  runtime: ({ incoming, boinc }) => {
     const budget = incoming.workunit?.run_duration;
     if (budget === undefined) return undefined;
-    // BOINC's measurement of the task when there is one; the client's or the script's claim otherwise.
-    const measured = incoming.entry.runtime !== undefined && incoming.entry.runtime > 0;
-    const elapsed = measured
-      ? incoming.entry.runtime
-      : (incoming.entry.client?.elapsed_seconds ?? incoming.entry.envelope?.elapsed_seconds);
+    // BOINC's measurement of the task: from its database when connected, else as the assimilator
+    // read it; only without either the client's or the script's own claim.
+    const measured =
+      boinc && boinc.elapsedTime > 0
+        ? boinc.elapsedTime
+        : incoming.entry.runtime !== undefined && incoming.entry.runtime > 0
+          ? incoming.entry.runtime
+          : undefined;
+    const elapsed =
+      measured ?? incoming.entry.client?.elapsed_seconds ?? incoming.entry.envelope?.elapsed_seconds;
     if (elapsed === undefined || elapsed === null) return 'nothing says how long it ran';
-    const source = measured ? 'BOINC measured' : 'it reports';
+    const source = measured !== undefined ? 'BOINC measured' : 'it reports';
     if (elapsed < FAST_FINISH * budget)
       return `fast finish: ${source} ${elapsed} s of a ${budget} s budget (less than ${FAST_FINISH * 100}%)`;
     if (elapsed > budget * (1 + OVERRUN) + 5)
@@ -138,13 +145,25 @@ export const ELIGIBILITY_RULES: Record<string, Rule> = {
       ? undefined
       : `the result ran script ${echoed.slice(0, 12)}; the workunit's is ${sent.slice(0, 12)}`;
   },
-  'boinc-result': ({ incoming, boinc }) => {
-    if (!boinc) return undefined;
+  'boinc-result': ({ incoming, boinc, databaseConnected }) => {
+    if (!boinc)
+      return databaseConnected ? `the BOINC database has no result ${incoming.resultId}` : undefined;
     if (boinc.workunitName !== incoming.name.name)
       return `BOINC has result ${incoming.resultId} under workunit ${boinc.workunitName}`;
     return boinc.hostId === incoming.name.host
       ? undefined
       : `returned by host ${boinc.hostId}; the workunit targets host ${incoming.name.host}`;
+  },
+  'headline-range': ({ incoming, manifest }) => {
+    // The metrics acceptance is judged on must have a plausible range, so a made-up 1.7e308 is not paid.
+    if (!manifest || !incoming.entry.envelope) return undefined;
+    const unbounded = [...new Set((manifest.acceptance ?? []).map((a) => a.metric))].filter((metric) => {
+      const spec = manifest.outputs.metrics[metric];
+      return spec?.min === undefined || spec.max === undefined;
+    });
+    return unbounded.length === 0
+      ? undefined
+      : `the manifest declares no plausible range (min and max) for headline metric${unbounded.length === 1 ? '' : 's'} ${unbounded.join(', ')}`;
   },
   'payload-size': (context) => {
     const size = JSON.stringify(envelopeOf(context) ?? {}).length;
@@ -168,8 +187,8 @@ export const FLAG_RULES: Record<string, Rule> = {
     MARKUP.test(envelopeOf(context)?.summary ?? '')
       ? "the volunteer's summary contains markup or links; they are shown escaped"
       : undefined,
-  'runtime-claim': ({ incoming }) => {
-    const measured = incoming.entry.runtime;
+  'runtime-claim': ({ incoming, boinc }) => {
+    const measured = boinc && boinc.elapsedTime > 0 ? boinc.elapsedTime : incoming.entry.runtime;
     const claimed = incoming.entry.envelope?.elapsed_seconds;
     if (!measured || claimed === undefined) return undefined;
     return Math.abs(claimed - measured) > 0.5 * measured + 5

@@ -1,15 +1,11 @@
-import { existsSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
 import type { BoincStore, CreditSubject } from '../boinc/store.js';
 import type { SanitisedEnvelope } from '../envelope/envelope.js';
 import { EMPTY_ENVELOPE } from '../envelope/envelope.js';
-import type { ProposalFile } from '../forge/forge.js';
 import { fileAtCommit } from '../forge/git.js';
 import { parseManifest } from '../manifest/load.js';
 import type { Manifest } from '../manifest/types.js';
 import type { Problem } from '../problems.js';
 import { type ResearchRecord, readResearchRecord } from '../record/research.js';
-import { RESULTS_DIR } from '../record/review.js';
 import type { SchemaValidator } from '../schema/validate.js';
 import {
   agree,
@@ -19,9 +15,21 @@ import {
   fingerprint,
   flagResult,
 } from './checks.js';
-import { type Incoming, readSpool } from './intake.js';
+import { type Incoming, readSpool, type SetAside } from './intake.js';
 import { capPerHostDay, ineligible, type Judgement, proposeCredit, type ResultJudge } from './judge.js';
-import { type Collected, creditFile, resultFiles } from './record.js';
+import type { Collected } from './record.js';
+
+/** What open results pull requests already propose: their results, and the workunits they pay. */
+export interface Proposed {
+  results: ReadonlySet<number>;
+  /** Workunit → the result it is paid through. */
+  paidWorkunits: ReadonlyMap<string, number>;
+}
+
+export const NOTHING_PROPOSED: Proposed = { results: new Set(), paidWorkunits: new Map() };
+
+/** The record keeps at most this much of one result's envelope; past it, its series are left out. */
+export const RECORD_ENVELOPE_BYTES = 64 * 1024;
 
 /** The manifest of an experiment as it was at a commit; undefined when the history does not have it. */
 export type ManifestAt = (experiment: string, commit: string) => Promise<Manifest | undefined>;
@@ -29,8 +37,8 @@ export type ManifestAt = (experiment: string, commit: string) => Promise<Manifes
 export interface CollectOptions {
   root: string;
   spoolDir: string;
-  /** Results already proposed in the open results pull request. */
-  proposed: ReadonlySet<number>;
+  /** What the open results pull requests already propose. */
+  proposed: Proposed;
   store?: BoincStore;
   validator: SchemaValidator;
   judge: ResultJudge;
@@ -47,7 +55,8 @@ export interface CollectOutcome {
   run: string;
   collected: Collected[];
   skipped: number;
-  files: ProposalFile[];
+  /** Spool entries that could not be read or judged: moved aside by the caller, listed for the reviewer. */
+  setAside: SetAside[];
   problems: Problem[];
   /** The record as it was before this run. */
   record: ResearchRecord;
@@ -70,19 +79,14 @@ export function manifestsFromHistory(root: string, validator: SchemaValidator): 
   };
 }
 
-/** What the record on this checkout already holds: result ids, fingerprints, credit per host and day. */
-function existingOf(root: string, record: ResearchRecord) {
-  // Every result folder counts as collected, even one whose files cannot be read.
+/** What the record on this checkout already holds: results, fingerprints, paid workunits, credit per host and day. */
+function existingOf(record: ResearchRecord) {
   const ids = new Set<number>();
-  const base = join(root, RESULTS_DIR);
-  for (const experiment of existsSync(base) ? readdirSync(base, { withFileTypes: true }) : []) {
-    if (!experiment.isDirectory() || experiment.name === 'credit') continue;
-    for (const dir of readdirSync(join(base, experiment.name)))
-      if (/^[0-9]{1,12}$/.test(dir)) ids.add(Number(dir));
-  }
   const fingerprints = new Map<string, { id: number; host: number; seed?: number }>();
   const hostDay = new Map<string, number>();
+  const paidWorkunits = new Map<string, number>();
   for (const result of record.experiments.flatMap((e) => e.results)) {
+    ids.add(result.id);
     const review = result.review;
     if (!review) continue; // without a readable review it cannot be compared
     const seed = result.envelope.seed;
@@ -93,8 +97,10 @@ function existingOf(root: string, record: ResearchRecord) {
     });
     const key = `${review.host} ${review.received_at.slice(0, 10)}`;
     hostDay.set(key, (hostDay.get(key) ?? 0) + review.proposed_credit);
+    if ((result.credit ?? review.proposed_credit) > 0 && !paidWorkunits.has(review.workunit))
+      paidWorkunits.set(review.workunit, result.id);
   }
-  return { ids, fingerprints, hostDay };
+  return { ids, fingerprints, hostDay, paidWorkunits };
 }
 
 /**
@@ -176,6 +182,7 @@ async function checkAll(
   options: CollectOptions,
   record: ResearchRecord,
   fingerprints: Map<string, { id: number; host: number; seed?: number }>,
+  setAside: SetAside[],
 ): Promise<Checked[]> {
   const current = (experiment: string) => record.experiments.find((e) => e.name === experiment)?.manifest;
   const manifestAt = options.manifestAt ?? manifestsFromHistory(options.root, options.validator);
@@ -184,23 +191,32 @@ async function checkAll(
     : new Map();
   const checked: Checked[] = [];
   for (const incoming of intake) {
-    const { manifest, flag } = await manifestFor(incoming, current, manifestAt);
-    const boinc = subjects.get(incoming.resultId);
-    const context: CheckContext = {
-      incoming,
-      validator: options.validator,
-      ...(manifest ? { manifest } : {}),
-      ...(boinc ? { boinc } : {}),
-    };
-    const checks = [...checkResult(context), duplicateCheck(incoming, fingerprints)];
-    checked.push({
-      incoming,
-      ...(manifest ? { manifest } : {}),
-      ...(boinc ? { boinc } : {}),
-      checks,
-      flags: [...flagResult(context), ...(flag ? [flag] : [])],
-      eligible: checks.every((c) => c.passed || !c.eligibility),
-    });
+    try {
+      const { manifest, flag } = await manifestFor(incoming, current, manifestAt);
+      const boinc = subjects.get(incoming.resultId);
+      const context: CheckContext = {
+        incoming,
+        validator: options.validator,
+        databaseConnected: options.store !== undefined,
+        ...(manifest ? { manifest } : {}),
+        ...(boinc ? { boinc } : {}),
+      };
+      const checks = [...checkResult(context), duplicateCheck(incoming, fingerprints)];
+      checked.push({
+        incoming,
+        ...(manifest ? { manifest } : {}),
+        ...(boinc ? { boinc } : {}),
+        checks,
+        flags: [...flagResult(context), ...(flag ? [flag] : [])],
+        eligible: checks.every((c) => c.passed || !c.eligibility),
+      });
+    } catch (error) {
+      // Data no rule foresaw: this entry waits for a person; every other result goes on.
+      setAside.push({
+        file: incoming.file,
+        reason: `could not be judged: ${(error as Error).message.slice(0, 300)}`,
+      });
+    }
   }
   return checked;
 }
@@ -240,9 +256,31 @@ function flagDisagreeingReplicas(checked: Checked[], judgements: Map<number, Jud
     }
 }
 
+/** A partial result's share of its planned work, which scales its credit; 1 for a finished one. */
+function workShareOf(envelope: SanitisedEnvelope | undefined): number | undefined {
+  if (envelope?.status !== 'partial') return undefined;
+  return envelope.progress ?? 0;
+}
+
+/** The envelope as the record keeps it: past RECORD_ENVELOPE_BYTES its series are left out, with a flag. */
+function recordedEnvelope(envelope: SanitisedEnvelope, flags: string[]): SanitisedEnvelope {
+  const size = JSON.stringify(envelope).length;
+  if (size <= RECORD_ENVELOPE_BYTES) return envelope;
+  flags.push(
+    `series left out of the record: the result is ${size} bytes; the record keeps ${RECORD_ENVELOPE_BYTES}`,
+  );
+  return { ...envelope, series: {} };
+}
+
 function collectedOf(c: Checked, judgement: Judgement): Collected {
   const { incoming } = c;
   judgement.flags.push(...c.flags);
+  const workShare = workShareOf(incoming.entry.envelope);
+  const full = proposeCredit(c.manifest?.credit_cap ?? 0, judgement, c.eligible);
+  if (workShare !== undefined && full > 0)
+    judgement.flags.push(
+      `partial: did ${Math.round(workShare * 100)}% of its planned work; paid in proportion, ${Math.round(full * workShare)} of ${full}`,
+    );
   return {
     resultId: incoming.resultId,
     workunit: incoming.name.name,
@@ -251,12 +289,13 @@ function collectedOf(c: Checked, judgement: Judgement): Collected {
     user: c.boinc?.userId ?? incoming.entry.user_id ?? 0,
     team: c.boinc?.teamId ?? 0,
     receivedAt: incoming.entry.received_at,
-    envelope: incoming.entry.envelope ?? EMPTY_ENVELOPE,
+    envelope: recordedEnvelope(incoming.entry.envelope ?? EMPTY_ENVELOPE, judgement.flags),
     ...(c.manifest ? { manifest: c.manifest } : {}),
     checks: c.checks,
     eligible: c.eligible,
     judgement,
-    credit: proposeCredit(c.manifest?.credit_cap ?? 0, judgement, c.eligible),
+    credit: workShare === undefined ? full : Math.round(full * workShare),
+    ...(workShare !== undefined ? { workShare } : {}),
     isolation: incoming.entry.client?.isolation ?? 'unknown',
     ...(incoming.entry.client ? { client: incoming.entry.client } : {}),
     ...(judgement.provenance ? { provenance: judgement.provenance } : {}),
@@ -264,28 +303,51 @@ function collectedOf(c: Checked, judgement: Judgement): Collected {
 }
 
 /**
+ * A workunit is paid once: through its first valid result (in result order), whether that is in the
+ * record, in an open results pull request, or in this run. Later ones are recorded, with the reason,
+ * and paid nothing.
+ */
+function payEachWorkunitOnce(collected: Collected[], paid: Map<string, number>): void {
+  for (const item of collected) {
+    const first = paid.get(item.workunit);
+    if (first !== undefined && first !== item.resultId) {
+      const finding = `workunit ${item.workunit} is already paid through result ${first}; a workunit is paid once`;
+      item.checks.push({ rule: 'one-per-workunit', passed: false, eligibility: true, finding });
+      item.eligible = false;
+      item.credit = 0;
+      item.judgement.flags.push(`one-per-workunit: ${finding}`);
+      continue;
+    }
+    if (item.credit > 0) paid.set(item.workunit, item.resultId);
+    else item.checks.push({ rule: 'one-per-workunit', passed: true, eligibility: true });
+  }
+}
+
+/**
  * One collection run: reads the spool, checks every new result by the rules against what its
- * workunit asked for, asks the judge about the eligible ones, decides credit in code, and returns
- * the files of the results pull request.
+ * workunit asked for, asks the judge about the eligible ones, and decides credit in code. What
+ * cannot be read or judged is set aside; every other result goes on.
  */
 export async function collect(options: CollectOptions): Promise<CollectOutcome> {
   // The record is read once: it answers what is collected already, gives the manifests, and the plots
   // of this run are drawn with it.
   const record = readResearchRecord(options.root, options.validator);
-  const existing = existingOf(options.root, record);
+  const existing = existingOf(record);
   const intake = readSpool(
     options.spoolDir,
-    new Set([...existing.ids, ...options.proposed]),
+    new Set([...existing.ids, ...options.proposed.results]),
     options.validator,
   );
   if (intake.incoming.length >= 500)
     options.progress?.(`collect: ${intake.incoming.length} new results, ${intake.skipped} already collected`);
-  const checked = await checkAll(intake.incoming, options, record, existing.fingerprints);
+  const setAside = [...intake.setAside];
+  const checked = await checkAll(intake.incoming, options, record, existing.fingerprints, setAside);
   const judgements = await judgeEligible(checked, options.judge);
   flagDisagreeingReplicas(checked, judgements);
   const collected = checked.map((c) =>
     collectedOf(c, judgements.get(c.incoming.resultId) ?? ineligible(c.checks)),
   );
+  payEachWorkunitOnce(collected, new Map([...existing.paidWorkunits, ...options.proposed.paidWorkunits]));
   const capped = collected.map((item) => ({
     host: item.host,
     day: item.receivedAt.slice(0, 10),
@@ -296,7 +358,12 @@ export async function collect(options: CollectOptions): Promise<CollectOutcome> 
   collected.forEach((item, i) => {
     item.credit = capped[i]?.credit ?? 0;
   });
-  const files = collected.flatMap((item) => resultFiles(item, options.run));
-  if (collected.length > 0) files.push(creditFile(collected, options.run, options.judge.name));
-  return { run: options.run, collected, skipped: intake.skipped, files, problems: intake.problems, record };
+  return {
+    run: options.run,
+    collected,
+    skipped: intake.skipped,
+    setAside,
+    problems: intake.problems,
+    record,
+  };
 }

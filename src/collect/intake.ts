@@ -1,4 +1,12 @@
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { sanitiseEnvelope } from '../envelope/envelope.js';
 import { parseStrictJson } from '../envelope/json.js';
@@ -21,11 +29,40 @@ export interface Incoming {
   workunit?: WorkunitInput;
 }
 
+/** A spool entry that could not be read or judged, and why. */
+export interface SetAside {
+  /** Its file name in the spool. */
+  file: string;
+  reason: string;
+}
+
 export interface Intake {
   incoming: Incoming[];
-  /** Results already in the record or in the open results pull request. */
+  /** Results already in the record or in an open results pull request. */
   skipped: number;
+  /** Entries that cannot be read; the caller moves them aside (setAsideEntries). */
+  setAside: SetAside[];
   problems: Problem[];
+}
+
+/** Where unreadable spool entries are moved, each with a `.reason` file beside it. */
+export const SET_ASIDE_DIR = 'set-aside';
+
+/**
+ * Moves entries that could not be read or judged out of the spool, into `set-aside/` with a
+ * `<file>.reason` beside each, so that no later run trips over them and a person can look.
+ */
+export function setAsideEntries(spoolDir: string, entries: readonly SetAside[], now: Date): string[] {
+  if (entries.length === 0) return [];
+  const dir = join(spoolDir, SET_ASIDE_DIR);
+  mkdirSync(dir, { recursive: true });
+  return entries.flatMap((entry) => {
+    const from = join(spoolDir, entry.file);
+    if (!existsSync(from)) return [];
+    writeFileSync(join(dir, `${entry.file}.reason`), `${now.toISOString()} ${entry.reason}\n`);
+    renameSync(from, join(dir, entry.file));
+    return [join(SET_ASIDE_DIR, entry.file)];
+  });
 }
 
 /** Spool entries are written by `axiom assimilate`; anything bigger than this is not ours. */
@@ -114,10 +151,10 @@ export function readSpoolEntry(
 /**
  * Reads the spool: one entry per result, in result id order, leaving out workunit-level errors
  * (no result to judge) and results already collected (`known`). An entry that cannot be read is
- * reported and left where it is; every other one goes on.
+ * listed to be set aside; every other one goes on.
  */
 export function readSpool(spoolDir: string, known: ReadonlySet<number>, validator: SchemaValidator): Intake {
-  const intake: Intake = { incoming: [], skipped: 0, problems: [] };
+  const intake: Intake = { incoming: [], skipped: 0, setAside: [], problems: [] };
   if (!existsSync(spoolDir)) return intake;
   for (const file of readdirSync(spoolDir)) {
     const match = SPOOL_FILE.exec(file);
@@ -127,13 +164,7 @@ export function readSpool(spoolDir: string, known: ReadonlySet<number>, validato
       intake.skipped += 1;
       continue;
     }
-    const problem = (message: string) =>
-      intake.problems.push({
-        file,
-        rule: 'spool',
-        message: `${message}; left in the spool`,
-        severity: 'warning',
-      });
+    const problem = (reason: string) => intake.setAside.push({ file, reason });
     const name = WorkunitName.parse(match[1] as string);
     if (!name) {
       problem('not a result of an Axiom Lab workunit');

@@ -5,15 +5,10 @@ import type { SpoolClient } from '../envelope/spool.js';
 import type { ProposalFile } from '../forge/forge.js';
 import type { Manifest } from '../manifest/types.js';
 import { escapeMarkdown } from '../markdown.js';
-import { CREDIT_DIR, type CreditEntry, type CreditFile } from '../record/credit-file.js';
-import {
-  RESULT_FILE,
-  RESULTS_DIR,
-  REVIEW_FILE,
-  REVIEW_MD,
-  type ResultIdentity,
-  type Review,
-} from '../record/review.js';
+import { plotsSection } from '../plots/plots.js';
+import type { CreditEntry, CreditFile } from '../record/credit-file.js';
+import { creditFilePath, dataFile, resultAnchor, reviewFile } from '../record/layout.js';
+import type { ResultIdentity, Review } from '../record/review.js';
 import type { CheckOutcome } from './checks.js';
 import type { Judgement, JudgeProvenance } from './judge.js';
 
@@ -32,6 +27,8 @@ export interface Collected {
   eligible: boolean;
   judgement: Judgement;
   credit: number;
+  /** A partial result's share of its planned work; its credit is scaled by it. */
+  workShare?: number;
   /** The model call behind the judgement, when a model judged. */
   provenance?: JudgeProvenance;
   /** How the volunteer's client isolated the run. */
@@ -66,14 +63,16 @@ function identityOf(item: Collected): ResultIdentity {
   };
 }
 
-export function reviewOf(item: Collected, run: string): Review {
+export function reviewOf(item: Collected, run: string, batch?: string): Review {
   return {
     ...identityOf(item),
     run,
+    ...(batch ? { batch } : {}),
     received_at: item.receivedAt,
     verdict: item.judgement.verdict,
     quality: item.judgement.quality,
     proposed_credit: item.credit,
+    ...(item.workShare !== undefined ? { work_share: item.workShare } : {}),
     judged_by: item.judgement.judgedBy,
     isolation: item.isolation,
     checks: item.checks.map((c) => ({
@@ -100,76 +99,9 @@ export function reviewOf(item: Collected, run: string): Review {
   };
 }
 
-/** review.md: what a reviewer reads in the pull request's file view. */
-export function reviewMarkdown(item: Collected, run: string): string {
-  const m = item.manifest;
-  const cap = m?.credit_cap;
-  const mode =
-    item.judgement.judgedBy === 'rules' ? 'the deterministic rules (no model)' : item.judgement.judgedBy;
-  const metrics = Object.entries(item.envelope.metrics).map(
-    ([k, v]) => `| ${k} | ${number(v)} | ${escapeMarkdown(m?.outputs.metrics[k]?.unit ?? '')} |`,
-  );
-  const checks = item.checks.map(
-    (c) => `| ${c.rule} | ${c.passed ? 'passed' : '**failed**'} | ${escapeMarkdown(c.finding ?? '')} |`,
-  );
-  const acceptance = m
-    ? evaluateAcceptance(item.envelope, m).map(
-        (a) => `| \`${describeCheck(a.check)}\` | ${number(a.value)} | ${a.passed ? 'met' : 'not met'} |`,
-      )
-    : [];
-  return [
-    `# Result ${item.resultId} of ${item.experiment}`,
-    '',
-    `**Verdict: ${item.judgement.verdict}** · quality ${number(item.judgement.quality)} · proposed credit ${item.credit}${cap !== undefined ? ` of at most ${cap}` : ''}`,
-    '',
-    '| | |',
-    '| --- | --- |',
-    `| Workunit | \`${item.workunit}\` |`,
-    `| Host · user · team | ${item.host} · ${item.user} · ${item.team} |`,
-    `| Seed | ${item.envelope.seed ?? '–'} |`,
-    `| Ran | ${number(item.envelope.elapsed_seconds)} s of ${m?.run_duration ?? '–'} s |`,
-    `| Received | ${item.receivedAt} |`,
-    `| Isolation | ${ISOLATION_WORDS[item.isolation]} |`,
-    `| Judged by | ${escapeMarkdown(mode)}, collection run ${run} |`,
-    ...(item.provenance
-      ? [
-          `| Model call | prompt ${item.provenance.promptHash}, ${item.provenance.inputTokens} input tokens (${item.provenance.cacheReadTokens} from cache), ${item.provenance.outputTokens} output, $${item.provenance.costUsd}${item.provenance.batched ? ', batched' : ''} |`,
-        ]
-      : []),
-    '',
-    '## Metrics',
-    '',
-    '| metric | value | unit |',
-    '| --- | ---: | --- |',
-    ...metrics,
-    '',
-    '## Checks',
-    '',
-    'A failed check means zero credit, whatever the judge says.',
-    '',
-    '| rule | result | finding |',
-    '| --- | --- | --- |',
-    ...checks,
-    ...(acceptance.length
-      ? ['', '## Acceptance', '', '| check | value | result |', '| --- | ---: | --- |', ...acceptance]
-      : []),
-    ...(item.judgement.evidence.length
-      ? ['', '## Evidence', '', ...item.judgement.evidence.map((e) => `- ${escapeMarkdown(e)}`)]
-      : []),
-    ...(item.judgement.flags.length
-      ? ['', '## Flags', '', ...item.judgement.flags.map((f) => `- ${escapeMarkdown(f)}`)]
-      : []),
-    ...(item.envelope.summary
-      ? [
-          '',
-          "## Summary reported by the volunteer's computer",
-          '',
-          `> ${escapeMarkdown(item.envelope.summary)}`,
-        ]
-      : []),
-    ...failureLines(item),
-    '',
-  ].join('\n');
+/** A result a reviewer should look at before the rest: not valid, flagged, or cut. */
+export function isFlagged(item: Collected): boolean {
+  return item.judgement.verdict !== 'valid' || item.judgement.flags.length > 0;
 }
 
 /** For a task that failed: what the volunteer's client said, and the last lines the script printed. */
@@ -179,7 +111,7 @@ function failureLines(item: Collected): string[] {
   const tail = (client.stderr_tail ?? '').trimEnd().split('\n').slice(-STDERR_LINES);
   return [
     '',
-    "## Why the task failed, as the volunteer's client reported it",
+    "#### Why the task failed, as the volunteer's client reported it",
     '',
     `Status \`${escapeMarkdown(client.status)}\`${client.exit_code !== null ? `, exit ${client.exit_code}` : ''}: ${escapeMarkdown(client.message ?? '')}`,
     ...(tail.some((l) => l.trim())
@@ -193,15 +125,104 @@ function failureLines(item: Collected): string[] {
   ];
 }
 
-/** The files of one result's folder. */
-export function resultFiles(item: Collected, run: string): ProposalFile[] {
-  const dir = `${RESULTS_DIR}/${item.experiment}/${item.resultId}`;
+/** One line of results/<experiment>/<batch>.jsonl. */
+export function dataLine(item: Collected, run: string, batch: string): string {
   const { dropped: _dropped, ...envelope } = item.envelope;
+  return `${JSON.stringify({ result: item.resultId, review: reviewOf(item, run, batch), envelope })}\n`;
+}
+
+const cell = escapeMarkdown;
+
+/** The row of a result in its batch's table, holding its stable anchor. */
+export function tableRow(item: Collected): string {
+  const failed = item.checks.filter((c) => !c.passed).map((c) => c.rule);
+  const note = failed.length
+    ? `failed ${failed.join(', ')}`
+    : item.judgement.flags.length
+      ? `${item.judgement.flags.length} flag${item.judgement.flags.length === 1 ? '' : 's'}`
+      : '';
+  return `| <a id="${resultAnchor(item.resultId)}"></a>${item.resultId} | ${item.host} | ${item.envelope.seed ?? '–'} | ${item.judgement.verdict} | ${number(item.judgement.quality)} | ${item.credit} | ${number(item.envelope.elapsed_seconds)} | ${item.isolation} | ${cell(note)} |\n`;
+}
+
+/** What a reviewer reads of a flagged result: why it is flagged, and what it reported. */
+export function flaggedSection(item: Collected): string {
+  const failed = item.checks.filter((c) => !c.passed);
+  const metrics = Object.entries(item.envelope.metrics)
+    .slice(0, 12)
+    .map(([k, v]) => `${k} = ${number(v)}`)
+    .join(', ');
   return [
-    { path: `${dir}/${RESULT_FILE}`, content: `${JSON.stringify(envelope, null, 2)}\n` },
-    { path: `${dir}/${REVIEW_FILE}`, content: `${JSON.stringify(reviewOf(item, run), null, 2)}\n` },
-    { path: `${dir}/${REVIEW_MD}`, content: reviewMarkdown(item, run) },
-  ];
+    `### Result ${item.resultId}: ${item.judgement.verdict}, credit ${item.credit}`,
+    '',
+    `Workunit \`${item.workunit}\` · host ${item.host} · user ${item.user} · seed ${item.envelope.seed ?? '–'} · isolation: ${ISOLATION_WORDS[item.isolation].split(' (')[0]}`,
+    '',
+    ...failed.map((c) => `- **${c.rule}**: ${escapeMarkdown(c.finding ?? 'failed')}`),
+    ...item.judgement.flags.slice(0, 10).map((f) => `- flag: ${escapeMarkdown(f)}`),
+    ...(item.judgement.verdict !== 'invalid' || failed.length === 0
+      ? item.judgement.evidence.slice(0, 5).map((e) => `- evidence: ${escapeMarkdown(e)}`)
+      : []),
+    ...(metrics ? [`- metrics: ${escapeMarkdown(metrics)}`] : []),
+    ...(item.envelope.summary ? [`- summary reported: ${escapeMarkdown(item.envelope.summary)}`] : []),
+    ...failureLines(item),
+    '',
+    '',
+  ].join('\n');
+}
+
+/** The review of one experiment's results in a batch: what a reviewer reads in the file view. */
+export function batchReviewMarkdown(options: {
+  experiment: string;
+  manifest?: Manifest;
+  items: readonly Collected[];
+  run: string;
+  batch: string;
+  judgedBy: string;
+  plots: string;
+  /** Said when plots were left out, and why. */
+  plotsNote?: string;
+}): string {
+  const { experiment, manifest: m, items, run, batch } = options;
+  const count = (v: string) => items.filter((i) => i.judgement.verdict === v).length;
+  const credit = items.reduce((s, i) => s + i.credit, 0);
+  const unsandboxed = items.filter((i) => i.isolation !== 'sandbox').length;
+  const flagged = items.filter(isFlagged);
+  const mode = options.judgedBy === 'rules' ? 'the deterministic rules (no model)' : options.judgedBy;
+  const acceptance = (m?.acceptance ?? []).map((check) => {
+    const values = items
+      .map((i) => i.envelope.metrics[check.metric])
+      .filter((v): v is number => v !== undefined)
+      .sort((a, b) => a - b);
+    const met = items.filter(
+      (i) => m && evaluateAcceptance(i.envelope, { ...m, acceptance: [check] })[0]?.passed,
+    ).length;
+    const median = values.length ? values[Math.floor((values.length - 1) / 2)] : undefined;
+    return `| \`${describeCheck(check)}\` | ${met} of ${items.length} | ${number(median)} |`;
+  });
+  return [
+    `# ${escapeMarkdown(m?.title ?? experiment)}: batch ${batch}`,
+    '',
+    `${items.length} result${items.length === 1 ? '' : 's'} of \`${experiment}\` from collection run ${run}, judged by ${escapeMarkdown(mode)}: **${count('valid')} valid, ${count('suspicious')} suspicious, ${count('invalid')} invalid**; proposed credit ${credit}${m ? ` (at most ${m.credit_cap} per result)` : ''}. ${unsandboxed} not sandboxed. The data is in \`${dataFile(experiment, batch).split('/').pop()}\`, one line per result; the credit in \`${creditFilePath(batch)}\`.`,
+    '',
+    ...(acceptance.length
+      ? ['| acceptance check | met by | median |', '| --- | ---: | ---: |', ...acceptance, '']
+      : []),
+    plotsSection(options.plots, options.plotsNote),
+    '',
+    `## Flagged results (${flagged.length})`,
+    '',
+    flagged.length
+      ? 'Results that are not valid, or carry a flag, first: a failed check means zero credit, whatever the judge says.\n'
+      : 'None: every result passed every check and carries no flag.\n',
+    ...flagged.map(flaggedSection),
+    `## All results (${items.length})`,
+    '',
+    `Each result's address is \`${reviewFile(experiment, batch)}#result-<id>\`.`,
+    '',
+    '| result | host | seed | verdict | quality | credit | ran (s) | isolation | note |',
+    '| ---: | ---: | ---: | --- | ---: | ---: | ---: | --- | --- |',
+    items.map(tableRow).join('').trimEnd(),
+    '',
+  ].join('\n');
 }
 
 export function creditEntry(item: Collected): CreditEntry {
@@ -213,13 +234,23 @@ export function creditEntry(item: Collected): CreditEntry {
   };
 }
 
-/** results/credit/<run>.yaml: the file a reviewer edits before merging. */
-export function creditFile(items: readonly Collected[], run: string, judgedBy: string): ProposalFile {
-  const file: CreditFile = { run, judged_by: judgedBy, entries: items.map(creditEntry) };
+/** results/credit/<batch>.yaml: the file a reviewer edits before merging. */
+export function creditFile(
+  items: readonly Collected[],
+  run: string,
+  batch: string,
+  judgedBy: string,
+): ProposalFile {
+  const file: CreditFile = {
+    run,
+    ...(batch !== run ? { batch } : {}),
+    judged_by: judgedBy,
+    entries: items.map(creditEntry),
+  };
   const header = [
-    `# Credit proposed by collection run ${run}, judged by ${judgedBy}.`,
+    `# Credit proposed by collection run ${run}${batch !== run ? ` (batch ${batch})` : ''}, judged by ${judgedBy}.`,
     '# Edit `credit` (0 to the experiment credit_cap) to change what is granted; merging this',
     '# pull request grants each entry once in the BOINC database (axiom credit apply).',
   ].join('\n');
-  return { path: `${CREDIT_DIR}/${run}.yaml`, content: `${header}\n${stringify(file, { lineWidth: 0 })}` };
+  return { path: creditFilePath(batch), content: `${header}\n${stringify(file, { lineWidth: 0 })}` };
 }

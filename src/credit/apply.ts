@@ -2,6 +2,8 @@ import type { BoincStore, CreditSubject, LedgerRow } from '../boinc/store.js';
 import { loadManifest } from '../manifest/load.js';
 import type { Problem } from '../problems.js';
 import { type LocatedEntry, readCreditFiles } from '../record/credit-file.js';
+import { readResearchRecord } from '../record/research.js';
+import type { Review } from '../record/review.js';
 import type { SchemaValidator } from '../schema/validate.js';
 import { WorkunitName } from '../workunit/name.js';
 
@@ -19,6 +21,10 @@ export interface CreditPlan {
 interface RuleContext {
   subject?: CreditSubject;
   cap?: number;
+  /** The collected review of the entry's result in the record on this checkout. */
+  review?: Review;
+  /** The result an earlier entry pays the same workunit through. */
+  paidThrough?: number;
 }
 
 /** One eligibility rule for a credit entry: a finding, or nothing when the entry passes. */
@@ -68,6 +74,36 @@ const CREDIT_RULES: Record<string, CreditRule> = {
           message: `result ${entry.result} belongs to user ${subject.userId}, not user ${entry.user}`,
         }
       : undefined,
+  'collected-review': ({ entry }, { review }) => {
+    if (!review)
+      return {
+        key: 'result',
+        message: `result ${entry.result} has no collected review in the record on this checkout (results/${entry.experiment}/); only collected results are paid`,
+      };
+    const differs = (['workunit', 'experiment', 'host', 'user'] as const).find((k) => review[k] !== entry[k]);
+    return differs
+      ? {
+          key: differs,
+          message: `the collected review of result ${entry.result} says ${differs} ${review[differs]}, not ${entry[differs]}`,
+        }
+      : undefined;
+  },
+  'passed-checks': ({ entry }, { review }) => {
+    const failed = (review?.checks ?? []).filter((c) => !c.passed).map((c) => c.rule);
+    return entry.credit > 0 && failed.length > 0
+      ? {
+          key: 'credit',
+          message: `credit ${entry.credit} for a result that failed ${failed.join(', ')} when collected; a failed check means zero credit`,
+        }
+      : undefined;
+  },
+  'one-per-workunit': ({ entry }, { paidThrough }) =>
+    entry.credit > 0 && paidThrough !== undefined
+      ? {
+          key: 'credit',
+          message: `workunit ${entry.workunit} is already paid through result ${paidThrough}; a workunit is paid once`,
+        }
+      : undefined,
   'within-cap': ({ entry }, { cap }) =>
     cap !== undefined && entry.credit > cap
       ? {
@@ -110,6 +146,11 @@ export async function planCredit(options: {
   validator: SchemaValidator;
 }): Promise<CreditPlan> {
   const read = readCreditFiles(options.root, options.validator);
+  const reviews = new Map(
+    readResearchRecord(options.root, options.validator)
+      .experiments.flatMap((e) => e.results)
+      .flatMap((r) => (r.review ? [[r.id, r.review] as const] : [])),
+  );
   const ledger = await options.store.ledger();
   const granted = new Map(ledger.map((row) => [row.resultId, row]));
   const caps = manifestCaps(options.root, options.validator, read.entries);
@@ -123,6 +164,7 @@ export async function planCredit(options: {
     files: read.files,
   };
   const seen = new Map<number, LocatedEntry>();
+  const paidWorkunits = new Map<string, number>();
   for (const located of read.entries) {
     const { entry } = located;
     const first = seen.get(entry.result);
@@ -139,7 +181,9 @@ export async function planCredit(options: {
     }
     seen.set(entry.result, located);
     const row = granted.get(entry.result);
+    const paidThrough = paidWorkunits.get(entry.workunit);
     if (row) {
+      if (row.amount > 0 && paidThrough === undefined) paidWorkunits.set(entry.workunit, entry.result);
       plan.applied.push(located);
       if (row.amount !== entry.credit)
         plan.problems.push(
@@ -153,13 +197,21 @@ export async function planCredit(options: {
         );
       continue;
     }
-    const context = { subject: subjects.get(entry.result), cap: caps.get(entry.experiment) };
+    const context: RuleContext = {
+      subject: subjects.get(entry.result),
+      cap: caps.get(entry.experiment),
+      review: reviews.get(entry.result),
+      ...(paidThrough !== undefined ? { paidThrough } : {}),
+    };
     const findings = Object.entries(CREDIT_RULES).flatMap(([name, rule]) => {
       const finding = rule(located, context);
       return finding ? [problemAt(located, name, finding.key, finding.message)] : [];
     });
     if (findings.length > 0) plan.problems.push(...findings);
-    else plan.pending.push(located);
+    else {
+      plan.pending.push(located);
+      if (entry.credit > 0) paidWorkunits.set(entry.workunit, entry.result);
+    }
   }
   return plan;
 }

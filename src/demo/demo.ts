@@ -5,7 +5,7 @@ import { pathToFileURL } from 'node:url';
 import type { ProjectLayout } from '../boinc/project.js';
 import { SqliteBoincStore } from '../boinc/sqlite.js';
 import { openJudge } from '../collect/open-judge.js';
-import { collectResults, runId } from '../collect/results.js';
+import { collectResults, RESULTS_BRANCH_PREFIX, runId } from '../collect/results.js';
 import { requireConfig } from '../config/config.js';
 import { applyCredit } from '../credit/apply.js';
 import { creditStatus } from '../credit/status.js';
@@ -223,7 +223,7 @@ async function collectStep(
     hostDayLimit: requireConfig(p.lab, run.validator).limits.creditPerHostDay,
     forge: run.forge,
     dryRun: false,
-    plots: { enabled: true, perResultLimit: 1000 },
+    plots: { enabled: true },
   });
   const verdicts = count(collected.collected.map((c) => c.verdict));
   const said = Object.entries(verdicts).map(([v, n]) => `${n} ${v}`);
@@ -303,7 +303,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoReport> {
     await deployStep(run);
     const volunteers = await volunteerStep(run);
     const collected = { ...(await collectStep(run)), volunteers };
-    const results = await approve(run.forge, run.p, 'axiom/results', options.yes);
+    const results = await approve(run.forge, run.p, RESULTS_BRANCH_PREFIX, options.yes);
     if (results.length > 0) return report({ step: 'results', pullRequests: results }, collected);
     return report(null, { ...collected, ...(await creditAndSiteStep(run)) });
   } finally {

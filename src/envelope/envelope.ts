@@ -6,6 +6,8 @@ export interface ResultEnvelope {
   experiment: string;
   version: string;
   status: 'ok' | 'partial';
+  /** The share of the planned work done; required with status partial. */
+  progress?: number;
   seed: number;
   params: Record<string, ParamValue>;
   budget_seconds: number;
@@ -22,6 +24,7 @@ export interface SanitisedEnvelope {
   experiment?: string;
   version?: string;
   status?: 'ok' | 'partial';
+  progress?: number;
   seed?: number;
   budget_seconds?: number;
   elapsed_seconds?: number;
@@ -88,6 +91,7 @@ export function sanitiseEnvelope(raw: unknown): SanitisedEnvelope {
       ? { version: e.version }
       : {}),
     ...(e.status === 'ok' || e.status === 'partial' ? { status: e.status } : {}),
+    ...(isFiniteNumber(e.progress) && e.progress >= 0 && e.progress <= 1 ? { progress: e.progress } : {}),
     ...(Number.isInteger(e.seed) && (e.seed as number) >= 0 ? { seed: e.seed as number } : {}),
     ...(isFiniteNumber(e.budget_seconds) ? { budget_seconds: e.budget_seconds } : {}),
     ...(isFiniteNumber(e.elapsed_seconds) ? { elapsed_seconds: e.elapsed_seconds } : {}),

@@ -64,6 +64,10 @@ export interface Forge {
   /** Opens a pull request for the proposal, or brings the open one for its branch up to date. */
   openOrUpdate(proposal: Proposal): Promise<OpenOutcome>;
   findOpen(branch: string): Promise<PullRequest | undefined>;
+  /** Open pull requests from this repository whose branch starts with `prefix`. */
+  listOpen(prefix: string): Promise<PullRequest[]>;
+  /** A file's text on the pull request's branch as it is now; undefined when the branch has none. */
+  readFile(pullRequest: PullRequest, path: string): Promise<string | undefined>;
   /** Finds a pull request by its command-line name (see `PullRequest.ref`). */
   get(ref: string): Promise<PullRequest>;
   /** One comment per purpose, found again by a hidden marker and edited in place. */

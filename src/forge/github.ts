@@ -17,7 +17,7 @@ import {
   type Proposal,
   type PullRequest,
 } from './forge.js';
-import { changedFiles, type GitIdentity, GitRemote, treeFiles, writeCommit } from './git.js';
+import { changedFiles, fileAtCommit, type GitIdentity, GitRemote, treeFiles, writeCommit } from './git.js';
 
 /** GitHub's advice for integrations: space out writes (1 s) and writes that notify people (3 s). */
 export interface GitHubPacing {
@@ -67,7 +67,7 @@ interface PullShape {
   state: string;
   merged_at?: string | null;
   labels: { name?: string }[];
-  head: { ref: string };
+  head: { ref: string; repo?: { full_name: string } | null };
   base: { ref: string };
 }
 
@@ -198,6 +198,27 @@ export class GitHubForge implements Forge {
     );
     const pull = data.find((p) => p.head.ref === branch);
     return pull ? toPullRequest(pull) : undefined;
+  }
+
+  async listOpen(prefix: string): Promise<PullRequest[]> {
+    const pulls = await this.call('list pull requests', () =>
+      this.client.paginate(this.client.rest.pulls.list, {
+        owner: this.owner,
+        repo: this.repo,
+        state: 'open',
+        per_page: 100,
+      }),
+    );
+    // A fork's branch may have any name: only this repository's own branches are ours.
+    const own = `${this.owner}/${this.repo}`.toLowerCase();
+    return pulls
+      .filter((p) => p.head.ref.startsWith(prefix) && p.head.repo?.full_name.toLowerCase() === own)
+      .map(toPullRequest);
+  }
+
+  async readFile(pullRequest: PullRequest, path: string): Promise<string | undefined> {
+    const tip = await this.git.fetchBranch(pullRequest.branch);
+    return tip ? fileAtCommit(this.options.repoDir, tip, path) : undefined;
   }
 
   async get(ref: string): Promise<PullRequest> {

@@ -17,6 +17,7 @@ import {
   changedFiles,
   cleanMessage,
   commitTree,
+  fileAtCommit,
   type GitIdentity,
   gitMessage,
   openGit,
@@ -125,6 +126,15 @@ export class LocalForge implements Forge {
   async findOpen(branch: string): Promise<PullRequest | undefined> {
     const pull = await this.find(branch);
     return pull?.state === 'open' ? pull : undefined;
+  }
+
+  async listOpen(prefix: string): Promise<PullRequest[]> {
+    return (await this.list()).filter((p) => p.state === 'open' && p.branch.startsWith(prefix));
+  }
+
+  async readFile(pullRequest: PullRequest, path: string): Promise<string | undefined> {
+    const tip = await this.tip(pullRequest.branch);
+    return tip ? fileAtCommit(await this.origin(), tip, path) : undefined;
   }
 
   async get(ref: string): Promise<PullRequest> {

@@ -257,6 +257,24 @@ const acceptanceChecks: ManifestRule = (m) =>
     return problems;
   });
 
+/** A metric acceptance judges must have a plausible range, so that a made-up 1e308 is not paid. */
+const acceptanceRange: ManifestRule = (m) =>
+  [...new Set((m.manifest.acceptance ?? []).map((a) => a.metric))].flatMap((metric) => {
+    const spec = m.manifest.outputs.metrics[metric];
+    if (!spec || (spec.min !== undefined && spec.max !== undefined)) return [];
+    const missing = [spec.min === undefined ? 'min' : '', spec.max === undefined ? 'max' : ''].filter(
+      Boolean,
+    );
+    return [
+      problemAt(
+        m,
+        ['outputs', 'metrics', metric],
+        'acceptance-range',
+        `metric "${metric}" is judged by acceptance, so it needs a plausible range: add ${missing.join(' and ')} (the values an honest run can report)`,
+      ),
+    ];
+  });
+
 const plotSeries: ManifestRule = (m) => {
   const declared = m.manifest.outputs.series ?? {};
   return (m.manifest.outputs.plots ?? []).flatMap((plot, index) => {
@@ -293,6 +311,7 @@ export const MANIFEST_RULES: Readonly<Record<string, ManifestRule>> = {
   'metric-range': metricRanges,
   'series-length': seriesLengths,
   'acceptance-checks': acceptanceChecks,
+  'acceptance-range': acceptanceRange,
   'plot-series': plotSeries,
 };
 

@@ -1,19 +1,21 @@
+import { batchPlotFile } from '../record/layout.js';
 import type { ExperimentRecord, ResearchRecord, ResultRecord } from '../record/research.js';
-import { overviewFile, plotFile } from '../record/review.js';
 import type { PlotRenderer } from './render.js';
-import { overviewPlot, resultPlot } from './spec.js';
+import { batchPlot, overviewPlot, resultPlot } from './spec.js';
 
-/** One rendered plot: where it belongs in the record, its SVG and its text alternative. */
+/** One rendered plot: what it shows, its SVG and its text alternative. */
 export interface RenderedPlot {
   experiment: string;
-  /** Undefined for an experiment's overview. */
+  /** The result a result's plot (site only) shows. */
   result?: number;
+  /** The batch a batch plot shows; neither result nor batch: the experiment's overview (site only). */
+  batch?: string;
   index: number;
   title: string;
   alt: string;
   svg: string;
-  /** Repository-relative path the plot is committed at. */
-  path: string;
+  /** Repository-relative path a batch plot is committed at. */
+  path?: string;
 }
 
 function resultJobs(experiment: ExperimentRecord, result: ResultRecord) {
@@ -21,7 +23,6 @@ function resultJobs(experiment: ExperimentRecord, result: ResultRecord) {
     index,
     plot,
     job: resultPlot(result, plot),
-    path: `${result.dir}/${plotFile(index)}`,
   }));
 }
 
@@ -33,8 +34,8 @@ interface PlotWork {
 /** The plots of each given result of one experiment. */
 function resultWork(experiment: ExperimentRecord, results: readonly ResultRecord[]): PlotWork[] {
   return results.flatMap((result) =>
-    resultJobs(experiment, result).map(({ index, plot, job, path }) => ({
-      meta: { experiment: experiment.name, result: result.id, index, title: plot.title, alt: job.alt, path },
+    resultJobs(experiment, result).map(({ index, plot, job }) => ({
+      meta: { experiment: experiment.name, result: result.id, index, title: plot.title, alt: job.alt },
       job,
     })),
   );
@@ -51,7 +52,6 @@ function overviewWork(experiment: ExperimentRecord): PlotWork[] {
         index,
         title: `${plot.title} (all results)`,
         alt: job.alt,
-        path: `results/${experiment.name}/${overviewFile(index)}`,
       },
       job,
     };
@@ -88,37 +88,60 @@ export function renderRecordPlots(
   return renderAll(work, renderer, onProgress);
 }
 
-/** The plots of `fresh` results and the overviews of their experiments (all results, old and new). */
-export function renderNewPlots(
-  experiments: readonly ExperimentRecord[],
-  fresh: ReadonlySet<number>,
+/**
+ * The plots of one batch of an experiment, committed with it: one per plot the manifest declares,
+ * the batch's median and spread, with the flagged results drawn on their own.
+ */
+export function renderBatchPlots(
+  experiment: ExperimentRecord,
+  batch: string,
+  flagged: ReadonlySet<number>,
   renderer: PlotRenderer,
 ): Promise<RenderedPlot[]> {
-  const work = experiments.flatMap((e) => [
-    ...resultWork(
-      e,
-      e.results.filter((r) => fresh.has(r.id)),
-    ),
-    ...overviewWork(e),
-  ]);
+  if (experiment.results.length === 0) return Promise.resolve([]);
+  const work = (experiment.manifest?.outputs.plots ?? []).flatMap((plot, index): PlotWork[] => {
+    const job = batchPlot(experiment.name, batch, experiment.results, plot, flagged);
+    // A plot with nothing on it (every result failed) says nothing a reviewer needs.
+    if (!job.values.some((v) => v.kind === 'data' || v.kind === 'flagged')) return [];
+    return [
+      {
+        meta: {
+          experiment: experiment.name,
+          batch,
+          index,
+          title: `${plot.title} (batch ${batch})`,
+          alt: job.alt,
+          path: batchPlotFile(experiment.name, batch, index),
+        },
+        job,
+      },
+    ];
+  });
   return renderAll(work, renderer);
+}
+
+/** The markdown that shows a batch's plots in its review, beside the review file. */
+export function plotsMarkdown(plots: readonly RenderedPlot[]): string {
+  return plots
+    .map((p) => `![${p.alt.replace(/[[\]]/g, '')}](${(p.path ?? '').split('/').pop()})`)
+    .join('\n\n');
 }
 
 const START = '<!-- axiom:plots -->';
 const END = '<!-- /axiom:plots -->';
 
-/** The plots section of a result's review.md: the SVGs beside it, with their text alternatives. */
-export function plotsMarkdown(plots: readonly RenderedPlot[]): string {
-  const lines = plots.map((p) => `![${p.alt.replace(/[[\]]/g, '')}](${p.path.split('/').pop()})`);
-  return `${START}\n## Plots\n\n${lines.join('\n\n')}\n${END}`;
+/** The plots section of a batch's review, between markers that `axiom plots` finds again. */
+export function plotsSection(markdown: string, note?: string): string {
+  const body = markdown ? `## Plots\n\n${markdown}\n` : note ? `_${note.replace(/[_*`]/g, '')}_\n` : '';
+  return `${START}\n${body}${END}`;
 }
 
-/** review.md with its plots section replaced (or added at the end). */
-export function withPlotsSection(markdown: string, plots: readonly RenderedPlot[]): string {
-  const section = plotsMarkdown(plots);
-  const start = markdown.indexOf(START);
-  const end = markdown.indexOf(END);
+/** A batch review with its plots section replaced (or added at the end). */
+export function withPlotsSection(review: string, plots: readonly RenderedPlot[]): string {
+  const section = plotsSection(plotsMarkdown(plots));
+  const start = review.indexOf(START);
+  const end = review.indexOf(END);
   if (start >= 0 && end > start)
-    return `${markdown.slice(0, start)}${section}${markdown.slice(end + END.length)}`;
-  return `${markdown.trimEnd()}\n\n${section}\n`;
+    return `${review.slice(0, start)}${section}${review.slice(end + END.length)}`;
+  return `${review.trimEnd()}\n\n${section}\n`;
 }

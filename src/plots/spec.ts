@@ -6,7 +6,9 @@ export interface PlotPoint {
   x: number;
   y: number;
   series: string;
-  kind: 'data' | 'fit';
+  /** data and fit lines; a batch plot's band (y to y2) and its flagged results. */
+  kind: 'data' | 'fit' | 'band' | 'flagged';
+  y2?: number;
   /** Which result a point belongs to, so each result is its own line within its colour. */
   group?: number;
 }
@@ -174,4 +176,107 @@ export function overviewPlot(experiment: string, all: readonly ResultRecord[], p
     values,
     alt,
   };
+}
+
+/** A batch plot summarises its results in at most this many x positions. */
+const MAX_BATCH_BINS = 120;
+/** Results drawn on their own over a batch's band: the flagged ones, up to this many. */
+const MAX_HIGHLIGHTED = 4;
+
+function quantile(sorted: readonly number[], q: number): number {
+  const at = (sorted.length - 1) * q;
+  const lo = Math.floor(at);
+  const hi = Math.ceil(at);
+  return (sorted[lo] as number) + ((sorted[hi] as number) - (sorted[lo] as number)) * (at - lo);
+}
+
+/**
+ * The centre x of each bin: the distinct x values when there are few, else equal-width bins (on a
+ * log axis, in log space).
+ */
+function binner(xs: readonly number[], log: boolean): (x: number) => number {
+  const distinct = [...new Set(xs)];
+  if (distinct.length <= MAX_BATCH_BINS) return (x) => x;
+  const t = (x: number) => (log ? Math.log10(x) : x);
+  const inv = (v: number) => (log ? 10 ** v : v);
+  const lo = Math.min(...distinct.map(t));
+  const hi = Math.max(...distinct.map(t));
+  const width = (hi - lo) / MAX_BATCH_BINS || 1;
+  return (x) => {
+    const k = Math.min(MAX_BATCH_BINS - 1, Math.floor((t(x) - lo) / width));
+    return Number(inv(lo + (k + 0.5) * width).toPrecision(6));
+  };
+}
+
+/**
+ * One plot of a batch's results, of a size that does not grow with the batch: for each series the
+ * median over the results and the band from the 10th to the 90th percentile at each x, with the
+ * flagged results drawn on their own so that a reviewer sees how they differ.
+ */
+export function batchPlot(
+  experiment: string,
+  batch: string,
+  results: readonly ResultRecord[],
+  plot: PlotSpec,
+  highlighted: ReadonlySet<number>,
+): PlotJob {
+  const perSeries = new Map<string, { x: number; y: number }[]>();
+  for (const record of results)
+    for (const p of points(record, plot, (y) => y)) {
+      const list = perSeries.get(p.series) ?? [];
+      list.push({ x: p.x, y: p.y });
+      perSeries.set(p.series, list);
+    }
+  const values: PlotPoint[] = [];
+  for (const [series, data] of perSeries) {
+    const bin = binner(
+      data.map((d) => d.x),
+      plot.x_scale === 'log',
+    );
+    const bins = new Map<number, number[]>();
+    for (const d of data) {
+      const x = bin(d.x);
+      const ys = bins.get(x) ?? [];
+      ys.push(d.y);
+      bins.set(x, ys);
+    }
+    for (const [x, ys] of [...bins.entries()].sort((a, b) => a[0] - b[0])) {
+      ys.sort((a, b) => a - b);
+      values.push({ x, y: quantile(ys, 0.1), y2: quantile(ys, 0.9), series, kind: 'band' });
+      values.push({ x, y: quantile(ys, 0.5), series, kind: 'data' });
+    }
+  }
+  const shown = results.filter((r) => highlighted.has(r.id)).slice(0, MAX_HIGHLIGHTED);
+  for (const record of shown)
+    for (const p of points(record, plot, (y) => `result ${record.id}: ${y}`))
+      values.push({ ...p, kind: 'flagged', group: record.id });
+  const encoding = {
+    x: axis('x', plot.x, plot.x_scale),
+    y: axis('y', plot.y.join(', '), plot.y_scale),
+    color: { field: 'series', type: 'nominal', title: 'series', legend: { labelLimit: 280 } },
+  };
+  const spec = {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    width: WIDTH,
+    height: HEIGHT,
+    background: 'white',
+    title: `${plot.title} (batch ${batch})`,
+    data: { name: 'points' },
+    layer: [
+      {
+        transform: [{ filter: "datum.kind === 'band'" }],
+        mark: { type: 'area', opacity: 0.25 },
+        encoding: { ...encoding, y2: { field: 'y2' } },
+      },
+      { transform: [{ filter: "datum.kind === 'data'" }], mark: { type: 'line' }, encoding },
+      {
+        transform: [{ filter: "datum.kind === 'flagged'" }],
+        mark: { type: 'line', strokeDash: [4, 3] },
+        encoding: { ...encoding, detail: { field: 'group', type: 'nominal' } },
+      },
+    ],
+  };
+  const medians = values.filter((v) => v.kind === 'data').length;
+  const alt = `${plot.title}: ${plot.y.join(' and ')} against ${plot.x} over the ${results.length} result${results.length === 1 ? '' : 's'} of ${experiment} in batch ${batch}: the median at ${medians} x positions with the band from the 10th to the 90th percentile${shown.length ? `; dashed: flagged results ${shown.map((r) => r.id).join(', ')}` : ''}.`;
+  return { spec, values, alt };
 }

@@ -3,10 +3,8 @@ import { join } from 'node:path';
 import type { Problem } from '../problems.js';
 import type { SchemaValidator } from '../schema/validate.js';
 import { type LocatedDocument, parseYaml } from '../yaml/document.js';
+import { CREDIT_DIR } from './layout.js';
 import type { ResultIdentity, Verdict } from './review.js';
-
-/** Where collection runs write their credit proposals, one file per run. */
-export const CREDIT_DIR = 'results/credit';
 
 /** A collection run of tens of thousands of results writes a file of a few megabytes. */
 const MAX_CREDIT_FILE_BYTES = 64 * 1024 * 1024;
@@ -19,6 +17,8 @@ export interface CreditEntry extends ResultIdentity {
 
 export interface CreditFile {
   run: string;
+  /** The batch of the run; absent in files written before batches. */
+  batch?: string;
   judged_by?: string;
   entries: CreditEntry[];
 }

@@ -1,6 +1,7 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { type SanitisedEnvelope, sanitiseEnvelope } from '../envelope/envelope.js';
+import { parseStrictJson } from '../envelope/json.js';
 import { MAX_RESULT_BYTES } from '../envelope/report.js';
 import { loadManifest } from '../manifest/load.js';
 import { EXPERIMENT_NAME } from '../manifest/name.js';
@@ -9,13 +10,16 @@ import type { Problem } from '../problems.js';
 import type { SchemaValidator } from '../schema/validate.js';
 import { parseYaml } from '../yaml/document.js';
 import { readCreditFiles } from './credit-file.js';
-import { RESULT_FILE, RESULTS_DIR, REVIEW_FILE, type Review } from './review.js';
+import { batchOfDataFile, LEGACY, RESULTS_DIR } from './layout.js';
+import type { Review } from './review.js';
 
 export interface ResultRecord {
   experiment: string;
   id: number;
-  /** Repository-relative folder of the result. */
-  dir: string;
+  /** Where it is stored: its batch's data file and line, or its folder in the layout before batches. */
+  source: { file: string; line?: number };
+  /** The batch it is recorded in; undefined in the layout before batches. */
+  batch?: string;
   envelope: SanitisedEnvelope;
   review?: Review;
   /** The credit merged for it (the credit files on this checkout), when there is an entry. */
@@ -66,6 +70,150 @@ function readJson(root: string, file: string, problems: Problem[]): unknown {
   }
 }
 
+/** The largest data file of one batch that is read: a batch holds at most a few megabytes. */
+const MAX_DATA_FILE_BYTES = 256 * 1024 * 1024;
+
+const isRecord = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** The lines of one batch's data file; a line that cannot be read is reported at its line and left out. */
+function readDataFile(
+  root: string,
+  experiment: string,
+  file: string,
+  batch: string,
+  validator: SchemaValidator,
+  problems: Problem[],
+): ResultRecord[] {
+  const path = join(root, file);
+  if (statSync(path).size > MAX_DATA_FILE_BYTES) {
+    problems.push({
+      file,
+      rule: 'record',
+      message: `larger than ${MAX_DATA_FILE_BYTES} bytes; left out`,
+      severity: 'warning',
+    });
+    return [];
+  }
+  const out: ResultRecord[] = [];
+  readFileSync(path, 'utf8')
+    .split('\n')
+    .forEach((text, index) => {
+      if (text.trim() === '') return;
+      const line = index + 1;
+      const problem = (message: string) =>
+        problems.push({
+          file,
+          line,
+          column: 1,
+          rule: 'record',
+          message: `${message}; left out`,
+          severity: 'warning',
+        });
+      let raw: unknown;
+      try {
+        raw = parseStrictJson(text);
+      } catch (error) {
+        problem(`not JSON (${(error as Error).message.slice(0, 120)})`);
+        return;
+      }
+      const shape = validator.validate('record', { file, data: raw, locate: () => ({ line, column: 1 }) });
+      if (shape.length > 0 || !isRecord(raw)) {
+        problem(shape.map((p) => `${p.path ? `${p.path}: ` : ''}${p.message}`).join('; '));
+        return;
+      }
+      const review = raw.review as Review;
+      const reviewProblems = validator.validate('review', {
+        file,
+        data: review,
+        locate: () => ({ line, column: 1 }),
+      });
+      if (reviewProblems.length > 0) {
+        problem(
+          `its review breaks schemas/review.schema.json: ${reviewProblems[0]?.path ?? ''} ${reviewProblems[0]?.message}`,
+        );
+        return;
+      }
+      if (review.result !== raw.result || review.experiment !== experiment) {
+        problem(
+          `its review is of result ${review.result} of ${review.experiment}, not result ${raw.result} of ${experiment}`,
+        );
+        return;
+      }
+      out.push({
+        experiment,
+        id: raw.result as number,
+        source: { file, line },
+        batch,
+        envelope: sanitiseEnvelope(raw.envelope),
+        review,
+      });
+    });
+  return out;
+}
+
+/** A result folder of the layout before batches. */
+function readLegacyResult(
+  root: string,
+  experiment: string,
+  id: number,
+  validator: SchemaValidator,
+  problems: Problem[],
+): ResultRecord | undefined {
+  const dir = `${RESULTS_DIR}/${experiment}/${id}`;
+  const raw = readJson(root, `${dir}/${LEGACY.resultFile}`, problems);
+  if (raw === undefined) return undefined;
+  const review = readReview(root, `${dir}/${LEGACY.reviewFile}`, validator, problems);
+  return {
+    experiment,
+    id,
+    source: { file: dir },
+    envelope: sanitiseEnvelope(raw),
+    ...(review ? { review } : {}),
+  };
+}
+
+/** Every result of one experiment, in both layouts, by result id; a result recorded twice counts once. */
+function readResults(root: string, experiment: string, validator: SchemaValidator, problems: Problem[]) {
+  const base = join(root, RESULTS_DIR, experiment);
+  if (!existsSync(base)) return [];
+  const byId = new Map<number, ResultRecord>();
+  const add = (record: ResultRecord) => {
+    const first = byId.get(record.id);
+    if (first) {
+      problems.push({
+        file: record.source.file,
+        ...(record.source.line ? { line: record.source.line, column: 1 } : {}),
+        rule: 'record',
+        message: `result ${record.id} is already recorded in ${first.source.file}${first.source.line ? `:${first.source.line}` : ''}; this copy is left out`,
+        severity: 'warning',
+      });
+      return;
+    }
+    byId.set(record.id, record);
+  };
+  const entries = readdirSync(base, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name));
+  for (const entry of entries) {
+    const batch = entry.isFile() ? batchOfDataFile(entry.name) : undefined;
+    if (batch)
+      for (const record of readDataFile(
+        root,
+        experiment,
+        `${RESULTS_DIR}/${experiment}/${entry.name}`,
+        batch,
+        validator,
+        problems,
+      ))
+        add(record);
+  }
+  for (const entry of entries) {
+    if (!entry.isDirectory() || !LEGACY.resultDir.test(entry.name)) continue;
+    const record = readLegacyResult(root, experiment, Number(entry.name), validator, problems);
+    if (record) add(record);
+  }
+  return [...byId.values()].sort((a, b) => a.id - b.id);
+}
+
 function readReview(
   root: string,
   file: string,
@@ -103,27 +251,10 @@ export function readResearchRecord(root: string, validator: SchemaValidator): Re
     const loaded = manifestNames.includes(name)
       ? loadManifest(root, `manifests/${name}.yaml`, validator)
       : undefined;
-    const results = listDirs(join(root, RESULTS_DIR, name))
-      .filter((d) => /^[0-9]{1,12}$/.test(d))
-      .map(Number)
-      .sort((a, b) => a - b)
-      .flatMap((id): ResultRecord[] => {
-        const dir = `${RESULTS_DIR}/${name}/${id}`;
-        const raw = readJson(root, `${dir}/${RESULT_FILE}`, problems);
-        if (raw === undefined) return [];
-        const review = readReview(root, `${dir}/${REVIEW_FILE}`, validator, problems);
-        const granted = credit.get(id);
-        return [
-          {
-            experiment: name,
-            id,
-            dir,
-            envelope: sanitiseEnvelope(raw),
-            ...(review ? { review } : {}),
-            ...(granted !== undefined ? { credit: granted } : {}),
-          },
-        ];
-      });
+    const results = readResults(root, name, validator, problems).map((r) => {
+      const granted = credit.get(r.id);
+      return granted !== undefined ? { ...r, credit: granted } : r;
+    });
     return { name, ...(loaded?.manifest ? { manifest: loaded.manifest } : {}), results };
   });
   return { experiments, problems };

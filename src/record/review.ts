@@ -1,21 +1,4 @@
-/**
- * The layout of the research record, written by `axiom collect` and read by plots and the site:
- *
- *   results/<experiment>/<result id>/result.json   the sanitised result (numbers and a short summary)
- *   results/<experiment>/<result id>/review.json   the verdict, machine-readable (schemas/review.schema.json)
- *   results/<experiment>/<result id>/review.md     the same for people, with the plots embedded
- *   results/<experiment>/<result id>/plot-<n>.svg  one per plot the manifest declares
- *   results/<experiment>/overview-<n>.svg          every result of the experiment in one plot
- *   results/credit/<run>.yaml                      the credit proposal of each collection run
- */
-export const RESULTS_DIR = 'results';
-export const RESULT_FILE = 'result.json';
-export const REVIEW_FILE = 'review.json';
-export const REVIEW_MD = 'review.md';
-
-export const plotFile = (index: number) => `plot-${index + 1}.svg`;
-export const overviewFile = (index: number) => `overview-${index + 1}.svg`;
-
+/** The verdict on one result; where it is stored is record/layout.ts. */
 export type Verdict = 'valid' | 'invalid' | 'suspicious';
 
 /** Which result, of which workunit, returned by whom: shared by reviews and credit entries. */
@@ -30,11 +13,15 @@ export interface ResultIdentity {
 
 export interface Review extends ResultIdentity {
   run: string;
+  /** The batch of the run the result is recorded in (record/layout.ts); absent in the old layout. */
+  batch?: string;
   received_at: string;
   verdict: Verdict;
   quality: number;
   proposed_credit: number;
   judged_by: string;
+  /** A partial result's share of its planned work, which its credit is scaled by. */
+  work_share?: number;
   /** How the volunteer's client isolated the run. */
   isolation?: 'sandbox' | 'limits-only' | 'unknown';
   checks: { rule: string; passed: boolean; finding?: string }[];

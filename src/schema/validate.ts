@@ -12,6 +12,7 @@ export const SCHEMA_NAMES = [
   'credit',
   'review',
   'workunit',
+  'record',
 ] as const;
 export type SchemaName = (typeof SCHEMA_NAMES)[number];
 
@@ -32,6 +33,8 @@ const PATTERN_HINTS: Record<string, string> = {
   '^axm_[a-z][a-z0-9_]{2,47}_[0-9a-f]{12}_h[0-9]+_r[0-9]+$':
     'a workunit name like axm_<experiment>_<script sha256 prefix>_h<host>_r<replica>',
   '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{6}Z$': 'a run id like 2026-11-25T120000Z',
+  '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{6}Z(\\.[1-9][0-9]{0,3})?$':
+    'a batch id: a run id like 2026-11-25T120000Z, with .2 (etc.) when the run was split',
   '^(https|file)://': 'an https:// URL (file:// for local runs)',
   '^[0-9a-f]{40}$': 'a git commit id in 40 lowercase hex digits',
 };

@@ -1,4 +1,5 @@
 import type { RenderedPlot } from '../plots/plots.js';
+import { resultAddress } from '../record/layout.js';
 import type { ExperimentRecord, ResultRecord } from '../record/research.js';
 import { type Html, html, page } from './html.js';
 import type { TimelineEntry } from './timeline.js';
@@ -127,7 +128,8 @@ ${review?.evidence?.length ? html`<h2>Evidence</h2><ul>${review.evidence.map((e)
 ${review?.flags?.length ? html`<h2>Flags</h2><ul>${review.flags.map((f) => html`<li>${f}</li>`)}</ul>` : ''}
 <h2>Provenance</h2>
 <ul><li>Workunit: <code>${review?.workunit ?? '–'}</code></li><li>Host ${review?.host ?? '–'}, user ${review?.user ?? '–'}, seed ${result.envelope.seed ?? '–'}</li>
-<li>Received ${review?.received_at ?? '–'}; collected in run ${review?.run ?? '–'}; judged by ${review?.judged_by ?? '–'}</li></ul>
+<li>Received ${review?.received_at ?? '–'}; collected in run ${review?.run ?? '–'}; judged by ${review?.judged_by ?? '–'}</li>
+<li>In the record: <code>${result.batch ? resultAddress(experiment.name, result.batch, result.id) : result.source.file}</code>${result.source.line ? html` (data: <code>${result.source.file}</code>, line ${result.source.line})` : ''}</li></ul>
 ${result.envelope.summary ? html`<h2>Summary reported by the volunteer's computer</h2><blockquote>${result.envelope.summary}</blockquote>` : ''}`,
   });
 }

@@ -9,6 +9,10 @@ export interface FinishedResult {
   host: number;
   user: number;
   sentTime?: number;
+  /** BOINC's measurement of the task (result.elapsed_time); 100 s unless given. */
+  elapsedTime?: number;
+  /** Which result of its workunit: a second one (a replay, a reissue) is 1. */
+  copy?: number;
 }
 
 const WORKUNIT_COLUMNS = {
@@ -102,22 +106,30 @@ export async function insertFinishedResults(sql: Sql, items: readonly FinishedRe
     app = rowsOf(await sql.query("SELECT id FROM app WHERE name = 'axiom'"))[0];
   }
   const appid = Number(app?.id);
-  await insertRows(
-    sql,
-    'workunit',
-    items.map((item) => ({ ...WORKUNIT_COLUMNS, appid, name: item.workunit })),
-  );
-  const ids = new Map<string, number>();
-  for (let start = 0; start < items.length; start += 500) {
-    const names = items.slice(start, start + 500).map((i) => i.workunit);
-    const rows = rowsOf(
-      await sql.query(
-        `SELECT id, name FROM workunit WHERE name IN (${names.map(() => '?').join(', ')})`,
-        names,
-      ),
+  const names = [...new Set(items.map((i) => i.workunit))];
+  const known = async (list: readonly string[]) => {
+    const found = new Map<string, number>();
+    for (let start = 0; start < list.length; start += 500) {
+      const chunk = list.slice(start, start + 500);
+      const rows = rowsOf(
+        await sql.query(
+          `SELECT id, name FROM workunit WHERE name IN (${chunk.map(() => '?').join(', ')})`,
+          chunk,
+        ),
+      );
+      for (const row of rows) found.set(String(row.name), Number(row.id));
+    }
+    return found;
+  };
+  const before = await known(names);
+  const fresh = names.filter((n) => !before.has(n));
+  if (fresh.length > 0)
+    await insertRows(
+      sql,
+      'workunit',
+      fresh.map((name) => ({ ...WORKUNIT_COLUMNS, appid, name })),
     );
-    for (const row of rows) ids.set(String(row.name), Number(row.id));
-  }
+  const ids = await known(names);
   await insertRows(
     sql,
     'result',
@@ -125,15 +137,16 @@ export async function insertFinishedResults(sql: Sql, items: readonly FinishedRe
       ...RESULT_COLUMNS,
       appid,
       workunitid: ids.get(item.workunit),
-      name: `${item.workunit}_0`,
+      name: `${item.workunit}_${item.copy ?? 0}`,
       hostid: item.host,
       userid: item.user,
       sent_time: item.sentTime ?? 1_700_000_000,
+      ...(item.elapsedTime !== undefined ? { elapsed_time: item.elapsedTime } : {}),
     })),
   );
   const resultIds = new Map<string, number>();
   for (let start = 0; start < items.length; start += 500) {
-    const names = items.slice(start, start + 500).map((i) => `${i.workunit}_0`);
+    const names = items.slice(start, start + 500).map((i) => `${i.workunit}_${i.copy ?? 0}`);
     const rows = rowsOf(
       await sql.query(
         `SELECT id, name FROM result WHERE name IN (${names.map(() => '?').join(', ')})`,
@@ -142,7 +155,7 @@ export async function insertFinishedResults(sql: Sql, items: readonly FinishedRe
     );
     for (const row of rows) resultIds.set(String(row.name), Number(row.id));
   }
-  return items.map((item) => resultIds.get(`${item.workunit}_0`) as number);
+  return items.map((item) => resultIds.get(`${item.workunit}_${item.copy ?? 0}`) as number);
 }
 
 /** A credit entry as written in a file; verdict and credit may be anything, to test refusals. */
@@ -156,4 +169,39 @@ export function creditYaml(run: string, entries: readonly CreditLine[]): string 
 /** `axm_mean_test_<sha>_h<host>_r<replica>` */
 export function workunitName(experiment: string, host: number, replica: number): string {
   return WorkunitName.format({ experiment, scriptSha: '0123456789ab', host, replica });
+}
+
+/**
+ * The record lines that collect would have written for credit entries (results/<experiment>/<run>.jsonl),
+ * so that `credit apply` finds the collected review each entry names.
+ */
+export function recordFiles(run: string, entries: readonly CreditLine[]): Record<string, string> {
+  const files: Record<string, string> = {};
+  for (const entry of entries) {
+    const path = `results/${entry.experiment}/${run}.jsonl`;
+    const review = {
+      result: entry.result,
+      workunit: entry.workunit,
+      experiment: entry.experiment,
+      host: entry.host,
+      user: entry.user,
+      team: entry.team ?? 0,
+      run,
+      batch: run,
+      received_at: '2026-11-25T10:00:00.000Z',
+      verdict: ['valid', 'invalid', 'suspicious'].includes(entry.verdict) ? entry.verdict : 'valid',
+      quality:
+        typeof entry.quality === 'number' && entry.quality >= 0 && entry.quality <= 1 ? entry.quality : 0,
+      proposed_credit: typeof entry.credit === 'number' && entry.credit >= 0 ? entry.credit : 0,
+      judged_by: 'rules',
+      checks: [{ rule: 'envelope-schema', passed: true }],
+    };
+    const line = {
+      result: entry.result,
+      review,
+      envelope: { params: {}, metrics: {}, series: {}, summary: '' },
+    };
+    files[path] = `${files[path] ?? ''}${JSON.stringify(line)}\n`;
+  }
+  return files;
 }
