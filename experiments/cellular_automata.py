@@ -169,6 +169,7 @@ def write_result(cfg, best_fitness, tables, hits, tested):
     result = {
         "experiment": "cellular_automata", "version": VERSION,
         "status": "ok" if len(best_fitness) >= 20 and tested >= 2000 else "partial",
+        "progress": round(min(1.0, len(best_fitness) / 20, tested / 2000), 4),
         "seed": cfg["seed"], "params": cfg["params"], "budget_seconds": cfg["budget"],
         "elapsed_seconds": round(time.monotonic() - START, 3), "metrics": metrics,
         "series": {"generation": list(range(1, len(best_fitness) + 1)), "best_fitness": best_fitness,

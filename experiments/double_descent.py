@@ -111,6 +111,7 @@ def write_result(cfg, widths, errors, min_seeds):
         "experiment": "double_descent",
         "version": VERSION,
         "status": "ok" if seeds >= min_seeds else "partial",
+        "progress": round(min(1.0, seeds / min_seeds), 4),
         "seed": cfg["seed"],
         "params": cfg["params"],
         "budget_seconds": cfg["budget"],

@@ -100,6 +100,7 @@ def write_result(cfg, values, networks, steps):
     complete = len(gains) == len(GAINS) and len(driven_gains) == len(GAINS)
     result = {
         "experiment": "edge_of_chaos", "version": VERSION, "status": "ok" if complete else "partial",
+        "progress": round((len(gains) + len(driven_gains)) / (2 * len(GAINS)), 4),
         "seed": cfg["seed"], "params": cfg["params"], "budget_seconds": cfg["budget"],
         "elapsed_seconds": round(time.monotonic() - START, 3), "metrics": metrics,
         "series": {"gain": gains, "lyapunov": autonomous, "gain_driven": driven_gains, "lyapunov_driven": driven},

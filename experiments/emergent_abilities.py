@@ -135,6 +135,7 @@ def write_result(cfg, outcomes):
     result = {
         "experiment": "emergent_abilities", "version": VERSION,
         "status": "ok" if all(enough_evidence(outcomes.get(w)) for w in WIDTHS) else "partial",
+        "progress": round(sum(1 for w in WIDTHS if enough_evidence(outcomes.get(w))) / len(WIDTHS), 4),
         "seed": cfg["seed"], "params": cfg["params"], "budget_seconds": cfg["budget"],
         "elapsed_seconds": round(time.monotonic() - START, 3), "metrics": metrics, "series": series,
         "summary": (

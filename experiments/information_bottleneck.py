@@ -161,6 +161,7 @@ def write_result(cfg, outcomes, epochs, log_epochs):
     result = {
         "experiment": "information_bottleneck", "version": VERSION,
         "status": "ok" if epochs >= 1000 else "partial",
+        "progress": round(min(1.0, epochs / 1000), 4),
         "seed": cfg["seed"], "params": cfg["params"], "budget_seconds": cfg["budget"],
         "elapsed_seconds": round(time.monotonic() - START, 3), "metrics": metrics, "series": series,
         "summary": (

@@ -140,6 +140,7 @@ def write_result(cfg, levels, steps):
     }
     result = {
         "experiment": "lottery_ticket", "version": VERSION, "status": "ok" if metrics["rounds"] >= 8 else "partial",
+        "progress": round(min(1.0, metrics["rounds"] / 8), 4),
         "seed": cfg["seed"], "params": cfg["params"], "budget_seconds": cfg["budget"],
         "elapsed_seconds": round(time.monotonic() - START, 3), "metrics": metrics,
         "series": {"remaining_fraction": fractions, "ticket_acc": tickets, "random_acc": randoms},

@@ -183,6 +183,7 @@ def write_result(cfg, outcomes, steps):
     result = {
         "experiment": "mode_connectivity", "version": VERSION,
         "status": "ok" if steps >= 1000 else "partial",
+        "progress": round(min(1.0, steps / 1000), 4),
         "seed": cfg["seed"], "params": cfg["params"], "budget_seconds": cfg["budget"],
         "elapsed_seconds": round(time.monotonic() - START, 3), "metrics": metrics,
         "series": {"t": T_POINTS.tolist(), "loss_linear": line.tolist(), "loss_bezier": curve.tolist(),

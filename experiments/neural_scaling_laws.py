@@ -146,6 +146,7 @@ def write_result(cfg, losses, steps):
     complete = len(widths) == len(WIDTHS)
     result = {
         "experiment": "neural_scaling_laws", "version": VERSION, "status": "ok" if complete else "partial",
+        "progress": round(len(widths) / len(WIDTHS), 4),
         "seed": cfg["seed"], "params": cfg["params"], "budget_seconds": cfg["budget"],
         "elapsed_seconds": round(time.monotonic() - START, 3), "metrics": metrics,
         "series": {"params": sizes, "loss": loss_values, "width": widths},

@@ -183,6 +183,7 @@ def write_result(cfg, outcomes, log_steps):
     result = {
         "experiment": "power_law_forgetting", "version": VERSION,
         "status": "ok" if cfg["steps_b"] >= 1000 else "partial",
+        "progress": round(min(1.0, cfg["steps_b"] / 1000), 4),
         "seed": cfg["seed"], "params": cfg["params"], "budget_seconds": cfg["budget"],
         "elapsed_seconds": round(time.monotonic() - START, 3), "metrics": metrics,
         "series": {"step": log_steps, "task_a_acc": curve.tolist(), "retention": retention.tolist()},

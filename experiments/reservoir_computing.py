@@ -148,6 +148,7 @@ def write_result(cfg, outcomes):
     result = {
         "experiment": "reservoir_computing", "version": VERSION,
         "status": "ok" if len(grid) == len(SIZES) * len(RADII) else "partial",
+        "progress": round(len(grid) / (len(SIZES) * len(RADII)), 4),
         "seed": cfg["seed"], "params": cfg["params"], "budget_seconds": cfg["budget"],
         "elapsed_seconds": round(time.monotonic() - START, 3), "metrics": metrics, "series": series,
         "summary": (

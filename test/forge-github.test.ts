@@ -288,6 +288,43 @@ describe('GitHub forge against the GitHub stand-in', () => {
     expect(() => github.verify()).toThrow('authorization header missing or wrong');
   });
 
+  it("lists this repository's open results pull requests across pages, never a fork's, and reads files on them", async () => {
+    github.expect(LIST).expect(CREATE).expect(LABELS);
+    const ours = await forge().openOrUpdate(
+      proposal({
+        branch: 'axiom/results-2026-11-25t120000z',
+        files: [
+          {
+            path: 'results/credit/2026-11-25T120000Z.yaml',
+            content: 'run: 2026-11-25T120000Z\nentries: []\n',
+          },
+        ],
+      }),
+    );
+    // A fork's pull request may carry any branch name, ours included; a hundred more fill the first page.
+    github.pulls.push({
+      ...(github.pulls[0] as (typeof github.pulls)[number]),
+      number: 2,
+      headOwner: 'mallory',
+    });
+    for (let i = 0; i < 100; i++)
+      github.pulls.push({
+        ...(github.pulls[0] as (typeof github.pulls)[number]),
+        number: 3 + i,
+        head: `axiom/propose/x${i}`,
+      });
+    // Ours on the second page, as GitHub lists the newest first.
+    github.pulls.push(github.pulls.shift() as (typeof github.pulls)[number]);
+    github.expect(LIST).expect(LIST);
+    const open = await forge().listOpen('axiom/results');
+    expect(open.map((p) => p.number)).toEqual([ours.pullRequest.number]);
+    expect(await forge().readFile(ours.pullRequest, 'results/credit/2026-11-25T120000Z.yaml')).toBe(
+      'run: 2026-11-25T120000Z\nentries: []\n',
+    );
+    expect(await forge().readFile(ours.pullRequest, 'results/credit/none.yaml')).toBeUndefined();
+    github.verify();
+  });
+
   it('fails the test on a request nobody expected, and on an expectation never used', async () => {
     github.expect(LIST);
     await expect(forge().openOrUpdate(proposal())).rejects.toThrow(ForgeError);

@@ -5,7 +5,7 @@ import type { Manifest } from '../manifest/types.js';
 import { dataFile, LEGACY, RESULTS_DIR, reviewFile } from '../record/layout.js';
 import { type ExperimentRecord, type ResultRecord, readResearchRecord } from '../record/research.js';
 import type { SchemaValidator } from '../schema/validate.js';
-import { batchReviewMarkdown, type Collected, dataLine } from './record.js';
+import { batchReviewMarkdown, type Collected } from './record.js';
 
 export interface MigrateReport {
   /** Files written, in the batch layout. */
@@ -68,7 +68,7 @@ function migrateExperiment(
 ): { write: [string, string][]; remove: string[] } {
   const legacy = experiment.results.filter((r) => r.batch === undefined);
   const batched = new Set(experiment.results.filter((r) => r.batch !== undefined).map((r) => r.id));
-  const byRun = new Map<string, Collected[]>();
+  const byRun = new Map<string, { item: Collected; record: ResultRecord }[]>();
   const moved: number[] = [];
   for (const record of legacy) {
     const item = asCollected(record, experiment.manifest);
@@ -81,21 +81,27 @@ function migrateExperiment(
       continue;
     }
     moved.push(record.id);
-    byRun.set(record.review.run, [...(byRun.get(record.review.run) ?? []), item]);
+    byRun.set(record.review.run, [...(byRun.get(record.review.run) ?? []), { item, record }]);
   }
   const write: [string, string][] = [];
   for (const [run, items] of byRun) {
     const data = dataFile(experiment.name, run);
     // A batch the record already has (a migration stopped halfway) keeps its lines; new ones join it.
     const kept = experiment.results.filter((r) => r.batch === run);
-    const all: Collected[] = [
-      ...kept.flatMap((r) => {
-        const c = asCollected(r, experiment.manifest);
-        return c ? [c] : [];
+    const both = [
+      ...kept.flatMap((record) => {
+        const item = asCollected(record, experiment.manifest);
+        return item ? [{ item, record }] : [];
       }),
       ...items,
-    ].sort((a, b) => a.resultId - b.resultId);
-    write.push([data, all.map((i) => dataLine(i, run, run)).join('')]);
+    ].sort((a, b) => a.record.id - b.record.id);
+    const all = both.map((b) => b.item);
+    // Each review as it was written, with the batch it now lives in.
+    const line = ({ record }: { record: ResultRecord }) => {
+      const { dropped: _dropped, ...envelope } = record.envelope;
+      return `${JSON.stringify({ result: record.id, review: { ...record.review, batch: run }, envelope })}\n`;
+    };
+    write.push([data, both.map(line).join('')]);
     write.push([
       reviewFile(experiment.name, run),
       batchReviewMarkdown({

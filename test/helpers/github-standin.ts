@@ -35,6 +35,8 @@ export interface PullState {
   title: string;
   body: string;
   head: string;
+  /** The owner of the head repository when the pull request comes from a fork. */
+  headOwner?: string;
   base: string;
   state: 'open' | 'closed';
   mergedAt: string | null;
@@ -224,10 +226,16 @@ export class GitHubStandIn {
 
   private pullJson(route: string, status: number, pull: PullState): Record<string, unknown> {
     const web = `https://github.example/${this.owner}/${this.repo}`;
-    const ref = (name: string) => ({
+    const ref = (name: string, owner = this.owner) => ({
       ref: name,
-      label: `${this.owner}:${name}`,
+      label: `${owner}:${name}`,
       sha: this.git('rev-parse', `refs/heads/${name}`) ?? '0'.repeat(40),
+      repo: {
+        name: this.repo,
+        full_name: `${owner}/${this.repo}`,
+        fork: owner !== this.owner,
+        owner: { login: owner },
+      },
     });
     return shaped(route, status, {
       number: pull.number,
@@ -238,7 +246,7 @@ export class GitHubStandIn {
       merge_commit_sha: pull.mergeCommit,
       html_url: `${web}/pull/${pull.number}`,
       user: BOT,
-      head: ref(pull.head),
+      head: ref(pull.head, pull.headOwner),
       base: ref(pull.base),
       labels: pull.labels.map((name) => this.labelJson(name)),
     });
@@ -256,13 +264,29 @@ export class GitHubStandIn {
     return this.pulls.find((p) => p.number === Number(number));
   }
 
+  /** GET /pulls as GitHub answers it: `head` is `owner:branch` of the head repository, 30 a page. */
   private listPulls({ route, query }: StandInRequest): Reply {
     const state = query.get('state') ?? 'open';
     const head = query.get('head');
-    const pulls = this.pulls.filter(
-      (p) => (state === 'all' || p.state === state) && (!head || `${this.owner}:${p.head}` === head),
+    const all = this.pulls.filter(
+      (p) =>
+        (state === 'all' || p.state === state) &&
+        (!head || `${p.headOwner ?? this.owner}:${p.head}` === head),
     );
-    return { status: 200, body: pulls.map((p) => this.pullJson(route, 200, p)) };
+    const perPage = Number(query.get('per_page') ?? 30);
+    const page = Number(query.get('page') ?? 1);
+    const last = Math.max(1, Math.ceil(all.length / perPage));
+    const headers: Record<string, string> = {};
+    if (page < last) {
+      const base = `${this.url}/repos/${this.owner}/${this.repo}/pulls`;
+      const rest = `state=${state}${head ? `&head=${encodeURIComponent(head)}` : ''}`;
+      headers.link = `<${base}?${rest}&per_page=${perPage}&page=${page + 1}>; rel="next", <${base}?${rest}&per_page=${perPage}&page=${last}>; rel="last"`;
+    }
+    return {
+      status: 200,
+      body: all.slice((page - 1) * perPage, page * perPage).map((p) => this.pullJson(route, 200, p)),
+      headers,
+    };
   }
 
   private createPull({ route, body }: StandInRequest): Reply {
