@@ -96,6 +96,31 @@ export async function benchCredit({ root, log }) {
       join(lab, 'results/credit/2026-11-25T120000Z.yaml'),
       stringify({ run: '2026-11-25T120000Z', entries }),
     );
+    // The collected reviews the entries name, as collect records them: credit apply pays only those.
+    mkdirSync(join(lab, 'results', EXPERIMENT), { recursive: true });
+    writeFileSync(
+      join(lab, `results/${EXPERIMENT}/2026-11-25T120000Z.jsonl`),
+      entries
+        .map((e) => {
+          const review = {
+            result: e.result,
+            workunit: e.workunit,
+            experiment: e.experiment,
+            host: e.host,
+            user: e.user,
+            run: '2026-11-25T120000Z',
+            batch: '2026-11-25T120000Z',
+            received_at: '2026-11-25T10:00:00.000Z',
+            verdict: e.verdict,
+            quality: e.quality,
+            proposed_credit: e.credit,
+            judged_by: 'rules',
+            checks: [{ rule: 'envelope-schema', passed: true }],
+          };
+          return `${JSON.stringify({ result: e.result, review, envelope: { params: {}, metrics: {}, series: {}, summary: '' } })}\n`;
+        })
+        .join(''),
+    );
 
     const started = process.hrtime.bigint();
     const run = spawnSync(process.execPath, [join(root, 'bin/axiom.js'), 'credit', 'apply', '--json'], {
