@@ -868,3 +868,44 @@ describe('the research record keeps its integrity', () => {
     );
   });
 });
+
+describe('axiom collect in two steps', () => {
+  const KEY = 'sk-ant-test-key';
+  it('judges once, keeps the judged run until it is published, and publishes it without judging again', async () => {
+    const claude = await ClaudeStandIn.start(KEY, () => ({
+      verdict: 'valid',
+      quality: 0.8,
+      rubric: { consistency: 0.8, plausibility: 0.8, completeness: 0.8 },
+      evidence: ['mean = 0.01'],
+      flags: [],
+    }));
+    try {
+      const claudeEnv = env({ ANTHROPIC_API_KEY: KEY, ANTHROPIC_BASE_URL: claude.url });
+      const step = (...args: string[]) =>
+        runCli(['collect', '--run', RUN, '--json', ...args], { cwd: lab.clone, env: claudeEnv });
+      spoolResult(ids[0] as number, wu(60, 0));
+      claude.expect('messages', 1);
+      const judged = await step('--judge-only');
+      expect(judged.code, judged.stderr).toBe(0);
+      expect(JSON.parse(judged.stdout)).toMatchObject({
+        collected: [{ result: ids[0], credit: 8 }],
+        batches: [],
+      });
+      expect(existsSync(join(spool, 'collect-pending.json'))).toBe(true);
+      expect(git(lab.origin, 'branch', '--list', 'axiom/results*')).toBe('');
+      // The job runs again (say the publish step failed): the judged run is taken as it is.
+      const again = await step('--judge-only');
+      expect(again.stderr).toContain('judged before and not yet published');
+      claude.verify();
+      const published = await step('--publish');
+      expect(published.code, published.stderr).toBe(0);
+      expect(JSON.parse(published.stdout).batches[0].pullRequest.action).toBe('created');
+      expect(existsSync(join(spool, 'collect-pending.json'))).toBe(false);
+      expect(creditOf().map((e) => e.credit)).toEqual([8]);
+      const nothing = await step('--publish');
+      expect(nothing.stdout).toContain('"published": false');
+    } finally {
+      await claude.close();
+    }
+  });
+});

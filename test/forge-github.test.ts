@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ForgeError } from '../src/errors.js';
 import type { Proposal } from '../src/forge/forge.js';
@@ -323,6 +323,54 @@ describe('GitHub forge against the GitHub stand-in', () => {
     );
     expect(await forge().readFile(ours.pullRequest, 'results/credit/none.yaml')).toBeUndefined();
     github.verify();
+  });
+
+  it('opens the pull request when labels are refused, with a warning, and later runs go on', async () => {
+    github.permissions.issues = false;
+    github.expect(LIST).expect(CREATE).expect(LABELS);
+    const created = await forge().openOrUpdate(proposal());
+    github.verify();
+    expect(created).toMatchObject({ action: 'created', pullRequest: { number: 1, labels: [] } });
+    expect(limitLog.join('\n')).toContain(
+      'warning: labels axiom:results not added to #1: GitHub refused to add labels (HTTP 403): Resource not accessible by integration',
+    );
+    github.expect(LIST).expect(LABELS);
+    const again = await forge().openOrUpdate(
+      proposal({ files: [{ path: 'results/mean_test/credit.yaml', content: 'entries: [1]\n' }] }),
+    );
+    github.verify();
+    expect(again.action).toBe('updated');
+  });
+
+  it('replaces a leftover branch by deleting it, so workflow changes on main never ride a force-push', async () => {
+    // A branch left over from a closed pull request, made from an older main.
+    git(lab.clone, 'checkout', '--quiet', '-b', 'axiom/results/2026-11-25');
+    writeFileSync(`${lab.clone}/old.txt`, 'old\n');
+    git(lab.clone, 'add', 'old.txt');
+    git(lab.clone, 'commit', '--quiet', '-m', 'old proposal');
+    git(lab.clone, 'push', '--quiet', 'origin', 'axiom/results/2026-11-25');
+    // Since then main changed a workflow (pushed by a person, who may).
+    git(lab.clone, 'checkout', '--quiet', 'main');
+    github.setWorkflowsPermission(true);
+    mkdirSync(`${lab.clone}/.github/workflows`, { recursive: true });
+    writeFileSync(`${lab.clone}/.github/workflows/ci.yml`, 'on: push\n');
+    git(lab.clone, 'add', '.github');
+    git(lab.clone, 'commit', '--quiet', '-m', 'a workflow');
+    git(lab.clone, 'push', '--quiet', 'origin', 'main');
+    github.setWorkflowsPermission(false);
+    const main = git(lab.clone, 'rev-parse', 'main');
+    // What GitHub does to a force-push that carries it:
+    expect(() =>
+      git(lab.clone, 'push', '--quiet', '--force', 'origin', 'main:refs/heads/axiom/results/2026-11-25'),
+    ).toThrow(
+      /refusing to allow a GitHub App to create or update workflow `\.github\/workflows\/ci\.yml` without `workflows` permission/,
+    );
+    github.expect(LIST).expect(CREATE).expect(LABELS);
+    const created = await forge().openOrUpdate(proposal());
+    github.verify();
+    expect(created.action).toBe('created');
+    expect(git(lab.origin, 'rev-parse', 'axiom/results/2026-11-25^')).toBe(main);
+    expect(showFile(lab.origin, 'axiom/results/2026-11-25', 'old.txt')).toBeUndefined();
   });
 
   it('fails the test on a request nobody expected, and on an expectation never used', async () => {

@@ -1,16 +1,22 @@
+import { rmSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { openStore } from '../boinc/open.js';
 import { openJudge } from '../collect/open-judge.js';
 import {
   type CollectReport,
-  collectResults,
+  judgeRun,
+  pendingStatePath,
+  publishRun,
   RESULTS_BRANCH_PREFIX,
   RUN_ID,
+  readJudgedRun,
+  reportOf,
   runId,
 } from '../collect/results.js';
 import { requireConfig } from '../config/config.js';
 import { required } from '../env/environment.js';
-import { UsageError } from '../errors.js';
+import { ConfigurationError, UsageError } from '../errors.js';
+import { requireDefaultBranchTip } from '../forge/default-branch.js';
 import { openForge } from '../forge/open.js';
 import { formatProblem } from '../problems.js';
 import { SchemaValidator } from '../schema/validate.js';
@@ -57,7 +63,9 @@ export const collectCommand = defineCommand({
     "and results/credit/<batch>.yaml. Entries that cannot be read or judged are moved to the spool's",
     'set-aside/ folder with their reason and listed in the pull request. With ANTHROPIC_API_KEY, Claude',
     '(AXIOM_JUDGE_MODEL) grades the eligible results, through the Message Batches API from',
-    'AXIOM_JUDGE_BATCH_FROM results on (default 20); without it the rules judge alone.',
+    'AXIOM_JUDGE_BATCH_FROM results on (default 20); without it the rules judge alone. Judging and',
+    'publishing can run as two steps (--judge-only, then --publish): the judged run waits in --state,',
+    'and a run judged but not yet published is published by the next attempt, never judged again.',
   ].join('\n'),
   options: {
     root: { type: 'string', value: 'DIR', description: 'repository root (default: the current directory)' },
@@ -71,6 +79,19 @@ export const collectCommand = defineCommand({
       type: 'boolean',
       description: 'add no plots to the results pull requests (axiom plots adds them later)',
     },
+    'judge-only': {
+      type: 'boolean',
+      description: 'check and judge, and leave the judged run in --state for --publish',
+    },
+    publish: {
+      type: 'boolean',
+      description: 'open the pull requests of the run --judge-only left in --state, then clear it',
+    },
+    state: {
+      type: 'string',
+      value: 'FILE',
+      description: 'where a judged run waits to be published (default: collect-pending.json in the spool)',
+    },
     'dry-run': { type: 'boolean', description: 'check and judge, then report; write and open nothing' },
     json: { type: 'boolean', description: 'report as JSON' },
   },
@@ -83,6 +104,13 @@ export const collectCommand = defineCommand({
     const run = stringOption(args, 'run') ?? runId(new Date());
     if (!RUN_ID.test(run))
       throw new UsageError(`--run must look like 2026-11-25T120000Z; found "${run}"`, 'collect');
+    const dryRun = booleanOption(args, 'dry-run');
+    if (!dryRun) await requireDefaultBranchTip({ command: 'axiom collect', env, repoDir: root });
+    // Under Actions a collection without BOINC's database would skip the checks that need it.
+    if (env.actions.running && !env.databaseUrl)
+      throw new ConfigurationError(
+        "axiom collect under GitHub Actions needs AXIOM_DB_URL (the collect environment's secret): without BOINC's database it cannot check who returned a result or how long BOINC measured it; nothing was done",
+      );
     const validator = new SchemaValidator();
     const config = requireConfig(root, validator);
     const forge = await openForge({
@@ -90,26 +118,72 @@ export const collectCommand = defineCommand({
       repoDir: root,
       log: (l) => io.stderr.write(`${l}\n`),
     });
-    const store = env.databaseUrl ? openStore(env.databaseUrl) : undefined;
+    const judgeOnly = booleanOption(args, 'judge-only');
+    const publishOnly = booleanOption(args, 'publish');
+    if (judgeOnly && publishOnly)
+      throw new UsageError('--judge-only and --publish are the two halves; give one', 'collect');
+    const stateOption = stringOption(args, 'state');
+    // A dry run neither reads nor leaves a judged run behind.
+    const statePath = dryRun
+      ? undefined
+      : stateOption
+        ? resolve(io.cwd, stateOption)
+        : pendingStatePath(spool);
     const progress = createProgress(io);
+    const publishing = {
+      forge,
+      spoolDir: spool,
+      dryRun,
+      plots: { enabled: !booleanOption(args, 'no-plots') },
+      progress: (line: string) => progress.update(line),
+    };
     let report: CollectReport;
-    try {
-      report = await collectResults({
-        root,
-        spoolDir: spool,
-        ...(store ? { store } : {}),
-        validator,
-        judge: await openJudge(env.claude),
-        run,
-        hostDayLimit: config.limits.creditPerHostDay,
-        forge,
-        dryRun: booleanOption(args, 'dry-run'),
-        plots: { enabled: !booleanOption(args, 'no-plots') },
-        progress: (line) => progress.update(line),
-      });
-    } finally {
-      progress.done();
-      await store?.close();
+    if (publishOnly) {
+      const judged = statePath ? readJudgedRun(statePath) : undefined;
+      if (!judged) {
+        progress.done();
+        io.stdout.write(
+          booleanOption(args, 'json')
+            ? `${JSON.stringify({ published: false, state: statePath }, null, 2)}\n`
+            : `nothing judged waits in ${statePath}; nothing to publish\n`,
+        );
+        return 0;
+      }
+      try {
+        report = await publishRun(judged, publishing);
+      } finally {
+        progress.done();
+      }
+      if (statePath) rmSync(statePath, { force: true });
+    } else {
+      const store = env.databaseUrl ? openStore(env.databaseUrl) : undefined;
+      try {
+        const { judged, reused } = await judgeRun({
+          root,
+          spoolDir: spool,
+          ...(store ? { store } : {}),
+          validator,
+          judge: await openJudge(env.claude),
+          run,
+          hostDayLimit: config.limits.creditPerHostDay,
+          forge,
+          ...(statePath ? { statePath } : {}),
+          progress: (line) => progress.update(line),
+        });
+        if (reused)
+          io.stderr.write(
+            `axiom collect: run ${judged.run}, judged before and not yet published, is published now; nothing is judged twice\n`,
+          );
+        if (judgeOnly) {
+          report = reportOf(judged, [], dryRun);
+        } else {
+          report = await publishRun(judged, publishing);
+          if (statePath) rmSync(statePath, { force: true });
+        }
+      } finally {
+        progress.done();
+        await store?.close();
+      }
     }
     io.stdout.write(
       booleanOption(args, 'json') ? `${JSON.stringify(report, null, 2)}\n` : renderText(report),

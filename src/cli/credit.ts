@@ -6,6 +6,7 @@ import { type ApplyReport, applyCredit } from '../credit/apply.js';
 import { type CreditBalance, creditStatus } from '../credit/status.js';
 import { type Environment, required } from '../env/environment.js';
 import { UsageError } from '../errors.js';
+import { requireDefaultBranchTip } from '../forge/default-branch.js';
 import { headCommit } from '../forge/git.js';
 import { openForge } from '../forge/open.js';
 import { countErrors, formatProblem } from '../problems.js';
@@ -69,6 +70,7 @@ function applyText(report: ApplyReport): string {
 
 async function apply(args: CreditArgs, { io, env }: Context, root: string): Promise<number> {
   const dryRun = booleanOption(args, 'dry-run');
+  if (!dryRun) await requireDefaultBranchTip({ command: 'axiom credit apply', env, repoDir: root });
   const store = openDb(env);
   const progress = createProgress(io);
   let report: ApplyReport;

@@ -6,6 +6,7 @@ import { readProjectLayout } from '../boinc/project.js';
 import type { BoincStore } from '../boinc/store.js';
 import { type DeployReport, type DeployTarget, deployManifests } from '../deploy/deploy.js';
 import { type Environment, required } from '../env/environment.js';
+import { requireDefaultBranchTip } from '../forge/default-branch.js';
 import { headCommit } from '../forge/git.js';
 import { SchemaValidator } from '../schema/validate.js';
 import { booleanOption, defineCommand, type Io, stringOption } from './command.js';
@@ -51,6 +52,8 @@ export const deployCommand = defineCommand({
   },
   async run(args, { io, env }) {
     const root = resolve(io.cwd, stringOption(args, 'root') ?? '.');
+    if (!booleanOption(args, 'dry-run'))
+      await requireDefaultBranchTip({ command: 'axiom deploy', env, repoDir: root });
     const store = openStore(required(env.databaseUrl, 'AXIOM_DB_URL'));
     try {
       const report = await deployManifests({

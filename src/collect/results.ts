@@ -1,15 +1,18 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { parse } from 'yaml';
+import { writeFileAtomically } from '../atomic-write.js';
 import { ConfigurationError } from '../errors.js';
 import type { Forge, OpenOutcome } from '../forge/forge.js';
 import { EXPERIMENT_NAME_PATTERN } from '../manifest/name.js';
 import { PlotRenderer } from '../plots/render.js';
 import type { Problem } from '../problems.js';
-import { CREDIT_DIR, runOfBatch } from '../record/layout.js';
+import { CREDIT_DIR, RUN_ID, runOfBatch } from '../record/layout.js';
 import { type CollectOptions, type CollectOutcome, collect, type Proposed } from './collect.js';
 import { type SetAside, setAsideEntries } from './intake.js';
 import { type BatchProposal, batchProposals } from './proposal.js';
 
-export { RUN_ID } from '../record/layout.js';
+export { RUN_ID };
 
 /** Every results pull request's branch starts so: one per batch, e.g. axiom/results-2026-11-25t120000z-2. */
 export const RESULTS_BRANCH_PREFIX = 'axiom/results';
@@ -179,25 +182,83 @@ export interface CollectReport {
   problems: Problem[];
 }
 
+/** A judged run waiting to be published: everything publishing needs, and nothing it must ask again. */
+export interface JudgedRun {
+  version: 1;
+  run: string;
+  judgedBy: string;
+  collected: CollectOutcome['collected'];
+  skipped: number;
+  setAside: SetAside[];
+  problems: Problem[];
+}
+
+/** Where a judged run waits for publishing when no --state is given: beside the spool it came from. */
+export const pendingStatePath = (spoolDir: string) => join(spoolDir, 'collect-pending.json');
+
+/** The judged run waiting at `path`, if any; a file that is not one is an error, never guessed at. */
+export function readJudgedRun(path: string): JudgedRun | undefined {
+  if (!existsSync(path)) return undefined;
+  let state: JudgedRun;
+  try {
+    state = JSON.parse(readFileSync(path, 'utf8')) as JudgedRun;
+  } catch (error) {
+    throw new ConfigurationError(
+      `${path} is not a judged collection run (${(error as Error).message}); move it away to judge afresh`,
+    );
+  }
+  if (state?.version !== 1 || !RUN_ID.test(String(state.run)) || !Array.isArray(state.collected))
+    throw new ConfigurationError(
+      `${path} is not a judged collection run of this version; move it away to judge afresh`,
+    );
+  return state;
+}
+
 /**
- * The collect use case: judges what the spool holds that is not collected or proposed yet, splits
- * it into batches GitHub can show whole, and opens a results pull request for each, unless it is a
- * dry run. Entries that could not be read or judged are moved aside once the pull requests are open.
+ * Judges what the spool holds that is not collected or proposed yet. When `statePath` holds a run
+ * judged before and never published (a publish that failed, a job run again), that run is returned
+ * as it was: nobody is judged, and no model paid, twice.
  */
-export async function collectResults(options: CollectResultsOptions): Promise<CollectReport> {
+export async function judgeRun(
+  options: Omit<CollectResultsOptions, 'dryRun' | 'plots'> & { statePath?: string },
+): Promise<{ judged: JudgedRun; reused: boolean }> {
+  const pending = options.statePath ? readJudgedRun(options.statePath) : undefined;
+  if (pending) return { judged: pending, reused: true };
   const proposed = await alreadyProposed(options.forge);
   if (proposed.runs.has(options.run))
     throw new ConfigurationError(
       `collection run ${options.run} already has open results pull requests; run again with a new --run (the default is now)`,
     );
-  const outcome: CollectOutcome = await collect({ ...options, proposed });
+  const outcome = await collect({ ...options, proposed });
+  const judged: JudgedRun = {
+    version: 1,
+    run: outcome.run,
+    judgedBy: options.judge.name,
+    collected: outcome.collected,
+    skipped: outcome.skipped,
+    setAside: outcome.setAside,
+    problems: outcome.problems,
+  };
+  if (options.statePath) writeFileAtomically(options.statePath, `${JSON.stringify(judged)}\n`);
+  return { judged, reused: false };
+}
+
+/**
+ * Publishes a judged run: splits it into batches GitHub can show whole and opens a results pull
+ * request for each (a batch already open from an earlier attempt is brought up to date, never
+ * duplicated), then moves unreadable spool entries aside. Nothing is opened in a dry run.
+ */
+export async function publishRun(
+  judged: JudgedRun,
+  options: Pick<CollectResultsOptions, 'forge' | 'spoolDir' | 'dryRun' | 'plots' | 'progress' | 'now'>,
+): Promise<CollectReport> {
   const renderer =
-    options.plots.enabled && outcome.collected.length > 0
+    options.plots.enabled && judged.collected.length > 0
       ? new PlotRenderer(options.plots.threads)
       : undefined;
   let proposals: BatchProposal[];
   try {
-    proposals = await batchProposals(outcome, options.judge.name, renderer);
+    proposals = await batchProposals(judged, judged.judgedBy, renderer);
   } finally {
     await renderer?.close();
   }
@@ -209,15 +270,15 @@ export async function collectResults(options: CollectResultsOptions): Promise<Co
       : await options.forge.openOrUpdate({
           branch,
           base: 'main',
-          title: `Results: ${proposal.items.length} new (run ${outcome.run}${proposal.parts > 1 ? `, batch ${proposal.part} of ${proposal.parts}` : ''})`,
+          title: `Results: ${proposal.items.length} new (run ${judged.run}${proposal.parts > 1 ? `, batch ${proposal.part} of ${proposal.parts}` : ''})`,
           body: resultsBody(
             proposal,
-            outcome.run,
-            options.judge.name,
-            proposal.part === 1 ? outcome.setAside : [],
+            judged.run,
+            judged.judgedBy,
+            proposal.part === 1 ? judged.setAside : [],
           ),
-          labels: ['axiom:results', `axiom:judged-by-${options.judge.name}`],
-          commitMessage: `Results of collection run ${outcome.run}, batch ${proposal.batch}: ${proposal.items.length} results`,
+          labels: ['axiom:results', `axiom:judged-by-${judged.judgedBy}`],
+          commitMessage: `Results of collection run ${judged.run}, batch ${proposal.batch}: ${proposal.items.length} results`,
           files: proposal.files,
         });
     if (proposals.length > 1)
@@ -231,11 +292,15 @@ export async function collectResults(options: CollectResultsOptions): Promise<Co
     });
   }
   if (!options.dryRun)
-    setAsideEntries(options.spoolDir, outcome.setAside, (options.now ?? (() => new Date()))());
+    setAsideEntries(options.spoolDir, judged.setAside, (options.now ?? (() => new Date()))());
+  return reportOf(judged, batches, options.dryRun);
+}
+
+export function reportOf(judged: JudgedRun, batches: BatchSummary[], dryRun: boolean): CollectReport {
   return {
-    run: outcome.run,
-    judgedBy: options.judge.name,
-    collected: outcome.collected.map((c) => ({
+    run: judged.run,
+    judgedBy: judged.judgedBy,
+    collected: judged.collected.map((c) => ({
       result: c.resultId,
       experiment: c.experiment,
       host: c.host,
@@ -244,10 +309,20 @@ export async function collectResults(options: CollectResultsOptions): Promise<Co
       credit: c.credit,
       failed: c.checks.filter((k) => !k.passed).map((k) => k.rule),
     })),
-    skipped: outcome.skipped,
+    skipped: judged.skipped,
     batches,
-    setAside: outcome.setAside,
-    dryRun: options.dryRun,
-    problems: outcome.problems,
+    setAside: judged.setAside,
+    dryRun,
+    problems: judged.problems,
   };
+}
+
+/**
+ * The collect use case in one go: judge, then publish. Under Actions the two are separate steps
+ * (`--judge-only`, `--publish`), so that the token that opens pull requests is minted only after
+ * judging, however long a message batch takes.
+ */
+export async function collectResults(options: CollectResultsOptions): Promise<CollectReport> {
+  const { judged } = await judgeRun(options);
+  return publishRun(judged, options);
 }

@@ -41,7 +41,17 @@ export interface Environment {
     committer: { name?: string; email?: string };
   };
   catalogue: { dir?: string; runDuration?: number };
-  actions: { stepSummary?: string };
+  actions: {
+    stepSummary?: string;
+    /** GITHUB_ACTIONS is `true`: running in a GitHub Actions job. */
+    running: boolean;
+    ref?: string;
+    sha?: string;
+    eventName?: string;
+    eventPath?: string;
+  };
+  /** AXIOM_BOT_LOGIN: the GitHub App's bot account, e.g. axiom-lab[bot]. */
+  botLogin?: string;
 }
 
 interface Variable {
@@ -164,6 +174,27 @@ export const VARIABLES = {
     meaning: 'the Actions job summary file (set by GitHub)',
     example: '/home/runner/…/step_summary',
   },
+  GITHUB_ACTIONS: { meaning: 'set to true in a GitHub Actions job (by GitHub)', example: 'true' },
+  GITHUB_REF: {
+    meaning: 'the ref the Actions run is on (set by GitHub)',
+    example: 'refs/heads/main',
+  },
+  GITHUB_SHA: {
+    meaning: 'the commit the Actions run is for (set by GitHub)',
+    example: '0123456789abcdef0123456789abcdef01234567',
+    check: (v) => (/^[0-9a-f]{40}$/.test(v) ? undefined : 'must be a commit id in 40 hex digits'),
+  },
+  GITHUB_EVENT_NAME: { meaning: 'the event that started the Actions run (set by GitHub)', example: 'push' },
+  GITHUB_EVENT_PATH: {
+    meaning: "the Actions run's event payload (set by GitHub)",
+    example: '/home/runner/work/_temp/_github_workflow/event.json',
+  },
+  AXIOM_BOT_LOGIN: {
+    meaning: "the GitHub App's bot account: commits and trusted comments are its",
+    example: 'axiom-lab[bot]',
+    check: (v) =>
+      /^[A-Za-z0-9-]{1,39}\[bot\]$/.test(v) ? undefined : 'must be an app slug followed by [bot]',
+  },
 } satisfies Record<string, Variable>;
 
 export type VariableName = keyof typeof VARIABLES;
@@ -223,7 +254,15 @@ export function readEnvironment(env: NodeJS.ProcessEnv, cwd: string): Environmen
       committer: { name: get('GIT_COMMITTER_NAME'), email: get('GIT_COMMITTER_EMAIL') },
     },
     catalogue: { dir: path('AXIOM_CATALOGUE_DIR'), runDuration: number('AXIOM_CATALOGUE_RUN_DURATION') },
-    actions: { stepSummary: get('GITHUB_STEP_SUMMARY') },
+    actions: {
+      stepSummary: get('GITHUB_STEP_SUMMARY'),
+      running: get('GITHUB_ACTIONS') === 'true',
+      ref: get('GITHUB_REF'),
+      sha: get('GITHUB_SHA'),
+      eventName: get('GITHUB_EVENT_NAME'),
+      eventPath: get('GITHUB_EVENT_PATH'),
+    },
+    botLogin: get('AXIOM_BOT_LOGIN'),
   };
   if (problems.length > 0)
     throw new InvalidInputError(

@@ -189,6 +189,34 @@ export class GitRemote {
     return (await openGit(this.repoDir).raw(['rev-parse', tracking])).trim();
   }
 
+  /** The commit a branch of the remote points at; undefined when it has no such branch. */
+  async remoteTip(branch: string): Promise<string | undefined> {
+    try {
+      const listed = await this.transport().raw([
+        'ls-remote',
+        '--heads',
+        this.remote,
+        `refs/heads/${branch}`,
+      ]);
+      return /^([0-9a-f]{40})\s/.exec(listed)?.[1];
+    } catch (error) {
+      throw new ForgeError(`cannot read ${branch} from ${this.remote}: ${gitMessage(error)}`, undefined, {
+        cause: error,
+      });
+    }
+  }
+
+  /** Deletes a branch of the remote. */
+  async deleteBranch(branch: string): Promise<void> {
+    try {
+      await this.transport().raw(['push', '--quiet', this.remote, `:refs/heads/${branch}`]);
+    } catch (error) {
+      throw new ForgeError(`cannot delete ${branch} on ${this.remote}: ${gitMessage(error)}`, undefined, {
+        cause: error,
+      });
+    }
+  }
+
   async push(commit: string, branch: string, options: { force: boolean }): Promise<void> {
     const refspec = `${options.force ? '+' : ''}${commit}:refs/heads/${branch}`;
     try {
@@ -241,4 +269,19 @@ export async function fileAtCommit(dir: string, commit: string, path: string): P
   } catch {
     return undefined;
   }
+}
+
+/**
+ * git's environment for https pushes and fetches with a token: an authorization header through
+ * GIT_CONFIG_* (git 2.31 and later), never in a URL or on a command line.
+ */
+export function tokenAuthEnv(serverUrl: string, token: string): Record<string, string> {
+  const server = serverUrl.replace(/\/$/, '');
+  if (!/^https?:\/\//.test(server)) return {};
+  const basic = Buffer.from(`x-access-token:${token}`).toString('base64');
+  return {
+    GIT_CONFIG_COUNT: '1',
+    GIT_CONFIG_KEY_0: `http.${server}/.extraheader`,
+    GIT_CONFIG_VALUE_0: `AUTHORIZATION: basic ${basic}`,
+  };
 }

@@ -17,7 +17,15 @@ import {
   type Proposal,
   type PullRequest,
 } from './forge.js';
-import { changedFiles, fileAtCommit, type GitIdentity, GitRemote, treeFiles, writeCommit } from './git.js';
+import {
+  changedFiles,
+  fileAtCommit,
+  type GitIdentity,
+  GitRemote,
+  tokenAuthEnv,
+  treeFiles,
+  writeCommit,
+} from './git.js';
 
 /** GitHub's advice for integrations: space out writes (1 s) and writes that notify people (3 s). */
 export interface GitHubPacing {
@@ -114,6 +122,10 @@ export class GitHubForge implements Forge {
     const files = fitted.file ? [...proposal.files, fitted.file] : proposal.files;
     const open = await this.findOpen(proposal.branch);
     const branchTip = open ? await this.git.fetchBranch(proposal.branch) : undefined;
+    // A branch left over from a closed or merged pull request is deleted and made afresh from the
+    // base, never force-pushed: a force-push carries every change the base gained since (workflow
+    // files among them, which an App without the Workflows permission may not push).
+    const leftover = open ? undefined : await this.git.remoteTip(proposal.branch);
     const parent = branchTip ?? (await this.baseTip(proposal.base));
     const written = await writeCommit(this.options.repoDir, {
       parent,
@@ -125,8 +137,10 @@ export class GitHubForge implements Forge {
       throw new ForgeError(
         `nothing to propose on ${proposal.branch}: ${proposal.base} already has exactly these files`,
       );
-    // A branch left over from a closed or merged pull request is replaced, never continued.
-    if (written.changed) await this.git.push(written.commit, proposal.branch, { force: !branchTip });
+    if (written.changed) {
+      if (leftover) await this.git.deleteBranch(proposal.branch);
+      await this.git.push(written.commit, proposal.branch, { force: false });
+    }
     const outcome = open
       ? await this.update(open, proposal, fitted.body, written.changed)
       : await this.create(proposal, fitted.body);
@@ -259,10 +273,18 @@ export class GitHubForge implements Forge {
     let labels = pullRequest.labels;
     const add = (change.add ?? []).filter((l) => !labels.includes(l));
     if (add.length > 0) {
-      const { data } = await this.call('add labels', () =>
-        this.client.rest.issues.addLabels({ ...issue, labels: add }),
-      );
-      labels = data.map((l) => l.name);
+      try {
+        const { data } = await this.call('add labels', () =>
+          this.client.rest.issues.addLabels({ ...issue, labels: add }),
+        );
+        labels = data.map((l) => l.name);
+      } catch (error) {
+        // Labels help people sort; a pull request never fails for want of them.
+        if (!isLabelRefusal(error)) throw error;
+        (this.options.log ?? (() => {}))(
+          `warning: labels ${add.join(', ')} not added to ${pullRequest.ref}: ${(error as Error).message}. A label that does not exist yet is created only with the App's Issues: write permission; create it by hand or grant that. The pull request stands without it.`,
+        );
+      }
     }
     for (const name of (change.remove ?? []).filter((l) => labels.includes(l))) {
       await this.call(`remove label ${name}`, () => this.client.rest.issues.removeLabel({ ...issue, name }));
@@ -339,14 +361,14 @@ function createClient(options: GitHubForgeOptions): Client {
 
 /** git authenticates to GitHub with the same token, as an HTTP header that never enters a URL or argv. */
 function pushAuthEnv(options: GitHubForgeOptions): Record<string, string> {
-  const server = options.serverUrl.replace(/\/$/, '');
-  if (!/^https?:\/\//.test(server)) return {};
-  const basic = Buffer.from(`x-access-token:${options.token}`).toString('base64');
-  return {
-    GIT_CONFIG_COUNT: '1',
-    GIT_CONFIG_KEY_0: `http.${server}/.extraheader`,
-    GIT_CONFIG_VALUE_0: `AUTHORIZATION: basic ${basic}`,
-  };
+  return tokenAuthEnv(options.serverUrl, options.token);
+}
+
+/** GitHub refusing labels (missing permission, a label it will not create), not a rate limit. */
+function isLabelRefusal(error: unknown): boolean {
+  if (!(error instanceof ForgeError)) return false;
+  if (error.status === 404 || error.status === 422) return true;
+  return error.status === 403 && /Resource not accessible/i.test(error.message);
 }
 
 function isAlreadyExists(error: unknown): boolean {

@@ -1,6 +1,8 @@
 import { execFileSync } from 'node:child_process';
+import { chmodSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import { checkRequest, checkResponse, shaped } from './openapi.js';
 
 /**
@@ -96,6 +98,14 @@ export class GitHubStandIn {
   readonly log: string[] = [];
   readonly pulls: PullState[] = [];
   readonly comments: CommentState[] = [];
+  /** The repository's labels: adding one that does not exist creates it, which needs Issues: write. */
+  readonly labels = new Set<string>();
+  /**
+   * The installation token's permissions that bite (docs.github.com, "Permissions required for GitHub
+   * Apps"): creating a label needs Issues: write; a push that creates or changes anything under
+   * .github/workflows needs Workflows: write (enforced by the origin's pre-receive hook).
+   */
+  readonly permissions = { issues: true, workflows: false };
   private readonly expectations: Expectation[] = [];
   private nextId = 1000;
 
@@ -115,9 +125,51 @@ export class GitHubStandIn {
   }): Promise<GitHubStandIn> {
     const server = createServer();
     const standIn = new GitHubStandIn(server, options.owner, options.repo, options.origin, options.token);
+    standIn.installPushRules();
     server.on('request', (req, res) => void standIn.handle(req, res));
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     return standIn;
+  }
+
+  /**
+   * GitHub refuses a push from an App without the Workflows permission when it would create or
+   * change a file under .github/workflows: an update is judged by what it changes between the old
+   * and the new tip, a new branch by the commits it brings that the repository does not have yet.
+   * ("refusing to allow a GitHub App to create or update workflow … without `workflows`
+   * permission"). A pre-receive hook in the origin does the same.
+   */
+  private installPushRules(): void {
+    const hook = join(this.origin, 'hooks', 'pre-receive');
+    writeFileSync(
+      hook,
+      `#!/bin/sh
+[ -f "$GIT_DIR/axiom-workflows-permission" ] && exit 0
+zero=0000000000000000000000000000000000000000
+while read old new ref; do
+  [ "$new" = "$zero" ] && continue
+  if [ "$old" = "$zero" ]; then
+    changed=$(git rev-list "$new" --not --all | while read c; do git diff-tree --root --no-commit-id --name-only -r "$c"; done)
+  else
+    changed=$(git diff --name-only "$old" "$new")
+  fi
+  workflow=$(printf '%s\n' "$changed" | grep '^.github/workflows/' | head -n 1)
+  if [ -n "$workflow" ]; then
+    echo "refusing to allow a GitHub App to create or update workflow \\\`$workflow\\\` without \\\`workflows\\\` permission" >&2
+    exit 1
+  fi
+done
+exit 0
+`,
+    );
+    chmodSync(hook, 0o755);
+  }
+
+  /** Grants or takes the Workflows permission for pushes. */
+  setWorkflowsPermission(granted: boolean): void {
+    this.permissions.workflows = granted;
+    const marker = join(this.origin, 'axiom-workflows-permission');
+    if (granted) writeFileSync(marker, 'granted\n');
+    else rmSync(marker, { force: true });
   }
 
   get url(): string {
@@ -344,8 +396,20 @@ export class GitHubStandIn {
   private addLabels({ params, body }: StandInRequest): Reply {
     const pull = this.findPull(params.issue_number as string);
     if (!pull) return notFound();
-    for (const name of (body as { labels: string[] }).labels)
+    const names = (body as { labels: string[] }).labels;
+    if (names.some((n) => !this.labels.has(n)) && !this.permissions.issues)
+      return {
+        status: 403,
+        body: {
+          message: 'Resource not accessible by integration',
+          documentation_url: 'https://docs.github.com/rest/issues/labels#add-labels-to-an-issue',
+          status: '403',
+        },
+      };
+    for (const name of names) {
+      this.labels.add(name);
       if (!pull.labels.includes(name)) pull.labels.push(name);
+    }
     return { status: 200, body: pull.labels.map((name) => this.labelJson(name)) };
   }
 
