@@ -909,3 +909,41 @@ describe('axiom collect in two steps', () => {
     }
   });
 });
+
+describe("a results pull request's check", () => {
+  it('validates the credit files on the branch: a clean batch passes, an entry above the cap fails at its line', async () => {
+    spoolResult(ids[0] as number, wu(60, 0));
+    spoolResult(ids[1] as number, wu(60, 1), { envelope: { ...envelope(8, 0.02), dropped: [] } });
+    expect((await collectRun()).code).toBe(0);
+    git(lab.clone, 'fetch', '--quiet', 'origin', resultsBranch(RUN));
+    git(lab.clone, 'checkout', '--quiet', 'FETCH_HEAD');
+    const clean = await runCli(['check', '--format', 'github'], { cwd: lab.clone, env: env() });
+    expect(clean.code, clean.stdout).toBe(0);
+    const path = `results/credit/${RUN}.yaml`;
+    const lines = readFileSync(join(lab.clone, path), 'utf8').split('\n');
+    const at = lines.findIndex((l) => l.trim() === 'credit: 10');
+    lines[at] = lines[at]?.replace('credit: 10', 'credit: 11') as string;
+    writeFileSync(join(lab.clone, path), lines.join('\n'));
+    const over = await runCli(['check'], { cwd: lab.clone, env: env() });
+    expect(over.code).toBe(1);
+    expect(over.stdout).toMatch(
+      new RegExp(
+        `${path.replace(/[.]/g, '\\.')}:${at + 1}:\\d+: .*credit 11 is above the experiment's credit_cap 10; expected 0 to 10 \\[credit/within-cap\\]`,
+      ),
+    );
+  });
+});
+
+describe('a results pull request closed without merging', () => {
+  it('keeps its results out of later runs, unless it is labelled axiom:reopen', async () => {
+    spoolResult(ids[0] as number, wu(60, 0));
+    expect((await collectRun()).code).toBe(0);
+    const forge = new LocalForge({ repoDir: lab.clone, remote: 'origin', identity: DEFAULT_IDENTITY });
+    await forge.close(resultsBranch(RUN));
+    const later = JSON.parse((await collectRun('2026-11-25T130000Z')).stdout);
+    expect(later).toMatchObject({ collected: [], skipped: 1, batches: [] });
+    await forge.setLabels(await forge.get(resultsBranch(RUN)), { add: ['axiom:reopen'] });
+    const reopened = JSON.parse((await collectRun('2026-11-25T140000Z')).stdout);
+    expect(reopened.collected.map((c: { result: number }) => c.result)).toEqual([ids[0]]);
+  });
+});

@@ -325,6 +325,28 @@ describe('GitHub forge against the GitHub stand-in', () => {
     github.verify();
   });
 
+  it('lists pull requests closed without merging and reads them after their branch is deleted', async () => {
+    github.expect(LIST).expect(CREATE).expect(LABELS);
+    const created = await forge().openOrUpdate(
+      proposal({
+        branch: 'axiom/results-2026-11-25t120000z',
+        files: [{ path: 'results/credit/a.yaml', content: 'entries: []\n' }],
+      }),
+    );
+    // Someone closes it (GitHub keeps refs/pull/1/head) and the head branch is deleted.
+    github.expect(LIST);
+    await forge().listOpen('axiom/results');
+    (github.pulls[0] as { state: string }).state = 'closed';
+    git(lab.origin, 'update-ref', '-d', 'refs/heads/axiom/results-2026-11-25t120000z');
+    github.expect(LIST);
+    const closed = await forge().listClosed('axiom/results');
+    expect(closed.map((p) => [p.number, p.state])).toEqual([[created.pullRequest.number, 'closed']]);
+    expect(await forge().readFile(closed[0] as (typeof closed)[number], 'results/credit/a.yaml')).toBe(
+      'entries: []\n',
+    );
+    github.verify();
+  });
+
   it('opens the pull request when labels are refused, with a warning, and later runs go on', async () => {
     github.permissions.issues = false;
     github.expect(LIST).expect(CREATE).expect(LABELS);

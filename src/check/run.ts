@@ -1,6 +1,7 @@
 import { lstatSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfig } from '../config/config.js';
+import { checkCreditFiles } from '../credit/apply.js';
 import { AxiomError, InvalidInputError } from '../errors.js';
 import { SnapshotFleet } from '../fleet/snapshot.js';
 import type { FleetSource, Host } from '../fleet/types.js';
@@ -79,6 +80,8 @@ export async function runCheck(options: CheckOptions): Promise<CheckReport> {
   progress(`checking ${scripts.length} scripts against the script policy`, scripts.length);
   problems.push(...(await checkPolicy(root, options.python, scripts)));
   if (selection.wholeRepository) problems.push(...scriptsWithoutManifest(selection, loaded));
+  // What moves credit is checked before it is merged: a results pull request's credit files.
+  if (selection.wholeRepository) problems.push(...checkCreditFiles({ root, validator }));
 
   const deployable = hosts ? planValidManifests(root, valid, problems, hosts) : [];
   return {

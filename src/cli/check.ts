@@ -38,6 +38,11 @@ export const checkCommand = defineCommand({
       description: 'fleet snapshot to check against (default: the one named in axiom.yaml)',
     },
     summary: { type: 'string', value: 'FILE', description: 'also write the report as Markdown to FILE' },
+    report: {
+      type: 'string',
+      value: 'FILE',
+      description: 'also write the report as JSON to FILE (for `axiom pr comment --check-report`)',
+    },
     quiet: { type: 'boolean', short: 'q', description: 'no progress on stderr' },
   },
   async run(args, { io, env }) {
@@ -67,6 +72,8 @@ export const checkCommand = defineCommand({
     const markdown = renderMarkdown(report);
     const summaryFile = stringOption(args, 'summary');
     if (summaryFile) writeFileSync(resolve(io.cwd, summaryFile), markdown);
+    const reportFile = stringOption(args, 'report');
+    if (reportFile) writeFileSync(resolve(io.cwd, reportFile), renderJson(report));
     if (format === 'github' && env.actions.stepSummary) appendFileSync(env.actions.stepSummary, markdown);
     return countErrors(report.problems) === 0 ? 0 : 1;
   },

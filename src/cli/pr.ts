@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { parseCheckReport, renderMarkdown } from '../check/report.js';
 import { resolve } from 'node:path';
 import { ConfigurationError, UsageError } from '../errors.js';
 import type { Forge, PullRequest } from '../forge/forge.js';
@@ -17,7 +18,12 @@ const prOptions = {
   approver: { type: 'string', value: '"NAME <EMAIL>"', description: 'merge: who approves' },
   purpose: { type: 'string', value: 'NAME', description: 'comment: which sticky comment, e.g. plan' },
   'body-file': { type: 'string', value: 'FILE', description: 'comment: the comment text (Markdown)' },
-  'dry-run': { type: 'boolean', description: 'merge, comment: say what would happen; change nothing' },
+  'check-report': {
+    type: 'string',
+    value: 'FILE',
+    description: 'comment: render the comment from a report of `axiom check --report` (checked as data)',
+  },
+  'dry-run': { type: 'boolean', description: 'merge, close, comment: say what would happen; change nothing' },
   json: { type: 'boolean', description: 'report as JSON' },
 } as const;
 
@@ -122,8 +128,12 @@ async function comment(context: PrContext): Promise<number> {
   const ref = argument(context, 'comment');
   const purpose = stringOption(context.args, 'purpose');
   const bodyFile = stringOption(context.args, 'body-file');
-  if (!purpose || !bodyFile) throw new UsageError('pr comment: --purpose and --body-file are required', 'pr');
-  const body = readFileSync(resolve(context.io.cwd, bodyFile), 'utf8');
+  const reportFile = stringOption(context.args, 'check-report');
+  if (!purpose || (!bodyFile && !reportFile) || (bodyFile && reportFile))
+    throw new UsageError('pr comment: --purpose, and one of --body-file or --check-report, are required', 'pr');
+  const body = reportFile
+    ? renderMarkdown(parseCheckReport(readFileSync(resolve(context.io.cwd, reportFile), 'utf8'), reportFile))
+    : readFileSync(resolve(context.io.cwd, bodyFile as string), 'utf8');
   const pull = await context.forge.get(ref);
   if (booleanOption(context.args, 'dry-run')) {
     write(
@@ -142,12 +152,31 @@ async function comment(context: PrContext): Promise<number> {
   return 0;
 }
 
-const SUBCOMMANDS: Record<string, (context: PrContext) => Promise<number>> = { list, show, merge, comment };
+async function close(context: PrContext): Promise<number> {
+  const forge = requireLocal(context, 'close');
+  const ref = argument(context, 'close');
+  if (booleanOption(context.args, 'dry-run')) {
+    const pull = await forge.get(ref);
+    write(context, { dryRun: true, pullRequest: pull }, `would close ${pull.branch} without merging\n`);
+    return 0;
+  }
+  const pullRequest = await forge.close(ref);
+  write(context, { pullRequest }, `closed ${pullRequest.branch} without merging\n`);
+  return 0;
+}
+
+const SUBCOMMANDS: Record<string, (context: PrContext) => Promise<number>> = {
+  list,
+  show,
+  merge,
+  close,
+  comment,
+};
 
 export const prCommand = defineCommand({
   name: 'pr',
-  summary: 'list, show, merge and comment on pull requests (local forge; comment works on GitHub too)',
-  usage: 'list | show <branch> | merge <branch> | comment <pr>',
+  summary: 'list, show, merge, close and comment on pull requests (local forge; comment works on GitHub too)',
+  usage: 'list | show <branch> | merge <branch> | close <branch> | comment <pr>',
   description: [
     'The forge is AXIOM_FORGE: `local` (default) uses the bare repository behind the remote',
     '(AXIOM_GIT_REMOTE, default origin) as the place pull requests live; `github` uses GitHub',
@@ -157,6 +186,8 @@ export const prCommand = defineCommand({
     '  show <branch>          title, state, labels, body and comments',
     '  merge <branch>         merge into the base with a --no-ff merge commit recording who approved',
     '                         it and when (--approver, default: git config user.name/email)',
+    '  close <branch>         close without merging: a "no" that propose and collect respect (a',
+    '                         closed pull request labelled axiom:reopen may be proposed again)',
     '  comment <pr>           post or update the one comment of --purpose with --body-file',
   ].join('\n'),
   options: prOptions,

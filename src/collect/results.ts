@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { parse } from 'yaml';
 import { writeFileAtomically } from '../atomic-write.js';
 import { ConfigurationError } from '../errors.js';
-import type { Forge, OpenOutcome } from '../forge/forge.js';
+import { type Forge, type OpenOutcome, REOPEN_LABEL } from '../forge/forge.js';
 import { EXPERIMENT_NAME_PATTERN } from '../manifest/name.js';
 import { PlotRenderer } from '../plots/render.js';
 import type { Problem } from '../problems.js';
@@ -119,23 +119,30 @@ function creditEntriesOf(text: string): { result: number; workunit: string; cred
   }
 }
 
-/** What the open results pull requests already propose: their results and the workunits they pay. */
+/**
+ * What the results pull requests already hold: the open ones' results and the workunits they pay,
+ * and the results of ones a person closed without merging (their "no" stands: those results are not
+ * collected again unless the closed pull request is labelled axiom:reopen).
+ */
 async function alreadyProposed(forge: Forge): Promise<Proposed & { runs: Set<string> }> {
   const results = new Set<number>();
   const paidWorkunits = new Map<string, number>();
   const runs = new Set<string>();
-  for (const open of await forge.listOpen(RESULTS_BRANCH_PREFIX)) {
-    const files = await forge.listFiles(open, 'results/');
+  const open = await forge.listOpen(RESULTS_BRANCH_PREFIX);
+  const declined = (await forge.listClosed(RESULTS_BRANCH_PREFIX)).filter((p) => !p.labels.includes(REOPEN_LABEL));
+  for (const pull of [...open, ...declined]) {
+    const isOpen = pull.state === 'open';
+    const files = await forge.listFiles(pull, 'results/');
     for (const file of files) {
       const legacy = LEGACY_RESULT_PATH.exec(file);
       if (legacy) results.add(Number(legacy[1]));
       if (!file.startsWith(`${CREDIT_DIR}/`) || !file.endsWith('.yaml')) continue;
-      const text = await forge.readFile(open, file);
+      const text = await forge.readFile(pull, file);
       if (text === undefined) continue;
-      runs.add(runOfBatch(file.slice(CREDIT_DIR.length + 1, -'.yaml'.length)));
+      if (isOpen) runs.add(runOfBatch(file.slice(CREDIT_DIR.length + 1, -'.yaml'.length)));
       for (const entry of creditEntriesOf(text)) {
         results.add(entry.result);
-        if (typeof entry.workunit === 'string' && typeof entry.credit === 'number' && entry.credit > 0)
+        if (isOpen && typeof entry.workunit === 'string' && typeof entry.credit === 'number' && entry.credit > 0)
           paidWorkunits.set(entry.workunit, entry.result);
       }
     }

@@ -120,6 +120,63 @@ const CREDIT_RULES: Record<string, CreditRule> = {
       : undefined,
 };
 
+/** The rules that need BOINC's database; without it (a pull request's check) they are left out. */
+const DATABASE_RULES = new Set(['known-result', 'same-workunit', 'same-host', 'same-user']);
+
+function reviewsOf(root: string, validator: SchemaValidator): Map<number, Review> {
+  return new Map(
+    readResearchRecord(root, validator)
+      .experiments.flatMap((e) => e.results)
+      .flatMap((r) => (r.review ? [[r.id, r.review] as const] : [])),
+  );
+}
+
+/**
+ * What a results pull request's check says of the credit files on its branch, before anything is
+ * merged: the schema, the cap, only valid verdicts paid, each entry backed by a collected review
+ * in the record, one paid result per workunit, no result listed twice. (The database rules wait
+ * for `credit apply`.)
+ */
+export function checkCreditFiles(options: { root: string; validator: SchemaValidator }): Problem[] {
+  const read = readCreditFiles(options.root, options.validator);
+  const reviews = reviewsOf(options.root, options.validator);
+  const caps = manifestCaps(options.root, options.validator, read.entries);
+  const problems: Problem[] = [...read.problems];
+  const seen = new Map<number, LocatedEntry>();
+  const paidWorkunits = new Map<string, number>();
+  for (const located of read.entries) {
+    const { entry } = located;
+    const first = seen.get(entry.result);
+    if (first) {
+      problems.push(
+        problemAt(
+          located,
+          'duplicate',
+          'result',
+          `result ${entry.result} is already listed at ${first.file}:${first.line}`,
+        ),
+      );
+      continue;
+    }
+    seen.set(entry.result, located);
+    const paidThrough = paidWorkunits.get(entry.workunit);
+    const context: RuleContext = {
+      cap: caps.get(entry.experiment),
+      review: reviews.get(entry.result),
+      ...(paidThrough !== undefined ? { paidThrough } : {}),
+    };
+    const findings = Object.entries(CREDIT_RULES)
+      .filter(([name]) => !DATABASE_RULES.has(name))
+      .flatMap(([name, rule]) => {
+        const finding = rule(located, context);
+        return finding ? [problemAt(located, name, finding.key, finding.message)] : [];
+      });
+    problems.push(...findings);
+    if (findings.length === 0 && entry.credit > 0) paidWorkunits.set(entry.workunit, entry.result);
+  }
+  return problems;
+}
+
 function problemAt(
   located: LocatedEntry,
   rule: string,
@@ -146,11 +203,7 @@ export async function planCredit(options: {
   validator: SchemaValidator;
 }): Promise<CreditPlan> {
   const read = readCreditFiles(options.root, options.validator);
-  const reviews = new Map(
-    readResearchRecord(options.root, options.validator)
-      .experiments.flatMap((e) => e.results)
-      .flatMap((r) => (r.review ? [[r.id, r.review] as const] : [])),
-  );
+  const reviews = reviewsOf(options.root, options.validator);
   const ledger = await options.store.ledger();
   const granted = new Map(ledger.map((row) => [row.resultId, row]));
   const caps = manifestCaps(options.root, options.validator, read.entries);

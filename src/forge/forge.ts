@@ -66,6 +66,8 @@ export interface Forge {
   findOpen(branch: string): Promise<PullRequest | undefined>;
   /** Open pull requests from this repository whose branch starts with `prefix`. */
   listOpen(prefix: string): Promise<PullRequest[]>;
+  /** Pull requests from this repository closed without merging, whose branch starts with `prefix`. */
+  listClosed(prefix: string): Promise<PullRequest[]>;
   /** A file's text on the pull request's branch as it is now; undefined when the branch has none. */
   readFile(pullRequest: PullRequest, path: string): Promise<string | undefined>;
   /** Finds a pull request by its command-line name (see `PullRequest.ref`). */
@@ -78,6 +80,9 @@ export interface Forge {
   /** What the given commit on the base branch brought in, and the pull request it merged. */
   mergeInfo(commit: string): Promise<MergeInfo>;
 }
+
+/** A pull request closed without merging is a person's "no": proposed again only with this label. */
+export const REOPEN_LABEL = 'axiom:reopen';
 
 /** GitHub refuses pull request bodies and comments longer than this many characters. */
 export const GITHUB_BODY_LIMIT = 65_536;

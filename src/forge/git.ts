@@ -189,6 +189,21 @@ export class GitRemote {
     return (await openGit(this.repoDir).raw(['rev-parse', tracking])).trim();
   }
 
+  /** Any ref of the remote (e.g. refs/pull/12/head), fetched into this clone; undefined when absent. */
+  async fetchRef(ref: string): Promise<string | undefined> {
+    const tracking = `refs/axiom/remotes/${this.remote}/${ref.replace(/^refs\//, '')}`;
+    try {
+      const listed = await this.transport().raw(['ls-remote', this.remote, ref]);
+      if (listed.trim() === '') return undefined;
+      await this.transport().raw(['fetch', '--quiet', '--no-tags', this.remote, `+${ref}:${tracking}`]);
+    } catch (error) {
+      throw new ForgeError(`cannot fetch ${ref} from ${this.remote}: ${gitMessage(error)}`, undefined, {
+        cause: error,
+      });
+    }
+    return (await openGit(this.repoDir).raw(['rev-parse', tracking])).trim();
+  }
+
   /** The commit a branch of the remote points at; undefined when it has no such branch. */
   async remoteTip(branch: string): Promise<string | undefined> {
     try {

@@ -230,8 +230,29 @@ export class GitHubForge implements Forge {
       .map(toPullRequest);
   }
 
+  async listClosed(prefix: string): Promise<PullRequest[]> {
+    const pulls = await this.call('list closed pull requests', () =>
+      this.client.paginate(this.client.rest.pulls.list, {
+        owner: this.owner,
+        repo: this.repo,
+        state: 'closed',
+        per_page: 100,
+      }),
+    );
+    const own = `${this.owner}/${this.repo}`.toLowerCase();
+    return pulls
+      .filter(
+        (p) => !p.merged_at && p.head.ref.startsWith(prefix) && p.head.repo?.full_name.toLowerCase() === own,
+      )
+      .map(toPullRequest);
+  }
+
   async readFile(pullRequest: PullRequest, path: string): Promise<string | undefined> {
-    const tip = await this.git.fetchBranch(pullRequest.branch);
+    // A closed pull request's branch may be gone (head branches deleted on close); GitHub keeps
+    // its last commit as refs/pull/<number>/head.
+    const tip =
+      (await this.git.fetchBranch(pullRequest.branch)) ??
+      (pullRequest.number ? await this.git.fetchRef(`refs/pull/${pullRequest.number}/head`) : undefined);
     return tip ? fileAtCommit(this.options.repoDir, tip, path) : undefined;
   }
 

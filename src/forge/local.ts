@@ -32,6 +32,8 @@ interface LocalRecord {
   base: string;
   labels: string[];
   comments: { purpose: string; body: string; updatedAt: string }[];
+  /** When it was closed without merging. */
+  closedAt?: string;
 }
 
 const NOTES_REF = 'refs/notes/axiom-forge';
@@ -130,6 +132,19 @@ export class LocalForge implements Forge {
 
   async listOpen(prefix: string): Promise<PullRequest[]> {
     return (await this.list()).filter((p) => p.state === 'open' && p.branch.startsWith(prefix));
+  }
+
+  async listClosed(prefix: string): Promise<PullRequest[]> {
+    return (await this.list()).filter((p) => p.state === 'closed' && p.branch.startsWith(prefix));
+  }
+
+  /** Closes an open pull request without merging it: a person's "no". */
+  async close(ref: string): Promise<PullRequest> {
+    const pull = await this.get(ref);
+    if (pull.state !== 'open') throw new ForgeError(`${pull.branch} is already ${pull.state}`);
+    const record = await this.requireRecord(pull.branch);
+    await this.writeRecord(pull.branch, { ...record, closedAt: new Date().toISOString() });
+    return { ...pull, state: 'closed' };
   }
 
   async readFile(pullRequest: PullRequest, path: string): Promise<string | undefined> {
@@ -258,7 +273,7 @@ export class LocalForge implements Forge {
       body: record.body,
       labels: record.labels,
       url: `${await this.origin()}#${branch}`,
-      state: merged ? 'merged' : 'open',
+      state: merged ? 'merged' : record.closedAt ? 'closed' : 'open',
     };
   }
 

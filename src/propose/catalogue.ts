@@ -58,6 +58,8 @@ export interface CatalogueOptions {
   smokeSeconds: number;
   /** For demonstrations: one workunit per experiment, run for this many seconds. */
   scaledRunDuration?: number;
+  /** Experiments whose proposal a person closed without merging, and why they are not proposed. */
+  declined?: ReadonlyMap<string, string>;
   onProgress?: (line: string) => void;
 }
 
@@ -153,6 +155,11 @@ export async function proposeFromCatalogue(
   for (const entry of manifestsIn(options.catalogueRoot, options.validator)) {
     if (candidates.length >= options.count) break;
     const name = entry.name;
+    const declined = options.declined?.get(name);
+    if (declined) {
+      skipped.push({ name, reason: declined });
+      continue;
+    }
     const scriptPath = join(options.catalogueRoot, entry.script);
     const sha = sha256File(scriptPath);
     const duplicate = duplicateReason({ existing, existingShas }, name, sha, entry.hypothesis);

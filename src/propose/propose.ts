@@ -1,7 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Environment } from '../env/environment.js';
-import type { Forge, OpenOutcome } from '../forge/forge.js';
+import { type Forge, type OpenOutcome, REOPEN_LABEL } from '../forge/forge.js';
 import { escapeMarkdown } from '../markdown.js';
 import { readResearchRecord } from '../record/research.js';
 import type { SchemaValidator } from '../schema/validate.js';
@@ -174,18 +174,42 @@ export interface ProposeReport {
   dryRun: boolean;
 }
 
+/**
+ * Proposals a person closed without merging: their "no" stands, and they are not proposed again
+ * unless someone labels the closed pull request axiom:reopen.
+ */
+async function declinedProposals(forge: Forge | undefined): Promise<Map<string, string>> {
+  const declined = new Map<string, string>();
+  if (!forge) return declined;
+  for (const pull of await forge.listClosed('axiom/propose/')) {
+    if (pull.labels.includes(REOPEN_LABEL)) continue;
+    const name = pull.branch.slice('axiom/propose/'.length);
+    declined.set(
+      name,
+      `its pull request ${pull.ref} was closed without merging; label it ${REOPEN_LABEL} to have it proposed again`,
+    );
+  }
+  return declined;
+}
+
 /** The propose use case: designs or picks experiments, checks and smoke-runs them, and opens a pull request for each. */
 export async function proposeExperiments(options: ProposeOptions): Promise<ProposeReport> {
   const onProgress = options.onProgress ?? (() => {});
+  const declined = await declinedProposals(options.forge);
   const found = options.claude
     ? await designWithClaude({ ...options, claude: options.claude, onProgress })
     : {
-        ...(await proposeFromCatalogue({ ...options, onProgress })),
+        ...(await proposeFromCatalogue({ ...options, declined, onProgress })),
         designs: new Map<string, DesignProvenance>(),
         abandoned: [],
       };
   const proposed: ProposeReport['proposed'] = [];
   for (const c of found.candidates) {
+    const no = declined.get(c.name);
+    if (no) {
+      found.skipped.push({ name: c.name, reason: no });
+      continue;
+    }
     const designed = found.designs.get(c.name);
     const files = [
       { path: `experiments/${c.name}.py`, content: c.script },

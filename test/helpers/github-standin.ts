@@ -206,7 +206,20 @@ exit 0
     this.comments.push({ id: this.nextId++, issue, body, ...author });
   }
 
+  /**
+   * GitHub keeps each pull request's head as refs/pull/<number>/head, moved with every push while it
+   * is open and kept after it is closed (its branch may be deleted).
+   */
+  private syncPullRefs(): void {
+    for (const pull of this.pulls) {
+      if (pull.state !== 'open' || pull.headOwner) continue;
+      const tip = this.git('rev-parse', '--verify', '--quiet', `refs/heads/${pull.head}`);
+      if (tip) this.git('update-ref', `refs/pull/${pull.number}/head`, tip);
+    }
+  }
+
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    this.syncPullRefs();
     const url = new URL(req.url ?? '/', this.url);
     const method = req.method ?? 'GET';
     const text = await readBody(req);
@@ -387,9 +400,10 @@ exit 0
   private updatePull({ route, params, body }: StandInRequest): Reply {
     const pull = this.findPull(params.pull_number as string);
     if (!pull) return notFound();
-    const change = body as { title?: string; body?: string };
+    const change = body as { title?: string; body?: string; state?: 'open' | 'closed' };
     if (change.title !== undefined) pull.title = change.title;
     if (change.body !== undefined) pull.body = change.body;
+    if (change.state !== undefined) pull.state = change.state;
     return { status: 200, body: this.pullJson(route, 200, pull) };
   }
 
