@@ -6,7 +6,7 @@ import { GITHUB_BODY_LIMIT } from '../src/forge/forge.js';
 import { DEFAULT_IDENTITY } from '../src/forge/git.js';
 import { GitHubForge } from '../src/forge/github.js';
 import { git, type Lab, makeLab, showFile } from './helpers/git.js';
-import { BOT, DOCS, GitHubStandIn } from './helpers/github-standin.js';
+import { BOT, BOT_ID, DOCS, GitHubStandIn } from './helpers/github-standin.js';
 import { runCli } from './helpers/repo.js';
 
 const TOKEN = 'ghs_test_installation_token';
@@ -29,7 +29,7 @@ afterEach(async () => {
   await github.close();
 });
 
-function forge(): GitHubForge {
+function forge(extra: Partial<ConstructorParameters<typeof GitHubForge>[0]> = {}): GitHubForge {
   return new GitHubForge({
     repoDir: lab.clone,
     remote: 'origin',
@@ -40,6 +40,7 @@ function forge(): GitHubForge {
     identity: DEFAULT_IDENTITY,
     pacing: { writeGapMs: 0, notificationGapMs: 0, retryUnitMs: 20, rateLimitRetries: 2 },
     log: (line) => limitLog.push(line),
+    ...extra,
   });
 }
 
@@ -345,6 +346,32 @@ describe('GitHub forge against the GitHub stand-in', () => {
       'entries: []\n',
     );
     github.verify();
+  });
+
+  it("commits as the App's bot and trusts only its marker comments, not another app's or a member's", async () => {
+    const asBot = forge({ botLogin: BOT.login });
+    github.expect(LIST).expect('GET /users/{username}').expect(CREATE);
+    const { pullRequest, commit } = await asBot.openOrUpdate(proposal({ labels: [] }));
+    github.verify();
+    expect(git(lab.origin, 'log', '-1', '--format=%an <%ae>|%cn <%ce>', commit as string)).toBe(
+      `${BOT.login} <${BOT_ID}+${BOT.login}@users.noreply.github.com>|${BOT.login} <${BOT_ID}+${BOT.login}@users.noreply.github.com>`,
+    );
+    github.seedComment(1, '<!-- axiom:plan -->\nfrom another app', {
+      login: 'other-app[bot]',
+      type: 'Bot',
+      association: 'NONE',
+    });
+    github.seedComment(1, '<!-- axiom:plan -->\nfrom a member', {
+      login: 'ada',
+      type: 'User',
+      association: 'MEMBER',
+    });
+    github.expect(COMMENTS).expect('POST /repos/{owner}/{repo}/issues/{issue_number}/comments');
+    expect(await asBot.upsertComment(pullRequest, 'plan', 'plan v1')).toBe('created');
+    github.verify();
+    expect(
+      github.comments.filter((c) => c.body.startsWith('<!-- axiom:plan -->')).map((c) => c.login),
+    ).toEqual(['other-app[bot]', 'ada', BOT.login]);
   });
 
   it('opens the pull request when labels are refused, with a warning, and later runs go on', async () => {

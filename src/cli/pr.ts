@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
-import { parseCheckReport, renderMarkdown } from '../check/report.js';
 import { resolve } from 'node:path';
+import { parseCheckReport, renderMarkdown } from '../check/report.js';
 import { ConfigurationError, UsageError } from '../errors.js';
 import type { Forge, PullRequest } from '../forge/forge.js';
 import { openGit } from '../forge/git.js';
@@ -130,7 +130,10 @@ async function comment(context: PrContext): Promise<number> {
   const bodyFile = stringOption(context.args, 'body-file');
   const reportFile = stringOption(context.args, 'check-report');
   if (!purpose || (!bodyFile && !reportFile) || (bodyFile && reportFile))
-    throw new UsageError('pr comment: --purpose, and one of --body-file or --check-report, are required', 'pr');
+    throw new UsageError(
+      'pr comment: --purpose, and one of --body-file or --check-report, are required',
+      'pr',
+    );
   const body = reportFile
     ? renderMarkdown(parseCheckReport(readFileSync(resolve(context.io.cwd, reportFile), 'utf8'), reportFile))
     : readFileSync(resolve(context.io.cwd, bodyFile as string), 'utf8');

@@ -129,7 +129,9 @@ async function alreadyProposed(forge: Forge): Promise<Proposed & { runs: Set<str
   const paidWorkunits = new Map<string, number>();
   const runs = new Set<string>();
   const open = await forge.listOpen(RESULTS_BRANCH_PREFIX);
-  const declined = (await forge.listClosed(RESULTS_BRANCH_PREFIX)).filter((p) => !p.labels.includes(REOPEN_LABEL));
+  const declined = (await forge.listClosed(RESULTS_BRANCH_PREFIX)).filter(
+    (p) => !p.labels.includes(REOPEN_LABEL),
+  );
   for (const pull of [...open, ...declined]) {
     const isOpen = pull.state === 'open';
     const files = await forge.listFiles(pull, 'results/');
@@ -142,7 +144,12 @@ async function alreadyProposed(forge: Forge): Promise<Proposed & { runs: Set<str
       if (isOpen) runs.add(runOfBatch(file.slice(CREDIT_DIR.length + 1, -'.yaml'.length)));
       for (const entry of creditEntriesOf(text)) {
         results.add(entry.result);
-        if (isOpen && typeof entry.workunit === 'string' && typeof entry.credit === 'number' && entry.credit > 0)
+        if (
+          isOpen &&
+          typeof entry.workunit === 'string' &&
+          typeof entry.credit === 'number' &&
+          entry.credit > 0
+        )
           paidWorkunits.set(entry.workunit, entry.result);
       }
     }

@@ -39,6 +39,8 @@ export interface Environment {
     remote: string;
     github: { repository?: string; token?: string; apiUrl: string; serverUrl: string };
     committer: { name?: string; email?: string };
+    /** AXIOM_BOT_LOGIN: the GitHub App's bot account, e.g. axiom-lab[bot]. */
+    botLogin?: string;
   };
   catalogue: { dir?: string; runDuration?: number };
   actions: {
@@ -50,8 +52,6 @@ export interface Environment {
     eventName?: string;
     eventPath?: string;
   };
-  /** AXIOM_BOT_LOGIN: the GitHub App's bot account, e.g. axiom-lab[bot]. */
-  botLogin?: string;
 }
 
 interface Variable {
@@ -252,6 +252,7 @@ export function readEnvironment(env: NodeJS.ProcessEnv, cwd: string): Environmen
         serverUrl: get('GITHUB_SERVER_URL') ?? 'https://github.com',
       },
       committer: { name: get('GIT_COMMITTER_NAME'), email: get('GIT_COMMITTER_EMAIL') },
+      botLogin: get('AXIOM_BOT_LOGIN'),
     },
     catalogue: { dir: path('AXIOM_CATALOGUE_DIR'), runDuration: number('AXIOM_CATALOGUE_RUN_DURATION') },
     actions: {
@@ -262,7 +263,6 @@ export function readEnvironment(env: NodeJS.ProcessEnv, cwd: string): Environmen
       eventName: get('GITHUB_EVENT_NAME'),
       eventPath: get('GITHUB_EVENT_PATH'),
     },
-    botLogin: get('AXIOM_BOT_LOGIN'),
   };
   if (problems.length > 0)
     throw new InvalidInputError(

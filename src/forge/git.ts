@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, posix } from 'node:path';
@@ -159,7 +160,11 @@ export class GitRemote {
     return simpleGit({
       baseDir: this.repoDir,
       errors: failOnExitCode,
-      unsafe: { allowUnsafeConfigEnvCount: 'GIT_CONFIG_COUNT' in extra },
+      // Our own askpass program (git before 2.31), never one from outside.
+      unsafe: {
+        allowUnsafeConfigEnvCount: 'GIT_CONFIG_COUNT' in extra,
+        allowUnsafeAskPass: 'GIT_ASKPASS' in extra,
+      },
     }).env(gitEnv(extra));
   }
 
@@ -286,13 +291,62 @@ export async function fileAtCommit(dir: string, commit: string, path: string): P
   }
 }
 
+let gitVersion: [number, number] | undefined;
+
+/** The installed git's version, e.g. [2, 43]; [0, 0] when it cannot be told. */
+export function installedGitVersion(): [number, number] {
+  if (gitVersion) return gitVersion;
+  try {
+    const out = execFileSync('git', ['--version'], { encoding: 'utf8', env: gitEnv() });
+    const match = /git version (\d+)\.(\d+)/.exec(out);
+    gitVersion = match ? [Number(match[1]), Number(match[2])] : [0, 0];
+  } catch {
+    gitVersion = [0, 0];
+  }
+  return gitVersion;
+}
+
+/** GIT_CONFIG_COUNT/KEY/VALUE came with git 2.31; older ones ignore them silently. */
+const CONFIG_ENV_VERSION: [number, number] = [2, 31];
+
+let askpass: string | undefined;
+
+/**
+ * A GIT_ASKPASS program for git older than 2.31: it answers the username prompt with
+ * x-access-token and the password prompt with the token from its environment, so the token is never
+ * in a URL, a file or a command line.
+ */
+function askpassProgram(): string {
+  if (askpass) return askpass;
+  const dir = mkdtempSync(join(tmpdir(), 'axiom-askpass-'));
+  const program = join(dir, 'askpass');
+  writeFileSync(
+    program,
+    '#!/bin/sh\ncase "$1" in\n  Username*) echo x-access-token ;;\n  *) printf \'%s\\n\' "$AXIOM_GIT_TOKEN" ;;\nesac\n',
+    {
+      mode: 0o700,
+    },
+  );
+  askpass = program;
+  return program;
+}
+
 /**
  * git's environment for https pushes and fetches with a token: an authorization header through
- * GIT_CONFIG_* (git 2.31 and later), never in a URL or on a command line.
+ * GIT_CONFIG_* on git 2.31 and later; an askpass program before that. Never in a URL or on a
+ * command line.
  */
-export function tokenAuthEnv(serverUrl: string, token: string): Record<string, string> {
+export function tokenAuthEnv(
+  serverUrl: string,
+  token: string,
+  version: [number, number] = installedGitVersion(),
+): Record<string, string> {
   const server = serverUrl.replace(/\/$/, '');
   if (!/^https?:\/\//.test(server)) return {};
+  const [major, minor] = version;
+  const modern =
+    major > CONFIG_ENV_VERSION[0] || (major === CONFIG_ENV_VERSION[0] && minor >= CONFIG_ENV_VERSION[1]);
+  if (!modern) return { GIT_ASKPASS: askpassProgram(), AXIOM_GIT_TOKEN: token };
   const basic = Buffer.from(`x-access-token:${token}`).toString('base64');
   return {
     GIT_CONFIG_COUNT: '1',

@@ -56,6 +56,13 @@ export interface GitHubForgeOptions {
   /** Web root for links: `https://github.com` or the Enterprise host. */
   serverUrl: string;
   identity: GitIdentity;
+  /**
+   * The App's bot account (`<app-slug>[bot]`): commits are its (its noreply address, looked up once),
+   * unless `identityGiven`; and only its marker comments are taken for ours.
+   */
+  botLogin?: string;
+  /** The committer was named explicitly (GIT_COMMITTER_NAME/EMAIL): keep it. */
+  identityGiven?: boolean;
   pacing?: GitHubPacing;
   /** Where rate-limit waits are reported. */
   log?: (line: string) => void;
@@ -63,9 +70,6 @@ export interface GitHubForgeOptions {
 
 const ThrottledOctokit = Octokit.plugin(throttling, retry);
 type Client = InstanceType<typeof ThrottledOctokit>;
-
-/** Comment authors whose marker we trust: our own bot, or people with write access. */
-const TRUSTED_ASSOCIATIONS = new Set(['OWNER', 'MEMBER', 'COLLABORATOR']);
 
 interface PullShape {
   number: number;
@@ -112,6 +116,21 @@ export class GitHubForge implements Forge {
     this.git = new GitRemote(options.repoDir, options.remote, pushAuthEnv(options));
   }
 
+  private identity?: GitIdentity;
+
+  /** Who commits: the bot's own noreply identity when it is known, else the configured one. */
+  private async committer(): Promise<GitIdentity> {
+    if (this.identity) return this.identity;
+    const login = this.options.botLogin;
+    if (!login || this.options.identityGiven) return (this.identity = this.options.identity);
+    const { data } = await this.call(`look up ${login}`, () =>
+      this.client.rest.users.getByUsername({ username: login }),
+    );
+    // GitHub's noreply address for an account: <id>+<login>@users.noreply.github.com.
+    this.identity = { name: login, email: `${data.id}+${login}@users.noreply.github.com` };
+    return this.identity;
+  }
+
   async openOrUpdate(proposal: Proposal): Promise<OpenOutcome> {
     checkBranchName(proposal.branch);
     const fitted = fitBody(proposal.body, {
@@ -131,7 +150,7 @@ export class GitHubForge implements Forge {
       parent,
       files,
       message: proposal.commitMessage,
-      identity: this.options.identity,
+      identity: await this.committer(),
     });
     if (!open && !written.changed)
       throw new ForgeError(
@@ -276,7 +295,8 @@ export class GitHubForge implements Forge {
     const ours = comments.find(
       (c) =>
         (c.body ?? '').startsWith(marker) &&
-        (c.user?.type === 'Bot' || TRUSTED_ASSOCIATIONS.has(c.author_association)),
+        // Only our own bot's comment counts: a person or another app copying the marker is ignored.
+        (this.options.botLogin ? c.user?.login === this.options.botLogin : c.user?.type === 'Bot'),
     );
     if (ours && ours.body === text) return 'unchanged';
     if (ours) {

@@ -32,6 +32,8 @@ const FORGES: Record<Environment['forge']['kind'], (context: ForgeContext) => Fo
       apiUrl: settings.github.apiUrl,
       serverUrl: settings.github.serverUrl,
       identity: committerOf(settings),
+      ...(settings.botLogin ? { botLogin: settings.botLogin } : {}),
+      identityGiven: settings.committer.name !== undefined || settings.committer.email !== undefined,
       log,
     }),
 };

@@ -66,6 +66,7 @@ const ROUTES = [
   'POST /repos/{owner}/{repo}/issues/{issue_number}/comments',
   'PATCH /repos/{owner}/{repo}/issues/comments/{comment_id}',
   'GET /repos/{owner}/{repo}/commits/{commit_sha}/pulls',
+  'GET /users/{username}',
 ] as const;
 
 function matchRoute(
@@ -92,6 +93,7 @@ function matchRoute(
 export const DOCS = 'https://docs.github.com/rest';
 
 export const BOT = { login: 'axiom-lab[bot]', type: 'Bot' as const };
+export const BOT_ID = 149000001;
 
 export class GitHubStandIn {
   readonly failures: string[] = [];
@@ -231,7 +233,7 @@ exit 0
       return this.refuse(res, `${route}: authorization header missing or wrong`, 401);
     if (!String(req.headers.accept).includes('application/vnd.github'))
       this.failures.push(`${route}: accept header is ${req.headers.accept}`);
-    if (params.owner !== this.owner || params.repo !== this.repo)
+    if (params.owner !== undefined && (params.owner !== this.owner || params.repo !== this.repo))
       return this.refuse(res, `${route}: repository ${params.owner}/${params.repo}`, 404);
     let body: unknown;
     try {
@@ -273,6 +275,7 @@ exit 0
       'POST /repos/{owner}/{repo}/issues/{issue_number}/comments': (r) => this.createComment(r),
       'PATCH /repos/{owner}/{repo}/issues/comments/{comment_id}': (r) => this.updateComment(r),
       'GET /repos/{owner}/{repo}/commits/{commit_sha}/pulls': (r) => this.pullsOfCommit(r),
+      'GET /users/{username}': (r) => this.user(r),
     };
     return (handlers[request.route] as (r: StandInRequest) => Reply)(request);
   }
@@ -405,6 +408,12 @@ exit 0
     if (change.body !== undefined) pull.body = change.body;
     if (change.state !== undefined) pull.state = change.state;
     return { status: 200, body: this.pullJson(route, 200, pull) };
+  }
+
+  /** The accounts GitHub knows here: the App's bot (its id is the one in its noreply address). */
+  private user({ route, params }: StandInRequest): Reply {
+    if (params.username !== BOT.login) return notFound();
+    return { status: 200, body: shaped(route, 200, { login: BOT.login, id: BOT_ID, type: 'Bot' }) };
   }
 
   private addLabels({ params, body }: StandInRequest): Reply {
