@@ -122,7 +122,10 @@ export class GitHubForge implements Forge {
   private async committer(): Promise<GitIdentity> {
     if (this.identity) return this.identity;
     const login = this.options.botLogin;
-    if (!login || this.options.identityGiven) return (this.identity = this.options.identity);
+    if (!login || this.options.identityGiven) {
+      this.identity = this.options.identity;
+      return this.identity;
+    }
     const { data } = await this.call(`look up ${login}`, () =>
       this.client.rest.users.getByUsername({ username: login }),
     );
