@@ -88,7 +88,22 @@ describe('axiom demo', () => {
         const cap = (
           parse(readFileSync(join(lab, 'manifests', `${experiment}.yaml`), 'utf8')) as { credit_cap: number }
         ).credit_cap;
-        expect({ result, credit: entry.credit }).toEqual({ result, credit: Math.round(cap * quality) });
+        // A partial result is paid for the share of its planned work it did (its review says which).
+        const review = readdirSync(join(lab, 'results', experiment))
+          .filter((f) => f.endsWith('.jsonl'))
+          .flatMap((f) =>
+            readFileSync(join(lab, 'results', experiment, f), 'utf8')
+              .split('\n')
+              .filter(Boolean),
+          )
+          .map((l) => JSON.parse(l))
+          .find((l) => l.result === result)?.review;
+        const full = Math.round(cap * quality);
+        const share = review?.work_share;
+        expect({ result, credit: entry.credit }).toEqual({
+          result,
+          credit: share === undefined ? full : Math.round(full * share),
+        });
       }
       expect(summary.verdicts.valid).toBe(
         entries.filter((e) => (e as { verdict?: string }).verdict === 'valid').length,

@@ -190,7 +190,11 @@ describe('local forge', () => {
       [['pr', 'show', 'feature/x'], 2, 'must be axiom/ followed by'],
       [['pr', 'show', 'axiom/none'], 1, 'no pull request on branch axiom/none'],
       [['pr', 'merge', 'axiom/none', '--approver', 'nobody'], 2, 'expected Name <email@example.org>'],
-      [['pr', 'comment', 'axiom/none'], 2, '--purpose and --body-file are required'],
+      [
+        ['pr', 'comment', 'axiom/none'],
+        2,
+        '--purpose, and one of --body-file or --check-report, are required',
+      ],
     ];
     for (const [argv, code, message] of cases) {
       const result = await runCli(argv, { cwd: lab.clone, env: env(lab) });

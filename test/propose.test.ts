@@ -361,7 +361,11 @@ describe('axiom propose with Claude as the designer (through the Claude API stan
         token: 'ghs_token',
       });
       try {
-        github.expect('GET /repos/{owner}/{repo}/pulls').expect('POST /repos/{owner}/{repo}/pulls');
+        // Closed proposals first (a person's "no" stands), then the open one for the branch.
+        github
+          .expect('GET /repos/{owner}/{repo}/pulls')
+          .expect('GET /repos/{owner}/{repo}/pulls')
+          .expect('POST /repos/{owner}/{repo}/pulls');
         github.expect('POST /repos/{owner}/{repo}/issues/{issue_number}/labels');
         claude.expect('messages', 1);
         const result = await runCli(['propose', '--smoke-seconds', '0', '--json'], {

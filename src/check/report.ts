@@ -1,4 +1,5 @@
 import { InvalidInputError } from '../errors.js';
+import { EXPERIMENT_NAME, EXPERIMENT_NAME_PATTERN } from '../manifest/name.js';
 import { countErrors, formatProblem, type Problem } from '../problems.js';
 import type { ManifestPlan } from '../workunit/plan.js';
 import type { CheckReport } from './run.js';
@@ -143,8 +144,7 @@ function escapeCell(text: string): string {
 function escapeMarkdown(text: string): string {
   return text.replace(/[\\`*_{}[\]()<>#!@~]/g, (c) => `\\${c}`);
 }
-
-const NAME = /^[a-z][a-z0-9_]{2,47}$/;
+const SCRIPT_PATH = new RegExp(`^experiments/${EXPERIMENT_NAME_PATTERN}\\.py$`);
 
 /**
  * A check report as `axiom check --report` wrote it, read back by the job that posts the plan
@@ -195,11 +195,11 @@ export function parseCheckReport(text: string, file: string): CheckReport {
     const where = `plans[${i}]`;
     if (!isObject(p)) return fail(where, 'an object');
     const experiment =
-      typeof p.experiment === 'string' && NAME.test(p.experiment)
+      typeof p.experiment === 'string' && EXPERIMENT_NAME.test(p.experiment)
         ? p.experiment
         : fail(`${where}.experiment`, 'an experiment name');
     const script =
-      typeof p.script === 'string' && /^experiments\/[a-z][a-z0-9_]{2,47}\.py$/.test(p.script)
+      typeof p.script === 'string' && SCRIPT_PATH.test(p.script)
         ? p.script
         : fail(`${where}.script`, 'experiments/<name>.py');
     const sha =

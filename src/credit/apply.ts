@@ -139,6 +139,8 @@ function reviewsOf(root: string, validator: SchemaValidator): Map<number, Review
  */
 export function checkCreditFiles(options: { root: string; validator: SchemaValidator }): Problem[] {
   const read = readCreditFiles(options.root, options.validator);
+  // Without credit files there is nothing to check, and the record is not read at all.
+  if (read.files.length === 0) return [];
   const reviews = reviewsOf(options.root, options.validator);
   const caps = manifestCaps(options.root, options.validator, read.entries);
   const problems: Problem[] = [...read.problems];
