@@ -51,8 +51,10 @@ describe('the Claude implementation of the Llm port', () => {
     system: 'rubric '.repeat(100),
     context: 'context',
     user: 'data',
-    schema: { type: 'object' },
+    schema: { type: 'object', additionalProperties: false, properties: {} },
     maxTokens: 100,
+    effort: 'low' as const,
+    cacheTtl: '5m' as const,
   };
 
   it('counts tokens through count_tokens', async () => {
@@ -68,13 +70,71 @@ describe('the Claude implementation of the Llm port', () => {
       .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(LlmError);
     expect((error as LlmError).status).toBe(401);
-    expect((error as Error).message).toBe('ANTHROPIC_API_KEY was refused');
+    expect((error as LlmError).fatal).toBe(true);
+    expect((error as Error).message).toBe('ANTHROPIC_API_KEY was refused (401)');
   });
 
   it('prices calls per model, batches at half price, unknown models as the dearest', () => {
     const usage = { inputTokens: 1_000_000, outputTokens: 0, cacheReadTokens: 0, cacheWriteTokens: 0 };
     expect(costUsd('claude-haiku-5-5', usage, false)).toBe(0.1);
     expect(costUsd('claude-haiku-5-5', usage, true)).toBe(0.05);
-    expect(costUsd('some-future-model', usage, false)).toBe(4);
+    // The dearest known: Fable 5.1 at $10 per million input tokens.
+    expect(costUsd('some-future-model', usage, false)).toBe(10);
+  });
+
+  it('checks the stop reason before parsing: a truncated or refused answer is no answer, and still costs', async () => {
+    for (const stop of ['max_tokens', 'refusal'] as const) {
+      const standIn = await ClaudeStandIn.start('sk-ant-key', () => ({ $stop: stop }));
+      try {
+        const answer = await new ClaudeLlm({ apiKey: 'sk-ant-key', baseURL: standIn.url }).ask(request);
+        expect(answer).toMatchObject({ id: 'r1', retry: false });
+        expect((answer as { error: string }).error).toBe(
+          stop === 'max_tokens'
+            ? 'the answer was cut off at max_tokens (100)'
+            : 'the model declined to answer (refusal)',
+        );
+        expect((answer as { costUsd: number }).costUsd).toBeGreaterThan(0);
+      } finally {
+        await standIn.close();
+      }
+    }
+  });
+
+  it('sends the schema the API accepts: the SDK moves unsupported keywords into descriptions', async () => {
+    claude.expect('messages', 1);
+    const strict = {
+      ...request,
+      schema: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['n'],
+        properties: { n: { type: 'number', minimum: 0, maximum: 1 }, s: { type: 'string', maxLength: 3 } },
+      },
+    };
+    await new ClaudeLlm({ apiKey: 'sk-ant-key', baseURL: claude.url }).ask(strict);
+    claude.verify();
+    const sent = claude.requests[0]?.body?.output_config?.format?.schema as {
+      properties: Record<string, unknown>;
+    };
+    expect(sent.properties.n).toEqual({ type: 'number', description: '{minimum: 0, maximum: 1}' });
+  });
+
+  it('marks a prefix for caching only when it is long enough to be cached, counted with count_tokens', async () => {
+    const long = { ...request, system: 'rubric '.repeat(3000) };
+    claude.expect('count_tokens', 1).expect('messages', 2);
+    const llm = new ClaudeLlm({ apiKey: 'sk-ant-key', baseURL: claude.url });
+    const first = await llm.ask(long);
+    const second = await llm.ask({ ...long, id: 'r2', user: 'other data' });
+    claude.verify();
+    expect(claude.requests.find((r) => r.route === 'messages')?.body?.system[0]?.cache_control).toEqual({
+      type: 'ephemeral',
+      ttl: '5m',
+    });
+    expect((first as { usage: { cacheWriteTokens: number } }).usage.cacheWriteTokens).toBeGreaterThan(4096);
+    expect((second as { usage: { cacheReadTokens: number } }).usage.cacheReadTokens).toBeGreaterThan(4096);
+    // A short prefix is not counted and not marked.
+    await llm.ask(request);
+    expect(claude.requests.filter((r) => r.route === 'count_tokens')).toHaveLength(1);
+    expect(claude.requests.at(-1)?.body?.system[0]?.cache_control).toBeUndefined();
   });
 });

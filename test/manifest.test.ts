@@ -125,7 +125,8 @@ const BROKEN: Record<string, string[]> = {
     'manifests/plot_unknown_series.yaml:25:40: outputs.plots[0].y[0]: series "loss" is not declared in outputs.series (declared: n, running_mean) [plot-series]',
   ],
   model_without_prompt_hash: [
-    'manifests/model_without_prompt_hash.yaml:30:3: provenance: missing required key "prompt_sha256" [schema]',
+    'manifests/model_without_prompt_hash.yaml:30:3: provenance: missing required key "template_hash" [schema]',
+    'manifests/model_without_prompt_hash.yaml:30:3: provenance: missing required key "data_hash" [schema]',
   ],
   duplicate_key: ['manifests/duplicate_key.yaml:3:1: invalid YAML: Map keys must be unique [yaml]'],
   yaml_syntax: [

@@ -190,6 +190,9 @@ describe('axiom propose (catalogue mode)', () => {
   }, 60_000);
 });
 
+/** The messages requests a stand-in saw, without its count_tokens calls. */
+const messagesOf = (claude: ClaudeStandIn) => claude.requests.filter((r) => r.route === 'messages');
+
 describe('axiom propose with Claude as the designer (through the Claude API stand-in)', () => {
   const KEY = 'sk-ant-test-key';
   const good = {
@@ -213,6 +216,9 @@ describe('axiom propose with Claude as the designer (through the Claude API stan
   ) {
     let n = 0;
     const claude = await ClaudeStandIn.start(KEY, () => answers[Math.min(n++, answers.length - 1)]);
+    // The design prefix (contract, schemas, example, fleet, history) is long enough to cache: it is
+    // counted once per run with count_tokens before it is marked.
+    claude.expect('count_tokens', 1);
     const l = lab();
     try {
       await run(
@@ -244,7 +250,8 @@ describe('axiom propose with Claude as the designer (through the Claude API stan
         showFile(l.origin, 'axiom/propose/coin_flips', 'manifests/coin_flips.yaml') as string,
       );
       expect(manifest.provenance).toMatchObject({ designed_by: 'model', model: 'claude-sonnet-5-5' });
-      expect(manifest.provenance.prompt_sha256).toMatch(/^[0-9a-f]{64}$/);
+      expect(manifest.provenance.template_hash).toMatch(/^[0-9a-f]{16}$/);
+      expect(manifest.provenance.data_hash).toMatch(/^[0-9a-f]{16}$/);
       const pull = await new LocalForge({
         repoDir: l.clone,
         remote: 'origin',
@@ -256,9 +263,9 @@ describe('axiom propose with Claude as the designer (through the Claude API stan
         /\| 60 \| 8 \| 16 GB \| none \| 8 cores ≥ 1, 16 GB ≥ 1 GB, linux — a small Linux host is enough \|/,
       );
       expect(pull.body).toMatch(
-        /Designed by claude-sonnet-5-5 in 1 attempt, prompt [0-9a-f]{16}, \d+ input tokens/,
+        /Designed by claude-sonnet-5-5 in 1 attempt, template [0-9a-f]{16}, data [0-9a-f]{16}, \d+ input tokens/,
       );
-      const request = claude.requests[0]?.body;
+      const request = messagesOf(claude)[0]?.body;
       expect(request?.system[0]?.text).toContain('The script contract');
       expect(request?.messages[0]?.content[0]?.text).toContain('host 60: 8 cores, 16 GB, linux');
       expect(request?.messages[0]?.content[0]?.text).toContain('- none yet');
@@ -271,7 +278,7 @@ describe('axiom propose with Claude as the designer (through the Claude API stan
       const result = await runCli(['propose', '--smoke-seconds', '10', '--json'], { cwd: l.clone, env });
       claude.verify();
       expect(JSON.parse(result.stdout).proposed[0].name).toBe('coin_flips');
-      const retry = claude.requests[1]?.body?.messages[0]?.content[1]?.text ?? '';
+      const retry = messagesOf(claude)[1]?.body?.messages[0]?.content[1]?.text ?? '';
       expect(retry).toContain('Your previous answer was:');
       expect(retry).toMatch(/policy\/network/);
       expect(showFile(l.origin, 'axiom/propose/coin_flips', 'experiments/coin_flips.py')).not.toContain(
@@ -294,7 +301,7 @@ describe('axiom propose with Claude as the designer (through the Claude API stan
     });
   });
 
-  it("gets through 429 and 529 answers by the SDK's retries, and records the cost once", async () => {
+  it('gets through 429 and 529 answers (the SDK retries a design once, then a second attempt), and records the cost once', async () => {
     await withClaude([good], async (env, l, claude) => {
       claude.failNext(429, 529);
       claude.expect('messages', 3);
@@ -307,7 +314,9 @@ describe('axiom propose with Claude as the designer (through the Claude API stan
         identity: DEFAULT_IDENTITY,
       }).get('axiom/propose/coin_flips');
       // One answer, so one cost: the two refused requests cost nothing and are not counted.
-      const tokens = Number(/in 1 attempt, prompt [0-9a-f]{16}, (\d+) input tokens/.exec(pull.body)?.[1]);
+      const tokens = Number(
+        /in 2 attempts, template [0-9a-f]{16}, data [0-9a-f]{16}, (\d+) input tokens/.exec(pull.body)?.[1],
+      );
       const answered = claude.requests.filter((r) => r.route === 'messages').at(-1)?.body;
       expect(tokens).toBeGreaterThan(0);
       expect(tokens).toBeLessThan(JSON.stringify(answered).length);
@@ -330,9 +339,9 @@ describe('axiom propose with Claude as the designer (through the Claude API stan
       const result = await runCli(['propose', '--smoke-seconds', '0', '--json'], { cwd: l.clone, env });
       claude.verify();
       expect(JSON.parse(result.stdout).proposed[0].name).toBe('coin_flips');
-      const first = claude.requests[0]?.body?.messages[0]?.content[1]?.text ?? '';
+      const first = messagesOf(claude)[0]?.body?.messages[0]?.content[1]?.text ?? '';
       expect(first).toContain('Names already taken: mean_test.');
-      const retry = claude.requests[1]?.body?.messages[0]?.content[1]?.text ?? '';
+      const retry = messagesOf(claude)[1]?.body?.messages[0]?.content[1]?.text ?? '';
       expect(retry).toContain('the lab already has an experiment of this name; design something new');
     });
   });
@@ -341,14 +350,76 @@ describe('axiom propose with Claude as the designer (through the Claude API stan
     await withClaude([good], async (env, l, claude) => {
       writeResultsTree(l.clone, { repo: REPO_ROOT, experiments: ['double_descent'], perExperiment: 5 });
       claude.expect('messages', 1);
-      await runCli(['propose', '--smoke-seconds', '0', '--dry-run'], { cwd: l.clone, env });
+      // A dry run that may spend: designed, written into the checkout, no pull request.
+      await runCli(['propose', '--smoke-seconds', '0', '--dry-run', '--spend'], { cwd: l.clone, env });
       claude.verify();
-      const context = claude.requests[0]?.body?.messages[0]?.content[0]?.text ?? '';
+      const context = messagesOf(claude)[0]?.body?.messages[0]?.content[0]?.text ?? '';
       expect(context).toContain('- host 194: 128 cores, 62 GB, linux');
       expect(context).toContain('running: double_descent');
+      // What the experiment taught: acceptance outcomes, what failed, the spread across hosts.
       expect(context).toMatch(
-        /- double_descent: With minimum-norm least squares .* \(5 results, 3 valid, latest peak_over_large = [0-9.]+\)/,
+        /- double_descent: With minimum-norm least squares .* \(5 results, 3 valid; acceptance: peak_over_large > 5 met by \d\/3; .*failed checks: runtime ×1; peak_over_large [0-9.e+]+ to [0-9.e+]+ over 1 host/,
       );
+      const system = messagesOf(claude)[0]?.body?.system[0]?.text ?? '';
+      // The contract: the policy's modules, the runtime rule, the lab's limits, an example script.
+      expect(system).toContain('dataclasses, datetime, decimal');
+      expect(system).toContain('a run under 25% of the duration is a fast');
+      expect(system).toContain("The lab's limits (axiom.yaml): run_duration 30 to 14400 s");
+      expect(system).toContain('Its script:');
+    });
+  });
+
+  it("stops on a 400 with the API's message, opening nothing", async () => {
+    const refused = {
+      $error: { status: 400, type: 'invalid_request_error', message: 'output_config: not supported' },
+    };
+    await withClaude([refused], async (env, l, claude) => {
+      claude.expect('messages', 1);
+      const result = await runCli(['propose', '--smoke-seconds', '0'], { cwd: l.clone, env });
+      claude.verify();
+      expect(result.code).toBe(1);
+      expect(result.stderr).toContain(
+        'the Claude API answered 400 (invalid_request_error): output_config: not supported',
+      );
+      expect(git(l.origin, 'branch', '--list', 'axiom/*')).toBe('');
+    });
+  });
+
+  it('retries a truncated design, then reports it, and keeps the other designs of the run', async () => {
+    const cut = { $stop: 'max_tokens' };
+    await withClaude([good, cut, cut], async (env, l, claude) => {
+      claude.expect('messages', 3);
+      const result = await runCli(
+        ['propose', '--count', '2', '--repairs', '1', '--smoke-seconds', '0', '--json'],
+        {
+          cwd: l.clone,
+          env,
+        },
+      );
+      claude.verify();
+      const report = JSON.parse(result.stdout);
+      expect(report.proposed.map((p: { name: string }) => p.name)).toEqual(['coin_flips']);
+      expect(report.abandoned).toEqual([
+        { attempts: 2, problems: ['no usable answer: the answer was cut off at max_tokens (48000)'] },
+      ]);
+    });
+  });
+
+  it('prints the exact design request with --print-request, and a dry run asks nothing', async () => {
+    await withClaude([good], async (env, l, claude) => {
+      // Nothing is counted either: this cancels the count withClaude expects of a designing run.
+      claude.expect('count_tokens', -1);
+      const printed = await runCli(['propose', '--print-request'], { cwd: l.clone, env });
+      expect(printed.code).toBe(0);
+      const line = JSON.parse(printed.stdout);
+      expect(line.params).toMatchObject({ model: 'claude-sonnet-5-5', max_tokens: 48000 });
+      expect(line.params.output_config.effort).toBe('medium');
+      expect(line.estimated_input_tokens).toBeGreaterThan(1000);
+      expect(line.worst_case_usd).toBeGreaterThan(0);
+      const dry = await runCli(['propose', '--dry-run'], { cwd: l.clone, env });
+      expect(dry.stderr).toContain('a dry run asks nothing');
+      expect(claude.requests).toEqual([]);
+      claude.verify();
     });
   });
 

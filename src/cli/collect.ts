@@ -1,6 +1,7 @@
 import { rmSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { openStore } from '../boinc/open.js';
+import { type ResultJudge, RulesJudge } from '../collect/judge.js';
 import { openJudge } from '../collect/open-judge.js';
 import {
   type CollectReport,
@@ -14,14 +15,30 @@ import {
   runId,
 } from '../collect/results.js';
 import { requireConfig } from '../config/config.js';
-import { required } from '../env/environment.js';
+import { type Environment, required } from '../env/environment.js';
 import { ConfigurationError, UsageError } from '../errors.js';
 import { requireDefaultBranchTip } from '../forge/default-branch.js';
 import { openForge } from '../forge/open.js';
 import { formatProblem } from '../problems.js';
 import { SchemaValidator } from '../schema/validate.js';
-import { booleanOption, defineCommand, stringOption } from './command.js';
+import { booleanOption, defineCommand, type Io, stringOption } from './command.js';
 import { createProgress } from './progress.js';
+
+/** The judge a run uses: Claude with a key, except in a dry run, which spends nothing unless asked. */
+async function judgeFor(
+  env: Environment,
+  options: { dryRun: boolean; spend: boolean; print: boolean; spool: string; io: Io },
+): Promise<ResultJudge> {
+  const log = (line: string) => options.io.stderr.write(`${line}\n`);
+  if (options.print) return openJudge(env.claude, { print: (line) => options.io.stdout.write(line) });
+  if (options.dryRun && env.claude.apiKey && !options.spend) {
+    log(
+      'axiom collect: a dry run asks Claude nothing: the deterministic rules judge (--spend lets Claude judge)',
+    );
+    return new RulesJudge();
+  }
+  return openJudge(env.claude, { spoolDir: options.spool, log });
+}
 
 function renderText(report: CollectReport): string {
   return [
@@ -92,7 +109,17 @@ export const collectCommand = defineCommand({
       value: 'FILE',
       description: 'where a judged run waits to be published (default: collect-pending.json in the spool)',
     },
-    'dry-run': { type: 'boolean', description: 'check and judge, then report; write and open nothing' },
+    'dry-run': {
+      type: 'boolean',
+      description:
+        'check and judge (by the rules: a dry run asks Claude nothing, unless --spend), then report; write and open nothing',
+    },
+    spend: { type: 'boolean', description: 'with --dry-run: let Claude judge, which costs money' },
+    'print-requests': {
+      type: 'boolean',
+      description:
+        'print the exact request each eligible result would be sent (JSON, one per line), with estimated tokens and cost; ask nothing',
+    },
     json: { type: 'boolean', description: 'report as JSON' },
   },
   async run(args, { io, env }) {
@@ -104,7 +131,8 @@ export const collectCommand = defineCommand({
     const run = stringOption(args, 'run') ?? runId(new Date());
     if (!RUN_ID.test(run))
       throw new UsageError(`--run must look like 2026-11-25T120000Z; found "${run}"`, 'collect');
-    const dryRun = booleanOption(args, 'dry-run');
+    const printRequests = booleanOption(args, 'print-requests');
+    const dryRun = booleanOption(args, 'dry-run') || printRequests;
     if (!dryRun) await requireDefaultBranchTip({ command: 'axiom collect', env, repoDir: root });
     // Under Actions a collection without BOINC's database would skip the checks that need it.
     if (env.actions.running && !env.databaseUrl)
@@ -163,7 +191,13 @@ export const collectCommand = defineCommand({
           spoolDir: spool,
           ...(store ? { store } : {}),
           validator,
-          judge: await openJudge(env.claude),
+          judge: await judgeFor(env, {
+            dryRun,
+            spend: booleanOption(args, 'spend'),
+            print: printRequests,
+            spool,
+            io,
+          }),
           run,
           hostDayLimit: config.limits.creditPerHostDay,
           forge,
@@ -174,6 +208,13 @@ export const collectCommand = defineCommand({
           io.stderr.write(
             `axiom collect: run ${judged.run}, judged before and not yet published, is published now; nothing is judged twice\n`,
           );
+        if (printRequests) {
+          progress.done();
+          io.stderr.write(
+            'axiom collect: --print-requests: nothing was sent to Claude, and nothing is collected\n',
+          );
+          return 0;
+        }
         if (judgeOnly) {
           report = reportOf(judged, [], dryRun);
         } else {

@@ -1,7 +1,12 @@
 import { resolve } from 'node:path';
 import { openForge } from '../forge/open.js';
 import { CATALOGUE_ROOT } from '../propose/catalogue.js';
-import { designerFrom, type ProposeReport, proposeExperiments } from '../propose/propose.js';
+import {
+  designerFrom,
+  designRequestPreview,
+  type ProposeReport,
+  proposeExperiments,
+} from '../propose/propose.js';
 import { SchemaValidator } from '../schema/validate.js';
 import { booleanOption, defineCommand, numberOption, stringOption } from './command.js';
 import { createProgress } from './progress.js';
@@ -62,12 +67,49 @@ export const proposeCommand = defineCommand({
       value: 'N',
       description: `with Claude: send a failing design back at most N times (default ${DEFAULT_REPAIRS})`,
     },
-    'dry-run': { type: 'boolean', description: 'write the files into the checkout; open no pull request' },
+    'dry-run': {
+      type: 'boolean',
+      description:
+        'write the files into the checkout; open no pull request (with Claude: ask nothing, print the request; --spend to design)',
+    },
+    spend: { type: 'boolean', description: 'with --dry-run: let Claude design, which costs money' },
+    'print-request': {
+      type: 'boolean',
+      description: 'print the exact design request (JSON) with estimated tokens and cost; ask nothing',
+    },
     json: { type: 'boolean', description: 'report as JSON' },
   },
   async run(args, { io, env }) {
     const root = resolve(io.cwd, stringOption(args, 'root') ?? '.');
     const host = numberOption(args, 'propose', 'host', { min: 1, integer: true });
+    const designer = designerFrom(env.claude);
+    const dryRun = booleanOption(args, 'dry-run');
+    // A dry run never spends money unless told to; --print-request never asks at all.
+    if (
+      booleanOption(args, 'print-request') ||
+      (dryRun && designer.claude && !booleanOption(args, 'spend'))
+    ) {
+      if (!designer.claude) {
+        io.stdout.write(
+          'no ANTHROPIC_API_KEY: proposals come from the built-in catalogue; no request would be sent\n',
+        );
+        return 0;
+      }
+      const preview = await designRequestPreview({
+        root,
+        catalogueRoot: env.catalogue.dir ?? CATALOGUE_ROOT,
+        validator: new SchemaValidator(),
+        ...(host !== undefined ? { host } : {}),
+        claude: designer.claude,
+      });
+      io.stdout.write(
+        `${JSON.stringify({ estimated_input_tokens: preview.estimatedInputTokens, worst_case_usd: preview.worstCaseUsd, params: preview.body })}\n`,
+      );
+      io.stderr.write(
+        `axiom propose: nothing was sent to Claude${dryRun ? ' (a dry run asks nothing; --spend designs for real without opening pull requests)' : ''}\n`,
+      );
+      return 0;
+    }
     const progress = createProgress(io);
     const report = await proposeExperiments({
       root,
@@ -78,9 +120,9 @@ export const proposeCommand = defineCommand({
       ...(host !== undefined ? { host } : {}),
       smokeSeconds: numberOption(args, 'propose', 'smoke-seconds', { min: 0 }) ?? DEFAULT_SMOKE_SECONDS,
       repairs: numberOption(args, 'propose', 'repairs', { min: 0, integer: true }) ?? DEFAULT_REPAIRS,
-      ...designerFrom(env.claude),
+      ...designer,
       ...(env.catalogue.runDuration !== undefined ? { scaledRunDuration: env.catalogue.runDuration } : {}),
-      ...(booleanOption(args, 'dry-run')
+      ...(dryRun
         ? {}
         : {
             forge: await openForge({

@@ -54,6 +54,8 @@ export interface CollectOptions {
 export interface CollectOutcome {
   run: string;
   collected: Collected[];
+  /** Results the judge could not answer now: left in the spool for the next run. */
+  deferred: number;
   skipped: number;
   /** Spool entries that could not be read or judged: moved aside by the caller, listed for the reviewer. */
   setAside: SetAside[];
@@ -221,7 +223,10 @@ async function checkAll(
   return checked;
 }
 
-async function judgeEligible(checked: Checked[], judge: ResultJudge): Promise<Map<number, Judgement>> {
+async function judgeEligible(
+  checked: Checked[],
+  judge: ResultJudge,
+): Promise<Map<number, Judgement | undefined>> {
   const toJudge = checked.filter((c) => c.eligible && c.manifest && c.incoming.entry.envelope);
   const judgements = await judge.judge(
     toJudge.map((c) => ({
@@ -229,9 +234,10 @@ async function judgeEligible(checked: Checked[], judge: ResultJudge): Promise<Ma
       envelope: c.incoming.entry.envelope as SanitisedEnvelope,
       manifest: c.manifest as Manifest,
       checks: c.checks,
+      ...(c.incoming.workunit ? { params: c.incoming.workunit.params } : {}),
     })),
   );
-  return new Map(toJudge.map((c, i) => [c.incoming.resultId, judgements[i] as Judgement]));
+  return new Map(toJudge.map((c, i) => [c.incoming.resultId, judgements[i]]));
 }
 
 /**
@@ -343,8 +349,15 @@ export async function collect(options: CollectOptions): Promise<CollectOutcome> 
   const setAside = [...intake.setAside];
   const checked = await checkAll(intake.incoming, options, record, existing.fingerprints, setAside);
   const judgements = await judgeEligible(checked, options.judge);
-  flagDisagreeingReplicas(checked, judgements);
-  const collected = checked.map((c) =>
+  // A result the judge could not answer now stays in the spool: not collected, judged next run.
+  const answered = checked.filter(
+    (c) => !(judgements.has(c.incoming.resultId) && !judgements.get(c.incoming.resultId)),
+  );
+  const deferred = checked.length - answered.length;
+  if (deferred > 0)
+    options.progress?.(`collect: ${deferred} results got no answer from the judge; they wait in the spool`);
+  flagDisagreeingReplicas(answered, judgements as Map<number, Judgement>);
+  const collected = answered.map((c) =>
     collectedOf(c, judgements.get(c.incoming.resultId) ?? ineligible(c.checks)),
   );
   payEachWorkunitOnce(collected, new Map([...existing.paidWorkunits, ...options.proposed.paidWorkunits]));
@@ -361,6 +374,7 @@ export async function collect(options: CollectOptions): Promise<CollectOutcome> 
   return {
     run: options.run,
     collected,
+    deferred,
     skipped: intake.skipped,
     setAside,
     problems: intake.problems,

@@ -7,7 +7,10 @@ import type { CheckOutcome } from './checks.js';
 /** The model call behind a judgement, for the review. */
 export interface JudgeProvenance {
   model: string;
+  /** The template hash: system, schema, model, effort, max_tokens (the same for one rubric version). */
   promptHash: string;
+  /** The data hash: what this call was shown. */
+  dataHash?: string;
   inputTokens: number;
   outputTokens: number;
   cacheReadTokens: number;
@@ -24,27 +27,35 @@ export interface Judgement {
   evidence: string[];
   flags: string[];
   judgedBy: string;
+  /** A model's rubric scores (0 to 1), kept in the review. */
+  rubric?: Record<string, number>;
   /** The model call behind it, for judges that make them. */
   provenance?: JudgeProvenance;
 }
 
-/** What a judge is shown: the numbers-only result and the manifest that gives it meaning. */
+/** What a judge is shown: the numbers-only result, the manifest that gives it meaning, the params it was given. */
 export interface JudgeInput {
   resultId: number;
   envelope: SanitisedEnvelope;
   manifest: Manifest;
   checks: CheckOutcome[];
-}
-
-/** The port every judge implements: the deterministic rules here, Claude elsewhere. */
-export interface ResultJudge {
-  readonly name: string;
-  judge(inputs: readonly JudgeInput[]): Promise<Judgement[]>;
+  /** What the workunit was given (trusted: the project wrote it). */
+  params?: Record<string, unknown>;
 }
 
 /**
- * Judges by the rules alone (no model): a result that passed every check is valid, and its quality
- * is how much of the manifest's acceptance it meets (half for finishing, half for acceptance).
+ * The port every judge implements: the deterministic rules here, Claude elsewhere. `undefined` for
+ * a result the judge could not answer now: it stays in the spool for the next run.
+ */
+export interface ResultJudge {
+  readonly name: string;
+  judge(inputs: readonly JudgeInput[]): Promise<(Judgement | undefined)[]>;
+}
+
+/**
+ * Judges by the rules alone (no model): a result that passed every check is valid with quality 1,
+ * the same scale as a model's plausibility. Whether it met the acceptance checks is evidence, not
+ * pay: an honest result that refutes the hypothesis earns what one that supports it earns.
  */
 export class RulesJudge implements ResultJudge {
   readonly name = 'rules';
@@ -52,11 +63,9 @@ export class RulesJudge implements ResultJudge {
   async judge(inputs: readonly JudgeInput[]): Promise<Judgement[]> {
     return inputs.map((input) => {
       const acceptance = evaluateAcceptance(input.envelope, input.manifest);
-      const passed = acceptance.filter((a) => a.passed).length;
-      const quality = acceptance.length === 0 ? 1 : 0.5 + (0.5 * passed) / acceptance.length;
       return {
         verdict: 'valid',
-        quality,
+        quality: 1,
         evidence: acceptance.map(
           (a) => `${describeCheck(a.check)}: ${a.value ?? 'missing'} (${a.passed ? 'met' : 'not met'})`,
         ),

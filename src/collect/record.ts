@@ -80,6 +80,7 @@ export function reviewOf(item: Collected, run: string, batch?: string): Review {
       passed: c.passed,
       ...(c.finding ? { finding: c.finding.slice(0, 1000) } : {}),
     })),
+    ...(item.judgement.rubric ? { rubric: item.judgement.rubric } : {}),
     evidence: item.judgement.evidence.slice(0, 20).map((e) => e.slice(0, 1000)),
     flags: item.judgement.flags.slice(0, 20).map((f) => f.slice(0, 200)),
     ...(item.provenance
@@ -87,6 +88,7 @@ export function reviewOf(item: Collected, run: string, batch?: string): Review {
           provenance: {
             model: item.provenance.model,
             prompt_hash: item.provenance.promptHash,
+            ...(item.provenance.dataHash ? { data_hash: item.provenance.dataHash } : {}),
             input_tokens: item.provenance.inputTokens,
             output_tokens: item.provenance.outputTokens,
             cache_read_tokens: item.provenance.cacheReadTokens,

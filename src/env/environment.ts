@@ -33,6 +33,10 @@ export interface Environment {
     judgeModel: string;
     judgeBatchFrom: number;
     batchPollMs?: number;
+    /** AXIOM_LLM_MAX_USD: the most one run may spend on model calls. */
+    maxUsd?: number;
+    /** AXIOM_BATCH_DEADLINE_S: how long a message batch may run before it is cancelled. */
+    batchDeadlineSeconds?: number;
   };
   forge: {
     kind: ForgeKind;
@@ -141,6 +145,17 @@ export const VARIABLES = {
     example: '5000',
     check: positiveInteger,
   },
+  AXIOM_LLM_MAX_USD: {
+    meaning: 'the most one run may spend on Claude; a call or batch that could pass it is not made',
+    example: '5',
+    check: (v) =>
+      /^[0-9]+(\.[0-9]+)?$/.test(v) && Number(v) > 0 ? undefined : 'must be a positive number of dollars',
+  },
+  AXIOM_BATCH_DEADLINE_S: {
+    meaning: 'seconds a message batch may run before it is cancelled (its answers so far are kept)',
+    example: '18000',
+    check: positiveInteger,
+  },
   AXIOM_FORGE: { meaning: 'where pull requests go', example: 'github', check: oneOf('local', 'github') },
   AXIOM_GIT_REMOTE: { meaning: 'the git remote of the forge', example: 'origin' },
   GITHUB_REPOSITORY: {
@@ -241,6 +256,8 @@ export function readEnvironment(env: NodeJS.ProcessEnv, cwd: string): Environmen
       judgeModel: get('AXIOM_JUDGE_MODEL') ?? DEFAULT_JUDGE_MODEL,
       judgeBatchFrom: number('AXIOM_JUDGE_BATCH_FROM') ?? 20,
       batchPollMs: number('AXIOM_BATCH_POLL_MS'),
+      maxUsd: number('AXIOM_LLM_MAX_USD'),
+      batchDeadlineSeconds: number('AXIOM_BATCH_DEADLINE_S'),
     },
     forge: {
       kind: (get('AXIOM_FORGE') as ForgeKind | undefined) ?? 'local',

@@ -85,6 +85,8 @@ export interface Provenance {
   designed_by: 'model' | 'person';
   model?: string;
   prompt_sha256?: string;
+  template_hash?: string;
+  data_hash?: string;
   author?: string;
   created?: string;
 }

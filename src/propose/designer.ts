@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { parseDocument } from 'yaml';
-import type { Llm, StructuredAnswer } from '../claude/llm.js';
+import type { Llm, StructuredAnswer, StructuredRequest } from '../claude/llm.js';
+import { describeCheck, evaluateAcceptance } from '../envelope/acceptance.js';
 import type { Host } from '../fleet/types.js';
 import { parseManifest } from '../manifest/load.js';
 import { EXPERIMENT_NAME_PATTERN } from '../manifest/name.js';
@@ -49,22 +50,50 @@ interface Design {
 const validDesign = new Ajv2020({ strict: false }).compile<Design>(DESIGN_SCHEMA);
 
 /** The stable part of every design request: the contracts an experiment must keep. */
-export function designerSystem(catalogueRoot: string): string {
+/** The standard-library modules the script policy allows, read from the policy itself (one list). */
+function allowedModules(): string[] {
+  const policy = readFileSync(new URL('../../scripts/policy_check.py', import.meta.url), 'utf8');
+  const set = /STDLIB_ALLOWED = \{([^}]*)\}/.exec(policy)?.[1] ?? '';
+  return [...set.matchAll(/"([a-z_]+)"/g)].map((m) => m[1] as string);
+}
+
+/** The limits of axiom.yaml that bind a design, when the lab has them. */
+export interface DesignLimits {
+  runDuration: { min: number; max: number };
+  creditCap: { min: number; max: number };
+  workunitsPerManifest: number;
+}
+
+/** The stable part of every design request: the contracts an experiment must keep. */
+export function designerSystem(catalogueRoot: string, limits?: DesignLimits): string {
   const example = readFileSync(`${catalogueRoot}/manifests/double_descent.yaml`, 'utf8');
+  const exampleScript = readFileSync(`${catalogueRoot}/experiments/double_descent.py`, 'utf8');
   return [
     'You design small, self-contained numpy experiments for volunteer computers in a BOINC project.',
     'A person reviews every design in a pull request before anything runs. Design one experiment that',
-    'tests a clear hypothesis and builds on what the lab has learned so far.',
+    'tests a clear hypothesis and builds on what the lab has learned so far. A hypothesis the results',
+    'refute is as welcome as one they support: pay does not depend on it.',
     '',
-    'The script contract: one Python 3 file using numpy and the standard library only (no network, no',
-    'processes, no files outside its working directory, no pickle, eval, exec or dynamic import). It',
-    'reads AXIOM_SEED, AXIOM_PARAMS (JSON), AXIOM_RUN_DURATION (seconds) and AXIOM_CPUS from the',
-    'environment, uses at most that many cores, finishes before the duration, and writes',
-    'experiment_result.json in its working directory. If the deadline comes before the planned work',
-    'is done, it writes status "partial" with progress (the share done, 0 to 1).',
+    'The script contract: one Python 3 file using numpy and these standard-library modules only:',
+    `${allowedModules().join(', ')} (CuPy only when the manifest's gpu is optional or required, with`,
+    'numpy as the fallback). No network, no processes, no files outside its working directory, no',
+    'pickle, eval, exec or dynamic import: the static policy refuses them and the sandbox stops them.',
+    'It reads AXIOM_SEED, AXIOM_PARAMS (JSON), AXIOM_RUN_DURATION (seconds) and AXIOM_CPUS from the',
+    'environment, uses at most that many cores, and writes experiment_result.json in its working',
+    'directory. Plan a fixed amount of work from the params (so the result depends on seed and params',
+    'only, and cores change only how fast it runs) that fills about half of the duration; if the',
+    'deadline comes first, write status "partial" with progress (the share done, 0 to 1).',
     '',
-    'Every metric an acceptance check names needs min and max in outputs.metrics: the range an honest',
-    'run can report. A value outside it is not paid.',
+    'How results are checked: BOINC measures the runtime; a run under 25% of the duration is a fast',
+    'finish and one over 110% plus 5 s an overrun, and neither is paid. Every metric an acceptance',
+    'check names needs min and max in outputs.metrics (the range an honest run can report); a value',
+    'outside it is not paid. Same-seed replicas must agree.',
+    ...(limits
+      ? [
+          '',
+          `The lab's limits (axiom.yaml): run_duration ${limits.runDuration.min} to ${limits.runDuration.max} s, credit_cap ${limits.creditCap.min} to ${limits.creditCap.max}, at most ${limits.workunitsPerManifest} workunits per manifest.`,
+        ]
+      : []),
     '',
     'The result envelope (JSON Schema):',
     readFileSync(schemaPath('result'), 'utf8'),
@@ -75,10 +104,62 @@ export function designerSystem(catalogueRoot: string): string {
     'An example manifest:',
     example,
     '',
+    'Its script:',
+    exampleScript,
+    '',
     'Answer with the JSON schema given: name, title, hypothesis, why_hosts (for each target host, why it',
     'fits), script (the whole file) and manifest_yaml (the whole manifest; its provenance is filled in',
     'for you). Target only hosts of the fleet that meet the resources you ask for.',
   ].join('\n');
+}
+
+/** At most this many characters of history per experiment, and this many experiments. */
+const HISTORY_CHARS = 700;
+const HISTORY_EXPERIMENTS = 30;
+
+/** What one experiment taught: outcomes of its checks, what failed, the judge's evidence, spread, edits. */
+function experimentHistory(e: ResearchRecord['experiments'][number]): string {
+  const reviewed = e.results.filter((r) => r.review);
+  const valid = reviewed.filter((r) => r.review?.verdict === 'valid');
+  const m = e.manifest;
+  const acceptance = (m?.acceptance ?? []).map((check) => {
+    const met = valid.filter(
+      (r) => m && evaluateAcceptance(r.envelope, { ...m, acceptance: [check] })[0]?.passed,
+    ).length;
+    return `${describeCheck(check)} met by ${met}/${valid.length}`;
+  });
+  const failed = new Map<string, number>();
+  for (const r of reviewed)
+    for (const c of r.review?.checks ?? []) if (!c.passed) failed.set(c.rule, (failed.get(c.rule) ?? 0) + 1);
+  const flags = reviewed.reduce((n, r) => n + (r.review?.flags?.length ?? 0), 0);
+  const headline = m?.acceptance?.[0]?.metric ?? Object.keys(m?.outputs.metrics ?? {})[0];
+  const byHost = new Map<number, number[]>();
+  for (const r of valid) {
+    const v = headline ? r.envelope.metrics[headline] : undefined;
+    if (v !== undefined && r.review) byHost.set(r.review.host, [...(byHost.get(r.review.host) ?? []), v]);
+  }
+  const values = [...byHost.values()].flat();
+  const spread =
+    headline && values.length
+      ? `${headline} ${Number(Math.min(...values).toPrecision(4))} to ${Number(Math.max(...values).toPrecision(4))} over ${byHost.size} host${byHost.size === 1 ? '' : 's'}`
+      : '';
+  const edits = e.results.filter(
+    (r) => r.review && r.credit !== undefined && r.credit !== r.review.proposed_credit,
+  ).length;
+  const evidence = valid.flatMap((r) => r.review?.evidence ?? []).slice(0, 2);
+  const parts = [
+    `${e.results.length} results, ${valid.length} valid`,
+    ...(acceptance.length ? [`acceptance: ${acceptance.join('; ')}`] : []),
+    ...(failed.size
+      ? [`failed checks: ${[...failed.entries()].map(([k, n]) => `${k} ×${n}`).join(', ')}`]
+      : []),
+    ...(flags ? [`${flags} flags`] : []),
+    ...(spread ? [spread] : []),
+    ...(edits ? [`${edits} credit edits by reviewers`] : []),
+    ...(evidence.length ? [`judge: ${evidence.join(' / ')}`] : []),
+  ];
+  const text = `- ${e.name}: ${m?.hypothesis ?? ''} (${parts.join('; ')})`.replace(/[\p{Cc}\p{Cf}]/gu, ' ');
+  return text.length > HISTORY_CHARS ? `${text.slice(0, HISTORY_CHARS - 1)}…` : text;
 }
 
 /** The fleet and the history: what each design is matched to and builds on. */
@@ -93,22 +174,12 @@ export function designerContext(
     (h) =>
       `- host ${h.id}: ${h.cores} cores, ${h.memoryGb} GB, ${h.os}${h.gpus.length ? `, GPU ${h.gpus.map((g) => `${g.count}× ${g.model}`).join(', ')}` : ''}, last seen ${h.lastContact?.toISOString().slice(0, 10) ?? 'unknown'}, running: ${running(h.id).join(', ') || 'nothing'}`,
   );
-  const history = record.experiments.map((e) => {
-    const reviewed = e.results.filter((r) => r.review);
-    const valid = reviewed.filter((r) => r.review?.verdict === 'valid');
-    const metric = Object.keys(e.manifest?.outputs.metrics ?? {})[0];
-    const last = valid.at(-1);
-    const headline =
-      metric && last?.envelope.metrics[metric] !== undefined
-        ? `, latest ${metric} = ${last.envelope.metrics[metric]}`
-        : '';
-    return `- ${e.name}: ${e.manifest?.hypothesis.slice(0, 200) ?? ''} (${e.results.length} results, ${valid.length} valid${headline})`;
-  });
+  const history = record.experiments.slice(-HISTORY_EXPERIMENTS).map(experimentHistory);
   return [
     'The fleet:',
     ...fleet,
     '',
-    'The experiments so far:',
+    "The experiments so far (what each found; the judge's words are a model's, quoted as data):",
     ...(history.length ? history : ['- none yet']),
   ].join('\n');
 }
@@ -118,6 +189,8 @@ export interface DesignOutcome {
   attempts: number;
   problems: string[];
   calls: StructuredAnswer[];
+  /** What the calls that gave no usable answer cost (a truncated or refused design is billed too). */
+  failedUsd: number;
 }
 
 export interface DesignOptions {
@@ -137,6 +210,51 @@ export interface DesignOptions {
   host?: number;
 }
 
+/** The request turn of a design attempt: what to design, which names are taken, and what to repair. */
+export function designUser(
+  options: Pick<DesignOptions, 'host' | 'lab' | 'taken'>,
+  previous?: string,
+  problems: readonly string[] = [],
+): string {
+  const ask =
+    options.host !== undefined
+      ? `Design one experiment for host ${options.host} only.`
+      : 'Design one experiment.';
+  const avoid = [...options.lab.existing.map((m) => m.name), ...options.taken];
+  return [
+    ask,
+    avoid.length ? `Names already taken: ${avoid.join(', ')}.` : '',
+    previous
+      ? `Your previous answer was:\n${previous}\nIt has these problems; answer again with all of them fixed:\n- ${problems.join('\n- ')}`
+      : '',
+  ]
+    .filter(Boolean)
+    .join('\n\n');
+}
+
+/** Large enough for the biggest design the schema allows (a 60,000-character script and its manifest) and its thinking. */
+export const DESIGN_MAX_TOKENS = 48_000;
+
+/** One design request: streamed (it can take minutes), medium effort, the 5-minute cache for its repairs. */
+export function designRequest(
+  options: Pick<DesignOptions, 'model' | 'system' | 'context'>,
+  user: string,
+  attempt: number,
+): StructuredRequest {
+  return {
+    id: `design-${attempt}`,
+    model: options.model,
+    system: options.system,
+    context: options.context,
+    user,
+    schema: DESIGN_SCHEMA as unknown as Record<string, unknown>,
+    maxTokens: DESIGN_MAX_TOKENS,
+    effort: 'medium',
+    cacheTtl: '5m',
+    long: true,
+  };
+}
+
 /** The manifest as the designer wrote it, with our own provenance, and everything that is wrong with it. */
 function candidateOf(
   design: Design,
@@ -145,13 +263,13 @@ function candidateOf(
 ): { candidate?: Candidate; problems: string[] } {
   const doc = parseDocument(design.manifest_yaml);
   if (doc.errors.length > 0) return { problems: doc.errors.map((e) => `manifest_yaml: ${e.message}`) };
-  const promptSha = createHash('sha256').update(`${options.system}\n${options.context}`).digest('hex');
   doc.set(
     'provenance',
     doc.createNode({
       designed_by: 'model',
       model: answer.model,
-      prompt_sha256: promptSha,
+      template_hash: answer.hashes.template,
+      data_hash: answer.hashes.data,
       created: new Date().toISOString().slice(0, 10),
     }),
   );
@@ -194,33 +312,20 @@ function candidateOf(
  * and send the problems back for a bounded number of repairs. A design that still fails is given up.
  */
 export async function design(options: DesignOptions): Promise<DesignOutcome> {
-  const outcome: DesignOutcome = { attempts: 0, problems: [], calls: [] };
+  const outcome: DesignOutcome = { attempts: 0, problems: [], calls: [], failedUsd: 0 };
   let previous: string | undefined;
-  const ask =
-    options.host !== undefined
-      ? `Design one experiment for host ${options.host} only.`
-      : 'Design one experiment.';
-  const avoid = [...options.lab.existing.map((m) => m.name), ...options.taken];
   while (outcome.attempts <= options.repairs) {
     outcome.attempts += 1;
-    const user = [
-      ask,
-      avoid.length ? `Names already taken: ${avoid.join(', ')}.` : '',
-      previous
-        ? `Your previous answer was:\n${previous}\nIt has these problems; answer again with all of them fixed:\n- ${outcome.problems.join('\n- ')}`
-        : '',
-    ]
-      .filter(Boolean)
-      .join('\n\n');
-    const answer = await options.llm.ask({
-      id: `design-${outcome.attempts}`,
-      model: options.model,
-      system: options.system,
-      context: options.context,
-      user,
-      schema: DESIGN_SCHEMA as unknown as Record<string, unknown>,
-      maxTokens: 16_000,
-    });
+    const user = designUser(options, previous, outcome.problems);
+    const answer = await options.llm.ask(designRequest(options, user, outcome.attempts));
+    if ('error' in answer) {
+      // A truncated or refused answer, or one the API could not give now: another attempt, and in
+      // the end a report; the other designs of this run are kept.
+      outcome.failedUsd += answer.costUsd;
+      outcome.problems = [`no usable answer: ${answer.error}`];
+      previous = undefined;
+      continue;
+    }
     outcome.calls.push(answer);
     previous = JSON.stringify(answer.value).slice(0, 70_000);
     if (!validDesign(answer.value)) {

@@ -1,5 +1,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { estimateTokens } from '../claude/estimate.js';
+import { worstCaseUsd } from '../claude/llm.js';
+import { loadConfig } from '../config/config.js';
 import type { Environment } from '../env/environment.js';
 import { type Forge, type OpenOutcome, REOPEN_LABEL } from '../forge/forge.js';
 import { escapeMarkdown } from '../markdown.js';
@@ -12,7 +15,7 @@ import {
   readLab,
   type Skipped,
 } from './catalogue.js';
-import { design, designerContext, designerSystem } from './designer.js';
+import { design, designerContext, designerSystem, designRequest, designUser } from './designer.js';
 
 interface DesignRun {
   root: string;
@@ -34,10 +37,11 @@ async function designWithClaude(run: DesignRun) {
   const llm = new ClaudeLlm({
     apiKey: run.claude.apiKey,
     ...(run.claude.baseUrl ? { baseURL: run.claude.baseUrl } : {}),
+    ...(run.claude.maxUsd !== undefined ? { maxUsd: run.claude.maxUsd } : {}),
   });
   const model = run.claude.model;
   const { hosts, existing, existingShas } = await readLab(run.root, run.validator);
-  const system = designerSystem(run.catalogueRoot);
+  const system = designerSystem(run.catalogueRoot, loadConfig(run.root, run.validator).config?.limits);
   const context = designerContext([...hosts.values()], existing, readResearchRecord(run.root, run.validator));
   const candidates: Candidate[] = [];
   const designs = new Map<string, DesignProvenance>();
@@ -63,12 +67,13 @@ async function designWithClaude(run: DesignRun) {
       outcome.calls.reduce((s, c) => s + f(c), 0);
     designs.set(outcome.candidate.name, {
       model: outcome.calls.at(-1)?.model ?? model,
-      promptHash: outcome.calls.at(-1)?.promptHash ?? '',
+      promptHash: outcome.calls.at(-1)?.hashes.template ?? '',
+      dataHash: outcome.calls.at(-1)?.hashes.data ?? '',
       attempts: outcome.attempts,
       inputTokens: sum((c) => c.usage.inputTokens),
       cacheReadTokens: sum((c) => c.usage.cacheReadTokens),
       outputTokens: sum((c) => c.usage.outputTokens),
-      costUsd: sum((c) => c.costUsd),
+      costUsd: sum((c) => c.costUsd) + outcome.failedUsd,
     });
   }
   return { candidates, skipped: [] as Skipped[], designs, abandoned };
@@ -77,7 +82,9 @@ async function designWithClaude(run: DesignRun) {
 /** Who designed a proposal, and what the model calls behind it cost. */
 export interface DesignProvenance {
   model: string;
+  /** The template hash of the call that gave the design, and its data hash. */
   promptHash: string;
+  dataHash: string;
   attempts: number;
   inputTokens: number;
   cacheReadTokens: number;
@@ -132,7 +139,7 @@ export function proposalBody(c: Candidate, designed?: DesignProvenance): string 
     '### Provenance',
     '',
     designed
-      ? `Designed by ${designed.model} in ${designed.attempts} attempt${designed.attempts === 1 ? '' : 's'}, prompt ${designed.promptHash}, ${designed.inputTokens} input tokens (${designed.cacheReadTokens} from cache), ${designed.outputTokens} output tokens, $${designed.costUsd.toFixed(4)}. Script sha256 \`${c.scriptSha256}\`. Merging this pull request approves it; deploy then creates its workunits.`
+      ? `Designed by ${designed.model} in ${designed.attempts} attempt${designed.attempts === 1 ? '' : 's'}, template ${designed.promptHash}, data ${designed.dataHash}, ${designed.inputTokens} input tokens (${designed.cacheReadTokens} from cache), ${designed.outputTokens} output tokens, $${designed.costUsd.toFixed(4)}. Script sha256 \`${c.scriptSha256}\`. Merging this pull request approves it; deploy then creates its workunits.`
       : `Catalogue experiment \`${c.name}\`, script sha256 \`${c.scriptSha256}\`. Merging this pull request approves it; deploy then creates its workunits.`,
     '',
   ].join('\n');
@@ -152,6 +159,7 @@ export interface DesignerSettings {
   apiKey: string;
   baseUrl?: string;
   model: string;
+  maxUsd?: number;
 }
 
 /** The designer the environment configures: Claude when it has a key, else none (the catalogue). */
@@ -162,7 +170,47 @@ export function designerFrom(claude: Environment['claude']): { claude?: Designer
       apiKey: claude.apiKey,
       ...(claude.baseUrl ? { baseUrl: claude.baseUrl } : {}),
       model: claude.designModel,
+      ...(claude.maxUsd !== undefined ? { maxUsd: claude.maxUsd } : {}),
     },
+  };
+}
+
+/**
+ * The first design request exactly as it would be sent, built without calling anything (for
+ * `--print-request` and dry runs), with an estimate of its input tokens and its most expensive cost.
+ */
+export async function designRequestPreview(
+  options: Pick<ProposeOptions, 'root' | 'catalogueRoot' | 'validator' | 'host'> & {
+    claude: DesignerSettings;
+  },
+): Promise<{ body: Record<string, unknown>; estimatedInputTokens: number; worstCaseUsd: number }> {
+  const { ClaudeLlm } = await import('../claude/claude.js');
+  const llm = new ClaudeLlm({ apiKey: options.claude.apiKey });
+  const { hosts, existing, existingShas } = await readLab(options.root, options.validator);
+  const request = designRequest(
+    {
+      model: options.claude.model,
+      system: designerSystem(
+        options.catalogueRoot,
+        loadConfig(options.root, options.validator).config?.limits,
+      ),
+      context: designerContext(
+        [...hosts.values()],
+        existing,
+        readResearchRecord(options.root, options.validator),
+      ),
+    },
+    designUser({
+      ...(options.host !== undefined ? { host: options.host } : {}),
+      lab: { existing, existingShas },
+      taken: [],
+    }),
+    1,
+  );
+  return {
+    body: await llm.body(request),
+    estimatedInputTokens: estimateTokens(`${request.system}${request.context}${request.user}`),
+    worstCaseUsd: Number(worstCaseUsd(request, false).toFixed(6)),
   };
 }
 

@@ -25,11 +25,13 @@ export interface Review extends ResultIdentity {
   /** How the volunteer's client isolated the run. */
   isolation?: 'sandbox' | 'limits-only' | 'unknown';
   checks: { rule: string; passed: boolean; finding?: string }[];
+  rubric?: Record<string, number>;
   evidence?: string[];
   flags?: string[];
   provenance?: {
     model: string;
     prompt_hash: string;
+    data_hash?: string;
     input_tokens: number;
     output_tokens: number;
     cache_read_tokens?: number;

@@ -1,5 +1,65 @@
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
+
+/** The model ids the SDK knows (its `Model` union in resources/messages/messages.d.ts): others are 404s. */
+const KNOWN_MODELS: ReadonlySet<string> = (() => {
+  const require = createRequire(import.meta.url);
+  const types = readFileSync(
+    require.resolve('@anthropic-ai/sdk').replace(/index\.js$/, 'resources/messages/messages.d.ts'),
+    'utf8',
+  );
+  const union = /export type Model = ([^;]+);/.exec(types)?.[1] ?? '';
+  return new Set([...union.matchAll(/'([^']+)'/g)].map((m) => m[1] as string));
+})();
+
+/**
+ * What structured output refuses with a 400 (CLAUDE-API-FACTS 4.11): numeric and string-length
+ * constraints, array bounds beyond minItems 0 or 1, patterns with counted repetition, and objects
+ * whose additionalProperties is not false.
+ */
+export function unsupportedSchemaKeywords(schema: unknown, path = 'schema'): string[] {
+  if (typeof schema !== 'object' || schema === null) return [];
+  const node = schema as Record<string, unknown>;
+  const found: string[] = [];
+  for (const key of [
+    'minimum',
+    'maximum',
+    'exclusiveMinimum',
+    'exclusiveMaximum',
+    'multipleOf',
+    'minLength',
+    'maxLength',
+    'maxItems',
+  ])
+    if (key in node) found.push(`${path}.${key}`);
+  if ('minItems' in node && ![0, 1].includes(node.minItems as number)) found.push(`${path}.minItems`);
+  if (typeof node.pattern === 'string' && /\{\d+(,\d*)?\}/.test(node.pattern)) found.push(`${path}.pattern`);
+  if (node.type === 'object' && node.additionalProperties !== false)
+    found.push(`${path}.additionalProperties`);
+  for (const [key, value] of Object.entries(node)) {
+    if (key === 'properties' && typeof value === 'object' && value)
+      for (const [name, sub] of Object.entries(value))
+        found.push(...unsupportedSchemaKeywords(sub, `${path}.properties.${name}`));
+    else if (key === 'items' || key === 'additionalProperties')
+      found.push(...unsupportedSchemaKeywords(value, `${path}.${key}`));
+    else if (['anyOf', 'allOf', 'oneOf'].includes(key) && Array.isArray(value))
+      for (const [i, sub] of value.entries())
+        found.push(...unsupportedSchemaKeywords(sub, `${path}.${key}[${i}]`));
+  }
+  return found;
+}
+
+/** The smallest prefix each model caches; the 5.x models' are not published, so the largest is used. */
+const CACHE_MINIMUM: Record<string, number> = { 'claude-sonnet-5': 2048, 'claude-haiku-4-5': 4096 };
+
+/** What a responder may return instead of an answer, to make the stand-in stop or fail as the API does. */
+export type Special =
+  | { $stop: 'max_tokens' | 'refusal' }
+  | { $error: { status: number; type: string; message: string } }
+  | { $batch: 'errored' | 'expired' };
 
 /**
  * A strict local stand-in for the Claude Messages API as SDK 1.x calls it: Bearer auth, the
@@ -21,12 +81,19 @@ export interface MessagesRequest {
 /** The JSON answer to one request, chosen by the test from what it was asked. */
 export type Responder = (request: MessagesRequest) => unknown;
 
-type Route = 'messages' | 'count_tokens' | 'batch_create' | 'batch_retrieve' | 'batch_results';
+type Route =
+  | 'messages'
+  | 'count_tokens'
+  | 'batch_create'
+  | 'batch_retrieve'
+  | 'batch_results'
+  | 'batch_cancel';
 
 interface Batch {
   id: string;
   requests: { custom_id: string; params: MessagesRequest }[];
   polls: number;
+  canceled: boolean;
 }
 
 export class ClaudeStandIn {
@@ -35,6 +102,11 @@ export class ClaudeStandIn {
   private readonly expected = new Map<Route, number>();
   private readonly batches = new Map<string, Batch>();
   private readonly overloads: number[] = [];
+  private readonly createFailures: number[] = [];
+  /** Cached prefixes: being written (by the first request, until it answers), then readable. */
+  private readonly cache = new Map<string, 'writing' | 'ready'>();
+  /** How many polls a batch takes to end; Infinity: never (until cancelled). */
+  pollsToEnd = 2;
   /** Characters per token for the usage this stand-in reports (a rough tokenizer). */
   static readonly CHARS_PER_TOKEN = 4;
 
@@ -59,6 +131,20 @@ export class ClaudeStandIn {
   /** Answers the next messages requests with these HTTP errors first (429 rate limit, 529 overloaded). */
   failNext(...statuses: number[]): this {
     this.overloads.push(...statuses);
+    return this;
+  }
+
+  private readonly retrieveFailures: number[] = [];
+
+  /** Answers the next batch retrievals with these HTTP errors (as a run dying while it waits). */
+  failNextRetrieve(...statuses: number[]): this {
+    this.retrieveFailures.push(...statuses);
+    return this;
+  }
+
+  /** Answers the next batch creations with these HTTP errors (a 5xx after which the SDK would retry). */
+  failNextCreate(...statuses: number[]): this {
+    this.createFailures.push(...statuses);
     return this;
   }
 
@@ -116,7 +202,22 @@ export class ClaudeStandIn {
         return;
       }
       const problem = this.malformed(body);
-      return problem ? fail(problem) : send(200, this.message(body));
+      if (problem) return fail(problem);
+      if (!KNOWN_MODELS.has(body.model))
+        return send(404, {
+          type: 'error',
+          error: { type: 'not_found_error', message: `model: ${body.model}` },
+        });
+      const answer = this.respond(body) as Special | unknown;
+      if (answer && typeof answer === 'object' && '$error' in answer) {
+        const e = (answer as { $error: { status: number; type: string; message: string } }).$error;
+        return send(e.status, { type: 'error', error: { type: e.type, message: e.message } });
+      }
+      const message = this.message(body, answer);
+      if (body.stream === true) this.stream(res, message);
+      else send(200, message);
+      this.settleCache(body);
+      return;
     }
     if (req.method === 'POST' && path === '/v1/messages/count_tokens') {
       const body = JSON.parse(text) as MessagesRequest;
@@ -125,22 +226,41 @@ export class ClaudeStandIn {
     }
     if (req.method === 'POST' && path === '/v1/messages/batches') {
       this.requests.push({ route: 'batch_create' });
+      const failure = this.createFailures.shift();
+      if (failure)
+        return send(failure, { type: 'error', error: { type: 'api_error', message: 'internal error' } });
       const { requests } = JSON.parse(text) as { requests: Batch['requests'] };
+      const ids = new Set<string>();
       for (const r of requests) {
+        if (!/^[a-zA-Z0-9_-]{1,64}$/.test(r.custom_id) || ids.has(r.custom_id))
+          return fail(`batch request custom_id ${JSON.stringify(r.custom_id)} is malformed or used twice`);
+        ids.add(r.custom_id);
         const problem = this.malformed(r.params);
         if (problem) return fail(`batch request ${r.custom_id}: ${problem}`);
       }
-      const batch: Batch = { id: `msgbatch_${this.batches.size + 1}`, requests, polls: 0 };
+      const batch: Batch = { id: `msgbatch_${this.batches.size + 1}`, requests, polls: 0, canceled: false };
       this.batches.set(batch.id, batch);
       return send(200, this.batchJson(batch));
     }
     const retrieve = /^\/v1\/messages\/batches\/([^/]+)$/.exec(path);
     if (req.method === 'GET' && retrieve) {
       this.requests.push({ route: 'batch_retrieve' });
+      const failure = this.retrieveFailures.shift();
+      if (failure)
+        return send(failure, { type: 'error', error: { type: 'api_error', message: 'internal error' } });
       const batch = this.batches.get(retrieve[1] as string);
       if (!batch)
         return send(404, { type: 'error', error: { type: 'not_found_error', message: 'no such batch' } });
       batch.polls += 1;
+      return send(200, this.batchJson(batch));
+    }
+    const cancel = /^\/v1\/messages\/batches\/([^/]+)\/cancel$/.exec(path);
+    if (req.method === 'POST' && cancel) {
+      this.requests.push({ route: 'batch_cancel' });
+      const batch = this.batches.get(cancel[1] as string);
+      if (!batch)
+        return send(404, { type: 'error', error: { type: 'not_found_error', message: 'no such batch' } });
+      batch.canceled = true;
       return send(200, this.batchJson(batch));
     }
     const results = /^\/v1\/messages\/batches\/([^/]+)\/results$/.exec(path);
@@ -149,12 +269,31 @@ export class ClaudeStandIn {
       const batch = this.batches.get(results[1] as string);
       if (!batch)
         return send(404, { type: 'error', error: { type: 'not_found_error', message: 'no such batch' } });
-      const lines = batch.requests.map((r) =>
-        JSON.stringify({
+      // Results come in no particular order; a cancelled batch's requests are canceled.
+      const lines = [...batch.requests].reverse().map((r) => {
+        if (batch.canceled) return JSON.stringify({ custom_id: r.custom_id, result: { type: 'canceled' } });
+        const answer = this.respond(r.params) as Special | unknown;
+        if (answer && typeof answer === 'object' && '$batch' in answer) {
+          const kind = (answer as { $batch: 'errored' | 'expired' }).$batch;
+          return JSON.stringify({
+            custom_id: r.custom_id,
+            result:
+              kind === 'errored'
+                ? {
+                    type: 'errored',
+                    error: {
+                      type: 'error',
+                      error: { type: 'invalid_request_error', message: 'this request was invalid' },
+                    },
+                  }
+                : { type: 'expired' },
+          });
+        }
+        return JSON.stringify({
           custom_id: r.custom_id,
-          result: { type: 'succeeded', message: this.message(r.params) },
-        }),
-      );
+          result: { type: 'succeeded', message: this.message(r.params, answer) },
+        });
+      });
       return send(200, `${lines.join('\n')}\n`, 'application/binary');
     }
     return fail(`unexpected request ${req.method} ${path}`);
@@ -171,7 +310,9 @@ export class ClaudeStandIn {
       return 'structured output needs output_config.format of type json_schema with a schema';
     if (!body.model || !body.max_tokens || !Array.isArray(body.messages))
       return 'model, max_tokens and messages are required';
-    if (!body.system?.[0]?.cache_control) return 'the system prompt is not marked for caching';
+    const schema = unsupportedSchemaKeywords(body.output_config.format.schema);
+    if (schema.length > 0)
+      return `output_config.format: the schema uses what structured output does not support: ${schema.slice(0, 5).join(', ')}`;
     return undefined;
   }
 
@@ -180,28 +321,112 @@ export class ClaudeStandIn {
     return Math.ceil(chars / ClaudeStandIn.CHARS_PER_TOKEN);
   }
 
-  private message(body: MessagesRequest): Record<string, unknown> {
-    const answer = JSON.stringify(this.respond(body));
-    const cached = Math.ceil(JSON.stringify(body.system).length / ClaudeStandIn.CHARS_PER_TOKEN);
+  /**
+   * A message as the streaming API sends it (server-sent events: message_start, content blocks with
+   * their deltas, message_delta with the stop reason and output tokens, message_stop).
+   */
+  private stream(res: ServerResponse, message: Record<string, unknown>): void {
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'request-id': 'req_standin' });
+    const event = (type: string, data: Record<string, unknown>) =>
+      res.write(`event: ${type}\ndata: ${JSON.stringify({ type, ...data })}\n\n`);
+    const usage = message.usage as Record<string, number>;
+    event('message_start', {
+      message: { ...message, content: [], stop_reason: null, usage: { ...usage, output_tokens: 1 } },
+    });
+    (message.content as { type: string; text?: string; thinking?: string; signature?: string }[]).forEach(
+      (block, index) => {
+        if (block.type === 'thinking') {
+          event('content_block_start', {
+            index,
+            content_block: { type: 'thinking', thinking: '', signature: '' },
+          });
+          event('content_block_delta', {
+            index,
+            delta: { type: 'thinking_delta', thinking: block.thinking },
+          });
+          event('content_block_delta', {
+            index,
+            delta: { type: 'signature_delta', signature: block.signature },
+          });
+        } else {
+          event('content_block_start', { index, content_block: { type: 'text', text: '' } });
+          event('content_block_delta', { index, delta: { type: 'text_delta', text: block.text } });
+        }
+        event('content_block_stop', { index });
+      },
+    );
+    event('message_delta', {
+      delta: { stop_reason: message.stop_reason, stop_sequence: null },
+      usage: { output_tokens: usage.output_tokens },
+    });
+    event('message_stop', {});
+    res.end();
+  }
+
+  /** The prefix up to the last cache breakpoint, and its tokens; none when nothing is marked. */
+  private cachedPrefix(body: MessagesRequest): { key: string; tokens: number } | undefined {
+    const blocks = [...body.system, ...body.messages.flatMap((m) => m.content)];
+    const last = blocks.map((b) => Boolean(b.cache_control)).lastIndexOf(true);
+    if (last < 0) return undefined;
+    const prefix = JSON.stringify([body.model, blocks.slice(0, last + 1).map((b) => b.text)]);
+    return {
+      key: createHash('sha256').update(prefix).digest('hex'),
+      tokens: Math.ceil(JSON.stringify(blocks.slice(0, last + 1)).length / ClaudeStandIn.CHARS_PER_TOKEN),
+    };
+  }
+
+  /** A cache entry is readable once the response that wrote it has begun (here: been sent). */
+  private settleCache(body: MessagesRequest): void {
+    const prefix = this.cachedPrefix(body);
+    if (prefix && this.cache.get(prefix.key) === 'writing') this.cache.set(prefix.key, 'ready');
+  }
+
+  private message(body: MessagesRequest, given?: unknown): Record<string, unknown> {
+    const answer = given === undefined ? this.respond(body) : given;
+    const stop =
+      answer && typeof answer === 'object' && '$stop' in answer
+        ? (answer as { $stop: string }).$stop
+        : 'end_turn';
+    const text =
+      stop === 'end_turn'
+        ? JSON.stringify(answer)
+        : stop === 'refusal'
+          ? 'I cannot help with that.'
+          : '{"verdict": "val';
+    const total = this.inputTokens(body);
+    const prefix = this.cachedPrefix(body);
+    let read = 0;
+    let write = 0;
+    if (prefix && prefix.tokens >= (CACHE_MINIMUM[body.model] ?? 4096)) {
+      if (this.cache.get(prefix.key) === 'ready') read = prefix.tokens;
+      else {
+        write = prefix.tokens;
+        this.cache.set(prefix.key, 'writing');
+      }
+    }
     return {
       id: `msg_${Math.random().toString(36).slice(2, 10)}`,
       type: 'message',
       role: 'assistant',
       model: body.model,
-      content: [{ type: 'text', text: answer }],
-      stop_reason: 'end_turn',
+      // Current models think first (adaptive thinking is on by default); the answer is the text block.
+      content: [
+        { type: 'thinking', thinking: 'Looking at the numbers.', signature: 'sig_standin' },
+        { type: 'text', text },
+      ],
+      stop_reason: stop,
       stop_sequence: null,
       usage: {
-        input_tokens: this.inputTokens(body) - cached,
-        output_tokens: Math.ceil(answer.length / ClaudeStandIn.CHARS_PER_TOKEN),
-        cache_creation_input_tokens: 0,
-        cache_read_input_tokens: cached,
+        input_tokens: total - read - write,
+        output_tokens: Math.ceil(text.length / ClaudeStandIn.CHARS_PER_TOKEN) + 8,
+        cache_creation_input_tokens: write,
+        cache_read_input_tokens: read,
       },
     };
   }
 
   private batchJson(batch: Batch): Record<string, unknown> {
-    const ended = batch.polls >= 2;
+    const ended = batch.canceled || batch.polls >= this.pollsToEnd;
     const n = batch.requests.length;
     return {
       id: batch.id,
