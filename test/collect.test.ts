@@ -531,6 +531,8 @@ describe('axiom collect with Claude as the judge (through the Claude API stand-i
     });
   });
   afterEach(async () => {
+    // Every request was expected, and every expected request was made.
+    claude.verify();
     await claude.close();
   });
 

@@ -42,6 +42,7 @@ describe('the Claude implementation of the Llm port', () => {
     claude = await ClaudeStandIn.start('sk-ant-key', () => ({ ok: true }));
   });
   afterEach(async () => {
+    claude.verify();
     await claude.close();
   });
 
@@ -133,6 +134,7 @@ describe('the Claude implementation of the Llm port', () => {
     expect((first as { usage: { cacheWriteTokens: number } }).usage.cacheWriteTokens).toBeGreaterThan(4096);
     expect((second as { usage: { cacheReadTokens: number } }).usage.cacheReadTokens).toBeGreaterThan(4096);
     // A short prefix is not counted and not marked.
+    claude.expect('messages', 1);
     await llm.ask(request);
     expect(claude.requests.filter((r) => r.route === 'count_tokens')).toHaveLength(1);
     expect(claude.requests.at(-1)?.body?.system[0]?.cache_control).toBeUndefined();

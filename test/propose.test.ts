@@ -232,6 +232,8 @@ describe('axiom propose with Claude as the designer (through the Claude API stan
         l,
         claude,
       );
+      // Every request was expected, and every expected request was made.
+      claude.verify();
     } finally {
       await claude.close();
     }

@@ -1,6 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { Ajv2020 } from 'ajv/dist/2020.js';
-import type { FailedAnswer, Llm, StructuredAnswer, StructuredRequest } from '../claude/llm.js';
+import {
+  callHashes,
+  type FailedAnswer,
+  type Llm,
+  type StructuredAnswer,
+  type StructuredRequest,
+} from '../claude/llm.js';
 import { describeCheck, evaluateAcceptance } from '../envelope/acceptance.js';
 import type { SanitisedEnvelope } from '../envelope/envelope.js';
 import type { Manifest } from '../manifest/types.js';
@@ -194,7 +200,7 @@ export class ClaudeJudge implements ResultJudge {
     const requests = this.requests(inputs);
     if (requests.length >= this.options.batchFrom) {
       const answers = await this.llm.askBatch(requests);
-      return answers.map((a) => this.judgement(a));
+      return answers.map((a, i) => this.judgement(a, requests[i] as StructuredRequest, true));
     }
     // The first request of each experiment goes alone, so that the others read its cached prefix.
     const answers = new Map<string, StructuredAnswer | FailedAnswer>();
@@ -204,10 +210,16 @@ export class ClaudeJudge implements ResultJudge {
     const rest = requests.filter((r) => !answers.has(r.id));
     for (const [i, a] of (await inPool(rest, CONCURRENCY, (r) => this.llm.ask(r))).entries())
       answers.set((rest[i] as StructuredRequest).id, a);
-    return requests.map((r) => this.judgement(answers.get(r.id) as StructuredAnswer | FailedAnswer));
+    return requests.map((r) =>
+      this.judgement(answers.get(r.id) as StructuredAnswer | FailedAnswer, r, false),
+    );
   }
 
-  private judgement(answer: StructuredAnswer | FailedAnswer): Judgement | undefined {
+  private judgement(
+    answer: StructuredAnswer | FailedAnswer,
+    request: StructuredRequest,
+    batched: boolean,
+  ): Judgement | undefined {
     if ('error' in answer && answer.retry) return undefined;
     const unusable = (why: string, provenance?: JudgeProvenance): Judgement => ({
       verdict: 'suspicious',
@@ -217,7 +229,18 @@ export class ClaudeJudge implements ResultJudge {
       judgedBy: this.options.model,
       ...(provenance ? { provenance } : {}),
     });
-    if ('error' in answer) return unusable(answer.error);
+    if ('error' in answer) {
+      // An unusable answer was still paid for: its cost stays on the record.
+      const hashes = callHashes(request);
+      return unusable(answer.error, {
+        model: request.model,
+        promptHash: hashes.template,
+        dataHash: hashes.data,
+        ...answer.usage,
+        costUsd: answer.costUsd,
+        batched,
+      });
+    }
     const provenance: JudgeProvenance = {
       model: answer.model,
       promptHash: answer.hashes.template,
