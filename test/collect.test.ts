@@ -763,10 +763,16 @@ describe('the research record keeps its integrity', () => {
 
   it('sets a malformed spool entry aside with its reason, lists it in the pull request, and collects the rest', async () => {
     spoolUpload(ids[0] as number, wu(60, 0), { envelope: envelope(7, 0.01) });
+    const [twinId] = (await insertFinishedResults(db.connection, [
+      { workunit: wu(60, 8), host: 60, user: 1 },
+    ])) as [number];
     const bad = {
       notJson: `${wu(60, 1)}__${ids[1]}.json`,
       wrongTypes: `${wu(267, 0)}__${ids[2]}.json`,
       mismatch: `${wu(60, 5)}__999999.json`,
+      // One result id under two workunits' names: which is right cannot be told, so neither is judged.
+      real: `${wu(60, 8)}__${twinId}.json`,
+      twin: `${wu(267, 4)}__${twinId}.json`,
     };
     writeFileSync(join(spool, bad.notJson), '{"kind": "result", "wu_name": ');
     writeFileSync(
@@ -779,6 +785,11 @@ describe('the research record keeps its integrity', () => {
         verdict: 'accepted',
         envelope: { metrics: { mean: { toPrecision: 1 } } },
       }),
+    );
+    spoolUpload(twinId, wu(60, 8), { envelope: envelope(15, 0.01) });
+    writeFileSync(
+      join(spool, bad.twin),
+      readFileSync(join(spool, bad.real), 'utf8').replaceAll(wu(60, 8), wu(267, 4)),
     );
     writeFileSync(
       join(spool, bad.mismatch),
@@ -801,6 +812,10 @@ describe('the research record keeps its integrity', () => {
     expect(reasons[bad.notJson]).toMatch(/^not valid JSON/);
     expect(reasons[bad.wrongTypes]).toBe('wu_name, wu_id or result_id is missing or of the wrong type');
     expect(reasons[bad.mismatch]).toBe('the file name and the entry disagree on the workunit or result');
+    for (const file of [bad.real, bad.twin])
+      expect(reasons[file]).toBe(
+        `result ${twinId} has 2 spool entries (${[bad.real, bad.twin].sort().join(', ')}); neither is judged until the wrong one is removed`,
+      );
     for (const file of Object.values(bad)) {
       expect(existsSync(join(spool, file))).toBe(false);
       expect(existsSync(join(spool, 'set-aside', file))).toBe(true);
@@ -808,7 +823,7 @@ describe('the research record keeps its integrity', () => {
     }
     const forge = new LocalForge({ repoDir: lab.clone, remote: 'origin', identity: DEFAULT_IDENTITY });
     const body = (await forge.get(resultsBranch(RUN))).body;
-    expect(body).toContain('### Set aside from the spool (3)');
+    expect(body).toContain('### Set aside from the spool (5)');
     expect(body).toContain(`- \`${bad.notJson}\`: not valid JSON`);
     // The next run finds nothing to trip over.
     expect(JSON.parse((await collectRun('2026-11-25T130000Z')).stdout).setAside).toEqual([]);

@@ -201,6 +201,19 @@ export function readSpool(spoolDir: string, known: ReadonlySet<number>, validato
       ...(read.workunit ? { workunit: read.workunit } : {}),
     });
   }
+  // A result has one entry. Two files with its id (under different workunits' names) cannot both be
+  // right, and which one is cannot be told from the spool: neither is judged until a person looks.
+  const files = new Map<number, string[]>();
+  for (const i of intake.incoming) files.set(i.resultId, [...(files.get(i.resultId) ?? []), i.file]);
+  for (const [resultId, names] of files) {
+    if (names.length < 2) continue;
+    for (const file of names)
+      intake.setAside.push({
+        file,
+        reason: `result ${resultId} has ${names.length} spool entries (${[...names].sort().join(', ')}); neither is judged until the wrong one is removed`,
+      });
+  }
+  intake.incoming = intake.incoming.filter((i) => (files.get(i.resultId)?.length ?? 0) < 2);
   intake.incoming.sort((a, b) => a.resultId - b.resultId);
   return intake;
 }
