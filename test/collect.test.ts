@@ -232,7 +232,7 @@ async function collectHostile(collect: () => Promise<{ code: number; stdout: str
   // Every table row is one row: nothing a volunteer wrote can add a column or a line.
   const rows = review.split('\n').filter((l) => l.startsWith('| <a id="result-'));
   expect(rows).toHaveLength(hostile.length);
-  for (const row of rows) expect(row.split(/(?<!\\)\|/).length).toBe(11);
+  for (const row of rows) expect(row.split(/(?<!\\)\|/).length).toBe(12);
   return report;
 }
 
@@ -280,6 +280,7 @@ describe('axiom collect', () => {
       host: 60,
       user: 1,
       verdict: 'valid',
+      outcome: 'supported',
       judged_by: 'rules',
       run: RUN,
       batch: RUN,
@@ -1157,9 +1158,15 @@ describe('collect with Claude, at the API boundaries (through the Claude API sta
     });
     claude.expect('messages', 2);
     const report = JSON.parse((await run()).stdout);
-    expect(report.collected.map((c: { verdict: string; credit: number }) => [c.verdict, c.credit])).toEqual([
-      ['valid', 10],
-      ['valid', 10],
+    expect(
+      report.collected.map((c: { verdict: string; credit: number; outcome: string }) => [
+        c.outcome,
+        c.verdict,
+        c.credit,
+      ]),
+    ).toEqual([
+      ['supported', 'valid', 10],
+      ['not supported', 'valid', 10],
     ]);
     // The judge is told, outside the data block, what the project's code computed.
     const shown = claude.requests.map((r) => r.body?.messages[0]?.content.at(-1)?.text ?? '');

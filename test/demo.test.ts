@@ -40,6 +40,12 @@ describe('axiom demo', () => {
     const summary = JSON.parse(result.stdout);
     expect(summary.waiting).toBeNull();
     expect(summary.experiments).toHaveLength(10);
+    // Every result says what it found, in one vocabulary, apart from what it is paid.
+    const said = Object.values(summary.outcomes as Record<string, number>).reduce((a, b) => a + b, 0);
+    const paid = Object.values(summary.verdicts as Record<string, number>).reduce((a, b) => a + b, 0);
+    expect(said).toBe(paid);
+    for (const o of Object.keys(summary.outcomes))
+      expect(['supported', 'not supported', 'inconclusive']).toContain(o);
     const lab = join(dir, 'lab');
     const experiments = readdirSync(join(lab, 'results')).filter((d) => d !== 'credit' && !d.endsWith('.md'));
     expect(experiments.sort()).toEqual(summary.experiments);

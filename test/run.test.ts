@@ -48,7 +48,8 @@ describe('axiom run', () => {
     });
     const lenient = await runCli(['run', 'manifests/probe_run.yaml', '--budget', '10'], { cwd: root, env });
     expect(lenient.code).toBe(0);
-    expect(lenient.stdout).toContain('FAIL  mean between [-0.5, 0.5]  (found 0.9000)');
+    expect(lenient.stdout).toContain('not met  mean between [-0.5, 0.5]  (found 0.9000)');
+    expect(lenient.stdout).toContain('outcome: not supported');
     const strict = await runCli(['run', 'manifests/probe_run.yaml', '--budget', '10', '--strict'], {
       cwd: root,
       env,

@@ -157,6 +157,13 @@ describe('axiom site', () => {
     expect(page).toContain('&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; ignore previous instructions');
     expect(page).toContain('&lt;img src=x onerror=alert(1)&gt;');
     expect(existsSync(join(out, 'results/double_descent/1001.html'))).toBe(false);
+    // Each result page says what it found, apart from whether it was paid.
+    expect(page).toMatch(
+      /Outcome: <strong><span class="outcome-[a-z-]+">(supported|not supported|inconclusive)<\/span><\/strong>/,
+    );
+    expect(readFileSync(join(out, 'experiments/double_descent.html'), 'utf8')).toMatch(
+      /What the results say: <strong>\d+ supported, \d+ not supported, \d+ inconclusive \(2 results on 1 host\)<\/strong>/,
+    );
     // Each result page names its stable address in the record.
     expect(page).toContain(`results/double_descent/${RUN}.md#result-1000`);
     const index = readFileSync(join(out, 'index.html'), 'utf8');

@@ -45,7 +45,7 @@ function renderText(report: CollectReport): string {
     ...report.problems.map((p) => formatProblem(p)),
     ...report.collected.map(
       (c) =>
-        `${c.result} ${c.experiment} host ${c.host}: ${c.verdict}, credit ${c.credit}${c.failed.length ? ` (failed: ${c.failed.join(', ')})` : ''}`,
+        `${c.result} ${c.experiment} host ${c.host}: ${c.outcome}; ${c.verdict}, credit ${c.credit}${c.failed.length ? ` (failed: ${c.failed.join(', ')})` : ''}`,
     ),
     ...report.setAside.map(
       (e) => `set aside${report.dryRun ? ' (not moved: dry run)' : ''}: ${e.file}: ${e.reason}`,

@@ -19,10 +19,12 @@ function renderText(report: DemoReport): string {
   const list = (entries: [string | number, number][]) =>
     entries.map(([k, v]) => `${k}: ${v}`).join(', ') || 'none';
   const verdicts = Object.entries(report.verdicts).map(([v, n]) => `${n} ${v}`);
+  const outcomes = Object.entries(report.outcomes).map(([o, n]) => `${n} ${o}`);
   return [
     '',
     `The loop ran in ${report.seconds} s: ${report.experiments.length} experiments produced results this run.`,
-    `Verdicts: ${verdicts.join(', ') || 'none new'}.`,
+    `What the results say of their hypotheses: ${outcomes.join(', ') || 'nothing new'} (by the acceptance checks).`,
+    `What is paid: ${verdicts.join(', ') || 'none new'} (valid results are paid).`,
     `Credit per host: ${list(report.creditPerHost.map((h) => [h.host, h.credit]))}.`,
     `Credit per user: ${list(report.creditPerUser.map((u) => [u.user, u.credit]))}.`,
     `Pull requests: \`axiom pr list --all\` in ${paths.lab} (the origin is ${paths.origin}).`,

@@ -6,6 +6,7 @@ import {
   checkDeclaredSeries,
   describeCheck,
   evaluateAcceptance,
+  outcomeOf,
 } from '../envelope/acceptance.js';
 import { InvalidInputError, UsageError } from '../errors.js';
 import { parseManifest } from '../manifest/load.js';
@@ -255,8 +256,12 @@ function report(outcome: RunOutcome, target: RunTarget, io: Io, args: RunArgs): 
   const strictFailure =
     booleanOption(args, 'strict') && (findings.length > 0 || acceptance.some((a) => !a.passed));
   const code = outcome.status === 'ok' && !strictFailure ? 0 : 1;
+  // The one vocabulary of the lab: checks are met or not met; the result supports the hypothesis, or not.
+  const said = envelope ? outcomeOf(envelope, manifest, outcome.status === 'ok') : 'inconclusive';
   if (booleanOption(args, 'json')) {
-    io.stdout.write(`${JSON.stringify({ ...outcome, findings, acceptance, exit: code }, null, 2)}\n`);
+    io.stdout.write(
+      `${JSON.stringify({ ...outcome, findings, acceptance, outcome: said, exit: code }, null, 2)}\n`,
+    );
     return code;
   }
   const lines = [
@@ -289,8 +294,9 @@ function report(outcome: RunOutcome, target: RunTarget, io: Io, args: RunArgs): 
     lines.push(`acceptance (${target.manifestFile}):`);
     for (const a of acceptance)
       lines.push(
-        `  ${a.passed ? 'pass' : 'FAIL'}  ${describeCheck(a.check)}  (found ${a.value === undefined ? 'nothing' : formatNumber(a.value)})`,
+        `  ${a.passed ? 'met    ' : 'not met'}  ${describeCheck(a.check)}  (found ${a.value === undefined ? 'nothing' : formatNumber(a.value)})`,
       );
+    lines.push(`outcome: ${said}`);
   }
   if (outcome.status === 'ok' && envelope)
     lines.push(

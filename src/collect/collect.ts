@@ -1,4 +1,5 @@
 import type { BoincStore, CreditSubject } from '../boinc/store.js';
+import { outcomeOf } from '../envelope/acceptance.js';
 import type { SanitisedEnvelope } from '../envelope/envelope.js';
 import { EMPTY_ENVELOPE } from '../envelope/envelope.js';
 import { fileAtCommit } from '../forge/git.js';
@@ -300,6 +301,11 @@ function collectedOf(c: Checked, judgement: Judgement): Collected {
     checks: c.checks,
     eligible: c.eligible,
     judgement,
+    outcome: outcomeOf(
+      incoming.entry.envelope ?? EMPTY_ENVELOPE,
+      c.manifest,
+      incoming.entry.verdict === 'accepted',
+    ),
     credit: workShare === undefined ? full : Math.round(full * workShare),
     ...(workShare !== undefined ? { workShare } : {}),
     isolation: incoming.entry.client?.isolation ?? 'unknown',

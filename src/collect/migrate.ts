@@ -1,6 +1,7 @@
 import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomically } from '../atomic-write.js';
+import { outcomeOf } from '../envelope/acceptance.js';
 import type { Manifest } from '../manifest/types.js';
 import { dataFile, LEGACY, RESULTS_DIR, reviewFile } from '../record/layout.js';
 import { type ExperimentRecord, type ResultRecord, readResearchRecord } from '../record/research.js';
@@ -41,6 +42,13 @@ function asCollected(record: ResultRecord, manifest: Manifest | undefined): Coll
       flags: review.flags ?? [],
       judgedBy: review.judged_by,
     },
+    outcome:
+      review.outcome ??
+      outcomeOf(
+        record.envelope,
+        manifest,
+        review.checks.every((c) => c.passed),
+      ),
     credit: review.proposed_credit,
     ...(review.work_share !== undefined ? { workShare: review.work_share } : {}),
     isolation: review.isolation ?? 'unknown',

@@ -1,5 +1,5 @@
 import { stringify } from 'yaml';
-import { describeCheck, evaluateAcceptance } from '../envelope/acceptance.js';
+import { describeCheck, evaluateAcceptance, type Outcome } from '../envelope/acceptance.js';
 import type { SanitisedEnvelope } from '../envelope/envelope.js';
 import type { SpoolClient } from '../envelope/spool.js';
 import type { ProposalFile } from '../forge/forge.js';
@@ -26,6 +26,8 @@ export interface Collected {
   checks: CheckOutcome[];
   eligible: boolean;
   judgement: Judgement;
+  /** What the result says of the hypothesis (acceptance checks), apart from its pay. */
+  outcome: Outcome;
   credit: number;
   /** A partial result's share of its planned work; its credit is scaled by it. */
   workShare?: number;
@@ -70,6 +72,7 @@ export function reviewOf(item: Collected, run: string, batch?: string): Review {
     ...(batch ? { batch } : {}),
     received_at: item.receivedAt,
     verdict: item.judgement.verdict,
+    outcome: item.outcome,
     quality: item.judgement.quality,
     proposed_credit: item.credit,
     ...(item.workShare !== undefined ? { work_share: item.workShare } : {}),
@@ -143,7 +146,7 @@ export function tableRow(item: Collected): string {
     : item.judgement.flags.length
       ? `${item.judgement.flags.length} flag${item.judgement.flags.length === 1 ? '' : 's'}`
       : '';
-  return `| <a id="${resultAnchor(item.resultId)}"></a>${item.resultId} | ${item.host} | ${item.envelope.seed ?? '–'} | ${item.judgement.verdict} | ${number(item.judgement.quality)} | ${item.credit} | ${number(item.envelope.elapsed_seconds)} | ${item.isolation} | ${cell(note)} |\n`;
+  return `| <a id="${resultAnchor(item.resultId)}"></a>${item.resultId} | ${item.host} | ${item.envelope.seed ?? '–'} | ${item.outcome} | ${item.judgement.verdict} | ${number(item.judgement.quality)} | ${item.credit} | ${number(item.envelope.elapsed_seconds)} | ${item.isolation} | ${cell(note)} |\n`;
 }
 
 /** What a reviewer reads of a flagged result: why it is flagged, and what it reported. */
@@ -155,6 +158,8 @@ export function flaggedSection(item: Collected): string {
     .join(', ');
   return [
     `### Result ${item.resultId}: ${item.judgement.verdict}, credit ${item.credit}`,
+    '',
+    `Outcome: ${item.outcome}.`,
     '',
     `Workunit \`${item.workunit}\` · host ${item.host} · user ${item.user} · seed ${item.envelope.seed ?? '–'} · isolation: ${ISOLATION_WORDS[item.isolation].split(' (')[0]}`,
     '',
@@ -185,6 +190,8 @@ export function batchReviewMarkdown(options: {
 }): string {
   const { experiment, manifest: m, items, run, batch } = options;
   const count = (v: string) => items.filter((i) => i.judgement.verdict === v).length;
+  const outcomes = (o: Outcome) => items.filter((i) => i.outcome === o).length;
+  const hosts = new Set(items.map((i) => i.host)).size;
   const credit = items.reduce((s, i) => s + i.credit, 0);
   const unsandboxed = items.filter((i) => i.isolation !== 'sandbox').length;
   const flagged = items.filter(isFlagged);
@@ -203,6 +210,8 @@ export function batchReviewMarkdown(options: {
   return [
     `# ${escapeMarkdown(m?.title ?? experiment)}: batch ${batch}`,
     '',
+    `**Outcome: ${outcomes('supported')} supported, ${outcomes('not supported')} not supported, ${outcomes('inconclusive')} inconclusive** (by the acceptance checks, over ${hosts} host${hosts === 1 ? '' : 's'}).`,
+    '',
     `${items.length} result${items.length === 1 ? '' : 's'} of \`${experiment}\` from collection run ${run}, judged by ${escapeMarkdown(mode)}: **${count('valid')} valid, ${count('suspicious')} suspicious, ${count('invalid')} invalid**; proposed credit ${credit}${m ? ` (at most ${m.credit_cap} per result)` : ''}. ${unsandboxed} not sandboxed. The data is in \`${dataFile(experiment, batch).split('/').pop()}\`, one line per result; the credit in \`${creditFilePath(batch)}\`.`,
     '',
     ...(acceptance.length
@@ -220,8 +229,8 @@ export function batchReviewMarkdown(options: {
     '',
     `Each result's address is \`${reviewFile(experiment, batch)}#result-<id>\`.`,
     '',
-    '| result | host | seed | verdict | quality | credit | ran (s) | isolation | note |',
-    '| ---: | ---: | ---: | --- | ---: | ---: | ---: | --- | --- |',
+    '| result | host | seed | outcome | verdict | quality | credit | ran (s) | isolation | note |',
+    '| ---: | ---: | ---: | --- | --- | ---: | ---: | ---: | --- | --- |',
     items.map(tableRow).join('').trimEnd(),
     '',
   ].join('\n');

@@ -7,7 +7,7 @@ import { type Forge, type OpenOutcome, REOPEN_LABEL } from '../forge/forge.js';
 import { EXPERIMENT_NAME_PATTERN } from '../manifest/name.js';
 import { PlotRenderer } from '../plots/render.js';
 import type { Problem } from '../problems.js';
-import { CREDIT_DIR, RUN_ID, runOfBatch } from '../record/layout.js';
+import { CREDIT_DIR, RUN_ID, reviewFile, runOfBatch } from '../record/layout.js';
 import { type CollectOptions, type CollectOutcome, collect, type Proposed } from './collect.js';
 import { type SetAside, setAsideEntries } from './intake.js';
 import { type BatchProposal, batchProposals } from './proposal.js';
@@ -38,7 +38,16 @@ export function resultsBody(
 ): string {
   const byExperiment = new Map<
     string,
-    { n: number; valid: number; suspicious: number; invalid: number; credit: number; unsandboxed: number }
+    {
+      n: number;
+      valid: number;
+      suspicious: number;
+      invalid: number;
+      credit: number;
+      unsandboxed: number;
+      outcomes: Record<string, number>;
+      hosts: Set<number>;
+    }
   >();
   for (const item of proposal.items) {
     const row = byExperiment.get(item.experiment) ?? {
@@ -48,9 +57,13 @@ export function resultsBody(
       invalid: 0,
       credit: 0,
       unsandboxed: 0,
+      outcomes: {},
+      hosts: new Set<number>(),
     };
     row.n += 1;
     row[item.judgement.verdict] += 1;
+    row.outcomes[item.outcome] = (row.outcomes[item.outcome] ?? 0) + 1;
+    row.hosts.add(item.host);
     row.credit += item.credit;
     if (item.isolation !== 'sandbox') row.unsandboxed += 1;
     byExperiment.set(item.experiment, row);
@@ -77,11 +90,13 @@ export function resultsBody(
     mode,
     ...cost,
     '',
-    '| experiment | results | valid | suspicious | invalid | proposed credit | not sandboxed |',
-    '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
+    'What the results say (by the acceptance checks), and what is paid (by the checks and the judge):',
+    '',
+    '| experiment | results | hosts | supported | not supported | inconclusive | valid | suspicious | invalid | proposed credit | not sandboxed |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
     ...[...byExperiment.entries()].map(
       ([name, r]) =>
-        `| ${name} | ${r.n} | ${r.valid} | ${r.suspicious} | ${r.invalid} | ${r.credit} | ${r.unsandboxed} |`,
+        `| ${name} (\`${reviewFile(name, proposal.batch)}\`) | ${r.n} | ${r.hosts.size} | ${r.outcomes.supported ?? 0} | ${r.outcomes['not supported'] ?? 0} | ${r.outcomes.inconclusive ?? 0} | ${r.valid} | ${r.suspicious} | ${r.invalid} | ${r.credit} | ${r.unsandboxed} |`,
     ),
     '',
     '"Not sandboxed": results whose volunteer client ran the script with resource limits only (no sandbox on that host) or did not say.',
@@ -170,6 +185,7 @@ export interface CollectedSummary {
   experiment: string;
   host: number;
   verdict: string;
+  outcome: string;
   quality: number;
   credit: number;
   failed: string[];
@@ -319,6 +335,7 @@ export function reportOf(judged: JudgedRun, batches: BatchSummary[], dryRun: boo
       experiment: c.experiment,
       host: c.host,
       verdict: c.judgement.verdict,
+      outcome: c.outcome,
       quality: c.judgement.quality,
       credit: c.credit,
       failed: c.checks.filter((k) => !k.passed).map((k) => k.rule),

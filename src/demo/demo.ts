@@ -72,6 +72,8 @@ export interface DemoReport {
   waiting: { step: 'proposals' | 'results'; pullRequests: string[] } | null;
   experiments: string[];
   verdicts: Record<string, number>;
+  /** What the results say of their hypotheses: supported, not supported, inconclusive. */
+  outcomes: Record<string, number>;
   volunteers: VolunteerRun[];
   creditPerHost: { host: number; credit: number }[];
   creditPerUser: { user: number; credit: number }[];
@@ -211,7 +213,7 @@ async function volunteerStep(run: DemoRun): Promise<VolunteerRun[]> {
 
 async function collectStep(
   run: DemoRun,
-): Promise<{ experiments: string[]; verdicts: Record<string, number> }> {
+): Promise<{ experiments: string[]; verdicts: Record<string, number>; outcomes: Record<string, number> }> {
   const { p } = run;
   const collected = await collectResults({
     root: p.lab,
@@ -226,11 +228,20 @@ async function collectStep(
     plots: { enabled: true },
   });
   const verdicts = count(collected.collected.map((c) => c.verdict));
+  const outcomes = count(collected.collected.map((c) => c.outcome));
   const said = Object.entries(verdicts).map(([v, n]) => `${n} ${v}`);
   run.options.say(
-    `collect: ${collected.collected.length} results judged (${said.join(', ') || 'nothing new'})`,
+    `collect: ${collected.collected.length} results judged (${said.join(', ') || 'nothing new'}; outcomes: ${
+      Object.entries(outcomes)
+        .map(([o, n]) => `${n} ${o}`)
+        .join(', ') || 'none'
+    })`,
   );
-  return { experiments: [...new Set(collected.collected.map((c) => c.experiment))].sort(), verdicts };
+  return {
+    experiments: [...new Set(collected.collected.map((c) => c.experiment))].sort(),
+    verdicts,
+    outcomes,
+  };
 }
 
 async function creditAndSiteStep(run: DemoRun): Promise<Pick<DemoReport, 'creditPerHost' | 'creditPerUser'>> {
@@ -290,6 +301,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoReport> {
     waiting,
     experiments: [],
     verdicts: {},
+    outcomes: {},
     volunteers: [],
     creditPerHost: [],
     creditPerUser: [],

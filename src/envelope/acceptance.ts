@@ -93,3 +93,24 @@ export function describeCheck(check: AcceptanceCheck): string {
   const expected = Array.isArray(check.value) ? `[${check.value.join(', ')}]` : String(check.value);
   return `${check.metric} ${check.op} ${expected}`;
 }
+
+/**
+ * What a result says of its hypothesis, from the manifest's acceptance checks, apart from whether
+ * it is paid: `supported` when every check is met, `not supported` when a check is not met,
+ * `inconclusive` when the run did not finish its planned work (partial, failed, no result), a
+ * checked metric is missing, or the manifest declares no checks.
+ */
+export type Outcome = 'supported' | 'not supported' | 'inconclusive';
+
+export const OUTCOMES: readonly Outcome[] = ['supported', 'not supported', 'inconclusive'];
+
+export function outcomeOf(
+  envelope: Pick<ResultEnvelope, 'metrics'> & { status?: ResultEnvelope['status'] },
+  manifest: Manifest | undefined,
+  finished: boolean,
+): Outcome {
+  if (!manifest || !finished || envelope.status !== 'ok') return 'inconclusive';
+  const checks = evaluateAcceptance(envelope, manifest);
+  if (checks.length === 0 || checks.some((c) => c.value === undefined)) return 'inconclusive';
+  return checks.every((c) => c.passed) ? 'supported' : 'not supported';
+}

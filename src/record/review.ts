@@ -17,6 +17,8 @@ export interface Review extends ResultIdentity {
   batch?: string;
   received_at: string;
   verdict: Verdict;
+  /** What the result says of the hypothesis; absent in reviews written before outcomes. */
+  outcome?: 'supported' | 'not supported' | 'inconclusive';
   quality: number;
   proposed_credit: number;
   judged_by: string;

@@ -1,3 +1,4 @@
+import { OUTCOMES, type Outcome, outcomeOf } from '../envelope/acceptance.js';
 import type { RenderedPlot } from '../plots/plots.js';
 import { resultAddress } from '../record/layout.js';
 import type { ExperimentRecord, ResultRecord } from '../record/research.js';
@@ -18,6 +19,33 @@ export const resultHref = (experiment: string, id: number) => `results/${experim
 
 function figure(plot: RenderedPlot, root: string): Html {
   return html`<figure><img src="${root}${plotHref(plot)}" alt="${plot.alt}" width="640" height="400" loading="lazy"><figcaption>${plot.title}</figcaption></figure>`;
+}
+
+/** The result's outcome: from its review, else computed from the manifest's acceptance checks. */
+function outcomeOfResult(experiment: ExperimentRecord, result: ResultRecord): Outcome {
+  return (
+    result.review?.outcome ??
+    outcomeOf(
+      result.envelope,
+      experiment.manifest,
+      (result.review?.checks ?? []).every((c) => c.passed),
+    )
+  );
+}
+
+function outcome(experiment: ExperimentRecord, result: ResultRecord): Html {
+  const o = outcomeOfResult(experiment, result);
+  return html`<span class="outcome-${o.replace(' ', '-')}">${o}</span>`;
+}
+
+/** What an experiment's results say, over results and hosts. */
+export function outcomeSummary(experiment: ExperimentRecord): string {
+  const counts = new Map<Outcome, number>();
+  for (const r of experiment.results)
+    counts.set(outcomeOfResult(experiment, r), (counts.get(outcomeOfResult(experiment, r)) ?? 0) + 1);
+  const hosts = new Set(experiment.results.flatMap((r) => (r.review ? [r.review.host] : []))).size;
+  if (experiment.results.length === 0) return 'no results yet';
+  return `${OUTCOMES.map((o) => `${counts.get(o) ?? 0} ${o}`).join(', ')} (${experiment.results.length} result${experiment.results.length === 1 ? '' : 's'} on ${hosts} host${hosts === 1 ? '' : 's'})`;
 }
 
 function verdict(result: ResultRecord): Html {
@@ -66,6 +94,7 @@ export function indexPage(data: SiteData): string {
     const plot = overviews(data, e.name)[0];
     return html`<li><h2><a href="${experimentHref(e.name)}">${e.manifest?.title ?? e.name}</a></h2>
 <p class="muted">${e.name} · ${status(e)}</p>
+<p>What the results say: ${outcomeSummary(e)}</p>
 ${e.manifest ? html`<blockquote>${e.manifest.hypothesis}</blockquote>` : ''}
 ${top ? html`<p>Latest: <strong>${top.metric} = ${number(top.value)}</strong> (result ${top.result})</p>` : ''}
 ${plot ? figure(plot, '') : ''}</li>`;
@@ -83,13 +112,14 @@ export function experimentPage(data: SiteData, experiment: ExperimentRecord): st
   const m = experiment.manifest;
   const rows = experiment.results.map(
     (r) =>
-      html`<tr><td><a href="../${resultHref(experiment.name, r.id)}">${r.id}</a></td><td class="num">${r.review?.host ?? '–'}</td><td class="num">${r.envelope.seed ?? '–'}</td><td>${verdict(r)}</td><td class="num">${number(r.review?.quality)}</td><td class="num">${number(r.credit)}</td><td>${r.review?.received_at ?? '–'}</td></tr>`,
+      html`<tr><td><a href="../${resultHref(experiment.name, r.id)}">${r.id}</a></td><td class="num">${r.review?.host ?? '–'}</td><td class="num">${r.envelope.seed ?? '–'}</td><td>${outcome(experiment, r)}</td><td>${verdict(r)}</td><td class="num">${number(r.review?.quality)}</td><td class="num">${number(r.credit)}</td><td>${r.review?.received_at ?? '–'}</td></tr>`,
   );
   return page({
     title: m?.title ?? experiment.name,
     root: '../',
     body: html`<h1>${m?.title ?? experiment.name}</h1>
 <p class="muted">${experiment.name} · ${status(experiment)}</p>
+<p>What the results say: <strong>${outcomeSummary(experiment)}</strong></p>
 ${
   m
     ? html`<h2>Hypothesis</h2><blockquote>${m.hypothesis}</blockquote>
@@ -99,7 +129,7 @@ ${
 <h2>All results</h2>
 ${overviews(data, experiment.name).map((p) => figure(p, '../'))}
 <div class="table"><table><caption>${experiment.results.length} result${experiment.results.length === 1 ? '' : 's'}</caption>
-<thead><tr><th scope="col">Result</th><th scope="col" class="num">Host</th><th scope="col" class="num">Seed</th><th scope="col">Verdict</th><th scope="col" class="num">Quality</th><th scope="col" class="num">Credit</th><th scope="col">Received</th></tr></thead>
+<thead><tr><th scope="col">Result</th><th scope="col" class="num">Host</th><th scope="col" class="num">Seed</th><th scope="col">Outcome</th><th scope="col">Eligibility</th><th scope="col" class="num">Quality</th><th scope="col" class="num">Credit</th><th scope="col">Received</th></tr></thead>
 <tbody>${rows}</tbody></table></div>`,
   });
 }
@@ -119,7 +149,7 @@ export function resultPage(data: SiteData, experiment: ExperimentRecord, result:
     title: `Result ${result.id} of ${experiment.name}`,
     root: '../../',
     body: html`<h1>Result ${result.id} of <a href="../../${experimentHref(experiment.name)}">${experiment.manifest?.title ?? experiment.name}</a></h1>
-<p>Verdict: ${verdict(result)}${review ? html` · quality ${number(review.quality)} · proposed credit ${number(review.proposed_credit)}` : ''}${result.credit !== undefined ? html` · credit merged ${number(result.credit)}` : ''}</p>
+<p>Outcome: <strong>${outcome(experiment, result)}</strong> (by the acceptance checks) · eligibility: ${verdict(result)}${review ? html` · quality ${number(review.quality)} · proposed credit ${number(review.proposed_credit)}` : ''}${result.credit !== undefined ? html` · credit merged ${number(result.credit)}` : ''}</p>
 ${plots.map((p) => figure(p, '../../'))}
 <h2>Metrics</h2>
 <div class="table"><table><caption>As reported by the volunteer's computer</caption><thead><tr><th scope="col">Metric</th><th scope="col" class="num">Value</th><th scope="col">Unit</th></tr></thead><tbody>${metrics}</tbody></table></div>
