@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -5,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { SqliteBoincStore } from '../src/boinc/sqlite.js';
 import { git } from './helpers/git.js';
-import { runCli } from './helpers/repo.js';
+import { REPO_ROOT, runCli } from './helpers/repo.js';
 
 // The whole loop, as a new user runs it: one lab for the file, at a short budget.
 const BUDGET = '10';
@@ -27,7 +28,8 @@ describe('axiom demo', () => {
     expect(result.code).toBe(0);
     expect(result.stderr).toContain('propose: 10 proposals (from the built-in catalogue)');
     expect(result.stdout).toContain('10 pull requests wait for your approval');
-    expect(result.stdout).toContain(`  axiom demo --dir ${dir} --yes`);
+    // Printed as a command that runs as written, from any directory.
+    expect(result.stdout).toContain(`  node ${join(REPO_ROOT, 'bin/axiom.js')} demo --dir ${dir} --yes`);
     expect(git(join(dir, 'origin.git'), 'ls-tree', '--name-only', 'main')).not.toContain('manifests');
   });
 
@@ -118,6 +120,18 @@ describe('axiom demo', () => {
       await store.close();
     }
     expect(readFileSync(summary.siteIndex, 'utf8')).toContain('<h1>Experiments</h1>');
+    // The command the summary tells a newcomer to run works as printed, in the lab.
+    const text = await runCli(['demo', '--dir', dir, '--budget', BUDGET, '--yes'], { cwd: root, env: env() });
+    const printed = /Pull requests: (node \S+ pr list --all), in (\S+) \(/.exec(text.stdout);
+    expect(printed, text.stdout).not.toBeNull();
+    const [command, ...argv] = (printed?.[1] as string).split(' ');
+    const listed = spawnSync(command as string, argv, {
+      cwd: printed?.[2] as string,
+      encoding: 'utf8',
+      env: { PATH: process.env.PATH },
+    });
+    expect(listed.status, listed.stderr).toBe(0);
+    expect(listed.stdout).toMatch(/^merged {2}axiom\/results-[0-9-]+t[0-9]+z {2}Results: /m);
     expect(git(join(dir, 'origin.git'), 'log', '--format=%s', 'main')).toMatch(
       /^Merge axiom\/results-[0-9]{4}-[0-9]{2}-[0-9]{2}t[0-9]{6}z: /m,
     );

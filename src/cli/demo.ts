@@ -1,9 +1,17 @@
 import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { type DemoReport, runDemo } from '../demo/demo.js';
 import { booleanOption, defineCommand, numberOption, stringOption } from './command.js';
 import { createProgress } from './progress.js';
 
 const DEFAULT_BUDGET = 30;
+
+/**
+ * The CLI as a command that runs as printed, wherever the reader's shell is: this installation's
+ * own entry point (`axiom` may not be on PATH, and `npx axiom` outside this repository would fetch
+ * another package).
+ */
+const AXIOM = `node ${fileURLToPath(new URL('../../bin/axiom.js', import.meta.url))}`;
 
 function renderText(report: DemoReport): string {
   const { paths } = report;
@@ -11,8 +19,8 @@ function renderText(report: DemoReport): string {
     const { pullRequests } = report.waiting;
     return [
       `${pullRequests.length} pull request${pullRequests.length === 1 ? ' waits' : 's wait'} for your approval (${pullRequests.join(', ')}).`,
-      `Review them with \`axiom pr show <branch>\` in ${paths.lab}, then approve all of them and continue with:`,
-      `  axiom demo --dir ${paths.dir} --yes`,
+      `Review them with \`${AXIOM} pr show <branch>\` in ${paths.lab}, then approve all of them and continue with:`,
+      `  ${AXIOM} demo --dir ${paths.dir} --yes`,
       '',
     ].join('\n');
   }
@@ -27,7 +35,8 @@ function renderText(report: DemoReport): string {
     `What is paid: ${verdicts.join(', ') || 'none new'} (valid results are paid).`,
     `Credit per host: ${list(report.creditPerHost.map((h) => [h.host, h.credit]))}.`,
     `Credit per user: ${list(report.creditPerUser.map((u) => [u.user, u.credit]))}.`,
-    `Pull requests: \`axiom pr list --all\` in ${paths.lab} (the origin is ${paths.origin}).`,
+    `Pull requests: ${AXIOM} pr list --all, in ${paths.lab} (the origin is ${paths.origin}).`,
+    `The demo's BOINC store: AXIOM_DB_URL=sqlite:${paths.store}`,
     `Results: ${resolve(paths.lab, 'results')}`,
     `Site: ${report.siteIndex}`,
     '',

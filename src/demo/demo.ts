@@ -229,12 +229,14 @@ async function collectStep(
   });
   const verdicts = count(collected.collected.map((c) => c.verdict));
   const outcomes = count(collected.collected.map((c) => c.outcome));
-  const said = Object.entries(verdicts).map(([v, n]) => `${n} ${v}`);
+  const said = [verdicts, outcomes].map((tally) =>
+    Object.entries(tally)
+      .map(([word, n]) => `${n} ${word}`)
+      .join(', '),
+  );
   run.options.say(
-    `collect: ${collected.collected.length} results judged (${said.join(', ') || 'nothing new'}; outcomes: ${
-      Object.entries(outcomes)
-        .map(([o, n]) => `${n} ${o}`)
-        .join(', ') || 'none'
+    `collect: ${collected.collected.length} results judged (${
+      collected.collected.length === 0 ? 'nothing new' : `${said[0]}; outcomes: ${said[1]}`
     })`,
   );
   return {
