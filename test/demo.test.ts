@@ -123,10 +123,10 @@ describe('axiom demo', () => {
     // The command the summary tells a newcomer to run works as printed, in the lab.
     const text = await runCli(['demo', '--dir', dir, '--budget', BUDGET, '--yes'], { cwd: root, env: env() });
     const printed = /Pull requests: (node \S+ pr list --all), in (\S+) \(/.exec(text.stdout);
-    expect(printed, text.stdout).not.toBeNull();
-    const [command, ...argv] = (printed?.[1] as string).split(' ');
+    if (!printed) throw new Error(`no pull request command in:\n${text.stdout}`);
+    const [command, ...argv] = (printed[1] as string).split(' ');
     const listed = spawnSync(command as string, argv, {
-      cwd: printed?.[2] as string,
+      cwd: printed[2] as string,
       encoding: 'utf8',
       env: { PATH: process.env.PATH },
     });

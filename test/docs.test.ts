@@ -21,7 +21,7 @@ function anchors(markdown: string): Set<string> {
   for (const line of markdown.replace(/```[\s\S]*?```/g, '').split('\n')) {
     const heading = /^#{1,6}\s+(.+?)\s*#*$/.exec(line);
     if (!heading) continue;
-    const base = heading[1]
+    const base = (heading[1] ?? '')
       .toLowerCase()
       .replace(/`/g, '')
       .replace(/[^\p{L}\p{N}\s_-]/gu, '')
@@ -38,9 +38,9 @@ describe('the documentation', () => {
     const broken: string[] = [];
     for (const page of pages()) {
       const text = readFileSync(page, 'utf8').replace(/```[\s\S]*?```/g, '');
-      for (const [, target] of text.matchAll(/\]\(([^)\s]+)\)/g)) {
+      for (const [, target = ''] of text.matchAll(/\]\(([^)\s]+)\)/g)) {
         if (/^[a-z]+:/i.test(target)) continue;
-        const [path, anchor] = target.split('#');
+        const [path = '', anchor] = target.split('#');
         const file = path === '' ? page : join(dirname(page), path);
         const where = `${relative(REPO_ROOT, page)} → ${target}`;
         if (!existsSync(file)) broken.push(`${where}: no such file`);
