@@ -115,19 +115,25 @@ def write_result(cfg, values, networks, steps):
 
 
 def steps_for_budget(cfg):
-    """Averaging steps per exponent so that one sweep takes at most about 40 % of the budget."""
+    """Burn-in and averaging steps per exponent so that one sweep takes at most about 40 % of the budget.
+
+    Both come out of the budget: on a short budget or a slow host the burn-in shrinks too, so that
+    the first sweep (which always runs) cannot overrun.
+    """
     probe = dict(cfg, burn_in=0)
     started = time.monotonic()
     lyapunov((0, 0, 1.0, False, probe, 300))
     per_step = (time.monotonic() - started) / 300
     jobs_per_core = 2 * len(GAINS) / cfg["cpus"]
     available = 0.4 * cfg["budget"] - (time.monotonic() - START)
-    return int(max(300, min(cfg["steps"], available / (jobs_per_core * per_step) - cfg["burn_in"])))
+    affordable = int(max(0.0, available) / (jobs_per_core * per_step))
+    burn_in = min(cfg["burn_in"], max(25, affordable // 2))
+    return int(max(25, min(cfg["steps"], affordable - burn_in))), burn_in
 
 
 def main():
     cfg = settings()
-    steps = steps_for_budget(cfg)
+    steps, cfg["burn_in"] = steps_for_budget(cfg)
     deadline = START + 0.8 * cfg["budget"]
     values, networks = {}, 0
     with ProcessPoolExecutor(max_workers=cfg["cpus"]) as pool:

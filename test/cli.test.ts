@@ -1,6 +1,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, realpathSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { COMMANDS } from '../src/cli/main.js';
@@ -58,6 +59,37 @@ describe('axiom (top level)', () => {
     expect(negative.stderr).toContain(
       'axiom demo: --budget needs a value; a value that starts with "-" is written --budget=-5',
     );
+  });
+});
+
+describe('commands run outside a lab', () => {
+  it.each(['check', 'site', 'plots', 'collect --dry-run', 'deploy --dry-run', 'credit status', 'migrate'])(
+    '%s says it is not in a lab, and writes nothing',
+    async (line) => {
+      const dir = mkdtempSync(join(tmpdir(), 'axiom-not-a-lab-'));
+      const result = await runCli(line.split(' '), { cwd: dir, env: { PATH: process.env.PATH } });
+      expect(result.code).toBe(1);
+      const name = line.split(' ')[0];
+      expect(result.stderr).toBe(
+        `axiom ${name}: ${realpathSync(dir)} (nor any directory above it) is not an Axiom lab: it has no axiom.yaml, manifests, fleet.yaml. Run axiom ${name} in a clone of a lab repository or pass --root DIR; \`axiom demo\` makes a lab to try.\n`.replace(
+          realpathSync(dir),
+          dir,
+        ),
+      );
+      expect(readdirSync(dir)).toEqual([]);
+    },
+  );
+
+  it('find the lab above the directory they run in, as git does', async () => {
+    const root = makeRepo({
+      'manifests/mean_test.yaml': manifestYaml('mean_test'),
+      'experiments/mean_test.py': OK_SCRIPT,
+    });
+    const result = await runCli(['check', '--json'], { cwd: join(root, 'experiments') });
+    expect(result.code, result.stderr).toBe(0);
+    expect((JSON.parse(result.stdout) as { summary: { manifests: number } }).summary.manifests).toBe(1);
+    const wrongRoot = await runCli(['check', '--root', 'experiments'], { cwd: root });
+    expect(wrongRoot.stderr).toContain(`${join(root, 'experiments')} is not an Axiom lab`);
   });
 });
 

@@ -1,7 +1,8 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { SqliteBoincStore } from '../src/boinc/sqlite.js';
@@ -132,10 +133,97 @@ describe('axiom demo', () => {
     });
     expect(listed.status, listed.stderr).toBe(0);
     expect(listed.stdout).toMatch(/^merged {2}axiom\/results-[0-9-]+t[0-9]+z {2}Results: /m);
+    // In the demo's lab, commands find its store without AXIOM_DB_URL, as the summary says.
+    const status = spawnSync(command as string, [...argv.slice(0, 1), 'credit', 'status', '--json'], {
+      cwd: printed[2] as string,
+      encoding: 'utf8',
+      env: { PATH: process.env.PATH },
+    });
+    expect(status.status, status.stderr).toBe(0);
+    const granted = (JSON.parse(status.stdout) as { hosts: { id: number; granted: number }[] }).hosts
+      .filter((h) => h.granted > 0)
+      .map((h) => ({ host: h.id, credit: h.granted }));
+    expect(granted).toEqual(summary.creditPerHost.filter((h: { credit: number }) => h.credit > 0));
     expect(git(join(dir, 'origin.git'), 'log', '--format=%s', 'main')).toMatch(
       /^Merge axiom\/results-[0-9]{4}-[0-9]{2}-[0-9]{2}t[0-9]{6}z: /m,
     );
   }, 240_000);
+
+  it('publishes a site whose every result page gives its outcome and links what ran, readable in a browser and on a phone', async () => {
+    const site = join(dir, 'site');
+    const browser = await chromium.launch({
+      executablePath: process.env.AXIOM_CHROMIUM ?? '/usr/bin/chromium',
+      args: ['--no-sandbox'],
+    });
+    try {
+      const page = await browser.newPage({ viewport: { width: 1100, height: 900 } });
+      const resultPages = readdirSync(join(site, 'results')).flatMap((e) =>
+        readdirSync(join(site, 'results', e))
+          .filter((f) => f.endsWith('.html'))
+          .map((f) => join(site, 'results', e, f)),
+      );
+      expect(resultPages.length).toBeGreaterThanOrEqual(10);
+      for (const file of resultPages) {
+        await page.goto(`file://${file}`);
+        const text = (await page.locator('main').textContent()) ?? '';
+        expect(text, file).toMatch(
+          /Outcome: (supported|not supported|inconclusive) \(by the acceptance checks\)/,
+        );
+        const hrefs = await page.$$eval('a[href]', (nodes) => nodes.map((n) => n.getAttribute('href') ?? ''));
+        const script = hrefs.find((h) => /source\/[0-9a-f]{12}\/experiments\/[a-z_]+\.py$/.test(h));
+        const manifest = hrefs.find((h) => /source\/[0-9a-f]{12}\/manifests\/[a-z_]+\.yaml$/.test(h));
+        expect({ file, script: Boolean(script), manifest: Boolean(manifest) }).toEqual({
+          file,
+          script: true,
+          manifest: true,
+        });
+        for (const link of [script, manifest])
+          expect(existsSync(resolve(dirname(file), link as string)), link).toBe(true);
+        expect(text, file).toMatch(/Proposed in.*approved by Demo Reviewer/s);
+        expect(text, file).toMatch(/Results in.*axiom\/results-/s);
+      }
+      // The grokking overview draws one line per hidden width and series, not one line for all.
+      const [line] = readFileSync(
+        join(
+          dir,
+          'lab',
+          'results',
+          'emergent_abilities',
+          readdirSync(join(dir, 'lab', 'results', 'emergent_abilities')).find((f) =>
+            f.endsWith('.jsonl'),
+          ) as string,
+        ),
+        'utf8',
+      ).split('\n');
+      const widths = new Set((JSON.parse(line as string).envelope.series.scale as number[]) ?? []).size;
+      await page.goto(`file://${join(site, 'plots', 'emergent_abilities', 'overview-1.svg')}`);
+      expect(widths).toBeGreaterThan(1);
+      expect(await page.locator('g.mark-line.layer_0_layer_0_marks').count()).toBe(2 * widths);
+      // No text is smaller than 12 px as rendered, and a phone never scrolls sideways.
+      const pages = [
+        'index.html',
+        'hosts.html',
+        'credit.html',
+        'timeline.html',
+        'experiments/emergent_abilities.html',
+        resultPages[0] as string,
+      ];
+      for (const width of [1100, 390]) {
+        await page.setViewportSize({ width, height: 844 });
+        for (const name of pages) {
+          await page.goto(`file://${resolve(site, name)}`);
+          const smallest = await page.evaluate(
+            `Math.min(...[...document.querySelectorAll('body *')].filter((e) => [...e.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim())).map((e) => parseFloat(getComputedStyle(e).fontSize)))`,
+          );
+          expect({ name, width, smallest: Number(smallest) >= 12 }).toEqual({ name, width, smallest: true });
+          const scroll = await page.evaluate('document.documentElement.scrollWidth');
+          expect({ name, width, scroll: Number(scroll) <= width }).toEqual({ name, width, scroll: true });
+        }
+      }
+    } finally {
+      await browser.close();
+    }
+  }, 120_000);
 
   it('changes nothing when run again, and --fresh starts over only in a demo lab', async () => {
     const tip = git(join(dir, 'origin.git'), 'rev-parse', 'main');

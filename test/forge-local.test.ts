@@ -182,6 +182,39 @@ describe('local forge', () => {
     expect(git(lab.origin, 'rev-parse', 'main')).toBe(main);
   });
 
+  it('shows the files a pull request changes and its diff, open or merged, named by a short name', async () => {
+    const lab = makeLab();
+    const forge = forgeFor(lab);
+    await forge.openOrUpdate(proposal());
+    await forge.openOrUpdate(
+      proposal({
+        branch: 'axiom/propose/mean_test_two',
+        title: 'Propose mean_test_two',
+        files: [{ path: 'README.md', content: null }],
+      }),
+    );
+    const shown = await runCli(['pr', 'show', 'mean_test'], { cwd: lab.clone, env: env(lab) });
+    expect(shown.code, shown.stderr).toBe(0);
+    expect(shown.stdout).toContain('axiom/propose/mean_test into main (open)');
+    expect(shown.stdout).toContain(
+      '--- 2 files changed (--diff shows them) ---\n  added    experiments/mean_test.py\n  added    manifests/mean_test.yaml\n',
+    );
+    expect(shown.stdout).not.toContain('+print(1)');
+    const other = await runCli(['pr', 'show', 'two', '--json'], { cwd: lab.clone, env: env(lab) });
+    expect(JSON.parse(other.stdout).files).toEqual([{ status: 'D', path: 'README.md' }]);
+    const ambiguous = await runCli(['pr', 'show', 'mean'], { cwd: lab.clone, env: env(lab) });
+    expect(ambiguous.code).toBe(2);
+    expect(ambiguous.stderr).toContain(
+      '"mean" names 2 pull requests: axiom/propose/mean_test_two (open), axiom/propose/mean_test (open); give more of the branch',
+    );
+    const merged = await runCli(['pr', 'merge', 'mean_test'], { cwd: lab.clone, env: env(lab) });
+    expect(merged.code, merged.stderr).toBe(0);
+    const after = await runCli(['pr', 'show', 'mean_test', '--diff'], { cwd: lab.clone, env: env(lab) });
+    expect(after.stdout).toContain('axiom/propose/mean_test into main (merged)');
+    expect(after.stdout).toContain('--- 2 files changed ---');
+    expect(after.stdout).toContain('+++ b/experiments/mean_test.py\n@@ -0,0 +1 @@\n+print(1)');
+  });
+
   it('reports bad input clearly', async () => {
     const lab = makeLab();
     const cases: [string[], number, string][] = [

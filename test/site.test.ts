@@ -13,7 +13,7 @@ import { type Browser, chromium } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { PlotSpec } from '../src/manifest/types.js';
 import { PlotRenderer } from '../src/plots/render.js';
-import { fitPowerLaw, resultPlot } from '../src/plots/spec.js';
+import { fitPowerLaw, fitPowerLawFloor, resultPlot } from '../src/plots/spec.js';
 import type { ResultRecord } from '../src/record/research.js';
 import { writeResultsTree } from './fixtures/results-tree.mjs';
 import { git, makeLab } from './helpers/git.js';
@@ -75,7 +75,7 @@ describe('plots', () => {
       );
     expect(svg).toContain('series: loss fit, exponent -0.250');
     expect(job.alt).toBe(
-      'Loss against parameters: loss against params for result 7, 4 points (log x axis, log y axis); dashed: loss fit, exponent -0.250.',
+      'Loss against parameters: loss against params for result 7, 4 points in 1 line (log x axis, log y axis); dashed: loss fit, exponent -0.250.',
     );
   });
 
@@ -89,6 +89,57 @@ describe('plots', () => {
     const fit = fitPowerLaw([1, 2, 4, 8].map((x) => ({ x, y: 5 * x ** 1.5 })));
     expect(fit?.b).toBeCloseTo(1.5, 12);
     expect(fit?.a).toBeCloseTo(5, 12);
+  });
+
+  it('draws one line per group, its reference lines at metrics, and the fits it compares', async () => {
+    const plot: PlotSpec = {
+      title: 'Accuracy by width',
+      x: 'epoch',
+      y: ['acc'],
+      group_by: 'scale',
+      reference: [
+        { y: 'dense', label: 'dense network' },
+        { x: 100, label: 'n' },
+      ],
+    };
+    const data = record({
+      epoch: [1, 2, 3, 1, 2, 3],
+      acc: [0.1, 0.5, 0.9, 0.2, 0.3, 0.4],
+      scale: [16, 16, 16, 64, 64, 64],
+    });
+    data.envelope.metrics.dense = 0.95;
+    const job = resultPlot(data, plot);
+    const lines = new Set(job.values.filter((v) => v.kind === 'data').map((v) => `${v.series}|${v.group}`));
+    expect([...lines].sort()).toEqual(['scale 16|scale 16', 'scale 64|scale 64']);
+    expect(job.values.filter((v) => v.kind === 'refy')).toEqual([
+      { x: 0, y: 0.95, series: 'dense network (0.95)', kind: 'refy', label: 'dense network (0.95)' },
+    ]);
+    expect(job.values.filter((v) => v.kind === 'refx').map((v) => v.x)).toEqual([100]);
+    expect(job.alt).toContain('6 points in 2 lines');
+    expect(job.alt).toContain('reference lines: n (100); dense network (0.95)');
+    const svg = await renderer.render(job);
+    expect(svg.match(/aria-roledescription="line mark container"/g)?.length).toBeGreaterThanOrEqual(2);
+
+    // y = 3·x^-0.5 + 0.2: the floor fit finds the exponent the scaling-law script reports.
+    const floor = fitPowerLawFloor(
+      [10, 30, 100, 300, 1000, 3000].map((x) => ({ x, y: 3 * x ** -0.5 + 0.2 })),
+    );
+    expect(floor?.alpha).toBeCloseTo(0.5, 1);
+    const compared = resultPlot(
+      record({ step: [1, 3, 10, 30, 100], retention: [0.9, 0.75, 0.55, 0.4, 0.28] }),
+      {
+        title: 'Retention',
+        x: 'step',
+        y: ['retention'],
+        x_scale: 'log',
+        y_scale: 'log',
+        fit: ['retention_power', 'retention_exponential'],
+      },
+    );
+    expect([...new Set(compared.values.filter((v) => v.kind === 'fit').map((v) => v.series))]).toEqual([
+      'retention power-law fit',
+      'retention exponential fit',
+    ]);
   });
 });
 
@@ -143,7 +194,11 @@ describe('axiom site', () => {
     const built = await runCli(['site', '--root', root, '--out', out, '--json'], { cwd: root, env });
     expect(built.code).toBe(0);
     const report = JSON.parse(built.stdout);
-    expect(report).toMatchObject({ experiments: 3, results: 8, pages: 3 + 3 + 8, plots: 8 + 3 });
+    // Index, credit, timeline and hosts; a page per host, per experiment and per result.
+    const hosts = readdirSync(join(out, 'hosts')).length;
+    expect(hosts).toBeGreaterThan(0);
+    expect(report).toMatchObject({ experiments: 3, results: 8, pages: 4 + hosts + 3 + 8, plots: 8 + 3 });
+    expect(JSON.parse(readFileSync(join(out, 'results/double_descent/1000.json'), 'utf8')).result).toBe(1000);
     // The line with a broken review is reported at its line and left out, not guessed at.
     expect(report.problems[0]).toMatchObject({
       file: `results/double_descent/${RUN}.jsonl`,
@@ -194,11 +249,12 @@ describe('axiom site', () => {
       cwd: root,
       env,
     });
-    expect(dry.stdout).toContain('would write 9 pages and 6 plots');
+    const hostPages = readdirSync(join(out, 'hosts')).length;
+    expect(dry.stdout).toContain(`would write ${4 + hostPages + 3 + 3} pages and 6 plots`);
     expect(existsSync(join(root, 'dry'))).toBe(false);
   });
 
-  it('shows the timeline of proposals, deployments and results from git history', async () => {
+  it('shows the timeline of proposals and results from git history', async () => {
     const lab = makeLab({ 'README.md': '# lab\n' });
     writeResultsTree(lab.clone, { repo: REPO_ROOT, experiments: ['double_descent'], perExperiment: 1 });
     git(lab.clone, 'add', 'manifests');
@@ -208,8 +264,8 @@ describe('axiom site', () => {
     const out = join(lab.root, 'site');
     expect((await runCli(['site', '--out', out], { cwd: lab.clone, env })).code).toBe(0);
     const timeline = readFileSync(join(out, 'timeline.html'), 'utf8');
-    expect(timeline).toMatch(/<strong>credit<\/strong> · Results of 2026-11-25 &lt;b&gt;run&lt;\/b&gt;/);
-    expect(timeline).toMatch(/<strong>proposal<\/strong> · Propose double_descent/);
+    expect(timeline).toMatch(/<strong>collected<\/strong> · Results of 2026-11-25 &lt;b&gt;run&lt;\/b&gt;/);
+    expect(timeline).toMatch(/<strong>proposed<\/strong> · Propose double_descent/);
   });
 });
 

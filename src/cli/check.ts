@@ -6,6 +6,7 @@ import { SnapshotFleet } from '../fleet/snapshot.js';
 import { countErrors } from '../problems.js';
 import { SchemaValidator } from '../schema/validate.js';
 import { booleanOption, choiceOption, defineCommand, stringOption } from './command.js';
+import { labRoot } from './lab.js';
 import { createProgress } from './progress.js';
 
 /** Below this many files, progress is shown only on a terminal. */
@@ -49,7 +50,11 @@ export const checkCommand = defineCommand({
     const format = booleanOption(args, 'json')
       ? 'json'
       : choiceOption(args, 'check', 'format', FORMATS, 'text');
-    const root = resolve(io.cwd, stringOption(args, 'root') ?? '.');
+    // A bare script is checked against the policy alone, anywhere; everything else needs a lab.
+    const scriptsOnly = args.positionals.length > 0 && args.positionals.every((p) => p.endsWith('.py'));
+    const root = scriptsOnly
+      ? resolve(io.cwd, stringOption(args, 'root') ?? '.')
+      : labRoot(io.cwd, stringOption(args, 'root'), 'check');
     const validator = new SchemaValidator();
     const fleetFile = stringOption(args, 'fleet');
     const progress = createProgress(io, !booleanOption(args, 'quiet'));

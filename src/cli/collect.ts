@@ -22,6 +22,7 @@ import { openForge } from '../forge/open.js';
 import { formatProblem } from '../problems.js';
 import { SchemaValidator } from '../schema/validate.js';
 import { booleanOption, defineCommand, type Io, stringOption } from './command.js';
+import { labRoot } from './lab.js';
 import { createProgress } from './progress.js';
 
 /** The judge a run uses: Claude with a key, except in a dry run, which spends nothing unless asked. */
@@ -123,7 +124,7 @@ export const collectCommand = defineCommand({
     json: { type: 'boolean', description: 'report as JSON' },
   },
   async run(args, { io, env }) {
-    const root = resolve(io.cwd, stringOption(args, 'root') ?? '.');
+    const root = labRoot(io.cwd, stringOption(args, 'root'), 'collect');
     const spoolOption = stringOption(args, 'spool');
     const spool = spoolOption
       ? resolve(io.cwd, spoolOption)

@@ -12,6 +12,7 @@ import { openForge } from '../forge/open.js';
 import { countErrors, formatProblem } from '../problems.js';
 import { SchemaValidator } from '../schema/validate.js';
 import { booleanOption, type Context, defineCommand, type ParsedArgs, stringOption } from './command.js';
+import { labRoot } from './lab.js';
 import { createProgress } from './progress.js';
 
 const TABLE_ROWS = 200;
@@ -173,6 +174,6 @@ export const creditCommand = defineCommand({
     const run = name ? SUBCOMMANDS[name] : undefined;
     if (!run || extra !== undefined)
       throw new UsageError(`expected a subcommand: ${Object.keys(SUBCOMMANDS).join(', ')}`, 'credit');
-    return run(args, context, resolve(context.io.cwd, stringOption(args, 'root') ?? '.'));
+    return run(args, context, labRoot(context.io.cwd, stringOption(args, 'root'), 'credit'));
   },
 });

@@ -36,7 +36,7 @@ function renderText(report: DemoReport): string {
     `Credit per host: ${list(report.creditPerHost.map((h) => [h.host, h.credit]))}.`,
     `Credit per user: ${list(report.creditPerUser.map((u) => [u.user, u.credit]))}.`,
     `Pull requests: ${AXIOM} pr list --all, in ${paths.lab} (the origin is ${paths.origin}).`,
-    `The demo's BOINC store: AXIOM_DB_URL=sqlite:${paths.store}`,
+    `The demo's BOINC store: ${paths.store} (commands run in the lab use it and the demo's spool without AXIOM_DB_URL; try \`${AXIOM} credit status\`).`,
     `Results: ${resolve(paths.lab, 'results')}`,
     `Site: ${report.siteIndex}`,
     '',

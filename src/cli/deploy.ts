@@ -10,6 +10,7 @@ import { requireDefaultBranchTip } from '../forge/default-branch.js';
 import { headCommit } from '../forge/git.js';
 import { SchemaValidator } from '../schema/validate.js';
 import { booleanOption, defineCommand, type Io, stringOption } from './command.js';
+import { labRoot } from './lab.js';
 
 /** Where deploy publishes and creates, from the environment; every variable it needs, or an error. */
 async function targetOf(env: Environment, io: Io, store: BoincStore, root: string): Promise<DeployTarget> {
@@ -51,7 +52,7 @@ export const deployCommand = defineCommand({
     json: { type: 'boolean', description: 'report as JSON' },
   },
   async run(args, { io, env }) {
-    const root = resolve(io.cwd, stringOption(args, 'root') ?? '.');
+    const root = labRoot(io.cwd, stringOption(args, 'root'), 'deploy');
     if (!booleanOption(args, 'dry-run'))
       await requireDefaultBranchTip({ command: 'axiom deploy', env, repoDir: root });
     const store = openStore(required(env.databaseUrl, 'AXIOM_DB_URL'));

@@ -2,6 +2,7 @@ import { resolve } from 'node:path';
 import { migrateRecord } from '../collect/migrate.js';
 import { SchemaValidator } from '../schema/validate.js';
 import { booleanOption, defineCommand, stringOption } from './command.js';
+import { labRoot } from './lab.js';
 
 export const migrateCommand = defineCommand({
   name: 'migrate',
@@ -22,7 +23,7 @@ export const migrateCommand = defineCommand({
     json: { type: 'boolean', description: 'report as JSON' },
   },
   async run(args, { io }) {
-    const root = resolve(io.cwd, stringOption(args, 'root') ?? '.');
+    const root = labRoot(io.cwd, stringOption(args, 'root'), 'migrate');
     const dryRun = booleanOption(args, 'dry-run');
     const report = migrateRecord({ root, validator: new SchemaValidator(), dryRun });
     const verb = (done: string, would: string) => (dryRun ? would : done);

@@ -8,6 +8,7 @@ import { reviewFile } from '../record/layout.js';
 import { type ResultRecord, readResearchRecord } from '../record/research.js';
 import { SchemaValidator } from '../schema/validate.js';
 import { booleanOption, defineCommand, stringOption } from './command.js';
+import { labRoot } from './lab.js';
 import { createProgress } from './progress.js';
 
 export const plotsCommand = defineCommand({
@@ -28,7 +29,7 @@ export const plotsCommand = defineCommand({
     json: { type: 'boolean', description: 'report as JSON' },
   },
   async run(args, { io }) {
-    const root = resolve(io.cwd, stringOption(args, 'root') ?? '.');
+    const root = labRoot(io.cwd, stringOption(args, 'root'), 'plots');
     const dryRun = booleanOption(args, 'dry-run');
     const record = readResearchRecord(root, new SchemaValidator());
     const progress = createProgress(io);

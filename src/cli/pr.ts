@@ -14,7 +14,8 @@ const prOptions = {
     value: 'DIR',
     description: 'the clone to work in (default: the current directory)',
   },
-  all: { type: 'boolean', description: 'list: include merged pull requests' },
+  all: { type: 'boolean', description: 'list: include merged and closed pull requests' },
+  diff: { type: 'boolean', description: 'show: the full diff of what it changes, after the file list' },
   approver: { type: 'string', value: '"NAME <EMAIL>"', description: 'merge: who approves' },
   purpose: { type: 'string', value: 'NAME', description: 'comment: which sticky comment, e.g. plan' },
   'body-file': { type: 'string', value: 'FILE', description: 'comment: the comment text (Markdown)' },
@@ -64,9 +65,15 @@ async function list(context: PrContext): Promise<number> {
   return 0;
 }
 
+const STATUS: Record<string, string> = { A: 'added', M: 'changed', D: 'deleted', T: 'type changed' };
+
 async function show(context: PrContext): Promise<number> {
-  const pull = await context.forge.get(argument(context, 'show'));
-  const comments = context.forge instanceof LocalForge ? await context.forge.comments(pull) : [];
+  const forge = context.forge;
+  const pull = await forge.get(argument(context, 'show'));
+  const local = forge instanceof LocalForge;
+  const comments = local ? await forge.comments(pull) : [];
+  const changes = local ? await forge.changes(pull) : undefined;
+  const diff = booleanOption(context.args, 'diff');
   const text = [
     `${pull.title}`,
     `${pull.ref} into ${pull.base} (${pull.state})${pull.labels.length ? `, labels: ${pull.labels.join(', ')}` : ''}`,
@@ -74,9 +81,25 @@ async function show(context: PrContext): Promise<number> {
     '',
     pull.body.trimEnd(),
     ...comments.flatMap((c) => ['', `--- comment (${c.purpose}, ${c.updatedAt}) ---`, c.body.trimEnd()]),
+    ...(changes
+      ? [
+          '',
+          `--- ${changes.files.length} file${changes.files.length === 1 ? '' : 's'} changed${diff ? '' : ' (--diff shows them)'} ---`,
+          ...changes.files.map((f) => `  ${(STATUS[f.status] ?? f.status).padEnd(8)} ${f.path}`),
+          ...(diff ? ['', changes.patch.trimEnd()] : []),
+        ]
+      : ['', 'Files: on the pull request page above.']),
     '',
   ].join('\n');
-  write(context, { ...pull, comments }, text);
+  write(
+    context,
+    {
+      ...pull,
+      comments,
+      ...(changes ? { files: changes.files, ...(diff ? { patch: changes.patch } : {}) } : {}),
+    },
+    text,
+  );
   return 0;
 }
 
@@ -186,7 +209,11 @@ export const prCommand = defineCommand({
     '(GITHUB_TOKEN, GITHUB_REPOSITORY, GITHUB_API_URL).',
     '',
     '  list                   open pull requests (--all: merged ones too)',
-    '  show <branch>          title, state, labels, body and comments',
+    '  show <branch>          title, state, labels, body, comments and the files it changes',
+    '                         (--diff: the changes themselves)',
+    '',
+    'A pull request is named by its branch or by a short name that names one only: the end of the',
+    'branch (`mean_test` for axiom/propose/mean_test) or a part of it (`results-2026-12-02`).',
     '  merge <branch>         merge into the base with a --no-ff merge commit recording who approved',
     '                         it and when (--approver, default: git config user.name/email)',
     '  close <branch>         close without merging: a "no" that propose and collect respect (a',

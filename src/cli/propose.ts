@@ -9,6 +9,7 @@ import {
 } from '../propose/propose.js';
 import { SchemaValidator } from '../schema/validate.js';
 import { booleanOption, defineCommand, numberOption, stringOption } from './command.js';
+import { labRoot } from './lab.js';
 import { createProgress } from './progress.js';
 
 const DEFAULT_SMOKE_SECONDS = 20;
@@ -80,7 +81,7 @@ export const proposeCommand = defineCommand({
     json: { type: 'boolean', description: 'report as JSON' },
   },
   async run(args, { io, env }) {
-    const root = resolve(io.cwd, stringOption(args, 'root') ?? '.');
+    const root = labRoot(io.cwd, stringOption(args, 'root'), 'propose');
     const host = numberOption(args, 'propose', 'host', { min: 1, integer: true });
     const designer = designerFrom(env.claude);
     const dryRun = booleanOption(args, 'dry-run');

@@ -1,9 +1,12 @@
 import { resolve } from 'node:path';
+import type { Environment } from '../env/environment.js';
+import { UsageError } from '../errors.js';
 import { PlotRenderer } from '../plots/render.js';
 import { formatProblem } from '../problems.js';
 import { SchemaValidator } from '../schema/validate.js';
 import { buildSite } from '../site/build.js';
 import { booleanOption, defineCommand, numberOption, stringOption } from './command.js';
+import { labRoot } from './lab.js';
 import { createProgress } from './progress.js';
 
 export const siteCommand = defineCommand({
@@ -21,11 +24,17 @@ export const siteCommand = defineCommand({
     root: { type: 'string', value: 'DIR', description: 'repository root (default: the current directory)' },
     out: { type: 'string', value: 'DIR', description: 'where to write the site (default: _site)' },
     threads: { type: 'string', value: 'N', description: 'plot rendering threads (default: one per core)' },
+    'repo-url': {
+      type: 'string',
+      value: 'URL',
+      description:
+        'the repository on GitHub, for links to commits, files and pull requests (default: from GITHUB_SERVER_URL and GITHUB_REPOSITORY when set)',
+    },
     'dry-run': { type: 'boolean', description: 'build everything in memory and report; write nothing' },
     json: { type: 'boolean', description: 'report as JSON' },
   },
-  async run(args, { io }) {
-    const root = resolve(io.cwd, stringOption(args, 'root') ?? '.');
+  async run(args, { io, env }) {
+    const root = labRoot(io.cwd, stringOption(args, 'root'), 'site');
     const out = resolve(io.cwd, stringOption(args, 'out') ?? '_site');
     const threads = numberOption(args, 'site', 'threads', { min: 1, integer: true });
     const progress = createProgress(io);
@@ -37,6 +46,7 @@ export const siteCommand = defineCommand({
         validator: new SchemaValidator(),
         renderer,
         dryRun: booleanOption(args, 'dry-run'),
+        ...repoUrlOf(stringOption(args, 'repo-url'), env),
         progress: (line) => progress.update(line),
       });
       progress.done();
@@ -55,3 +65,16 @@ export const siteCommand = defineCommand({
     }
   },
 });
+
+function repoUrlOf(given: string | undefined, env: Environment): { repoUrl?: string } {
+  if (given !== undefined) {
+    if (!/^https?:\/\/[^\s/]+\/[^\s]+$/.test(given))
+      throw new UsageError(
+        `site: --repo-url must be a repository's web address, e.g. https://github.com/owner/lab; found "${given}"`,
+        'site',
+      );
+    return { repoUrl: given };
+  }
+  const { repository, serverUrl } = env.forge.github;
+  return repository ? { repoUrl: `${serverUrl}/${repository}` } : {};
+}

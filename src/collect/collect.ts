@@ -279,6 +279,17 @@ function recordedEnvelope(envelope: SanitisedEnvelope, flags: string[]): Sanitis
   return { ...envelope, series: {} };
 }
 
+/** How long the task ran: BOINC's measurement, else the client's, else the script's own. */
+function runtimeOf(c: Checked): { runtimeSeconds?: number } {
+  const seconds =
+    c.boinc && c.boinc.elapsedTime > 0
+      ? c.boinc.elapsedTime
+      : (c.incoming.entry.client?.elapsed_seconds ?? c.incoming.entry.envelope?.elapsed_seconds);
+  return typeof seconds === 'number' && Number.isFinite(seconds) && seconds >= 0
+    ? { runtimeSeconds: seconds }
+    : {};
+}
+
 function collectedOf(c: Checked, judgement: Judgement): Collected {
   const { incoming } = c;
   judgement.flags.push(...c.flags);
@@ -308,6 +319,9 @@ function collectedOf(c: Checked, judgement: Judgement): Collected {
     ),
     credit: workShare === undefined ? full : Math.round(full * workShare),
     ...(workShare !== undefined ? { workShare } : {}),
+    ...runtimeOf(c),
+    ...(incoming.workunit?.manifest_commit ? { manifestCommit: incoming.workunit.manifest_commit } : {}),
+    ...(incoming.workunit ? { scriptSha256: incoming.workunit.script_sha256 } : {}),
     isolation: incoming.entry.client?.isolation ?? 'unknown',
     ...(incoming.entry.client ? { client: incoming.entry.client } : {}),
     ...(judgement.provenance ? { provenance: judgement.provenance } : {}),

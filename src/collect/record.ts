@@ -33,6 +33,11 @@ export interface Collected {
   workShare?: number;
   /** The model call behind the judgement, when a model judged. */
   provenance?: JudgeProvenance;
+  /** BOINC's measured elapsed time, else the client's report. */
+  runtimeSeconds?: number;
+  /** What the workunit carried: the manifest commit and the script's hash. */
+  manifestCommit?: string;
+  scriptSha256?: string;
   /** How the volunteer's client isolated the run. */
   isolation: 'sandbox' | 'limits-only' | 'unknown';
   /** What the volunteer's client reported, when it said anything. */
@@ -71,6 +76,9 @@ export function reviewOf(item: Collected, run: string, batch?: string): Review {
     run,
     ...(batch ? { batch } : {}),
     received_at: item.receivedAt,
+    ...(item.runtimeSeconds !== undefined ? { runtime_seconds: Number(item.runtimeSeconds.toFixed(3)) } : {}),
+    ...(item.manifestCommit ? { manifest_commit: item.manifestCommit } : {}),
+    ...(item.scriptSha256 ? { script_sha256: item.scriptSha256 } : {}),
     verdict: item.judgement.verdict,
     outcome: item.outcome,
     quality: item.judgement.quality,
@@ -146,7 +154,7 @@ export function tableRow(item: Collected): string {
     : item.judgement.flags.length
       ? `${item.judgement.flags.length} flag${item.judgement.flags.length === 1 ? '' : 's'}`
       : '';
-  return `| <a id="${resultAnchor(item.resultId)}"></a>${item.resultId} | ${item.host} | ${item.envelope.seed ?? '–'} | ${item.outcome} | ${item.judgement.verdict} | ${number(item.judgement.quality)} | ${item.credit} | ${number(item.envelope.elapsed_seconds)} | ${item.isolation} | ${cell(note)} |\n`;
+  return `| <a id="${resultAnchor(item.resultId)}"></a>${item.resultId} | ${item.host} | ${item.envelope.seed ?? '–'} | ${item.outcome} | ${item.judgement.verdict} | ${number(item.judgement.quality)} | ${item.credit} | ${number(item.runtimeSeconds ?? item.envelope.elapsed_seconds)} | ${item.isolation} | ${cell(note)} |\n`;
 }
 
 /** What a reviewer reads of a flagged result: why it is flagged, and what it reported. */

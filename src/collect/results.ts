@@ -2,15 +2,28 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { writeFileAtomically } from '../atomic-write.js';
+import { describeCheck, evaluateAcceptance } from '../envelope/acceptance.js';
 import { ConfigurationError } from '../errors.js';
 import { type Forge, type OpenOutcome, REOPEN_LABEL } from '../forge/forge.js';
+import { headlineMetric, spread } from '../manifest/headline.js';
 import { EXPERIMENT_NAME_PATTERN } from '../manifest/name.js';
+import type { Manifest } from '../manifest/types.js';
+import { escapeMarkdown } from '../markdown.js';
 import { PlotRenderer } from '../plots/render.js';
 import type { Problem } from '../problems.js';
-import { CREDIT_DIR, RUN_ID, reviewFile, runOfBatch } from '../record/layout.js';
+import {
+  batchPlotFile,
+  CREDIT_DIR,
+  dataFile,
+  RUN_ID,
+  resultAnchor,
+  reviewFile,
+  runOfBatch,
+} from '../record/layout.js';
 import { type CollectOptions, type CollectOutcome, collect, type Proposed } from './collect.js';
 import { type SetAside, setAsideEntries } from './intake.js';
 import { type BatchProposal, batchProposals } from './proposal.js';
+import { type Collected, isFlagged } from './record.js';
 
 export { RUN_ID };
 
@@ -27,6 +40,72 @@ export function runId(now: Date): string {
     .replace(/[-:]/g, '')
     .replace(/\.\d+Z$/, 'Z')
     .replace(/^(\d{4})(\d\d)(\d\d)/, '$1-$2-$3');
+}
+
+/** A path on the pull request's branch, as a link that works in a GitHub pull request description. */
+const onBranch = (branch: string, path: string) => `../blob/${branch}/${path}`;
+
+const short = (v: number) => String(Number(v.toPrecision(4)));
+
+/**
+ * One experiment of a batch as a reviewer reads it first: the outcome, the headline figure with its
+ * spread, the key plot, the flagged results with why, and where the review is.
+ */
+function experimentSection(proposal: BatchProposal, name: string, items: readonly Collected[]): string[] {
+  const m = items[0]?.manifest;
+  const branch = resultsBranch(proposal.batch);
+  const review = reviewFile(name, proposal.batch);
+  const count = (o: string) => items.filter((i) => i.outcome === o).length;
+  const headline = headlineMetric(m);
+  const values = headline
+    ? items.flatMap((i) =>
+        i.judgement.verdict !== 'invalid' && i.envelope.metrics[headline] !== undefined
+          ? [i.envelope.metrics[headline] as number]
+          : [],
+      )
+    : [];
+  const s = spread(values);
+  const unit = headline ? m?.outputs.metrics[headline]?.unit : undefined;
+  const plot = batchPlotFile(name, proposal.batch, 0);
+  const hasPlot = proposal.files.some((f) => f.path === plot);
+  const flagged = items.filter(isFlagged);
+  const checks = (m?.acceptance ?? []).map((check) => {
+    const met = items.filter(
+      (i) => evaluateAcceptance(i.envelope, { ...m, acceptance: [check] } as Manifest)[0]?.passed,
+    ).length;
+    return `\`${describeCheck(check)}\` met by ${met} of ${items.length}`;
+  });
+  return [
+    `### ${escapeMarkdown(m?.title ?? name)}`,
+    '',
+    `**${count('supported')} supported, ${count('not supported')} not supported, ${count('inconclusive')} inconclusive** of ${items.length} result${items.length === 1 ? '' : 's'} on ${new Set(items.map((i) => i.host)).size} host${new Set(items.map((i) => i.host)).size === 1 ? '' : 's'}.${
+      s && headline
+        ? ` Headline \`${headline}\`: ${s.n === 1 ? `${short(s.median)}${unit ? ` ${escapeMarkdown(unit)}` : ''}` : `median ${short(s.median)}${unit ? ` ${escapeMarkdown(unit)}` : ''}, from ${short(s.min)} to ${short(s.max)} over ${s.n} results`}.`
+        : ''
+    }`,
+    '',
+    ...(checks.length ? [`Acceptance: ${checks.join('; ')}.`, ''] : []),
+    ...(hasPlot
+      ? [`[![The batch's first plot](${onBranch(branch, plot)}?raw=true)](${onBranch(branch, plot)})`, '']
+      : []),
+    ...(flagged.length
+      ? [
+          `Flagged (${flagged.length}), look at these first:`,
+          '',
+          ...flagged.slice(0, 5).map((i) => {
+            const why = [
+              ...i.checks.filter((c) => !c.passed).map((c) => c.rule),
+              ...i.judgement.flags.slice(0, 2).map((f) => escapeMarkdown(f.slice(0, 120))),
+            ].join('; ');
+            return `- [result ${i.resultId}](${onBranch(branch, `${review}#${resultAnchor(i.resultId)}`)}) on host ${i.host}: ${i.judgement.verdict}, credit ${i.credit}${why ? `: ${why}` : ''}`;
+          }),
+          ...(flagged.length > 5 ? [`- and ${flagged.length - 5} more in the review`] : []),
+          '',
+        ]
+      : []),
+    `The review: [\`${review}\`](${onBranch(branch, review)}); the data: \`${dataFile(name, proposal.batch)}\`.`,
+    '',
+  ];
 }
 
 /** The pull request description of one batch: what a reviewer decides from. */
@@ -101,6 +180,7 @@ export function resultsBody(
     '',
     '"Not sandboxed": results whose volunteer client ran the script with resource limits only (no sandbox on that host) or did not say.',
     '',
+    ...[...groupItems(proposal.items)].flatMap(([name, items]) => experimentSection(proposal, name, items)),
     `Proposed credit in total: **${total}**. Each experiment's \`results/<experiment>/${proposal.batch}.md\` reviews its results, flagged ones first; \`${proposal.batch}.jsonl\` beside it holds the data, one line per result. Credit is listed in \`${CREDIT_DIR}/${proposal.batch}.yaml\`: edit an amount there before merging if you disagree. Merging grants exactly what that file says, once per result.`,
     ...proposal.notes.flatMap((n) => ['', n]),
     ...(setAside.length
@@ -118,6 +198,12 @@ export function resultsBody(
       : []),
     '',
   ].join('\n');
+}
+
+function groupItems(items: readonly Collected[]): Map<string, Collected[]> {
+  const out = new Map<string, Collected[]>();
+  for (const item of items) out.set(item.experiment, [...(out.get(item.experiment) ?? []), item]);
+  return out;
 }
 
 function creditEntriesOf(text: string): { result: number; workunit: string; credit: number }[] {

@@ -10,7 +10,7 @@ import { requireConfig } from '../config/config.js';
 import { applyCredit } from '../credit/apply.js';
 import { creditStatus } from '../credit/status.js';
 import { deployManifests } from '../deploy/deploy.js';
-import type { Environment } from '../env/environment.js';
+import { DEMO_MARKER, type Environment } from '../env/environment.js';
 import { ConfigurationError } from '../errors.js';
 import { SnapshotFleet } from '../fleet/snapshot.js';
 import { DEFAULT_IDENTITY, headCommit, openGit } from '../forge/git.js';
@@ -22,7 +22,9 @@ import { SchemaValidator } from '../schema/validate.js';
 import { buildSite } from '../site/build.js';
 import { LocalJobCreator, runVolunteers, seedStore, type VolunteerRun } from './volunteers.js';
 
-const MARKER = '.axiom-demo';
+const MARKER = DEMO_MARKER;
+/** Seconds of each proposal's smoke run in the demo. */
+const DEMO_SMOKE_SECONDS = 4;
 export const DEMO_REVIEWER = { name: 'Demo Reviewer', email: 'reviewer@axiom-lab.invalid' };
 /** The demo's download hierarchy, as make_project lays it out. */
 const FANOUT = 1024;
@@ -159,7 +161,8 @@ async function proposeStep(run: DemoRun): Promise<string[]> {
     validator: run.validator,
     python: options.python,
     count: 10,
-    smokeSeconds: 0,
+    // A short smoke run of each script, so that every proposal shows real numbers.
+    smokeSeconds: DEMO_SMOKE_SECONDS,
     repairs: 3,
     scaledRunDuration: options.budget,
     ...designerFrom(options.claude),

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { isAbsolute, resolve } from 'node:path';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { ConfigurationError, InvalidInputError } from '../errors.js';
 import type { Problem } from '../problems.js';
 
@@ -10,13 +10,29 @@ export const DEFAULT_DESIGN_MODEL = 'claude-sonnet-5-5';
 
 export type ForgeKind = 'local' | 'github';
 
+/** The file `axiom demo` leaves at the top of the directory it makes. */
+export const DEMO_MARKER = '.axiom-demo';
+
+/** The demo directory that holds `cwd` (its lab, or anything in it), if any. */
+export function enclosingDemo(cwd: string): string | undefined {
+  for (let dir = resolve(cwd); ; dir = dirname(dir)) {
+    if (existsSync(join(dir, DEMO_MARKER))) return dir;
+    if (dirname(dir) === dir) return undefined;
+  }
+}
+
 /**
  * Every environment variable Axiom Lab reads, validated once at the edge (`readEnvironment`);
  * commands are handed the parts they use. Unset optional values are `undefined`.
  */
 export interface Environment {
-  /** AXIOM_DB_URL: `mysql://user:password@host:3306/db` or `sqlite:PATH` (absolute). */
+  /**
+   * AXIOM_DB_URL: `mysql://user:password@host:3306/db` or `sqlite:PATH` (absolute). Inside a demo
+   * lab it defaults to the demo's store.
+   */
   databaseUrl?: string;
+  /** The `axiom demo` directory the command runs in, whose store and spool are the defaults. */
+  demoDir?: string;
   boinc: {
     /** AXIOM_BOINC_PROJECT_DIR (absolute). */
     projectDir?: string;
@@ -242,12 +258,14 @@ export function readEnvironment(env: NodeJS.ProcessEnv, cwd: string): Environmen
     const value = get(name);
     return value === undefined ? undefined : Number(value);
   };
-  const db = get('AXIOM_DB_URL');
+  const demo = enclosingDemo(cwd);
+  const db = get('AXIOM_DB_URL') ?? (demo ? `sqlite:${join(demo, 'boinc.sqlite')}` : undefined);
   const environment: Environment = {
     ...(db ? { databaseUrl: db.startsWith('sqlite:') ? `sqlite:${resolve(cwd, db.slice(7))}` : db } : {}),
+    ...(demo ? { demoDir: demo } : {}),
     boinc: { projectDir: path('AXIOM_BOINC_PROJECT_DIR'), app: get('AXIOM_BOINC_APP') ?? 'axiom' },
     publish: { dir: path('AXIOM_PUBLISH_DIR'), baseUrl: get('AXIOM_SCRIPT_BASE_URL') },
-    spoolDir: path('AXIOM_SPOOL_DIR'),
+    spoolDir: path('AXIOM_SPOOL_DIR') ?? (demo ? join(demo, 'spool') : undefined),
     python: get('AXIOM_PYTHON') ?? (existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3'),
     claude: {
       apiKey: get('ANTHROPIC_API_KEY'),

@@ -152,10 +152,64 @@ export class LocalForge implements Forge {
     return tip ? fileAtCommit(await this.origin(), tip, path) : undefined;
   }
 
+  /**
+   * By branch, or by a short name: the end of one branch (`mean_test` for
+   * `axiom/propose/mean_test`) or a part of it that names one pull request only.
+   */
   async get(ref: string): Promise<PullRequest> {
-    const pull = await this.find(checkBranchName(ref));
-    if (!pull) throw new ForgeError(`no pull request on branch ${ref}; \`axiom pr list\` shows them`);
-    return pull;
+    if (ref.startsWith('axiom/') || ref.includes('/') || !/^[a-z0-9._-]{1,200}$/.test(ref)) {
+      const exact = await this.find(checkBranchName(ref));
+      if (exact) return exact;
+      throw new ForgeError(`no pull request on branch ${ref}; \`axiom pr list --all\` shows them`);
+    }
+    const pulls = await this.list();
+    const byEnd = pulls.filter((p) => p.branch.endsWith(`/${ref}`));
+    const matches = byEnd.length > 0 ? byEnd : pulls.filter((p) => p.branch.includes(ref));
+    const open = matches.filter((p) => p.state === 'open');
+    const chosen = matches.length === 1 ? matches : open.length === 1 ? open : matches;
+    if (chosen.length === 1) return chosen[0] as PullRequest;
+    if (chosen.length > 1)
+      throw new UsageError(
+        `"${ref}" names ${chosen.length} pull requests: ${chosen.map((p) => `${p.branch} (${p.state})`).join(', ')}; give more of the branch`,
+        'pr',
+      );
+    throw new ForgeError(`no pull request on branch ${ref}; \`axiom pr list --all\` shows them`);
+  }
+
+  /**
+   * What the pull request changes: the files (git's status letter and path) and the patch. An open
+   * one against the merge base with its base; a merged one as its merge commit brought it in.
+   */
+  async changes(
+    pullRequest: PullRequest,
+  ): Promise<{ files: { status: string; path: string }[]; patch: string }> {
+    const range = await this.changeRange(pullRequest);
+    const names = await this.git(['diff', '--name-status', '--no-renames', '-z', ...range]);
+    const fields = names.split('\0').filter((f) => f !== '');
+    const files: { status: string; path: string }[] = [];
+    for (let i = 0; i + 1 < fields.length; i += 2)
+      files.push({ status: fields[i] as string, path: fields[i + 1] as string });
+    const patch = await this.git(['diff', '--no-renames', '--no-color', ...range]);
+    return { files, patch };
+  }
+
+  private async changeRange(pull: PullRequest): Promise<string[]> {
+    const tip = await this.requireTip(pull.branch, `${pull.branch} does not exist`);
+    if (pull.state === 'merged') {
+      const merge = (
+        await this.git([
+          'log',
+          '-1',
+          '--format=%H',
+          '--fixed-strings',
+          `--grep=Pull-Request: ${pull.branch}`,
+          pull.base,
+        ])
+      ).trim();
+      if (merge) return [`${merge}^1`, merge];
+    }
+    const base = await this.requireTip(pull.base, `the base branch ${pull.base} does not exist`);
+    return [`${base}...${tip}`];
   }
 
   /** Every `axiom/...` branch of the origin, newest first. */

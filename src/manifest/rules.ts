@@ -281,17 +281,39 @@ const plotSeries: ManifestRule = (m) => {
     const axes: [DocPath, string][] = [
       [['outputs', 'plots', index, 'x'], plot.x],
       ...plot.y.map((key, yIndex): [DocPath, string] => [['outputs', 'plots', index, 'y', yIndex], key]),
+      ...(plot.group_by
+        ? [[['outputs', 'plots', index, 'group_by'], plot.group_by] as [DocPath, string]]
+        : []),
     ];
-    return axes
-      .filter(([, key]) => !(key in declared))
-      .map(([path, key]) =>
-        problemAt(
-          m,
-          path,
-          'plot-series',
-          `series "${key}" is not declared in outputs.series (declared: ${Object.keys(declared).join(', ') || 'none'})`,
+    const metrics = m.manifest.outputs.metrics;
+    const references = (plot.reference ?? []).flatMap((line, r) =>
+      (['x', 'y'] as const).flatMap((axis) => {
+        const at = line[axis];
+        return typeof at === 'string' && !(at in metrics)
+          ? [
+              problemAt(
+                m,
+                ['outputs', 'plots', index, 'reference', r, axis],
+                'plot-series',
+                `reference line at metric "${at}", which is not declared in outputs.metrics`,
+              ),
+            ]
+          : [];
+      }),
+    );
+    return [
+      ...axes
+        .filter(([, key]) => !(key in declared))
+        .map(([path, key]) =>
+          problemAt(
+            m,
+            path,
+            'plot-series',
+            `series "${key}" is not declared in outputs.series (declared: ${Object.keys(declared).join(', ') || 'none'})`,
+          ),
         ),
-      );
+      ...references,
+    ];
   });
 };
 

@@ -14,6 +14,8 @@ export interface Manifest {
   seed: SeedPolicy;
   outputs: Outputs;
   acceptance?: AcceptanceCheck[];
+  /** The literature the hypothesis comes from. */
+  references?: string[];
   credit_cap: number;
   provenance: Provenance;
   retired?: boolean;
@@ -62,8 +64,22 @@ export interface PlotSpec {
   x_scale?: 'linear' | 'log';
   y_scale?: 'linear' | 'log';
   mark?: 'line' | 'point';
-  /** Draws the least-squares power law through each series (a straight line on log-log axes). */
-  fit?: 'power_law';
+  x_label?: string;
+  y_label?: string;
+  /** A series parallel to x whose values split the rows into one line each. */
+  group_by?: string;
+  /** Fits drawn dashed through each series (see schemas/manifest.schema.json). */
+  fit?: FitKind | FitKind[];
+  /** Reference lines at a number or at a metric of the result. */
+  reference?: ReferenceLine[];
+}
+
+export type FitKind = 'power_law' | 'power_law_floor' | 'retention_power' | 'retention_exponential';
+
+export interface ReferenceLine {
+  x?: number | string;
+  y?: number | string;
+  label: string;
 }
 
 export interface Outputs {

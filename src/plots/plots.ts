@@ -1,7 +1,7 @@
 import { batchPlotFile } from '../record/layout.js';
 import type { ExperimentRecord, ResearchRecord, ResultRecord } from '../record/research.js';
 import type { PlotRenderer } from './render.js';
-import { batchPlot, overviewPlot, resultPlot } from './spec.js';
+import { batchPlot, overviewPlot, type PlotPoint, resultPlot, withLabels } from './spec.js';
 
 /** One rendered plot: what it shows, its SVG and its text alternative. */
 export interface RenderedPlot {
@@ -16,10 +16,28 @@ export interface RenderedPlot {
   svg: string;
   /** Repository-relative path a batch plot is committed at. */
   path?: string;
+  /** The plotted data points (not fits or bands), for a table beside the image. */
+  table?: { series: string; x: number; y: number }[];
+}
+
+/** A plot's table holds at most this many points; the site shows fewer. */
+const MAX_TABLE_POINTS = 200;
+
+function tableOf(values: readonly PlotPoint[]): RenderedPlot['table'] {
+  return values
+    .filter((v) => v.kind === 'data')
+    .slice(0, MAX_TABLE_POINTS)
+    .map((v) => ({ series: v.series, x: v.x, y: v.y }));
+}
+
+/** The experiment's declared plots, with axis titles from its series' descriptions and units. */
+function plotsOf(experiment: ExperimentRecord) {
+  const outputs = experiment.manifest?.outputs;
+  return (outputs?.plots ?? []).map((plot) => withLabels(plot, outputs));
 }
 
 function resultJobs(experiment: ExperimentRecord, result: ResultRecord) {
-  return (experiment.manifest?.outputs.plots ?? []).map((plot, index) => ({
+  return plotsOf(experiment).map((plot, index) => ({
     index,
     plot,
     job: resultPlot(result, plot),
@@ -44,7 +62,7 @@ function resultWork(experiment: ExperimentRecord, results: readonly ResultRecord
 /** One overview per declared plot, over all results of the experiment. */
 function overviewWork(experiment: ExperimentRecord): PlotWork[] {
   if (experiment.results.length === 0) return [];
-  return (experiment.manifest?.outputs.plots ?? []).map((plot, index) => {
+  return plotsOf(experiment).map((plot, index) => {
     const job = overviewPlot(experiment.name, experiment.results, plot);
     return {
       meta: {
@@ -72,7 +90,7 @@ async function renderAll(
       }),
     ),
   );
-  return work.map((w, i) => ({ ...w.meta, svg: svgs[i] as string }));
+  return work.map((w, i) => ({ ...w.meta, svg: svgs[i] as string, table: tableOf(w.job.values) }));
 }
 
 /**
@@ -99,7 +117,7 @@ export function renderBatchPlots(
   renderer: PlotRenderer,
 ): Promise<RenderedPlot[]> {
   if (experiment.results.length === 0) return Promise.resolve([]);
-  const work = (experiment.manifest?.outputs.plots ?? []).flatMap((plot, index): PlotWork[] => {
+  const work = plotsOf(experiment).flatMap((plot, index): PlotWork[] => {
     const job = batchPlot(experiment.name, batch, experiment.results, plot, flagged);
     // A plot with nothing on it (every result failed) says nothing a reviewer needs.
     if (!job.values.some((v) => v.kind === 'data' || v.kind === 'flagged')) return [];

@@ -5,6 +5,7 @@ import { parseDocument } from 'yaml';
 import type { Llm, StructuredAnswer, StructuredRequest } from '../claude/llm.js';
 import { describeCheck, evaluateAcceptance } from '../envelope/acceptance.js';
 import type { Host } from '../fleet/types.js';
+import { headlineMetric } from '../manifest/headline.js';
 import { parseManifest } from '../manifest/load.js';
 import { EXPERIMENT_NAME_PATTERN } from '../manifest/name.js';
 import type { Manifest } from '../manifest/types.js';
@@ -132,7 +133,7 @@ function experimentHistory(e: ResearchRecord['experiments'][number]): string {
   for (const r of reviewed)
     for (const c of r.review?.checks ?? []) if (!c.passed) failed.set(c.rule, (failed.get(c.rule) ?? 0) + 1);
   const flags = reviewed.reduce((n, r) => n + (r.review?.flags?.length ?? 0), 0);
-  const headline = m?.acceptance?.[0]?.metric ?? Object.keys(m?.outputs.metrics ?? {})[0];
+  const headline = headlineMetric(m);
   const byHost = new Map<number, number[]>();
   for (const r of valid) {
     const v = headline ? r.envelope.metrics[headline] : undefined;

@@ -4,7 +4,9 @@ import { estimateTokens } from '../claude/estimate.js';
 import { worstCaseUsd } from '../claude/llm.js';
 import { loadConfig } from '../config/config.js';
 import type { Environment } from '../env/environment.js';
+import { describeCheck } from '../envelope/acceptance.js';
 import { type Forge, type OpenOutcome, REOPEN_LABEL } from '../forge/forge.js';
+import { headlineMetric } from '../manifest/headline.js';
 import { escapeMarkdown } from '../markdown.js';
 import { readResearchRecord } from '../record/research.js';
 import type { SchemaValidator } from '../schema/validate.js';
@@ -92,16 +94,33 @@ export interface DesignProvenance {
   costUsd: number;
 }
 
-/** The pull request description a reviewer decides from. Model-written text is shown inert. */
+/** Model-written text is shown inert; the catalogue's is ours. */
+function textOf(text: string, designed: boolean): string {
+  return designed ? escapeMarkdown(text) : text;
+}
+
+const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
+
+/** The pull request description a reviewer decides from, with every part of the design in view. */
 export function proposalBody(c: Candidate, designed?: DesignProvenance): string {
   const m = c.manifest;
   const plan = c.plan;
-  const metrics = Object.entries(c.smoke?.metrics ?? {})
-    .slice(0, 6)
-    .map(([k, v]) => `${k} = ${Number(v.toPrecision(4))}`)
+  const t = (text: string) => textOf(text, designed !== undefined);
+  const headline = headlineMetric(m);
+  const smokeMetrics = Object.entries(c.smoke?.metrics ?? {})
+    .slice(0, 8)
+    .map(([k, v]) => `\`${k}\` = ${Number(v.toPrecision(4))}`)
     .join(', ');
+  const acceptance = (m.acceptance ?? []).map(
+    (check) => `- \`${describeCheck(check)}\`${check.description ? `: ${t(check.description)}` : ''}`,
+  );
+  const metrics = Object.entries(m.outputs.metrics).map(
+    ([key, spec]) =>
+      `| \`${key}\`${key === headline ? ' (headline)' : ''} | ${spec.type} | ${spec.min ?? '–'} to ${spec.max ?? '–'}${spec.unit ? ` ${t(spec.unit)}` : ''} | ${t(spec.description ?? '')} |`,
+  );
+  const lines = c.script.split('\n').length - (c.script.endsWith('\n') ? 1 : 0);
   return [
-    `## ${m.title}`,
+    `## ${t(m.title)}`,
     '',
     designed
       ? `**Designed by ${designed.model}**, checked and smoke-run by Axiom Lab; read the script before merging.`
@@ -109,38 +128,73 @@ export function proposalBody(c: Candidate, designed?: DesignProvenance): string 
     '',
     '### Hypothesis',
     '',
-    `> ${designed ? escapeMarkdown(m.hypothesis) : m.hypothesis}`,
+    `> ${t(m.hypothesis)}`,
     '',
+    '### What would support it',
+    '',
+    ...(acceptance.length
+      ? [
+          'Each result is **supported** when it meets every check below, **not supported** when it misses one, and **inconclusive** when the run did not finish.',
+          '',
+          ...acceptance,
+        ]
+      : ['No acceptance checks: every result will be inconclusive. Ask for checks before merging.']),
+    '',
+    '### What each result reports',
+    '',
+    '| metric | type | plausible range | meaning |',
+    '| --- | --- | --- | --- |',
+    ...metrics,
+    '',
+    ...(m.outputs.plots?.length
+      ? [`Plots: ${m.outputs.plots.map((p) => `"${t(p.title)}"`).join(', ')}.`, '']
+      : []),
     '### Hosts',
     '',
     '| host | cores | memory | GPU | why it fits |',
     '| ---: | ---: | ---: | --- | --- |',
     ...c.fit.map(
       ({ host, why }) =>
-        `| ${host.id} | ${host.cores} | ${host.memoryGb} GB | ${host.gpus.map((g) => g.model).join(', ') || 'none'} | ${why} |`,
+        `| ${host.id} | ${host.cores} | ${host.memoryGb} GB | ${host.gpus.map((g) => g.model).join(', ') || 'none'} | ${t(why)} |`,
     ),
     '',
     '### Plan',
     '',
-    plan
-      ? `${plan.workunits.length} workunits on ${plan.hosts.length} host${plan.hosts.length === 1 ? '' : 's'}, ${plan.cpuHours.toFixed(1)} CPU-hours, ${m.run_duration} s each; credit at most ${m.credit_cap} per result (${m.credit_cap * plan.workunits.length} in total).`
-      : 'No plan.',
+    ...(plan
+      ? [
+          `${plural(plan.workunits.length, 'workunit')} on ${plural(plan.hosts.length, 'host')}, **${plan.cpuHours.toFixed(1)} CPU-hours**, ${m.run_duration} s each; credit at most ${m.credit_cap} per result (${m.credit_cap * plan.workunits.length} in total). Seeds: ${m.seed.policy} from ${m.seed.base}.`,
+          '',
+          '| workunit | host | seed | cores | memory | params |',
+          '| --- | ---: | ---: | ---: | ---: | --- |',
+          ...plan.workunits
+            .slice(0, 50)
+            .map(
+              (w) =>
+                `| \`${w.name}\` | ${w.host} | ${w.seed} | ${w.cpus} | ${w.memoryGb} GB | ${Object.keys(w.params).length ? `\`${JSON.stringify(w.params).replace(/`/g, "'")}\`` : '–'} |`,
+            ),
+          ...(plan.workunits.length > 50 ? [`| … ${plan.workunits.length - 50} more | | | | | |`] : []),
+        ]
+      : ['No plan.']),
     '',
-    '### Checks',
+    '### Checks and smoke run',
     '',
     '`axiom check` passed: manifest schema, cross-file rules (hosts exist and fit, limits), script policy.',
     '',
-    '### Smoke run',
-    '',
     c.smoke
-      ? `${c.smoke.status} in ${c.smoke.elapsedSeconds.toFixed(1)} s at a short budget, result envelope valid${metrics ? `; ${metrics}` : ''}.`
-      : 'Skipped (--smoke-seconds 0).',
+      ? `Smoke run: **${c.smoke.status}** in ${c.smoke.elapsedSeconds.toFixed(1)} s at a short budget in the sandbox, result envelope valid${smokeMetrics ? `; ${smokeMetrics}` : ''}. A short run shows the script works, not what the full budget will find.`
+      : 'Smoke run: not run (`--smoke-seconds 0`): nothing has run this script yet.',
+    '',
+    ...(m.references?.length ? ['### Literature', '', ...m.references.map((r) => `- ${t(r)}`), ''] : []),
+    '### Files',
+    '',
+    `- \`${m.script}\`: ${plural(lines, 'line')}, sha256 \`${c.scriptSha256}\``,
+    `- \`manifests/${c.name}.yaml\``,
     '',
     '### Provenance',
     '',
     designed
-      ? `Designed by ${designed.model} in ${designed.attempts} attempt${designed.attempts === 1 ? '' : 's'}, template ${designed.promptHash}, data ${designed.dataHash}, ${designed.inputTokens} input tokens (${designed.cacheReadTokens} from cache), ${designed.outputTokens} output tokens, $${designed.costUsd.toFixed(4)}. Script sha256 \`${c.scriptSha256}\`. Merging this pull request approves it; deploy then creates its workunits.`
-      : `Catalogue experiment \`${c.name}\`, script sha256 \`${c.scriptSha256}\`. Merging this pull request approves it; deploy then creates its workunits.`,
+      ? `Designed by ${designed.model} in ${plural(designed.attempts, 'attempt')}, template ${designed.promptHash}, data ${designed.dataHash}, ${designed.inputTokens} input tokens (${designed.cacheReadTokens} from cache), ${designed.outputTokens} output tokens, $${designed.costUsd.toFixed(4)}. Merging this pull request approves it; deploy then creates its workunits.`
+      : `Catalogue experiment \`${c.name}\`. Merging this pull request approves it; deploy then creates its workunits.`,
     '',
   ].join('\n');
 }

@@ -16,6 +16,11 @@ export interface Review extends ResultIdentity {
   /** The batch of the run the result is recorded in (record/layout.ts); absent in the old layout. */
   batch?: string;
   received_at: string;
+  /** BOINC's measured elapsed time, else the client's. */
+  runtime_seconds?: number;
+  /** From the workunit's wu.json. */
+  manifest_commit?: string;
+  script_sha256?: string;
   verdict: Verdict;
   /** What the result says of the hypothesis; absent in reviews written before outcomes. */
   outcome?: 'supported' | 'not supported' | 'inconclusive';

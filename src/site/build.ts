@@ -1,24 +1,35 @@
 import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { loadConfig } from '../config/config.js';
 import { ConfigurationError } from '../errors.js';
+import { SnapshotFleet } from '../fleet/snapshot.js';
+import type { Host } from '../fleet/types.js';
+import { openGit } from '../forge/git.js';
 import { renderRecordPlots } from '../plots/plots.js';
 import type { PlotRenderer } from '../plots/render.js';
 import type { Problem } from '../problems.js';
-import { readResearchRecord } from '../record/research.js';
+import { type ExperimentRecord, readResearchRecord } from '../record/research.js';
 import type { SchemaValidator } from '../schema/validate.js';
 import { STYLE } from './html.js';
 import {
+  allHosts,
   creditPage,
+  dataHref,
   experimentHref,
   experimentPage,
+  hostHref,
+  hostPage,
+  hostsPage,
   indexPage,
   plotHref,
   resultHref,
   resultPage,
   type SiteData,
+  sourceCommit,
+  sourceHref,
   timelinePage,
 } from './pages.js';
-import { readTimeline } from './timeline.js';
+import { type HistoryCommit, proposalMerge, readHistory, timelineOf } from './timeline.js';
 
 /** Marks a directory as a built site, so a rebuild may replace it and nothing else is ever deleted. */
 const MARKER = '.axiom-site';
@@ -51,6 +62,57 @@ function write(out: string, path: string, text: string): void {
   writeFileSync(join(out, path), text);
 }
 
+const splitKey = (key: string): [string, string] => {
+  const at = key.indexOf(':');
+  return [key.slice(0, at), key.slice(at + 1)];
+};
+
+/** The fleet snapshot's hosts; none when the lab has no readable snapshot (the pages say so). */
+async function readHosts(root: string, validator: SchemaValidator): Promise<Map<number, Host>> {
+  const { config } = loadConfig(root, validator);
+  const file = join(root, config?.fleet ?? 'fleet.yaml');
+  if (!existsSync(file)) return new Map();
+  try {
+    const hosts = await new SnapshotFleet(file, config?.fleet ?? 'fleet.yaml', validator).readHosts();
+    return new Map(hosts.map((h) => [h.id, h]));
+  } catch {
+    return new Map();
+  }
+}
+
+/**
+ * The script and manifest of each experiment at every commit its results were made from (and at
+ * the last merge of its manifest), read from git, so every result page links what actually ran.
+ */
+async function readSources(
+  root: string,
+  experiments: readonly ExperimentRecord[],
+  history: readonly HistoryCommit[],
+): Promise<Map<string, string>> {
+  const wanted = new Set<string>();
+  for (const e of experiments) {
+    const commits = new Set([
+      ...e.results.map((r) => sourceCommit(history, e, r)),
+      proposalMerge(history, e.name, undefined)?.commit,
+    ]);
+    for (const commit of commits) {
+      if (!commit) continue;
+      wanted.add(`${commit}:manifests/${e.name}.yaml`);
+      wanted.add(`${commit}:${e.manifest?.script ?? `experiments/${e.name}.py`}`);
+    }
+  }
+  const out = new Map<string, string>();
+  const git = openGit(root);
+  for (const key of wanted) {
+    try {
+      out.set(key, await git.raw(['show', key]));
+    } catch {
+      // Not in this clone (a shallow checkout, or a commit from elsewhere): the page says the commit is unknown.
+    }
+  }
+  return out;
+}
+
 /**
  * Builds the static site of the research record: plots and pages from one read of results/,
  * manifests and credit files, plus the timeline from git history.
@@ -61,6 +123,8 @@ export async function buildSite(options: {
   validator: SchemaValidator;
   renderer: PlotRenderer;
   dryRun: boolean;
+  /** The repository on GitHub, for links to commits, files and pull requests. */
+  repoUrl?: string;
   progress?: (line: string) => void;
 }): Promise<SiteReport> {
   const record = readResearchRecord(options.root, options.validator);
@@ -69,15 +133,23 @@ export async function buildSite(options: {
   const plots = await renderRecordPlots(record, options.renderer, (done, total) => {
     if (done % 250 === 0 || done === total) options.progress?.(`site: ${done}/${total} plots`);
   });
+  const history = await readHistory(options.root);
+  const sources = await readSources(options.root, record.experiments, history);
   const data: SiteData = {
     experiments: record.experiments,
     plots,
-    timeline: await readTimeline(options.root),
+    timeline: timelineOf(history),
+    history,
+    hosts: await readHosts(options.root, options.validator),
+    ...(options.repoUrl ? { repoUrl: options.repoUrl.replace(/\/+$/, '') } : {}),
+    sources: new Map([...sources.keys()].map((key) => [key, sourceHref(...splitKey(key))])),
   };
   const pages: [string, string][] = [
     ['index.html', indexPage(data)],
     ['credit.html', creditPage(data)],
     ['timeline.html', timelinePage(data)],
+    ['hosts.html', hostsPage(data)],
+    ...allHosts(data).map((id): [string, string] => [hostHref(id), hostPage(data, id)]),
     ...record.experiments.flatMap((experiment): [string, string][] => [
       [experimentHref(experiment.name), experimentPage(data, experiment)],
       ...experiment.results.map((result): [string, string] => [
@@ -86,11 +158,21 @@ export async function buildSite(options: {
       ]),
     ]),
   ];
+  // Beside the pages: each result's data, and the scripts and manifests at the commits results came from.
+  const files: [string, string][] = [
+    ...[...sources.entries()].map(([key, text]): [string, string] => [sourceHref(...splitKey(key)), text]),
+    ...record.experiments.flatMap((experiment) =>
+      experiment.results.map((result): [string, string] => [
+        dataHref(experiment.name, result.id),
+        `${JSON.stringify({ result: result.id, review: result.review, envelope: result.envelope }, null, 2)}\n`,
+      ]),
+    ),
+  ];
   if (!options.dryRun) {
     prepareOut(options.out);
     write(options.out, 'style.css', STYLE);
     for (const plot of plots) write(options.out, plotHref(plot), plot.svg);
-    for (const [path, text] of pages) write(options.out, path, text);
+    for (const [path, text] of [...pages, ...files]) write(options.out, path, text);
   }
   return {
     out: options.out,

@@ -40,6 +40,7 @@ export interface PageOptions {
 
 const NAV: [string, string][] = [
   ['index.html', 'Experiments'],
+  ['hosts.html', 'Hosts'],
   ['credit.html', 'Credit'],
   ['timeline.html', 'Timeline'],
 ];
@@ -85,7 +86,18 @@ h2 { font-size: 1.3rem; margin-top: 2rem; }
 .muted, footer { color: var(--muted); }
 footer { border-top: 1px solid var(--line); margin-top: 3rem; padding-top: 1rem; font-size: .9rem; }
 figure { margin: 1rem 0; }
-figure img { max-width: 100%; height: auto; border: 1px solid var(--line); }
+figure img { width: 100%; max-width: 45rem; height: auto; border: 1px solid var(--line); }
+details { margin: .5rem 0 1rem; }
+summary { cursor: pointer; color: var(--accent); }
+.summary { display: flex; flex-wrap: wrap; gap: .5rem 2rem; padding: 0; list-style: none; }
+.summary strong { font-size: 1.3rem; display: block; }
+dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: .25rem 1rem; }
+dl.facts dt { font-weight: 600; }
+dl.facts dd { margin: 0; overflow-wrap: anywhere; }
+code { overflow-wrap: anywhere; }
+.outcome-supported { color: var(--ok); font-weight: 600; }
+.outcome-not-supported { color: var(--bad); font-weight: 600; }
+.outcome-inconclusive { color: var(--warn); font-weight: 600; }
 figcaption { color: var(--muted); font-size: .9rem; }
 .table { overflow-x: auto; }
 table { border-collapse: collapse; width: 100%; font-size: .95rem; }
@@ -95,7 +107,7 @@ td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
 .verdict-valid { color: var(--ok); font-weight: 600; }
 .verdict-invalid { color: var(--bad); font-weight: 600; }
 .verdict-suspicious { color: var(--warn); font-weight: 600; }
-.cards { list-style: none; padding: 0; display: grid; gap: 1.5rem; grid-template-columns: repeat(auto-fill, minmax(17rem, 1fr)); }
+.cards { list-style: none; padding: 0; display: grid; gap: 1.5rem; }
 .cards li { border: 1px solid var(--line); border-radius: .5rem; padding: 1rem; }
 .cards h2 { margin-top: 0; font-size: 1.15rem; }
 blockquote { margin: 0; padding-left: 1rem; border-left: 3px solid var(--line); color: var(--muted); }

@@ -1,24 +1,88 @@
-import { OUTCOMES, type Outcome, outcomeOf } from '../envelope/acceptance.js';
+import { describeCheck, OUTCOMES, type Outcome, outcomeOf } from '../envelope/acceptance.js';
+import type { Host } from '../fleet/types.js';
+import { headlineMetric, spread } from '../manifest/headline.js';
 import type { RenderedPlot } from '../plots/plots.js';
 import { resultAddress } from '../record/layout.js';
 import type { ExperimentRecord, ResultRecord } from '../record/research.js';
 import { type Html, html, page } from './html.js';
-import type { TimelineEntry } from './timeline.js';
+import { type HistoryCommit, proposalMerge, resultsMerge, type TimelineEntry } from './timeline.js';
 
 /** Where each plot is in the site, and everything the pages are built from. */
 export interface SiteData {
   experiments: ExperimentRecord[];
   plots: RenderedPlot[];
   timeline: TimelineEntry[];
+  /** main's history of the record, newest first (empty outside git). */
+  history: readonly HistoryCommit[];
+  /** The fleet snapshot's hosts, by id. */
+  hosts: ReadonlyMap<number, Host>;
+  /** The repository on GitHub (`https://github.com/owner/name`), for links to commits and pull requests. */
+  repoUrl?: string;
+  /** Copies of scripts and manifests at the commits results were made from: site path by `commit:path`. */
+  sources: ReadonlyMap<string, string>;
 }
+
+/** The site path of a repository file as it was at a commit. */
+export const sourceHref = (commit: string, path: string) => `source/${commit.slice(0, 12)}/${path}`;
+export const hostHref = (id: number) => `hosts/${id}.html`;
+export const dataHref = (experiment: string, id: number) => `results/${experiment}/${id}.json`;
 
 export const plotHref = (plot: RenderedPlot) =>
   `plots/${plot.experiment}/${plot.result === undefined ? 'overview' : plot.result}-${plot.index + 1}.svg`;
 export const experimentHref = (name: string) => `experiments/${name}.html`;
 export const resultHref = (experiment: string, id: number) => `results/${experiment}/${id}.html`;
 
+/** How many rows of a plot's data its table shows; the full data is the result's download. */
+const MAX_TABLE_ROWS = 60;
+
+/** A plot as an image linked to its full-size SVG, with its numbers as a table for screen readers. */
 function figure(plot: RenderedPlot, root: string): Html {
-  return html`<figure><img src="${root}${plotHref(plot)}" alt="${plot.alt}" width="640" height="400" loading="lazy"><figcaption>${plot.title}</figcaption></figure>`;
+  const rows = (plot.table ?? []).slice(0, MAX_TABLE_ROWS);
+  return html`<figure><a href="${root}${plotHref(plot)}"><img src="${root}${plotHref(plot)}" alt="${plot.alt}" width="720" height="420" loading="lazy"></a><figcaption>${plot.title} (select the plot for full size)</figcaption>
+${
+  rows.length
+    ? html`<details><summary>The plotted numbers${(plot.table?.length ?? 0) > rows.length ? ` (first ${rows.length} of ${plot.table?.length})` : ''}</summary><div class="table"><table><thead><tr><th scope="col">Line</th><th scope="col" class="num">x</th><th scope="col" class="num">y</th></tr></thead><tbody>${rows.map(
+        (r) =>
+          html`<tr><td>${r.series}</td><td class="num">${number(r.x)}</td><td class="num">${number(r.y)}</td></tr>`,
+      )}</tbody></table></div></details>`
+    : ''
+}</figure>`;
+}
+
+/** A link to a pull request: GitHub's page when known, else its branch. */
+function pullRequestLink(data: SiteData, merge: HistoryCommit | undefined): Html {
+  const pr = merge?.pullRequest;
+  if (!merge || !pr) return html`<span class="muted">not merged through a pull request</span>`;
+  const name = pr.number ? `#${pr.number} (${pr.branch})` : pr.branch;
+  const link =
+    data.repoUrl && pr.number
+      ? html`<a href="${data.repoUrl}/pull/${pr.number}">${name}</a>`
+      : html`<code>${name}</code>`;
+  return html`${link}, approved by ${merge.approver ?? 'unknown'} on ${merge.date.slice(0, 10)} (merge ${commitLink(data, merge.commit)})`;
+}
+
+function commitLink(data: SiteData, commit: string): Html {
+  return data.repoUrl
+    ? html`<a href="${data.repoUrl}/commit/${commit}"><code>${commit.slice(0, 10)}</code></a>`
+    : html`<code>${commit.slice(0, 10)}</code>`;
+}
+
+/** A repository file at a commit: the site's copy, and GitHub's when known. */
+function sourceLink(data: SiteData, root: string, commit: string | undefined, path: string): Html {
+  const copy = commit ? data.sources.get(`${commit}:${path}`) : undefined;
+  if (!commit || !copy) return html`<code>${path}</code> <span class="muted">(commit unknown)</span>`;
+  return html`<a href="${root}${copy}"><code>${path}</code> at ${commit.slice(0, 10)}</a>${
+    data.repoUrl ? html` (<a href="${data.repoUrl}/blob/${commit}/${path}">on GitHub</a>)` : ''
+  }`;
+}
+
+/** The commit whose manifest and script a result was made from: its workunit's, else the last merge of its manifest. */
+export function sourceCommit(
+  history: readonly HistoryCommit[],
+  experiment: ExperimentRecord,
+  result: ResultRecord,
+): string | undefined {
+  return result.review?.manifest_commit ?? proposalMerge(history, experiment.name, undefined)?.commit;
 }
 
 /** The result's outcome: from its review, else computed from the manifest's acceptance checks. */
@@ -70,12 +134,12 @@ export function status(experiment: ExperimentRecord): string {
   return have >= planned ? `complete (${have} results)` : `running (${have} of ${planned} results)`;
 }
 
-/** The first acceptance metric (else the first declared one) of the latest valid result. */
+/** The declared headline metric (the manifest's first) of the latest result that is not invalid. */
 export function headline(
   experiment: ExperimentRecord,
 ): { metric: string; value: number; result: number } | undefined {
   const manifest = experiment.manifest;
-  const metric = manifest?.acceptance?.[0]?.metric ?? Object.keys(manifest?.outputs.metrics ?? {})[0];
+  const metric = headlineMetric(manifest);
   if (!metric) return undefined;
   const candidates = experiment.results.filter(
     (r) => r.review?.verdict !== 'invalid' && r.envelope.metrics[metric] !== undefined,
@@ -88,15 +152,41 @@ function overviews(data: SiteData, name: string): RenderedPlot[] {
   return data.plots.filter((p) => p.experiment === name && p.result === undefined);
 }
 
+/** The declared headline over an experiment's results that are not invalid: median and range. */
+export function headlineSpread(experiment: ExperimentRecord) {
+  const metric = headlineMetric(experiment.manifest);
+  if (!metric) return undefined;
+  const values = experiment.results.flatMap((r) =>
+    r.review?.verdict !== 'invalid' && r.envelope.metrics[metric] !== undefined
+      ? [r.envelope.metrics[metric] as number]
+      : [],
+  );
+  const s = spread(values);
+  return s ? { metric, ...s, unit: experiment.manifest?.outputs.metrics[metric]?.unit } : undefined;
+}
+
+function spreadText(s: NonNullable<ReturnType<typeof headlineSpread>>): string {
+  const unit = s.unit ? ` ${s.unit}` : '';
+  return s.n === 1
+    ? `${s.metric} = ${number(s.median)}${unit} (one result)`
+    : `${s.metric}: median ${number(s.median)}${unit}, from ${number(s.min)} to ${number(s.max)} over ${s.n} results`;
+}
+
 export function indexPage(data: SiteData): string {
+  const results = data.experiments.flatMap((e) => e.results);
+  const hosts = new Set(results.flatMap((r) => (r.review ? [r.review.host] : []))).size;
+  const credit = results.reduce((sum, r) => sum + (r.credit ?? 0), 0);
+  const updated = [...data.history.map((c) => c.date), ...results.map((r) => r.review?.received_at ?? '')]
+    .filter(Boolean)
+    .sort()
+    .at(-1);
   const cards = data.experiments.map((e) => {
-    const top = headline(e);
+    const top = headlineSpread(e);
     const plot = overviews(data, e.name)[0];
     return html`<li><h2><a href="${experimentHref(e.name)}">${e.manifest?.title ?? e.name}</a></h2>
 <p class="muted">${e.name} · ${status(e)}</p>
-<p>What the results say: ${outcomeSummary(e)}</p>
 ${e.manifest ? html`<blockquote>${e.manifest.hypothesis}</blockquote>` : ''}
-${top ? html`<p>Latest: <strong>${top.metric} = ${number(top.value)}</strong> (result ${top.result})</p>` : ''}
+<p><strong>What we learned:</strong> ${outcomeSummary(e)}.${top ? html` Headline ${spreadText(top)}.` : ''}</p>
 ${plot ? figure(plot, '') : ''}</li>`;
   });
   return page({
@@ -104,32 +194,44 @@ ${plot ? figure(plot, '') : ''}</li>`;
     root: '',
     body: html`<h1>Experiments</h1>
 <p>Each experiment was designed, reviewed and approved through a pull request, run on volunteers' computers, and every result judged and credited in the open.</p>
+<ul class="summary" aria-label="The lab in numbers"><li><strong>${data.experiments.length}</strong> experiments</li><li><strong>${results.length}</strong> results</li><li><strong>${hosts}</strong> hosts</li><li><strong>${number(credit)}</strong> credit granted</li><li><strong>${updated ? updated.slice(0, 10) : '–'}</strong> last update</li></ul>
 <ul class="cards">${cards}</ul>`,
   });
 }
 
+function hostCell(id: number | undefined, root: string): Html {
+  return id === undefined ? html`–` : html`<a href="${root}${hostHref(id)}">${id}</a>`;
+}
+
 export function experimentPage(data: SiteData, experiment: ExperimentRecord): string {
   const m = experiment.manifest;
+  const top = headlineSpread(experiment);
+  const merge = proposalMerge(data.history, experiment.name, undefined);
   const rows = experiment.results.map(
     (r) =>
-      html`<tr><td><a href="../${resultHref(experiment.name, r.id)}">${r.id}</a></td><td class="num">${r.review?.host ?? '–'}</td><td class="num">${r.envelope.seed ?? '–'}</td><td>${outcome(experiment, r)}</td><td>${verdict(r)}</td><td class="num">${number(r.review?.quality)}</td><td class="num">${number(r.credit)}</td><td>${r.review?.received_at ?? '–'}</td></tr>`,
+      html`<tr><td><a href="../${resultHref(experiment.name, r.id)}">${r.id}</a></td><td class="num">${hostCell(r.review?.host, '../')}</td><td class="num">${r.envelope.seed ?? '–'}</td><td>${outcome(experiment, r)}</td><td>${verdict(r)}</td><td class="num">${number(r.review?.quality)}</td><td class="num">${number(r.credit)}</td><td class="num">${number(r.review?.runtime_seconds)}</td><td>${r.review?.received_at ?? '–'}</td></tr>`,
   );
   return page({
     title: m?.title ?? experiment.name,
     root: '../',
     body: html`<h1>${m?.title ?? experiment.name}</h1>
 <p class="muted">${experiment.name} · ${status(experiment)}</p>
-<p>What the results say: <strong>${outcomeSummary(experiment)}</strong></p>
+<p>What the results say: <strong>${outcomeSummary(experiment)}</strong>${top ? html`; headline ${spreadText(top)}` : ''}.</p>
 ${
   m
     ? html`<h2>Hypothesis</h2><blockquote>${m.hypothesis}</blockquote>
-<p>Each run lasts ${m.run_duration} s; credit is capped at ${m.credit_cap} per result; ${m.targets.length} target host${m.targets.length === 1 ? '' : 's'}.</p>`
+<p>Each run lasts ${m.run_duration} s; credit is capped at ${m.credit_cap} per result; ${m.targets.length} target host${m.targets.length === 1 ? '' : 's'}.${
+        m.acceptance?.length
+          ? html` Acceptance checks: ${m.acceptance.map((c, i) => html`${i ? '; ' : ''}<code>${describeCheck(c)}</code>`)}.`
+          : ''
+      }</p>
+<p>Designed by ${m.provenance.designed_by === 'model' ? `${m.provenance.model ?? 'a model'}` : (m.provenance.author ?? 'a person')}; proposed and approved in ${pullRequestLink(data, merge)}. Script: ${sourceLink(data, '../', merge?.commit, m.script)}; manifest: ${sourceLink(data, '../', merge?.commit, `manifests/${experiment.name}.yaml`)}.</p>`
     : ''
 }
 <h2>All results</h2>
 ${overviews(data, experiment.name).map((p) => figure(p, '../'))}
 <div class="table"><table><caption>${experiment.results.length} result${experiment.results.length === 1 ? '' : 's'}</caption>
-<thead><tr><th scope="col">Result</th><th scope="col" class="num">Host</th><th scope="col" class="num">Seed</th><th scope="col">Outcome</th><th scope="col">Eligibility</th><th scope="col" class="num">Quality</th><th scope="col" class="num">Credit</th><th scope="col">Received</th></tr></thead>
+<thead><tr><th scope="col">Result</th><th scope="col" class="num">Host</th><th scope="col" class="num">Seed</th><th scope="col">Outcome</th><th scope="col">Eligibility</th><th scope="col" class="num">Quality</th><th scope="col" class="num">Credit</th><th scope="col" class="num">Ran (s)</th><th scope="col">Received</th></tr></thead>
 <tbody>${rows}</tbody></table></div>`,
   });
 }
@@ -145,6 +247,7 @@ export function resultPage(data: SiteData, experiment: ExperimentRecord, result:
       html`<tr><th scope="row">${c.rule}</th><td>${c.passed ? 'passed' : 'failed'}</td><td>${c.finding ?? ''}</td></tr>`,
   );
   const plots = data.plots.filter((p) => p.experiment === experiment.name && p.result === result.id);
+  const commit = sourceCommit(data.history, experiment, result);
   return page({
     title: `Result ${result.id} of ${experiment.name}`,
     root: '../../',
@@ -157,9 +260,19 @@ ${checks.length ? html`<h2>Checks</h2><div class="table"><table><caption>Determi
 ${review?.evidence?.length ? html`<h2>Evidence</h2><ul>${review.evidence.map((e) => html`<li>${e}</li>`)}</ul>` : ''}
 ${review?.flags?.length ? html`<h2>Flags</h2><ul>${review.flags.map((f) => html`<li>${f}</li>`)}</ul>` : ''}
 <h2>Provenance</h2>
-<ul><li>Workunit: <code>${review?.workunit ?? '–'}</code></li><li>Host ${review?.host ?? '–'}, user ${review?.user ?? '–'}, seed ${result.envelope.seed ?? '–'}</li>
-<li>Received ${review?.received_at ?? '–'}; collected in run ${review?.run ?? '–'}; judged by ${review?.judged_by ?? '–'}</li>
-<li>In the record: <code>${result.batch ? resultAddress(experiment.name, result.batch, result.id) : result.source.file}</code>${result.source.line ? html` (data: <code>${result.source.file}</code>, line ${result.source.line})` : ''}</li></ul>
+<dl class="facts">
+<dt>Script</dt><dd>${sourceLink(data, '../../', commit, experiment.manifest?.script ?? `experiments/${experiment.name}.py`)}${review?.script_sha256 ? html`, sha256 <code>${review.script_sha256.slice(0, 16)}…</code>` : ''}</dd>
+<dt>Manifest</dt><dd>${sourceLink(data, '../../', commit, `manifests/${experiment.name}.yaml`)}</dd>
+<dt>Proposed in</dt><dd>${pullRequestLink(data, proposalMerge(data.history, experiment.name, commit))}</dd>
+<dt>Results in</dt><dd>${pullRequestLink(data, resultsMerge(data.history, result.source.file))}</dd>
+<dt>Host</dt><dd>${review ? html`<a href="../../${hostHref(review.host)}">host ${review.host}</a>${hostFacts(data.hosts.get(review.host))}, user ${review.user}` : '–'}</dd>
+<dt>Workunit</dt><dd><code>${review?.workunit ?? '–'}</code>, seed ${result.envelope.seed ?? '–'}</dd>
+<dt>Params</dt><dd>${Object.keys(result.envelope.params).length ? html`<code>${JSON.stringify(result.envelope.params)}</code>` : 'none'}</dd>
+<dt>Ran</dt><dd>${review?.runtime_seconds !== undefined ? `${number(review.runtime_seconds)} s` : '–'}${experiment.manifest ? ` of a ${experiment.manifest.run_duration} s budget` : ''}; isolation: ${review?.isolation ?? 'unknown'}</dd>
+<dt>Judged</dt><dd>received ${review?.received_at ?? '–'}; collected in run ${review?.run ?? '–'}; judged by ${review?.judged_by ?? '–'}</dd>
+<dt>Record</dt><dd><code>${result.batch ? resultAddress(experiment.name, result.batch, result.id) : result.source.file}</code>${result.source.line ? html` (data: <code>${result.source.file}</code>, line ${result.source.line})` : ''}</dd>
+<dt>Data</dt><dd><a href="../../${dataHref(experiment.name, result.id)}" download>result ${result.id} as JSON</a> (envelope and review)</dd>
+</dl>
 ${result.envelope.summary ? html`<h2>Summary reported by the volunteer's computer</h2><blockquote>${result.envelope.summary}</blockquote>` : ''}`,
   });
 }
@@ -185,9 +298,9 @@ function tally(results: ResultRecord[], key: (r: ResultRecord) => number | undef
   return [...map.values()].sort((a, b) => b.credit - a.credit || a.id - b.id);
 }
 
-function tallyTable(caption: string, who: string, rows: Tally[]): Html {
+function tallyTable(caption: string, who: string, rows: Tally[], link?: (id: number) => string): Html {
   return html`<div class="table"><table><caption>${caption}</caption><thead><tr><th scope="col">${who}</th><th scope="col" class="num">Results</th><th scope="col" class="num">Valid</th><th scope="col" class="num">Credit</th></tr></thead>
-<tbody>${rows.map((t) => html`<tr><th scope="row">${t.id}</th><td class="num">${t.results}</td><td class="num">${t.valid}</td><td class="num">${number(t.credit)}</td></tr>`)}</tbody></table></div>`;
+<tbody>${rows.map((t) => html`<tr><th scope="row">${link ? html`<a href="${link(t.id)}">${t.id}</a>` : t.id}</th><td class="num">${t.results}</td><td class="num">${t.valid}</td><td class="num">${number(t.credit)}</td></tr>`)}</tbody></table></div>`;
 }
 
 export function creditPage(data: SiteData): string {
@@ -201,6 +314,7 @@ ${tallyTable(
   'Credit per host',
   'Host',
   tally(results, (r) => r.review?.host),
+  hostHref,
 )}
 ${tallyTable(
   'Credit per user',
@@ -213,13 +327,75 @@ ${tallyTable(
 export function timelinePage(data: SiteData): string {
   const items = data.timeline.map(
     (t) =>
-      html`<li><time datetime="${t.date}">${t.date.slice(0, 10)}</time> · <strong>${t.kind}</strong> · ${t.subject} <code>${t.commit.slice(0, 10)}</code></li>`,
+      html`<li><time datetime="${t.date}">${t.date.slice(0, 10)}</time> · <strong>${t.kind}</strong> · ${t.subject}${
+        t.approver && (t.kind === 'approved' || t.kind === 'credited')
+          ? html` · approved by ${t.approver}`
+          : ''
+      } · ${commitLink(data, t.commit)}${data.repoUrl && t.pullRequest?.number ? html` · <a href="${data.repoUrl}/pull/${t.pullRequest.number}">#${t.pullRequest.number}</a>` : ''}</li>`,
   );
   return page({
     title: 'Timeline',
     root: '',
     body: html`<h1>Timeline</h1>
-<p>Proposals, deployments and results, newest first, from the repository's history.</p>
+<p>What happened to the research record, newest first, from the repository's history: experiments <strong>proposed</strong> and <strong>approved</strong> (a merge, after which deploy creates their workunits), results <strong>collected</strong> and their credit <strong>credited</strong> (the merge that grants it).</p>
 ${items.length ? html`<ol reversed>${items}</ol>` : html`<p class="muted">No history: this site was built outside a git repository.</p>`}`,
   });
 }
+
+/** Cores, memory and OS of a host from the fleet snapshot, in brackets; nothing when it is not listed. */
+function hostFacts(host: Host | undefined): Html {
+  return host
+    ? html` (${host.cores} cores, ${number(host.memoryGb)} GB, ${host.os}${host.osVersion ? ` ${host.osVersion}` : ''})`
+    : html``;
+}
+
+/** Every host that returned a result, or that the fleet lists, with what it ran. */
+function allHosts(data: SiteData): number[] {
+  const ids = new Set<number>(data.hosts.keys());
+  for (const e of data.experiments) for (const r of e.results) if (r.review) ids.add(r.review.host);
+  return [...ids].sort((a, b) => a - b);
+}
+
+function resultsOfHost(data: SiteData, id: number) {
+  return data.experiments.flatMap((e) =>
+    e.results.filter((r) => r.review?.host === id).map((r) => ({ e, r })),
+  );
+}
+
+export function hostsPage(data: SiteData): string {
+  const rows = allHosts(data).map((id) => {
+    const host = data.hosts.get(id);
+    const results = resultsOfHost(data, id);
+    return html`<tr><th scope="row"><a href="${hostHref(id)}">${id}</a></th><td class="num">${host?.cores ?? '–'}</td><td class="num">${host ? number(host.memoryGb) : '–'}</td><td>${host ? `${host.os}${host.osVersion ? ` ${host.osVersion}` : ''}` : 'not in the fleet snapshot'}</td><td class="num">${results.length}</td><td class="num">${number(results.reduce((sum, x) => sum + (x.r.credit ?? 0), 0))}</td></tr>`;
+  });
+  return page({
+    title: 'Hosts',
+    root: '',
+    body: html`<h1>Hosts</h1>
+<p>The volunteers' computers experiments were matched to (the fleet snapshot), and what each returned.</p>
+<div class="table"><table><caption>${rows.length} hosts</caption><thead><tr><th scope="col">Host</th><th scope="col" class="num">Cores</th><th scope="col" class="num">Memory (GB)</th><th scope="col">OS</th><th scope="col" class="num">Results</th><th scope="col" class="num">Credit</th></tr></thead><tbody>${rows}</tbody></table></div>`,
+  });
+}
+
+export function hostPage(data: SiteData, id: number): string {
+  const host = data.hosts.get(id);
+  const results = resultsOfHost(data, id);
+  const rows = results.map(
+    ({ e, r }) =>
+      html`<tr><td><a href="../${resultHref(e.name, r.id)}">${r.id}</a></td><td><a href="../${experimentHref(e.name)}">${e.name}</a></td><td>${outcome(e, r)}</td><td>${verdict(r)}</td><td class="num">${number(r.credit)}</td><td class="num">${number(r.review?.runtime_seconds)}</td></tr>`,
+  );
+  return page({
+    title: `Host ${id}`,
+    root: '../',
+    body: html`<h1>Host ${id}</h1>
+${
+  host
+    ? html`<dl class="facts"><dt>Cores</dt><dd>${host.cores}</dd><dt>Memory</dt><dd>${number(host.memoryGb)} GB</dd><dt>OS</dt><dd>${host.os}${host.osVersion ? ` ${host.osVersion}` : ''}</dd><dt>GPUs</dt><dd>${host.gpus.map((g) => g.model).join(', ') || 'none'}</dd>${host.userId !== undefined ? html`<dt>User</dt><dd>${host.userId}</dd>` : ''}</dl>`
+    : html`<p class="muted">Not in the fleet snapshot this site was built with.</p>`
+}
+<h2>Results</h2>
+<div class="table"><table><caption>${results.length} result${results.length === 1 ? '' : 's'} from host ${id}</caption><thead><tr><th scope="col">Result</th><th scope="col">Experiment</th><th scope="col">Outcome</th><th scope="col">Eligibility</th><th scope="col" class="num">Credit</th><th scope="col" class="num">Ran (s)</th></tr></thead><tbody>${rows}</tbody></table></div>`,
+  });
+}
+
+export { allHosts };

@@ -1,39 +1,48 @@
 import { openGit } from '../forge/git.js';
 
-export interface TimelineEntry {
+/** One commit of main's first-parent history that touched the research record. */
+export interface HistoryCommit {
   commit: string;
   /** ISO 8601, the commit date. */
   date: string;
-  kind: 'proposal' | 'deployment' | 'results' | 'credit';
   subject: string;
+  /** Paths it changed against its first parent. */
+  files: string[];
+  /** The pull request it merged: its branch, and GitHub's number when GitHub merged it. */
+  pullRequest?: { branch: string; number?: number };
+  /** Who approved the merge: the local forge's Approved-by trailer, else the merge's author on GitHub. */
+  approver?: string;
+  /** When the merged branch was last committed to: when it was proposed as it was merged. */
+  proposedAt?: string;
+}
+
+export interface TimelineEntry {
+  commit: string;
+  date: string;
+  kind: 'proposed' | 'approved' | 'collected' | 'credited';
+  subject: string;
+  /** The pull request and who approved it, when the event is a merge. */
+  pullRequest?: HistoryCommit['pullRequest'];
+  approver?: string;
 }
 
 const MAX_ENTRIES = 1000;
-
-/** What a commit on main did to the research record, from the paths it touched. */
-function kindOf(files: string[], subject: string): TimelineEntry['kind'] | undefined {
-  const touches = (prefix: string) => files.some((f) => f.startsWith(prefix));
-  if (touches('results/credit/')) return 'credit';
-  if (touches('results/')) return 'results';
-  if (touches('manifests/') || touches('experiments/'))
-    return /^Merge /.test(subject) ? 'deployment' : 'proposal';
-  return undefined;
-}
+const GITHUB_MERGE = /^Merge pull request #(\d+) from [^/\s]+\/(\S+)/;
 
 /**
- * Proposals, deployments and results from the first-parent history of HEAD: one `git log` call,
- * so long histories stay fast. A merge into main that brings in experiments is a deployment
- * (deploy runs on every such push); other commits touching them are proposals.
+ * main's first-parent history of manifests, experiments and results: one `git log` call (and one
+ * for the dates of merged branches), so long histories stay fast. Empty outside a git repository.
  */
-export async function readTimeline(root: string): Promise<TimelineEntry[]> {
+export async function readHistory(root: string): Promise<HistoryCommit[]> {
+  const git = openGit(root);
   let out: string;
   try {
-    out = await openGit(root).raw([
+    out = await git.raw([
       'log',
       '--first-parent',
       '-m',
       `--max-count=${MAX_ENTRIES}`,
-      '--format=%x1e%H%x1f%cI%x1f%s',
+      '--format=%x1e%H%x1f%cI%x1f%s%x1f%P%x1f%an <%ae>%x1f%(trailers:key=Pull-Request,valueonly,separator=%x2c)%x1f%(trailers:key=Approved-by,valueonly,separator=%x2c)',
       '--name-only',
       'HEAD',
       '--',
@@ -44,16 +53,99 @@ export async function readTimeline(root: string): Promise<TimelineEntry[]> {
   } catch {
     return [];
   }
-  return out
+  const commits = out
     .split('\x1e')
     .filter((chunk) => chunk.trim() !== '')
-    .flatMap((chunk): TimelineEntry[] => {
+    .map((chunk) => {
       const [header = '', ...files] = chunk.split('\n');
-      const [commit = '', date = '', subject = ''] = header.split('\x1f');
-      const kind = kindOf(
-        files.filter((f) => f !== ''),
-        subject,
-      );
-      return kind ? [{ commit, date, kind, subject }] : [];
+      const [commit = '', date = '', subject = '', parents = '', author = '', branch = '', approvedBy = ''] =
+        header.split('\x1f');
+      const github = GITHUB_MERGE.exec(subject);
+      const merged = parents.split(' ')[1];
+      const pullRequest = branch.trim()
+        ? { branch: branch.trim() }
+        : github
+          ? { branch: github[2] as string, number: Number(github[1]) }
+          : undefined;
+      return {
+        entry: {
+          commit,
+          date,
+          subject,
+          files: files.filter((f) => f !== ''),
+          ...(pullRequest ? { pullRequest } : {}),
+          ...(pullRequest ? { approver: approvedBy.trim() || author } : {}),
+        } as HistoryCommit,
+        merged,
+      };
     });
+  const branchTips = commits.flatMap((c) => (c.merged && c.entry.pullRequest ? [c.merged] : []));
+  if (branchTips.length > 0) {
+    const dates = new Map(
+      (await git.raw(['log', '--no-walk=unsorted', '--format=%H %cI', ...branchTips]))
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => l.split(' ') as [string, string]),
+    );
+    for (const c of commits) if (c.merged && dates.has(c.merged)) c.entry.proposedAt = dates.get(c.merged);
+  }
+  return commits.map((c) => c.entry);
+}
+
+/**
+ * The events of the research record, newest first: an experiment proposed (its branch) and
+ * approved (the merge that deploys it), results collected (their branch) and their credit approved
+ * (the merge that grants it). Commits to main outside a pull request are listed by what they touch.
+ */
+export function timelineOf(history: readonly HistoryCommit[]): TimelineEntry[] {
+  return history.flatMap((c): TimelineEntry[] => {
+    const touches = (prefix: string) => c.files.some((f) => f.startsWith(prefix));
+    const results = touches('results/');
+    const experiments = touches('manifests/') || touches('experiments/');
+    if (!results && !experiments) return [];
+    const what = results ? 'results' : 'experiment';
+    if (!c.pullRequest)
+      return [
+        { commit: c.commit, date: c.date, kind: results ? 'collected' : 'proposed', subject: c.subject },
+      ];
+    const merged: TimelineEntry = {
+      commit: c.commit,
+      date: c.date,
+      kind: results ? 'credited' : 'approved',
+      subject: c.subject,
+      pullRequest: c.pullRequest,
+      ...(c.approver ? { approver: c.approver } : {}),
+    };
+    const opened: TimelineEntry[] = c.proposedAt
+      ? [
+          {
+            commit: c.commit,
+            date: c.proposedAt,
+            kind: results ? 'collected' : 'proposed',
+            subject: `${what} proposed on ${c.pullRequest.branch}`,
+            pullRequest: c.pullRequest,
+          },
+        ]
+      : [];
+    return [merged, ...opened];
+  });
+}
+
+/** The merge that brought in the manifest a workunit was created from: at or before its commit. */
+export function proposalMerge(
+  history: readonly HistoryCommit[],
+  experiment: string,
+  manifestCommit: string | undefined,
+): HistoryCommit | undefined {
+  const path = `manifests/${experiment}.yaml`;
+  const from = manifestCommit ? history.findIndex((c) => c.commit === manifestCommit) : -1;
+  const candidates = from >= 0 ? history.slice(from) : history;
+  return candidates.find((c) => c.files.includes(path));
+}
+
+/** The commit that first brought a result's record file (its batch, or its folder) onto main. */
+export function resultsMerge(history: readonly HistoryCommit[], file: string): HistoryCommit | undefined {
+  let found: HistoryCommit | undefined;
+  for (const c of history) if (c.files.some((f) => f === file || f.startsWith(`${file}/`))) found = c;
+  return found;
 }
