@@ -32,7 +32,12 @@ describe('axiom demo', () => {
     // Printed as a command that runs as written, from any directory.
     expect(result.stdout).toContain(`  node ${join(REPO_ROOT, 'bin/axiom.js')} demo --dir ${dir} --yes`);
     expect(git(join(dir, 'origin.git'), 'ls-tree', '--name-only', 'main')).not.toContain('manifests');
-  });
+    // Each proposal carries its smoke run's numbers.
+    const shown = await runCli(['pr', 'show', 'double_descent'], { cwd: join(dir, 'lab'), env: env() });
+    expect(shown.stdout).toMatch(
+      /Smoke run: \*\*ok\*\* in [0-9.]+ s at a short budget in the sandbox, result envelope valid; `peak_over_large` = /,
+    );
+  }, 180_000);
 
   it('runs the whole loop once approved: every experiment gets a result and a verdict, and credit is what was merged', async () => {
     const result = await runCli(['demo', '--dir', dir, '--budget', BUDGET, '--yes', '--json'], {
