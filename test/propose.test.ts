@@ -88,7 +88,7 @@ describe('axiom propose (catalogue mode)', () => {
     expect(pull.body).toMatch(/\| 60 \| 8 \| 16 GB \| none \| 8 cores ≥ 1, 16 GB ≥ 1 GB, linux \|/);
     expect(pull.body).toContain('3 workunits on 2 hosts');
     expect(pull.body).toMatch(
-      /### Smoke run\n\nok in \d+\.\d s at a short budget, result envelope valid; mean = /,
+      /Smoke run: \*\*ok\*\* in \d+\.\d s at a short budget in the sandbox, result envelope valid; `mean` = /,
     );
 
     // Again while the pull request is open: the same pull request, no new commit (only the smoke-run
