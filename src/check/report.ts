@@ -1,7 +1,9 @@
 import { InvalidInputError } from '../errors.js';
 import { EXPERIMENT_NAME, EXPERIMENT_NAME_PATTERN } from '../manifest/name.js';
 import { countErrors, formatProblem, type Problem } from '../problems.js';
+import { WORKUNIT_NAME_PATTERN } from '../workunit/name.js';
 import type { ManifestPlan } from '../workunit/plan.js';
+import type { ChangedExperiment, PlanChanges, WorkunitState } from './changes.js';
 import type { CheckReport } from './run.js';
 
 /** Workunits listed per manifest in the text report; --json has them all. */
@@ -45,8 +47,46 @@ export function renderText(report: CheckReport): string {
     for (const plan of report.plans) lines.push(...renderPlan(plan));
     lines.push('');
   }
+  if (report.changes) lines.push(...renderChangesText(report.changes), '');
   lines.push(summaryLine(report));
   return `${lines.join('\n')}\n`;
+}
+
+const STATE_MARK: Record<WorkunitState, string> = { new: '+', unchanged: '=', deployed: '✓' };
+const STATE_WORDS: Record<WorkunitState, string> = {
+  new: 'new',
+  unchanged: 'unchanged (main plans it already)',
+  deployed: 'already deployed',
+};
+
+function changeCounts(e: ChangedExperiment): string {
+  const count = (state: WorkunitState) => e.workunits.filter((w) => w.state === state).length;
+  return [
+    `${count('new')} new`,
+    `${count('unchanged')} unchanged`,
+    `${count('deployed')} already deployed`,
+    ...(e.dropped.length ? [`${e.dropped.length} no longer planned`] : []),
+  ].join(', ');
+}
+
+function renderChangesText(changes: PlanChanges): string[] {
+  return [
+    `Changes against ${changes.base}`,
+    ...(changes.experiments.length === 0 ? ['  no experiment changes'] : []),
+    ...changes.experiments.flatMap((e) => [
+      `  ${e.experiment} (${e.change}): ${changeCounts(e)}`,
+      ...e.workunits
+        .slice(0, WORKUNITS_SHOWN)
+        .map(
+          (w) =>
+            `    ${STATE_MARK[w.state]} ${w.name}  host ${w.host}  seed ${w.seed}  ${STATE_WORDS[w.state]}`,
+        ),
+      ...(e.workunits.length > WORKUNITS_SHOWN
+        ? [`    ... and ${e.workunits.length - WORKUNITS_SHOWN} more`]
+        : []),
+    ]),
+    `  ${plural(changes.unchanged, 'other experiment')} unchanged`,
+  ];
 }
 
 function renderPlan(plan: ManifestPlan): string[] {
@@ -77,6 +117,7 @@ export function renderJson(report: CheckReport): string {
       },
       problems: report.problems,
       plans: report.plans,
+      ...(report.changes ? { changes: report.changes } : {}),
     },
     null,
     2,
@@ -119,14 +160,18 @@ export function renderMarkdown(report: CheckReport): string {
     }
     lines.push('');
   }
-  if (report.plans.length > 0) {
+  const changes = report.changes;
+  if (changes) lines.push(...renderChangesMarkdown(changes));
+  const changed = changes ? new Set(changes.experiments.map((e) => e.experiment)) : undefined;
+  const plans = changed ? report.plans.filter((p) => changed.has(p.experiment)) : report.plans;
+  if (plans.length > 0) {
     lines.push(
-      '### Plan',
+      changes ? '### Plan of the changed experiments' : '### Plan',
       '',
       '| experiment | script | workunits | hosts | CPU-hours | credit cap |',
       '|---|---|---:|---|---:|---:|',
     );
-    for (const plan of report.plans) {
+    for (const plan of plans) {
       lines.push(
         `| ${plan.experiment} | \`${plan.script}\` @ \`${plan.scriptSha256.slice(0, 12)}\` | ${plan.workunits.length} | ${plan.hosts.join(', ')} | ${hours(plan.cpuHours)} | ${plan.creditCap} |`,
       );
@@ -134,6 +179,41 @@ export function renderMarkdown(report: CheckReport): string {
     lines.push('');
   }
   return `${lines.join('\n')}\n`;
+}
+
+/** Workunits listed per experiment in the comment; the job's JSON report has them all. */
+const WORKUNITS_IN_COMMENT = 30;
+
+function renderChangesMarkdown(changes: PlanChanges): string[] {
+  const lines = [
+    `### What this pull request changes (against \`${escapeCell(changes.base)}\`)`,
+    '',
+    changes.experiments.length === 0
+      ? 'No experiment changes: deploy will create nothing new.'
+      : `Deploy creates the **new** workunits when this is merged; **unchanged** ones main plans already (deploy made them when main got them)${changes.checkedDeployed ? '; **already deployed** ones exist in BOINC' : ''}.`,
+    '',
+  ];
+  for (const e of changes.experiments) {
+    lines.push(`**${e.experiment}** (${e.change}): ${changeCounts(e)}`, '');
+    if (e.workunits.length) {
+      lines.push('| workunit | host | seed | state |', '|---|---:|---:|---|');
+      for (const w of e.workunits.slice(0, WORKUNITS_IN_COMMENT))
+        lines.push(`| \`${w.name}\` | ${w.host} | ${w.seed} | ${STATE_WORDS[w.state]} |`);
+      if (e.workunits.length > WORKUNITS_IN_COMMENT)
+        lines.push(`| … ${e.workunits.length - WORKUNITS_IN_COMMENT} more | | | |`);
+      lines.push('');
+    }
+    if (e.dropped.length)
+      lines.push(
+        `No longer planned (created ones keep running): ${e.dropped
+          .slice(0, 10)
+          .map((n) => `\`${n}\``)
+          .join(', ')}${e.dropped.length > 10 ? ` and ${e.dropped.length - 10} more` : ''}.`,
+        '',
+      );
+  }
+  lines.push(`${plural(changes.unchanged, 'other experiment')} unchanged.`, '');
+  return lines;
 }
 
 function escapeCell(text: string): string {
@@ -228,6 +308,8 @@ export function parseCheckReport(text: string, file: string): CheckReport {
       creditCap: number(p.creditCap, `${where}.creditCap`),
     };
   });
+  const changes =
+    data.changes === undefined ? undefined : parseChanges(data.changes, fail, count, plain, isObject);
   const fleet = isObject(summary.fleet)
     ? {
         label: plain(summary.fleet.label, 'summary.fleet.label', 200),
@@ -241,5 +323,57 @@ export function parseCheckReport(text: string, file: string): CheckReport {
     problems,
     plans,
     deployable: [],
+    ...(changes ? { changes } : {}),
+  };
+}
+
+const WORKUNIT_NAME = new RegExp(WORKUNIT_NAME_PATTERN);
+const STATES: readonly WorkunitState[] = ['new', 'unchanged', 'deployed'];
+const CHANGES: readonly ChangedExperiment['change'][] = ['added', 'changed', 'removed'];
+
+/** The report's plan changes, checked field by field like the rest of it. */
+function parseChanges(
+  value: unknown,
+  fail: (where: string, expected: string) => never,
+  count: (v: unknown, where: string) => number,
+  plain: (v: unknown, where: string, max: number) => string,
+  isObject: (v: unknown) => v is Record<string, unknown>,
+): PlanChanges {
+  if (!isObject(value) || !Array.isArray(value.experiments))
+    return fail('changes', 'an object with experiments');
+  const name = (v: unknown, where: string) =>
+    typeof v === 'string' && WORKUNIT_NAME.test(v) ? v : fail(where, 'a workunit name');
+  const experiments = value.experiments.slice(0, 1000).map((e, i): ChangedExperiment => {
+    const where = `changes.experiments[${i}]`;
+    if (!isObject(e) || !Array.isArray(e.workunits) || !Array.isArray(e.dropped))
+      return fail(where, 'an object with workunits and dropped');
+    return {
+      experiment:
+        typeof e.experiment === 'string' && EXPERIMENT_NAME.test(e.experiment)
+          ? e.experiment
+          : fail(`${where}.experiment`, 'an experiment name'),
+      change: CHANGES.includes(e.change as ChangedExperiment['change'])
+        ? (e.change as ChangedExperiment['change'])
+        : fail(`${where}.change`, CHANGES.join(', ')),
+      workunits: e.workunits.slice(0, 10_000).map((w, k) => {
+        const at = `${where}.workunits[${k}]`;
+        if (!isObject(w)) return fail(at, 'an object');
+        return {
+          name: name(w.name, `${at}.name`),
+          host: count(w.host, `${at}.host`),
+          seed: count(w.seed, `${at}.seed`),
+          state: STATES.includes(w.state as WorkunitState)
+            ? (w.state as WorkunitState)
+            : fail(`${at}.state`, STATES.join(', ')),
+        };
+      }),
+      dropped: e.dropped.slice(0, 10_000).map((d, k) => name(d, `${where}.dropped[${k}]`)),
+    };
+  });
+  return {
+    base: plain(value.base, 'changes.base', 200),
+    experiments,
+    unchanged: count(value.unchanged, 'changes.unchanged'),
+    checkedDeployed: value.checkedDeployed === true,
   };
 }

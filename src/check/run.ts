@@ -14,6 +14,7 @@ import { compareProblems, type Problem } from '../problems.js';
 import type { SchemaValidator } from '../schema/validate.js';
 import { type ManifestPlan, planManifest } from '../workunit/plan.js';
 import { parseYaml } from '../yaml/document.js';
+import type { PlanChanges } from './changes.js';
 import { fileProblem, unreadableReason } from './files.js';
 import { listFiles, MANIFEST_DIR, type Selection, selectFiles } from './select.js';
 
@@ -38,6 +39,8 @@ export interface CheckReport {
   plans: ManifestPlan[];
   /** The plans with the manifests they came from, for deploy. */
   deployable: { manifest: Manifest; plan: ManifestPlan }[];
+  /** With --base: what the pull request changes in the plan. */
+  changes?: PlanChanges;
 }
 
 /** Schema, cross-file rules and script policy over the selected files, and the plan of what deploy would create. */

@@ -1,7 +1,10 @@
 import { appendFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { openStore } from '../boinc/open.js';
+import { planChanges } from '../check/changes.js';
 import { renderAnnotations, renderJson, renderMarkdown, renderText } from '../check/report.js';
 import { runCheck } from '../check/run.js';
+import { UsageError } from '../errors.js';
 import { SnapshotFleet } from '../fleet/snapshot.js';
 import { countErrors } from '../problems.js';
 import { SchemaValidator } from '../schema/validate.js';
@@ -44,6 +47,12 @@ export const checkCommand = defineCommand({
       value: 'FILE',
       description: 'also write the report as JSON to FILE (for `axiom pr comment --check-report`)',
     },
+    base: {
+      type: 'string',
+      value: 'REF',
+      description:
+        "show what the changes since REF (a pull request's base: origin/main, or HEAD^1 in GitHub's merge checkout) do to the plan: each workunit new, unchanged or deployed (with AXIOM_DB_URL)",
+    },
     quiet: { type: 'boolean', short: 'q', description: 'no progress on stderr' },
   },
   async run(args, { io, env }) {
@@ -69,6 +78,20 @@ export const checkCommand = defineCommand({
       },
     });
     progress.done();
+    const base = stringOption(args, 'base');
+    if (base !== undefined) {
+      if (!/^[A-Za-z0-9][A-Za-z0-9._/^~-]{0,200}$/.test(base) || base.includes('..'))
+        throw new UsageError(
+          `check: --base must be a branch or commit, e.g. origin/main; found "${base}"`,
+          'check',
+        );
+      const store = env.databaseUrl ? openStore(env.databaseUrl) : undefined;
+      try {
+        report.changes = await planChanges({ root, base, plans: report.plans, ...(store ? { store } : {}) });
+      } finally {
+        await store?.close();
+      }
+    }
 
     if (format === 'json') io.stdout.write(renderJson(report));
     else if (format === 'github') io.stdout.write(renderAnnotations(report.problems) + renderText(report));
