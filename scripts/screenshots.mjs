@@ -15,7 +15,7 @@ if (!dir || dir === '--help' || !existsSync(join(dir, 'site', 'index.html'))) {
   );
   process.exit(dir === '--help' ? 0 : 2);
 }
-const escape = (t) => t.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+const escapeHtml = (t) => t.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 const shown = execFileSync('node', [join(root, 'bin/axiom.js'), 'pr', 'show', 'results'], {
   cwd: join(dir, 'lab'),
   encoding: 'utf8',
@@ -30,7 +30,7 @@ try {
   await page.goto(`file://${join(dir, 'site', 'index.html')}`);
   await page.screenshot({ path: join(root, 'docs/images/site.png') });
   await page.setContent(
-    `<pre style="font: 13px/1.45 ui-monospace, monospace; white-space: pre-wrap; margin: 16px; color: #1b1f24">$ axiom pr show results\n${escape(text)}</pre>`,
+    `<pre style="font: 13px/1.45 ui-monospace, monospace; white-space: pre-wrap; margin: 16px; color: #1b1f24">$ axiom pr show results\n${escapeHtml(text)}</pre>`,
   );
   await page.screenshot({ path: join(root, 'docs/images/results-pull-request.png') });
 } finally {
