@@ -187,6 +187,14 @@ describe('axiom demo', () => {
         expect(text, file).toMatch(/Proposed in.*approved by Demo Reviewer/s);
         expect(text, file).toMatch(/Results in.*axiom\/results-/s);
       }
+      // The timeline tells what happened, in order: proposed, approved by the reviewer, deployed, collected, credited.
+      const timeline = readFileSync(join(site, 'timeline.html'), 'utf8');
+      for (const kind of ['proposed', 'approved', 'deployed', 'collected', 'credited'])
+        expect(timeline, kind).toContain(`<strong>${kind}</strong>`);
+      expect(timeline).toContain('approved by Demo Reviewer');
+      expect(timeline).toMatch(
+        /<strong>deployed<\/strong> · workunits of [a-z_, ]+ were created from this commit/,
+      );
       // The grokking overview draws one line per hidden width and series, not one line for all.
       const [line] = readFileSync(
         join(
@@ -245,4 +253,30 @@ describe('axiom demo', () => {
     expect(refused.stderr).toContain('is not a demo lab');
     expect(existsSync(dir)).toBe(true);
   }, 60_000);
+});
+
+describe('axiom demo without --yes', () => {
+  it('runs the loop with the proposals a person approved and says which still wait', async () => {
+    const partial = join(root, 'partial');
+    const first = await runCli(['demo', '--dir', partial, '--budget', BUDGET], { cwd: root, env: env() });
+    expect(first.code, first.stderr).toBe(0);
+    expect(first.stdout).toContain(`  node ${join(REPO_ROOT, 'bin/axiom.js')} demo --dir ${partial}\n`);
+    const lab = join(partial, 'lab');
+    for (const name of ['double_descent', 'mode_connectivity'])
+      expect((await runCli(['pr', 'merge', name], { cwd: lab, env: env() })).code).toBe(0);
+    expect((await runCli(['pr', 'close', 'lottery_ticket'], { cwd: lab, env: env() })).code).toBe(0);
+    const again = await runCli(['demo', '--dir', partial, '--budget', BUDGET, '--json'], {
+      cwd: root,
+      env: env(),
+    });
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stderr).toContain('propose: 7 still wait for approval; running the 2 approved');
+    expect(again.stderr).toContain('deploy: 2 workunits created');
+    const report = JSON.parse(again.stdout);
+    // It stops again where a person decides: the results pull request.
+    expect(report.waiting.step).toBe('results');
+    expect(report.stillWaiting).toHaveLength(7);
+    expect(report.stillWaiting).not.toContain('axiom/propose/lottery_ticket');
+    expect(report.experiments).toEqual(['double_descent', 'mode_connectivity']);
+  }, 240_000);
 });

@@ -65,7 +65,11 @@ describe('the environment', () => {
     const docs = join(REPO_ROOT, 'docs');
     const readme = [
       join(REPO_ROOT, 'README.md'),
-      ...(existsSync(docs) ? readdirSync(docs).map((f) => join(docs, f)) : []),
+      ...(existsSync(docs)
+        ? readdirSync(docs)
+            .filter((f) => f.endsWith('.md'))
+            .map((f) => join(docs, f))
+        : []),
     ]
       .map((f) => readFileSync(f, 'utf8'))
       .join('\n');

@@ -19,7 +19,9 @@ function renderText(report: DemoReport): string {
     const { pullRequests } = report.waiting;
     return [
       `${pullRequests.length} pull request${pullRequests.length === 1 ? ' waits' : 's wait'} for your approval (${pullRequests.join(', ')}).`,
-      `Review them with \`${AXIOM} pr show <branch>\` in ${paths.lab}, then approve all of them and continue with:`,
+      `Review them with \`${AXIOM} pr show <name>\` in ${paths.lab}; approve the ones you want with \`${AXIOM} pr merge <name>\` (and \`pr close <name>\` the ones you decline), then continue with what you approved:`,
+      `  ${AXIOM} demo --dir ${paths.dir}`,
+      `or approve all of them and continue with:`,
       `  ${AXIOM} demo --dir ${paths.dir} --yes`,
       '',
     ].join('\n');
@@ -35,6 +37,11 @@ function renderText(report: DemoReport): string {
     `What is paid: ${verdicts.join(', ') || 'none new'} (valid results are paid).`,
     `Credit per host: ${list(report.creditPerHost.map((h) => [h.host, h.credit]))}.`,
     `Credit per user: ${list(report.creditPerUser.map((u) => [u.user, u.credit]))}.`,
+    ...(report.stillWaiting.length
+      ? [
+          `Still waiting for your approval: ${report.stillWaiting.join(', ')} (\`${AXIOM} pr merge <name>\` or \`pr close <name>\` in ${paths.lab}, then run the demo again).`,
+        ]
+      : []),
     `Pull requests: ${AXIOM} pr list --all, in ${paths.lab} (the origin is ${paths.origin}).`,
     `The demo's BOINC store: ${paths.store} (commands run in the lab use it and the demo's spool without AXIOM_DB_URL; try \`${AXIOM} credit status\`).`,
     `Results: ${resolve(paths.lab, 'results')}`,

@@ -1,4 +1,4 @@
-import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -72,6 +72,8 @@ export interface DemoReport {
   seconds: number;
   /** Where the demo stopped for an approval, with the pull requests that wait; null when it ran through. */
   waiting: { step: 'proposals' | 'results'; pullRequests: string[] } | null;
+  /** Proposals that still wait while the loop ran with the approved ones. */
+  stillWaiting: string[];
   experiments: string[];
   verdicts: Record<string, number>;
   /** What the results say of their hypotheses: supported, not supported, inconclusive. */
@@ -307,6 +309,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoReport> {
     experiments: [],
     verdicts: {},
     outcomes: {},
+    stillWaiting: [],
     volunteers: [],
     creditPerHost: [],
     creditPerUser: [],
@@ -316,13 +319,22 @@ export async function runDemo(options: DemoOptions): Promise<DemoReport> {
   });
   try {
     const proposals = await proposeStep(run);
-    if (proposals.length > 0) return report({ step: 'proposals', pullRequests: proposals });
+    // With nothing approved yet there is nothing to run; once some are, the loop runs with those
+    // and the rest keep waiting.
+    const approved = existsSync(join(run.p.lab, 'manifests'))
+      ? readdirSync(join(run.p.lab, 'manifests')).filter((f) => f.endsWith('.yaml')).length
+      : 0;
+    if (proposals.length > 0 && approved === 0) return report({ step: 'proposals', pullRequests: proposals });
+    if (proposals.length > 0)
+      options.say(`propose: ${proposals.length} still wait for approval; running the ${approved} approved`);
+    const stillWaiting = { stillWaiting: proposals };
     await deployStep(run);
     const volunteers = await volunteerStep(run);
     const collected = { ...(await collectStep(run)), volunteers };
     const results = await approve(run.forge, run.p, RESULTS_BRANCH_PREFIX, options.yes);
-    if (results.length > 0) return report({ step: 'results', pullRequests: results }, collected);
-    return report(null, { ...collected, ...(await creditAndSiteStep(run)) });
+    if (results.length > 0)
+      return report({ step: 'results', pullRequests: results }, { ...collected, ...stillWaiting });
+    return report(null, { ...collected, ...stillWaiting, ...(await creditAndSiteStep(run)) });
   } finally {
     await run.store.close();
   }

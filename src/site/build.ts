@@ -62,6 +62,20 @@ function write(out: string, path: string, text: string): void {
   writeFileSync(join(out, path), text);
 }
 
+/** The commits workunits were created from (their wu.json's manifest_commit), with their experiments. */
+function deployedFrom(experiments: readonly ExperimentRecord[]): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (const e of experiments)
+    for (const r of e.results) {
+      const commit = r.review?.manifest_commit;
+      if (!commit) continue;
+      const names = out.get(commit) ?? [];
+      if (!names.includes(e.name)) names.push(e.name);
+      out.set(commit, names);
+    }
+  return out;
+}
+
 const splitKey = (key: string): [string, string] => {
   const at = key.indexOf(':');
   return [key.slice(0, at), key.slice(at + 1)];
@@ -138,7 +152,7 @@ export async function buildSite(options: {
   const data: SiteData = {
     experiments: record.experiments,
     plots,
-    timeline: timelineOf(history),
+    timeline: timelineOf(history, deployedFrom(record.experiments)),
     history,
     hosts: await readHosts(options.root, options.validator),
     ...(options.repoUrl ? { repoUrl: options.repoUrl.replace(/\/+$/, '') } : {}),

@@ -337,7 +337,7 @@ export function timelinePage(data: SiteData): string {
     title: 'Timeline',
     root: '',
     body: html`<h1>Timeline</h1>
-<p>What happened to the research record, newest first, from the repository's history: experiments <strong>proposed</strong> and <strong>approved</strong> (a merge, after which deploy creates their workunits), results <strong>collected</strong> and their credit <strong>credited</strong> (the merge that grants it).</p>
+<p>What happened to the research record, newest first, from the repository's history: experiments <strong>proposed</strong> and <strong>approved</strong> (a merge, after which deploy creates their workunits), <strong>deployed</strong> (a commit whose workunits results came back from), results <strong>collected</strong> and their credit <strong>credited</strong> (the merge that grants it).</p>
 ${items.length ? html`<ol reversed>${items}</ol>` : html`<p class="muted">No history: this site was built outside a git repository.</p>`}`,
   });
 }

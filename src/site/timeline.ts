@@ -19,7 +19,7 @@ export interface HistoryCommit {
 export interface TimelineEntry {
   commit: string;
   date: string;
-  kind: 'proposed' | 'approved' | 'collected' | 'credited';
+  kind: 'proposed' | 'approved' | 'deployed' | 'collected' | 'credited';
   subject: string;
   /** The pull request and who approved it, when the event is a merge. */
   pullRequest?: HistoryCommit['pullRequest'];
@@ -94,41 +94,59 @@ export async function readHistory(root: string): Promise<HistoryCommit[]> {
 
 /**
  * The events of the research record, newest first: an experiment proposed (its branch) and
- * approved (the merge that deploys it), results collected (their branch) and their credit approved
- * (the merge that grants it). Commits to main outside a pull request are listed by what they touch.
+ * approved (the merge that deploys it), deployed (a commit whose workunits results came back from:
+ * their wu.json names it), results collected (their branch) and their credit approved (the merge
+ * that grants it). Commits to main outside a pull request are listed by what they touch.
  */
-export function timelineOf(history: readonly HistoryCommit[]): TimelineEntry[] {
+export function timelineOf(
+  history: readonly HistoryCommit[],
+  deployedFrom: ReadonlyMap<string, readonly string[]> = new Map(),
+): TimelineEntry[] {
   return history.flatMap((c): TimelineEntry[] => {
-    const touches = (prefix: string) => c.files.some((f) => f.startsWith(prefix));
-    const results = touches('results/');
-    const experiments = touches('manifests/') || touches('experiments/');
-    if (!results && !experiments) return [];
-    const what = results ? 'results' : 'experiment';
-    if (!c.pullRequest)
-      return [
-        { commit: c.commit, date: c.date, kind: results ? 'collected' : 'proposed', subject: c.subject },
-      ];
-    const merged: TimelineEntry = {
-      commit: c.commit,
-      date: c.date,
-      kind: results ? 'credited' : 'approved',
-      subject: c.subject,
-      pullRequest: c.pullRequest,
-      ...(c.approver ? { approver: c.approver } : {}),
-    };
-    const opened: TimelineEntry[] = c.proposedAt
+    const deployed = deployedFrom.get(c.commit);
+    const deployment: TimelineEntry[] = deployed?.length
       ? [
           {
             commit: c.commit,
-            date: c.proposedAt,
-            kind: results ? 'collected' : 'proposed',
-            subject: `${what} proposed on ${c.pullRequest.branch}`,
-            pullRequest: c.pullRequest,
+            date: c.date,
+            kind: 'deployed',
+            subject: `workunits of ${deployed.join(', ')} were created from this commit (their results came back)`,
           },
         ]
       : [];
-    return [merged, ...opened];
+    return [...deployment, ...eventsOf(c)];
   });
+}
+
+/** What one commit of main did to the record. */
+function eventsOf(c: HistoryCommit): TimelineEntry[] {
+  const touches = (prefix: string) => c.files.some((f) => f.startsWith(prefix));
+  const results = touches('results/');
+  const experiments = touches('manifests/') || touches('experiments/');
+  if (!results && !experiments) return [];
+  const what = results ? 'results' : 'experiment';
+  if (!c.pullRequest)
+    return [{ commit: c.commit, date: c.date, kind: results ? 'collected' : 'proposed', subject: c.subject }];
+  const merged: TimelineEntry = {
+    commit: c.commit,
+    date: c.date,
+    kind: results ? 'credited' : 'approved',
+    subject: c.subject,
+    pullRequest: c.pullRequest,
+    ...(c.approver ? { approver: c.approver } : {}),
+  };
+  const opened: TimelineEntry[] = c.proposedAt
+    ? [
+        {
+          commit: c.commit,
+          date: c.proposedAt,
+          kind: results ? 'collected' : 'proposed',
+          subject: `${what} proposed on ${c.pullRequest.branch}`,
+          pullRequest: c.pullRequest,
+        },
+      ]
+    : [];
+  return [merged, ...opened];
 }
 
 /** The merge that brought in the manifest a workunit was created from: at or before its commit. */
