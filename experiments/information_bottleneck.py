@@ -84,8 +84,14 @@ def forward(weights, x):
 
 
 def train_run(job):
-    """One training run; returns its information plane at the log epochs and its test accuracy."""
-    seed, run, epochs, log_epochs = job
+    """One training run; returns its information plane at the log epochs and its test accuracy.
+
+    Stops at the deadline: a run that cannot start returns None, one cut short returns the log
+    epochs it reached.
+    """
+    seed, run, epochs, log_epochs, deadline = job
+    if time.monotonic() > deadline:
+        return None
     x, y = dataset()
     rng = np.random.default_rng([seed, run])
     order = rng.permutation(len(x))
@@ -117,6 +123,8 @@ def train_run(job):
         if epoch in wanted:
             activations = forward(weights, x)
             plane.append([information(activations[layer], y) for layer in range(1, HIDDEN + 1)])
+            if time.monotonic() > deadline:
+                break
     accuracy = float(np.mean(forward(weights, x[test])[-1].argmax(axis=1) == y[test]))
     return plane, accuracy
 
@@ -130,7 +138,7 @@ def plan_for_budget(cfg):
     goes into more runs)."""
     probe_epochs = 20
     started = time.monotonic()
-    train_run((cfg["seed"], 999, probe_epochs, []))
+    train_run((cfg["seed"], 999, probe_epochs, [], float("inf")))
     per_epoch = (time.monotonic() - started) / probe_epochs
     measuring = 0.2 * cfg["log_points"]  # seconds of binning per run, roughly
     available = 0.6 * cfg["budget"] - (time.monotonic() - START)
@@ -140,7 +148,23 @@ def plan_for_budget(cfg):
 
 
 def write_result(cfg, outcomes, epochs, log_epochs):
-    plane = np.mean([o[0] for o in outcomes], axis=0)  # (log point, layer, [i_xt, i_ty])
+    if not outcomes:
+        result = {
+            "experiment": "information_bottleneck", "version": VERSION, "status": "partial", "progress": 0.0,
+            "seed": cfg["seed"], "params": cfg["params"], "budget_seconds": cfg["budget"],
+            "elapsed_seconds": round(time.monotonic() - START, 3), "metrics": {}, "series": {},
+            "summary": "no run reached two logged epochs before the deadline",
+        }
+        with open(RESULT_FILE + ".tmp", "w") as handle:
+            json.dump(result, handle)
+        os.replace(RESULT_FILE + ".tmp", RESULT_FILE)
+        return
+    # Runs cut short by the deadline share the log epochs they all reached.
+    reached = min(len(o[0]) for o in outcomes)
+    planned = len(log_epochs)
+    log_epochs = log_epochs[:reached]
+    epochs_done = log_epochs[-1]
+    plane = np.mean([o[0][:reached] for o in outcomes], axis=0)  # (log point, layer, [i_xt, i_ty])
     x, y = dataset()
     i_xy = information(x, y)[1]
     last = plane[:, HIDDEN - 1, :]
@@ -155,18 +179,18 @@ def write_result(cfg, outcomes, epochs, log_epochs):
         "compression_last": float(last[:, 0].max() - last[-1, 0]),
         "i_xy": i_xy,
         "test_acc": float(np.mean([o[1] for o in outcomes])),
-        "epochs": epochs,
+        "epochs": epochs_done,
         "runs": len(outcomes),
     }
     result = {
         "experiment": "information_bottleneck", "version": VERSION,
-        "status": "ok" if epochs >= 1000 else "partial",
-        "progress": round(min(1.0, epochs / 1000), 4),
+        "status": "ok" if epochs >= 1000 and reached == planned else "partial",
+        "progress": round(min(1.0, epochs / 1000) * reached / planned, 4),
         "seed": cfg["seed"], "params": cfg["params"], "budget_seconds": cfg["budget"],
         "elapsed_seconds": round(time.monotonic() - START, 3), "metrics": metrics, "series": series,
         "summary": (
             f"last hidden layer: I(T;Y) {metrics['i_ty_last']:.2f} of {i_xy:.2f} bits; I(X;T) peaked at "
-            f"{metrics['i_xt_last_peak']:.1f} bits and fell {metrics['compression_last']:.1f} bits by epoch {epochs}; "
+            f"{metrics['i_xt_last_peak']:.1f} bits and fell {metrics['compression_last']:.1f} bits by epoch {epochs_done}; "
             f"test accuracy {metrics['test_acc']:.3f}, {len(outcomes)} runs"
         ),
     }
@@ -179,9 +203,11 @@ def main():
     cfg = settings()
     epochs, rounds = plan_for_budget(cfg)
     log_epochs = log_epochs_for(epochs, cfg["log_points"])
-    runs = [(cfg["seed"], run, epochs, log_epochs) for run in range(cfg["cpus"] * rounds)]
+    # The budget is a deadline inside every run too: a loaded host ends with a partial result, on time.
+    deadline = START + 0.8 * cfg["budget"]
+    runs = [(cfg["seed"], run, epochs, log_epochs, deadline) for run in range(cfg["cpus"] * rounds)]
     with ProcessPoolExecutor(max_workers=cfg["cpus"]) as pool:
-        outcomes = list(pool.map(train_run, runs))
+        outcomes = [o for o in pool.map(train_run, runs) if o is not None and len(o[0]) >= 2]
     write_result(cfg, outcomes, epochs, log_epochs)
 
 

@@ -96,12 +96,20 @@ def accuracy(weights, x, y):
 
 
 def run(job):
-    """Learns A, then B; returns A's accuracy before B and at each logged step of B, and B's final accuracy."""
-    seed, replica, cfg, log_steps = job
+    """Learns A, then B; returns A's accuracy before B and at each logged step of B, and B's final accuracy.
+
+    Stops at the deadline: a run that cannot start returns None, one that is cut short returns the
+    logged steps it reached.
+    """
+    seed, replica, cfg, log_steps, deadline = job
+    if time.monotonic() > deadline:
+        return None
     task_a, task_b = tasks(seed, cfg["permuted_fraction"])
     rng = np.random.default_rng([seed, 1, replica])
     weights = [a for n_in, n_out in zip(SIZES[:-1], SIZES[1:]) for a in (rng.standard_normal((n_in, n_out)) * np.sqrt(2.0 / n_in), np.zeros(n_out))]
-    for _ in range(cfg["steps_a"]):
+    for step in range(cfg["steps_a"]):
+        if step % 100 == 0 and time.monotonic() > deadline:
+            return None
         batch = rng.integers(0, len(task_a[0]), 64)
         sgd_step(weights, task_a[0][batch], task_a[1][batch], cfg["lr"])
     before = accuracy(weights, task_a[2], task_a[3])
@@ -111,6 +119,8 @@ def run(job):
         sgd_step(weights, task_b[0][batch], task_b[1][batch], cfg["lr"])
         if step in wanted:
             curve.append(accuracy(weights, task_a[2], task_a[3]))
+            if time.monotonic() > deadline:
+                break
     return before, curve, accuracy(weights, task_b[2], task_b[3])
 
 
@@ -152,16 +162,35 @@ def main():
     steps_a, steps_b, rounds = steps_for_budget(cfg)
     cfg = dict(cfg, steps_a=steps_a, steps_b=steps_b)
     log_steps = sorted({int(round(s)) for s in np.geomspace(1, steps_b, cfg["log_points"])})
-    jobs = [(cfg["seed"], replica, cfg, log_steps) for replica in range(cfg["cpus"] * rounds)]
+    # The budget is a deadline inside every run too: a loaded host ends with a partial result, on time.
+    deadline = START + 0.8 * cfg["budget"]
+    jobs = [(cfg["seed"], replica, cfg, log_steps, deadline) for replica in range(cfg["cpus"] * rounds)]
     with ProcessPoolExecutor(max_workers=cfg["cpus"]) as pool:
-        outcomes = list(pool.map(run, jobs))
+        outcomes = [o for o in pool.map(run, jobs) if o is not None and len(o[1]) >= 2]
     write_result(cfg, outcomes, log_steps)
 
 
 def write_result(cfg, outcomes, log_steps):
     chance = 1.0 / CLASSES
+    if not outcomes:
+        # Not even one run reached two logged steps before the deadline.
+        result = {
+            "experiment": "power_law_forgetting", "version": VERSION, "status": "partial", "progress": 0.0,
+            "seed": cfg["seed"], "params": cfg["params"], "budget_seconds": cfg["budget"],
+            "elapsed_seconds": round(time.monotonic() - START, 3), "metrics": {}, "series": {},
+            "summary": "no run reached two logged steps of task B before the deadline",
+        }
+        with open(RESULT_FILE + ".tmp", "w") as handle:
+            json.dump(result, handle)
+        os.replace(RESULT_FILE + ".tmp", RESULT_FILE)
+        return
+    # Runs cut short by the deadline share the logged steps they all reached.
+    reached = min(len(o[1]) for o in outcomes)
+    planned = len(log_steps)
+    cut = reached < planned
+    log_steps = log_steps[:reached]
     before = float(np.mean([o[0] for o in outcomes]))
-    curve = np.mean([o[1] for o in outcomes], axis=0)
+    curve = np.mean([o[1][:reached] for o in outcomes], axis=0)
     t = np.asarray(log_steps, float)
     retention = (curve - chance) / (before - chance)
     power_r2, power_tau, exponent = fit("power", t, retention)
@@ -182,13 +211,13 @@ def write_result(cfg, outcomes, log_steps):
     }
     result = {
         "experiment": "power_law_forgetting", "version": VERSION,
-        "status": "ok" if cfg["steps_b"] >= 1000 else "partial",
-        "progress": round(min(1.0, cfg["steps_b"] / 1000), 4),
+        "status": "ok" if cfg["steps_b"] >= 1000 and not cut else "partial",
+        "progress": round(min(1.0, cfg["steps_b"] / 1000) * reached / planned, 4),
         "seed": cfg["seed"], "params": cfg["params"], "budget_seconds": cfg["budget"],
         "elapsed_seconds": round(time.monotonic() - START, 3), "metrics": metrics,
         "series": {"step": log_steps, "task_a_acc": curve.tolist(), "retention": retention.tolist()},
         "summary": (
-            f"task A accuracy fell from {before:.3f} to {curve[-1]:.3f} over {cfg['steps_b']} steps on B; "
+            f"task A accuracy fell from {before:.3f} to {curve[-1]:.3f} over {log_steps[-1]} steps on B; "
             f"power law r2 {power_r2:.3f} (exponent {exponent:.2f}) vs exponential r2 {exp_r2:.3f}; {len(outcomes)} runs"
         ),
     }
