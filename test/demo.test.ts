@@ -220,6 +220,8 @@ describe('axiom demo', () => {
         'timeline.html',
         'experiments/emergent_abilities.html',
         resultPages[0] as string,
+        // Every kind of page: a host's too.
+        join('hosts', readdirSync(join(site, 'hosts'))[0] as string),
       ];
       for (const width of [1100, 390]) {
         await page.setViewportSize({ width, height: 844 });
