@@ -102,6 +102,9 @@ def train_run(job):
     second = [np.zeros_like(w) for w in weights]
     plane, step, wanted = [], 0, set(log_epochs)
     for epoch in range(1, epochs + 1):
+        # Logged epochs are log-spaced, so the deadline is checked at every epoch.
+        if time.monotonic() > deadline:
+            break
         shuffled = rng.permutation(train)
         for begin in range(0, len(shuffled), 256):
             batch = shuffled[begin:begin + 256]
@@ -123,8 +126,6 @@ def train_run(job):
         if epoch in wanted:
             activations = forward(weights, x)
             plane.append([information(activations[layer], y) for layer in range(1, HIDDEN + 1)])
-            if time.monotonic() > deadline:
-                break
     accuracy = float(np.mean(forward(weights, x[test])[-1].argmax(axis=1) == y[test]))
     return plane, accuracy
 
@@ -147,6 +148,13 @@ def plan_for_budget(cfg):
     return epochs, rounds
 
 
+def write(result):
+    """Writes the result envelope atomically: the client never reads half a file."""
+    with open(RESULT_FILE + ".tmp", "w") as handle:
+        json.dump(result, handle)
+    os.replace(RESULT_FILE + ".tmp", RESULT_FILE)
+
+
 def write_result(cfg, outcomes, epochs, log_epochs):
     if not outcomes:
         result = {
@@ -155,9 +163,7 @@ def write_result(cfg, outcomes, epochs, log_epochs):
             "elapsed_seconds": round(time.monotonic() - START, 3), "metrics": {}, "series": {},
             "summary": "no run reached two logged epochs before the deadline",
         }
-        with open(RESULT_FILE + ".tmp", "w") as handle:
-            json.dump(result, handle)
-        os.replace(RESULT_FILE + ".tmp", RESULT_FILE)
+        write(result)
         return
     # Runs cut short by the deadline share the log epochs they all reached.
     reached = min(len(o[0]) for o in outcomes)
@@ -194,9 +200,7 @@ def write_result(cfg, outcomes, epochs, log_epochs):
             f"test accuracy {metrics['test_acc']:.3f}, {len(outcomes)} runs"
         ),
     }
-    with open(RESULT_FILE + ".tmp", "w") as handle:
-        json.dump(result, handle)
-    os.replace(RESULT_FILE + ".tmp", RESULT_FILE)
+    write(result)
 
 
 def main():

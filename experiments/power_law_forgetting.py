@@ -115,12 +115,13 @@ def run(job):
     before = accuracy(weights, task_a[2], task_a[3])
     curve, wanted = [], set(log_steps)
     for step in range(1, max(log_steps) + 1):
+        # Logged steps are log-spaced, so the deadline is checked between them too.
+        if step % 100 == 0 and time.monotonic() > deadline:
+            break
         batch = rng.integers(0, len(task_b[0]), 64)
         sgd_step(weights, task_b[0][batch], task_b[1][batch], cfg["lr"])
         if step in wanted:
             curve.append(accuracy(weights, task_a[2], task_a[3]))
-            if time.monotonic() > deadline:
-                break
     return before, curve, accuracy(weights, task_b[2], task_b[3])
 
 
@@ -170,6 +171,13 @@ def main():
     write_result(cfg, outcomes, log_steps)
 
 
+def write(result):
+    """Writes the result envelope atomically: the client never reads half a file."""
+    with open(RESULT_FILE + ".tmp", "w") as handle:
+        json.dump(result, handle)
+    os.replace(RESULT_FILE + ".tmp", RESULT_FILE)
+
+
 def write_result(cfg, outcomes, log_steps):
     chance = 1.0 / CLASSES
     if not outcomes:
@@ -180,9 +188,7 @@ def write_result(cfg, outcomes, log_steps):
             "elapsed_seconds": round(time.monotonic() - START, 3), "metrics": {}, "series": {},
             "summary": "no run reached two logged steps of task B before the deadline",
         }
-        with open(RESULT_FILE + ".tmp", "w") as handle:
-            json.dump(result, handle)
-        os.replace(RESULT_FILE + ".tmp", RESULT_FILE)
+        write(result)
         return
     # Runs cut short by the deadline share the logged steps they all reached.
     reached = min(len(o[1]) for o in outcomes)
@@ -221,9 +227,7 @@ def write_result(cfg, outcomes, log_steps):
             f"power law r2 {power_r2:.3f} (exponent {exponent:.2f}) vs exponential r2 {exp_r2:.3f}; {len(outcomes)} runs"
         ),
     }
-    with open(RESULT_FILE + ".tmp", "w") as handle:
-        json.dump(result, handle)
-    os.replace(RESULT_FILE + ".tmp", RESULT_FILE)
+    write(result)
 
 
 if __name__ == "__main__":

@@ -1,9 +1,9 @@
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { REPO_ROOT } from './helpers/repo.js';
+import { REPO_ROOT, runProcess } from './helpers/repo.js';
 
 const made: string[] = [];
 afterAll(() => {
@@ -35,26 +35,6 @@ function cloneLike(): string {
   return join(dir);
 }
 
-/** Runs a command without blocking the test worker (a blocked worker misses vitest's heartbeats). */
-function run(
-  command: string,
-  args: string[],
-  options: { cwd: string; env: NodeJS.ProcessEnv },
-): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((done) => {
-    const child = spawn(command, args, { ...options, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => {
-      stdout += d;
-    });
-    child.stderr.on('data', (d) => {
-      stderr += d;
-    });
-    child.on('close', (status) => done({ status, stdout, stderr }));
-  });
-}
-
 describe("README's quick start, as a newcomer runs it", () => {
   it('sets up and runs the whole loop with the first command, and the commands it prints work as printed', async () => {
     const [setup, tests] = quickStartCommands();
@@ -63,7 +43,7 @@ describe("README's quick start, as a newcomer runs it", () => {
     const repo = cloneLike();
     // The reader's own home: npm's cache and settings (e.g. where node-gyp finds Node's headers) live there.
     const env = { PATH: process.env.PATH, HOME: process.env.HOME ?? tmpdir() };
-    const quick = await run('bash', ['-c', (setup as string[]).join('\n')], { cwd: repo, env });
+    const quick = await runProcess('bash', ['-c', (setup as string[]).join('\n')], { cwd: repo, env });
     expect(quick.status, `${quick.stdout}\n${quick.stderr}`.slice(-3000)).toBe(0);
     expect(quick.stdout).toMatch(/^The loop ran in \d+ s: 10 experiments produced results this run\.$/m);
     expect(quick.stdout).toMatch(/^What the results say of their hypotheses: /m);
@@ -79,7 +59,10 @@ describe("README's quick start, as a newcomer runs it", () => {
     const printed = /^Pull requests: (node \S+ pr list --all), in (\S+) \(/m.exec(quick.stdout);
     if (!printed) throw new Error(`no pull request command in:\n${quick.stdout}`);
     const [command, ...argv] = (printed[1] as string).split(' ');
-    const listed = await run(command as string, argv, { cwd: resolve(repo, printed[2] as string), env });
+    const listed = await runProcess(command as string, argv, {
+      cwd: resolve(repo, printed[2] as string),
+      env,
+    });
     expect(listed.status, listed.stderr).toBe(0);
     expect(listed.stdout).toMatch(/^merged {2}axiom\/results-/m);
     expect(listed.stdout.match(/^merged {2}axiom\/propose\//gm)).toHaveLength(10);
