@@ -254,6 +254,29 @@ describe('axiom site', () => {
     expect(existsSync(join(root, 'dry'))).toBe(false);
   });
 
+  it('reports a fleet snapshot it cannot read instead of silently showing hosts without hardware', async () => {
+    const root = fixture(1);
+    writeFileSync(join(root, 'fleet.yaml'), 'hosts: [{ id: one }]\n');
+    const built = await runCli(['site', '--root', root, '--out', join(root, 'public'), '--json'], {
+      cwd: root,
+      env,
+    });
+    expect(built.code).toBe(0);
+    const problems = JSON.parse(built.stdout).problems as {
+      file: string;
+      message: string;
+      severity: string;
+    }[];
+    expect(
+      problems.some(
+        (p) =>
+          p.file === 'fleet.yaml' &&
+          p.severity === 'warning' &&
+          p.message.endsWith('; host pages show no hardware'),
+      ),
+    ).toBe(true);
+  });
+
   it('shows the timeline of proposals and results from git history', async () => {
     const lab = makeLab({ 'README.md': '# lab\n' });
     writeResultsTree(lab.clone, { repo: REPO_ROOT, experiments: ['double_descent'], perExperiment: 1 });

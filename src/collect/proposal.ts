@@ -38,9 +38,14 @@ const within = (size: BatchProposal['size'], limits: BatchLimits) =>
   size.lines <= limits.lines &&
   size.bytes <= limits.bytes;
 
-function groupByExperiment(items: readonly Collected[]): Map<string, Collected[]> {
+/** The items of each experiment, in the order they come. */
+export function groupByExperiment(items: readonly Collected[]): Map<string, Collected[]> {
   const groups = new Map<string, Collected[]>();
-  for (const item of items) groups.set(item.experiment, [...(groups.get(item.experiment) ?? []), item]);
+  for (const item of items) {
+    const group = groups.get(item.experiment);
+    if (group) group.push(item);
+    else groups.set(item.experiment, [item]);
+  }
   return groups;
 }
 

@@ -3,7 +3,7 @@ import { describeCheck, evaluateAcceptance, type Outcome } from '../envelope/acc
 import type { SanitisedEnvelope } from '../envelope/envelope.js';
 import type { SpoolClient } from '../envelope/spool.js';
 import type { ProposalFile } from '../forge/forge.js';
-import type { Manifest } from '../manifest/types.js';
+import type { AcceptanceCheck, Manifest } from '../manifest/types.js';
 import { escapeMarkdown } from '../markdown.js';
 import { plotsSection } from '../plots/plots.js';
 import type { CreditEntry, CreditFile } from '../record/credit-file.js';
@@ -184,6 +184,12 @@ export function flaggedSection(item: Collected): string {
   ].join('\n');
 }
 
+/** How many of the results meet one acceptance check of their manifest. */
+export function metBy(items: readonly Collected[], manifest: Manifest, check: AcceptanceCheck): number {
+  return items.filter((i) => evaluateAcceptance(i.envelope, { ...manifest, acceptance: [check] })[0]?.passed)
+    .length;
+}
+
 /** The review of one experiment's results in a batch: what a reviewer reads in the file view. */
 export function batchReviewMarkdown(options: {
   experiment: string;
@@ -209,9 +215,7 @@ export function batchReviewMarkdown(options: {
       .map((i) => i.envelope.metrics[check.metric])
       .filter((v): v is number => v !== undefined)
       .sort((a, b) => a - b);
-    const met = items.filter(
-      (i) => m && evaluateAcceptance(i.envelope, { ...m, acceptance: [check] })[0]?.passed,
-    ).length;
+    const met = m ? metBy(items, m, check) : 0;
     const median = values.length ? values[Math.floor((values.length - 1) / 2)] : undefined;
     return `| \`${describeCheck(check)}\` | ${met} of ${items.length} | ${number(median)} |`;
   });

@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { writeFileAtomically } from '../atomic-write.js';
-import { describeCheck, evaluateAcceptance } from '../envelope/acceptance.js';
+import { describeCheck } from '../envelope/acceptance.js';
 import { ConfigurationError } from '../errors.js';
 import { type Forge, type OpenOutcome, REOPEN_LABEL } from '../forge/forge.js';
 import { headlineMetric, spread } from '../manifest/headline.js';
@@ -22,8 +22,8 @@ import {
 } from '../record/layout.js';
 import { type CollectOptions, type CollectOutcome, collect, type Proposed } from './collect.js';
 import { type SetAside, setAsideEntries } from './intake.js';
-import { type BatchProposal, batchProposals } from './proposal.js';
-import { type Collected, isFlagged } from './record.js';
+import { type BatchProposal, batchProposals, groupByExperiment } from './proposal.js';
+import { type Collected, isFlagged, metBy } from './record.js';
 
 export { RUN_ID };
 
@@ -69,16 +69,14 @@ function experimentSection(proposal: BatchProposal, name: string, items: readonl
   const plot = batchPlotFile(name, proposal.batch, 0);
   const hasPlot = proposal.files.some((f) => f.path === plot);
   const flagged = items.filter(isFlagged);
-  const checks = (m?.acceptance ?? []).map((check) => {
-    const met = items.filter(
-      (i) => evaluateAcceptance(i.envelope, { ...m, acceptance: [check] } as Manifest)[0]?.passed,
-    ).length;
-    return `\`${describeCheck(check)}\` met by ${met} of ${items.length}`;
-  });
+  const hosts = new Set(items.map((i) => i.host)).size;
+  const checks = (m?.acceptance ?? []).map(
+    (check) => `\`${describeCheck(check)}\` met by ${metBy(items, m as Manifest, check)} of ${items.length}`,
+  );
   return [
     `### ${escapeMarkdown(m?.title ?? name)}`,
     '',
-    `**${count('supported')} supported, ${count('not supported')} not supported, ${count('inconclusive')} inconclusive** of ${items.length} result${items.length === 1 ? '' : 's'} on ${new Set(items.map((i) => i.host)).size} host${new Set(items.map((i) => i.host)).size === 1 ? '' : 's'}.${
+    `**${count('supported')} supported, ${count('not supported')} not supported, ${count('inconclusive')} inconclusive** of ${items.length} result${items.length === 1 ? '' : 's'} on ${hosts} host${hosts === 1 ? '' : 's'}.${
       s && headline
         ? ` Headline \`${headline}\`: ${s.n === 1 ? `${short(s.median)}${unit ? ` ${escapeMarkdown(unit)}` : ''}` : `median ${short(s.median)}${unit ? ` ${escapeMarkdown(unit)}` : ''}, from ${short(s.min)} to ${short(s.max)} over ${s.n} results`}.`
         : ''
@@ -180,7 +178,9 @@ export function resultsBody(
     '',
     '"Not sandboxed": results whose volunteer client ran the script with resource limits only (no sandbox on that host) or did not say.',
     '',
-    ...[...groupItems(proposal.items)].flatMap(([name, items]) => experimentSection(proposal, name, items)),
+    ...[...groupByExperiment(proposal.items)].flatMap(([name, items]) =>
+      experimentSection(proposal, name, items),
+    ),
     `Proposed credit in total: **${total}**. Each experiment's \`results/<experiment>/${proposal.batch}.md\` reviews its results, flagged ones first; \`${proposal.batch}.jsonl\` beside it holds the data, one line per result. Credit is listed in \`${CREDIT_DIR}/${proposal.batch}.yaml\`: edit an amount there before merging if you disagree. Merging grants exactly what that file says, once per result.`,
     ...proposal.notes.flatMap((n) => ['', n]),
     ...(setAside.length
@@ -198,12 +198,6 @@ export function resultsBody(
       : []),
     '',
   ].join('\n');
-}
-
-function groupItems(items: readonly Collected[]): Map<string, Collected[]> {
-  const out = new Map<string, Collected[]>();
-  for (const item of items) out.set(item.experiment, [...(out.get(item.experiment) ?? []), item]);
-  return out;
 }
 
 function creditEntriesOf(text: string): { result: number; workunit: string; credit: number }[] {

@@ -1,3 +1,4 @@
+import { spread } from '../manifest/headline.js';
 import type { FitKind, Outputs, PlotSpec } from '../manifest/types.js';
 import type { ResultRecord } from '../record/research.js';
 
@@ -232,20 +233,13 @@ function references(plot: PlotSpec, metric: (key: string) => number | undefined)
   });
 }
 
-function median(values: readonly number[]): number | undefined {
-  const sorted = values.filter(Number.isFinite).sort((a, b) => a - b);
-  if (sorted.length === 0) return undefined;
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[mid] : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
-}
-
 /** A metric's median over results: where an overview or a batch draws a metric's reference line. */
 const medianMetric = (records: readonly ResultRecord[]) => (key: string) =>
-  median(
+  spread(
     records.flatMap((r) =>
       r.envelope.metrics[key] === undefined ? [] : [r.envelope.metrics[key] as number],
     ),
-  );
+  )?.median;
 
 function axis(field: 'x' | 'y', title: string, scale?: 'linear' | 'log'): Record<string, unknown> {
   // A log scale never includes zero; a linear one starts where the data does.

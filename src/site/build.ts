@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { loadConfig } from '../config/config.js';
-import { ConfigurationError } from '../errors.js';
+import { ConfigurationError, InvalidInputError } from '../errors.js';
 import { SnapshotFleet } from '../fleet/snapshot.js';
 import type { Host } from '../fleet/types.js';
 import { openGit } from '../forge/git.js';
@@ -29,7 +29,7 @@ import {
   sourceHref,
   timelinePage,
 } from './pages.js';
-import { type HistoryCommit, proposalMerge, readHistory, timelineOf } from './timeline.js';
+import { RecordHistory, readHistory, timelineOf } from './timeline.js';
 
 /** Marks a directory as a built site, so a rebuild may replace it and nothing else is ever deleted. */
 const MARKER = '.axiom-site';
@@ -81,15 +81,33 @@ const splitKey = (key: string): [string, string] => {
   return [key.slice(0, at), key.slice(at + 1)];
 };
 
-/** The fleet snapshot's hosts; none when the lab has no readable snapshot (the pages say so). */
-async function readHosts(root: string, validator: SchemaValidator): Promise<Map<number, Host>> {
+/**
+ * The fleet snapshot's hosts. Without a snapshot, or with one that cannot be read (reported with
+ * the other problems), host pages say the host is not in it.
+ */
+async function readHosts(
+  root: string,
+  validator: SchemaValidator,
+  problems: Problem[],
+): Promise<Map<number, Host>> {
   const { config } = loadConfig(root, validator);
-  const file = join(root, config?.fleet ?? 'fleet.yaml');
-  if (!existsSync(file)) return new Map();
+  const label = config?.fleet ?? 'fleet.yaml';
+  if (!existsSync(join(root, label))) return new Map();
   try {
-    const hosts = await new SnapshotFleet(file, config?.fleet ?? 'fleet.yaml', validator).readHosts();
+    const hosts = await new SnapshotFleet(join(root, label), label, validator).readHosts();
     return new Map(hosts.map((h) => [h.id, h]));
-  } catch {
+  } catch (error) {
+    const found = error instanceof InvalidInputError ? error.problems : [];
+    problems.push(
+      ...(found.length
+        ? found
+        : [{ file: label, rule: 'fleet', message: (error as Error).message, severity: 'error' as const }]
+      ).map((p) => ({
+        ...p,
+        severity: 'warning' as const,
+        message: `${p.message}; host pages show no hardware`,
+      })),
+    );
     return new Map();
   }
 }
@@ -101,13 +119,13 @@ async function readHosts(root: string, validator: SchemaValidator): Promise<Map<
 async function readSources(
   root: string,
   experiments: readonly ExperimentRecord[],
-  history: readonly HistoryCommit[],
+  history: RecordHistory,
 ): Promise<Map<string, string>> {
   const wanted = new Set<string>();
   for (const e of experiments) {
     const commits = new Set([
       ...e.results.map((r) => sourceCommit(history, e, r)),
-      proposalMerge(history, e.name, undefined)?.commit,
+      history.proposalMerge(e.name)?.commit,
     ]);
     for (const commit of commits) {
       if (!commit) continue;
@@ -147,14 +165,15 @@ export async function buildSite(options: {
   const plots = await renderRecordPlots(record, options.renderer, (done, total) => {
     if (done % 250 === 0 || done === total) options.progress?.(`site: ${done}/${total} plots`);
   });
-  const history = await readHistory(options.root);
+  const commits = await readHistory(options.root);
+  const history = new RecordHistory(commits);
   const sources = await readSources(options.root, record.experiments, history);
   const data: SiteData = {
     experiments: record.experiments,
     plots,
-    timeline: timelineOf(history, deployedFrom(record.experiments)),
+    timeline: timelineOf(commits, deployedFrom(record.experiments)),
     history,
-    hosts: await readHosts(options.root, options.validator),
+    hosts: await readHosts(options.root, options.validator, record.problems),
     ...(options.repoUrl ? { repoUrl: options.repoUrl.replace(/\/+$/, '') } : {}),
     sources: new Map([...sources.keys()].map((key) => [key, sourceHref(...splitKey(key))])),
   };

@@ -5,15 +5,15 @@ import type { RenderedPlot } from '../plots/plots.js';
 import { resultAddress } from '../record/layout.js';
 import type { ExperimentRecord, ResultRecord } from '../record/research.js';
 import { type Html, html, page } from './html.js';
-import { type HistoryCommit, proposalMerge, resultsMerge, type TimelineEntry } from './timeline.js';
+import type { HistoryCommit, RecordHistory, TimelineEntry } from './timeline.js';
 
 /** Where each plot is in the site, and everything the pages are built from. */
 export interface SiteData {
   experiments: ExperimentRecord[];
   plots: RenderedPlot[];
   timeline: TimelineEntry[];
-  /** main's history of the record, newest first (empty outside git). */
-  history: readonly HistoryCommit[];
+  /** main's history of the record, indexed (empty outside git). */
+  history: RecordHistory;
   /** The fleet snapshot's hosts, by id. */
   hosts: ReadonlyMap<number, Host>;
   /** The repository on GitHub (`https://github.com/owner/name`), for links to commits and pull requests. */
@@ -78,11 +78,11 @@ function sourceLink(data: SiteData, root: string, commit: string | undefined, pa
 
 /** The commit whose manifest and script a result was made from: its workunit's, else the last merge of its manifest. */
 export function sourceCommit(
-  history: readonly HistoryCommit[],
+  history: RecordHistory,
   experiment: ExperimentRecord,
   result: ResultRecord,
 ): string | undefined {
-  return result.review?.manifest_commit ?? proposalMerge(history, experiment.name, undefined)?.commit;
+  return result.review?.manifest_commit ?? history.proposalMerge(experiment.name)?.commit;
 }
 
 /** The result's outcome: from its review, else computed from the manifest's acceptance checks. */
@@ -105,8 +105,10 @@ function outcome(experiment: ExperimentRecord, result: ResultRecord): Html {
 /** What an experiment's results say, over results and hosts. */
 export function outcomeSummary(experiment: ExperimentRecord): string {
   const counts = new Map<Outcome, number>();
-  for (const r of experiment.results)
-    counts.set(outcomeOfResult(experiment, r), (counts.get(outcomeOfResult(experiment, r)) ?? 0) + 1);
+  for (const r of experiment.results) {
+    const o = outcomeOfResult(experiment, r);
+    counts.set(o, (counts.get(o) ?? 0) + 1);
+  }
   const hosts = new Set(experiment.results.flatMap((r) => (r.review ? [r.review.host] : []))).size;
   if (experiment.results.length === 0) return 'no results yet';
   return `${OUTCOMES.map((o) => `${counts.get(o) ?? 0} ${o}`).join(', ')} (${experiment.results.length} result${experiment.results.length === 1 ? '' : 's'} on ${hosts} host${hosts === 1 ? '' : 's'})`;
@@ -132,20 +134,6 @@ export function status(experiment: ExperimentRecord): string {
   const have = experiment.results.length;
   if (have === 0) return `waiting for results (0 of ${planned})`;
   return have >= planned ? `complete (${have} results)` : `running (${have} of ${planned} results)`;
-}
-
-/** The declared headline metric (the manifest's first) of the latest result that is not invalid. */
-export function headline(
-  experiment: ExperimentRecord,
-): { metric: string; value: number; result: number } | undefined {
-  const manifest = experiment.manifest;
-  const metric = headlineMetric(manifest);
-  if (!metric) return undefined;
-  const candidates = experiment.results.filter(
-    (r) => r.review?.verdict !== 'invalid' && r.envelope.metrics[metric] !== undefined,
-  );
-  const latest = candidates.at(-1);
-  return latest ? { metric, value: latest.envelope.metrics[metric] as number, result: latest.id } : undefined;
 }
 
 function overviews(data: SiteData, name: string): RenderedPlot[] {
@@ -176,7 +164,10 @@ export function indexPage(data: SiteData): string {
   const results = data.experiments.flatMap((e) => e.results);
   const hosts = new Set(results.flatMap((r) => (r.review ? [r.review.host] : []))).size;
   const credit = results.reduce((sum, r) => sum + (r.credit ?? 0), 0);
-  const updated = [...data.history.map((c) => c.date), ...results.map((r) => r.review?.received_at ?? '')]
+  const updated = [
+    ...data.history.commits.map((c) => c.date),
+    ...results.map((r) => r.review?.received_at ?? ''),
+  ]
     .filter(Boolean)
     .sort()
     .at(-1);
@@ -206,7 +197,7 @@ function hostCell(id: number | undefined, root: string): Html {
 export function experimentPage(data: SiteData, experiment: ExperimentRecord): string {
   const m = experiment.manifest;
   const top = headlineSpread(experiment);
-  const merge = proposalMerge(data.history, experiment.name, undefined);
+  const merge = data.history.proposalMerge(experiment.name);
   const rows = experiment.results.map(
     (r) =>
       html`<tr><td><a href="../${resultHref(experiment.name, r.id)}">${r.id}</a></td><td class="num">${hostCell(r.review?.host, '../')}</td><td class="num">${r.envelope.seed ?? '–'}</td><td>${outcome(experiment, r)}</td><td>${verdict(r)}</td><td class="num">${number(r.review?.quality)}</td><td class="num">${number(r.credit)}</td><td class="num">${number(r.review?.runtime_seconds)}</td><td>${r.review?.received_at ?? '–'}</td></tr>`,
@@ -263,8 +254,8 @@ ${review?.flags?.length ? html`<h2>Flags</h2><ul>${review.flags.map((f) => html`
 <dl class="facts">
 <dt>Script</dt><dd>${sourceLink(data, '../../', commit, experiment.manifest?.script ?? `experiments/${experiment.name}.py`)}${review?.script_sha256 ? html`, sha256 <code>${review.script_sha256.slice(0, 16)}…</code>` : ''}</dd>
 <dt>Manifest</dt><dd>${sourceLink(data, '../../', commit, `manifests/${experiment.name}.yaml`)}</dd>
-<dt>Proposed in</dt><dd>${pullRequestLink(data, proposalMerge(data.history, experiment.name, commit))}</dd>
-<dt>Results in</dt><dd>${pullRequestLink(data, resultsMerge(data.history, result.source.file))}</dd>
+<dt>Proposed in</dt><dd>${pullRequestLink(data, data.history.proposalMerge(experiment.name, commit))}</dd>
+<dt>Results in</dt><dd>${pullRequestLink(data, data.history.resultsMerge(result.source.file))}</dd>
 <dt>Host</dt><dd>${review ? html`<a href="../../${hostHref(review.host)}">host ${review.host}</a>${hostFacts(data.hosts.get(review.host))}, user ${review.user}` : '–'}</dd>
 <dt>Workunit</dt><dd><code>${review?.workunit ?? '–'}</code>, seed ${result.envelope.seed ?? '–'}</dd>
 <dt>Params</dt><dd>${Object.keys(result.envelope.params).length ? html`<code>${JSON.stringify(result.envelope.params)}</code>` : 'none'}</dd>
@@ -350,7 +341,7 @@ function hostFacts(host: Host | undefined): Html {
 }
 
 /** Every host that returned a result, or that the fleet lists, with what it ran. */
-function allHosts(data: SiteData): number[] {
+export function allHosts(data: SiteData): number[] {
   const ids = new Set<number>(data.hosts.keys());
   for (const e of data.experiments) for (const r of e.results) if (r.review) ids.add(r.review.host);
   return [...ids].sort((a, b) => a - b);
@@ -397,5 +388,3 @@ ${
 <div class="table"><table><caption>${results.length} result${results.length === 1 ? '' : 's'} from host ${id}</caption><thead><tr><th scope="col">Result</th><th scope="col">Experiment</th><th scope="col">Outcome</th><th scope="col">Eligibility</th><th scope="col" class="num">Credit</th><th scope="col" class="num">Ran (s)</th></tr></thead><tbody>${rows}</tbody></table></div>`,
   });
 }
-
-export { allHosts };

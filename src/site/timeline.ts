@@ -1,4 +1,5 @@
 import { openGit } from '../forge/git.js';
+import { EXPERIMENT_NAME_PATTERN } from '../manifest/name.js';
 
 /** One commit of main's first-parent history that touched the research record. */
 export interface HistoryCommit {
@@ -149,21 +150,48 @@ function eventsOf(c: HistoryCommit): TimelineEntry[] {
   return [merged, ...opened];
 }
 
-/** The merge that brought in the manifest a workunit was created from: at or before its commit. */
-export function proposalMerge(
-  history: readonly HistoryCommit[],
-  experiment: string,
-  manifestCommit: string | undefined,
-): HistoryCommit | undefined {
-  const path = `manifests/${experiment}.yaml`;
-  const from = manifestCommit ? history.findIndex((c) => c.commit === manifestCommit) : -1;
-  const candidates = from >= 0 ? history.slice(from) : history;
-  return candidates.find((c) => c.files.includes(path));
+/**
+ * main's history indexed once, so that every result page finds its pull requests without walking
+ * the whole history again: by commit position, by each experiment's manifest changes, and by the
+ * first commit that brought each record file (and each folder above it) onto main.
+ */
+export class RecordHistory {
+  private readonly position = new Map<string, number>();
+  private readonly manifestChanges = new Map<string, number[]>();
+  private readonly firstTouch = new Map<string, HistoryCommit>();
+
+  /** `commits`: newest first, as readHistory gives them. */
+  constructor(readonly commits: readonly HistoryCommit[]) {
+    commits.forEach((c, index) => {
+      this.position.set(c.commit, index);
+      for (const file of c.files) {
+        const experiment = MANIFEST_FILE.exec(file)?.[1];
+        if (!experiment) continue;
+        const changes = this.manifestChanges.get(experiment);
+        if (changes) changes.push(index);
+        else this.manifestChanges.set(experiment, [index]);
+      }
+    });
+    // Oldest first, so that the first commit to touch a path (or a folder above it) is kept.
+    for (let index = commits.length - 1; index >= 0; index--) {
+      const c = commits[index] as HistoryCommit;
+      for (const file of c.files)
+        for (let path = file; path.includes('/'); path = path.slice(0, path.lastIndexOf('/')))
+          if (!this.firstTouch.has(path)) this.firstTouch.set(path, c);
+    }
+  }
+
+  /** The merge that brought in the manifest a workunit was created from: at or before its commit. */
+  proposalMerge(experiment: string, manifestCommit?: string): HistoryCommit | undefined {
+    const from = manifestCommit ? (this.position.get(manifestCommit) ?? 0) : 0;
+    const index = this.manifestChanges.get(experiment)?.find((i) => i >= from);
+    return index === undefined ? undefined : this.commits[index];
+  }
+
+  /** The commit that first brought a result's record file (its batch, or its folder) onto main. */
+  resultsMerge(file: string): HistoryCommit | undefined {
+    return this.firstTouch.get(file);
+  }
 }
 
-/** The commit that first brought a result's record file (its batch, or its folder) onto main. */
-export function resultsMerge(history: readonly HistoryCommit[], file: string): HistoryCommit | undefined {
-  let found: HistoryCommit | undefined;
-  for (const c of history) if (c.files.some((f) => f === file || f.startsWith(`${file}/`))) found = c;
-  return found;
-}
+const MANIFEST_FILE = new RegExp(`^manifests/(${EXPERIMENT_NAME_PATTERN})\\.yaml$`);
