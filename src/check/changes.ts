@@ -5,8 +5,7 @@ import { ConfigurationError } from '../errors.js';
 import { openGit } from '../forge/git.js';
 import { EXPERIMENT_NAME_PATTERN } from '../manifest/name.js';
 import type { Manifest } from '../manifest/types.js';
-import { WorkunitName } from '../workunit/name.js';
-import type { ManifestPlan } from '../workunit/plan.js';
+import { type ManifestPlan, replicasOf } from '../workunit/plan.js';
 
 /** A workunit of a changed experiment: new, the same as on the base (planned there), or in BOINC already. */
 export type WorkunitState = 'new' | 'unchanged' | 'deployed';
@@ -54,11 +53,7 @@ async function baseNames(root: string, ref: string, experiment: string): Promise
   const script = await show(root, ref, manifest?.script ?? `experiments/${experiment}.py`);
   if (script === undefined || manifest?.retired || !Array.isArray(manifest?.targets)) return new Set();
   const scriptSha = createHash('sha256').update(script).digest('hex');
-  const names = new Set<string>();
-  for (const target of manifest.targets)
-    for (let replica = 0; replica < (target.replicas ?? 1); replica++)
-      names.add(WorkunitName.format({ experiment, scriptSha, host: target.host, replica }));
-  return names;
+  return new Set(replicasOf({ ...manifest, name: experiment }, scriptSha).map((r) => r.name));
 }
 
 /**

@@ -1,6 +1,6 @@
 import type { Host } from '../fleet/types.js';
 import { cpusFor } from '../manifest/fit.js';
-import type { Manifest, ParamValue } from '../manifest/types.js';
+import type { Manifest, ParamValue, Target } from '../manifest/types.js';
 import { WorkunitName } from './name.js';
 
 const SEED_MODULUS = 2 ** 31;
@@ -35,6 +35,25 @@ export function seedFor(manifest: Manifest, replica: number, workunitIndex: numb
   return (base + offset) % SEED_MODULUS;
 }
 
+/** Every replica of every target of a manifest, in plan order, with its workunit's name. */
+export function replicasOf(
+  manifest: Pick<Manifest, 'name' | 'targets'>,
+  scriptSha256: string,
+): { name: string; target: Target; replica: number }[] {
+  return manifest.targets.flatMap((target) =>
+    Array.from({ length: target.replicas ?? 1 }, (_, replica) => ({
+      name: WorkunitName.format({
+        experiment: manifest.name,
+        scriptSha: scriptSha256,
+        host: target.host,
+        replica,
+      }),
+      target,
+      replica,
+    })),
+  );
+}
+
 /** The workunits deploy would create for a manifest whose target hosts all exist. */
 export function planManifest(
   file: string,
@@ -42,27 +61,19 @@ export function planManifest(
   scriptSha256: string,
   hosts: ReadonlyMap<number, Host>,
 ): ManifestPlan {
-  const workunits: PlannedWorkunit[] = [];
-  for (const target of manifest.targets) {
+  const workunits = replicasOf(manifest, scriptSha256).map(({ name, target, replica }, index) => {
     const host = hosts.get(target.host);
     if (!host) throw new Error(`host ${target.host} of ${manifest.name} is not in the fleet`);
-    for (let replica = 0; replica < (target.replicas ?? 1); replica++) {
-      workunits.push({
-        name: WorkunitName.format({
-          experiment: manifest.name,
-          scriptSha: scriptSha256,
-          host: target.host,
-          replica,
-        }),
-        host: target.host,
-        replica,
-        seed: seedFor(manifest, replica, workunits.length),
-        cpus: cpusFor(host, manifest.resources),
-        memoryGb: manifest.resources.min_memory_gb,
-        params: target.params ?? {},
-      });
-    }
-  }
+    return {
+      name,
+      host: target.host,
+      replica,
+      seed: seedFor(manifest, replica, index),
+      cpus: cpusFor(host, manifest.resources),
+      memoryGb: manifest.resources.min_memory_gb,
+      params: target.params ?? {},
+    };
+  });
   const cpuSeconds = workunits.reduce((sum, wu) => sum + wu.cpus * manifest.run_duration, 0);
   return {
     experiment: manifest.name,
