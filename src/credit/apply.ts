@@ -120,6 +120,25 @@ const CREDIT_RULES: Record<string, CreditRule> = {
       : undefined,
 };
 
+/** The entries in file order, each result once: a second listing is a problem at its place. */
+function listedOnce(entries: readonly LocatedEntry[], problems: Problem[]): LocatedEntry[] {
+  const seen = new Map<number, LocatedEntry>();
+  return entries.filter((located) => {
+    const first = seen.get(located.entry.result);
+    if (first)
+      problems.push(
+        problemAt(
+          located,
+          'duplicate',
+          'result',
+          `result ${located.entry.result} is already listed at ${first.file}:${first.line}`,
+        ),
+      );
+    else seen.set(located.entry.result, located);
+    return !first;
+  });
+}
+
 /** The rules that need BOINC's database; without it (a pull request's check) they are left out. */
 const DATABASE_RULES = new Set(['known-result', 'same-workunit', 'same-host', 'same-user']);
 
@@ -144,23 +163,9 @@ export function checkCreditFiles(options: { root: string; validator: SchemaValid
   const reviews = reviewsOf(options.root, options.validator);
   const caps = manifestCaps(options.root, options.validator, read.entries);
   const problems: Problem[] = [...read.problems];
-  const seen = new Map<number, LocatedEntry>();
   const paidWorkunits = new Map<string, number>();
-  for (const located of read.entries) {
+  for (const located of listedOnce(read.entries, problems)) {
     const { entry } = located;
-    const first = seen.get(entry.result);
-    if (first) {
-      problems.push(
-        problemAt(
-          located,
-          'duplicate',
-          'result',
-          `result ${entry.result} is already listed at ${first.file}:${first.line}`,
-        ),
-      );
-      continue;
-    }
-    seen.set(entry.result, located);
     const paidThrough = paidWorkunits.get(entry.workunit);
     const context: RuleContext = {
       cap: caps.get(entry.experiment),
@@ -218,23 +223,9 @@ export async function planCredit(options: {
     ledger,
     files: read.files,
   };
-  const seen = new Map<number, LocatedEntry>();
   const paidWorkunits = new Map<string, number>();
-  for (const located of read.entries) {
+  for (const located of listedOnce(read.entries, plan.problems)) {
     const { entry } = located;
-    const first = seen.get(entry.result);
-    if (first) {
-      plan.problems.push(
-        problemAt(
-          located,
-          'duplicate',
-          'result',
-          `result ${entry.result} is already listed at ${first.file}:${first.line}`,
-        ),
-      );
-      continue;
-    }
-    seen.set(entry.result, located);
     const row = granted.get(entry.result);
     const paidThrough = paidWorkunits.get(entry.workunit);
     if (row) {
