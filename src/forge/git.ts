@@ -169,40 +169,22 @@ export class GitRemote {
   }
 
   /** The branch's commit on the remote, fetched into this clone; undefined when it does not exist. */
-  async fetchBranch(branch: string): Promise<string | undefined> {
-    const tracking = `refs/axiom/remotes/${this.remote}/${branch}`;
-    try {
-      const listed = await this.transport().raw([
-        'ls-remote',
-        '--heads',
-        this.remote,
-        `refs/heads/${branch}`,
-      ]);
-      if (listed.trim() === '') return undefined;
-      await this.transport().raw([
-        'fetch',
-        '--quiet',
-        '--no-tags',
-        this.remote,
-        `+refs/heads/${branch}:${tracking}`,
-      ]);
-    } catch (error) {
-      throw new ForgeError(`cannot fetch ${branch} from ${this.remote}: ${gitMessage(error)}`, undefined, {
-        cause: error,
-      });
-    }
-    return (await openGit(this.repoDir).raw(['rev-parse', tracking])).trim();
+  fetchBranch(branch: string): Promise<string | undefined> {
+    return this.fetchInto(`refs/heads/${branch}`, `refs/axiom/remotes/${this.remote}/${branch}`, branch);
   }
 
   /** Any ref of the remote (e.g. refs/pull/12/head), fetched into this clone; undefined when absent. */
-  async fetchRef(ref: string): Promise<string | undefined> {
-    const tracking = `refs/axiom/remotes/${this.remote}/${ref.replace(/^refs\//, '')}`;
+  fetchRef(ref: string): Promise<string | undefined> {
+    return this.fetchInto(ref, `refs/axiom/remotes/${this.remote}/${ref.replace(/^refs\//, '')}`, ref);
+  }
+
+  private async fetchInto(ref: string, tracking: string, name: string): Promise<string | undefined> {
     try {
       const listed = await this.transport().raw(['ls-remote', this.remote, ref]);
       if (listed.trim() === '') return undefined;
       await this.transport().raw(['fetch', '--quiet', '--no-tags', this.remote, `+${ref}:${tracking}`]);
     } catch (error) {
-      throw new ForgeError(`cannot fetch ${ref} from ${this.remote}: ${gitMessage(error)}`, undefined, {
+      throw new ForgeError(`cannot fetch ${name} from ${this.remote}: ${gitMessage(error)}`, undefined, {
         cause: error,
       });
     }
