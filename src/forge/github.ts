@@ -237,36 +237,26 @@ export class GitHubForge implements Forge {
   }
 
   async listOpen(prefix: string): Promise<PullRequest[]> {
-    const pulls = await this.call('list pull requests', () =>
+    return (await this.ownPulls('open', prefix)).map(toPullRequest);
+  }
+
+  async listClosed(prefix: string): Promise<PullRequest[]> {
+    return (await this.ownPulls('closed', prefix)).filter((p) => !p.merged_at).map(toPullRequest);
+  }
+
+  /** Pull requests in a state whose branch starts with `prefix`, from this repository only. */
+  private async ownPulls(state: 'open' | 'closed', prefix: string) {
+    const pulls = await this.call(`list ${state === 'open' ? '' : 'closed '}pull requests`, () =>
       this.client.paginate(this.client.rest.pulls.list, {
         owner: this.owner,
         repo: this.repo,
-        state: 'open',
+        state,
         per_page: 100,
       }),
     );
     // A fork's branch may have any name: only this repository's own branches are ours.
     const own = `${this.owner}/${this.repo}`.toLowerCase();
-    return pulls
-      .filter((p) => p.head.ref.startsWith(prefix) && p.head.repo?.full_name.toLowerCase() === own)
-      .map(toPullRequest);
-  }
-
-  async listClosed(prefix: string): Promise<PullRequest[]> {
-    const pulls = await this.call('list closed pull requests', () =>
-      this.client.paginate(this.client.rest.pulls.list, {
-        owner: this.owner,
-        repo: this.repo,
-        state: 'closed',
-        per_page: 100,
-      }),
-    );
-    const own = `${this.owner}/${this.repo}`.toLowerCase();
-    return pulls
-      .filter(
-        (p) => !p.merged_at && p.head.ref.startsWith(prefix) && p.head.repo?.full_name.toLowerCase() === own,
-      )
-      .map(toPullRequest);
+    return pulls.filter((p) => p.head.ref.startsWith(prefix) && p.head.repo?.full_name.toLowerCase() === own);
   }
 
   async readFile(pullRequest: PullRequest, path: string): Promise<string | undefined> {
