@@ -5,8 +5,10 @@ and does an input signal move that boundary?
 Method: h(t+1) = W tanh(h(t)) + u x(t) with W_ij ~ N(0, g^2/N), so the spectral radius is
 about g; the largest Lyapunov exponent comes from a tangent vector pushed through the Jacobian
 W diag(1 - tanh^2 h) and renormalised every step, averaged after a burn-in; gains from 0.5 to 3
-are swept without input (autonomous) and with Gaussian input (driven), over several networks
-per gain as the budget allows. The crossing of zero is interpolated.
+are swept without input (autonomous) and with Gaussian input (driven), over the workunit's
+`networks` networks per gain, `burn_in` and `steps` steps each: the result is a function of seed
+and params, more cores only make it faster, and a run cut short by its deadline is partial. The
+crossing of zero is interpolated.
 Shows: lambda is about ln g below g = 1, crosses zero near g = 1 (finite networks stay near zero
 just above it), is clearly positive beyond; input suppresses chaos and moves the crossing up.
 Reproduces: Sompolinsky, Crisanti & Sommers (1988), "Chaos in Random Neural Networks", PRL 61;
@@ -25,7 +27,7 @@ from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 
-VERSION = "1.0.0"
+VERSION = "2.0.0"
 RESULT_FILE = "experiment_result.json"
 START = time.monotonic()
 GAINS = [0.5, 0.7, 0.8, 0.9, 0.95, 1.0, 1.05, 1.1, 1.2, 1.3, 1.4, 1.5, 1.75, 2.0, 2.5, 3.0]
@@ -42,13 +44,19 @@ def settings():
         "steps": int(params.get("steps", 3000)),
         "burn_in": int(params.get("burn_in", 500)),
         "input_scale": float(params.get("input_scale", 1.0)),
-        "max_networks": int(params.get("max_networks", 8)),
+        "networks": int(params.get("networks", 2)),
     }
 
 
+def workers(cfg):
+    """Worker processes: one per core, at most 61 on Windows (ProcessPoolExecutor refuses more there)."""
+    return max(1, min(cfg["cpus"], 61)) if os.name == "nt" else cfg["cpus"]
+
+
 def lyapunov(job):
-    """Largest Lyapunov exponent of one network at one gain, with or without input."""
-    seed, network, gain, driven, cfg, steps = job
+    """Largest Lyapunov exponent of one network at one gain, with or without input; None when the
+    deadline comes first."""
+    seed, network, gain, driven, cfg, steps, stop_at = job
     n = cfg["neurons"]
     rng = np.random.default_rng([seed, network, int(gain * 1000), int(driven)])
     weights = rng.standard_normal((n, n)) * gain / np.sqrt(n)
@@ -59,6 +67,8 @@ def lyapunov(job):
     columns = np.empty((n, 2))
     total = 0.0
     for step in range(cfg["burn_in"] + steps):
+        if step % 100 == 0 and time.time() > stop_at:
+            return gain, driven, None
         activity = np.tanh(state)
         columns[:, 0] = activity
         columns[:, 1] = (1.0 - activity**2) * tangent
@@ -79,7 +89,7 @@ def crossing(gains, exponents):
     return gains[-1] if exponents and exponents[-1] < 0 else gains[0]
 
 
-def write_result(cfg, values, networks, steps):
+def write_result(cfg, values, done, planned, steps):
     def mean_curve(driven):
         return [float(np.mean(values[(g, driven)])) for g in GAINS if values.get((g, driven))]
     gains = [g for g in GAINS if values.get((g, False))]
@@ -93,20 +103,19 @@ def write_result(cfg, values, networks, steps):
         "lyapunov_g05": at.get(0.5, 0.0),
         "lyapunov_g2": at.get(2.0, 0.0),
         "lyapunov_g3": at.get(3.0, 0.0),
-        "networks": networks,
+        "networks": cfg["networks"],
         "steps": steps,
     }
     metrics["driven_shift"] = metrics["critical_gain_driven"] - metrics["critical_gain"]
-    complete = len(gains) == len(GAINS) and len(driven_gains) == len(GAINS)
     result = {
-        "experiment": "edge_of_chaos", "version": VERSION, "status": "ok" if complete else "partial",
-        "progress": round((len(gains) + len(driven_gains)) / (2 * len(GAINS)), 4),
+        "experiment": "edge_of_chaos", "version": VERSION, "status": "ok" if done == planned else "partial",
+        "progress": round(done / planned, 4),
         "seed": cfg["seed"], "params": cfg["params"], "budget_seconds": cfg["budget"],
         "elapsed_seconds": round(time.monotonic() - START, 3), "metrics": metrics,
         "series": {"gain": gains, "lyapunov": autonomous, "gain_driven": driven_gains, "lyapunov_driven": driven},
         "summary": (
             f"lambda crosses zero at gain {metrics['critical_gain']:.2f} (driven: {metrics['critical_gain_driven']:.2f}); "
-            f"lambda(0.5) = {metrics['lyapunov_g05']:.3f}, lambda(2) = {metrics['lyapunov_g2']:.3f}; {networks} networks per gain"
+            f"lambda(0.5) = {metrics['lyapunov_g05']:.3f}, lambda(2) = {metrics['lyapunov_g2']:.3f}; {cfg['networks']} networks per gain"
         ),
     }
     with open(RESULT_FILE + ".tmp", "w") as handle:
@@ -114,39 +123,19 @@ def write_result(cfg, values, networks, steps):
     os.replace(RESULT_FILE + ".tmp", RESULT_FILE)
 
 
-def steps_for_budget(cfg):
-    """Burn-in and averaging steps per exponent so that one sweep takes at most about 40 % of the budget.
-
-    Both come out of the budget: on a short budget or a slow host the burn-in shrinks too, so that
-    the first sweep (which always runs) cannot overrun.
-    """
-    probe = dict(cfg, burn_in=0)
-    started = time.monotonic()
-    lyapunov((0, 0, 1.0, False, probe, 300))
-    per_step = (time.monotonic() - started) / 300
-    jobs_per_core = 2 * len(GAINS) / cfg["cpus"]
-    available = 0.4 * cfg["budget"] - (time.monotonic() - START)
-    affordable = int(max(0.0, available) / (jobs_per_core * per_step))
-    burn_in = min(cfg["burn_in"], max(25, affordable // 2))
-    return int(max(25, min(cfg["steps"], affordable - burn_in))), burn_in
-
-
 def main():
     cfg = settings()
-    steps, cfg["burn_in"] = steps_for_budget(cfg)
-    deadline = START + 0.8 * cfg["budget"]
-    values, networks = {}, 0
-    with ProcessPoolExecutor(max_workers=cfg["cpus"]) as pool:
-        # One sweep (every gain, autonomous and driven) per network; more networks while time allows.
-        round_seconds = 0.0
-        while networks < cfg["max_networks"] and time.monotonic() + 1.2 * round_seconds < deadline:
-            started = time.monotonic()
-            jobs = [(cfg["seed"], networks, g, d, cfg, steps) for d in (False, True) for g in GAINS]
-            for gain, driven, exponent in pool.map(lyapunov, jobs):
+    steps = cfg["steps"]
+    stop_at = time.time() + 0.85 * cfg["budget"] - (time.monotonic() - START)
+    # Every gain, autonomous and driven, for each of the workunit's networks, in a fixed order.
+    jobs = [(cfg["seed"], n, g, d, cfg, steps, stop_at) for n in range(cfg["networks"]) for d in (False, True) for g in GAINS]
+    values, done = {}, 0
+    with ProcessPoolExecutor(max_workers=workers(cfg)) as pool:
+        for gain, driven, exponent in pool.map(lyapunov, jobs):
+            if exponent is not None:
                 values.setdefault((gain, driven), []).append(exponent)
-            networks += 1
-            round_seconds = time.monotonic() - started
-    write_result(cfg, values, networks, steps)
+                done += 1
+    write_result(cfg, values, done, len(jobs), steps)
 
 
 if __name__ == "__main__":

@@ -6,12 +6,13 @@ fresh random initialisation does not?
 Method: an MLP (50-100-50-10) is trained with Adam on a 10-class mixture of Gaussian clusters
 (three clusters per class); after each round the smallest-magnitude 20 % of the remaining
 weights of each hidden layer (10 % of the output layer) are pruned and the survivors are
-rewound to their values early in training (step k, 2 % of a round). Steps per round are sized
-from the budget. At every sparsity the
-same mask is also trained from a fresh initialisation. Rounds continue while the budget allows;
-the random re-initialisation runs in parallel with the pruning chain.
-Shows: the ticket stays near dense accuracy down to a small fraction of the weights, while the
-re-initialised sparse network falls behind as sparsity grows.
+rewound to their values early in training (step k, 2 % of a round). At every sparsity the same
+mask is also trained from a fresh initialisation, and a random mask of the same sparsity from the
+rewound weights (the two baselines of Frankle & Carbin). The workunit's `seeds` chains of `rounds`
+rounds of `steps_per_round` steps run in parallel and are averaged: the result is a function of
+seed and params, and a run cut short by its deadline is partial.
+Shows: the ticket stays near dense accuracy down to a small fraction of the weights, while both
+baselines fall behind as sparsity grows.
 Reproduces: Frankle & Carbin (2019), "The Lottery Ticket Hypothesis", ICLR; Frankle et al.
 (2020), "Linear Mode Connectivity and the Lottery Ticket Hypothesis", ICML.
 """
@@ -28,7 +29,7 @@ from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 
-VERSION = "1.0.0"
+VERSION = "2.0.0"
 RESULT_FILE = "experiment_result.json"
 START = time.monotonic()
 SIZES = [50, 100, 50, 10]
@@ -42,9 +43,15 @@ def settings():
         "seed": int(os.environ.get("AXIOM_SEED", "0")),
         "cpus": max(1, int(os.environ.get("AXIOM_CPUS") or os.cpu_count() or 1)),
         "params": params,
-        "max_steps": int(params.get("max_steps_per_round", 3000)),
-        "max_rounds": int(params.get("max_rounds", 16)),
+        "steps": int(params.get("steps_per_round", 300)),
+        "rounds": int(params.get("rounds", 10)),
+        "seeds": int(params.get("seeds", 2)),
     }
+
+
+def workers(cfg):
+    """Worker processes: one per core, at most 61 on Windows (ProcessPoolExecutor refuses more there)."""
+    return max(1, min(cfg["cpus"], 61)) if os.name == "nt" else cfg["cpus"]
 
 
 def make_data(seed, n_train=5000, n_test=2000, dim=50, classes=10, clusters=3):
@@ -113,42 +120,90 @@ def remaining(masks):
     return float(sum(m.sum() for m in masks) / sum(m.size for m in masks))
 
 
-def random_reinit(job):
-    """The baseline: the ticket's mask trained from a fresh initialisation."""
-    seed, level, masks, steps = job
+def random_mask_like(masks, rng):
+    """A random mask with the same number of weights left in each layer: the structure-free baseline."""
+    out = []
+    for m in masks:
+        flat = np.zeros(m.size)
+        flat[rng.permutation(m.size)[: int(m.sum())]] = 1.0
+        out.append(flat.reshape(m.shape))
+    return out
+
+
+def chain(job):
+    """One pruning chain of `rounds` rounds from its own initialisation (the data is the seed's).
+
+    At every level: the rewound ticket, the same mask from a fresh initialisation, and a random mask
+    of the same sparsity from the rewound weights. Returns the levels reached and whether the
+    deadline cut the chain short.
+    """
+    seed, replica, cfg, stop_at = job
+    if time.time() > stop_at:
+        return [], True
     data = make_data(seed)
-    fresh = init_weights(np.random.default_rng([seed, 2, level]))
-    return level, train(fresh, masks, data, steps, seed=[seed, 3, level])[0]
+    steps = cfg["steps"]
+    masks = [np.ones((a, b)) for a, b in zip(SIZES[:-1], SIZES[1:])]
+    initial = init_weights(np.random.default_rng([seed, 1, replica]))
+    rewind_step = max(1, steps // 50)
+    accuracy, trained, rewound = train(initial, masks, data, steps, seed=[seed, 4, replica, 0], rewind_step=rewind_step)
+    levels = [(remaining(masks), accuracy, accuracy, accuracy)]
+    for level in range(1, cfg["rounds"] + 1):
+        if time.time() > stop_at:
+            return levels, True
+        masks = prune(trained, masks)
+        accuracy, trained, _ = train(rewound, masks, data, steps, seed=[seed, 4, replica, level])
+        if time.time() > stop_at:  # a level counts only with both of its baselines
+            return levels, True
+        fresh = init_weights(np.random.default_rng([seed, 2, replica, level]))
+        reinit = train(fresh, masks, data, steps, seed=[seed, 3, replica, level])[0]
+        if time.time() > stop_at:
+            return levels, True
+        shuffled = random_mask_like(masks, np.random.default_rng([seed, 5, replica, level]))
+        random_mask = train(rewound, shuffled, data, steps, seed=[seed, 6, replica, level])[0]
+        levels.append((remaining(masks), accuracy, reinit, random_mask))
+    return levels, False
 
 
-def write_result(cfg, levels, steps):
-    levels = sorted(levels, key=lambda row: -row[0])
-    dense = levels[0][1] if levels else 0.0
-    fractions = [row[0] for row in levels]
-    tickets = [row[1] for row in levels]
-    randoms = [row[2] for row in levels]
+def write_result(cfg, chains):
+    # Levels every chain reached, averaged over chains in chain order (chains that never started left out).
+    chains = [chain for chain in chains if chain[0]]
+    reached = min((len(levels) for levels, _ in chains), default=0)
+    rows = [np.mean([levels[k] for levels, _ in chains], axis=0).tolist() for k in range(reached)]
+    fractions = [row[0] for row in rows]
+    tickets = [row[1] for row in rows]
+    randoms = [row[2] for row in rows]
+    random_masks = [row[3] for row in rows]
+    dense = tickets[0] if tickets else 0.0
     matched = [f for f, t in zip(fractions, tickets) if t >= dense - 0.01]
+    rounds = max(0, reached - 1)
     metrics = {
         "dense_acc": dense,
         "ticket_acc": tickets[-1] if tickets else 0.0,
         "random_acc": randoms[-1] if randoms else 0.0,
+        "random_mask_acc": random_masks[-1] if random_masks else 0.0,
         "ticket_minus_random": (tickets[-1] - randoms[-1]) if tickets else 0.0,
+        "ticket_minus_random_mask": (tickets[-1] - random_masks[-1]) if tickets else 0.0,
         "remaining_fraction": fractions[-1] if fractions else 1.0,
         "smallest_matching_fraction": min(matched) if matched else 1.0,
-        "rounds": max(0, len(levels) - 1),
-        "steps_per_round": steps,
+        "rounds": rounds,
+        "steps_per_round": cfg["steps"],
+        "seeds": len(chains),
     }
+    done = sum(max(0, len(levels) - 1) for levels, _ in chains)
+    complete = len(chains) == cfg["seeds"] and rounds == cfg["rounds"]
     result = {
-        "experiment": "lottery_ticket", "version": VERSION, "status": "ok" if metrics["rounds"] >= 8 else "partial",
-        "progress": round(min(1.0, metrics["rounds"] / 8), 4),
+        "experiment": "lottery_ticket", "version": VERSION, "status": "ok" if complete else "partial",
+        "progress": round(done / max(1, cfg["seeds"] * cfg["rounds"]), 4),
         "seed": cfg["seed"], "params": cfg["params"], "budget_seconds": cfg["budget"],
         "elapsed_seconds": round(time.monotonic() - START, 3), "metrics": metrics,
-        "series": {"remaining_fraction": fractions, "ticket_acc": tickets, "random_acc": randoms},
+        "series": {"remaining_fraction": fractions, "ticket_acc": tickets, "random_acc": randoms,
+                   "random_mask_acc": random_masks},
         "summary": (
             f"dense {dense:.3f}; at {metrics['remaining_fraction']:.1%} of weights the ticket reaches "
-            f"{metrics['ticket_acc']:.3f} vs {metrics['random_acc']:.3f} re-initialised; ticket within 1 point of dense "
-            f"down to {metrics['smallest_matching_fraction']:.1%}"
-            if levels else "no round finished before the deadline"
+            f"{metrics['ticket_acc']:.3f} vs {metrics['random_acc']:.3f} re-initialised and "
+            f"{metrics['random_mask_acc']:.3f} with a random mask; ticket within 1 point of dense "
+            f"down to {metrics['smallest_matching_fraction']:.1%}; {len(chains)} seeds"
+            if rows else "no round finished before the deadline"
         ),
     }
     with open(RESULT_FILE + ".tmp", "w") as handle:
@@ -156,45 +211,13 @@ def write_result(cfg, levels, steps):
     os.replace(RESULT_FILE + ".tmp", RESULT_FILE)
 
 
-def steps_for_budget(cfg, data, masks, initial):
-    """Steps per round so that every round fits in about two thirds of the budget."""
-    probe = 100
-    started = time.monotonic()
-    train(initial, masks, data, probe, seed=0)
-    per_step = (time.monotonic() - started) / probe
-    per_round = (0.65 * cfg["budget"] - (time.monotonic() - START)) / (cfg["max_rounds"] + 1)
-    return int(max(150, min(cfg["max_steps"], per_round / per_step)))
-
-
 def main():
     cfg = settings()
-    seed = cfg["seed"]
-    data = make_data(seed)
-    masks = [np.ones((a, b)) for a, b in zip(SIZES[:-1], SIZES[1:])]
-    initial = init_weights(np.random.default_rng([seed, 1]))
-    steps = steps_for_budget(cfg, data, masks, initial)
-    rewind_step = max(1, steps // 50)
-    # Keep a margin: a round and its baseline must fit before the deadline.
-    deadline = START + 0.7 * cfg["budget"]
-    ticket_accs, baselines = {}, {}
-    with ProcessPoolExecutor(max_workers=max(1, cfg["cpus"] - 1)) as pool:
-        accuracy, trained, rewound = train(initial, masks, data, steps, seed=[seed, 4, 0], rewind_step=rewind_step)
-        ticket_accs[0] = (remaining(masks), accuracy)
-        baselines[0] = pool.submit(random_reinit, (seed, 0, masks, steps))
-        round_seconds = time.monotonic() - START
-        for level in range(1, cfg["max_rounds"] + 1):
-            # The next round, and the baselines still queued behind the pruning chain, must end in time.
-            queued = sum(not future.done() for future in baselines.values())
-            if time.monotonic() + (queued + 1.3) * round_seconds > deadline:
-                break
-            started = time.monotonic()
-            masks = prune(trained, masks)
-            accuracy, trained, _ = train(rewound, masks, data, steps, seed=[seed, 4, level])
-            ticket_accs[level] = (remaining(masks), accuracy)
-            baselines[level] = pool.submit(random_reinit, (seed, level, masks, steps))
-            round_seconds = time.monotonic() - started
-        levels = [(fraction, acc, baselines[level].result()[1]) for level, (fraction, acc) in ticket_accs.items()]
-    write_result(cfg, levels, steps)
+    stop_at = time.time() + 0.85 * cfg["budget"] - (time.monotonic() - START)
+    jobs = [(cfg["seed"], replica, cfg, stop_at) for replica in range(cfg["seeds"])]
+    with ProcessPoolExecutor(max_workers=min(workers(cfg), cfg["seeds"])) as pool:
+        chains = list(pool.map(chain, jobs))
+    write_result(cfg, chains)
 
 
 if __name__ == "__main__":

@@ -28,11 +28,13 @@ const hostile = fixtureScripts('hostile');
 const escapes = escapeCorpus().map((e) => ({ ...e, path: join(ESCAPES, `${e.name}.py`), allowCupy: false }));
 const ordinary = [
   ...fixtureScripts('ordinary'),
-  ...readdirSync(join(REPO_ROOT, 'experiments')).map((f) => ({
-    file: `experiments/${f}`,
-    path: join(REPO_ROOT, 'experiments', f),
-    allowCupy: false,
-  })),
+  ...readdirSync(join(REPO_ROOT, 'experiments'))
+    .filter((f) => f.endsWith('.py'))
+    .map((f) => ({
+      file: `experiments/${f}`,
+      path: join(REPO_ROOT, 'experiments', f),
+      allowCupy: false,
+    })),
 ];
 
 // One checker run for every script, as `axiom check` does.
