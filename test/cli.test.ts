@@ -105,10 +105,14 @@ describe('axiom check', () => {
     expect(
       plan.workunits.map((w: { name: string; seed: number; cpus: number }) => [w.name, w.seed, w.cpus]),
     ).toEqual([
-      [`axm_double_descent_${sha}_h194_r0`, 1, 16],
-      [`axm_double_descent_${sha}_h194_r1`, 2, 16],
+      [`axm_double_descent_${sha}_h194_r0`, 1, 64],
+      [`axm_double_descent_${sha}_h296_r0`, 1, 64],
     ]);
-    expect(plan.cpuHours).toBeCloseTo((2 * 16 * 600) / 3600, 6);
+    expect(plan.cpuHours).toBeCloseTo((2 * 64 * 600) / 3600, 6);
+    // Same-seed replicas on two hosts get the same work, sized for the slower of them.
+    expect(plan.work).toMatchObject([{ param: 'seeds', seed: 1, hosts: [194, 296] }]);
+    const seeds = plan.workunits.map((w: { params: { seeds: number } }) => w.params.seeds);
+    expect(seeds[0]).toBe(seeds[1]);
   });
 
   it('prints a readable plan and summary', async () => {

@@ -55,7 +55,7 @@ describe('manifest schema', () => {
     );
     const loaded = parseManifest('manifests/comma_split.yaml', text, validator);
     expect(loaded.problems.map(formatProblem)).toEqual([
-      'manifests/comma_split.yaml:20:46: outputs.metrics.mean["over draws"]: unknown key "over draws"; allowed keys: type, min, max, unit, description; a comma inside an unquoted value of a { } mapping splits it, so quote that value [schema]',
+      'manifests/comma_split.yaml:20:46: outputs.metrics.mean["over draws"]: unknown key "over draws"; allowed keys: type, min, max, unit, description, tolerance; a comma inside an unquoted value of a { } mapping splits it, so quote that value [schema]',
     ]);
   });
 
@@ -81,7 +81,7 @@ describe('manifest schema', () => {
 /** Each broken fixture and exactly what `axiom check` says about it. */
 const BROKEN: Record<string, string[]> = {
   unknown_top_key: [
-    'manifests/unknown_top_key.yaml:32:1: priority: unknown key "priority"; allowed keys: name, title, hypothesis, script, run_duration, resources, targets, seed, outputs, acceptance, references, credit_cap, provenance, retired [schema]',
+    'manifests/unknown_top_key.yaml:32:1: priority: unknown key "priority"; allowed keys: name, title, hypothesis, script, run_duration, resources, targets, seed, work, outputs, acceptance, references, credit_cap, provenance, retired [schema]',
   ],
   missing_hypothesis: ['manifests/missing_hypothesis.yaml:1:1: missing required key "hypothesis" [schema]'],
   bad_name_pattern: [
@@ -146,7 +146,7 @@ const BROKEN: Record<string, string[]> = {
     'manifests/created_not_a_date.yaml:32:12: provenance.created: must be a date (e.g. 2026-11-25); found the text "25/11/2026" [schema]',
   ],
   unknown_metric_key: [
-    'manifests/unknown_metric_key.yaml:20:44: outputs.metrics.mean.units: unknown key "units"; allowed keys: type, min, max, unit, description [schema]',
+    'manifests/unknown_metric_key.yaml:20:44: outputs.metrics.mean.units: unknown key "units"; allowed keys: type, min, max, unit, description, tolerance [schema]',
   ],
 };
 

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { benchmarkOf } from '../src/boinc/rows.js';
 import type { Host } from '../src/fleet/types.js';
 import { hostShortfalls } from '../src/manifest/fit.js';
 import type { Manifest } from '../src/manifest/types.js';
@@ -84,5 +85,112 @@ describe('hostShortfalls', () => {
       'has 8 GB of memory, needs at least 16 GB',
       'runs windows, the manifest allows linux',
     ]);
+  });
+});
+
+describe('the seed policy without one written', () => {
+  it('is fixed for several targets, so every host checks the others, and per_replica for one', () => {
+    const several = planManifest('m', manifest({ base: 5 }), SHA, hosts);
+    expect(several.workunits.map((w) => w.seed)).toEqual([5, 5, 5, 5, 5]);
+    const one = planManifest(
+      'm',
+      { ...manifest({ base: 5 }), targets: [{ host: 1, replicas: 3 }] },
+      SHA,
+      hosts,
+    );
+    expect(one.workunits.map((w) => w.seed)).toEqual([5, 6, 7]);
+  });
+});
+
+describe('work sizing', () => {
+  // Host 1 does 2e9 operations a second per core, host 2 5e9; host 3 has no benchmark.
+  const fleet = new Map<number, Host>([
+    [1, { id: 1, cores: 8, memoryGb: 16, os: 'linux', gpus: [], fpops: 2e9 }],
+    [2, { id: 2, cores: 16, memoryGb: 16, os: 'linux', gpus: [], fpops: 5e9 }],
+    [3, { id: 3, cores: 4, memoryGb: 16, os: 'linux', gpus: [] }],
+  ]);
+  const sized = (work: Manifest['work'], targets: Manifest['targets'], extra: Partial<Manifest> = {}) =>
+    planManifest(
+      'm',
+      {
+        ...manifest({ base: 1 }),
+        run_duration: 600,
+        targets,
+        work,
+        ...extra,
+        resources: { ...manifest({ base: 1 }).resources, max_cpus: 8 },
+      },
+      SHA,
+      fleet,
+    );
+  const work = { param: 'seeds', min: 2, max: 10_000, gflop: 10, base_gflop: 20 };
+
+  it('gives every same-seed replica the work its slowest host does in half the budget', () => {
+    const plan = sized(work, [
+      { host: 1, params: { width: 3 } },
+      { host: 2, params: { width: 3 } },
+    ]);
+    // Host 1: 8 cores × 2e9 × 300 s = 4800 GFLOP, less 20 of set-up, in units of 10: 478 (300 s on host 1, 120 s on host 2).
+    expect(plan.workunits.map((w) => [w.host, w.seed, w.params])).toEqual([
+      [1, 1, { width: 3, seeds: 478 }],
+      [2, 1, { width: 3, seeds: 478 }],
+    ]);
+    expect(plan.workunits.map((w) => w.plannedSeconds)).toEqual([300, 120]);
+    expect(plan.work).toMatchObject([{ param: 'seeds', units: 478, slowest: 1, hosts: [1, 2] }]);
+    expect(plan.workProblems).toBeUndefined();
+  });
+
+  it('sizes different computations apart, keeps a target’s own value, and stays within min and max', () => {
+    const plan = sized({ ...work, max: 1000, max_cores: 2 }, [
+      { host: 1, params: { width: 3 } },
+      { host: 2, params: { width: 4 } },
+      { host: 1, params: { width: 5, seeds: 7 } },
+    ]);
+    expect(plan.workunits.map((w) => w.params.seeds)).toEqual([118, 298, 7]);
+    const capped = sized({ ...work, max: 100 }, [{ host: 2 }]);
+    expect(capped.workunits[0]?.params.seeds).toBe(100);
+    expect(capped.work?.[0]?.reason).toMatch(/the most the manifest allows \(100\)/);
+  });
+
+  it('sizes a host without a benchmark at 1e9 per core, with no planned time to judge it by', () => {
+    const plan = sized(work, [{ host: 3 }]);
+    // 4 cores × 1e9 × 300 s = 1200 GFLOP, less 20, in units of 10: 118.
+    expect(plan.workunits[0]).toMatchObject({ params: { seeds: 118 } });
+    expect(plan.workunits[0]?.plannedSeconds).toBeUndefined();
+    expect(plan.work?.[0]?.reason).toContain('no benchmark, 1 GFLOPS per core assumed');
+  });
+
+  it('names a host whose fewest units do not fit in the deadline', () => {
+    const plan = sized({ ...work, min: 1000 }, [{ host: 1 }, { host: 3 }]);
+    expect(plan.workProblems).toEqual([
+      {
+        message:
+          'host 3 would need about 2505 s for 1000 seeds (at the assumed speed), past 85% of the 600 s deadline',
+        benchmarked: false,
+      },
+    ]);
+  });
+});
+
+describe("BOINC's benchmark of a host", () => {
+  it('is p_fpops, except the 1e9 a client reports when its benchmark has not run', () => {
+    expect([7.65e9, 1e9, 0, null, 'x'].map(benchmarkOf)).toEqual([
+      7.65e9,
+      undefined,
+      undefined,
+      undefined,
+      undefined,
+    ]);
+  });
+});
+
+describe('cores on Windows', () => {
+  it('are at most 61, the most workers a process pool takes there', () => {
+    const big = new Map<number, Host>([
+      [1, { id: 1, cores: 192, memoryGb: 256, os: 'windows', gpus: [] }],
+      [2, { id: 2, cores: 192, memoryGb: 256, os: 'linux', gpus: [] }],
+    ]);
+    const m = { ...manifest({ base: 1 }), targets: [{ host: 1 }, { host: 2 }] };
+    expect(planManifest('m', m, SHA, big).workunits.map((w) => w.cpus)).toEqual([61, 192]);
   });
 });

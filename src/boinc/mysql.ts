@@ -93,7 +93,7 @@ export class MysqlBoincStore implements BoincStore {
     const since = Math.floor(query.now.getTime() / 1000) - query.silentAfterDays * 86_400;
     const misc = (await this.hostHasMisc()) ? ', h.misc' : '';
     const rows = await this.query<HostRow>(
-      `SELECT h.id, h.userid, u.teamid, h.rpc_time, h.p_ncpus, h.m_nbytes, h.os_name, h.os_version, h.serialnum, h.total_credit${misc}
+      `SELECT h.id, h.userid, u.teamid, h.rpc_time, h.p_ncpus, h.p_fpops, h.m_nbytes, h.os_name, h.os_version, h.serialnum, h.total_credit${misc}
          FROM host h JOIN user u ON u.id = h.userid
         WHERE h.max_results_day <> -1 AND h.rpc_time >= ?
         ORDER BY h.id`,

@@ -9,6 +9,7 @@ export interface HostRecord {
   teamid: number;
   rpc_time: number;
   p_ncpus: number;
+  p_fpops: number;
   m_nbytes: number;
   os_name: string | null;
   os_version: string | null;
@@ -25,14 +26,25 @@ function osOf(name: string | null): OsName | undefined {
   return undefined;
 }
 
+/**
+ * BOINC's per-core benchmark, when the client ran it. The client reports exactly 1e9 when its
+ * benchmark failed or has not run (client/cs_benchmark.cpp's defaults), so 1e9 says nothing.
+ */
+export function benchmarkOf(pFpops: unknown): number | undefined {
+  const value = Number(pFpops);
+  return Number.isFinite(value) && value > 0 && value !== 1e9 ? value : undefined;
+}
+
 /** A targetable host, or undefined when its OS, cores or memory are unknown. */
 export function hostFromRow(row: HostRecord): Host | undefined {
   const os = osOf(row.os_name);
   if (!os || row.p_ncpus < 1 || row.m_nbytes <= 0) return undefined;
   const fromMisc = row.misc === undefined ? [] : gpusFromMisc(row.misc);
+  const fpops = benchmarkOf(row.p_fpops);
   return {
     id: row.id,
     cores: row.p_ncpus,
+    ...(fpops !== undefined ? { fpops } : {}),
     memoryGb: Math.max(0.1, Math.round((row.m_nbytes / 2 ** 30) * 10) / 10),
     os,
     ...(row.os_version ? { osVersion: row.os_version.slice(0, 254) } : {}),

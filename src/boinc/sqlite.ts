@@ -93,7 +93,7 @@ export class SqliteBoincStore implements BoincStore {
     const since = Math.floor(query.now.getTime() / 1000) - query.silentAfterDays * 86_400;
     const rows = this.db
       .prepare(
-        `SELECT h.id, h.userid, u.teamid, h.rpc_time, h.p_ncpus, h.m_nbytes, h.os_name, h.os_version, h.serialnum, h.total_credit, h.misc
+        `SELECT h.id, h.userid, u.teamid, h.rpc_time, h.p_ncpus, h.p_fpops, h.m_nbytes, h.os_name, h.os_version, h.serialnum, h.total_credit, h.misc
            FROM host h JOIN user u ON u.id = h.userid
           WHERE h.max_results_day <> -1 AND h.rpc_time >= ? ORDER BY h.id`,
       )

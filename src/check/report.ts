@@ -90,14 +90,22 @@ function renderChangesText(changes: PlanChanges): string[] {
 }
 
 function renderPlan(plan: ManifestPlan): string[] {
-  const shown = plan.workunits
-    .slice(0, WORKUNITS_SHOWN)
-    .map((wu) => `    + ${wu.name}  host ${wu.host}  seed ${wu.seed}  ${plural(wu.cpus, 'cpu')}`);
+  const shown = plan.workunits.slice(0, WORKUNITS_SHOWN).map((wu) => {
+    const work = plan.work?.[0]?.param;
+    const units = work !== undefined ? `  ${work} ${String(wu.params[work])}` : '';
+    const time = wu.plannedSeconds !== undefined ? `  ~${Math.round(wu.plannedSeconds)} s` : '';
+    return `    + ${wu.name}  host ${wu.host}  seed ${wu.seed}  ${plural(wu.cpus, 'cpu')}${units}${time}`;
+  });
   const more = plan.workunits.length - shown.length;
+  const work = (plan.work ?? []).map(
+    (w) =>
+      `    work: ${w.param} = ${w.units} for seed ${w.seed} on ${plural(w.hosts.length, 'host')}: ${w.reason}`,
+  );
   return [
     `  ${plan.experiment}  (${plan.script} @ ${plan.scriptSha256.slice(0, 12)}, ${plan.runDuration} s per workunit)`,
     ...shown,
     ...(more > 0 ? [`    ... and ${more} more`] : []),
+    ...work.slice(0, WORKUNITS_SHOWN),
     `    ${plural(plan.workunits.length, 'workunit')} on ${plural(plan.hosts.length, 'host')}, ${hours(plan.cpuHours)} CPU-hours, credit cap ${plan.creditCap}`,
   ];
 }

@@ -87,6 +87,7 @@ export async function runCheck(options: CheckOptions): Promise<CheckReport> {
   if (selection.wholeRepository) problems.push(...checkCreditFiles({ root, validator }));
 
   const deployable = hosts ? planValidManifests(root, valid, problems, hosts) : [];
+  problems.push(...workProblems(valid, deployable));
   return {
     manifests: selection.manifests.length,
     scripts: scripts.length,
@@ -183,6 +184,26 @@ function scriptsWithoutManifest(selection: Selection, loaded: LoadedManifest[]):
       message: 'no manifest names this script; it will not be deployed',
       severity: 'warning' as const,
     }));
+}
+
+/**
+ * Hosts the planned work does not fit: an error when the host's own benchmark says so, a warning
+ * when only the speed assumed for a host without one does.
+ */
+function workProblems(valid: ValidManifest[], deployable: { plan: ManifestPlan }[]): Problem[] {
+  return deployable.flatMap(({ plan }) =>
+    (plan.workProblems ?? []).map((w) => {
+      const document = valid.find((m) => m.file === plan.file)?.document;
+      return {
+        file: plan.file,
+        ...(document ? document.locate(['work']) : {}),
+        path: 'work',
+        rule: 'work-fits',
+        message: `${w.message}; lower work.min, raise run_duration or target a faster host`,
+        severity: w.benchmarked ? ('error' as const) : ('warning' as const),
+      };
+    }),
+  );
 }
 
 /** Plans for manifests that, with their scripts, have no errors. */

@@ -81,6 +81,7 @@ export function workunitInputOf(
     params: wu.params,
     cpus: wu.cpus,
     memory_gb: wu.memoryGb,
+    ...(wu.plannedSeconds !== undefined ? { planned_seconds: wu.plannedSeconds } : {}),
     ...(commit && /^[0-9a-f]{40}$/.test(commit) ? { manifest_commit: commit } : {}),
   };
 }

@@ -17,6 +17,7 @@ function renderHost(host: Host): string {
   const fields: string[] = [
     `id: ${host.id}`,
     `cores: ${host.cores}`,
+    ...(host.fpops !== undefined ? [`p_fpops: ${Number(host.fpops.toPrecision(6))}`] : []),
     `memory_gb: ${host.memoryGb}`,
     `os: ${host.os}`,
   ];

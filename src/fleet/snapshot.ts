@@ -7,6 +7,7 @@ import type { FleetSource, Gpu, Host, OsName } from './types.js';
 interface SnapshotHost {
   id: number;
   cores: number;
+  p_fpops?: number;
   memory_gb: number;
   os: OsName;
   os_version?: string;
@@ -71,6 +72,7 @@ function fromSnapshot(host: SnapshotHost): Host {
   return {
     id: host.id,
     cores: host.cores,
+    ...(host.p_fpops !== undefined ? { fpops: host.p_fpops } : {}),
     memoryGb: host.memory_gb,
     os: host.os,
     osVersion: host.os_version,

@@ -12,6 +12,8 @@ export interface Gpu {
 export interface Host {
   id: number;
   cores: number;
+  /** BOINC's benchmark of one core (host.p_fpops), when it ran; BOINC reports 1e9 when it did not. */
+  fpops?: number;
   memoryGb: number;
   os: OsName;
   osVersion?: string;

@@ -19,7 +19,14 @@ export function hostShortfalls(host: Host, resources: Resources): string[] {
   return shortfalls;
 }
 
-/** Cores handed to the script on this host (AXIOM_CPUS). */
+/**
+ * Python's ProcessPoolExecutor refuses more than 61 workers on Windows (WaitForMultipleObjects
+ * waits on at most 64 handles, three of them its own): the scripts use at most this many there.
+ */
+export const WINDOWS_MAX_WORKERS = 61;
+
+/** Cores handed to the script on this host (AXIOM_CPUS), and planned for. */
 export function cpusFor(host: Host, resources: Resources): number {
-  return Math.min(host.cores, resources.max_cpus ?? host.cores);
+  const cap = host.os === 'windows' ? WINDOWS_MAX_WORKERS : host.cores;
+  return Math.min(host.cores, resources.max_cpus ?? host.cores, cap);
 }

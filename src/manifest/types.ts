@@ -12,6 +12,8 @@ export interface Manifest {
   resources: Resources;
   targets: Target[];
   seed: SeedPolicy;
+  /** How much work one workunit does, sized by the planner (see schemas/manifest.schema.json). */
+  work?: WorkSpec;
   outputs: Outputs;
   acceptance?: AcceptanceCheck[];
   /** The literature the hypothesis comes from. */
@@ -38,9 +40,24 @@ export interface Target {
 }
 
 export interface SeedPolicy {
-  policy: 'per_replica' | 'unique' | 'fixed';
+  /** Without one: fixed when the manifest has several targets, per_replica otherwise. */
+  policy?: 'per_replica' | 'unique' | 'fixed';
   base: number;
 }
+
+/** The planner's model of one workunit's work: units of `param`, each costing `gflop`. */
+export interface WorkSpec {
+  param: string;
+  min: number;
+  max: number;
+  gflop: number;
+  base_gflop?: number;
+  max_cores?: number;
+  fill?: number;
+}
+
+/** How closely same-seed replicas must agree on one value. */
+export type Tolerance = 'exact' | { relative: number } | { band: number };
 
 export interface MetricSpec {
   type: 'number' | 'integer';
@@ -48,11 +65,13 @@ export interface MetricSpec {
   max?: number;
   unit?: string;
   description?: string;
+  tolerance?: Tolerance;
 }
 
 export interface SeriesSpec {
   unit?: string;
   description?: string;
+  tolerance?: Tolerance;
   min_length?: number;
   max_length?: number;
 }

@@ -26,6 +26,8 @@ export interface WorkunitInput {
   cpus: number;
   /** Memory the script may use; the client's sandbox enforces it. */
   memory_gb: number;
+  /** How long the planned work should take on the target host, by its benchmark and cores. */
+  planned_seconds?: number;
   /** Commit of the manifest that asked for the workunit; absent for local runs. */
   manifest_commit?: string;
 }
