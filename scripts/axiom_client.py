@@ -419,6 +419,61 @@ def reject_constant(name):
     raise ValueError(f"{name} is not a number JSON allows; report finite numbers only")
 
 
+def cpu_model():
+    """The CPU's model name: /proc/cpuinfo on Linux, the platform's own answer elsewhere."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as handle:
+            for line in handle:
+                if line.split(":", 1)[0].strip() in ("model name", "Model", "cpu model"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+    return platform.processor() or platform.machine()
+
+
+def blas_library():
+    """The BLAS numpy runs with: the library loaded into this process on Linux (the alternative
+    Debian's libblas.so.3 points at, or a wheel's bundled OpenBLAS), else numpy's build information."""
+    try:
+        import numpy  # noqa: F401  (loads the BLAS numpy was built against)
+    except Exception:
+        return None
+    try:
+        with open("/proc/self/maps", encoding="utf-8", errors="replace") as handle:
+            paths = {line.split()[-1] for line in handle if "/" in line}
+        for path in sorted(paths):
+            name = os.path.basename(path).lower()
+            if any(key in name for key in ("blas", "mkl_rt", "blis", "accelerate")):
+                real = os.path.realpath(path)
+                return f"{os.path.basename(os.path.dirname(real))}/{os.path.basename(real)}"
+    except OSError:
+        pass
+    try:
+        import numpy.__config__ as config
+        info = config.get_info("blas_opt") or {}
+        return ",".join(info.get("libraries", [])) or None
+    except Exception:
+        return None
+
+
+def run_environment():
+    """What a run's last digits may depend on beyond seed and params, so that a disagreement between
+    same-seed replicas can be explained: Python, numpy, BLAS, CPU, machine and OS."""
+    import platform
+    environment = {"python": platform.python_version(), "machine": platform.machine(), "os": platform.system(),
+                   "cpu": cpu_model()}
+    try:
+        from importlib import metadata
+        environment["numpy"] = metadata.version("numpy")
+    except Exception:
+        pass
+    blas = blas_library()
+    if blas:
+        environment["blas"] = blas
+    return {key: str(value)[:120] for key, value in environment.items() if value}
+
+
 def run_task(wu, workdir, options):
     report = {"client_version": CLIENT_VERSION, "wu_name": wu.get("wu_name"), "experiment": wu["experiment"],
               "status": "failed", "exit_code": None, "elapsed_seconds": 0.0, "budget_seconds": wu["run_duration"],
@@ -441,6 +496,7 @@ def run_task(wu, workdir, options):
         if code != 0:
             raise TaskError("failed", f"the script exited with status {code}")
         report["envelope"] = read_envelope(workdir)
+        report["environment"] = run_environment()
         report.update(status="ok", message="the script finished and wrote its result")
     except TaskError as error:
         report.update(status=error.status, message=str(error))

@@ -55,7 +55,11 @@ afterEach(async () => {
   await db.drop();
 });
 
+/** Each run measures its own time: two results saying they ran the same milliseconds are one run. */
+let clock = 0;
+
 function envelope(seed: number, mean: number, extra: Record<string, unknown> = {}) {
+  clock += 1;
   return {
     experiment: 'mean_test',
     version: '1',
@@ -63,7 +67,7 @@ function envelope(seed: number, mean: number, extra: Record<string, unknown> = {
     seed,
     params: {},
     budget_seconds: 120,
-    elapsed_seconds: 110,
+    elapsed_seconds: 110 + (clock % 50) / 10,
     metrics: { mean },
     series: { n: [1, 2, 3], running_mean: [mean * 3, mean * 2, mean] },
     summary: 'the mean of 100 normal draws',
@@ -449,7 +453,9 @@ describe('axiom collect', () => {
     expect(of(ids[0] as number)).toMatchObject({ verdict: 'suspicious', credit: 0 });
     expect(of(ids[2] as number)).toMatchObject({ verdict: 'suspicious', credit: 0 });
     expect(of(ids[1] as number)).toMatchObject({ verdict: 'valid', credit: 10 });
-    expect(batchReview()).toContain(`disagrees with result ${ids[2]}, which ran the same seed`);
+    expect(batchReview()).toContain(
+      `disagrees with result ${ids[2]} \\(host 267, this run\\), which ran the same computation: mean is 0\\.01 against 0\\.3`,
+    );
     expect(reviewOn(ids[0] as number).flags.join(' ')).toContain(`disagrees with result ${ids[2]}`);
   });
 
@@ -743,10 +749,10 @@ describe('the research record keeps its integrity', () => {
   it("judges the runtime by BOINC's measurement: a result that ran a tenth of its planned time is not paid", async () => {
     // The envelope claims 110 s of the 120 s budget; BOINC measured 12 s.
     await db.connection.query('UPDATE result SET elapsed_time = 12 WHERE id = ?', [ids[0]]);
-    spoolUpload(ids[0] as number, wu(60, 0), { envelope: envelope(7, 0.01) }, 12);
+    spoolUpload(ids[0] as number, wu(60, 0), { envelope: envelope(7, 0.01, { elapsed_seconds: 110 }) }, 12);
     // Even a spool entry that says otherwise does not win over the database.
     await db.connection.query('UPDATE result SET elapsed_time = 12 WHERE id = ?', [ids[1]]);
-    spoolUpload(ids[1] as number, wu(60, 1), { envelope: envelope(8, 0.01) }, 110);
+    spoolUpload(ids[1] as number, wu(60, 1), { envelope: envelope(8, 0.01, { elapsed_seconds: 110 }) }, 110);
     const report = JSON.parse((await collectRun()).stdout);
     for (const id of [ids[0], ids[1]]) {
       const item = report.collected.find((c: { result: number }) => c.result === id);

@@ -24,8 +24,17 @@ export interface CheckContext {
   validator: SchemaValidator;
 }
 
-/** A run shorter than this share of its budget finished suspiciously fast. */
+/**
+ * A run of a script that sizes its work from the clock (a manifest without a work model) that is
+ * shorter than this share of its budget finished suspiciously fast.
+ */
 export const FAST_FINISH = 0.25;
+/**
+ * A run of planned work shorter than this share of the time the host's benchmark says the work
+ * takes finished suspiciously fast: five times faster than the host measured itself, a margin for
+ * hosts whose numpy beats their BOINC benchmark.
+ */
+export const FAST_FINISH_OF_PLAN = 0.2;
 /** A run longer than its budget by this share plus a few seconds overran it. */
 export const OVERRUN = 0.1;
 /** A sanitised result larger than this (mostly series) is not paid for. */
@@ -94,7 +103,7 @@ export const ELIGIBILITY_RULES: Record<string, Rule> = {
     ];
     return findings.length === 0 ? undefined : findings.map((f) => f.message).join('; ');
   },
-  runtime: ({ incoming, boinc }) => {
+  runtime: ({ incoming, boinc, manifest }) => {
     const budget = incoming.workunit?.run_duration;
     if (budget === undefined) return undefined;
     // BOINC's measurement of the task: from its database when connected, else as the assimilator
@@ -109,10 +118,22 @@ export const ELIGIBILITY_RULES: Record<string, Rule> = {
       measured ?? incoming.entry.client?.elapsed_seconds ?? incoming.entry.envelope?.elapsed_seconds;
     if (elapsed === undefined || elapsed === null) return 'nothing says how long it ran';
     const source = measured !== undefined ? 'BOINC measured' : 'it reports';
-    if (elapsed < FAST_FINISH * budget)
-      return `fast finish: ${source} ${elapsed} s of a ${budget} s budget (less than ${FAST_FINISH * 100}%)`;
     if (elapsed > budget * (1 + OVERRUN) + 5)
       return `overran: ${source} ${elapsed} s of a ${budget} s budget`;
+    const planned = incoming.workunit?.planned_seconds;
+    if (planned !== undefined) {
+      // Judged against what its planned work should take on that host; a partial result did less.
+      const envelope = incoming.entry.envelope;
+      const share = envelope?.status === 'partial' ? (envelope.progress ?? 0) : 1;
+      const expected = planned * share;
+      return elapsed < FAST_FINISH_OF_PLAN * expected
+        ? `fast finish: ${source} ${elapsed} s; its planned work takes about ${Math.round(expected)} s on this host by its benchmark (less than ${FAST_FINISH_OF_PLAN * 100}% of that)`
+        : undefined;
+    }
+    // Work planned without the host's benchmark has no expected time; only clock-sized work has a floor.
+    if (manifest?.work) return undefined;
+    if (elapsed < FAST_FINISH * budget)
+      return `fast finish: ${source} ${elapsed} s of a ${budget} s budget (less than ${FAST_FINISH * 100}%)`;
     return undefined;
   },
   'seed-echo': (context) => {
@@ -243,18 +264,4 @@ export function fingerprint(envelope: SanitisedEnvelope): string {
     .sort(([a], [b]) => a.localeCompare(b))
     .map(([k, v]) => [k, v.map(round)]);
   return JSON.stringify([metrics, series]);
-}
-
-/** Relative tolerance within which replicas run with the same seed must agree. */
-export const REPLICA_TOLERANCE = 1e-3;
-
-export function agree(a: SanitisedEnvelope, b: SanitisedEnvelope): boolean {
-  const keys = new Set([...Object.keys(a.metrics), ...Object.keys(b.metrics)]);
-  for (const key of keys) {
-    const x = a.metrics[key];
-    const y = b.metrics[key];
-    if (x === undefined || y === undefined) return false;
-    if (Math.abs(x - y) > REPLICA_TOLERANCE * Math.max(Math.abs(x), Math.abs(y), 1e-12)) return false;
-  }
-  return true;
 }

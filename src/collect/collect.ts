@@ -8,26 +8,31 @@ import type { Manifest } from '../manifest/types.js';
 import type { Problem } from '../problems.js';
 import { type ResearchRecord, readResearchRecord } from '../record/research.js';
 import type { SchemaValidator } from '../schema/validate.js';
-import {
-  agree,
-  type CheckContext,
-  type CheckOutcome,
-  checkResult,
-  fingerprint,
-  flagResult,
-} from './checks.js';
+import { type CheckContext, type CheckOutcome, checkResult, fingerprint, flagResult } from './checks.js';
 import { type Incoming, readSpool, type SetAside } from './intake.js';
 import { capPerHostDay, ineligible, type Judgement, proposeCredit, type ResultJudge } from './judge.js';
 import type { Collected } from './record.js';
+import { comparable, disagreement, environmentContrast, type Replica, replicaKey } from './replicas.js';
 
 /** What open results pull requests already propose: their results, and the workunits they pay. */
 export interface Proposed {
   results: ReadonlySet<number>;
   /** Workunit → the result it is paid through. */
   paidWorkunits: ReadonlyMap<string, number>;
+  /** Replica key → the first valid complete result of that computation they hold. */
+  replicas?: ReadonlyMap<string, Replica>;
 }
 
 export const NOTHING_PROPOSED: Proposed = { results: new Set(), paidWorkunits: new Map() };
+
+/** What a result's payload is compared with: who returned it, for which computation, how long it said it ran. */
+interface Seen {
+  id: number;
+  host: number;
+  seed?: number;
+  key?: string;
+  elapsed?: number;
+}
 
 /** The record keeps at most this much of one result's envelope; past it, its series are left out. */
 export const RECORD_ENVELOPE_BYTES = 64 * 1024;
@@ -85,7 +90,8 @@ export function manifestsFromHistory(root: string, validator: SchemaValidator): 
 /** What the record on this checkout already holds: results, fingerprints, paid workunits, credit per host and day. */
 function existingOf(record: ResearchRecord) {
   const ids = new Set<number>();
-  const fingerprints = new Map<string, { id: number; host: number; seed?: number }>();
+  const fingerprints = new Map<string, Seen>();
+  const replicas = new Map<string, Replica>();
   const hostDay = new Map<string, number>();
   const paidWorkunits = new Map<string, number>();
   for (const result of record.experiments.flatMap((e) => e.results)) {
@@ -97,54 +103,99 @@ function existingOf(record: ResearchRecord) {
       id: result.id,
       host: review.host,
       ...(seed !== undefined ? { seed } : {}),
+      ...(review.replica_key ? { key: review.replica_key } : {}),
+      ...(result.envelope.elapsed_seconds !== undefined ? { elapsed: result.envelope.elapsed_seconds } : {}),
     });
+    if (
+      review.replica_key &&
+      review.verdict === 'valid' &&
+      comparable(result.envelope) &&
+      !replicas.has(review.replica_key)
+    )
+      replicas.set(review.replica_key, {
+        id: result.id,
+        host: review.host,
+        envelope: result.envelope,
+        ...(review.environment ? { environment: review.environment } : {}),
+        where: 'the record',
+      });
     const key = `${review.host} ${review.received_at.slice(0, 10)}`;
     hostDay.set(key, (hostDay.get(key) ?? 0) + review.proposed_credit);
     if ((result.credit ?? review.proposed_credit) > 0 && !paidWorkunits.has(review.workunit))
       paidWorkunits.set(review.workunit, result.id);
   }
-  return { ids, fingerprints, hostDay, paidWorkunits };
+  return { ids, fingerprints, hostDay, paidWorkunits, replicas };
+}
+
+/** Replicas of one computation compared pairwise at most this many at a time. */
+const GROUP_LIMIT = 50;
+
+/**
+ * The members of a group of results of one computation that are suspicious, with a result each
+ * disagrees with and how. Everyone is first compared with the first, so a group that agrees, the
+ * usual case, costs one pass. When some disagree, a member that agrees with more than half of the
+ * group (itself included) stands, so one bad replica among honest ones is the only one flagged; in
+ * a pair that disagrees, or a group without a majority, every member that disagrees is.
+ */
+function disagreements(
+  group: readonly Replica[],
+  manifest: Manifest | undefined,
+): Map<number, [Replica, string]> {
+  const found = new Map<number, [Replica, string]>();
+  const [reference, ...rest] = group;
+  if (!reference) return found;
+  const differs = (x: Replica, y: Replica) => disagreement(x.envelope, y.envelope, manifest);
+  if (rest.every((m) => differs(reference, m) === undefined)) return found;
+  const members = group.slice(0, GROUP_LIMIT);
+  for (const member of members) {
+    const against = members
+      .filter((other) => other !== member)
+      .flatMap((other) => {
+        const how = differs(member, other);
+        return how ? [{ other, how }] : [];
+      });
+    const agreeing = members.length - against.length; // itself included
+    const [first] = against;
+    if (first && agreeing <= members.length / 2) found.set(member.id, [first.other, first.how]);
+  }
+  return found;
 }
 
 /**
- * Pairs (member, a result it disagrees with) in a group of same-seed replicas. Everyone is first
- * compared with the first replica, so a group that agrees, the usual case, costs one pass; only the
- * few that disagree are compared with the rest.
+ * Copies, not computations: the numbers of another host's result of another computation (by what
+ * the workunits asked for, not what the results claim), or of the same computation down to the
+ * millisecond it says it ran.
  */
-function disagreements(group: readonly { id: number; envelope: SanitisedEnvelope }[]): [number, number][] {
-  const [reference, ...rest] = group;
-  if (!reference) return [];
-  const outliers = rest.filter((m) => !agree(reference.envelope, m.envelope));
-  if (outliers.length === 0) return [];
-  return group.flatMap((member): [number, number][] => {
-    if (member === reference) return [[member.id, (outliers[0] as { id: number }).id]];
-    if (outliers.includes(member)) return [[member.id, reference.id]];
-    const other = outliers.find((o) => !agree(o.envelope, member.envelope));
-    return other ? [[member.id, other.id]] : [];
-  });
-}
-
-/** Same payload from different hosts with different seeds: copies, not computations. */
-function duplicateCheck(
-  incoming: Incoming,
-  seen: Map<string, { id: number; host: number; seed?: number }>,
-): CheckOutcome {
+function duplicateCheck(incoming: Incoming, seen: Map<string, Seen>): CheckOutcome {
   const envelope = incoming.entry.envelope;
   const base = { rule: 'duplicate-payload', eligibility: true };
   if (!envelope || Object.keys(envelope.metrics).length === 0) return { ...base, passed: true };
-  const key = fingerprint(envelope);
-  const first = seen.get(key);
-  if (first && first.host !== incoming.name.host && first.seed !== envelope.seed)
-    return {
-      ...base,
-      passed: false,
-      finding: `reports exactly the numbers of result ${first.id} from host ${first.host}, which ran another seed`,
-    };
+  const fingerprintKey = fingerprint(envelope);
+  const key = incoming.workunit ? replicaKey(incoming.workunit) : undefined;
+  const first = seen.get(fingerprintKey);
+  if (first && first.host !== incoming.name.host) {
+    const otherComputation =
+      first.key !== undefined && key !== undefined ? first.key !== key : first.seed !== envelope.seed;
+    if (otherComputation)
+      return {
+        ...base,
+        passed: false,
+        finding: `reports exactly the numbers of result ${first.id} from host ${first.host}, whose workunit asked for another computation (seed or params)`,
+      };
+    if (first.elapsed !== undefined && first.elapsed === envelope.elapsed_seconds)
+      return {
+        ...base,
+        passed: false,
+        finding: `is result ${first.id} from host ${first.host} down to the ${first.elapsed} s it says it ran: a copy, not a second run`,
+      };
+  }
   if (!first)
-    seen.set(key, {
+    seen.set(fingerprintKey, {
       id: incoming.resultId,
       host: incoming.name.host,
       ...(envelope.seed !== undefined ? { seed: envelope.seed } : {}),
+      ...(key !== undefined ? { key } : {}),
+      ...(envelope.elapsed_seconds !== undefined ? { elapsed: envelope.elapsed_seconds } : {}),
     });
   return { ...base, passed: true };
 }
@@ -184,7 +235,7 @@ async function checkAll(
   intake: Incoming[],
   options: CollectOptions,
   record: ResearchRecord,
-  fingerprints: Map<string, { id: number; host: number; seed?: number }>,
+  fingerprints: Map<string, Seen>,
   setAside: SetAside[],
 ): Promise<Checked[]> {
   const current = (experiment: string) => record.experiments.find((e) => e.name === experiment)?.manifest;
@@ -242,25 +293,70 @@ async function judgeEligible(
 }
 
 /**
- * Replicas that ran the same computation (script, seed and params, as their workunits said) must
- * agree; when they do not, none of them is paid until a person looks.
+ * Results of the same computation (experiment, script, seed and params, as their workunits said)
+ * must agree within the manifest's tolerances: with the first valid complete result of it already
+ * in the record or an open results pull request, else with each other. One that does not is
+ * suspicious and paid nothing until a person looks; the flag names the other result, the first
+ * value that differs and where the two environments differ. Agreement is recorded as a check.
  */
-function flagDisagreeingReplicas(checked: Checked[], judgements: Map<number, Judgement>): void {
-  const groups = new Map<string, { id: number; envelope: SanitisedEnvelope }[]>();
+function compareReplicas(
+  checked: Checked[],
+  judgements: Map<number, Judgement>,
+  earlier: ReadonlyMap<string, Replica>,
+): void {
+  const groups = new Map<string, { c: Checked; replica: Replica }[]>();
   for (const c of checked) {
     const { envelope } = c.incoming.entry;
     const wu = c.incoming.workunit;
-    if (!c.eligible || !envelope || !wu) continue;
-    const key = `${wu.experiment} ${wu.seed} ${wu.script_sha256} ${JSON.stringify(wu.params)}`;
-    groups.set(key, [...(groups.get(key) ?? []), { id: c.incoming.resultId, envelope }]);
+    if (!c.eligible || !wu || !comparable(envelope)) continue;
+    const key = replicaKey(wu);
+    const replica: Replica = {
+      id: c.incoming.resultId,
+      host: c.boinc?.hostId ?? c.incoming.name.host,
+      envelope,
+      ...(c.incoming.entry.client?.environment ? { environment: c.incoming.entry.client.environment } : {}),
+      where: 'this run',
+    };
+    groups.set(key, [...(groups.get(key) ?? []), { c, replica }]);
   }
-  for (const group of groups.values())
-    for (const [member, other] of disagreements(group)) {
-      const judgement = judgements.get(member);
-      if (!judgement) continue;
-      judgement.verdict = 'suspicious';
-      judgement.flags.push(`disagrees with result ${other}, which ran the same seed and params`);
+  for (const [key, group] of groups) {
+    const manifest = group[0]?.c.manifest;
+    const reference = earlier.get(key);
+    // An earlier valid result of the computation is the reference; without one, the run's own majority.
+    const found = reference
+      ? new Map(
+          group.flatMap(({ replica }): [number, [Replica, string]][] => {
+            const how = disagreement(reference.envelope, replica.envelope, manifest);
+            return how ? [[replica.id, [reference, how]]] : [];
+          }),
+        )
+      : disagreements(
+          group.map((g) => g.replica),
+          manifest,
+        );
+    const all = reference ? [reference, ...group.map((g) => g.replica)] : group.map((g) => g.replica);
+    if (all.length < 2) continue;
+    for (const { c, replica } of group) {
+      const others = all.filter((r) => r.id !== replica.id);
+      const problem = found.get(replica.id);
+      const judgement = judgements.get(replica.id);
+      if (problem) {
+        const [other, how] = problem;
+        const finding = `disagrees with result ${other.id} (host ${other.host}, ${other.where}), which ran the same computation: ${how}; ${environmentContrast(replica.environment, other.environment)}`;
+        c.checks.push({ rule: 'replicas', passed: false, eligibility: false, finding });
+        if (judgement) {
+          judgement.verdict = 'suspicious';
+          judgement.flags.push(`replicas: ${finding}`);
+        }
+      } else
+        c.checks.push({
+          rule: 'replicas',
+          passed: true,
+          eligibility: false,
+          finding: `agrees with ${others.length === 1 ? 'result' : 'results'} ${others.map((o) => `${o.id} (host ${o.host})`).join(', ')} within the manifest's tolerances`,
+        });
     }
+  }
 }
 
 /** A partial result's share of its planned work, which scales its credit; 1 for a finished one. */
@@ -321,7 +417,9 @@ function collectedOf(c: Checked, judgement: Judgement): Collected {
     ...(workShare !== undefined ? { workShare } : {}),
     ...runtimeOf(c),
     ...(incoming.workunit?.manifest_commit ? { manifestCommit: incoming.workunit.manifest_commit } : {}),
-    ...(incoming.workunit ? { scriptSha256: incoming.workunit.script_sha256 } : {}),
+    ...(incoming.workunit
+      ? { scriptSha256: incoming.workunit.script_sha256, replicaKey: replicaKey(incoming.workunit) }
+      : {}),
     isolation: incoming.entry.client?.isolation ?? 'unknown',
     ...(incoming.entry.client ? { client: incoming.entry.client } : {}),
     ...(judgement.provenance ? { provenance: judgement.provenance } : {}),
@@ -376,7 +474,11 @@ export async function collect(options: CollectOptions): Promise<CollectOutcome> 
   const deferred = checked.length - answered.length;
   if (deferred > 0)
     options.progress?.(`collect: ${deferred} results got no answer from the judge; they wait in the spool`);
-  flagDisagreeingReplicas(answered, judgements as Map<number, Judgement>);
+  compareReplicas(
+    answered,
+    judgements as Map<number, Judgement>,
+    new Map([...(options.proposed.replicas ?? new Map()), ...existing.replicas]),
+  );
   const collected = answered.map((c) =>
     collectedOf(c, judgements.get(c.incoming.resultId) ?? ineligible(c.checks)),
   );

@@ -10,6 +10,7 @@ import {
 import { join } from 'node:path';
 import { sanitiseEnvelope } from '../envelope/envelope.js';
 import { parseStrictJson } from '../envelope/json.js';
+import { environmentOf } from '../envelope/report.js';
 import type { SpoolClient, SpoolEntry } from '../envelope/spool.js';
 import type { Problem } from '../problems.js';
 import type { SchemaValidator } from '../schema/validate.js';
@@ -79,12 +80,14 @@ function clientOf(raw: unknown): SpoolClient | undefined {
   if (!isRecord(raw)) return undefined;
   const status = typeof raw.status === 'string' ? raw.status : 'unknown';
   const sha = optionalText(raw.script_sha256, 64);
+  const environment = environmentOf(raw.environment);
   return {
     status: status as SpoolClient['status'],
     exit_code: optionalInteger(raw.exit_code) ?? null,
     elapsed_seconds: optionalNumber(raw.elapsed_seconds) ?? null,
     ...(sha && /^[0-9a-f]{64}$/.test(sha) ? { script_sha256: sha } : {}),
     ...(raw.isolation === 'sandbox' || raw.isolation === 'limits-only' ? { isolation: raw.isolation } : {}),
+    ...(environment ? { environment } : {}),
     ...(typeof raw.message === 'string' ? { message: raw.message.slice(0, 500) } : {}),
     ...(typeof raw.stderr_tail === 'string' ? { stderr_tail: raw.stderr_tail.slice(-2000) } : {}),
   };

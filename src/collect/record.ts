@@ -38,6 +38,8 @@ export interface Collected {
   /** What the workunit carried: the manifest commit and the script's hash. */
   manifestCommit?: string;
   scriptSha256?: string;
+  /** The computation its workunit asked for (replicas.ts replicaKey). */
+  replicaKey?: string;
   /** How the volunteer's client isolated the run. */
   isolation: 'sandbox' | 'limits-only' | 'unknown';
   /** What the volunteer's client reported, when it said anything. */
@@ -79,6 +81,8 @@ export function reviewOf(item: Collected, run: string, batch?: string): Review {
     ...(item.runtimeSeconds !== undefined ? { runtime_seconds: Number(item.runtimeSeconds.toFixed(3)) } : {}),
     ...(item.manifestCommit ? { manifest_commit: item.manifestCommit } : {}),
     ...(item.scriptSha256 ? { script_sha256: item.scriptSha256 } : {}),
+    ...(item.replicaKey ? { replica_key: item.replicaKey } : {}),
+    ...(item.client?.environment ? { environment: item.client.environment } : {}),
     verdict: item.judgement.verdict,
     outcome: item.outcome,
     quality: item.judgement.quality,

@@ -3,6 +3,9 @@ import { join } from 'node:path';
 import { parse } from 'yaml';
 import { writeFileAtomically } from '../atomic-write.js';
 import { describeCheck } from '../envelope/acceptance.js';
+import { sanitiseEnvelope } from '../envelope/envelope.js';
+import { parseStrictJson } from '../envelope/json.js';
+import { environmentOf } from '../envelope/report.js';
 import { ConfigurationError } from '../errors.js';
 import { type Forge, type OpenOutcome, REOPEN_LABEL } from '../forge/forge.js';
 import { headlineMetric, spread } from '../manifest/headline.js';
@@ -24,6 +27,7 @@ import { type CollectOptions, type CollectOutcome, collect, type Proposed } from
 import { type SetAside, setAsideEntries } from './intake.js';
 import { type BatchProposal, batchProposals, groupByExperiment } from './proposal.js';
 import { type Collected, isFlagged, metBy } from './record.js';
+import { comparable, type Replica } from './replicas.js';
 
 export { RUN_ID };
 
@@ -73,6 +77,11 @@ function experimentSection(proposal: BatchProposal, name: string, items: readonl
   const checks = (m?.acceptance ?? []).map(
     (check) => `\`${describeCheck(check)}\` met by ${metBy(items, m as Manifest, check)} of ${items.length}`,
   );
+  const compared = items.flatMap((i) => i.checks.filter((c) => c.rule === 'replicas'));
+  const agreeing = compared.filter((c) => c.passed).length;
+  const replicas = compared.length
+    ? `Same-seed replicas: ${agreeing} of ${compared.length} result${compared.length === 1 ? '' : 's'} compared with another run of the same seed and params ${agreeing === 1 ? 'agrees' : 'agree'} within the manifest's tolerances${agreeing < compared.length ? `; ${compared.length - agreeing} ${compared.length - agreeing === 1 ? 'does' : 'do'} not, and ${compared.length - agreeing === 1 ? 'is' : 'are'} flagged below` : ''}.`
+    : undefined;
   return [
     `### ${escapeMarkdown(m?.title ?? name)}`,
     '',
@@ -83,6 +92,7 @@ function experimentSection(proposal: BatchProposal, name: string, items: readonl
     }`,
     '',
     ...(checks.length ? [`Acceptance: ${checks.join('; ')}.`, ''] : []),
+    ...(replicas ? [replicas, ''] : []),
     ...(hasPlot
       ? [`[![The batch's first plot](${onBranch(branch, plot)}?raw=true)](${onBranch(branch, plot)})`, '']
       : []),
@@ -214,6 +224,40 @@ function creditEntriesOf(text: string): { result: number; workunit: string; cred
   }
 }
 
+const isObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/**
+ * The first valid complete result of each computation in a batch's data file of an open results
+ * pull request. A line that cannot be read is skipped: that pull request's own check reports it.
+ */
+function replicasIn(text: string, into: Map<string, Replica>): void {
+  for (const line of text.split('\n')) {
+    if (line.trim() === '') continue;
+    let raw: unknown;
+    try {
+      raw = parseStrictJson(line);
+    } catch {
+      continue;
+    }
+    if (!isObject(raw) || !isObject(raw.review) || !Number.isInteger(raw.result)) continue;
+    const { review } = raw;
+    const key = review.replica_key;
+    if (typeof key !== 'string' || !/^[0-9a-f]{64}$/.test(key) || into.has(key)) continue;
+    if (review.verdict !== 'valid' || !Number.isInteger(review.host)) continue;
+    const envelope = sanitiseEnvelope(raw.envelope);
+    if (!comparable(envelope)) continue;
+    const environment = environmentOf(review.environment);
+    into.set(key, {
+      id: raw.result as number,
+      host: review.host as number,
+      envelope,
+      ...(environment ? { environment } : {}),
+      where: 'an open results pull request',
+    });
+  }
+}
+
 /**
  * What the results pull requests already hold: the open ones' results and the workunits they pay,
  * and the results of ones a person closed without merging (their "no" stands: those results are not
@@ -222,6 +266,7 @@ function creditEntriesOf(text: string): { result: number; workunit: string; cred
 async function alreadyProposed(forge: Forge): Promise<Proposed & { runs: Set<string> }> {
   const results = new Set<number>();
   const paidWorkunits = new Map<string, number>();
+  const replicas = new Map<string, Replica>();
   const runs = new Set<string>();
   const open = await forge.listOpen(RESULTS_BRANCH_PREFIX);
   const declined = (await forge.listClosed(RESULTS_BRANCH_PREFIX)).filter(
@@ -233,6 +278,11 @@ async function alreadyProposed(forge: Forge): Promise<Proposed & { runs: Set<str
     for (const file of files) {
       const legacy = LEGACY_RESULT_PATH.exec(file);
       if (legacy) results.add(Number(legacy[1]));
+      if (isOpen && file.endsWith('.jsonl') && !file.startsWith(`${CREDIT_DIR}/`)) {
+        const data = await forge.readFile(pull, file);
+        if (data !== undefined) replicasIn(data, replicas);
+        continue;
+      }
       if (!file.startsWith(`${CREDIT_DIR}/`) || !file.endsWith('.yaml')) continue;
       const text = await forge.readFile(pull, file);
       if (text === undefined) continue;
@@ -249,7 +299,7 @@ async function alreadyProposed(forge: Forge): Promise<Proposed & { runs: Set<str
       }
     }
   }
-  return { results, paidWorkunits, runs };
+  return { results, paidWorkunits, replicas, runs };
 }
 
 export interface CollectResultsOptions extends Omit<CollectOptions, 'proposed'> {

@@ -33,6 +33,40 @@ const STATUSES: ReadonlySet<string> = new Set<ClientStatus>([
 /** How the run was isolated from the volunteer's computer (see README, "The sandbox"). */
 export type Isolation = 'sandbox' | 'limits-only';
 
+/** What a run's numbers may depend on beyond seed and params, as the client found it on the host. */
+export interface RunEnvironment {
+  python?: string;
+  numpy?: string;
+  blas?: string;
+  cpu?: string;
+  machine?: string;
+  os?: string;
+}
+
+const ENVIRONMENT_KEYS: readonly (keyof RunEnvironment)[] = [
+  'python',
+  'numpy',
+  'blas',
+  'cpu',
+  'machine',
+  'os',
+];
+
+/** The environment a client reports: known keys only, short single-line text, nothing else. */
+export function environmentOf(raw: unknown): RunEnvironment | undefined {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return undefined;
+  const out: RunEnvironment = {};
+  for (const key of ENVIRONMENT_KEYS) {
+    const value = (raw as Record<string, unknown>)[key];
+    if (typeof value === 'string' && value.trim() !== '')
+      out[key] = value
+        .replace(/\p{Cc}/gu, ' ')
+        .trim()
+        .slice(0, 120);
+  }
+  return Object.keys(out).length > 0 ? out : undefined;
+}
+
 /** The client's report, reduced to what we read; the envelope stays raw until it is sanitised. */
 export interface ClientReport {
   status: ClientStatus | 'unknown';
@@ -41,6 +75,7 @@ export interface ClientReport {
   elapsedSeconds: number | null;
   scriptSha256?: string;
   isolation?: Isolation;
+  environment?: RunEnvironment;
   stderrTail: string;
   envelope?: unknown;
 }
@@ -71,6 +106,7 @@ export function readClientReport(bytes: Buffer): ReadReport {
   const r = raw as Record<string, unknown>;
   const status =
     typeof r.status === 'string' && STATUSES.has(r.status) ? (r.status as ClientStatus) : 'unknown';
+  const environment = environmentOf(r.environment);
   return {
     report: {
       status,
@@ -81,6 +117,7 @@ export function readClientReport(bytes: Buffer): ReadReport {
         ? { scriptSha256: r.script_sha256 }
         : {}),
       ...(r.isolation === 'sandbox' || r.isolation === 'limits-only' ? { isolation: r.isolation } : {}),
+      ...(environment ? { environment } : {}),
       stderrTail: text(r.stderr_tail, 4000),
       ...(r.envelope !== undefined && r.envelope !== null ? { envelope: r.envelope } : {}),
     },

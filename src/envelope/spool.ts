@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { writeFileAtomically } from '../atomic-write.js';
 import type { WorkunitInput } from '../workunit/input.js';
 import { type SanitisedEnvelope, sanitiseEnvelope } from './envelope.js';
-import type { ClientStatus, Isolation, ReadReport } from './report.js';
+import type { ClientStatus, Isolation, ReadReport, RunEnvironment } from './report.js';
 
 /**
  * One spool entry per result, written by `axiom assimilate` and read by `axiom collect`: what BOINC
@@ -37,6 +37,8 @@ export interface SpoolClient {
   elapsed_seconds: number | null;
   script_sha256?: string;
   isolation?: Isolation;
+  /** numpy, BLAS, CPU and the rest a run's last digits may depend on, as the client found them. */
+  environment?: RunEnvironment;
   message?: string;
   stderr_tail?: string;
 }
@@ -77,6 +79,7 @@ export function resultEntry(ref: ResultRef, read: ReadReport, now: Date): SpoolE
     elapsed_seconds: report.elapsedSeconds,
     ...(report.scriptSha256 ? { script_sha256: report.scriptSha256 } : {}),
     ...(report.isolation ? { isolation: report.isolation } : {}),
+    ...(report.environment ? { environment: report.environment } : {}),
     ...(report.message ? { message: report.message } : {}),
     ...(report.stderrTail ? { stderr_tail: report.stderrTail.slice(-2000) } : {}),
   };

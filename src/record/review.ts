@@ -1,3 +1,4 @@
+import type { RunEnvironment } from '../envelope/report.js';
 /** The verdict on one result; where it is stored is record/layout.ts. */
 export type Verdict = 'valid' | 'invalid' | 'suspicious';
 
@@ -21,6 +22,10 @@ export interface Review extends ResultIdentity {
   /** From the workunit's wu.json. */
   manifest_commit?: string;
   script_sha256?: string;
+  /** The computation the workunit asked for (collect/replicas.ts replicaKey). */
+  replica_key?: string;
+  /** What the run's numbers may depend on beyond seed and params, as the client found it. */
+  environment?: RunEnvironment;
   verdict: Verdict;
   /** What the result says of the hypothesis; absent in reviews written before outcomes. */
   outcome?: 'supported' | 'not supported' | 'inconclusive';

@@ -1,0 +1,111 @@
+import { createHash } from 'node:crypto';
+import type { SanitisedEnvelope } from '../envelope/envelope.js';
+import type { RunEnvironment } from '../envelope/report.js';
+import type { Manifest, Tolerance } from '../manifest/types.js';
+import type { WorkunitInput } from '../workunit/input.js';
+
+/** The tolerance of a number without a declared one. */
+export const DEFAULT_RELATIVE = 1e-6;
+
+/** Keys sorted at every level, so that equal params give equal text. */
+function canonical(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(canonical);
+  if (typeof value === 'object' && value !== null)
+    return Object.fromEntries(
+      Object.keys(value)
+        .sort()
+        .map((k) => [k, canonical((value as Record<string, unknown>)[k])]),
+    );
+  return value;
+}
+
+/**
+ * What identifies one computation: the experiment, the script, the seed and the params its
+ * workunit asked for. Results with the same key ran the same computation and must agree, whatever
+ * host and however many cores ran them.
+ */
+export function replicaKey(
+  workunit: Pick<WorkunitInput, 'experiment' | 'script_sha256' | 'seed' | 'params'>,
+): string {
+  const text = JSON.stringify([
+    workunit.experiment,
+    workunit.script_sha256,
+    workunit.seed,
+    canonical(workunit.params),
+  ]);
+  return createHash('sha256').update(text).digest('hex');
+}
+
+/** The tolerance of a metric or series: declared in the manifest, else exact for integers. */
+function toleranceOf(manifest: Manifest | undefined, kind: 'metric' | 'series', key: string): Tolerance {
+  if (kind === 'metric') {
+    const spec = manifest?.outputs.metrics[key];
+    return spec?.tolerance ?? (spec?.type === 'integer' ? 'exact' : { relative: DEFAULT_RELATIVE });
+  }
+  return manifest?.outputs.series?.[key]?.tolerance ?? { relative: DEFAULT_RELATIVE };
+}
+
+function within(a: number, b: number, tolerance: Tolerance): boolean {
+  if (tolerance === 'exact') return a === b;
+  if ('band' in tolerance) return Math.abs(a - b) <= tolerance.band;
+  return Math.abs(a - b) <= tolerance.relative * Math.max(Math.abs(a), Math.abs(b));
+}
+
+function describe(tolerance: Tolerance): string {
+  if (tolerance === 'exact') return 'exactly';
+  return 'band' in tolerance ? `within ${tolerance.band}` : `within ${tolerance.relative} relative`;
+}
+
+/**
+ * Where two results of the same computation differ beyond the manifest's tolerances, in a sentence;
+ * undefined when they agree on every metric and every series point.
+ */
+export function disagreement(
+  a: SanitisedEnvelope,
+  b: SanitisedEnvelope,
+  manifest: Manifest | undefined,
+): string | undefined {
+  const metrics = [...new Set([...Object.keys(a.metrics), ...Object.keys(b.metrics)])].sort();
+  for (const key of metrics) {
+    const x = a.metrics[key];
+    const y = b.metrics[key];
+    if (x === undefined || y === undefined) return `metric ${key} is reported by only one of them`;
+    const tolerance = toleranceOf(manifest, 'metric', key);
+    if (!within(x, y, tolerance)) return `${key} is ${x} against ${y} (must agree ${describe(tolerance)})`;
+  }
+  const series = [...new Set([...Object.keys(a.series), ...Object.keys(b.series)])].sort();
+  for (const key of series) {
+    const xs = a.series[key];
+    const ys = b.series[key];
+    if (!xs || !ys) return `series ${key} is reported by only one of them`;
+    if (xs.length !== ys.length) return `series ${key} has ${xs.length} points against ${ys.length}`;
+    const tolerance = toleranceOf(manifest, 'series', key);
+    const at = xs.findIndex((x, i) => !within(x, ys[i] as number, tolerance));
+    if (at >= 0)
+      return `series ${key} at point ${at + 1} is ${xs[at]} against ${ys[at]} (must agree ${describe(tolerance)})`;
+  }
+  return undefined;
+}
+
+/** One side of a comparison: a result and what ran it. */
+export interface Replica {
+  id: number;
+  host: number;
+  envelope: SanitisedEnvelope;
+  environment?: RunEnvironment;
+  /** Where it is: this run, the record, or an open results pull request. */
+  where: 'this run' | 'the record' | 'an open results pull request';
+}
+
+/** The two environments side by side where they differ, so that a disagreement can be explained. */
+export function environmentContrast(a?: RunEnvironment, b?: RunEnvironment): string {
+  if (!a || !b) return 'the environment of one of them is unknown';
+  const keys = (['numpy', 'blas', 'cpu', 'python', 'os', 'machine'] as const).filter((k) => a[k] !== b[k]);
+  if (keys.length === 0) return 'both ran the same numpy, BLAS and CPU model';
+  return keys.map((k) => `${k} ${a[k] ?? 'unknown'} / ${b[k] ?? 'unknown'}`).join('; ');
+}
+
+/** A complete result: only those did all of the planned computation and can be compared. */
+export function comparable(envelope: SanitisedEnvelope | undefined): envelope is SanitisedEnvelope {
+  return envelope !== undefined && envelope.status === 'ok' && Object.keys(envelope.metrics).length > 0;
+}
