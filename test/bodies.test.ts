@@ -12,8 +12,8 @@ const validator = new SchemaValidator();
 const manifest = loadManifest(REPO_ROOT, 'manifests/double_descent.yaml', validator).manifest as Manifest;
 const BATCH = '2026-12-02T120000Z';
 
-/** One collected result of double_descent, as collect makes it, reporting the given peak. */
-function collected(resultId: number, host: number, peak: number): Collected {
+/** One collected result of double_descent, as collect makes it, reporting the given headline. */
+function collected(resultId: number, host: number, largeOverClassical: number): Collected {
   const envelope = {
     experiment: 'double_descent',
     status: 'ok' as const,
@@ -21,7 +21,15 @@ function collected(resultId: number, host: number, peak: number): Collected {
     budget_seconds: 600,
     elapsed_seconds: 410,
     params: { n_train: 200 },
-    metrics: { peak_over_large: peak, n_train: 200, peak_width: 200, peak_width_ratio: 1, seeds: 5 },
+    metrics: {
+      large_over_classical_min: largeOverClassical,
+      peak_over_large: 26.3,
+      n_train: 200,
+      peak_width: 193,
+      peak_width_ratio: 0.965,
+      train_error_large: 5.7e-29,
+      seeds: 5,
+    },
     series: {},
     summary: 'test error peaks at p = n',
   };
@@ -73,7 +81,7 @@ function body(items: Collected[]): string {
 
 describe('pull request bodies, as a reviewer reads them', () => {
   it('pins a results pull request whose result supports its hypothesis', async () => {
-    const item = collected(1001, 194, 3022);
+    const item = collected(1001, 194, 0.65);
     expect(item.outcome).toBe('supported');
     await expect(body([item])).toMatchFileSnapshot('fixtures/bodies/results-supported.md');
   });
@@ -116,12 +124,17 @@ describe('pull request bodies, as a reviewer reads them', () => {
         cpuHours: 2.7,
         creditCap: 50,
       },
-      smoke: { status: 'ok', elapsedSeconds: 5.3, metrics: { peak_over_large: 3022, seeds: 2 }, message: '' },
+      smoke: {
+        status: 'ok',
+        elapsedSeconds: 5.3,
+        metrics: { large_over_classical_min: 0.65, seeds: 2 },
+        message: '',
+      },
     });
     for (const part of [
-      '- `peak_over_large > 5`: a clear peak above the overparameterised error',
-      '| `peak_over_large` (headline) | number |',
-      '| `axm_double_descent_38f4627f5706_h194_r0` | 194 | 1 | 16 | 2 GB | `{"n_train":200}` |',
+      '- `large_over_classical_min < 1`: the second descent ends below the best underparameterised error',
+      '| `large_over_classical_min` (headline) | number |',
+      '| `axm_double_descent_38f4627f5706_h194_r0` | 194 | 1 | 16 | 2 GB | `{"n_train":200}` | no benchmark |',
       'Smoke run: **ok** in 5.3 s',
       '- Belkin, Hsu, Ma and Mandal 2019',
       '- `experiments/double_descent.py`: 1 line, sha256',

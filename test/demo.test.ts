@@ -35,7 +35,7 @@ describe('axiom demo', () => {
     // Each proposal carries its smoke run's numbers.
     const shown = await runCli(['pr', 'show', 'double_descent'], { cwd: join(dir, 'lab'), env: env() });
     expect(shown.stdout).toMatch(
-      /Smoke run: \*\*ok\*\* in [0-9.]+ s at a short budget in the sandbox, result envelope valid; `peak_over_large` = /,
+      /Smoke run: \*\*ok\*\* in [0-9.]+ s at a short budget in the sandbox, result envelope valid; `large_over_classical_min` = /,
     );
   }, 180_000);
 
@@ -138,6 +138,35 @@ describe('axiom demo', () => {
     });
     expect(listed.status, listed.stderr).toBe(0);
     expect(listed.stdout).toMatch(/^merged {2}axiom\/results-[0-9-]+t[0-9]+z {2}Results: /m);
+    // Same-seed replicas ran on volunteers with different core counts, agreed, and the results pull
+    // request says so.
+    const branch = /^merged {2}(axiom\/results-[0-9-]+t[0-9]+z)/m.exec(listed.stdout)?.[1] as string;
+    const shown = spawnSync(command as string, [...argv.slice(0, 1), 'pr', 'show', branch], {
+      cwd: printed[2] as string,
+      encoding: 'utf8',
+      env: { PATH: process.env.PATH },
+    });
+    const agreeing =
+      shown.stdout.match(/Same-seed replicas: 2 of 2 results compared [^.]* agree within/g) ?? [];
+    expect(agreeing.length).toBeGreaterThanOrEqual(3);
+    const fleet = readFileSync(join(dir, 'lab', 'fleet.yaml'), 'utf8');
+    const coresOf = (host: number) => Number(new RegExp(`id: ${host}, cores: (\\d+)`).exec(fleet)?.[1]);
+    const pairs = summary.experiments.flatMap((experiment: string) => {
+      const dataFile = readdirSync(join(dir, 'lab', 'results', experiment)).find((f) => f.endsWith('.jsonl'));
+      const reviews = readFileSync(join(dir, 'lab', 'results', experiment, dataFile as string), 'utf8')
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l).review);
+      const agreed = reviews.filter((r) =>
+        r.checks.some((c: { rule: string; passed: boolean }) => c.rule === 'replicas' && c.passed),
+      );
+      return agreed.length === 2 &&
+        agreed[0].replica_key === agreed[1].replica_key &&
+        coresOf(agreed[0].host) !== coresOf(agreed[1].host)
+        ? [experiment]
+        : [];
+    });
+    expect(pairs.length, JSON.stringify(pairs)).toBeGreaterThanOrEqual(3);
     // In the demo's lab, commands find its store without AXIOM_DB_URL, as the summary says.
     const status = spawnSync(command as string, [...argv.slice(0, 1), 'credit', 'status', '--json'], {
       cwd: printed[2] as string,
@@ -195,8 +224,8 @@ describe('axiom demo', () => {
       expect(timeline).toMatch(
         /<strong>deployed<\/strong> · workunits of [a-z_, ]+ were created from this commit/,
       );
-      // The grokking overview draws one line per hidden width and series, not one line for all.
-      const [line] = readFileSync(
+      // The grokking overview draws one line per result, hidden width and series, not one line for all.
+      const lines = readFileSync(
         join(
           dir,
           'lab',
@@ -207,11 +236,13 @@ describe('axiom demo', () => {
           ) as string,
         ),
         'utf8',
-      ).split('\n');
-      const widths = new Set((JSON.parse(line as string).envelope.series.scale as number[]) ?? []).size;
+      )
+        .split('\n')
+        .filter(Boolean);
+      const widths = new Set((JSON.parse(lines[0] as string).envelope.series.scale as number[]) ?? []).size;
       await page.goto(`file://${join(site, 'plots', 'emergent_abilities', 'overview-1.svg')}`);
       expect(widths).toBeGreaterThan(1);
-      expect(await page.locator('g.mark-line.layer_0_layer_0_marks').count()).toBe(2 * widths);
+      expect(await page.locator('g.mark-line.layer_0_layer_0_marks').count()).toBe(2 * widths * lines.length);
       // No text is smaller than 12 px as rendered, and a phone never scrolls sideways.
       const pages = [
         'index.html',
@@ -273,7 +304,7 @@ describe('axiom demo without --yes', () => {
     });
     expect(again.code, again.stderr).toBe(0);
     expect(again.stderr).toContain('propose: 7 still wait for approval; running the 2 approved');
-    expect(again.stderr).toContain('deploy: 2 workunits created');
+    expect(again.stderr).toContain('deploy: 4 workunits created');
     const report = JSON.parse(again.stdout);
     // It stops again where a person decides: the results pull request.
     expect(report.waiting.step).toBe('results');

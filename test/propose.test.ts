@@ -360,12 +360,15 @@ describe('axiom propose with Claude as the designer (through the Claude API stan
       expect(context).toContain('running: double_descent');
       // What the experiment taught: acceptance outcomes, what failed, the spread across hosts.
       expect(context).toMatch(
-        /- double_descent: With minimum-norm least squares .* \(5 results, 3 valid; acceptance: peak_over_large > 5 met by \d\/3; .*failed checks: runtime ×1; peak_over_large [0-9.e+]+ to [0-9.e+]+ over 1 host/,
+        /- double_descent: With minimum-norm least squares .* \(5 results, 3 valid; acceptance: large_over_classical_min < 1 met by \d\/3; .*failed checks: runtime ×1; large_over_classical_min [0-9.e+]+ to [0-9.e+]+ over \d hosts?/,
       );
       const system = messagesOf(claude)[0]?.body?.system[0]?.text ?? '';
-      // The contract: the policy's modules, the runtime rule, the lab's limits, an example script.
+      // The contract: the policy's modules, fixed work, the runtime rule, tolerances, the lab's
+      // limits, an example script.
       expect(system).toContain('dataclasses, datetime, decimal');
-      expect(system).toContain('a run under 25% of the duration is a fast');
+      expect(system).toContain("declare it in the manifest's `work`");
+      expect(system).toContain('a run under a fifth of the time its planned');
+      expect(system).toContain("replicas must agree within each metric's `tolerance`");
       expect(system).toContain("The lab's limits (axiom.yaml): run_duration 30 to 14400 s");
       expect(system).toContain('Its script:');
     });

@@ -94,6 +94,22 @@ async function git(cwd: string, ...args: string[]): Promise<void> {
   }).raw(args);
 }
 
+/**
+ * The demo's fleet: the first batch's hosts, as the demo's volunteers on this machine run them, with
+ * 2 or 4 cores in turn (so that same-seed replicas of one experiment run on different core counts)
+ * and no benchmark (the planner then assumes BOINC's 1e9 operations a second per core, which this
+ * machine beats even with every volunteer running at once).
+ */
+export function demoFleet(text: string): string {
+  let index = 0;
+  return text
+    .replace(
+      /^source: .*$/m,
+      'source: the demo volunteers on this machine (the first batch, 2 or 4 cores each)',
+    )
+    .replace(/cores: \d+/g, () => `cores: ${index++ % 2 === 0 ? 2 : 4}`);
+}
+
 /** A lab repository with a bare origin (the local forge), the fleet and a configuration for short runs. */
 async function createLab(p: DemoPaths, budget: number): Promise<void> {
   mkdirSync(p.dir, { recursive: true });
@@ -104,7 +120,10 @@ async function createLab(p: DemoPaths, budget: number): Promise<void> {
   // The person the demo approves as, when `axiom pr merge` is run by hand in the lab.
   await git(p.lab, 'config', 'user.name', DEMO_REVIEWER.name);
   await git(p.lab, 'config', 'user.email', DEMO_REVIEWER.email);
-  cpSync(join(CATALOGUE_ROOT, 'fleet.yaml'), join(p.lab, 'fleet.yaml'));
+  writeFileSync(
+    join(p.lab, 'fleet.yaml'),
+    demoFleet(readFileSync(join(CATALOGUE_ROOT, 'fleet.yaml'), 'utf8')),
+  );
   const config = readFileSync(join(CATALOGUE_ROOT, 'axiom.yaml'), 'utf8').replace(
     /run_duration: \{ min: \d+,/,
     `run_duration: { min: ${Math.min(budget, 30)},`,
@@ -207,7 +226,6 @@ async function volunteerStep(run: DemoRun): Promise<VolunteerRun[]> {
     python: run.options.python,
     validator: run.validator,
     parallel,
-    coresEach: 1,
     onFinished: (done, n, total) =>
       run.options.progress?.(`volunteers: ${n}/${total} workunits done (${done.workunit}: ${done.status})`),
   });

@@ -53,7 +53,8 @@ export async function seedStore(store: SqliteBoincStore, hosts: readonly Host[])
       p_ncpus: host.cores,
       m_nbytes: host.memoryGb * 2 ** 30,
       os_name: OS_NAMES[host.os],
-      p_fpops: 1e9,
+      // BOINC's own value when the client's benchmark has not run.
+      p_fpops: host.fpops ?? 1e9,
     });
   });
   store.insert('app', { name: 'axiom', user_friendly_name: 'Axiom Lab', create_time: now() });
@@ -130,8 +131,8 @@ export interface VolunteerOptions {
   python: string;
   validator: SchemaValidator;
   parallel: number;
-  /** Cores the BOINC client grants each task (the wrapper's --nthreads). */
-  coresEach: number;
+  /** Cores the BOINC client grants each task (the wrapper's --nthreads); default: the workunit's own. */
+  coresEach?: number;
   onFinished?: (run: VolunteerRun, done: number, total: number) => void;
 }
 
@@ -171,7 +172,7 @@ async function runOne(wu: { id: number; name: string }, options: VolunteerOption
   if (existsSync(workdir)) rmSync(workdir, { recursive: true, force: true });
   const sent = now();
   const outcome = await runWorkunit(
-    { input, python: options.python, workdir, grantedCpus: options.coresEach },
+    { input, python: options.python, workdir, grantedCpus: options.coresEach ?? input.cpus },
     options.validator,
   );
   const [app] = (await options.store.query("SELECT id FROM app WHERE name = 'axiom'")) as { id: number }[];

@@ -18,7 +18,7 @@ import type { Host } from '../fleet/types.js';
 import { sha256File } from '../hash.js';
 import { hostShortfalls } from '../manifest/fit.js';
 import { loadManifest } from '../manifest/load.js';
-import type { Manifest, Target } from '../manifest/types.js';
+import type { Manifest, Target, WorkSpec } from '../manifest/types.js';
 import { formatProblem } from '../problems.js';
 import { localWorkunit, runWorkunit } from '../runner/run.js';
 import type { SchemaValidator } from '../schema/validate.js';
@@ -56,7 +56,11 @@ export interface CatalogueOptions {
   host?: number;
   /** Seconds for the smoke run of each script; 0 skips it. */
   smokeSeconds: number;
-  /** For demonstrations: one workunit per experiment, run for this many seconds. */
+  /**
+   * For demonstrations: at most two targets per experiment (same-seed replicas of each other), one
+   * workunit each, run for this many seconds, with the least work that makes a result scaled down
+   * in proportion.
+   */
   scaledRunDuration?: number;
   /** Experiments whose proposal a person closed without merging, and why they are not proposed. */
   declined?: ReadonlyMap<string, string>;
@@ -101,12 +105,19 @@ function retarget(
   return fresh.map((host) => ({ host }));
 }
 
-/** The manifest text with new targets (and budget), keeping everything else as written. */
-function withTargets(text: string, targets: Target[], runDuration?: number): string {
+/** The manifest text with new targets (and budget and work), keeping everything else as written. */
+function withTargets(text: string, targets: Target[], runDuration?: number, work?: WorkSpec): string {
   const doc = parseDocument(text);
   doc.set('targets', doc.createNode(targets));
   if (runDuration !== undefined) doc.set('run_duration', runDuration);
+  if (work) doc.setIn(['work', 'min'], work.min);
   return doc.toString({ lineWidth: 100 });
+}
+
+/** A work model for a shorter budget: its fewest units scaled down in proportion, at least one. */
+function scaledWork(work: WorkSpec | undefined, from: number, to: number | undefined): WorkSpec | undefined {
+  if (!work || to === undefined || to >= from) return work;
+  return { ...work, min: Math.max(1, Math.floor((work.min * to) / from)) };
 }
 
 /** What the lab has: its fleet, its experiments, their scripts' hashes, and the hosts they cover. */
@@ -170,7 +181,7 @@ export async function proposeFromCatalogue(
     const fitting = retarget(entry, hosts, covered, options.host);
     const targets =
       options.scaledRunDuration !== undefined
-        ? fitting.slice(0, 1).map((t) => ({ ...t, replicas: 1 }))
+        ? fitting.slice(0, 2).map((t) => ({ ...t, replicas: 1 }))
         : fitting;
     if (targets.length === 0) {
       skipped.push({
@@ -182,14 +193,21 @@ export async function proposeFromCatalogue(
       });
       continue;
     }
+    const work = scaledWork(entry.work, entry.run_duration, options.scaledRunDuration);
     const manifestText = withTargets(
       readFileSync(join(options.catalogueRoot, 'manifests', `${name}.yaml`), 'utf8'),
       targets,
       options.scaledRunDuration,
+      work !== entry.work ? work : undefined,
     );
     const candidate: Candidate = {
       name,
-      manifest: { ...entry, targets, run_duration: options.scaledRunDuration ?? entry.run_duration },
+      manifest: {
+        ...entry,
+        targets,
+        run_duration: options.scaledRunDuration ?? entry.run_duration,
+        ...(work ? { work } : {}),
+      },
       manifestText,
       script: readFileSync(scriptPath, 'utf8'),
       scriptSha256: sha,

@@ -10,6 +10,7 @@ import { headlineMetric } from '../manifest/headline.js';
 import { escapeMarkdown } from '../markdown.js';
 import { readResearchRecord } from '../record/research.js';
 import type { SchemaValidator } from '../schema/validate.js';
+import { seedPolicyOf } from '../workunit/plan.js';
 import {
   type Candidate,
   type CatalogueOptions,
@@ -162,17 +163,22 @@ export function proposalBody(c: Candidate, designed?: DesignProvenance): string 
     '',
     ...(plan
       ? [
-          `${plural(plan.workunits.length, 'workunit')} on ${plural(plan.hosts.length, 'host')}, **${plan.cpuHours.toFixed(1)} CPU-hours**, ${m.run_duration} s each; credit at most ${m.credit_cap} per result (${m.credit_cap * plan.workunits.length} in total). Seeds: ${m.seed.policy} from ${m.seed.base}.`,
+          `${plural(plan.workunits.length, 'workunit')} on ${plural(plan.hosts.length, 'host')}, **${plan.cpuHours.toFixed(1)} CPU-hours**, ${m.run_duration} s each; credit at most ${m.credit_cap} per result (${m.credit_cap * plan.workunits.length} in total). Seeds: ${seedPolicyOf(m)} from ${m.seed.base}${seedPolicyOf(m) === 'fixed' ? ' (every workunit a same-seed replica of the others)' : ''}.`,
           '',
-          '| workunit | host | seed | cores | memory | params |',
-          '| --- | ---: | ---: | ---: | ---: | --- |',
+          ...(plan.work ?? []).map(
+            (w) =>
+              `Work: \`${w.param}\` = ${w.units} for seed ${w.seed} on ${plural(w.hosts.length, 'host')}: ${t(w.reason)}.`,
+          ),
+          ...(plan.work?.length ? [''] : []),
+          '| workunit | host | seed | cores | memory | params | planned time |',
+          '| --- | ---: | ---: | ---: | ---: | --- | ---: |',
           ...plan.workunits
             .slice(0, 50)
             .map(
               (w) =>
-                `| \`${w.name}\` | ${w.host} | ${w.seed} | ${w.cpus} | ${w.memoryGb} GB | ${Object.keys(w.params).length ? `\`${JSON.stringify(w.params).replace(/`/g, "'")}\`` : '–'} |`,
+                `| \`${w.name}\` | ${w.host} | ${w.seed} | ${w.cpus} | ${w.memoryGb} GB | ${Object.keys(w.params).length ? `\`${JSON.stringify(w.params).replace(/`/g, "'")}\`` : '–'} | ${w.plannedSeconds !== undefined ? `${Math.round(w.plannedSeconds)} s` : 'no benchmark'} |`,
             ),
-          ...(plan.workunits.length > 50 ? [`| … ${plan.workunits.length - 50} more | | | | | |`] : []),
+          ...(plan.workunits.length > 50 ? [`| … ${plan.workunits.length - 50} more | | | | | | |`] : []),
         ]
       : ['No plan.']),
     '',
