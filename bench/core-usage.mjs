@@ -3,6 +3,7 @@
 // from the resource usage of everything it waited for.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { plannedWorkunit } from './planned.mjs';
 import { sandboxRun } from './sandbox.mjs';
 
 const EXPERIMENTS = [
@@ -21,9 +22,12 @@ export async function benchCoreUsage({ root, log }) {
     process.env.AXIOM_PYTHON ?? (existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3');
   const ratios = [];
   for (const name of EXPERIMENTS) {
+    // The work the planner chooses for a 2-core host at this budget: fixed work, not the clock.
+    const { params } = plannedWorkunit(root, name, { cores: CORES, budget: BUDGET_SECONDS });
     const { wall, cpu } = sandboxRun(root, python, join(root, 'experiments', `${name}.py`), 'sandbox', {
       cores: CORES,
       budget: BUDGET_SECONDS,
+      params,
     });
     const ratio = cpu / (wall * CORES);
     ratios.push(ratio);

@@ -4,6 +4,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { benchBudgetFill } from './budget-fill.mjs';
 import { benchCheck } from './check.mjs';
 import { benchCollect } from './collect.mjs';
 import { benchCoreUsage } from './core-usage.mjs';
@@ -16,6 +17,7 @@ import { benchSite } from './site.mjs';
 const BENCHMARKS = {
   'check-1000-manifests-s': benchCheck,
   'experiment-core-usage': benchCoreUsage,
+  'experiment-budget-fill': benchBudgetFill,
   'sandbox-overhead': benchSandbox,
   'deploy-bulk-speedup': benchDeploy,
   'credit-apply-10k-s': benchCredit,

@@ -10,6 +10,7 @@ import tempfile
 import time
 
 scripts_dir, script, cores, budget, mode = sys.argv[1:6]
+params = sys.argv[6] if len(sys.argv) > 6 else "{}"
 sys.path.insert(0, scripts_dir)
 import axiom_sandbox  # noqa: E402
 
@@ -17,7 +18,7 @@ workdir = tempfile.mkdtemp(prefix="axiom-bench-sandbox-")
 os.chmod(workdir, 0o755)
 shutil.copy(script, workdir)
 name = os.path.basename(script)
-env = {"AXIOM_RUN_DURATION": budget, "AXIOM_SEED": "1", "AXIOM_CPUS": cores, "AXIOM_PARAMS": "{}",
+env = {"AXIOM_RUN_DURATION": budget, "AXIOM_SEED": "1", "AXIOM_CPUS": cores, "AXIOM_PARAMS": params,
        "PYTHONHASHSEED": "0", "PATH": os.environ.get("PATH", "")}
 limits = {"memory_bytes": 4 * 2**30, "processes": 64 + 8 * int(cores), "file_bytes": 2**28, "cpu_seconds": 100000}
 started = time.monotonic()

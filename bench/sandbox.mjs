@@ -13,11 +13,11 @@ const TRIVIAL = `import json
 json.dump({"metrics": {"x": 1}}, open("experiment_result.json", "w"))
 `;
 
-export function sandboxRun(root, python, script, mode, { cores = 1, budget = 60 } = {}) {
+export function sandboxRun(root, python, script, mode, { cores = 1, budget = 60, params = {} } = {}) {
   const harness = join(root, 'bench', 'sandbox-harness.py');
   const result = spawnSync(
     python,
-    [harness, join(root, 'scripts'), script, String(cores), String(budget), mode],
+    [harness, join(root, 'scripts'), script, String(cores), String(budget), mode, JSON.stringify(params)],
     {
       encoding: 'utf8',
     },

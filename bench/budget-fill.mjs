@@ -1,0 +1,69 @@
+// experiment-budget-fill: every first-batch experiment with the work the planner chooses for a
+// 2-core host (this machine's BOINC benchmark, AXIOM_BENCH_FPOPS, default the 7.65e9 measured here)
+// at a 600 s budget, run by the volunteer client in its sandbox; the share of the budget each used.
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { MEASURED_FPOPS, plannedWorkunit } from './planned.mjs';
+
+const EXPERIMENTS = [
+  'double_descent',
+  'neural_scaling_laws',
+  'emergent_abilities',
+  'mode_connectivity',
+  'lottery_ticket',
+  'information_bottleneck',
+  'power_law_forgetting',
+  'reservoir_computing',
+  'edge_of_chaos',
+  'cellular_automata',
+];
+const BUDGET = Number(process.env.AXIOM_BENCH_BUDGET ?? 600);
+const LOW = 0.3;
+const HIGH = 0.95;
+
+export async function benchBudgetFill({ root, log }) {
+  const fpops = Number(process.env.AXIOM_BENCH_FPOPS ?? MEASURED_FPOPS);
+  const names = process.env.AXIOM_BENCH_EXPERIMENTS?.split(',') ?? EXPERIMENTS;
+  const fills = [];
+  for (const name of names) {
+    const wu = plannedWorkunit(root, name, { cores: 2, budget: BUDGET, fpops });
+    const run = spawnSync(
+      process.execPath,
+      [join(root, 'bin', 'axiom.js'), 'run', `manifests/${name}.yaml`, '--seed', String(wu.seed)].concat([
+        '--params',
+        JSON.stringify(wu.params),
+        '--budget',
+        String(BUDGET),
+        '--cpus',
+        '2',
+        '--json',
+        '--quiet',
+      ]),
+      { cwd: root, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 },
+    );
+    const outcome = JSON.parse(run.stdout);
+    const elapsed = outcome.elapsedSeconds ?? outcome.envelope?.elapsed_seconds ?? 0;
+    const fill = elapsed / BUDGET;
+    fills.push({ name, fill, status: outcome.envelope?.status ?? outcome.status });
+    log(
+      `${name}: ${JSON.stringify(wu.params)} planned ${wu.plannedSeconds} s, ran ${elapsed.toFixed(1)} s of ${BUDGET} s = ${(100 * fill).toFixed(1)} % (${outcome.envelope?.status ?? outcome.status}, ${outcome.outcome ?? 'no outcome'})`,
+    );
+  }
+  const within = fills.filter((f) => f.fill >= LOW && f.fill <= HIGH && f.status === 'ok');
+  return [
+    {
+      name: 'experiment-budget-fill',
+      value: Number(Math.min(...fills.map((f) => f.fill)).toFixed(3)),
+      unit: `lowest share of a ${BUDGET} s budget (${within.length} of ${fills.length} within ${LOW}-${HIGH})`,
+      target: `every experiment within ${LOW}-${HIGH}`,
+      pass: within.length === fills.length,
+    },
+    ...fills.map((f) => ({
+      name: `experiment-budget-fill-${f.name}`,
+      value: Number(f.fill.toFixed(3)),
+      unit: `share of a ${BUDGET} s budget (${f.status})`,
+      target: `${LOW}-${HIGH}`,
+      pass: f.fill >= LOW && f.fill <= HIGH && f.status === 'ok',
+    })),
+  ];
+}
