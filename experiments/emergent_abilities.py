@@ -44,6 +44,8 @@ def settings():
         "modulus": int(params.get("modulus", 43)),
         "train_fraction": float(params.get("train_fraction", 0.3)),
         "max_epochs": int(params.get("max_epochs", 20000)),
+        "init_scale": float(params.get("init_scale", 1.0)),
+        "weight_decay": float(params.get("weight_decay", 1.0)),
     }
 
 
@@ -76,10 +78,11 @@ def train_scale(job):
     y_train, y_test = (train[:, 0] + train[:, 1]) % p, (test[:, 0] + test[:, 1]) % p
     targets = one_hot(y_train, p)
     rng = np.random.default_rng([seed, 1, width])
-    embed = (rng.standard_normal((p, width)) / np.sqrt(width)).astype(np.float32)
-    readout = (rng.standard_normal((width, p)) / np.sqrt(width)).astype(np.float32)
+    scale = cfg["init_scale"]
+    embed = (scale * rng.standard_normal((p, width)) / np.sqrt(width)).astype(np.float32)
+    readout = (scale * rng.standard_normal((width, p)) / np.sqrt(width)).astype(np.float32)
     params, first, second = [embed, readout], [np.zeros_like(embed), np.zeros_like(readout)], [np.zeros_like(embed), np.zeros_like(readout)]
-    lr, beta1, beta2, decay = 1e-3, 0.9, 0.98, 1.0
+    lr, beta1, beta2, decay = 1e-3, 0.9, 0.98, cfg["weight_decay"]
     rows, fit_epoch, grok_epoch, cut = [], -1, -1, False
     for epoch in range(1, cfg["max_epochs"] + 1):
         hidden_in = a_train @ embed + b_train @ embed

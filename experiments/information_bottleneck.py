@@ -7,7 +7,10 @@ Method: all 4,096 12-bit inputs, labelled by thresholding |sum of +-1 bits times
 of an icosahedron|^2 at its median (balanced labels, I(X;Y) about 1 bit); a tanh network
 12-10-7-5-4-3-2 trained with Adam (lr 1e-3, batch 256) on 80 % of them; at 40 log-spaced epochs
 every hidden layer's activations on all inputs are binned (30 bins on [-1, 1]) and I(X;T) = H(T),
-I(T;Y) computed from the counts. The workunit's `runs` runs of `epochs` epochs are averaged: the
+I(T;Y) computed from the counts. The control: every run again with ReLU, which does not saturate
+(30 bins up to each layer's largest activation); Saxe et al. (2018) found that compression comes
+from tanh's saturation and is absent with ReLU. The workunit's `runs` runs of `epochs` epochs (and
+as many controls) are averaged: the
 result is a function of seed and params, more cores only make it faster, and a run cut short by
 its deadline is partial.
 Shows: I(T;Y) of the last hidden layer rises to near I(X;Y); its I(X;T) peaks early and then
@@ -70,9 +73,11 @@ def entropy(counts):
     return float(-np.sum(p * np.log2(p)))
 
 
-def information(activity, labels):
-    """I(X;T) and I(T;Y) in bits of one layer's binned activity over all (uniform) inputs."""
-    codes = np.digitize(activity, BINS)
+def information(activity, labels, relu=False):
+    """I(X;T) and I(T;Y) in bits of one layer's binned activity over all (uniform) inputs: 30 bins
+    on [-1, 1] for tanh, on [0, the layer's largest activation] for the ReLU control."""
+    bins = np.linspace(0.0, float(activity.max()) + 1e-12, 31) if relu else BINS
+    codes = np.digitize(activity, bins)
     _, cell = np.unique(codes, axis=0, return_inverse=True)
     cell = cell.ravel()
     joint = np.zeros((cell.max() + 1, 2))
@@ -82,11 +87,12 @@ def information(activity, labels):
     return i_xt, i_ty
 
 
-def forward(weights, x):
+def forward(weights, x, relu=False):
     activations = [x]
     for i in range(0, len(weights), 2):
         z = activations[-1] @ weights[i] + weights[i + 1]
-        activations.append(np.tanh(z) if i + 2 < len(weights) else z)
+        hidden = np.maximum(z, 0.0) if relu else np.tanh(z)
+        activations.append(hidden if i + 2 < len(weights) else z)
     return activations
 
 
@@ -96,7 +102,8 @@ def train_run(job):
     Stops at the deadline: a run that cannot start returns None, one cut short returns the log
     epochs it reached.
     """
-    seed, run, epochs, log_epochs, deadline = job
+    seed, run, epochs, log_epochs, deadline, *control = job
+    relu = bool(control and control[0])
     if time.monotonic() > deadline:
         return None
     x, y = dataset()
@@ -115,7 +122,7 @@ def train_run(job):
         shuffled = rng.permutation(train)
         for begin in range(0, len(shuffled), 256):
             batch = shuffled[begin:begin + 256]
-            activations = forward(weights, x[batch])
+            activations = forward(weights, x[batch], relu)
             logits = activations[-1] - activations[-1].max(axis=1, keepdims=True)
             delta = np.exp(logits)
             delta /= delta.sum(axis=1, keepdims=True)
@@ -125,15 +132,16 @@ def train_run(job):
             for i in range(len(weights) - 2, -1, -2):
                 grads = (activations[i // 2].T @ delta, delta.sum(axis=0))
                 if i:
-                    delta = (delta @ weights[i].T) * (1.0 - activations[i // 2] ** 2)
+                    slope = (activations[i // 2] > 0) if relu else (1.0 - activations[i // 2] ** 2)
+                    delta = (delta @ weights[i].T) * slope
                 for k, grad in zip((i, i + 1), grads):
                     first[k] = 0.9 * first[k] + 0.1 * grad
                     second[k] = 0.999 * second[k] + 0.001 * grad * grad
                     weights[k] -= 1e-3 * (first[k] / (1 - 0.9**step)) / (np.sqrt(second[k] / (1 - 0.999**step)) + 1e-8)
         if epoch in wanted:
-            activations = forward(weights, x)
-            plane.append([information(activations[layer], y) for layer in range(1, HIDDEN + 1)])
-    accuracy = float(np.mean(forward(weights, x[test])[-1].argmax(axis=1) == y[test]))
+            activations = forward(weights, x, relu)
+            plane.append([information(activations[layer], y, relu) for layer in range(1, HIDDEN + 1)])
+    accuracy = float(np.mean(forward(weights, x[test], relu)[-1].argmax(axis=1) == y[test]))
     return plane, accuracy
 
 
@@ -148,7 +156,7 @@ def write(result):
     os.replace(RESULT_FILE + ".tmp", RESULT_FILE)
 
 
-def write_result(cfg, outcomes, log_epochs):
+def write_result(cfg, outcomes, log_epochs, controls=()):
     if not outcomes:
         result = {
             "experiment": "information_bottleneck", "version": VERSION, "status": "partial", "progress": 0.0,
@@ -158,8 +166,8 @@ def write_result(cfg, outcomes, log_epochs):
         }
         write(result)
         return
-    # Runs cut short by the deadline share the log epochs they all reached.
-    reached = min(len(o[0]) for o in outcomes)
+    # Runs cut short by the deadline share the log epochs they all reached (the controls too).
+    reached = min(len(o[0]) for o in [*outcomes, *controls])
     planned = len(log_epochs)
     log_epochs = log_epochs[:reached]
     epochs_done = log_epochs[-1]
@@ -171,7 +179,12 @@ def write_result(cfg, outcomes, log_epochs):
     for layer in range(HIDDEN):
         series[f"i_xt_{layer + 1}"] = plane[:, layer, 0].tolist()
         series[f"i_ty_{layer + 1}"] = plane[:, layer, 1].tolist()
+    control = np.mean([o[0][:reached] for o in controls], axis=0)[:, HIDDEN - 1, :] if controls else None
+    if control is not None:
+        series["i_xt_last_relu"] = control[:, 0].tolist()
     metrics = {
+        "compression_minus_control": float(last[:, 0].max() - last[-1, 0])
+        - (float(control[:, 0].max() - control[-1, 0]) if control is not None else 0.0),
         "i_ty_last": float(last[-1, 1]),
         "i_xt_last_peak": float(last[:, 0].max()),
         "i_xt_last_final": float(last[-1, 0]),
@@ -180,17 +193,21 @@ def write_result(cfg, outcomes, log_epochs):
         "test_acc": float(np.mean([o[1] for o in outcomes])),
         "epochs": epochs_done,
         "runs": len(outcomes),
+        "compression_last_relu": float(control[:, 0].max() - control[-1, 0]) if control is not None else 0.0,
+        "i_ty_last_relu": float(control[-1, 1]) if control is not None else 0.0,
+        "test_acc_relu": float(np.mean([o[1] for o in controls])) if controls else 0.0,
     }
     result = {
         "experiment": "information_bottleneck", "version": VERSION,
-        "status": "ok" if len(outcomes) == cfg["runs"] and reached == planned else "partial",
-        "progress": round(len(outcomes) / cfg["runs"] * reached / planned, 4),
+        "status": "ok" if len(outcomes) == len(controls) == cfg["runs"] and reached == planned else "partial",
+        "progress": round((len(outcomes) + len(controls)) / (2 * cfg["runs"]) * reached / planned, 4),
         "seed": cfg["seed"], "params": cfg["params"], "budget_seconds": cfg["budget"],
         "elapsed_seconds": round(time.monotonic() - START, 3), "metrics": metrics, "series": series,
         "summary": (
             f"last hidden layer: I(T;Y) {metrics['i_ty_last']:.2f} of {i_xy:.2f} bits; I(X;T) peaked at "
             f"{metrics['i_xt_last_peak']:.1f} bits and fell {metrics['compression_last']:.1f} bits by epoch {epochs_done}; "
-            f"test accuracy {metrics['test_acc']:.3f}, {len(outcomes)} runs"
+            f"test accuracy {metrics['test_acc']:.3f}, {len(outcomes)} runs; the ReLU control fell "
+            f"{metrics['compression_last_relu']:.1f} bits"
         ),
     }
     write(result)
@@ -202,10 +219,14 @@ def main():
     log_epochs = log_epochs_for(epochs, cfg["log_points"])
     # The budget is a deadline inside every run too: a loaded host ends with a partial result, on time.
     deadline = START + 0.85 * cfg["budget"]
-    runs = [(cfg["seed"], run, epochs, log_epochs, deadline) for run in range(cfg["runs"])]
+    # Every run twice: with tanh, and as the control with ReLU, which does not saturate.
+    runs = [(cfg["seed"], run, epochs, log_epochs, deadline, relu) for relu in (False, True) for run in range(cfg["runs"])]
     with ProcessPoolExecutor(max_workers=workers(cfg)) as pool:
-        outcomes = [o for o in pool.map(train_run, runs) if o is not None and len(o[0]) >= 2]
-    write_result(cfg, outcomes, log_epochs)
+        done = list(pool.map(train_run, runs))
+    usable = [o is not None and len(o[0]) >= 2 for o in done]
+    outcomes = [o for o, ok, job in zip(done, usable, runs) if ok and not job[5]]
+    controls = [o for o, ok, job in zip(done, usable, runs) if ok and job[5]]
+    write_result(cfg, outcomes, log_epochs, controls)
 
 
 if __name__ == "__main__":

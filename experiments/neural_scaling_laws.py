@@ -93,9 +93,18 @@ def train_student(job):
     moments = [np.zeros_like(p) for p in params]
     squares = [np.zeros_like(p) for p in params]
     beta1, beta2, eps = 0.9, 0.999, 1e-8
+
+    def test_loss():
+        prediction = np.tanh(DATA["x_test"] @ params[0] + params[1]) @ params[2] + params[3]
+        return float(np.mean((prediction - DATA["y_test"]) ** 2))
+
+    # The loss four fifths of the way through says whether the run had converged by its end.
+    checkpoint, at_checkpoint = int(0.8 * steps), None
     for step in range(1, steps + 1):
+        if step == checkpoint:
+            at_checkpoint = test_loss()
         if step % 200 == 0 and time.time() > stop_at:
-            return width, None  # out of time: this size is left out
+            return width, None, None  # out of time: the result is partial
         lr = 3e-3 * 0.5 * (1 + np.cos(np.pi * step / steps)) + 1e-5
         batch_index = rng.integers(0, len(x_pool), batch)
         x, y = x_pool[batch_index], y_pool[batch_index]
@@ -110,8 +119,8 @@ def train_student(job):
             v *= beta2
             v += (1 - beta2) * g * g
             p -= lr * (m / (1 - beta1**step)) / (np.sqrt(v / (1 - beta2**step)) + eps)
-    prediction = np.tanh(DATA["x_test"] @ params[0] + params[1]) @ params[2] + params[3]
-    return width, float(np.mean((prediction - DATA["y_test"]) ** 2))
+    final = test_loss()
+    return width, final, at_checkpoint if at_checkpoint is not None else final
 
 
 def fit_power_law(sizes, losses):
@@ -128,15 +137,18 @@ def fit_power_law(sizes, losses):
     return best
 
 
-def write_result(cfg, losses, steps):
+def write_result(cfg, losses, steps, checkpoints):
     widths = sorted(losses)
     sizes = [parameter_count(w, cfg["dim"]) for w in widths]
     loss_values = [losses[w] for w in widths]
     metrics = {}
     if len(widths) >= 3:
         alpha, a, c, r2 = fit_power_law(sizes, loss_values)
+        # How much each size still improved over the last fifth of its steps: small when converged.
+        late = max((checkpoints[w] - losses[w]) / checkpoints[w] for w in widths if checkpoints[w] > 0)
         metrics = {"alpha": alpha, "r2": r2, "coefficient": a, "floor": c, "sizes": len(widths),
-                   "size_decades": float(np.log10(sizes[-1] / sizes[0])), "steps": steps}
+                   "size_decades": float(np.log10(sizes[-1] / sizes[0])), "steps": steps,
+                   "late_improvement_max": float(late)}
     complete = len(widths) == len(WIDTHS)
     missing = [w for w in WIDTHS if w not in losses]
     result = {
@@ -161,13 +173,13 @@ def main():
     cfg = settings()
     steps = cfg["steps"]
     stop_at = time.time() + DEADLINE_SHARE * cfg["budget"] - (time.monotonic() - START)
-    losses = {}
+    losses, checkpoints = {}, {}
     with ProcessPoolExecutor(max_workers=workers(cfg), initializer=init_worker, initargs=(cfg["seed"], cfg)) as pool:
         # Largest first, so that no core idles while the last long job runs; the small ones are quick.
-        for width, loss in pool.map(train_student, [(cfg["seed"], w, steps, cfg, stop_at) for w in reversed(WIDTHS)]):
+        for width, loss, checkpoint in pool.map(train_student, [(cfg["seed"], w, steps, cfg, stop_at) for w in reversed(WIDTHS)]):
             if loss is not None:
-                losses[width] = loss
-    write_result(cfg, losses, steps)
+                losses[width], checkpoints[width] = loss, checkpoint
+    write_result(cfg, losses, steps, checkpoints)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,8 @@ Gaussian inputs) with SGD, then task B (the same teacher on a fixed permutation 
 A's test accuracy is measured at 40 log-spaced steps of training on B, over three decades.
 Retention r(t) = (acc_A(t) - chance) / (acc_A(0) - chance), averaged over independent runs, is
 fitted by a power law r = (1 + t/tau)^-beta and by an exponential r = (1 - c) e^(-t/tau) + c,
-both with two free parameters, by least squares over the log-spaced points.
+both with two free parameters, by least squares over the log-spaced points, and the two are
+compared by Akaike's criterion (equal parameter counts, so by their squared errors).
 Shows: A is largely forgotten within a few hundred steps on B. Both fits are reported; with a
 fully permuted task B and a constant learning rate the decay settles on a floor, which the
 exponential with its floor follows more closely than the pure power law (whose shape shows only
@@ -132,11 +133,13 @@ def run(job):
 
 
 def fit(model, t, r):
-    """Least-squares fit, in retention space, of a two-parameter model over a grid; returns (r2, tau, other)."""
-    taus = np.geomspace(0.1, 1e5, 300)[:, None, None]
+    """Least-squares fit, in retention space, of a two-parameter model over a grid; returns
+    (r2, tau, other, sum of squared errors)."""
+    taus = np.geomspace(0.1, 1e6, 350)[:, None, None]
     if model == "power":
-        # r = (1 + t/tau)^-beta, beta at most 4: with a large beta and tau it turns into an exponential.
-        others = np.geomspace(0.005, 4.0, 300)[None, :, None]
+        # r = (1 + t/tau)^-beta, beta up to 50: with a large beta and tau it turns into an
+        # exponential, so a fit at the bound says the data want an exponential.
+        others = np.geomspace(0.005, 50.0, 350)[None, :, None]
         predicted = (1 + t[None, None, :] / taus) ** -others
     else:
         # r = (1 - c) e^(-t/tau) + c
@@ -146,7 +149,7 @@ def fit(model, t, r):
     i, j = np.unravel_index(np.argmin(errors), errors.shape)
     total = np.sum((r - r.mean()) ** 2)
     r2 = 1 - errors[i, j] / total if total > 0 else 0.0
-    return float(r2), float(taus[i, 0, 0]), float(others[0, j, 0])
+    return float(r2), float(taus[i, 0, 0]), float(others[0, j, 0]), float(errors[i, j])
 
 
 def main():
@@ -188,9 +191,14 @@ def write_result(cfg, outcomes, log_steps):
     curve = np.mean([o[1][:reached] for o in outcomes], axis=0)
     t = np.asarray(log_steps, float)
     retention = (curve - chance) / (before - chance)
-    power_r2, power_tau, exponent = fit("power", t, retention)
-    exp_r2, exp_tau, floor = fit("exponential", t, retention)
+    power_r2, power_tau, exponent, power_sse = fit("power", t, retention)
+    exp_r2, exp_tau, floor, exp_sse = fit("exponential", t, retention)
+    # Akaike's criterion for least squares, n ln(SSE / n) + 2k, with k = 2 for both models: its
+    # difference says which model the points prefer (over 2: the exponential, under -2: the power law).
+    n = len(t)
+    delta_aic = float(n * np.log(max(power_sse, 1e-300) / max(exp_sse, 1e-300)))
     metrics = {
+        "delta_aic": delta_aic,
         "forgetting": before - float(curve[-1]),
         "power_law_r2": power_r2,
         "exponential_r2": exp_r2,
@@ -213,7 +221,8 @@ def write_result(cfg, outcomes, log_steps):
         "series": {"step": log_steps, "task_a_acc": curve.tolist(), "retention": retention.tolist()},
         "summary": (
             f"task A accuracy fell from {before:.3f} to {curve[-1]:.3f} over {log_steps[-1]} steps on B; "
-            f"power law r2 {power_r2:.3f} (exponent {exponent:.2f}) vs exponential r2 {exp_r2:.3f}; {len(outcomes)} runs"
+            f"power law r2 {power_r2:.3f} (exponent {exponent:.2f}) vs exponential r2 {exp_r2:.3f}, AIC difference "
+            f"{delta_aic:.1f} ({'exponential' if delta_aic > 2 else 'power law' if delta_aic < -2 else 'neither'} preferred); {len(outcomes)} runs"
         ),
     }
     write(result)
