@@ -13,7 +13,7 @@ import { REPO_ROOT, runCli } from '../helpers/repo.js';
 // machine the gflop figures come from, so that a slower machine still finishes in time).
 const BUDGET = 120;
 const FPOPS = Number(process.env.AXIOM_SCIENCE_FPOPS ?? 5e9);
-const EXPERIMENTS = [
+const EXPERIMENTS = process.env.AXIOM_SCIENCE_EXPERIMENTS?.split(',') ?? [
   'double_descent',
   'neural_scaling_laws',
   'emergent_abilities',
