@@ -89,7 +89,7 @@ def train_scale(job):
     # is checked every LOG_EVERY epochs; rows are kept at ROWS log-spaced checks (and at the fit and
     # the grok), so that a long run's series stays small.
     checks = max(1, cfg["max_epochs"] // LOG_EVERY)
-    kept = {LOG_EVERY * int(round(c)) for c in np.geomspace(1, checks, ROWS)}
+    kept = {LOG_EVERY * int(round(c)) for c in np.geomspace(1, checks, ROWS)} | {cfg["max_epochs"]}
     for epoch in range(1, cfg["max_epochs"] + 1):
         if epoch % 5 == 0 and time.time() > stop_at:
             cut = True  # how far it got is the last check kept
@@ -110,7 +110,7 @@ def train_scale(job):
             v += (1 - beta2) * grad * grad
             param *= 1 - lr * decay
             param -= lr * (m / (1 - beta1**epoch)) / (np.sqrt(v / (1 - beta2**epoch)) + 1e-8)
-        if epoch % LOG_EVERY == 0:
+        if epoch % LOG_EVERY == 0 or epoch == cfg["max_epochs"]:  # and always at the last epoch
             train_acc = float(np.mean(probs.argmax(axis=1) == y_train))
             test_in = a_test @ embed + b_test @ embed
             test_acc = float(np.mean(((test_in * test_in) @ readout).argmax(axis=1) == y_test))
