@@ -112,16 +112,28 @@ function reviewOn(id: number, run: string): Record<string, any> {
   return line.review;
 }
 
+/** BOINC result rows, one per host's workunit, in the order given. */
+async function finishedOn(...hosts: number[]): Promise<number[]> {
+  const users: Record<number, number> = { 194: 1, 296: 1, 287: 2 };
+  return insertFinishedResults(
+    db.connection,
+    hosts.map((host) => ({ workunit: workunitOf(host).wu_name, host, user: users[host] as number })),
+  );
+}
+
+/** Changes one metric of a spool entry by 1 % and its time, as a volunteer editing a real result would. */
+function tamper(entry: SpoolEntry): void {
+  const e = entry.envelope as NonNullable<SpoolEntry['envelope']>;
+  e.metrics.peak_over_large = (e.metrics.peak_over_large as number) * 1.01;
+  e.elapsed_seconds = (e.elapsed_seconds ?? 0) + 1.234;
+}
+
 const RUN = '2026-11-25T120000Z';
 const LATER = '2026-11-26T120000Z';
 
 describe('same-seed replicas', () => {
   it('from a 1-core and a 2-core host agree; one with a metric changed is suspicious, against a result not yet merged', async () => {
-    const [a, b, c] = (await insertFinishedResults(db.connection, [
-      { workunit: workunitOf(194).wu_name, host: 194, user: 1 },
-      { workunit: workunitOf(296).wu_name, host: 296, user: 1 },
-      { workunit: workunitOf(287).wu_name, host: 287, user: 2 },
-    ])) as [number, number, number];
+    const [a, b, c] = (await finishedOn(194, 296, 287)) as [number, number, number];
     const twoCores = await runOn(296, 2);
     spoolResult(a, 194, await runOn(194, 1));
     spoolResult(b, 296, twoCores);
@@ -141,11 +153,7 @@ describe('same-seed replicas', () => {
 
     // Host 287 returns the 2-core run's numbers with one metric changed by 1 %; the other two are
     // in an open results pull request, not merged yet, and still its reference.
-    spoolResult(c, 287, twoCores, (entry) => {
-      const e = entry.envelope as NonNullable<SpoolEntry['envelope']>;
-      e.metrics.peak_over_large = (e.metrics.peak_over_large as number) * 1.01;
-      e.elapsed_seconds = (e.elapsed_seconds ?? 0) + 1.234;
-    });
+    spoolResult(c, 287, twoCores, tamper);
     const second = await collectRun(LATER);
     expect(second.collected.map((r) => [r.result, r.verdict, r.credit])).toEqual([[c, 'suspicious', 0]]);
     const tampered = reviewOn(c, LATER);
@@ -159,12 +167,25 @@ describe('same-seed replicas', () => {
     );
   }, 120_000);
 
+  it('in one run, flags only the one of three that disagrees with the other two', async () => {
+    const [a, b, c] = (await finishedOn(194, 296, 287)) as [number, number, number];
+    const twoCores = await runOn(296, 2);
+    spoolResult(a, 194, await runOn(194, 1));
+    spoolResult(b, 296, twoCores);
+    spoolResult(c, 287, twoCores, tamper);
+    const run = await collectRun(RUN);
+    expect(run.collected.map((r) => [r.result, r.verdict])).toEqual([
+      [a, 'valid'],
+      [b, 'valid'],
+      [c, 'suspicious'],
+    ]);
+    expect(reviewOn(c, RUN).flags.join(' ')).toContain(
+      `disagrees with result ${a} (host 194, this run), which ran the same computation: peak_over_large is`,
+    );
+  }, 120_000);
+
   it('catches a copy of a published result under another host’s workunit', async () => {
-    const [a, copy, honest] = (await insertFinishedResults(db.connection, [
-      { workunit: workunitOf(194).wu_name, host: 194, user: 1 },
-      { workunit: workunitOf(287).wu_name, host: 287, user: 2 },
-      { workunit: workunitOf(296).wu_name, host: 296, user: 1 },
-    ])) as [number, number, number];
+    const [a, copy, honest] = (await finishedOn(194, 287, 296)) as [number, number, number];
     const report = await runOn(194, 1);
     spoolResult(a, 194, report);
     await collectRun(RUN);

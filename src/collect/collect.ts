@@ -12,7 +12,14 @@ import { type CheckContext, type CheckOutcome, checkResult, fingerprint, flagRes
 import { type Incoming, readSpool, type SetAside } from './intake.js';
 import { capPerHostDay, ineligible, type Judgement, proposeCredit, type ResultJudge } from './judge.js';
 import type { Collected } from './record.js';
-import { comparable, disagreement, environmentContrast, type Replica, replicaKey } from './replicas.js';
+import {
+  comparable,
+  disagreement,
+  environmentContrast,
+  type Replica,
+  replicaKey,
+  replicaOfRecord,
+} from './replicas.js';
 
 /** What open results pull requests already propose: their results, and the workunits they pay. */
 export interface Proposed {
@@ -106,19 +113,8 @@ function existingOf(record: ResearchRecord) {
       ...(review.replica_key ? { key: review.replica_key } : {}),
       ...(result.envelope.elapsed_seconds !== undefined ? { elapsed: result.envelope.elapsed_seconds } : {}),
     });
-    if (
-      review.replica_key &&
-      review.verdict === 'valid' &&
-      comparable(result.envelope) &&
-      !replicas.has(review.replica_key)
-    )
-      replicas.set(review.replica_key, {
-        id: result.id,
-        host: review.host,
-        envelope: result.envelope,
-        ...(review.environment ? { environment: review.environment } : {}),
-        where: 'the record',
-      });
+    const reference = replicaOfRecord(result, 'the record');
+    if (reference && !replicas.has(reference.key)) replicas.set(reference.key, reference.replica);
     const key = `${review.host} ${review.received_at.slice(0, 10)}`;
     hostDay.set(key, (hostDay.get(key) ?? 0) + review.proposed_credit);
     if ((result.credit ?? review.proposed_credit) > 0 && !paidWorkunits.has(review.workunit))
@@ -127,36 +123,37 @@ function existingOf(record: ResearchRecord) {
   return { ids, fingerprints, hostDay, paidWorkunits, replicas };
 }
 
-/** Replicas of one computation compared pairwise at most this many at a time. */
-const GROUP_LIMIT = 50;
-
 /**
  * The members of a group of results of one computation that are suspicious, with a result each
- * disagrees with and how. Everyone is first compared with the first, so a group that agrees, the
- * usual case, costs one pass. When some disagree, a member that agrees with more than half of the
- * group (itself included) stands, so one bad replica among honest ones is the only one flagged; in
- * a pair that disagrees, or a group without a majority, every member that disagrees is.
+ * disagrees with and how. Members are sorted into classes that agree with each class's first
+ * member, so a group that agrees, the usual case, costs one pass. A class holding more than half of
+ * the group stands, so one bad replica among honest ones is the only one flagged; without such a
+ * majority (a pair that disagrees, say) every member is.
  */
 function disagreements(
   group: readonly Replica[],
   manifest: Manifest | undefined,
 ): Map<number, [Replica, string]> {
+  const classes: Replica[][] = [];
+  for (const member of group) {
+    const same = classes.find(
+      (c) => disagreement((c[0] as Replica).envelope, member.envelope, manifest) === undefined,
+    );
+    if (same) same.push(member);
+    else classes.push([member]);
+  }
   const found = new Map<number, [Replica, string]>();
-  const [reference, ...rest] = group;
-  if (!reference) return found;
-  const differs = (x: Replica, y: Replica) => disagreement(x.envelope, y.envelope, manifest);
-  if (rest.every((m) => differs(reference, m) === undefined)) return found;
-  const members = group.slice(0, GROUP_LIMIT);
-  for (const member of members) {
-    const against = members
-      .filter((other) => other !== member)
-      .flatMap((other) => {
-        const how = differs(member, other);
-        return how ? [{ other, how }] : [];
-      });
-    const agreeing = members.length - against.length; // itself included
-    const [first] = against;
-    if (first && agreeing <= members.length / 2) found.set(member.id, [first.other, first.how]);
+  if (classes.length < 2) return found;
+  const majority = classes.find((c) => c.length > group.length / 2);
+  for (const own of classes) {
+    if (own === majority) continue;
+    // Against the majority's first member, or, without one, the first member of another class.
+    const other = (majority ?? classes.find((c) => c !== own) ?? own)[0] as Replica;
+    for (const member of own) {
+      // Agreement within a tolerance is not transitive: a member that agrees with it stands.
+      const how = disagreement(member.envelope, other.envelope, manifest);
+      if (how) found.set(member.id, [other, how]);
+    }
   }
   return found;
 }

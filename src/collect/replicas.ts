@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import type { SanitisedEnvelope } from '../envelope/envelope.js';
-import type { RunEnvironment } from '../envelope/report.js';
+import { ENVIRONMENT_KEYS, type RunEnvironment } from '../envelope/report.js';
 import type { Manifest, Tolerance } from '../manifest/types.js';
+import type { ResultRecord } from '../record/research.js';
 import type { WorkunitInput } from '../workunit/input.js';
 
 /** The tolerance of a number without a declared one. */
@@ -100,7 +101,7 @@ export interface Replica {
 /** The two environments side by side where they differ, so that a disagreement can be explained. */
 export function environmentContrast(a?: RunEnvironment, b?: RunEnvironment): string {
   if (!a || !b) return 'the environment of one of them is unknown';
-  const keys = (['numpy', 'blas', 'cpu', 'python', 'os', 'machine'] as const).filter((k) => a[k] !== b[k]);
+  const keys = ENVIRONMENT_KEYS.filter((k) => a[k] !== b[k]);
   if (keys.length === 0) return 'both ran the same numpy, BLAS and CPU model';
   return keys.map((k) => `${k} ${a[k] ?? 'unknown'} / ${b[k] ?? 'unknown'}`).join('; ');
 }
@@ -108,4 +109,26 @@ export function environmentContrast(a?: RunEnvironment, b?: RunEnvironment): str
 /** A complete result: only those did all of the planned computation and can be compared. */
 export function comparable(envelope: SanitisedEnvelope | undefined): envelope is SanitisedEnvelope {
   return envelope !== undefined && envelope.status === 'ok' && Object.keys(envelope.metrics).length > 0;
+}
+
+/**
+ * A recorded result as the reference for its computation: only a valid, complete result whose
+ * review names the computation (its replica key) is one.
+ */
+export function replicaOfRecord(
+  result: ResultRecord,
+  where: Replica['where'],
+): { key: string; replica: Replica } | undefined {
+  const review = result.review;
+  if (!review?.replica_key || review.verdict !== 'valid' || !comparable(result.envelope)) return undefined;
+  return {
+    key: review.replica_key,
+    replica: {
+      id: result.id,
+      host: review.host,
+      envelope: result.envelope,
+      ...(review.environment ? { environment: review.environment } : {}),
+      where,
+    },
+  };
 }

@@ -3,9 +3,6 @@ import { join } from 'node:path';
 import { parse } from 'yaml';
 import { writeFileAtomically } from '../atomic-write.js';
 import { describeCheck } from '../envelope/acceptance.js';
-import { sanitiseEnvelope } from '../envelope/envelope.js';
-import { parseStrictJson } from '../envelope/json.js';
-import { environmentOf } from '../envelope/report.js';
 import { ConfigurationError } from '../errors.js';
 import { type Forge, type OpenOutcome, REOPEN_LABEL } from '../forge/forge.js';
 import { headlineMetric, spread } from '../manifest/headline.js';
@@ -15,6 +12,7 @@ import { escapeMarkdown } from '../markdown.js';
 import { PlotRenderer } from '../plots/render.js';
 import type { Problem } from '../problems.js';
 import {
+  batchOfDataFile,
   batchPlotFile,
   CREDIT_DIR,
   dataFile,
@@ -23,11 +21,13 @@ import {
   reviewFile,
   runOfBatch,
 } from '../record/layout.js';
+import { parseDataFile } from '../record/research.js';
+import type { SchemaValidator } from '../schema/validate.js';
 import { type CollectOptions, type CollectOutcome, collect, type Proposed } from './collect.js';
 import { type SetAside, setAsideEntries } from './intake.js';
 import { type BatchProposal, batchProposals, groupByExperiment } from './proposal.js';
 import { type Collected, isFlagged, metBy } from './record.js';
-import { comparable, type Replica } from './replicas.js';
+import { type Replica, replicaOfRecord } from './replicas.js';
 
 export { RUN_ID };
 
@@ -224,37 +224,23 @@ function creditEntriesOf(text: string): { result: number; workunit: string; cred
   }
 }
 
-const isObject = (v: unknown): v is Record<string, unknown> =>
-  typeof v === 'object' && v !== null && !Array.isArray(v);
-
 /**
  * The first valid complete result of each computation in a batch's data file of an open results
- * pull request. A line that cannot be read is skipped: that pull request's own check reports it.
+ * pull request, read as the record reads its own; a line that cannot be read is left out (that
+ * pull request's own check reports it).
  */
-function replicasIn(text: string, into: Map<string, Replica>): void {
-  for (const line of text.split('\n')) {
-    if (line.trim() === '') continue;
-    let raw: unknown;
-    try {
-      raw = parseStrictJson(line);
-    } catch {
-      continue;
-    }
-    if (!isObject(raw) || !isObject(raw.review) || !Number.isInteger(raw.result)) continue;
-    const { review } = raw;
-    const key = review.replica_key;
-    if (typeof key !== 'string' || !/^[0-9a-f]{64}$/.test(key) || into.has(key)) continue;
-    if (review.verdict !== 'valid' || !Number.isInteger(review.host)) continue;
-    const envelope = sanitiseEnvelope(raw.envelope);
-    if (!comparable(envelope)) continue;
-    const environment = environmentOf(review.environment);
-    into.set(key, {
-      id: raw.result as number,
-      host: review.host as number,
-      envelope,
-      ...(environment ? { environment } : {}),
-      where: 'an open results pull request',
-    });
+function replicasIn(
+  file: string,
+  text: string,
+  validator: SchemaValidator,
+  into: Map<string, Replica>,
+): void {
+  const [, experiment = '', name = ''] = file.split('/');
+  const batch = batchOfDataFile(name);
+  if (!batch) return;
+  for (const result of parseDataFile(text, experiment, file, batch, validator, [])) {
+    const reference = replicaOfRecord(result, 'an open results pull request');
+    if (reference && !into.has(reference.key)) into.set(reference.key, reference.replica);
   }
 }
 
@@ -263,7 +249,10 @@ function replicasIn(text: string, into: Map<string, Replica>): void {
  * and the results of ones a person closed without merging (their "no" stands: those results are not
  * collected again unless the closed pull request is labelled axiom:reopen).
  */
-async function alreadyProposed(forge: Forge): Promise<Proposed & { runs: Set<string> }> {
+async function alreadyProposed(
+  forge: Forge,
+  validator: SchemaValidator,
+): Promise<Proposed & { runs: Set<string> }> {
   const results = new Set<number>();
   const paidWorkunits = new Map<string, number>();
   const replicas = new Map<string, Replica>();
@@ -280,7 +269,7 @@ async function alreadyProposed(forge: Forge): Promise<Proposed & { runs: Set<str
       if (legacy) results.add(Number(legacy[1]));
       if (isOpen && file.endsWith('.jsonl') && !file.startsWith(`${CREDIT_DIR}/`)) {
         const data = await forge.readFile(pull, file);
-        if (data !== undefined) replicasIn(data, replicas);
+        if (data !== undefined) replicasIn(file, data, validator, replicas);
         continue;
       }
       if (!file.startsWith(`${CREDIT_DIR}/`) || !file.endsWith('.yaml')) continue;
@@ -384,7 +373,7 @@ export async function judgeRun(
 ): Promise<{ judged: JudgedRun; reused: boolean }> {
   const pending = options.statePath ? readJudgedRun(options.statePath) : undefined;
   if (pending) return { judged: pending, reused: true };
-  const proposed = await alreadyProposed(options.forge);
+  const proposed = await alreadyProposed(options.forge, options.validator);
   if (proposed.runs.has(options.run))
     throw new ConfigurationError(
       `collection run ${options.run} already has open results pull requests; run again with a new --run (the default is now)`,

@@ -43,7 +43,8 @@ export interface RunEnvironment {
   os?: string;
 }
 
-const ENVIRONMENT_KEYS: readonly (keyof RunEnvironment)[] = [
+/** The keys of a run's environment, in the order they are shown. */
+export const ENVIRONMENT_KEYS: readonly (keyof RunEnvironment)[] = [
   'python',
   'numpy',
   'blas',

@@ -95,60 +95,73 @@ function readDataFile(
     });
     return [];
   }
+  return parseDataFile(readFileSync(path, 'utf8'), experiment, file, batch, validator, problems);
+}
+
+/**
+ * The results of one batch's data file from its text (on this checkout, or on a pull request's
+ * branch); a line that cannot be read is reported at its line and left out.
+ */
+export function parseDataFile(
+  content: string,
+  experiment: string,
+  file: string,
+  batch: string,
+  validator: SchemaValidator,
+  problems: Problem[],
+): ResultRecord[] {
   const out: ResultRecord[] = [];
-  readFileSync(path, 'utf8')
-    .split('\n')
-    .forEach((text, index) => {
-      if (text.trim() === '') return;
-      const line = index + 1;
-      const problem = (message: string) =>
-        problems.push({
-          file,
-          line,
-          column: 1,
-          rule: 'record',
-          message: `${message}; left out`,
-          severity: 'warning',
-        });
-      let raw: unknown;
-      try {
-        raw = parseStrictJson(text);
-      } catch (error) {
-        problem(`not JSON (${(error as Error).message.slice(0, 120)})`);
-        return;
-      }
-      const shape = validator.validate('record', { file, data: raw, locate: () => ({ line, column: 1 }) });
-      if (shape.length > 0 || !isRecord(raw)) {
-        problem(shape.map((p) => `${p.path ? `${p.path}: ` : ''}${p.message}`).join('; '));
-        return;
-      }
-      const review = raw.review as Review;
-      const reviewProblems = validator.validate('review', {
+  content.split('\n').forEach((text, index) => {
+    if (text.trim() === '') return;
+    const line = index + 1;
+    const problem = (message: string) =>
+      problems.push({
         file,
-        data: review,
-        locate: () => ({ line, column: 1 }),
+        line,
+        column: 1,
+        rule: 'record',
+        message: `${message}; left out`,
+        severity: 'warning',
       });
-      if (reviewProblems.length > 0) {
-        problem(
-          `its review breaks schemas/review.schema.json: ${reviewProblems[0]?.path ?? ''} ${reviewProblems[0]?.message}`,
-        );
-        return;
-      }
-      if (review.result !== raw.result || review.experiment !== experiment) {
-        problem(
-          `its review is of result ${review.result} of ${review.experiment}, not result ${raw.result} of ${experiment}`,
-        );
-        return;
-      }
-      out.push({
-        experiment,
-        id: raw.result as number,
-        source: { file, line },
-        batch,
-        envelope: sanitiseEnvelope(raw.envelope),
-        review,
-      });
+    let raw: unknown;
+    try {
+      raw = parseStrictJson(text);
+    } catch (error) {
+      problem(`not JSON (${(error as Error).message.slice(0, 120)})`);
+      return;
+    }
+    const shape = validator.validate('record', { file, data: raw, locate: () => ({ line, column: 1 }) });
+    if (shape.length > 0 || !isRecord(raw)) {
+      problem(shape.map((p) => `${p.path ? `${p.path}: ` : ''}${p.message}`).join('; '));
+      return;
+    }
+    const review = raw.review as Review;
+    const reviewProblems = validator.validate('review', {
+      file,
+      data: review,
+      locate: () => ({ line, column: 1 }),
     });
+    if (reviewProblems.length > 0) {
+      problem(
+        `its review breaks schemas/review.schema.json: ${reviewProblems[0]?.path ?? ''} ${reviewProblems[0]?.message}`,
+      );
+      return;
+    }
+    if (review.result !== raw.result || review.experiment !== experiment) {
+      problem(
+        `its review is of result ${review.result} of ${review.experiment}, not result ${raw.result} of ${experiment}`,
+      );
+      return;
+    }
+    out.push({
+      experiment,
+      id: raw.result as number,
+      source: { file, line },
+      batch,
+      envelope: sanitiseEnvelope(raw.envelope),
+      review,
+    });
+  });
   return out;
 }
 
