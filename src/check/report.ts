@@ -90,9 +90,9 @@ function renderChangesText(changes: PlanChanges): string[] {
 }
 
 function renderPlan(plan: ManifestPlan): string[] {
+  const param = plan.work?.[0]?.param;
   const shown = plan.workunits.slice(0, WORKUNITS_SHOWN).map((wu) => {
-    const work = plan.work?.[0]?.param;
-    const units = work !== undefined ? `  ${work} ${String(wu.params[work])}` : '';
+    const units = param !== undefined ? `  ${param} ${String(wu.params[param])}` : '';
     const time = wu.plannedSeconds !== undefined ? `  ~${Math.round(wu.plannedSeconds)} s` : '';
     return `    + ${wu.name}  host ${wu.host}  seed ${wu.seed}  ${plural(wu.cpus, 'cpu')}${units}${time}`;
   });

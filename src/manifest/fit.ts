@@ -20,8 +20,9 @@ export function hostShortfalls(host: Host, resources: Resources): string[] {
 }
 
 /**
- * Python's ProcessPoolExecutor refuses more than 61 workers on Windows (WaitForMultipleObjects
- * waits on at most 64 handles, three of them its own): the scripts use at most this many there.
+ * Python's ProcessPoolExecutor refuses more than 61 workers on Windows (concurrent/futures/process.py,
+ * _MAX_WINDOWS_WORKERS = 63 - 2: WaitForMultipleObjects waits on at most 64 handles): the scripts use
+ * at most this many there.
  */
 export const WINDOWS_MAX_WORKERS = 61;
 

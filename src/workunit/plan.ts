@@ -26,8 +26,6 @@ export interface WorkChoice {
   /** The group's hosts, and the slowest of them, which the units were sized for. */
   hosts: number[];
   slowest: number;
-  /** Seconds the slowest host should take; undefined when no host of the group has a benchmark. */
-  seconds?: number;
   /** Why the units are what they are: sized, kept from the target, or at a bound. */
   reason: string;
 }
@@ -50,8 +48,9 @@ export interface ManifestPlan {
 }
 
 /**
- * BOINC's stand-in for a host whose benchmark has not run (client/cs_benchmark.cpp reports 1e9):
- * work for such a host is sized as if each core did 1e9 operations a second, which real hosts beat.
+ * What a BOINC client reports for a host whose benchmark has not run (client/cs_benchmark.cpp,
+ * DEFAULT_FPOPS): work for such a host is sized as if each core did 1e9 operations a second, which
+ * real hosts beat.
  */
 export const ASSUMED_FPOPS = 1e9;
 /** The share of the budget the slowest host should take when the manifest does not say. */
@@ -101,7 +100,7 @@ function busyCores(work: WorkSpec, cpus: number): number {
 }
 
 /** Seconds `units` of work take on a host using `cpus` cores, at `fpops` per core. */
-export function workSeconds(work: WorkSpec, units: number, fpops: number, cpus: number): number {
+function workSeconds(work: WorkSpec, units: number, fpops: number, cpus: number): number {
   return (((work.base_gflop ?? 0) + units * work.gflop) * 1e9) / (fpops * busyCores(work, cpus));
 }
 
@@ -154,8 +153,9 @@ function sizeWork(
       reason =
         fitting > work.max
           ? `the most the manifest allows (${work.max}); host ${slowest.host} could do ${fitting}`
-          : `${Math.round(fill * 100)}% of ${budget} s on host ${slowest.host} (${slowest.cpus} cores, ${benchmark})`;
-      if (fitting < work.min) reason = `the fewest that make a result (${work.min})`;
+          : fitting < work.min
+            ? `the fewest that make a result (${work.min})`
+            : `${Math.round(fill * 100)}% of ${budget} s on host ${slowest.host} (${slowest.cpus} cores, ${benchmark})`;
     }
     const slowestSeconds = workSeconds(work, units, fpops, slowest.cpus);
     if (slowestSeconds > DEADLINE_SHARE * budget)
@@ -173,7 +173,6 @@ function sizeWork(
       seed: slowest.seed,
       hosts: [...new Set(members.map((d) => d.host))],
       slowest: slowest.host,
-      ...(slowest.hostInfo.fpops ? { seconds: slowestSeconds } : {}),
       reason,
     });
   }
