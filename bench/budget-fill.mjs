@@ -3,27 +3,15 @@
 // at a 600 s budget, run by the volunteer client in its sandbox; the share of the budget each used.
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { MEASURED_FPOPS, plannedWorkunit } from './planned.mjs';
+import { experimentsIn, MEASURED_FPOPS, plannedWorkunit } from './planned.mjs';
 
-const EXPERIMENTS = [
-  'double_descent',
-  'neural_scaling_laws',
-  'emergent_abilities',
-  'mode_connectivity',
-  'lottery_ticket',
-  'information_bottleneck',
-  'power_law_forgetting',
-  'reservoir_computing',
-  'edge_of_chaos',
-  'cellular_automata',
-];
 const BUDGET = Number(process.env.AXIOM_BENCH_BUDGET ?? 600);
 const LOW = 0.3;
 const HIGH = 0.95;
 
 export async function benchBudgetFill({ root, log }) {
   const fpops = Number(process.env.AXIOM_BENCH_FPOPS ?? MEASURED_FPOPS);
-  const names = process.env.AXIOM_BENCH_EXPERIMENTS?.split(',') ?? EXPERIMENTS;
+  const names = process.env.AXIOM_BENCH_EXPERIMENTS?.split(',') ?? experimentsIn(root);
   const fills = [];
   for (const name of names) {
     const wu = plannedWorkunit(root, name, { cores: 2, budget: BUDGET, fpops });

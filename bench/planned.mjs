@@ -1,8 +1,10 @@
-// The work the planner chooses for one first-batch experiment on a host of the bench: a fleet of
-// one 2-core Linux host with the given BOINC benchmark (p_fpops per core), at the given budget.
+// The work the planner chooses for one first-batch experiment on a host of the bench: a 2-core
+// Linux host with the given BOINC benchmark (p_fpops per core), at the given budget.
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { loadManifest } from '../dist/manifest/load.js';
 import { SchemaValidator } from '../dist/schema/validate.js';
-import { planManifest } from '../dist/workunit/plan.js';
+import { planForHost } from '../dist/workunit/plan.js';
 
 /**
  * BOINC 7.20.5's benchmark of the machine the first batch's gflop figures were measured on
@@ -12,12 +14,17 @@ export const MEASURED_FPOPS = 7.65e9;
 
 const validator = new SchemaValidator();
 
+/** The experiments the repository has a manifest for: the first batch. */
+export function experimentsIn(root) {
+  return readdirSync(join(root, 'manifests'))
+    .filter((f) => f.endsWith('.yaml'))
+    .map((f) => f.slice(0, -'.yaml'.length))
+    .sort();
+}
+
 export function plannedWorkunit(root, name, { cores = 2, budget, fpops = MEASURED_FPOPS }) {
-  const manifest = loadManifest(root, `manifests/${name}.yaml`, validator).manifest;
-  if (!manifest) throw new Error(`manifests/${name}.yaml does not load`);
-  const target = { host: 1, ...(manifest.targets[0]?.params ? { params: manifest.targets[0].params } : {}) };
-  const host = { id: 1, cores, memoryGb: 16, os: 'linux', gpus: [], fpops };
-  const scaled = { ...manifest, run_duration: budget, targets: [target] };
-  const plan = planManifest(`manifests/${name}.yaml`, scaled, 'ab'.repeat(32), new Map([[1, host]]));
-  return plan.workunits[0];
+  const file = `manifests/${name}.yaml`;
+  const manifest = loadManifest(root, file, validator).manifest;
+  if (!manifest) throw new Error(`${file} does not load`);
+  return planForHost(file, manifest, { id: 1, cores, memoryGb: 16, os: 'linux', gpus: [], fpops }, budget);
 }

@@ -3,24 +3,10 @@ import { basename, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { disagreement } from '../src/collect/replicas.js';
 import { type SanitisedEnvelope, sanitiseEnvelope } from '../src/envelope/envelope.js';
-import { loadManifest } from '../src/manifest/load.js';
-import type { Manifest } from '../src/manifest/types.js';
-import { SchemaValidator } from '../src/schema/validate.js';
-import { REPO_ROOT, runCli, runProcess } from './helpers/repo.js';
+import { FIRST_BATCH, manifestOf, runExperiment } from './helpers/experiments.js';
+import { REPO_ROOT, runProcess } from './helpers/repo.js';
 
 const env = { PATH: process.env.PATH };
-const FIRST_BATCH = [
-  'double_descent',
-  'neural_scaling_laws',
-  'emergent_abilities',
-  'mode_connectivity',
-  'lottery_ticket',
-  'information_bottleneck',
-  'power_law_forgetting',
-  'reservoir_computing',
-  'edge_of_chaos',
-  'cellular_automata',
-];
 
 /** Params small enough for a run of a few seconds on one core. */
 const SMALL: Record<string, Record<string, number>> = {
@@ -50,13 +36,6 @@ const LARGE: Record<string, Record<string, number>> = {
   cellular_automata: { generations: 200 },
 };
 
-const validator = new SchemaValidator();
-function manifestOf(name: string): Manifest {
-  const loaded = loadManifest(REPO_ROOT, `manifests/${name}.yaml`, validator);
-  if (!loaded.manifest) throw new Error(`manifests/${name}.yaml does not load`);
-  return loaded.manifest;
-}
-
 /** The manifest's first target's params with these work sizes. */
 function paramsOf(name: string, sizes: Record<string, Record<string, number>>) {
   return { ...(manifestOf(name).targets[0]?.params ?? {}), ...sizes[name] };
@@ -80,19 +59,12 @@ describe('first-batch experiments', () => {
     async (name) => {
       const runs = [];
       for (const cpus of [1, 2]) {
-        const result = await runCli(
-          [
-            'run',
-            `manifests/${name}.yaml`,
-            '--params',
-            JSON.stringify(paramsOf(name, SMALL)),
-            '--cpus',
-            String(cpus),
-          ].concat(['--budget', '120', '--json', '--quiet']),
-          { cwd: REPO_ROOT, env },
-        );
-        expect(result.stderr).toBe('');
-        const outcome = JSON.parse(result.stdout);
+        const { outcome, stderr } = await runExperiment(name, {
+          params: paramsOf(name, SMALL),
+          cpus,
+          budget: 120,
+        });
+        expect(stderr).toBe('');
         expect({
           problems: outcome.problems,
           status: outcome.status,
@@ -121,20 +93,11 @@ describe('first-batch experiments', () => {
     '%s: a deadline too short for the planned work gives a partial result, on time',
     async (name) => {
       const budget = 4;
-      const started = Date.now();
-      const result = await runCli(
-        [
-          'run',
-          `manifests/${name}.yaml`,
-          '--params',
-          JSON.stringify(paramsOf(name, LARGE)),
-          '--cpus',
-          '2',
-        ].concat(['--budget', String(budget), '--json', '--quiet']),
-        { cwd: REPO_ROOT, env },
-      );
-      const seconds = (Date.now() - started) / 1000;
-      const outcome = JSON.parse(result.stdout);
+      const { outcome, seconds } = await runExperiment(name, {
+        params: paramsOf(name, LARGE),
+        cpus: 2,
+        budget,
+      });
       expect({ status: outcome.status, envelope: outcome.envelope?.status }).toEqual({
         status: 'ok',
         envelope: 'partial',

@@ -220,3 +220,19 @@ export function planManifest(
     ...(sized && sized.problems.length > 0 ? { workProblems: sized.problems } : {}),
   };
 }
+
+/**
+ * The workunit a manifest's first target would be given on one host at a budget: what a host of
+ * that speed and size runs, for measuring the plan against the time the work takes.
+ */
+export function planForHost(file: string, manifest: Manifest, host: Host, budget: number): PlannedWorkunit {
+  const target = manifest.targets[0];
+  const scaled: Manifest = {
+    ...manifest,
+    run_duration: budget,
+    targets: [{ host: host.id, ...(target?.params ? { params: target.params } : {}) }],
+  };
+  const [wu] = planManifest(file, scaled, 'ab'.repeat(32), new Map([[host.id, host]])).workunits;
+  if (!wu) throw new Error(`${file} plans no workunit`);
+  return wu;
+}
