@@ -164,6 +164,13 @@ def barrier(losses):
     return float(np.max(losses - ((1 - T_POINTS) * losses[0] + T_POINTS * losses[-1])))
 
 
+def write(result):
+    """Writes the result envelope atomically: the client never reads half a file."""
+    with open(RESULT_FILE + ".tmp", "w") as handle:
+        json.dump(result, handle)
+    os.replace(RESULT_FILE + ".tmp", RESULT_FILE)
+
+
 def write_result(cfg, outcomes, steps):
     if not outcomes:
         result = {
@@ -172,9 +179,7 @@ def write_result(cfg, outcomes, steps):
             "elapsed_seconds": round(time.monotonic() - START, 3), "metrics": {}, "series": {},
             "summary": "no pair finished before the deadline",
         }
-        with open(RESULT_FILE + ".tmp", "w") as handle:
-            json.dump(result, handle)
-        os.replace(RESULT_FILE + ".tmp", RESULT_FILE)
+        write(result)
         return
     line = np.mean([[loss for loss, _ in o[0]] for o in outcomes], axis=0)
     curve = np.mean([[loss for loss, _ in o[1]] for o in outcomes], axis=0)
@@ -197,9 +202,7 @@ def write_result(cfg, outcomes, steps):
         "summary": (f"training-loss barrier {linear:.2f} nats on the line vs {bent:.3f} on the Bezier curve "
                     f"(peak test error {line_err.max():.0%} vs {curve_err.max():.0%}); {len(outcomes)} pairs, {steps} steps"),
     }
-    with open(RESULT_FILE + ".tmp", "w") as handle:
-        json.dump(result, handle)
-    os.replace(RESULT_FILE + ".tmp", RESULT_FILE)
+    write(result)
 
 
 def main():

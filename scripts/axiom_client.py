@@ -29,6 +29,7 @@ import ctypes
 import hashlib
 import json
 import os
+import platform
 import re
 import signal
 import ssl
@@ -428,7 +429,6 @@ def cpu_model():
                     return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    import platform
     return platform.processor() or platform.machine()
 
 
@@ -460,7 +460,6 @@ def blas_library():
 def run_environment():
     """What a run's last digits may depend on beyond seed and params, so that a disagreement between
     same-seed replicas can be explained: Python, numpy, BLAS, CPU, machine and OS."""
-    import platform
     environment = {"python": platform.python_version(), "machine": platform.machine(), "os": platform.system(),
                    "cpu": cpu_model()}
     try:

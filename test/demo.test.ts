@@ -149,8 +149,16 @@ describe('axiom demo', () => {
     const agreeing =
       shown.stdout.match(/Same-seed replicas: 2 of 2 results compared [^.]* agree within/g) ?? [];
     expect(agreeing.length).toBeGreaterThanOrEqual(3);
-    const fleet = readFileSync(join(dir, 'lab', 'fleet.yaml'), 'utf8');
-    const coresOf = (host: number) => Number(new RegExp(`id: ${host}, cores: (\\d+)`).exec(fleet)?.[1]);
+    const cores = new Map<number, number>(
+      (
+        parse(readFileSync(join(dir, 'lab', 'fleet.yaml'), 'utf8')).hosts as { id: number; cores: number }[]
+      ).map((h) => [h.id, h.cores]),
+    );
+    const coresOf = (host: number) => {
+      const found = cores.get(host);
+      if (found === undefined) throw new Error(`host ${host} is not in the demo's fleet`);
+      return found;
+    };
     const pairs = summary.experiments.flatMap((experiment: string) => {
       const dataFile = readdirSync(join(dir, 'lab', 'results', experiment)).find((f) => f.endsWith('.jsonl'));
       const reviews = readFileSync(join(dir, 'lab', 'results', experiment, dataFile as string), 'utf8')

@@ -16,7 +16,7 @@ import { SnapshotFleet } from '../fleet/snapshot.js';
 import { DEFAULT_IDENTITY, headCommit, openGit } from '../forge/git.js';
 import { type Approval, LocalForge } from '../forge/local.js';
 import { PlotRenderer } from '../plots/render.js';
-import { CATALOGUE_ROOT } from '../propose/catalogue.js';
+import { CATALOGUE_ROOT, manifestsIn } from '../propose/catalogue.js';
 import { designerFrom, proposeExperiments } from '../propose/propose.js';
 import { SchemaValidator } from '../schema/validate.js';
 import { buildSite } from '../site/build.js';
@@ -96,22 +96,41 @@ async function git(cwd: string, ...args: string[]): Promise<void> {
 
 /**
  * The demo's fleet: the first batch's hosts, as the demo's volunteers on this machine run them, with
- * 2 or 4 cores in turn (so that same-seed replicas of one experiment run on different core counts)
- * and no benchmark (the planner then assumes BOINC's 1e9 operations a second per core, which this
- * machine beats even with every volunteer running at once).
+ * 2 or 4 cores, and no benchmark (the planner then assumes BOINC's 1e9 operations a second per core,
+ * which this machine beats even with every volunteer running at once). The cores are a two-colouring
+ * of the catalogue's target pairs, so that the two same-seed replicas of each experiment run on
+ * different core counts.
  */
-export function demoFleet(text: string): string {
-  let index = 0;
+export function demoFleet(text: string, pairs: readonly (readonly number[])[]): string {
+  const neighbours = new Map<number, number[]>();
+  for (const [a, b] of pairs)
+    if (a !== undefined && b !== undefined) {
+      neighbours.set(a, [...(neighbours.get(a) ?? []), b]);
+      neighbours.set(b, [...(neighbours.get(b) ?? []), a]);
+    }
+  const cores = new Map<number, number>();
+  const ids = [...text.matchAll(/id: (\d+)/g)].map((m) => Number(m[1]));
+  for (const start of ids) {
+    if (cores.has(start)) continue;
+    cores.set(start, 2);
+    const queue = [start];
+    for (let host = queue.shift(); host !== undefined; host = queue.shift())
+      for (const next of neighbours.get(host) ?? [])
+        if (!cores.has(next)) {
+          cores.set(next, cores.get(host) === 2 ? 4 : 2);
+          queue.push(next);
+        }
+  }
   return text
     .replace(
       /^source: .*$/m,
       'source: the demo volunteers on this machine (the first batch, 2 or 4 cores each)',
     )
-    .replace(/cores: \d+/g, () => `cores: ${index++ % 2 === 0 ? 2 : 4}`);
+    .replace(/id: (\d+), cores: \d+/g, (_, id) => `id: ${id}, cores: ${cores.get(Number(id)) ?? 2}`);
 }
 
 /** A lab repository with a bare origin (the local forge), the fleet and a configuration for short runs. */
-async function createLab(p: DemoPaths, budget: number): Promise<void> {
+async function createLab(p: DemoPaths, budget: number, validator: SchemaValidator): Promise<void> {
   mkdirSync(p.dir, { recursive: true });
   writeFileSync(join(p.dir, MARKER), 'an Axiom Lab demo; axiom demo --fresh starts it over\n');
   await git(p.dir, 'init', '--quiet', '--bare', '--initial-branch=main', p.origin);
@@ -122,7 +141,10 @@ async function createLab(p: DemoPaths, budget: number): Promise<void> {
   await git(p.lab, 'config', 'user.email', DEMO_REVIEWER.email);
   writeFileSync(
     join(p.lab, 'fleet.yaml'),
-    demoFleet(readFileSync(join(CATALOGUE_ROOT, 'fleet.yaml'), 'utf8')),
+    demoFleet(
+      readFileSync(join(CATALOGUE_ROOT, 'fleet.yaml'), 'utf8'),
+      manifestsIn(CATALOGUE_ROOT, validator).map((m) => m.targets.slice(0, 2).map((t) => t.host)),
+    ),
   );
   const config = readFileSync(join(CATALOGUE_ROOT, 'axiom.yaml'), 'utf8').replace(
     /run_duration: \{ min: \d+,/,
@@ -293,11 +315,11 @@ async function creditAndSiteStep(run: DemoRun): Promise<Pick<DemoReport, 'credit
 async function openLab(options: DemoOptions): Promise<DemoRun> {
   const p = demoPaths(options.dir);
   prepareDir(p, options.fresh);
+  const validator = new SchemaValidator();
   if (!existsSync(p.lab)) {
-    await createLab(p, options.budget);
+    await createLab(p, options.budget, validator);
     options.say(`lab: created ${p.lab} with its origin ${p.origin}`);
   } else options.say(`lab: reusing ${p.lab}`);
-  const validator = new SchemaValidator();
   const store = new SqliteBoincStore(p.store);
   const hosts = await new SnapshotFleet(join(p.lab, 'fleet.yaml'), 'fleet.yaml', validator).readHosts();
   if (await seedStore(store, hosts))
