@@ -8,18 +8,12 @@ import type { Manifest } from '../manifest/types.js';
 import type { Problem } from '../problems.js';
 import { type ResearchRecord, readResearchRecord } from '../record/research.js';
 import type { SchemaValidator } from '../schema/validate.js';
+import { replicaKey } from '../workunit/computation.js';
 import { type CheckContext, type CheckOutcome, checkResult, fingerprint, flagResult } from './checks.js';
 import { type Incoming, readSpool, type SetAside } from './intake.js';
 import { capPerHostDay, ineligible, type Judgement, proposeCredit, type ResultJudge } from './judge.js';
 import type { Collected } from './record.js';
-import {
-  comparable,
-  disagreement,
-  environmentContrast,
-  type Replica,
-  replicaKey,
-  replicaOfRecord,
-} from './replicas.js';
+import { comparable, disagreement, environmentContrast, type Replica, replicaOfRecord } from './replicas.js';
 
 /** What open results pull requests already propose: their results, and the workunits they pay. */
 export interface Proposed {
@@ -163,12 +157,11 @@ function disagreements(
  * the workunits asked for, not what the results claim), or of the same computation down to the
  * millisecond it says it ran.
  */
-function duplicateCheck(incoming: Incoming, seen: Map<string, Seen>): CheckOutcome {
+function duplicateCheck(incoming: Incoming, key: string | undefined, seen: Map<string, Seen>): CheckOutcome {
   const envelope = incoming.entry.envelope;
   const base = { rule: 'duplicate-payload', eligibility: true };
   if (!envelope || Object.keys(envelope.metrics).length === 0) return { ...base, passed: true };
   const fingerprintKey = fingerprint(envelope);
-  const key = incoming.workunit ? replicaKey(incoming.workunit) : undefined;
   const first = seen.get(fingerprintKey);
   if (first && first.host !== incoming.name.host) {
     const otherComputation =
@@ -199,6 +192,8 @@ function duplicateCheck(incoming: Incoming, seen: Map<string, Seen>): CheckOutco
 
 interface Checked {
   incoming: Incoming;
+  /** The computation its workunit asked for, when the spool entry carries the workunit. */
+  key?: string;
   manifest?: Manifest;
   boinc?: CreditSubject;
   checks: CheckOutcome[];
@@ -252,9 +247,11 @@ async function checkAll(
         ...(manifest ? { manifest } : {}),
         ...(boinc ? { boinc } : {}),
       };
-      const checks = [...checkResult(context), duplicateCheck(incoming, fingerprints)];
+      const key = incoming.workunit ? replicaKey(incoming.workunit) : undefined;
+      const checks = [...checkResult(context), duplicateCheck(incoming, key, fingerprints)];
       checked.push({
         incoming,
+        ...(key ? { key } : {}),
         ...(manifest ? { manifest } : {}),
         ...(boinc ? { boinc } : {}),
         checks,
@@ -304,9 +301,8 @@ function compareReplicas(
   const groups = new Map<string, { c: Checked; replica: Replica }[]>();
   for (const c of checked) {
     const { envelope } = c.incoming.entry;
-    const wu = c.incoming.workunit;
-    if (!c.eligible || !wu || !comparable(envelope)) continue;
-    const key = replicaKey(wu);
+    const { key } = c;
+    if (!c.eligible || !key || !comparable(envelope)) continue;
     const replica: Replica = {
       id: c.incoming.resultId,
       host: c.boinc?.hostId ?? c.incoming.name.host,
@@ -414,9 +410,8 @@ function collectedOf(c: Checked, judgement: Judgement): Collected {
     ...(workShare !== undefined ? { workShare } : {}),
     ...runtimeOf(c),
     ...(incoming.workunit?.manifest_commit ? { manifestCommit: incoming.workunit.manifest_commit } : {}),
-    ...(incoming.workunit
-      ? { scriptSha256: incoming.workunit.script_sha256, replicaKey: replicaKey(incoming.workunit) }
-      : {}),
+    ...(incoming.workunit ? { scriptSha256: incoming.workunit.script_sha256 } : {}),
+    ...(c.key ? { replicaKey: c.key } : {}),
     isolation: incoming.entry.client?.isolation ?? 'unknown',
     ...(incoming.entry.client ? { client: incoming.entry.client } : {}),
     ...(judgement.provenance ? { provenance: judgement.provenance } : {}),

@@ -1,41 +1,10 @@
-import { createHash } from 'node:crypto';
 import type { SanitisedEnvelope } from '../envelope/envelope.js';
 import { ENVIRONMENT_KEYS, type RunEnvironment } from '../envelope/report.js';
 import type { Manifest, Tolerance } from '../manifest/types.js';
 import type { ResultRecord } from '../record/research.js';
-import type { WorkunitInput } from '../workunit/input.js';
 
 /** The tolerance of a number without a declared one. */
 export const DEFAULT_RELATIVE = 1e-6;
-
-/** Keys sorted at every level, so that equal params give equal text. */
-function canonical(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(canonical);
-  if (typeof value === 'object' && value !== null)
-    return Object.fromEntries(
-      Object.keys(value)
-        .sort()
-        .map((k) => [k, canonical((value as Record<string, unknown>)[k])]),
-    );
-  return value;
-}
-
-/**
- * What identifies one computation: the experiment, the script, the seed and the params its
- * workunit asked for. Results with the same key ran the same computation and must agree, whatever
- * host and however many cores ran them.
- */
-export function replicaKey(
-  workunit: Pick<WorkunitInput, 'experiment' | 'script_sha256' | 'seed' | 'params'>,
-): string {
-  const text = JSON.stringify([
-    workunit.experiment,
-    workunit.script_sha256,
-    workunit.seed,
-    canonical(workunit.params),
-  ]);
-  return createHash('sha256').update(text).digest('hex');
-}
 
 /** The tolerance of a metric or series: declared in the manifest, else exact for integers. */
 function toleranceOf(manifest: Manifest | undefined, kind: 'metric' | 'series', key: string): Tolerance {

@@ -1,6 +1,7 @@
 import type { Host } from '../fleet/types.js';
 import { cpusFor } from '../manifest/fit.js';
 import type { Manifest, ParamValue, SeedPolicy, Target, WorkSpec } from '../manifest/types.js';
+import { canonicalJson } from './computation.js';
 import { WorkunitName } from './name.js';
 
 const SEED_MODULUS = 2 ** 31;
@@ -127,7 +128,7 @@ function sizeWork(
 ): { choices: WorkChoice[]; problems: NonNullable<ManifestPlan['workProblems']> } {
   const groups = new Map<string, Draft[]>();
   for (const d of drafts) {
-    const key = `${d.seed} ${JSON.stringify(d.params)}`;
+    const key = canonicalJson([d.seed, d.params]);
     groups.set(key, [...(groups.get(key) ?? []), d]);
   }
   const fill = work.fill ?? DEFAULT_FILL;
