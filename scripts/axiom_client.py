@@ -5,7 +5,8 @@ A BOINC wrapper (or a bundled Python runtime with numpy) executes this in the ta
 directory. It reads the workunit input (wu.json), downloads the experiment script over https
 with certificate verification, refuses it unless its sha256 matches the workunit, runs it in the
 sandbox (axiom_sandbox.py: bubblewrap on Linux, limits only elsewhere) with the contract's
-environment and a hard time limit, and writes the result file that BOINC uploads, saying which
+environment, a hard time limit and a cap on the resident memory of all its processes together
+(the workunit's memory_gb), and writes the result file that BOINC uploads, saying which
 isolation the run had. A failed script is a failed task: the exit status is non-zero, never a
 silent success.
 
@@ -57,6 +58,8 @@ import axiom_sandbox  # noqa: E402  (beside this file in the app and in a checko
 # Beyond what the workunit asks: the interpreter and numpy take about this much address space.
 INTERPRETER_BYTES = 512 * 1024 * 1024
 FILE_BYTES = 256 * 1024 * 1024
+# How often the run's resident memory is summed: a spike shorter than this can go unseen.
+MEMORY_POLL_SECONDS = 0.25
 SCHEMA_PLACES = (os.path.join(HERE, "workunit.schema.json"), os.path.join(HERE, "..", "schemas", "workunit.schema.json"))
 
 
@@ -242,6 +245,11 @@ def script_environment(wu, workdir, cpus):
     return env
 
 
+def memory_limit_bytes(wu):
+    """The resident memory the whole run may hold: the workunit's memory_gb (its rsc_memory_bound in BOINC)."""
+    return int(float(wu["memory_gb"]) * 2**30)
+
+
 def limits_of(wu, cpus):
     """The resource limits of a run: what the workunit asks for, with room for the interpreter."""
     return {
@@ -265,6 +273,74 @@ def _children():
             return [int(pid) for pid in handle.read().split()]
     except OSError:
         return []
+
+
+def _children_of(pid):
+    """The children of a process, from each of its threads' /proc children list (a thread forks too)."""
+    found = []
+    try:
+        threads = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return found
+    for tid in threads:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/children", encoding="ascii") as handle:
+                found.extend(int(child) for child in handle.read().split())
+        except (OSError, ValueError):
+            continue
+    return found
+
+
+def _descendants():
+    """Linux: every process below this one (the sandbox's and the script's). Walks the tree through the
+    /proc children lists where the kernel has them, so the cost is the tree's, not the machine's; else
+    reads every process's parent."""
+    if os.path.exists(f"/proc/self/task/{os.getpid()}/children"):
+        found, frontier = [], [os.getpid()]
+        while frontier:
+            below = _children_of(frontier.pop())
+            found.extend(below)
+            frontier.extend(below)
+        return found
+    children = {}
+    try:
+        names = os.listdir("/proc")
+    except OSError:
+        return []
+    for name in names:
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", encoding="ascii", errors="replace") as handle:
+                # pid (comm) state ppid ...: comm may hold spaces and parentheses, so split after the last ')'.
+                parent = int(handle.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(parent, []).append(int(name))
+    found, frontier = [], [os.getpid()]
+    while frontier:
+        below = children.get(frontier.pop(), [])
+        found.extend(below)
+        frontier.extend(below)
+    return found
+
+
+def tree_memory_bytes():
+    """The resident memory of every process below this one, summed as the BOINC client counts a task's
+    (lib/procinfo_unix.cpp: VmRSS of the task and all its descendants); None where there is no /proc."""
+    if not os.path.isdir("/proc/self"):
+        return None
+    total = 0
+    for pid in _descendants():
+        try:
+            with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as handle:
+                for line in handle:
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1]) * 1024
+                        break
+        except (OSError, ValueError, IndexError):
+            continue
+    return total
 
 
 def _kill_descendants():
@@ -356,7 +432,10 @@ def sandbox_plan(script, wu, workdir, cpus, require_sandbox):
 
 
 def run_script(script, wu, workdir, grace, kill_after, plan):
-    """Runs the script with the hard limit run_duration + grace; returns (exit code, elapsed, overran, stderr tail)."""
+    """Runs the script with the hard limits: run_duration + grace seconds, and the workunit's memory_gb of resident
+    memory summed over every process of the run (checked every MEMORY_POLL_SECONDS on Linux; a Windows job object
+    caps the whole job's memory). Returns its exit code, elapsed seconds, what stopped it (None, "time" or
+    "memory"), the tail of its stderr and the peak resident memory seen (None if the run ended before the first sample)."""
     stderr_path = os.path.join(workdir, "stderr.txt")
     job = _WindowsJob(limits_of(wu, 1)["memory_bytes"]) if os.name == "nt" else None
     if plan.isolation != "sandbox":
@@ -375,12 +454,27 @@ def run_script(script, wu, workdir, grace, kill_after, plan):
         plan.started()
         if job:
             job.add(process)
-        overran = False
+        stopped, peak = None, None
+        limit = memory_limit_bytes(wu)
+        deadline = started + float(wu["run_duration"]) + grace
         try:
-            process.wait(timeout=float(wu["run_duration"]) + grace)
-        except subprocess.TimeoutExpired:
-            overran = True
-            stop(process, kill_after)
+            while True:
+                try:
+                    process.wait(timeout=max(0.0, min(MEMORY_POLL_SECONDS, deadline - time.monotonic())))
+                    break
+                except subprocess.TimeoutExpired:
+                    pass
+                used = tree_memory_bytes()
+                if used is not None:
+                    peak = max(peak or 0, used)
+                    if used > limit:
+                        stopped = "memory"
+                        stop(process, kill_after)
+                        break
+                if time.monotonic() >= deadline:
+                    stopped = "time"
+                    stop(process, kill_after)
+                    break
         finally:
             # Whatever the script left behind goes with it: the sandbox's PID namespace ends with its first
             # process; elsewhere the process group, the adopted orphans and the job object are killed.
@@ -396,7 +490,8 @@ def run_script(script, wu, workdir, grace, kill_after, plan):
     with open(stderr_path, "rb") as handle:
         handle.seek(max(0, os.path.getsize(stderr_path) - STDERR_TAIL_BYTES))
         tail = handle.read().decode("utf-8", "replace")
-    return process.returncode, elapsed, overran, tail
+    return {"code": process.returncode, "elapsed": elapsed, "stopped": stopped, "tail": tail,
+            "peak_memory_bytes": peak}
 
 
 def read_envelope(workdir):
@@ -488,12 +583,17 @@ def run_task(wu, workdir, options):
         if plan.reason:
             report["isolation_note"] = plan.reason
         report["run_as"] = "nobody" if plan.as_nobody else "the client's user"
-        code, elapsed, overran, tail = run_script(script, wu, workdir, options.grace, options.kill_after, plan)
-        report.update(exit_code=code, elapsed_seconds=round(elapsed, 3), stderr_tail=tail)
-        if overran:
+        run = run_script(script, wu, workdir, options.grace, options.kill_after, plan)
+        report.update(exit_code=run["code"], elapsed_seconds=round(run["elapsed"], 3), stderr_tail=run["tail"])
+        if run["peak_memory_bytes"] is not None:
+            report["peak_memory_mb"] = round(run["peak_memory_bytes"] / 2**20, 1)
+        if run["stopped"] == "time":
             raise TaskError("overran", f"the script ran past its {wu['run_duration']} s budget and was stopped")
-        if code != 0:
-            raise TaskError("failed", f"the script exited with status {code}")
+        if run["stopped"] == "memory":
+            raise TaskError("memory-exceeded", f"the run's processes held more than the workunit's {wu['memory_gb']} GB "
+                            f"of resident memory together ({report['peak_memory_mb']} MB) and were stopped")
+        if run["code"] != 0:
+            raise TaskError("failed", f"the script exited with status {run['code']}")
         report["envelope"] = read_envelope(workdir)
         report["environment"] = run_environment()
         report.update(status="ok", message="the script finished and wrote its result")

@@ -170,6 +170,41 @@ if __name__ == "__main__":
     expect(processesWith(`AXIOM_WU_NAME=${run.report.wu_name}`)).toEqual([]);
   });
 
+  it('stops a run whose processes together hold more than the workunit memory_gb, though each is under its own limit', async () => {
+    // Four workers of 300 MB each: every process stays far below its address-space limit (memory_gb
+    // plus room for the interpreter), while the run holds about 1.2 GB of a 1 GB workunit.
+    const script = `import time
+from multiprocessing import Process
+def hold():
+    block = b"\\x01" * (300 * 2**20)
+    time.sleep(600)
+if __name__ == "__main__":
+    workers = [Process(target=hold) for _ in range(4)]
+    for w in workers:
+        w.start()
+    time.sleep(600)
+`;
+    const run = await runClient(script, { budget: 60 });
+    expect(run.code).toBe(1);
+    expect(run.report.status).toBe('memory-exceeded');
+    expect(run.report.message).toMatch(/more than the workunit's 1 GB of resident memory together/);
+    expect(run.report.peak_memory_mb).toBeGreaterThan(1024);
+    expect(run.seconds).toBeLessThan(30);
+    expect(processesWith(`AXIOM_WU_NAME=${run.report.wu_name}`)).toEqual([]);
+  });
+
+  it('reports the most resident memory an honest run held', async () => {
+    const run = await runClient(
+      `import time
+block = b"\\x01" * (200 * 2**20)
+time.sleep(1)
+${GOOD}`,
+    );
+    expect(run.report.status).toBe('ok');
+    expect(run.report.peak_memory_mb).toBeGreaterThan(200);
+    expect(run.report.peak_memory_mb).toBeLessThan(1024);
+  });
+
   it('reports a script that wrote no result', async () => {
     const run = await runClient('print("done, but forgot the result")\n');
     expect(run.code).toBe(1);

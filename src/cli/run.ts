@@ -9,6 +9,7 @@ import {
   outcomeOf,
 } from '../envelope/acceptance.js';
 import { InvalidInputError, UsageError } from '../errors.js';
+import { memoryGbFor } from '../manifest/fit.js';
 import { parseManifest } from '../manifest/load.js';
 import { isExperimentName } from '../manifest/name.js';
 import type { Manifest, ParamValue } from '../manifest/types.js';
@@ -128,7 +129,9 @@ export const runCommand = defineCommand({
             budgetSeconds: target.budget,
             seed: target.seed,
             cpus: target.cpus,
-            memoryGb: target.manifest?.resources.min_memory_gb ?? DEFAULT_MEMORY_GB,
+            memoryGb: target.manifest
+              ? memoryGbFor(target.manifest.resources, target.cpus)
+              : DEFAULT_MEMORY_GB,
             params: target.params,
           }),
           python,
@@ -265,7 +268,7 @@ function report(outcome: RunOutcome, target: RunTarget, io: Io, args: RunArgs): 
     return code;
   }
   const lines = [
-    `${outcome.status} after ${outcome.elapsedSeconds.toFixed(1)} s of ${target.budget} s: ${outcome.message}`,
+    `${outcome.status} after ${outcome.elapsedSeconds.toFixed(1)} s of ${target.budget} s${outcome.peakMemoryMb !== undefined ? `, at most ${Math.round(outcome.peakMemoryMb)} MB resident` : ''}: ${outcome.message}`,
   ];
   if (outcome.status !== 'ok' && outcome.stderrTail.trim())
     lines.push(

@@ -13,6 +13,7 @@ export type ClientStatus =
   | 'ok'
   | 'failed'
   | 'overran'
+  | 'memory-exceeded'
   | 'no-result'
   | 'invalid-result'
   | 'rejected-script'
@@ -23,6 +24,7 @@ const STATUSES: ReadonlySet<string> = new Set<ClientStatus>([
   'ok',
   'failed',
   'overran',
+  'memory-exceeded',
   'no-result',
   'invalid-result',
   'rejected-script',
@@ -74,6 +76,8 @@ export interface ClientReport {
   message: string;
   exitCode: number | null;
   elapsedSeconds: number | null;
+  /** The most resident memory the run's processes held together, as the client sampled it (Linux). */
+  peakMemoryMb?: number;
   scriptSha256?: string;
   isolation?: Isolation;
   environment?: RunEnvironment;
@@ -114,6 +118,9 @@ export function readClientReport(bytes: Buffer): ReadReport {
       message: text(r.message, 500),
       exitCode: Number.isInteger(r.exit_code) ? (r.exit_code as number) : null,
       elapsedSeconds: isFiniteNumber(r.elapsed_seconds) ? r.elapsed_seconds : null,
+      ...(isFiniteNumber(r.peak_memory_mb) && r.peak_memory_mb >= 0
+        ? { peakMemoryMb: r.peak_memory_mb }
+        : {}),
       ...(typeof r.script_sha256 === 'string' && /^[0-9a-f]{64}$/.test(r.script_sha256)
         ? { scriptSha256: r.script_sha256 }
         : {}),

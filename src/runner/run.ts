@@ -42,6 +42,8 @@ export interface RunOutcome {
   message: string;
   exitCode: number | null;
   elapsedSeconds: number;
+  /** The most resident memory the run's processes held together (Linux). */
+  peakMemoryMb?: number;
   stderrTail: string;
   isolation?: Isolation;
   workdir: string;
@@ -132,6 +134,7 @@ export async function runWorkunit(request: RunRequest, validator: SchemaValidato
     message: report.message,
     exitCode: report.exitCode,
     elapsedSeconds: report.elapsedSeconds ?? 0,
+    ...(report.peakMemoryMb !== undefined ? { peakMemoryMb: report.peakMemoryMb } : {}),
     stderrTail: report.stderrTail,
     ...(report.isolation ? { isolation: report.isolation } : {}),
     workdir: request.workdir,
