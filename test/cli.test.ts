@@ -127,9 +127,9 @@ describe('axiom check', () => {
       [
         'Plan',
         `  mean_of_normals  (experiments/mean_of_normals.py @ ${sha}, 120 s per workunit)`,
-        `    + axm_mean_of_normals_${sha}_h60_r0  host 60  seed 7  8 cpus`,
-        `    + axm_mean_of_normals_${sha}_h60_r1  host 60  seed 8  8 cpus`,
-        `    + axm_mean_of_normals_${sha}_h267_r0  host 267  seed 7  4 cpus`,
+        `    + axm_mean_of_normals_${sha}_h60_r0  host 60  seed 7  8 cpus  1 GB`,
+        `    + axm_mean_of_normals_${sha}_h60_r1  host 60  seed 8  8 cpus  1 GB`,
+        `    + axm_mean_of_normals_${sha}_h267_r0  host 267  seed 7  4 cpus  1 GB`,
         '    3 workunits on 2 hosts, 0.7 CPU-hours, credit cap 30',
         '',
         'OK: checked 1 manifest and 1 script. Plan: 3 workunits on 2 hosts, 0.7 CPU-hours, credit cap 30 in total.',

@@ -84,6 +84,34 @@ describe('axiom deploy', () => {
     expect(new Set(calls.map((c) => /--wu_template (\S+)/.exec(c)?.[1])).size).toBe(2);
   });
 
+  it("gives each workunit the cores and memory the manifest's memory model fits, as its rsc_memory_bound", async () => {
+    const manifest = manifestYaml('mean_of_normals').replace(
+      '  min_memory_gb: 1\n',
+      '  min_memory_gb: 1\n  memory: { base_gb: 0.3, per_cpu_gb: 0.25, max_gb: 1.8 }\n',
+    );
+    const root = makeRepo({
+      'manifests/mean_of_normals.yaml': manifest,
+      'experiments/mean_of_normals.py': OK_SCRIPT,
+    });
+    const deployed = await runCli(['deploy'], { cwd: root, env });
+    expect(deployed.code).toBe(0);
+    const [rows] = await project.db.connection.query(
+      'SELECT name, rsc_memory_bound FROM workunit ORDER BY name',
+    );
+    const sha = sha12(OK_SCRIPT);
+    // Host 60 (8 cores): (1.8 - 0.3) / 0.25 = 6 cores fit in max_gb, 1.8 GB; host 267: its 4 cores, 1.3 GB.
+    expect(rows).toEqual([
+      { name: `axm_mean_of_normals_${sha}_h267_r0`, rsc_memory_bound: Math.ceil(1.3 * 2 ** 30) },
+      { name: `axm_mean_of_normals_${sha}_h60_r0`, rsc_memory_bound: Math.ceil(1.8 * 2 ** 30) },
+      { name: `axm_mean_of_normals_${sha}_h60_r1`, rsc_memory_bound: Math.ceil(1.8 * 2 ** 30) },
+    ]);
+    const inputName = `axm_mean_of_normals_${sha}_h60_r0.json`;
+    const input = JSON.parse(
+      readFileSync(join(project.projectDir, 'download', hierarchyDir(inputName, 1024), inputName), 'utf8'),
+    );
+    expect(input).toMatchObject({ cpus: 6, memory_gb: 1.8 });
+  });
+
   it('creates new workunits under a new name when the script changes, and keeps serving the old script', async () => {
     const root = makeRepo({
       'manifests/mean_of_normals.yaml': manifestYaml('mean_of_normals'),

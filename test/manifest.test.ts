@@ -44,7 +44,7 @@ describe('manifest schema', () => {
     const nested = manifestYaml('unknown_key').replace('  gpu: none', '  gpu: none\n  disk_gb: 4');
     const loaded = parseManifest('manifests/x.yaml', nested, validator);
     expect(loaded.problems.map(formatProblem)).toEqual([
-      'manifests/x.yaml:10:3: resources.disk_gb: unknown key "disk_gb"; allowed keys: min_cpus, max_cpus, min_memory_gb, gpu, os [schema]',
+      'manifests/x.yaml:10:3: resources.disk_gb: unknown key "disk_gb"; allowed keys: min_cpus, max_cpus, min_memory_gb, memory, gpu, os [schema]',
     ]);
   });
 
@@ -104,6 +104,12 @@ const BROKEN: Record<string, string[]> = {
   host_too_small: [
     'manifests/host_too_small.yaml:12:11: targets[0].host: host 60 does not meet resources: has 8 cores, needs at least 16 [target-host-fits]',
     'manifests/host_too_small.yaml:14:11: targets[1].host: host 267 does not meet resources: has 4 cores, needs at least 16; has 8 GB of memory, needs at least 12 GB [target-host-fits]',
+  ],
+  memory_too_small: [
+    'manifests/memory_too_small.yaml:9:53: resources.memory.max_gb: max_gb (2) is below what a run holds at min_cpus: 0.5 + 4 × 0.75 = 3.5 GB [memory-range]',
+    'manifests/memory_too_small.yaml:9:53: resources.memory.max_gb: max_gb (2) is below min_memory_gb (3) [memory-range]',
+    "manifests/memory_too_small.yaml:13:11: targets[0].host: host 60 does not meet resources: would have 2 GB for the run (the manifest's max_gb, or half its 16 GB, BOINC's default while the computer is in use), needs 3.5 GB at 4 cores [target-host-fits]",
+    "manifests/memory_too_small.yaml:15:11: targets[1].host: host 267 does not meet resources: would have 2 GB for the run (the manifest's max_gb, or half its 8 GB, BOINC's default while the computer is in use), needs 3.5 GB at 4 cores [target-host-fits]",
   ],
   script_mismatch: [
     'manifests/script_mismatch.yaml:4:9: script: script experiments/other_experiment.py does not exist [script-file]',

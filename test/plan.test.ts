@@ -194,3 +194,66 @@ describe('cores on Windows', () => {
     expect(planManifest('m', m, SHA, big).workunits.map((w) => w.cpus)).toEqual([61, 192]);
   });
 });
+
+describe('cores and memory by the memory model', () => {
+  // Like the first batch's host 296 (240 cores, 189 GB) and a small host (32 cores, 16 GB).
+  const fleet = new Map<number, Host>([
+    [296, { id: 296, cores: 240, memoryGb: 189, os: 'linux', gpus: [], fpops: 5e9 }],
+    [7, { id: 7, cores: 32, memoryGb: 16, os: 'linux', gpus: [], fpops: 5e9 }],
+    [8, { id: 8, cores: 4, memoryGb: 1, os: 'linux', gpus: [], fpops: 5e9 }],
+  ]);
+  const withMemory = (memory: NonNullable<Manifest['resources']['memory']>, targets: Manifest['targets']) => {
+    const base = manifest({ base: 1, policy: 'unique' });
+    return planManifest(
+      'm',
+      {
+        ...base,
+        run_duration: 600,
+        targets,
+        resources: { ...base.resources, max_cpus: undefined, memory },
+        work: { param: 'seeds', min: 2, max: 1_000_000, gflop: 10 },
+      },
+      SHA,
+      fleet,
+    );
+  };
+
+  it('gives a 240-core host all its cores and 240 cores of work when the memory fits', () => {
+    const plan = withMemory({ base_gb: 0.2, per_cpu_gb: 0.1, max_gb: 64 }, [{ host: 296 }]);
+    const [wu] = plan.workunits;
+    expect(wu).toMatchObject({ cpus: 240, memoryGb: 24.2 });
+    // 240 cores × 5e9 × 300 s = 360,000 GFLOP in units of 10.
+    expect(wu?.params.seeds).toBe(36_000);
+  });
+
+  it('gives no more cores than fit in max_gb and in half the host memory, and sizes the work for those', () => {
+    const capped = withMemory({ base_gb: 0.2, per_cpu_gb: 0.1, max_gb: 8 }, [{ host: 296 }, { host: 7 }]);
+    // max_gb 8: (8 - 0.2) / 0.1 = 78 cores; host 7: half of 16 GB is 8 GB as well, but it has 32 cores.
+    expect(capped.workunits.map((w) => [w.host, w.cpus, w.memoryGb])).toEqual([
+      [296, 78, 8],
+      [7, 32, 3.4],
+    ]);
+    expect(capped.workunits.map((w) => w.params.seeds)).toEqual([11_700, 4_800]);
+    const halved = withMemory({ base_gb: 0.5, per_cpu_gb: 0.5, max_gb: 64 }, [{ host: 7 }]);
+    // Half of 16 GB is 8 GB: (8 - 0.5) / 0.5 = 15 cores.
+    expect(halved.workunits[0]).toMatchObject({ cpus: 15, memoryGb: 8 });
+  });
+
+  it('keeps the plain min_memory_gb without a model', () => {
+    const base = manifest({ base: 1 });
+    const plan = planManifest('m', { ...base, targets: [{ host: 1 }] }, SHA, hosts);
+    expect(plan.workunits[0]).toMatchObject({ cpus: 64, memoryGb: 1 });
+  });
+
+  it('names a host too small for the model at min_cpus', () => {
+    const resources = {
+      ...manifest({ base: 1 }).resources,
+      min_cpus: 2,
+      memory: { base_gb: 0.3, per_cpu_gb: 0.2, max_gb: 4 },
+    };
+    expect(hostShortfalls(fleet.get(8) as Host, resources)).toEqual([
+      "would have 0.5 GB for the run (the manifest's max_gb, or half its 1 GB, BOINC's default while the computer is in use), needs 0.7 GB at 2 cores",
+    ]);
+    expect(hostShortfalls(fleet.get(7) as Host, resources)).toEqual([]);
+  });
+});

@@ -94,7 +94,7 @@ function renderPlan(plan: ManifestPlan): string[] {
   const shown = plan.workunits.slice(0, WORKUNITS_SHOWN).map((wu) => {
     const units = param !== undefined ? `  ${param} ${String(wu.params[param])}` : '';
     const time = wu.plannedSeconds !== undefined ? `  ~${Math.round(wu.plannedSeconds)} s` : '';
-    return `    + ${wu.name}  host ${wu.host}  seed ${wu.seed}  ${plural(wu.cpus, 'cpu')}${units}${time}`;
+    return `    + ${wu.name}  host ${wu.host}  seed ${wu.seed}  ${plural(wu.cpus, 'cpu')}  ${wu.memoryGb} GB${units}${time}`;
   });
   const more = plan.workunits.length - shown.length;
   const work = (plan.work ?? []).map(

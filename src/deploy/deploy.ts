@@ -50,13 +50,18 @@ export interface DeployReport {
   dryRun: boolean;
 }
 
-/** BOINC resource bounds of a manifest's workunits on a host given `cpus` cores. */
-export function boundsFor(manifest: Manifest, cpus: number): JobBounds {
-  const fpopsEst = manifest.run_duration * cpus * FLOPS_PER_CORE;
+/**
+ * BOINC resource bounds of one planned workunit: its cores' worth of operations over the budget, and
+ * the memory it was planned to hold (rsc_memory_bound: the scheduler sends it only to a host with that
+ * much usable memory, sched/sched_check.cpp, and the client runs it only when that much is free,
+ * client/cpu_sched.cpp; the volunteer client enforces it).
+ */
+export function boundsFor(manifest: Manifest, wu: Pick<PlannedWorkunit, 'cpus' | 'memoryGb'>): JobBounds {
+  const fpopsEst = manifest.run_duration * wu.cpus * FLOPS_PER_CORE;
   return {
     fpopsEst,
     fpopsBound: 10 * fpopsEst,
-    memoryBound: Math.ceil(manifest.resources.min_memory_gb * 2 ** 30),
+    memoryBound: Math.ceil(wu.memoryGb * 2 ** 30),
     diskBound: 1e9,
     delayBound: Math.max(3 * 86_400, 10 * manifest.run_duration),
   };
@@ -157,7 +162,7 @@ async function reconcile(check: CheckReport, options: DeployOptions): Promise<De
           wuName: wu.name,
           host: wu.host,
           input: renderWorkunitInput(input, options.validator),
-          bounds: boundsFor(manifest, wu.cpus),
+          bounds: boundsFor(manifest, wu),
         },
       });
     }

@@ -1,5 +1,22 @@
 import type { Host } from '../fleet/types.js';
-import type { Resources } from './types.js';
+import type { MemoryModel, Resources } from './types.js';
+
+/**
+ * The share of a host's memory a task may hold while the computer is in use: BOINC's default
+ * ram_max_used_busy_pct (lib/prefs.cpp, ram_max_used_busy_frac = 0.5). A task whose memory bound is
+ * above what is left waits (client/cpu_sched.cpp); the planner keeps every workunit within it.
+ */
+export const BUSY_MEMORY_SHARE = 0.5;
+
+/** What a run with `cpus` cores holds resident, by the manifest's memory model, in GB (rounded up to 0.01). */
+export function memoryOf(model: MemoryModel, cpus: number): number {
+  return Math.ceil((model.base_gb + cpus * model.per_cpu_gb) * 100 - 1e-9) / 100;
+}
+
+/** The memory a workunit on `host` may hold: the model's cap and half the host's memory, whichever is less. */
+function memoryRoom(host: Host, model: MemoryModel): number {
+  return Math.min(model.max_gb, host.memoryGb * BUSY_MEMORY_SHARE);
+}
 
 /** What a host lacks to run an experiment with these resources; empty when it fits. */
 export function hostShortfalls(host: Host, resources: Resources): string[] {
@@ -9,6 +26,12 @@ export function hostShortfalls(host: Host, resources: Resources): string[] {
   }
   if (host.memoryGb < resources.min_memory_gb) {
     shortfalls.push(`has ${host.memoryGb} GB of memory, needs at least ${resources.min_memory_gb} GB`);
+  }
+  const model = resources.memory;
+  if (model && memoryOf(model, resources.min_cpus) > memoryRoom(host, model)) {
+    shortfalls.push(
+      `would have ${memoryRoom(host, model)} GB for the run (the manifest's max_gb, or half its ${host.memoryGb} GB, BOINC's default while the computer is in use), needs ${memoryOf(model, resources.min_cpus)} GB at ${resources.min_cpus} cores`,
+    );
   }
   if (resources.gpu === 'required' && host.gpus.length === 0) {
     shortfalls.push('has no GPU, the manifest requires one');
@@ -26,8 +49,25 @@ export function hostShortfalls(host: Host, resources: Resources): string[] {
  */
 export const WINDOWS_MAX_WORKERS = 61;
 
-/** Cores handed to the script on this host (AXIOM_CPUS), and planned for. */
+/**
+ * Cores handed to the script on this host (AXIOM_CPUS), and planned for: all of them, up to the
+ * manifest's max_cpus, Windows' 61 workers, and as many as the memory model fits in the memory the
+ * host can give one task.
+ */
 export function cpusFor(host: Host, resources: Resources): number {
   const cap = host.os === 'windows' ? WINDOWS_MAX_WORKERS : host.cores;
-  return Math.min(host.cores, resources.max_cpus ?? host.cores, cap);
+  const model = resources.memory;
+  const byMemory = model
+    ? Math.floor((memoryRoom(host, model) - model.base_gb) / model.per_cpu_gb + 1e-9)
+    : host.cores;
+  return Math.max(1, Math.min(host.cores, resources.max_cpus ?? host.cores, cap, byMemory));
+}
+
+/**
+ * The memory a workunit with `cpus` cores may hold resident (its wu.json memory_gb and BOINC
+ * rsc_memory_bound): what the model says it holds, and never less than min_memory_gb.
+ */
+export function memoryGbFor(resources: Resources, cpus: number): number {
+  const model = resources.memory;
+  return model ? Math.max(resources.min_memory_gb, memoryOf(model, cpus)) : resources.min_memory_gb;
 }

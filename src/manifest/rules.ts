@@ -4,7 +4,7 @@ import type { Host } from '../fleet/types.js';
 import type { Problem } from '../problems.js';
 import { formatPath } from '../schema/validate.js';
 import type { DocPath } from '../yaml/document.js';
-import { hostShortfalls } from './fit.js';
+import { hostShortfalls, memoryOf } from './fit.js';
 import type { ValidManifest } from './load.js';
 import type { Manifest } from './types.js';
 
@@ -184,6 +184,26 @@ const cpuRange: ManifestRule = (m) => {
       ];
 };
 
+const memoryRange: ManifestRule = (m) => {
+  const { memory, min_cpus, min_memory_gb } = m.manifest.resources;
+  if (!memory) return [];
+  const atMin = memoryOf(memory, min_cpus);
+  const problem = (message: string) =>
+    problemAt(m, ['resources', 'memory', 'max_gb'], 'memory-range', message);
+  return [
+    ...(atMin > memory.max_gb
+      ? [
+          problem(
+            `max_gb (${memory.max_gb}) is below what a run holds at min_cpus: ${memory.base_gb} + ${min_cpus} × ${memory.per_cpu_gb} = ${atMin} GB`,
+          ),
+        ]
+      : []),
+    ...(min_memory_gb > memory.max_gb
+      ? [problem(`max_gb (${memory.max_gb}) is below min_memory_gb (${min_memory_gb})`)]
+      : []),
+  ];
+};
+
 const metricRanges: ManifestRule = (m) =>
   Object.entries(m.manifest.outputs.metrics).flatMap(([key, spec]) =>
     spec.min !== undefined && spec.max !== undefined && spec.min > spec.max
@@ -330,6 +350,7 @@ export const MANIFEST_RULES: Readonly<Record<string, ManifestRule>> = {
   'credit-cap-bounds': creditCapBounds,
   'workunit-limit': workunitLimit,
   'cpu-range': cpuRange,
+  'memory-range': memoryRange,
   'metric-range': metricRanges,
   'series-length': seriesLengths,
   'acceptance-checks': acceptanceChecks,

@@ -27,8 +27,16 @@ export interface Resources {
   min_cpus: number;
   max_cpus?: number;
   min_memory_gb: number;
+  /** Resident memory of a run with n cores: base_gb + n * per_cpu_gb, never above max_gb. */
+  memory?: MemoryModel;
   gpu: 'none' | 'optional' | 'required';
   os: OsName[];
+}
+
+export interface MemoryModel {
+  base_gb: number;
+  per_cpu_gb: number;
+  max_gb: number;
 }
 
 export type ParamValue = number | string | boolean | (number | string | boolean)[];

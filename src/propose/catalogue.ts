@@ -16,7 +16,7 @@ import { requireConfig } from '../config/config.js';
 import { SnapshotFleet } from '../fleet/snapshot.js';
 import type { Host } from '../fleet/types.js';
 import { sha256File } from '../hash.js';
-import { hostShortfalls } from '../manifest/fit.js';
+import { hostShortfalls, memoryGbFor } from '../manifest/fit.js';
 import { loadManifest } from '../manifest/load.js';
 import type { Manifest, Target, WorkSpec } from '../manifest/types.js';
 import { formatProblem } from '../problems.js';
@@ -263,7 +263,7 @@ export async function validate(
           budgetSeconds: options.smokeSeconds,
           seed: first?.seed ?? 0,
           cpus: 1,
-          memoryGb: candidate.manifest.resources.min_memory_gb,
+          memoryGb: memoryGbFor(candidate.manifest.resources, 1),
           params: first?.params ?? {},
         }),
         python: options.python,

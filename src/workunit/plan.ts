@@ -1,5 +1,5 @@
 import type { Host } from '../fleet/types.js';
-import { cpusFor } from '../manifest/fit.js';
+import { cpusFor, memoryGbFor } from '../manifest/fit.js';
 import type { Manifest, ParamValue, SeedPolicy, Target, WorkSpec } from '../manifest/types.js';
 import { canonicalJson } from './computation.js';
 import { WorkunitName } from './name.js';
@@ -190,13 +190,14 @@ export function planManifest(
   const drafts: Draft[] = replicasOf(manifest, scriptSha256).map(({ name, target, replica }, index) => {
     const host = hosts.get(target.host);
     if (!host) throw new Error(`host ${target.host} of ${manifest.name} is not in the fleet`);
+    const cpus = cpusFor(host, manifest.resources);
     return {
       name,
       host: target.host,
       replica,
       seed: seedFor(manifest, replica, index),
-      cpus: cpusFor(host, manifest.resources),
-      memoryGb: manifest.resources.min_memory_gb,
+      cpus,
+      memoryGb: memoryGbFor(manifest.resources, cpus),
       params: target.params ?? {},
       hostInfo: host,
     };
