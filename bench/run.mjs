@@ -11,6 +11,7 @@ import { benchCoreUsage } from './core-usage.mjs';
 import { benchCredit } from './credit.mjs';
 import { benchDeploy } from './deploy.mjs';
 import { benchJudgeTokens } from './judge-tokens.mjs';
+import { benchMemory } from './memory.mjs';
 import { benchSandbox } from './sandbox.mjs';
 import { benchSite } from './site.mjs';
 
@@ -18,6 +19,7 @@ const BENCHMARKS = {
   'check-1000-manifests-s': benchCheck,
   'experiment-core-usage': benchCoreUsage,
   'experiment-budget-fill': benchBudgetFill,
+  'experiment-memory': benchMemory,
   'sandbox-overhead': benchSandbox,
   'deploy-bulk-speedup': benchDeploy,
   'credit-apply-10k-s': benchCredit,
