@@ -3,10 +3,13 @@
 Question: do networks fit their training pairs of (a + b) mod p long before they generalise, and
 does the ability to generalise at all appear only above some model scale?
 Method: a quadratic network (embeddings E_a + E_b, squared, linear read-out to p logits) of
-hidden width 16 to 256 is trained full batch with AdamW (lr 1e-3, beta2 0.98, weight decay 1.0)
-on 30 % of all pairs for p = 43, split by pairs, for the workunit's `max_epochs` (the result is a
+hidden width 16 to 256 is trained full batch with AdamW (lr 1e-2, beta2 0.98, weight decay 1.0)
+on 40 % of the pairs for p = 43, for the workunit's `max_epochs` (the result is a
 function of seed and params; a run cut short by its deadline is partial); train and test accuracy
-are checked every 50 epochs and kept at 60 log-spaced ones.
+are checked every 10 epochs for the first 500 and every 50 after, and kept at 60 log-spaced ones.
+The split is by unordered pair: the network is symmetric in a and b, so a test pair whose swap was
+trained on is answered correctly for free (a split by ordered pair gives a test accuracy of about the
+training fraction the moment the training set is fitted, not chance).
 Shows: training accuracy reaches 100 % many epochs before test accuracy jumps from chance to
 near 100 % (grokking); the smallest widths memorise but do not generalise within the run.
 Reproduces: Power et al. (2022), "Grokking: Generalization Beyond Overfitting on Small
@@ -26,11 +29,13 @@ from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 
-VERSION = "2.0.0"
+VERSION = "3.0.0"
 RESULT_FILE = "experiment_result.json"
 START = time.monotonic()
 WIDTHS = [16, 32, 64, 128, 256]
 LOG_EVERY = 50
+# Fitting takes tens of epochs at this learning rate: the first EARLY_EPOCHS are checked more often.
+EARLY_EVERY, EARLY_EPOCHS = 10, 500
 ROWS = 60
 FIT, GROK = 0.99, 0.95
 
@@ -43,7 +48,8 @@ def settings():
         "cpus": max(1, int(os.environ.get("AXIOM_CPUS") or os.cpu_count() or 1)),
         "params": params,
         "modulus": int(params.get("modulus", 43)),
-        "train_fraction": float(params.get("train_fraction", 0.3)),
+        "train_fraction": float(params.get("train_fraction", 0.4)),
+        "lr": float(params.get("lr", 1e-2)),
         "max_epochs": int(params.get("max_epochs", 20000)),
         "init_scale": float(params.get("init_scale", 1.0)),
         "weight_decay": float(params.get("weight_decay", 1.0)),
@@ -62,11 +68,16 @@ def one_hot(indices, size):
 
 
 def split(seed, p, fraction):
-    """Train and test pairs (a, b), split by pair, the same for every scale."""
-    pairs = np.array([(a, b) for a in range(p) for b in range(p)])
-    np.random.default_rng([seed, 0]).shuffle(pairs)
-    cut = int(fraction * len(pairs))
-    return pairs[:cut], pairs[cut:]
+    """Train and test pairs (a, b), the same for every scale, split by unordered pair: (a, b) and
+    (b, a) are on the same side, since the network cannot tell them apart."""
+    unordered = np.array([(a, b) for a in range(p) for b in range(a, p)])
+    np.random.default_rng([seed, 0]).shuffle(unordered)
+    cut = int(fraction * len(unordered))
+
+    def both_orders(rows):
+        return np.array([pair for a, b in rows for pair in sorted({(a, b), (b, a)})])
+
+    return both_orders(unordered[:cut]), both_orders(unordered[cut:])
 
 
 def train_scale(job):
@@ -83,10 +94,10 @@ def train_scale(job):
     embed = (scale * rng.standard_normal((p, width)) / np.sqrt(width)).astype(np.float32)
     readout = (scale * rng.standard_normal((width, p)) / np.sqrt(width)).astype(np.float32)
     params, first, second = [embed, readout], [np.zeros_like(embed), np.zeros_like(readout)], [np.zeros_like(embed), np.zeros_like(readout)]
-    lr, beta1, beta2, decay = 1e-3, 0.9, 0.98, cfg["weight_decay"]
+    lr, beta1, beta2, decay = cfg["lr"], 0.9, 0.98, cfg["weight_decay"]
     rows, fit_epoch, grok_epoch, cut = [], -1, -1, False
     # Every width trains all max_epochs, grokked or not, so the work is what the params say. Accuracy
-    # is checked every LOG_EVERY epochs; rows are kept at ROWS log-spaced checks (and at the fit and
+    # is checked every LOG_EVERY epochs (EARLY_EVERY in the first EARLY_EPOCHS); rows are kept at ROWS log-spaced checks (and at the fit and
     # the grok), so that a long run's series stays small.
     checks = max(1, cfg["max_epochs"] // LOG_EVERY)
     kept = {LOG_EVERY * int(round(c)) for c in np.geomspace(1, checks, ROWS)} | {cfg["max_epochs"]}
@@ -110,7 +121,8 @@ def train_scale(job):
             v += (1 - beta2) * grad * grad
             param *= 1 - lr * decay
             param -= lr * (m / (1 - beta1**epoch)) / (np.sqrt(v / (1 - beta2**epoch)) + 1e-8)
-        if epoch % LOG_EVERY == 0 or epoch == cfg["max_epochs"]:  # and always at the last epoch
+        every = EARLY_EVERY if epoch <= EARLY_EPOCHS else LOG_EVERY
+        if epoch % every == 0 or epoch == cfg["max_epochs"]:  # and always at the last epoch
             train_acc = float(np.mean(probs.argmax(axis=1) == y_train))
             test_in = a_test @ embed + b_test @ embed
             test_acc = float(np.mean(((test_in * test_in) @ readout).argmax(axis=1) == y_test))
@@ -146,9 +158,12 @@ def write_result(cfg, outcomes):
             series["test_acc"].append(test_acc)
         metrics[f"fit_epoch_w{width}"] = fit_epoch
         metrics[f"grok_epoch_w{width}"] = grok_epoch
+        # The test accuracy each width ends at: whether "only larger widths" is a jump or a grade
+        # that the 95% threshold makes look like one.
+        metrics[f"final_test_acc_w{width}"] = rows[-1][2] if rows else 0.0
         if grok_epoch > 0:
             metrics["scales_grokked"] += 1
-            metrics["delay_ratio_largest"] = grok_epoch / max(fit_epoch, LOG_EVERY)
+            metrics["delay_ratio_largest"] = grok_epoch / max(fit_epoch, EARLY_EVERY)
             # Grokking is generalisation long after memorising: test accuracy when the training set
             # was fitted should be near chance (1/p), not already well on its way.
             at_fit = [test_acc for epoch, _, test_acc in rows if epoch == fit_epoch]
@@ -162,7 +177,8 @@ def write_result(cfg, outcomes):
         "elapsed_seconds": round(time.monotonic() - START, 3), "metrics": metrics, "series": series,
         "summary": (
             f"{len(grokked)} of {len(WIDTHS)} widths grokked (p = {cfg['modulus']}); largest: test 95% at epoch "
-            f"{metrics[f'grok_epoch_w{grokked[-1]}']}, {metrics['delay_ratio_largest']:.1f}x after fitting the training set"
+            f"{metrics[f'grok_epoch_w{grokked[-1]}']}, {metrics['delay_ratio_largest']:.1f}x after fitting the training set; "
+            "final test accuracy by width: " + ", ".join(f"{w}: {metrics[f'final_test_acc_w{w}']:.2f}" for w in WIDTHS)
             if grokked else f"no width generalised within the run (p = {cfg['modulus']})"
         ),
     }
