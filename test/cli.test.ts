@@ -103,12 +103,18 @@ describe('axiom check', () => {
     const plan = report.plans.find((p: { experiment: string }) => p.experiment === 'double_descent');
     const sha = sha12(join(REPO_ROOT, 'experiments', 'double_descent.py'));
     expect(
-      plan.workunits.map((w: { name: string; seed: number; cpus: number }) => [w.name, w.seed, w.cpus]),
+      plan.workunits.map((w: { name: string; seed: number; cpus: number; memoryGb: number }) => [
+        w.name,
+        w.seed,
+        w.cpus,
+        w.memoryGb,
+      ]),
     ).toEqual([
-      [`axm_double_descent_${sha}_h194_r0`, 1, 64],
-      [`axm_double_descent_${sha}_h296_r0`, 1, 64],
+      // Every core of both hosts, with the memory the manifest's model gives them (0.2 + 0.14 per core).
+      [`axm_double_descent_${sha}_h194_r0`, 1, 128, 18.12],
+      [`axm_double_descent_${sha}_h296_r0`, 1, 240, 33.8],
     ]);
-    expect(plan.cpuHours).toBeCloseTo((2 * 64 * 600) / 3600, 6);
+    expect(plan.cpuHours).toBeCloseTo(((128 + 240) * 600) / 3600, 6);
     // Same-seed replicas on two hosts get the same work, sized for the slower of them.
     expect(plan.work).toMatchObject([{ param: 'seeds', seed: 1, hosts: [194, 296] }]);
     const seeds = plan.workunits.map((w: { params: { seeds: number } }) => w.params.seeds);

@@ -89,7 +89,7 @@ describe('axiom run', () => {
     expect((Date.now() - started) / 1000).toBeLessThan(3 + 5);
     expect(result.code).toBe(1);
     expect(result.stdout).toMatch(
-      /^overran after [\d.]+ s of 3 s: the script ran past its 3 s budget and was stopped/,
+      /^overran after [\d.]+ s of 3 s, at most \d+ MB resident: the script ran past its 3 s budget and was stopped/,
     );
   });
 
