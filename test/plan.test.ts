@@ -253,7 +253,16 @@ describe('cores and memory by the memory model', () => {
     };
     expect(hostShortfalls(fleet.get(8) as Host, resources)).toEqual([
       "would have 0.5 GB for the run (the manifest's max_gb, or half its 1 GB, BOINC's default while the computer is in use), needs 0.7 GB at 2 cores",
+      "would not be sent the workunit: its 1 GB memory bound is above the 0.9 GB (90% of 1 GB) BOINC's scheduler lets one task use by default",
     ]);
     expect(hostShortfalls(fleet.get(7) as Host, resources)).toEqual([]);
+  });
+
+  it('names a host with just min_memory_gb, which BOINC’s scheduler would never send the workunit', () => {
+    const resources = { ...manifest({ base: 1 }).resources, min_memory_gb: 16 };
+    expect(hostShortfalls(fleet.get(7) as Host, resources)).toEqual([
+      "would not be sent the workunit: its 16 GB memory bound is above the 14.4 GB (90% of 16 GB) BOINC's scheduler lets one task use by default",
+    ]);
+    expect(hostShortfalls(fleet.get(7) as Host, { ...resources, min_memory_gb: 14 })).toEqual([]);
   });
 });

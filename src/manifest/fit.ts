@@ -8,6 +8,14 @@ import type { MemoryModel, Resources } from './types.js';
  */
 export const BUSY_MEMORY_SHARE = 0.5;
 
+/**
+ * The share of a host's memory BOINC's scheduler lets one task's rsc_memory_bound take: the larger
+ * of the volunteer's busy and idle limits, 0.9 by default (sched/sched_send.cpp get_mem_sizes,
+ * sched/sched_check.cpp check_memory; lib/prefs.cpp ram_max_used_idle_frac). A workunit above it is
+ * never sent to that host.
+ */
+export const SCHEDULER_MEMORY_SHARE = 0.9;
+
 /** What a run with `cpus` cores holds resident, by the manifest's memory model, in GB (rounded up to 0.01). */
 export function memoryOf(model: MemoryModel, cpus: number): number {
   return Math.ceil((model.base_gb + cpus * model.per_cpu_gb) * 100 - 1e-9) / 100;
@@ -31,6 +39,13 @@ export function hostShortfalls(host: Host, resources: Resources): string[] {
   if (model && memoryOf(model, resources.min_cpus) > memoryRoom(host, model)) {
     shortfalls.push(
       `would have ${memoryRoom(host, model)} GB for the run (the manifest's max_gb, or half its ${host.memoryGb} GB, BOINC's default while the computer is in use), needs ${memoryOf(model, resources.min_cpus)} GB at ${resources.min_cpus} cores`,
+    );
+  }
+  const bound = memoryGbFor(resources, cpusFor(host, resources));
+  const usable = Math.round(host.memoryGb * SCHEDULER_MEMORY_SHARE * 100) / 100;
+  if (host.memoryGb >= resources.min_memory_gb && bound > usable) {
+    shortfalls.push(
+      `would not be sent the workunit: its ${bound} GB memory bound is above the ${usable} GB (90% of ${host.memoryGb} GB) BOINC's scheduler lets one task use by default`,
     );
   }
   if (resources.gpu === 'required' && host.gpus.length === 0) {
