@@ -250,6 +250,8 @@ async function volunteerStep(run: DemoRun): Promise<VolunteerRun[]> {
     parallel,
     onFinished: (done, n, total) =>
       run.options.progress?.(`volunteers: ${n}/${total} workunits done (${done.workunit}: ${done.status})`),
+    onUnsent: (unsent) =>
+      run.options.say(`volunteers: ${unsent.workunit} not sent to host ${unsent.host}: ${unsent.reason}`),
   });
   const ok = volunteers.filter((r) => r.status === 'ok').length;
   run.options.say(`volunteers: ran ${volunteers.length} workunits, ${parallel} at a time; ${ok} finished ok`);

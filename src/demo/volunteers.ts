@@ -123,6 +123,32 @@ export interface VolunteerRun {
   elapsedSeconds: number;
 }
 
+/** A workunit BOINC's scheduler would not send its host, and the scheduler's reason. */
+export interface UnsentWorkunit {
+  workunit: string;
+  host: number;
+  reason: string;
+}
+
+/**
+ * The share of a host's memory the scheduler lets one task's rsc_memory_bound take: the larger of
+ * the volunteer's busy and idle limits, 0.5 and 0.9 by default (sched/sched_send.cpp get_mem_sizes,
+ * lib/prefs.cpp).
+ */
+const USABLE_MEMORY_SHARE = 0.9;
+const MEGA = 1024 * 1024;
+
+/**
+ * What BOINC's scheduler says of a workunit too large for its host (sched/sched_check.cpp
+ * check_memory): undefined when it fits.
+ */
+export function memoryRefusal(rscMemoryBound: number, hostBytes: number): string | undefined {
+  const usable = hostBytes * USABLE_MEMORY_SHARE;
+  return rscMemoryBound > usable
+    ? `Axiom Lab needs ${(rscMemoryBound / MEGA).toFixed(2)} MB RAM but only ${(usable / MEGA).toFixed(2)} MB is available for use.`
+    : undefined;
+}
+
 export interface VolunteerOptions {
   store: SqliteBoincStore;
   layout: ProjectLayout;
@@ -134,6 +160,8 @@ export interface VolunteerOptions {
   /** Cores the BOINC client grants each task (the wrapper's --nthreads); default: the workunit's own. */
   coresEach?: number;
   onFinished?: (run: VolunteerRun, done: number, total: number) => void;
+  /** A workunit the scheduler would not send its host: it stays unsent, as on a real server. */
+  onUnsent?: (unsent: UnsentWorkunit) => void;
 }
 
 /**
@@ -143,10 +171,22 @@ export interface VolunteerOptions {
  * BOINC's script_assimilator calls it (workunit id and files).
  */
 export async function runVolunteers(options: VolunteerOptions): Promise<VolunteerRun[]> {
-  const pending = (await options.store.query(
-    `SELECT w.id, w.name FROM workunit w
+  const waiting = (await options.store.query(
+    `SELECT w.id, w.name, w.rsc_memory_bound FROM workunit w
       WHERE (w.error_mask & 16) = 0 AND NOT EXISTS (SELECT 1 FROM result r WHERE r.workunitid = w.id) ORDER BY w.id`,
-  )) as { id: number; name: string }[];
+  )) as { id: number; name: string; rsc_memory_bound: number }[];
+  const hostBytes = new Map(
+    ((await options.store.query('SELECT id, m_nbytes FROM host')) as { id: number; m_nbytes: number }[]).map(
+      (h) => [h.id, h.m_nbytes],
+    ),
+  );
+  // The scheduler's feasibility check comes first: a workunit its host cannot hold is never sent.
+  const pending = waiting.filter((wu) => {
+    const host = WorkunitName.parse(wu.name)?.host ?? 0;
+    const reason = memoryRefusal(wu.rsc_memory_bound, hostBytes.get(host) ?? 0);
+    if (reason) options.onUnsent?.({ workunit: wu.name, host, reason });
+    return reason === undefined;
+  });
   const runs: VolunteerRun[] = [];
   let next = 0;
   const worker = async () => {
