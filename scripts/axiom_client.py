@@ -267,14 +267,6 @@ def _become_subreaper():
         ctypes.CDLL(None, use_errno=True).prctl(pr_set_child_subreaper, 1, 0, 0, 0)
 
 
-def _children():
-    try:
-        with open(f"/proc/self/task/{os.getpid()}/children", encoding="ascii") as handle:
-            return [int(pid) for pid in handle.read().split()]
-    except OSError:
-        return []
-
-
 def _children_of(pid):
     """The children of a process, from each of its threads' /proc children list (a thread forks too)."""
     found = []
@@ -291,22 +283,14 @@ def _children_of(pid):
     return found
 
 
-def _descendants():
-    """Linux: every process below this one (the sandbox's and the script's). Walks the tree through the
-    /proc children lists where the kernel has them, so the cost is the tree's, not the machine's; else
-    reads every process's parent."""
-    if os.path.exists(f"/proc/self/task/{os.getpid()}/children"):
-        found, frontier = [], [os.getpid()]
-        while frontier:
-            below = _children_of(frontier.pop())
-            found.extend(below)
-            frontier.extend(below)
-        return found
+def _parents_map():
+    """Every process's children, from each one's parent in /proc/<pid>/stat: for kernels without the
+    /proc children lists."""
     children = {}
     try:
         names = os.listdir("/proc")
     except OSError:
-        return []
+        return children
     for name in names:
         if not name.isdigit():
             continue
@@ -317,9 +301,20 @@ def _descendants():
         except (OSError, IndexError, ValueError):
             continue
         children.setdefault(parent, []).append(int(name))
+    return children
+
+
+def _descendants():
+    """Linux: every process below this one (the sandbox's and the script's). Walks the tree through the
+    /proc children lists where the kernel has them, so the cost is the tree's, not the machine's; else
+    through every process's parent."""
+    if os.path.exists(f"/proc/self/task/{os.getpid()}/children"):
+        children_of = _children_of
+    else:
+        children_of = _parents_map().get
     found, frontier = [], [os.getpid()]
     while frontier:
-        below = children.get(frontier.pop(), [])
+        below = children_of(frontier.pop()) or []
         found.extend(below)
         frontier.extend(below)
     return found
@@ -346,7 +341,7 @@ def tree_memory_bytes():
 def _kill_descendants():
     """Kills every process that is still ours (the subreaper's adopted orphans) and reaps it."""
     for _ in range(50):
-        left = _children()
+        left = _children_of(os.getpid())
         if not left:
             return
         for pid in left:
