@@ -6,6 +6,7 @@ import { type ProjectLayout, readStagedWorkunit, workunitInputName } from '../bo
 import type { SqliteBoincStore } from '../boinc/sqlite.js';
 import { stageInputFile } from '../boinc/stage.js';
 import type { Host } from '../fleet/types.js';
+import { SCHEDULER_MEMORY_SHARE } from '../manifest/fit.js';
 import { runWorkunit } from '../runner/run.js';
 import type { SchemaValidator } from '../schema/validate.js';
 import { WorkunitName } from '../workunit/name.js';
@@ -130,20 +131,16 @@ export interface UnsentWorkunit {
   reason: string;
 }
 
-/**
- * The share of a host's memory the scheduler lets one task's rsc_memory_bound take: the larger of
- * the volunteer's busy and idle limits, 0.5 and 0.9 by default (sched/sched_send.cpp get_mem_sizes,
- * lib/prefs.cpp).
- */
-const USABLE_MEMORY_SHARE = 0.9;
 const MEGA = 1024 * 1024;
+/** What the scheduler takes a host's memory to be when it reports none (sched/sched_send.cpp). */
+const DEFAULT_RAM_SIZE = 64_000_000;
 
 /**
  * What BOINC's scheduler says of a workunit too large for its host (sched/sched_check.cpp
- * check_memory): undefined when it fits.
+ * check_memory, against sched_send.cpp get_mem_sizes' usable memory): undefined when it fits.
  */
 export function memoryRefusal(rscMemoryBound: number, hostBytes: number): string | undefined {
-  const usable = hostBytes * USABLE_MEMORY_SHARE;
+  const usable = (hostBytes > 0 ? hostBytes : DEFAULT_RAM_SIZE) * SCHEDULER_MEMORY_SHARE;
   return rscMemoryBound > usable
     ? `Axiom Lab needs ${(rscMemoryBound / MEGA).toFixed(2)} MB RAM but only ${(usable / MEGA).toFixed(2)} MB is available for use.`
     : undefined;
