@@ -1,15 +1,15 @@
 // experiment-memory: the most resident memory each first-batch experiment's processes hold
-// together at 1, 2 and 8 workers (at most its max_cpus; in the sandbox, with the work the planner chooses for an 8-core
-// host at a 20 s budget, so that every worker has work), against the manifest's memory model
-// (resources.memory: base_gb + cores × per_cpu_gb), which the planner and the volunteer client use.
-// The target: the model covers every measurement, and not by more than 3 times (the planner would
-// otherwise give memory-bound hosts fewer cores than they could use).
-import { spawnSync } from 'node:child_process';
+// together at 1, 2 and 8 workers (at most its max_cpus), in the sandbox with the work the planner
+// chooses for an 8-core host at a 20 s budget (so that every worker has work), sampled by
+// bench/sandbox-harness.py, against the manifest's memory model (resources.memory: base_gb +
+// cores × per_cpu_gb), which the planner and the volunteer client use. The target: the model covers
+// every measurement, and not by more than 3 times (the planner would otherwise give memory-bound
+// hosts fewer cores than they could use).
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadManifest } from '../dist/manifest/load.js';
-import { SchemaValidator } from '../dist/schema/validate.js';
-import { experimentsIn, plannedWorkunit } from './planned.mjs';
+import { memoryOf } from '../dist/manifest/fit.js';
+import { experimentsIn, manifestOf, plannedWorkunit } from './planned.mjs';
+import { sandboxRun } from './sandbox.mjs';
 
 const WORKERS = [1, 2, 8];
 const BUDGET = 20;
@@ -18,32 +18,22 @@ const MAX_SLACK = 3;
 export async function benchMemory({ root, log }) {
   const python =
     process.env.AXIOM_PYTHON ?? (existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3');
-  const validator = new SchemaValidator();
   const names = process.env.AXIOM_BENCH_EXPERIMENTS?.split(',') ?? experimentsIn(root);
   const rows = [];
   for (const name of names) {
-    const manifest = loadManifest(root, `manifests/${name}.yaml`, validator).manifest;
-    const model = manifest?.resources.memory;
+    const { resources } = manifestOf(root, name);
     const wu = plannedWorkunit(root, name, { cores: 8, budget: BUDGET });
     // The planner never hands a script more than its max_cpus.
-    const cap = manifest?.resources.max_cpus ?? Number.POSITIVE_INFINITY;
+    const cap = resources.max_cpus ?? Number.POSITIVE_INFINITY;
     for (const workers of [...new Set(WORKERS.map((k) => Math.min(k, cap)))]) {
-      const run = spawnSync(
-        python,
-        [
-          join(root, 'bench', 'memory-harness.py'),
-          join(root, 'scripts'),
-          join(root, 'experiments', `${name}.py`),
-          String(workers),
-          String(BUDGET),
-          String(wu.seed),
-          JSON.stringify(wu.params),
-        ],
-        { cwd: root, encoding: 'utf8' },
-      );
-      if (run.status !== 0) throw new Error(`${name} at ${workers} workers: ${run.stderr.slice(-500)}`);
-      const measured = JSON.parse(run.stdout.trim().split('\n').at(-1));
-      const modelMb = model ? (model.base_gb + workers * model.per_cpu_gb) * 1024 : undefined;
+      const measured = sandboxRun(root, python, join(root, 'experiments', `${name}.py`), 'sandbox', {
+        cores: workers,
+        budget: BUDGET,
+        params: wu.params,
+        seed: wu.seed,
+        sampleMemory: true,
+      });
+      const modelMb = resources.memory ? memoryOf(resources.memory, workers) * 1024 : undefined;
       const ratio = modelMb ? measured.peak_mb / modelMb : Number.POSITIVE_INFINITY;
       rows.push({ name, workers, peakMb: measured.peak_mb, modelMb, ratio });
       log(

@@ -22,9 +22,14 @@ export function experimentsIn(root) {
     .sort();
 }
 
+/** The repository's manifest of one experiment. */
+export function manifestOf(root, name) {
+  const manifest = loadManifest(root, `manifests/${name}.yaml`, validator).manifest;
+  if (!manifest) throw new Error(`manifests/${name}.yaml does not load`);
+  return manifest;
+}
+
 export function plannedWorkunit(root, name, { cores = 2, budget, fpops = MEASURED_FPOPS }) {
-  const file = `manifests/${name}.yaml`;
-  const manifest = loadManifest(root, file, validator).manifest;
-  if (!manifest) throw new Error(`${file} does not load`);
-  return planForHost(file, manifest, { id: 1, cores, memoryGb: 16, os: 'linux', gpus: [], fpops }, budget);
+  const host = { id: 1, cores, memoryGb: 16, os: 'linux', gpus: [], fpops };
+  return planForHost(`manifests/${name}.yaml`, manifestOf(root, name), host, budget);
 }

@@ -13,11 +13,27 @@ const TRIVIAL = `import json
 json.dump({"metrics": {"x": 1}}, open("experiment_result.json", "w"))
 `;
 
-export function sandboxRun(root, python, script, mode, { cores = 1, budget = 60, params = {} } = {}) {
+export function sandboxRun(
+  root,
+  python,
+  script,
+  mode,
+  { cores = 1, budget = 60, params = {}, seed = 1, sampleMemory = false } = {},
+) {
   const harness = join(root, 'bench', 'sandbox-harness.py');
   const result = spawnSync(
     python,
-    [harness, join(root, 'scripts'), script, String(cores), String(budget), mode, JSON.stringify(params)],
+    [
+      harness,
+      join(root, 'scripts'),
+      script,
+      String(cores),
+      String(budget),
+      mode,
+      JSON.stringify(params),
+      String(seed),
+      ...(sampleMemory ? ['memory'] : []),
+    ],
     {
       encoding: 'utf8',
     },
