@@ -68,9 +68,20 @@ describe('axiom deploy', () => {
       wu_name: names[2],
       script_url: `https://boinc.example.org/axiom/experiments/mean_of_normals-${sha}.py`,
       run_duration: 120,
-      seed: 8,
       cpus: 8,
     });
+    // Replica 0 of every host shares a seed, replica 1 another; deploy drew both, not the manifest's 7 and 8.
+    const seedOf = (name: string) =>
+      JSON.parse(
+        readFileSync(
+          join(project.projectDir, 'download', hierarchyDir(`${name}.json`, 1024), `${name}.json`),
+          'utf8',
+        ),
+      ).seed;
+    expect(seedOf(names[0] as string)).toBe(seedOf(names[1] as string));
+    expect(input.seed).not.toBe(seedOf(names[1] as string));
+    expect([7, 8]).not.toContain(input.seed);
+    expect([7, 8]).not.toContain(seedOf(names[1] as string));
     expect(readFileSync(join(publishDir, 'experiments', `mean_of_normals-${sha}.py`), 'utf8')).toBe(
       OK_SCRIPT,
     );
