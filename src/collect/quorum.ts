@@ -37,6 +37,11 @@ export interface ComputationState {
   maxResults: number;
   /** Complete, eligible results, at most one per host, in result order. */
   votes: readonly Vote[];
+  /**
+   * Eligible results that ran out of time (status partial): they came back, but cannot be compared,
+   * so they are neither votes nor members still to replace.
+   */
+  partial: number;
   /** Workunits of the computation still out (sent or not yet sent, within the wait). */
   pending: number;
   /** Every workunit the computation has or has asked for. */
