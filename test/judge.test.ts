@@ -1,5 +1,5 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import Anthropic from '@anthropic-ai/sdk';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ClaudeLlm } from '../src/claude/claude.js';
 import { costUsd, LlmError, type StructuredRequest } from '../src/claude/llm.js';
 import { MODELS } from '../src/claude/models.js';
@@ -206,21 +206,28 @@ const VALID = {
 const messagesSent = (claude: ClaudeStandIn) =>
   claude.requests.filter((r) => r.route === 'messages').map((r) => r.body as MessagesRequest);
 
-describe("the judge's answers are never cut short by its own thinking", () => {
+/** A stand-in for each test of the enclosing block, answering a valid verdict, verified and closed after it. */
+function standInPerTest(thinkingTokens?: number): () => ClaudeStandIn {
   let claude: ClaudeStandIn;
   beforeEach(async () => {
     claude = await ClaudeStandIn.start(KEY, () => VALID);
-    // More thinking than the 2,048 tokens the judge gives its answer.
-    claude.thinkingTokens = () => 3_000;
+    if (thinkingTokens !== undefined) claude.thinkingTokens = () => thinkingTokens;
   });
   afterEach(async () => {
     claude.verify();
     await claude.close();
   });
+  return () => claude;
+}
+
+describe("the judge's answers are never cut short by its own thinking", () => {
+  // More thinking than the 2,048 tokens the judge gives its answer.
+  const standIn = standInPerTest(3_000);
   const judgeWith = (model: string) =>
-    new ClaudeJudge(new ClaudeLlm({ apiKey: KEY, baseURL: claude.url }), { model, batchFrom: 20 });
+    new ClaudeJudge(new ClaudeLlm({ apiKey: KEY, baseURL: standIn().url }), { model, batchFrom: 20 });
 
   it('answers a Haiku 5.5 request that would have thought past max_tokens, with thinking turned off', async () => {
+    const claude = standIn();
     claude.expect('messages', 2);
     const judge = judgeWith('claude-haiku-5-5');
     // The request as it was asked before: thinking on (Haiku 5.5's default) fills max_tokens.
@@ -239,6 +246,7 @@ describe("the judge's answers are never cut short by its own thinking", () => {
   });
 
   it('asks each model only what it accepts, and leaves room where thinking cannot be turned off', async () => {
+    const claude = standIn();
     const expected: Record<string, { thinking?: unknown; max_tokens: number; effort?: string }> = {
       'claude-haiku-5-5': { thinking: { type: 'disabled' }, max_tokens: 2048, effort: 'low' },
       'claude-sonnet-5-5': { thinking: { type: 'between_tools' }, max_tokens: 2048, effort: 'low' },
@@ -262,6 +270,7 @@ describe("the judge's answers are never cut short by its own thinking", () => {
   });
 
   it('leaves a result for a later run, not suspicious, when an always-thinking model spends its room', async () => {
+    const claude = standIn();
     claude.thinkingTokens = () => 20_000;
     claude.expect('messages', 1);
     const [judged] = await judgeWith('claude-opus-5-5').judge([judgeInput(4)]);
@@ -270,6 +279,7 @@ describe("the judge's answers are never cut short by its own thinking", () => {
   });
 
   it('refuses, as the API does, a thinking setting or effort the model does not take', async () => {
+    const claude = standIn();
     const sdk = new Anthropic({ apiKey: KEY, baseURL: claude.url, maxRetries: 0 });
     const ask = (model: string, extra: Record<string, unknown>) =>
       sdk.messages
@@ -343,16 +353,10 @@ function prefixOf(model: string, tokens: number): StructuredRequest {
 }
 
 describe('the judge caches its prefix where the model caches it', () => {
-  let claude: ClaudeStandIn;
-  beforeEach(async () => {
-    claude = await ClaudeStandIn.start(KEY, () => VALID);
-  });
-  afterEach(async () => {
-    claude.verify();
-    await claude.close();
-  });
+  const standIn = standInPerTest();
 
   it("marks a prefix at each model's documented minimum and not below it, and reads it on the next call", async () => {
+    const claude = standIn();
     for (const [model, minimum] of [
       ['claude-haiku-5-5', 512],
       ['claude-sonnet-5', 1024],
@@ -380,6 +384,7 @@ describe('the judge caches its prefix where the model caches it', () => {
   });
 
   it("in a run, the first of an experiment writes, the others read, and a lone experiment's prefix is not marked", async () => {
+    const claude = standIn();
     // Counted once: only the experiment with more than one result has its prefix counted and marked.
     claude.expect('count_tokens', 1).expect('messages', 4);
     const judge = new ClaudeJudge(new ClaudeLlm({ apiKey: KEY, baseURL: claude.url }), {
@@ -408,30 +413,28 @@ describe('the judge caches its prefix where the model caches it', () => {
 });
 
 describe('the judge through the Message Batches API', () => {
-  let claude: ClaudeStandIn;
-  beforeEach(async () => {
-    claude = await ClaudeStandIn.start(KEY, () => VALID);
-    claude.thinkingTokens = () => 3_000;
-  });
-  afterEach(async () => {
-    claude.verify();
-    await claude.close();
-  });
-  const run = () =>
-    new ClaudeJudge(new ClaudeLlm({ apiKey: KEY, baseURL: claude.url, pollMs: { start: 1, max: 1 } }), {
-      model: 'claude-haiku-5-5',
-      batchFrom: 2,
-    }).judge([judgeInput(1), judgeInput(2), judgeInput(3), judgeInput(4, 'edge_of_chaos')]);
-
-  it('caches the shared prefix for an hour, thinks not at all, and pays the batch price', async () => {
-    // One request at a time: what one writes, the later ones read.
-    claude.batchConcurrency = 1;
+  const standIn = standInPerTest(3_000);
+  /** Three results of one experiment and one of another, through a batch of four, waiting for it as set up. */
+  const run = (claude: ClaudeStandIn) => {
     claude
       .expect('count_tokens', 1)
       .expect('batch_create', 1)
       .expect('batch_retrieve', 3)
       .expect('batch_results', 1);
-    const judged = await run();
+    return new ClaudeJudge(
+      new ClaudeLlm({ apiKey: KEY, baseURL: standIn().url, pollMs: { start: 1, max: 1 } }),
+      {
+        model: 'claude-haiku-5-5',
+        batchFrom: 2,
+      },
+    ).judge([judgeInput(1), judgeInput(2), judgeInput(3), judgeInput(4, 'edge_of_chaos')]);
+  };
+
+  it('caches the shared prefix for an hour, thinks not at all, and pays the batch price', async () => {
+    const claude = standIn();
+    // One request at a time: what one writes, the later ones read.
+    claude.batchConcurrency = 1;
+    const judged = await run(claude);
     claude.verify();
     expect(judged.map((j) => j?.verdict)).toEqual(['valid', 'valid', 'valid', 'valid']);
     for (const { params } of claude.batched) {
@@ -455,12 +458,8 @@ describe('the judge through the Message Batches API', () => {
   });
 
   it('reads nothing within a batch whose requests all run at once (the stand-in is no kinder than the API)', async () => {
-    claude
-      .expect('count_tokens', 1)
-      .expect('batch_create', 1)
-      .expect('batch_retrieve', 3)
-      .expect('batch_results', 1);
-    const judged = await run();
+    const claude = standIn();
+    const judged = await run(claude);
     claude.verify();
     expect(judged.slice(0, 3).map((j) => j?.provenance?.cacheReadTokens)).toEqual([0, 0, 0]);
     expect(judged.slice(0, 3).every((j) => (j?.provenance?.cacheWriteTokens ?? 0) >= 512)).toBe(true);

@@ -93,7 +93,9 @@ interface BatchState {
  * Claude through the official SDK: structured output with `output_config.format` and the schema the
  * API accepts (the SDK's own transform moves unsupported keywords into descriptions; our validator
  * stays the enforcement), `messages.create` or a stream for long answers, `stop_reason` checked
- * before anything is parsed, cache breakpoints only on prefixes long enough to be cached, the
+ * before anything is parsed (not `messages.parse()`, which throws on a `max_tokens` stop or a
+ * refusal before its caller could tell which), thinking turned off where a request asks and the
+ * model allows it (models.ts), cache breakpoints only on prefixes long enough to be cached, the
  * spending ceiling checked before each call and batch, and batches that are never created twice.
  */
 export class ClaudeLlm implements Llm {
@@ -168,9 +170,13 @@ export class ClaudeLlm implements Llm {
     };
   }
 
-  /** The body of a request as it would be sent, built without calling anything (for --print-request). */
-  async body(request: StructuredRequest): Promise<Record<string, unknown>> {
-    return this.params(request, true);
+  /**
+   * The body of a request as it would be sent: by default built without calling anything (for
+   * --print-request, the prefix estimated at four characters a token); `counted`, with the prefix
+   * counted through count_tokens, as a call would be.
+   */
+  async body(request: StructuredRequest, counted = false): Promise<Record<string, unknown>> {
+    return this.params(request, !counted);
   }
 
   private charge(request: StructuredRequest, usage: LlmUsage, batched: boolean): number {

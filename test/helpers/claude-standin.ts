@@ -164,9 +164,13 @@ export type Special =
 /**
  * A strict local stand-in for the Claude Messages API as SDK 1.x calls it: Bearer auth, the
  * `anthropic-version` header, structured output through `output_config.format`, count_tokens, and
- * Message Batches (create, retrieve, results from an absolute results_url). Answers come from a
- * responder the test gives; any request it does not expect, and any malformed one (temperature,
- * forced tool use, no schema), is a failure, and so is an expected request never made.
+ * Message Batches (create, retrieve, results from an absolute results_url). Per model, as the API
+ * documents it: thinking on by default where it is, its tokens counted toward max_tokens (an answer
+ * that does not fit is cut off with stop_reason "max_tokens"); a thinking setting or effort the
+ * model does not take refused with a 400 (an errored result in a batch); prefixes cached from the
+ * model's minimum on, with the usage fields the SDK's `Usage` type carries. Answers come from a
+ * responder the test gives; any request it does not expect, and any malformed or refused one
+ * (temperature, forced tool use, no schema), is a failure, and so is an expected request never made.
  */
 
 export interface MessagesRequest {
