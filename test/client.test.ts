@@ -105,6 +105,7 @@ async function runClient(
       '1',
       '--kill-after',
       '2',
+      '--keep',
     ];
     spawn(python, args, { cwd: workdir, env, stdio: 'ignore' }).on('close', resolve);
   });
@@ -187,7 +188,9 @@ if __name__ == "__main__":
     const run = await runClient(script, { budget: 60 });
     expect(run.code).toBe(1);
     expect(run.report.status).toBe('memory-exceeded');
-    expect(run.report.message).toMatch(/more than the workunit's 1 GB of resident memory together/);
+    expect(run.report.message).toMatch(
+      /more than the workunit's 1 GB of memory \(resident memory of its processes and what its tmpfs mounts hold, together/,
+    );
     expect(run.report.peak_memory_mb).toBeGreaterThan(1024);
     expect(run.seconds).toBeLessThan(30);
     expect(processesWith(`AXIOM_WU_NAME=${run.report.wu_name}`)).toEqual([]);

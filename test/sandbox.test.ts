@@ -165,6 +165,7 @@ async function runThroughClient(
     '1',
     '--kill-after',
     '1',
+    '--keep',
     ...(options.extraArgs ?? ['--require-sandbox']),
   ];
   const code = await new Promise<number | null>((resolve) =>
