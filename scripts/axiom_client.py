@@ -100,6 +100,8 @@ FILE_BYTES = 256 * 1024 * 1024
 # What the script may keep in its working directory (a tmpfs in the sandbox): bytes and files.
 DISK_BYTES = 512 * 1024 * 1024
 MAX_FILES = 10_000
+# What --keep copies out of the sandbox at most: enough to look at a run, never a disk's worth.
+KEEP_BYTES = 64 * 1024 * 1024
 OPEN_FILES = 1024
 # How often the run's resident memory is summed: a spike shorter than this can go unseen.
 MEMORY_POLL_SECONDS = 0.25
@@ -387,11 +389,12 @@ def _enter(parent, name):
         return os.open(name, _DIR_FLAGS, dir_fd=parent)
 
 
-def copy_out(source, target, max_files=MAX_FILES, max_depth=MAX_OPEN_DEPTH):
+def copy_out(source, target, max_files=MAX_FILES, max_bytes=KEEP_BYTES, max_depth=MAX_OPEN_DEPTH):
     """Copies the regular files under `source` (the script's working directory) into `target` (the
     emptied run directory), so that they can be looked at after the run: links, FIFOs and devices are
-    left behind, at most `max_files` files and `max_depth` levels. Returns what was left behind."""
-    skipped, copied = [], 0
+    left behind, and so is what is past `max_files` files, `max_bytes` bytes or `max_depth` levels.
+    Returns what was left behind."""
+    skipped, copied, left = [], 0, max_bytes
     stack = [(os.dup(source), os.dup(target), "")]
     while stack:
         src, dst, where = stack.pop()
@@ -402,15 +405,15 @@ def copy_out(source, target, max_files=MAX_FILES, max_depth=MAX_OPEN_DEPTH):
                     os.mkdir(entry.name, 0o755, dir_fd=dst)
                     stack.append((_enter(src, entry.name), os.open(entry.name, _DIR_FLAGS, dir_fd=dst), f"{label}/"))
                     continue
-                if copied >= max_files:
-                    skipped.append(label)
-                    continue
                 try:
-                    fd = open_regular(src, entry.name, FILE_BYTES, label)
+                    if copied >= max_files:
+                        raise OSError("too many files")
+                    fd = open_regular(src, entry.name, left, label)
                 except (TaskError, OSError):
                     skipped.append(label)
                     continue
                 try:
+                    left -= os.fstat(fd).st_size
                     create_file(dst, entry.name, _chunks(fd, FILE_BYTES, label))
                     copied += 1
                 except (TaskError, OSError):

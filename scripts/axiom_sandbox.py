@@ -140,23 +140,37 @@ def find_bwrap():
 
 
 def _read_only_roots():
-    """What the interpreter needs to start and import numpy: its files, its libraries, nothing else.
-    The client runs isolated (-I), so its sys.path holds no PYTHONPATH entry, user site or its own
-    directory: none of those is shown to the script."""
-    roots = {"/usr/lib", "/usr/lib64", "/usr/lib32", "/lib", "/lib64", "/lib32", "/etc/ld.so.cache",
-             "/etc/alternatives"}
-    for prefix in {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}:
-        roots.add(os.path.join(prefix, "lib"))
-    here = os.path.dirname(os.path.abspath(__file__))
-    for entry in sys.path:
-        if entry and os.path.isdir(entry) and os.path.abspath(entry) != here and os.path.isabs(entry):
-            roots.add(os.path.abspath(entry))
+    """What the interpreter needs to start and import numpy, and nothing else of the host: the standard
+    library, numpy's own directory, and the directories of the shared libraries a Python with numpy has
+    loaded (with the dynamic loader's cache and the links it follows). The client runs isolated (-I), so
+    no PYTHONPATH entry, user site or directory of its own is among them."""
+    import sysconfig
+
+    roots = {"/etc/ld.so.cache", "/etc/alternatives", "/lib", "/lib64", "/lib32", "/usr/lib64", "/usr/lib32"}
+    for key in ("stdlib", "platstdlib"):
+        roots.add(sysconfig.get_path(key))
     try:
-        import numpy  # noqa: F401  (its own directory, wherever it is installed)
-        roots.add(os.path.dirname(os.path.dirname(numpy.__file__)))
+        import numpy  # noqa: F401  (its own directory, wherever it is installed, and the libraries it loads)
+
+        package = os.path.dirname(numpy.__file__)
+        roots.update({package, f"{package}.libs", os.path.join(os.path.dirname(package), "numpy.libs")})
     except ImportError:
         pass
-    return sorted(r for r in roots if os.path.lexists(r))
+    import _ctypes, _json, _multiprocessing, _posixshmem, _queue, select  # noqa: E401,F401  (what workers load)
+
+    try:
+        with open("/proc/self/maps", encoding="utf-8", errors="replace") as handle:
+            for line in handle:
+                fields = line.split(None, 5)
+                path = fields[5].strip() if len(fields) == 6 else ""
+                if path.startswith("/") and ".so" in os.path.basename(path) and not path.endswith(" (deleted)"):
+                    roots.add(os.path.dirname(path))
+    except OSError:
+        roots.update({"/usr/lib", sys.prefix + "/lib"})  # no /proc: the libraries' usual places
+    present = sorted(r for r in roots if r and os.path.lexists(r))
+    # A directory inside another root is there already (one mount fewer per run).
+    return [r for r in present if not any(r.startswith(other.rstrip("/") + "/") and not os.path.islink(other)
+                                           for other in present if other != r)]
 
 
 def _data_fd(data):
