@@ -1,8 +1,16 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { readEnvironment } from '../src/env/environment.js';
 import { CLIENT_SCRIPT } from '../src/runner/run.js';
@@ -243,6 +251,31 @@ ${GOOD}`,
     });
     expect(plain.code).toBe(2);
     expect(plain.report).toEqual({});
+  });
+
+  it('never imports from its slot: not under a system Python, not in a frozen runtime', () => {
+    // The slot as BOINC lays it out (the client and its sandbox copied in), with modules named like
+    // ones the client imports planted beside them; each writes a marker if it runs.
+    workdir = mkdtempSync(join(tmpdir(), 'axiom-client-'));
+    const marker = join(workdir, 'imported');
+    for (const name of ['platform', 'hashlib', 'argparse', 'ssl', 'threading'])
+      writeFileSync(join(workdir, `${name}.py`), `open(${JSON.stringify(marker)}, "w").write("${name}")\n`);
+    for (const name of ['axiom_client.py', 'axiom_sandbox.py'])
+      copyFileSync(join(dirname(CLIENT_SCRIPT), name), join(workdir, name));
+    // BOINC's wrapper with a system Python: `python axiom_client.py`, the slot first on sys.path.
+    const asSystem = spawnSync(python, ['axiom_client.py', '--help'], { cwd: workdir, encoding: 'utf8' });
+    expect(asSystem.stdout, asSystem.stderr).toContain('--workdir');
+    // The frozen runtime (scripts/app/axiom_python.py): run_path in the slot, sys.frozen and the bundle set.
+    const frozen = spawnSync(
+      python,
+      [
+        '-c',
+        'import sys, runpy; sys.frozen = True; sys._MEIPASS = "/usr/lib"; sys.argv = ["axiom_client.py", "--help"]; runpy.run_path("axiom_client.py", run_name="__main__")',
+      ],
+      { cwd: workdir, encoding: 'utf8' },
+    );
+    expect(frozen.stdout, frozen.stderr).toContain('--workdir');
+    expect(existsSync(marker)).toBe(false);
   });
 
   it("reads the project writer's wu.json and refuses one that breaks the shared schema, saying where", async () => {
