@@ -1,8 +1,8 @@
 """Runs one script the way the volunteer client does, in the sandbox or without it, and prints the
 wall time and the CPU time of everything it ran (RUSAGE_CHILDREN: every process waited for), and
 the status of the result it wrote. With "memory" after the params and seed, it also samples every
-0.1 s the memory the run holds (the resident memory of its processes and what its tmpfs mounts hold),
-summed as the client sums it, and prints the peak and the most processes seen.
+0.1 s the resident memory its processes hold together,
+summed as the BOINC client sums a task's, and prints the peak and the most processes seen.
 
 Usage: sandbox-harness.py SCRIPTS_DIR SCRIPT CORES BUDGET sandbox|plain [PARAMS [SEED [memory]]]"""
 import json
@@ -41,7 +41,7 @@ if mode == "sandbox":
     def sample():
         global peak, processes
         while not done.wait(0.1):
-            used = axiom_client.tree_memory_bytes() or 0
+            used = axiom_client.tree_memory_bytes(buffers=False) or 0
             if used > peak:
                 peak, processes = used, len(axiom_client._descendants())
 
@@ -51,7 +51,7 @@ if mode == "sandbox":
     done.set()
     wall, code = time.monotonic() - started, run["code"]
     if sample_memory:
-        memory = {"peak_mb": max(peak, run["peak_memory_bytes"] or 0) / 2**20, "processes": processes}
+        memory = {"peak_mb": peak / 2**20, "processes": processes}
     try:
         status = axiom_client.read_envelope(run["workspace"].fd).get("status")
     except axiom_client.TaskError:

@@ -65,6 +65,8 @@ CLIENT_VERSION = "1.1.0"
 RESULT_FILE = "experiment_result.json"
 MAX_SCRIPT_BYTES = 1024 * 1024
 MAX_RESULT_BYTES = 4 * 1024 * 1024
+# The uploaded report: the output template's <max_nbytes> (scripts/boinc/templates/axiom_out).
+MAX_REPORT_BYTES = 4 * 1024 * 1024
 MAX_WORKUNIT_BYTES = 256 * 1024
 # Nesting of the result file beyond this is refused: the envelope is two levels deep.
 MAX_JSON_DEPTH = 32
@@ -441,7 +443,8 @@ def json_depth(value):
 def parse_json(data, what, limit_depth=MAX_JSON_DEPTH):
     """A JSON document from hostile bytes: valid UTF-8 JSON, finite numbers, at most `limit_depth` deep."""
     try:
-        value = json.loads(data.decode("utf-8"), parse_constant=reject_constant)
+        value = json.loads(data.decode("utf-8"), parse_constant=reject_constant, parse_float=_finite_float,
+                           parse_int=_finite_int)
     except RecursionError as error:
         raise TaskError("invalid-result", f"{what} nests deeper than {limit_depth} levels") from error
     except (ValueError, UnicodeDecodeError) as error:
@@ -453,6 +456,20 @@ def parse_json(data, what, limit_depth=MAX_JSON_DEPTH):
 
 def reject_constant(name):
     raise ValueError(f"{name} is not a number JSON allows; report finite numbers only")
+
+
+def _finite_float(text):
+    """A number that stays finite (1e999 would become Infinity, which no JSON reader takes back)."""
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise ValueError(f"{text[:40]} is beyond a double's range; report finite numbers only")
+    return value
+
+
+def _finite_int(text):
+    if len(text.lstrip("-")) > 308:
+        raise ValueError(f"{text[:40]}... is beyond a double's range; report finite numbers only")
+    return int(text)
 
 
 def read_path(path, limit, what):
@@ -688,12 +705,13 @@ def _descendants():
     return found
 
 
-def tree_memory_bytes():
+def tree_memory_bytes(buffers=True):
     """The resident memory of every process below this one, summed as the BOINC client counts a task's
-    (lib/procinfo_unix.cpp: VmRSS of the task and all its descendants); None where there is no /proc."""
+    (lib/procinfo_unix.cpp: VmRSS of the task and all its descendants), and with `buffers` what their
+    sockets and pipes may hold in the kernel; None where there is no /proc."""
     if not os.path.isdir("/proc/self"):
         return None
-    total = 0
+    total, buffered = 0, {}
     for pid in _descendants():
         try:
             with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as handle:
@@ -703,7 +721,41 @@ def tree_memory_bytes():
                         break
         except (OSError, ValueError, IndexError):
             continue
-    return total
+        if buffers:
+            _buffers_of(pid, buffered)
+    return total + sum(buffered.values())
+
+
+def _kernel_limit(path, fallback):
+    try:
+        with open(path, encoding="ascii") as handle:
+            return int(handle.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return fallback
+
+
+# What one socket or pipe may hold in kernel memory that no resident set shows: a socket its send
+# buffer (SO_SNDBUF doubles the value asked for, up to net.core.wmem_max), a pipe fs.pipe-max-size.
+SOCKET_BYTES = 2 * _kernel_limit("/proc/sys/net/core/wmem_max", 212992)
+PIPE_BYTES = _kernel_limit("/proc/sys/fs/pipe-max-size", 1 << 20)
+
+
+def _buffers_of(pid, buffered):
+    """Adds the sockets and pipes process `pid` holds open to `buffered` (inode -> bytes it may hold),
+    each counted once however many processes share it."""
+    try:
+        names = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return
+    for name in names:
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{name}")
+        except OSError:
+            continue
+        if target.startswith("socket:"):
+            buffered[target] = SOCKET_BYTES
+        elif target.startswith("pipe:"):
+            buffered[target] = PIPE_BYTES
 
 
 def _kill_descendants():
@@ -949,8 +1001,9 @@ def run_environment():
 
 STOPPED = {
     "time": ("overran", "the script ran past its {run_duration} s budget and was stopped"),
-    "memory": ("memory-exceeded", "the run held more than the workunit's {memory_gb} GB of memory (resident memory of "
-               "its processes and what its tmpfs mounts hold, together: {peak_memory_mb} MB) and was stopped"),
+    "memory": ("memory-exceeded", "the run held more than the workunit's {memory_gb} GB of memory (the resident memory "
+               "of its processes, what their sockets and pipes may hold, and what its tmpfs mounts hold, together: "
+               "{peak_memory_mb} MB) and was stopped"),
     "files": ("disk-exceeded", f"the script kept more than {MAX_FILES} files in its working directory and /dev/shm "
               "and was stopped"),
     "sandbox": ("failed", "the sandbox ended before the script started"),
@@ -1016,6 +1069,16 @@ def keep(workspace, run_fd, plan, wanted, report):
         workspace.close()
 
 
+def fit_upload(report):
+    """The report as BOINC will upload it: at most MAX_REPORT_BYTES once written (the envelope is
+    re-encoded, and escapes can make it several times its size), else a failed task saying so."""
+    size = len(json.dumps(report).encode("utf-8"))
+    if size <= MAX_REPORT_BYTES:
+        return report
+    return {**report, "envelope": None, "environment": None, "status": "invalid-result",
+            "message": f"the result takes {size} bytes once reported; the uploaded file holds at most {MAX_REPORT_BYTES}"}
+
+
 def prepare_run_directory(path, own):
     """The run directory, emptied without following anything in it (before every start: a restart in
     the same slot finds what the last start's script left). Refuses the client's own directories."""
@@ -1055,7 +1118,7 @@ def main(argv=None):
     except (OSError, ValueError) as error:
         print(f"axiom_client: cannot prepare the run directory: {error}", file=sys.stderr)
         return 2
-    report = run_task(wu, os.path.abspath(options.workdir), run_fd, options)
+    report = fit_upload(run_task(wu, os.path.abspath(options.workdir), run_fd, options))
     if _AT:
         os.close(run_fd)
     write_report(options.out, report)

@@ -423,6 +423,32 @@ describe('the client treats what a script leaves behind as hostile, through axio
     90_000,
   );
 
+  it('shows no control character a script wrote: axiom run prints its summary as plain text', async () => {
+    const host = plantedHost();
+    try {
+      const script = join(host.root, 'terminal_escape.py');
+      writeFileSync(
+        script,
+        [
+          'import json, os',
+          '# OSC 0 sets the title, OSC 52 writes the clipboard, CSI 2J clears the screen (second round of attacks)',
+          'summary = "\\x1b]0;title\\x07\\x1b]52;c;cm0gLXJmIH4K\\x07\\x1b[2Jdone"',
+          'json.dump({"experiment": "terminal_escape", "version": "1", "status": "ok", "seed": int(os.environ["AXIOM_SEED"]),',
+          '           "params": {}, "budget_seconds": 8.0, "elapsed_seconds": 1.0, "metrics": {"x": 1}, "series": {},',
+          '           "summary": summary}, open("experiment_result.json", "w"))',
+          '',
+        ].join('\n'),
+      );
+      const shown = await runCli(['run', script, '--skip-policy', '--budget', '8', '--quiet'], {
+        cwd: host.root,
+      });
+      expect(shown.stdout, shown.stderr).toContain('done');
+      expect(shown.stdout).not.toMatch(/\p{Cc}(?<!\n)/u);
+    } finally {
+      rmSync(host.root, { recursive: true, force: true });
+    }
+  });
+
   it('leaves nothing it was not asked for: every download was expected', () => {
     expect(server.unmet().unexpected).toEqual([]);
   });

@@ -197,7 +197,7 @@ if __name__ == "__main__":
     expect(run.code).toBe(1);
     expect(run.report.status).toBe('memory-exceeded');
     expect(run.report.message).toMatch(
-      /more than the workunit's 1 GB of memory \(resident memory of its processes and what its tmpfs mounts hold, together/,
+      /more than the workunit's 1 GB of memory \(the resident memory of its processes, what their sockets and pipes may hold, and what its tmpfs mounts hold, together/,
     );
     expect(run.report.peak_memory_mb).toBeGreaterThan(1024);
     expect(run.seconds).toBeLessThan(30);

@@ -284,7 +284,7 @@ function report(outcome: RunOutcome, target: RunTarget, io: Io, args: RunArgs): 
   lines.push(...outcome.problems.map((p) => `  ${formatProblem(p)}`));
   if (envelope) {
     lines.push(
-      `${envelope.status === 'partial' ? 'partial result' : 'result'}: ${envelope.summary}`,
+      `${envelope.status === 'partial' ? 'partial result' : 'result'}: ${printable(envelope.summary)}`,
       'metrics:',
     );
     const keys = Object.keys(envelope.metrics);
@@ -309,6 +309,11 @@ function report(outcome: RunOutcome, target: RunTarget, io: Io, args: RunArgs): 
     );
   io.stdout.write(`${lines.join('\n')}\n`);
   return code;
+}
+
+/** Text from the script, shown on a terminal: no control character (an escape sequence would drive it). */
+function printable(text: string): string {
+  return text.replace(/\p{Cc}/gu, ' ');
 }
 
 function formatNumber(value: number): string {
