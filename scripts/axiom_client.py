@@ -103,6 +103,7 @@ FILE_BYTES = 256 * 1024 * 1024
 DISK_BYTES = 512 * 1024 * 1024
 MAX_FILES = 10_000
 # What --keep copies out of the sandbox at most: enough to look at a run, never a disk's worth.
+KEEP_FILES = 1000
 KEEP_BYTES = 64 * 1024 * 1024
 OPEN_FILES = 1024
 # How often the run's resident memory is summed: a spike shorter than this can go unseen.
@@ -309,7 +310,7 @@ def read_regular(directory, name, limit, what=None):
         os.close(fd)
 
 
-def create_file(directory, name, data, mode=0o644):
+def create_file(directory, name, data, mode=0o644, sync=True):
     """Writes a new file `name` in `directory` from bytes or an iterable of them: refuses to reuse or
     follow anything already there."""
     path, at = _at(directory, name)
@@ -319,7 +320,8 @@ def create_file(directory, name, data, mode=0o644):
             view = memoryview(piece)
             while view:
                 view = view[os.write(fd, view):]
-        os.fsync(fd)
+        if sync:
+            os.fsync(fd)
     finally:
         os.close(fd)
 
@@ -391,7 +393,7 @@ def _enter(parent, name):
         return os.open(name, _DIR_FLAGS, dir_fd=parent)
 
 
-def copy_out(source, target, max_files=MAX_FILES, max_bytes=KEEP_BYTES, max_depth=MAX_OPEN_DEPTH):
+def copy_out(source, target, max_files=KEEP_FILES, max_bytes=KEEP_BYTES, max_depth=MAX_OPEN_DEPTH):
     """Copies the regular files under `source` (the script's working directory) into `target` (the
     emptied run directory), so that they can be looked at after the run: links, FIFOs and devices are
     left behind, and so is what is past `max_files` files, `max_bytes` bytes or `max_depth` levels.
@@ -416,7 +418,7 @@ def copy_out(source, target, max_files=MAX_FILES, max_bytes=KEEP_BYTES, max_dept
                     continue
                 try:
                     left -= os.fstat(fd).st_size
-                    create_file(dst, entry.name, _chunks(fd, FILE_BYTES, label))
+                    create_file(dst, entry.name, _chunks(fd, FILE_BYTES, label), sync=False)
                     copied += 1
                 except (TaskError, OSError):
                     skipped.append(label)
