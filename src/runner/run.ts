@@ -174,7 +174,7 @@ function validateEnvelope(
   input: WorkunitInput,
   validator: SchemaValidator,
 ): RunOutcome {
-  const { document, problems } = parseYaml(RESULT_FILE, JSON.stringify(raw ?? null, null, 2));
+  const { document, problems } = parseYaml(RESULT_FILE, JSON.stringify(raw ?? null));
   const all = document ? [...problems, ...validator.validate('result', document)] : problems;
   if (document && all.length === 0) {
     const envelope = document.data as ResultEnvelope;
