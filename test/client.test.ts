@@ -140,6 +140,21 @@ describe('reference volunteer client', () => {
     });
   });
 
+  it("pins the script to the cores it was granted and sizes the numerical libraries' thread pools to them", async () => {
+    const script = `import json, os
+json.dump({"affinity": len(os.sched_getaffinity(0)), "cpus": os.environ["AXIOM_CPUS"],
+           "threads": [os.environ.get(k) for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")],
+           "path": os.environ["PATH"]}, open("experiment_result.json", "w"))
+`;
+    const run = await runClient(script, { mutate: (wu) => ({ ...wu, cpus: 1 }) });
+    expect(run.report.envelope).toEqual({
+      affinity: 1,
+      cpus: '1',
+      threads: ['1', '1', '1'],
+      path: '/usr/bin:/bin',
+    });
+  });
+
   it('refuses a tampered script and never runs it', async () => {
     const run = await runClient(GOOD, { sha: 'f'.repeat(64) });
     expect(run.code).toBe(1);
