@@ -156,7 +156,11 @@ def _read_only_roots():
         roots.update({package, f"{package}.libs", os.path.join(os.path.dirname(package), "numpy.libs")})
     except ImportError:
         pass
-    import _ctypes, _json, _multiprocessing, _posixshmem, _queue, select  # noqa: E401,F401  (what workers load)
+    for name in ("_ctypes", "_json", "_multiprocessing", "_posixshmem", "_queue", "select"):
+        try:
+            __import__(name)  # what scripts and their workers load: its library goes in too
+        except ImportError:
+            pass
 
     try:
         with open("/proc/self/maps", encoding="utf-8", errors="replace") as handle:
