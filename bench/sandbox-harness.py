@@ -1,6 +1,7 @@
 """Runs one script the way the volunteer client does, in the sandbox or without it, and prints the
 wall time and the CPU time of everything it ran (RUSAGE_CHILDREN: every process waited for), and
-the status of the result it wrote. With "memory" after the params and seed, it also samples every
+the status of the result it wrote, and in the sandbox the seconds its processes were running or waiting
+for a core (sampled every 0.1 s). With "memory" after the params and seed, it also samples every
 0.1 s the resident memory its processes hold together,
 summed as the BOINC client sums a task's, and prints the peak and the most processes seen.
 
@@ -36,22 +37,32 @@ if mode == "sandbox":
     run_fd = axiom_client.prepare_run_directory(run_dir, [])
     granted, locks = axiom_client.claim_cores(int(cores))
     plan = axiom_client.sandbox_plan((name, body), wu, run_dir, run_fd, int(cores), granted, True)
-    peak, processes, done = 0, 0, threading.Event()
+    peak, processes, done, runnable = 0, 0, threading.Event(), {}
 
     def sample():
         global peak, processes
         while not done.wait(0.1):
-            used = axiom_client.tree_memory_bytes(buffers=False) or 0
-            if used > peak:
-                peak, processes = used, len(axiom_client._descendants())
+            if sample_memory:
+                used = axiom_client.tree_memory_bytes(buffers=False) or 0
+                if used > peak:
+                    peak, processes = used, len(axiom_client._descendants())
+            for pid in axiom_client._descendants():
+                try:
+                    with open(f"/proc/{pid}/schedstat", encoding="ascii") as handle:
+                        ran, waited = handle.read().split()[:2]
+                    runnable[pid] = (int(ran) + int(waited)) / 1e9
+                except (OSError, ValueError):
+                    pass
 
-    if sample_memory:
-        threading.Thread(target=sample, daemon=True).start()
+    threading.Thread(target=sample, daemon=True).start()
     run = axiom_client.run_script(wu, 2.0, 3.0, plan, run_dir, run_fd)
     done.set()
     wall, code = time.monotonic() - started, run["code"]
     if sample_memory:
         memory = {"peak_mb": peak / 2**20, "processes": processes}
+    # Seconds its processes were running or ready to run (/proc/<pid>/schedstat: on a CPU, and waiting
+    # in the run queue): what it asked of the cores, whatever else the machine was running.
+    memory["runnable"] = sum(runnable.values())
     try:
         status = axiom_client.read_envelope(run["workspace"].fd).get("status")
     except axiom_client.TaskError:
