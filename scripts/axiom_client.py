@@ -5,12 +5,16 @@ A BOINC wrapper (or a bundled Python runtime with numpy) executes this in the ta
 directory. It reads the workunit input (wu.json), downloads the experiment script over https
 with certificate verification, refuses it unless its sha256 matches the workunit, runs it in the
 sandbox (axiom_sandbox.py: bubblewrap on Linux, limits only elsewhere) with the contract's
-environment, a hard time limit and a cap on the resident memory of all its processes together
-(the workunit's memory_gb), and writes the result file that BOINC uploads, saying which
-isolation the run had. A failed script is a failed task: the exit status is non-zero, never a
-silent success.
+environment, a hard time limit and a cap on the memory of the whole run (the workunit's memory_gb),
+and writes the result file that BOINC uploads, saying which isolation the run had. A failed script is
+a failed task: the exit status is non-zero, never a silent success.
 
-Usage: axiom_client.py [--wu wu.json] [--out axiom_result.json] [--workdir DIR] [--nthreads N]
+Whatever the script leaves behind is hostile ground: the run directory (--workdir) is emptied before
+every start without following anything in it, and every file read there or in the sandbox's working
+directory is opened through a directory descriptor, never through a link, only if it is a regular
+file, with a size bound.
+
+Usage: axiom_client.py [--wu wu.json] [--out axiom_result.json] [--workdir run] [--keep] [--nthreads N]
                        [--grace SECONDS] [--kill-after SECONDS] [--allow-file-urls]
                        [--require-sandbox]
 
