@@ -741,9 +741,11 @@ def _kernel_limit(path, fallback):
 
 
 # What one socket or pipe may hold in kernel memory that no resident set shows: a socket its send
-# buffer (SO_SNDBUF doubles the value asked for, up to net.core.wmem_max), a pipe fs.pipe-max-size.
+# buffer (SO_SNDBUF doubles the value asked for, up to net.core.wmem_max); a pipe its default 16
+# pages. A pipe made larger (F_SETPIPE_SZ) counts against the user's fs.pipe-user-pages-soft (64 MiB
+# by default) in the kernel, which then gives every further pipe one page.
 SOCKET_BYTES = 2 * _kernel_limit("/proc/sys/net/core/wmem_max", 212992)
-PIPE_BYTES = _kernel_limit("/proc/sys/fs/pipe-max-size", 1 << 20)
+PIPE_BYTES = 16 * 4096
 
 
 def _buffers_of(pid, buffered):
