@@ -2,7 +2,7 @@
 # Installs the Debian/Ubuntu packages Axiom Lab and its tests need; skips what is already there.
 set -euo pipefail
 
-PACKAGES=(git openssl python3-numpy mariadb-server mariadb-client chromium bubblewrap)
+PACKAGES=(git openssl python3-numpy mariadb-server mariadb-client chromium bubblewrap linux-libc-dev)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do
@@ -15,6 +15,12 @@ if ((${#missing[@]})); then
   [[ $(id -u) -ne 0 ]] && SUDO="sudo"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# The tests run the volunteer client as an unprivileged account, as BOINC runs it (Debian's
+# boinc-client runs as the system user boinc); root can make it, others run the tests as themselves.
+if [[ $(id -u) -eq 0 ]] && ! getent passwd axiom-boinc >/dev/null; then
+  useradd --system --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin axiom-boinc
 fi
 
 node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)

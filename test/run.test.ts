@@ -35,7 +35,9 @@ describe('axiom run', () => {
     expect(outcome.envelope).toMatchObject({ seed: 7, params: { width: 3 }, budget_seconds: 10 });
     expect(outcome.acceptance.map((a: { passed: boolean }) => a.passed)).toEqual([true]);
     expect(outcome.findings).toEqual([]);
-    expect(JSON.parse(readFileSync(join(root, 'kept', 'experiment_result.json'), 'utf8')).metrics).toEqual({
+    expect(
+      JSON.parse(readFileSync(join(root, 'kept', 'run', 'experiment_result.json'), 'utf8')).metrics,
+    ).toEqual({
       mean: 0.01,
     });
     expect(existsSync(join(root, 'kept', 'wu.json'))).toBe(true);

@@ -57,7 +57,8 @@ const runOptions = {
   out: {
     type: 'string',
     value: 'DIR',
-    description: 'keep the working directory, with experiment_result.json, at DIR (new or empty)',
+    description:
+      "keep the run at DIR (new or empty): the client's report, and in DIR/run what the script left (regular files)",
   },
   root: {
     type: 'string',
@@ -114,7 +115,7 @@ export const runCommand = defineCommand({
     if (!booleanOption(args, 'skip-policy')) await enforcePolicy(python, target);
 
     const out = stringOption(args, 'out');
-    const workdir = out ? resolve(io.cwd, out) : mkdtempSync(join(tmpdir(), 'axiom-run-'));
+    const slot = out ? resolve(io.cwd, out) : mkdtempSync(join(tmpdir(), 'axiom-run-'));
     const progress = createProgress(io, !booleanOption(args, 'quiet'));
     const every = Math.max(10, Math.round(target.budget / 10));
     progress.update(
@@ -135,7 +136,8 @@ export const runCommand = defineCommand({
             params: target.params,
           }),
           python,
-          workdir,
+          slot,
+          keepFiles: out !== undefined,
           onTick: (elapsed) => {
             if (io.isTTY || Math.round(elapsed) % every === 0) {
               progress.update(`running ${target.experiment}: ${Math.round(elapsed)} s of ${target.budget} s`);
@@ -147,7 +149,7 @@ export const runCommand = defineCommand({
       progress.done();
       return report(outcome, target, io, args);
     } finally {
-      if (!out) rmSync(workdir, { recursive: true, force: true });
+      if (!out) rmSync(slot, { recursive: true, force: true });
     }
   },
 });
@@ -282,7 +284,7 @@ function report(outcome: RunOutcome, target: RunTarget, io: Io, args: RunArgs): 
   lines.push(...outcome.problems.map((p) => `  ${formatProblem(p)}`));
   if (envelope) {
     lines.push(
-      `${envelope.status === 'partial' ? 'partial result' : 'result'}: ${envelope.summary}`,
+      `${envelope.status === 'partial' ? 'partial result' : 'result'}: ${printable(envelope.summary)}`,
       'metrics:',
     );
     const keys = Object.keys(envelope.metrics);
@@ -307,6 +309,11 @@ function report(outcome: RunOutcome, target: RunTarget, io: Io, args: RunArgs): 
     );
   io.stdout.write(`${lines.join('\n')}\n`);
   return code;
+}
+
+/** Text from the script, shown on a terminal: no control character (an escape sequence would drive it). */
+function printable(text: string): string {
+  return text.replace(/\p{Cc}/gu, ' ');
 }
 
 function formatNumber(value: number): string {

@@ -211,11 +211,11 @@ async function runOne(wu: { id: number; name: string }, options: VolunteerOption
   const [owner] = (await options.store.query('SELECT userid FROM host WHERE id = ?', [host])) as {
     userid: number;
   }[];
-  const workdir = join(options.runsDir, wu.name);
-  if (existsSync(workdir)) rmSync(workdir, { recursive: true, force: true });
+  const slot = join(options.runsDir, wu.name);
+  if (existsSync(slot)) rmSync(slot, { recursive: true, force: true });
   const sent = now();
   const outcome = await runWorkunit(
-    { input, python: options.python, workdir, grantedCpus: options.coresEach ?? input.cpus },
+    { input, python: options.python, slot, grantedCpus: options.coresEach ?? input.cpus },
     options.validator,
   );
   const [app] = (await options.store.query("SELECT id FROM app WHERE name = 'axiom'")) as { id: number }[];

@@ -267,7 +267,7 @@ export async function validate(
           params: first?.params ?? {},
         }),
         python: options.python,
-        workdir: join(overlay, 'smoke'),
+        slot: join(overlay, 'smoke'),
       },
       options.validator,
     );
