@@ -418,9 +418,24 @@ def stop(process, kill_after):
         send(signal.SIGKILL)  # worker processes that ignored SIGTERM
 
 
-def sandbox_plan(script, wu, workdir, cpus, require_sandbox):
-    plan = axiom_sandbox.plan(workdir, os.path.basename(script), script_environment(wu, workdir, cpus),
-                              limits_of(wu, cpus))
+def blas_directory(path):
+    """A system BLAS directory numpy should load instead of the default (--blas-dir, for calibration and
+    tests only: a command-line choice of whoever runs the client, never something a workunit can ask for).
+    It must be an absolute, root-owned directory under /usr/lib or /lib that nobody else may write to."""
+    real = os.path.realpath(path)
+    if not os.path.isabs(path) or not os.path.isdir(real) or not real.startswith(("/usr/lib/", "/lib/")):
+        raise ValueError(f"--blas-dir must be a system library directory under /usr/lib or /lib; found {path!r}")
+    info = os.stat(real)
+    if info.st_uid != 0 or info.st_mode & 0o022:
+        raise ValueError(f"--blas-dir {path!r} must be owned by root and writable by nobody else")
+    return real
+
+
+def sandbox_plan(script, wu, workdir, cpus, require_sandbox, blas_dir=None):
+    env = script_environment(wu, workdir, cpus)
+    if blas_dir:
+        env["LD_LIBRARY_PATH"] = blas_dir  # the BLAS the operator chose, from a root-owned system directory
+    plan = axiom_sandbox.plan(workdir, os.path.basename(script), env, limits_of(wu, cpus))
     if plan.isolation != "sandbox" and require_sandbox:
         raise TaskError("sandbox-unavailable", f"this host requires the sandbox to run a script, and {plan.reason}")
     return plan
@@ -573,7 +588,7 @@ def run_task(wu, workdir, options):
         report["script_sha256"] = wu["script_sha256"].lower()
         cpus = granted_cores(wu, options.nthreads)
         report["cpus"] = cpus
-        plan = sandbox_plan(script, wu, workdir, cpus, options.require_sandbox)
+        plan = sandbox_plan(script, wu, workdir, cpus, options.require_sandbox, getattr(options, "blas_dir", None))
         report["isolation"] = plan.isolation
         if plan.reason:
             report["isolation_note"] = plan.reason
@@ -618,7 +633,17 @@ def main(argv=None):
     parser.add_argument("--require-sandbox", action="store_true",
                         default=os.environ.get("AXIOM_REQUIRE_SANDBOX", "") not in ("", "0"),
                         help="refuse to run a script without the sandbox (also AXIOM_REQUIRE_SANDBOX=1)")
+    parser.add_argument("--blas-dir", default=None,
+                        help="for calibration and tests: numpy in the script loads the BLAS in this root-owned system "
+                             "directory (e.g. /usr/lib/x86_64-linux-gnu/openblas-pthread); start the client with the same "
+                             "LD_LIBRARY_PATH so that its report names that BLAS")
     options = parser.parse_args(argv)
+    if options.blas_dir:
+        try:
+            options.blas_dir = blas_directory(options.blas_dir)
+        except (OSError, ValueError) as error:
+            print(f"axiom_client: {error}", file=sys.stderr)
+            return 2
     try:
         wu = read_workunit(options.wu)
     except (OSError, ValueError) as error:

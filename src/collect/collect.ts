@@ -1,5 +1,5 @@
 import type { BoincStore, CreditSubject } from '../boinc/store.js';
-import { outcomeOf } from '../envelope/acceptance.js';
+import { judgeOutcome, type OutcomeJudgement } from '../envelope/acceptance.js';
 import type { SanitisedEnvelope } from '../envelope/envelope.js';
 import { EMPTY_ENVELOPE } from '../envelope/envelope.js';
 import { fileAtCommit } from '../forge/git.js';
@@ -379,6 +379,11 @@ function runtimeOf(c: Checked): { runtimeSeconds?: number } {
     : {};
 }
 
+/** A result's outcome and what decided it, as a review records them. */
+function outcomeFields(judged: OutcomeJudgement): Pick<Collected, 'outcome' | 'outcomeReason'> {
+  return { outcome: judged.outcome, outcomeReason: judged.reason };
+}
+
 function collectedOf(c: Checked, judgement: Judgement): Collected {
   const { incoming } = c;
   judgement.flags.push(...c.flags);
@@ -401,10 +406,8 @@ function collectedOf(c: Checked, judgement: Judgement): Collected {
     checks: c.checks,
     eligible: c.eligible,
     judgement,
-    outcome: outcomeOf(
-      incoming.entry.envelope ?? EMPTY_ENVELOPE,
-      c.manifest,
-      incoming.entry.verdict === 'accepted',
+    ...outcomeFields(
+      judgeOutcome(incoming.entry.envelope ?? EMPTY_ENVELOPE, c.manifest, incoming.entry.verdict === 'accepted'),
     ),
     credit: workShare === undefined ? full : Math.round(full * workShare),
     ...(workShare !== undefined ? { workShare } : {}),

@@ -1,6 +1,7 @@
+import { describeCheck, OPERATORS, preconditionsOf } from '../envelope/acceptance.js';
 import type { Host } from '../fleet/types.js';
 import { cpusFor, memoryGbFor } from '../manifest/fit.js';
-import type { Manifest, ParamValue, SeedPolicy, Target, WorkSpec } from '../manifest/types.js';
+import type { Manifest, ParamValue, SeedPolicy, Target, WorkCost, WorkSpec } from '../manifest/types.js';
 import { canonicalJson } from './computation.js';
 import { WorkunitName } from './name.js';
 
@@ -46,6 +47,8 @@ export interface ManifestPlan {
   work?: WorkChoice[];
   /** Hosts whose fewest units do not fit in the deadline: by their benchmark, or at the assumed speed. */
   workProblems?: { message: string; benchmarked: boolean }[];
+  /** Workunits whose planned params cannot meet a precondition: their results could only be inconclusive. */
+  preconditionProblems?: string[];
 }
 
 /**
@@ -100,15 +103,49 @@ function busyCores(work: WorkSpec, cpus: number): number {
   return Math.max(1, Math.min(cpus, work.max_cores ?? cpus));
 }
 
+/**
+ * What the work costs on a host: with OpenBLAS where its last result said numpy runs on it and the
+ * manifest has that calibration, else with the reference BLAS (the slower, so never an overrun).
+ */
+export function costOn(work: WorkSpec, host: Pick<Host, 'blas'>): WorkCost {
+  return host.blas === 'openblas' && work.openblas ? work.openblas : work;
+}
+
 /** Seconds `units` of work take on a host using `cpus` cores, at `fpops` per core. */
-function workSeconds(work: WorkSpec, units: number, fpops: number, cpus: number): number {
-  return (((work.base_gflop ?? 0) + units * work.gflop) * 1e9) / (fpops * busyCores(work, cpus));
+function workSeconds(cost: WorkCost, work: WorkSpec, units: number, fpops: number, cpus: number): number {
+  return (((cost.base_gflop ?? 0) + units * cost.gflop) * 1e9) / (fpops * busyCores(work, cpus));
 }
 
 /** The most units a host does in `seconds`, unbounded by the work's min and max. */
-function unitsWithin(work: WorkSpec, seconds: number, fpops: number, cpus: number): number {
-  const operations = (seconds * fpops * busyCores(work, cpus)) / 1e9 - (work.base_gflop ?? 0);
-  return Math.floor(operations / work.gflop);
+function unitsWithin(cost: WorkCost, work: WorkSpec, seconds: number, fpops: number, cpus: number): number {
+  const operations = (seconds * fpops * busyCores(work, cpus)) / 1e9 - (cost.base_gflop ?? 0);
+  return Math.floor(operations / cost.gflop);
+}
+
+/**
+ * The fewest units of the work param that meet the manifest's preconditions on it (`seeds >= 3`
+ * needs 3), never below work.min: the planner never plans a result that could only be inconclusive.
+ */
+export function fewestUnits(manifest: Manifest, work: WorkSpec): number {
+  const needs = preconditionsOf(manifest)
+    .filter((c) => (c.param ?? c.metric) === work.param && typeof c.value === 'number')
+    .map((c) => (c.op === '>=' ? (c.value as number) : c.op === '>' ? Math.floor(c.value as number) + 1 : 0));
+  return Math.max(work.min, ...needs);
+}
+
+/** Precondition problems of planned workunits: a param that cannot meet what a precondition needs. */
+function preconditionProblems(manifest: Manifest, workunits: readonly PlannedWorkunit[]): string[] {
+  return preconditionsOf(manifest).flatMap((check) => {
+    const param = check.param ?? (check.metric === manifest.work?.param ? check.metric : undefined);
+    if (!param) return [];
+    return workunits.flatMap((wu) => {
+      const value = wu.params[param];
+      if (typeof value !== 'number') return [`${wu.name} has no number for ${param}, which precondition ${describeCheck(check)} needs`];
+      return OPERATORS[check.op](value, check.value)
+        ? []
+        : [`host ${wu.host} gets ${param} = ${value}, which cannot meet the precondition ${describeCheck(check)}: its results could only be inconclusive`];
+    });
+  });
 }
 
 interface Draft extends PlannedWorkunit {
@@ -135,10 +172,14 @@ function sizeWork(
   const budget = manifest.run_duration;
   const choices: WorkChoice[] = [];
   const problems: NonNullable<ManifestPlan['workProblems']> = [];
+  const fewest = fewestUnits(manifest, work);
   for (const members of groups.values()) {
-    const speed = (d: Draft) => (d.hostInfo.fpops ?? ASSUMED_FPOPS) * busyCores(work, d.cpus);
+    // Units a second: the host's benchmark and cores against what a unit costs with its BLAS.
+    const speed = (d: Draft) =>
+      ((d.hostInfo.fpops ?? ASSUMED_FPOPS) * busyCores(work, d.cpus)) / costOn(work, d.hostInfo).gflop;
     const slowest = members.reduce((a, b) => (speed(b) < speed(a) ? b : a));
     const fpops = slowest.hostInfo.fpops ?? ASSUMED_FPOPS;
+    const cost = costOn(work, slowest.hostInfo);
     const given = slowest.params[work.param];
     let units: number;
     let reason: string;
@@ -146,19 +187,20 @@ function sizeWork(
       units = given;
       reason = 'as the target sets it';
     } else {
-      const fitting = unitsWithin(work, fill * budget, fpops, slowest.cpus);
-      units = Math.min(work.max, Math.max(work.min, fitting));
+      const fitting = unitsWithin(cost, work, fill * budget, fpops, slowest.cpus);
+      units = Math.min(work.max, Math.max(fewest, fitting));
       const benchmark = slowest.hostInfo.fpops
         ? `${(fpops / 1e9).toPrecision(3)} GFLOPS per core`
         : `no benchmark, ${ASSUMED_FPOPS / 1e9} GFLOPS per core assumed`;
+      const blas = cost === work.openblas ? ', OpenBLAS' : '';
       reason =
         fitting > work.max
           ? `the most the manifest allows (${work.max}); host ${slowest.host} could do ${fitting}`
-          : fitting < work.min
-            ? `the fewest that make a result (${work.min})`
-            : `${Math.round(fill * 100)}% of ${budget} s on host ${slowest.host} (${slowest.cpus} cores, ${benchmark})`;
+          : fitting < fewest
+            ? `the fewest that make a result (${fewest}${fewest > work.min ? ', what the preconditions need' : ''})`
+            : `${Math.round(fill * 100)}% of ${budget} s on host ${slowest.host} (${slowest.cpus} cores, ${benchmark}${blas})`;
     }
-    const slowestSeconds = workSeconds(work, units, fpops, slowest.cpus);
+    const slowestSeconds = workSeconds(cost, work, units, fpops, slowest.cpus);
     if (slowestSeconds > DEADLINE_SHARE * budget)
       problems.push({
         message: `host ${slowest.host} would need about ${Math.round(slowestSeconds)} s for ${units} ${work.param} (${slowest.hostInfo.fpops ? 'by its benchmark' : 'at the assumed speed'}), past ${Math.round(DEADLINE_SHARE * 100)}% of the ${budget} s deadline`,
@@ -166,7 +208,8 @@ function sizeWork(
       });
     for (const d of members) {
       d.params = { ...d.params, [work.param]: units };
-      if (d.hostInfo.fpops) d.plannedSeconds = workSeconds(work, units, d.hostInfo.fpops, d.cpus);
+      if (d.hostInfo.fpops)
+        d.plannedSeconds = workSeconds(costOn(work, d.hostInfo), work, units, d.hostInfo.fpops, d.cpus);
     }
     choices.push({
       param: work.param,
@@ -208,6 +251,7 @@ export function planManifest(
     ...(wu.plannedSeconds !== undefined ? { plannedSeconds: Math.round(wu.plannedSeconds * 10) / 10 } : {}),
   }));
   const cpuSeconds = workunits.reduce((sum, wu) => sum + wu.cpus * manifest.run_duration, 0);
+  const unmet = preconditionProblems(manifest, workunits);
   return {
     experiment: manifest.name,
     file,
@@ -220,6 +264,7 @@ export function planManifest(
     creditCap: workunits.length * manifest.credit_cap,
     ...(sized ? { work: sized.choices } : {}),
     ...(sized && sized.problems.length > 0 ? { workProblems: sized.problems } : {}),
+    ...(unmet.length > 0 ? { preconditionProblems: unmet } : {}),
   };
 }
 
