@@ -269,17 +269,29 @@ export function planManifest(
 }
 
 /**
- * The workunit a manifest's first target would be given on one host at a budget: what a host of
- * that speed and size runs, for measuring the plan against the time the work takes.
+ * The workunit a manifest's target (its first, unless `target` names one) would be given on one host
+ * at a budget, and why its work is what it is: what a host of that speed, size and BLAS runs, as
+ * deploy would plan it (`axiom run`, the demo's smoke runs, tests and benchmarks).
  */
-export function planForHost(file: string, manifest: Manifest, host: Host, budget: number): PlannedWorkunit {
-  const target = manifest.targets[0];
+export function planOnHost(
+  file: string,
+  manifest: Manifest,
+  host: Host,
+  budget: number,
+  target: Target | undefined = manifest.targets[0],
+): { workunit: PlannedWorkunit; work?: WorkChoice } {
   const scaled: Manifest = {
     ...manifest,
     run_duration: budget,
     targets: [{ host: host.id, ...(target?.params ? { params: target.params } : {}) }],
   };
-  const [wu] = planManifest(file, scaled, 'ab'.repeat(32), new Map([[host.id, host]])).workunits;
-  if (!wu) throw new Error(`${file} plans no workunit`);
-  return wu;
+  const plan = planManifest(file, scaled, 'ab'.repeat(32), new Map([[host.id, host]]));
+  const [workunit] = plan.workunits;
+  if (!workunit) throw new Error(`${file} plans no workunit`);
+  return { workunit, ...(plan.work?.[0] ? { work: plan.work[0] } : {}) };
+}
+
+/** The workunit a manifest's first target would be given on one host at a budget. */
+export function planForHost(file: string, manifest: Manifest, host: Host, budget: number): PlannedWorkunit {
+  return planOnHost(file, manifest, host, budget).workunit;
 }
