@@ -31,7 +31,11 @@ export function manifestOf(root, name) {
 }
 
 /** The workunit the planner sends a 2-core host with this benchmark and BLAS (reference, openblas). */
-export function plannedWorkunit(root, name, { cores = 2, budget, fpops = MEASURED_FPOPS, blas = 'reference' }) {
+export function plannedWorkunit(
+  root,
+  name,
+  { cores = 2, budget, fpops = MEASURED_FPOPS, blas = 'reference' },
+) {
   const host = { id: 1, cores, memoryGb: 16, os: 'linux', gpus: [], fpops, blas };
   return planForHost(`manifests/${name}.yaml`, manifestOf(root, name), host, budget);
 }

@@ -45,7 +45,12 @@ try {
 }
 const shows = {
   'site.png': { experiments },
-  'results-pull-request.png': { headings: text.split('\n').filter((l) => /^#{1,3} /.test(l)).map((l) => l.replace(/[0-9]+/g, '#')) },
+  'results-pull-request.png': {
+    headings: text
+      .split('\n')
+      .filter((l) => /^#{1,3} /.test(l))
+      .map((l) => l.replace(/[0-9]+/g, '#')),
+  },
 };
 writeFileSync(join(out, 'screenshots.json'), `${JSON.stringify(shows, null, 2)}\n`);
 console.log(`wrote ${join(out, 'site.png')}, ${join(out, 'results-pull-request.png')} and screenshots.json`);

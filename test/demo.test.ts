@@ -129,11 +129,16 @@ describe('axiom demo', () => {
     // Too little work is never a refuted hypothesis: every experiment got the work its preconditions
     // need, so no result is inconclusive for want of work, and a result that is not supported was
     // decided by a check of its hypothesis, with every precondition met.
-    const reviews = summary.experiments.flatMap((experiment: string) =>
+    type Said = { experiment: string; outcome: string; outcome_reason?: string };
+    const reviews: Said[] = summary.experiments.flatMap((experiment: string) =>
       readdirSync(join(lab, 'results', experiment))
         .filter((f) => f.endsWith('.jsonl'))
-        .flatMap((f) => readFileSync(join(lab, 'results', experiment, f), 'utf8').split('\n').filter(Boolean))
-        .map((l) => JSON.parse(l).review as { experiment: string; outcome: string; outcome_reason?: string }),
+        .flatMap((f) =>
+          readFileSync(join(lab, 'results', experiment, f), 'utf8')
+            .split('\n')
+            .filter(Boolean),
+        )
+        .map((l) => JSON.parse(l).review as Said),
     );
     expect(reviews.length).toBe(said);
     const forWork = reviews.filter((r) => r.outcome_reason?.startsWith('too little work'));
@@ -146,7 +151,9 @@ describe('axiom demo', () => {
     expect(summary.benchmark.gflopsPerCore).toBeGreaterThan(0);
     // The command the summary tells a newcomer to run works as printed, in the lab.
     const text = await runCli(['demo', '--dir', dir, '--budget', BUDGET, '--yes'], { cwd: root, env: env() });
-    expect(text.stdout).toMatch(/These are demonstration runs: each got \d+(-\d+)?% of a production run's budget/);
+    expect(text.stdout).toMatch(
+      /These are demonstration runs: each got \d+(-\d+)?% of a production run's budget/,
+    );
     expect(text.stderr).toMatch(/^machine: [0-9.]+ GFLOPS per core measured now on \d+ cores at once/m);
     const printed = /Pull requests: (node \S+ pr list --all), in (\S+) \(/.exec(text.stdout);
     if (!printed) throw new Error(`no pull request command in:\n${text.stdout}`);
@@ -280,7 +287,8 @@ describe('axiom demo', () => {
       )
         .split('\n')
         .filter(Boolean);
-      const seeds = new Set((JSON.parse(lines[0] as string).envelope.series.seed_index as number[]) ?? []).size;
+      const seeds = new Set((JSON.parse(lines[0] as string).envelope.series.seed_index as number[]) ?? [])
+        .size;
       await page.goto(`file://${join(site, 'plots', 'grokking', 'overview-1.svg')}`);
       expect(seeds).toBeGreaterThan(0);
       expect(await page.locator('g.mark-line.layer_0_layer_0_marks').count()).toBe(2 * seeds * lines.length);

@@ -107,7 +107,9 @@ describe('first-batch experiments', () => {
       // Too little work is inconclusive, never "not supported", and says so.
       expect({ outcome: outcome.outcome, reason: outcome.outcomeReason }).toEqual({
         outcome: 'inconclusive',
-        reason: expect.stringMatching(/^too little work: the run stopped at its deadline after \d+% of its planned work$/),
+        reason: expect.stringMatching(
+          /^too little work: the run stopped at its deadline after \d+% of its planned work$/,
+        ),
       });
       // A metric a partial run did not compute is absent: no check of the hypothesis reads a zero
       // that stands in for a figure the run never reached.

@@ -69,8 +69,10 @@ describe('manifest schema', () => {
   });
 
   it('refuses a manifest whose planned work cannot meet its own preconditions, and warns of a work count among the hypothesis checks', async () => {
-    const base = manifestYaml('mean_of_normals')
-      .replace('outputs:\n  metrics:\n', 'work: { param: samples, min: 100, max: 1000, gflop: 0.001 }\noutputs:\n  metrics:\n    samples: { type: integer, min: 0, max: 1000000 }\n');
+    const base = manifestYaml('mean_of_normals').replace(
+      'outputs:\n  metrics:\n',
+      'work: { param: samples, min: 100, max: 1000, gflop: 0.001 }\noutputs:\n  metrics:\n    samples: { type: integer, min: 0, max: 1000000 }\n',
+    );
     const needy = `${base.replace(/\nacceptance:/, '\npreconditions:\n  - { metric: samples, op: ">=", value: 500000 }\nacceptance:')}`;
     const report = await checkInRepo({
       'manifests/mean_of_normals.yaml': needy,
@@ -81,7 +83,10 @@ describe('manifest schema', () => {
     expect(report.problems.find((p) => p.rule === 'preconditions-met')?.message).toMatch(
       /gets samples = \d+, which cannot meet the precondition samples >= 500000: its results could only be inconclusive/,
     );
-    const counted = base.replace(/\nacceptance:\n/, '\nacceptance:\n  - { metric: samples, op: ">=", value: 10 }\n');
+    const counted = base.replace(
+      /\nacceptance:\n/,
+      '\nacceptance:\n  - { metric: samples, op: ">=", value: 10 }\n',
+    );
     const warned = await checkInRepo({
       'manifests/mean_of_normals.yaml': counted,
       'experiments/mean_of_normals.py': OK_SCRIPT,

@@ -50,7 +50,11 @@ describe('what a result says of its hypothesis', () => {
         reason: 'too little work: seeds = 1, needs seeds >= 3: 2 more',
       });
     // A check on the work param among the acceptance checks (manifests before preconditions) counts work too.
-    const legacy = { ...manifest, preconditions: undefined, acceptance: [...(manifest.acceptance ?? []), { metric: 'seeds', op: '>=' as const, value: 3 }] };
+    const legacy = {
+      ...manifest,
+      preconditions: undefined,
+      acceptance: [...(manifest.acceptance ?? []), { metric: 'seeds', op: '>=' as const, value: 3 }],
+    };
     expect(judgeOutcome(ok({ effect: 2, seeds: 2 }), legacy, true).reason).toBe(
       'too little work: seeds = 2, needs seeds >= 3: 1 more',
     );

@@ -20,7 +20,7 @@ export const fleetCommand = defineCommand({
     'axiom fleet export reads the host inventory from the BOINC database (AXIOM_DB_URL): cores,',
     'memory, OS, GPUs (host.misc JSON on server 1.6+, host.serialnum on 1.4), user, team and last',
     'contact. Blacklisted hosts (max_results_day = -1), hosts silent for longer than --silent-days and',
-    'hosts with an unknown OS are left out. Each host\'s BLAS comes from the research record in --root',
+    "hosts with an unknown OS are left out. Each host's BLAS comes from the research record in --root",
     '(the environment its latest collected result reported), so that the planner sizes its work for',
     'OpenBLAS or the reference BLAS; a host with no result yet is sized for the reference BLAS, the',
     'slower. The snapshot is validated and written atomically, so pull-request checks need no database.',

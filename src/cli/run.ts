@@ -10,10 +10,10 @@ import {
   judgeOutcome,
 } from '../envelope/acceptance.js';
 import { InvalidInputError, UsageError } from '../errors.js';
+import type { Host } from '../fleet/types.js';
 import { memoryGbFor } from '../manifest/fit.js';
 import { parseManifest } from '../manifest/load.js';
 import { isExperimentName } from '../manifest/name.js';
-import type { Host } from '../fleet/types.js';
 import type { Manifest, ParamValue, Target } from '../manifest/types.js';
 import { checkScriptPolicy } from '../policy/policy.js';
 import { formatProblem } from '../problems.js';
@@ -62,7 +62,8 @@ const runOptions = {
   fpops: {
     type: 'string',
     value: 'N',
-    description: "with a manifest: the benchmark (operations a second per core) to plan this machine's work for (default: measured now)",
+    description:
+      "with a manifest: the benchmark (operations a second per core) to plan this machine's work for (default: measured now)",
   },
   blas: {
     type: 'string',
@@ -143,7 +144,14 @@ export const runCommand = defineCommand({
     const blasDir = blasDirOf(stringOption(args, 'blas'));
     const fpops = numberOption(args, 'run', 'fpops', { min: 1 });
     if (target.manifest && target.params === undefined)
-      await planLocally(target, python, fpops, blasDir, (line) => io.stderr.write(`${line}\n`), !booleanOption(args, 'quiet'));
+      await planLocally(
+        target,
+        python,
+        fpops,
+        blasDir,
+        (line) => io.stderr.write(`${line}\n`),
+        !booleanOption(args, 'quiet'),
+      );
     const params = target.params ?? {};
 
     const out = stringOption(args, 'out');
@@ -250,7 +258,10 @@ function blasDirOf(name: string | undefined): string | undefined {
   if (name !== 'openblas')
     throw new UsageError(`--blas must be openblas or system; found ${JSON.stringify(name)}`, 'run');
   if (!existsSync(DEBIAN_OPENBLAS_DIR))
-    throw new UsageError(`--blas openblas needs Debian's libopenblas0-pthread (${DEBIAN_OPENBLAS_DIR})`, 'run');
+    throw new UsageError(
+      `--blas openblas needs Debian's libopenblas0-pthread (${DEBIAN_OPENBLAS_DIR})`,
+      'run',
+    );
   return DEBIAN_OPENBLAS_DIR;
 }
 
@@ -277,7 +288,13 @@ async function planLocally(
     fpops: fpops ?? measured.fpops,
     ...(measured.blas ? { blas: measured.blas } : {}),
   };
-  const { workunit, work } = planOnHost(target.manifestFile ?? manifest.name, manifest, host, target.budget, target.target);
+  const { workunit, work } = planOnHost(
+    target.manifestFile ?? manifest.name,
+    manifest,
+    host,
+    target.budget,
+    target.target,
+  );
   target.params = workunit.params;
   target.seed = target.seed ?? workunit.seed;
   if (workunit.plannedSeconds !== undefined) target.plannedSeconds = workunit.plannedSeconds;
@@ -377,7 +394,10 @@ function report(outcome: RunOutcome, target: RunTarget, io: Io, args: RunArgs): 
   const checkLine = (a: (typeof acceptance)[number]) =>
     `  ${a.passed ? 'met    ' : 'not met'}  ${describeCheck(a.check)}  (found ${a.value === undefined ? 'nothing' : formatNumber(a.value)})`;
   if (preconditions.length > 0)
-    lines.push(`preconditions, the work a result must do (${target.manifestFile}):`, ...preconditions.map(checkLine));
+    lines.push(
+      `preconditions, the work a result must do (${target.manifestFile}):`,
+      ...preconditions.map(checkLine),
+    );
   if (acceptance.length > 0) {
     lines.push(`checks of the hypothesis (${target.manifestFile}):`, ...acceptance.map(checkLine));
     lines.push(`outcome: ${said}${said === 'supported' ? '' : ` (${judged.reason})`}`);

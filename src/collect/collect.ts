@@ -407,7 +407,11 @@ function collectedOf(c: Checked, judgement: Judgement): Collected {
     eligible: c.eligible,
     judgement,
     ...outcomeFields(
-      judgeOutcome(incoming.entry.envelope ?? EMPTY_ENVELOPE, c.manifest, incoming.entry.verdict === 'accepted'),
+      judgeOutcome(
+        incoming.entry.envelope ?? EMPTY_ENVELOPE,
+        c.manifest,
+        incoming.entry.verdict === 'accepted',
+      ),
     ),
     credit: workShare === undefined ? full : Math.round(full * workShare),
     ...(workShare !== undefined ? { workShare } : {}),

@@ -172,7 +172,14 @@ function recordedOutcome(
   manifest: Manifest | undefined,
 ): Pick<Collected, 'outcome' | 'outcomeReason'> {
   if (review.outcome)
-    return { outcome: review.outcome, ...(review.outcome_reason ? { outcomeReason: review.outcome_reason } : {}) };
-  const judged = judgeOutcome(envelope, manifest, review.checks.every((c) => c.passed));
+    return {
+      outcome: review.outcome,
+      ...(review.outcome_reason ? { outcomeReason: review.outcome_reason } : {}),
+    };
+  const judged = judgeOutcome(
+    envelope,
+    manifest,
+    review.checks.every((c) => c.passed),
+  );
   return { outcome: judged.outcome, outcomeReason: judged.reason };
 }

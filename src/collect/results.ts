@@ -98,7 +98,13 @@ function experimentSection(proposal: BatchProposal, name: string, items: readonl
     ...(preconditions.length ? [`Work (preconditions): ${preconditions.join('; ')}.`, ''] : []),
     ...(checks.length ? [`Hypothesis checks: ${checks.join('; ')}.`, ''] : []),
     ...(decided.length
-      ? [`Decided by: ${decided.slice(0, 3).map((r) => escapeMarkdown(r as string)).join('; ')}.`, '']
+      ? [
+          `Decided by: ${decided
+            .slice(0, 3)
+            .map((r) => escapeMarkdown(r as string))
+            .join('; ')}.`,
+          '',
+        ]
       : []),
     ...(replicas ? [replicas, ''] : []),
     ...(hasPlot

@@ -1,4 +1,8 @@
-import type { AcceptanceCheck, ComparisonOp, Manifest, Precondition } from '../manifest/types.js';
+import { describeCheck, hypothesisChecksOf, OPERATORS, preconditionsOf } from '../manifest/checks.js';
+import type { AcceptanceCheck, Manifest } from '../manifest/types.js';
+
+export { describeCheck, hypothesisChecksOf, OPERATORS, preconditionsOf };
+
 import type { ResultEnvelope } from './envelope.js';
 
 /** A named finding about a result, with what was expected. */
@@ -59,44 +63,10 @@ export function checkDeclaredSeries(envelope: Pick<ResultEnvelope, 'series'>, ma
   });
 }
 
-type Operator = (value: number, expected: number | [number, number]) => boolean;
-
-const single =
-  (test: (value: number, expected: number) => boolean): Operator =>
-  (value, expected) =>
-    typeof expected === 'number' && test(value, expected);
-
-/** Comparison operators of acceptance checks, by their manifest spelling. */
-export const OPERATORS: Readonly<Record<ComparisonOp, Operator>> = {
-  '<': single((v, e) => v < e),
-  '<=': single((v, e) => v <= e),
-  '>': single((v, e) => v > e),
-  '>=': single((v, e) => v >= e),
-  '==': single((v, e) => v === e),
-  '!=': single((v, e) => v !== e),
-  between: (v, e) => Array.isArray(e) && v >= e[0] && v <= e[1],
-};
-
 export interface AcceptanceOutcome {
   check: AcceptanceCheck;
   value: number | undefined;
   passed: boolean;
-}
-
-/**
- * The checks that count work: the manifest's preconditions, and an acceptance check on the metric
- * of its work param (manifests written before preconditions put `seeds >= 3` there).
- */
-export function preconditionsOf(manifest: Manifest): Precondition[] {
-  const counted = manifest.work?.param;
-  const legacy = (manifest.acceptance ?? []).filter((c) => c.metric === counted);
-  return [...(manifest.preconditions ?? []), ...legacy];
-}
-
-/** The checks of the hypothesis: the acceptance checks that do not count work. */
-export function hypothesisChecksOf(manifest: Manifest): AcceptanceCheck[] {
-  const counted = manifest.work?.param;
-  return (manifest.acceptance ?? []).filter((c) => c.metric !== counted);
 }
 
 function evaluate(envelope: Pick<ResultEnvelope, 'metrics'>, checks: AcceptanceCheck[]): AcceptanceOutcome[] {
@@ -120,11 +90,6 @@ export function evaluatePreconditions(
   manifest: Manifest,
 ): AcceptanceOutcome[] {
   return evaluate(envelope, preconditionsOf(manifest));
-}
-
-export function describeCheck(check: AcceptanceCheck): string {
-  const expected = Array.isArray(check.value) ? `[${check.value.join(', ')}]` : String(check.value);
-  return `${check.metric} ${check.op} ${expected}`;
 }
 
 function formatValue(value: number): string {
@@ -188,10 +153,7 @@ export function judgeOutcome(
   if (checks.length === 0) return inconclusive('the manifest declares no checks of its hypothesis');
   const missing = checks.filter((c) => c.value === undefined);
   if (missing.length > 0)
-    return inconclusive(
-      `not computed: ${missing.map((c) => c.check.metric).join(', ')}`,
-      missing,
-    );
+    return inconclusive(`not computed: ${missing.map((c) => c.check.metric).join(', ')}`, missing);
   const failed = checks.filter((c) => !c.passed);
   if (failed.length === 0) return { outcome: 'supported', reason: 'every check met', decidedBy: [] };
   return {

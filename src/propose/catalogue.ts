@@ -108,7 +108,11 @@ function retarget(
 }
 
 /** The manifest text with new targets (and a demonstration's budget), keeping everything else as written. */
-function withTargets(text: string, targets: Target[], scaled?: { runDuration: number; production: number }): string {
+function withTargets(
+  text: string,
+  targets: Target[],
+  scaled?: { runDuration: number; production: number },
+): string {
   const doc = parseDocument(text);
   doc.set('targets', doc.createNode(targets));
   if (scaled) {

@@ -1,6 +1,6 @@
+import { ToolError } from '../errors.js';
 import { blasFamily } from '../fleet/blas.js';
 import type { BlasFamily } from '../fleet/types.js';
-import { ToolError } from '../errors.js';
 import { runProcess } from '../process.js';
 
 export const BENCHMARK_SCRIPT = new URL('../../scripts/axiom_benchmark.py', import.meta.url).pathname;
@@ -27,7 +27,8 @@ export async function measureMachine(
   const run = await runProcess(python, [BENCHMARK_SCRIPT, String(cores)], {
     timeoutMs: 120_000,
     ...(blasDir ? { env: { ...process.env, LD_LIBRARY_PATH: blasDir } } : {}),
-    notFound: () => new ToolError(`Python not found at "${python}"; install python3-numpy or set AXIOM_PYTHON`),
+    notFound: () =>
+      new ToolError(`Python not found at "${python}"; install python3-numpy or set AXIOM_PYTHON`),
   });
   let parsed: { fpops?: unknown; blas?: unknown };
   try {

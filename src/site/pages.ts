@@ -98,7 +98,10 @@ export function sourceCommit(
  * checks (a review written before reasons were recorded gets the reason its manifest gives now,
  * when that gives the same outcome).
  */
-function outcomeOfResult(experiment: ExperimentRecord, result: ResultRecord): { outcome: Outcome; reason: string } {
+function outcomeOfResult(
+  experiment: ExperimentRecord,
+  result: ResultRecord,
+): { outcome: Outcome; reason: string } {
   const judged = judgeOutcome(
     result.envelope,
     experiment.manifest,

@@ -1,5 +1,5 @@
-import { describeCheck, OPERATORS, preconditionsOf } from '../envelope/acceptance.js';
 import type { Host } from '../fleet/types.js';
+import { describeCheck, OPERATORS, preconditionsOf } from '../manifest/checks.js';
 import { cpusFor, memoryGbFor } from '../manifest/fit.js';
 import type { Manifest, ParamValue, SeedPolicy, Target, WorkCost, WorkSpec } from '../manifest/types.js';
 import { canonicalJson } from './computation.js';
@@ -140,10 +140,13 @@ function preconditionProblems(manifest: Manifest, workunits: readonly PlannedWor
     if (!param) return [];
     return workunits.flatMap((wu) => {
       const value = wu.params[param];
-      if (typeof value !== 'number') return [`${wu.name} has no number for ${param}, which precondition ${describeCheck(check)} needs`];
+      if (typeof value !== 'number')
+        return [`${wu.name} has no number for ${param}, which precondition ${describeCheck(check)} needs`];
       return OPERATORS[check.op](value, check.value)
         ? []
-        : [`host ${wu.host} gets ${param} = ${value}, which cannot meet the precondition ${describeCheck(check)}: its results could only be inconclusive`];
+        : [
+            `host ${wu.host} gets ${param} = ${value}, which cannot meet the precondition ${describeCheck(check)}: its results could only be inconclusive`,
+          ];
     });
   });
 }

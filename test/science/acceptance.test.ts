@@ -27,7 +27,11 @@ async function run(name: string, args: string[]) {
     cwd: REPO_ROOT,
     env: { PATH: process.env.PATH },
   });
-  return { outcome: JSON.parse(result.stdout), seconds: (Date.now() - started) / 1000, stderr: result.stderr };
+  return {
+    outcome: JSON.parse(result.stdout),
+    seconds: (Date.now() - started) / 1000,
+    stderr: result.stderr,
+  };
 }
 
 /** How far two results are apart, metric by metric: what a tolerance has to cover. */
@@ -43,12 +47,26 @@ describe(`the first batch at a ${BUDGET} s budget on 2 cores`, () => {
   it.each(EXPERIMENTS)(
     '%s shows its phenomenon, and agrees with itself at 1 core and on OpenBLAS',
     async (name) => {
-      const main = await run(name, ['--budget', String(BUDGET), '--cpus', '2', ...(FPOPS ? ['--fpops', FPOPS] : [])]);
+      const main = await run(name, [
+        '--budget',
+        String(BUDGET),
+        '--cpus',
+        '2',
+        ...(FPOPS ? ['--fpops', FPOPS] : []),
+      ]);
       const { outcome } = main;
       const same = ['--seed', String(outcome.envelope?.seed), '--params', JSON.stringify(outcome.params)];
       // The 1-core replica does the same work on half the cores: its deadline is twice as far.
       const oneCore = await run(name, [...same, '--budget', String(2 * BUDGET), '--cpus', '1']);
-      const openblas = await run(name, [...same, '--budget', String(BUDGET), '--cpus', '2', '--blas', 'openblas']);
+      const openblas = await run(name, [
+        ...same,
+        '--budget',
+        String(BUDGET),
+        '--cpus',
+        '2',
+        '--blas',
+        'openblas',
+      ]);
       const manifest = manifestOf(name);
       const envelopes = [outcome, oneCore.outcome, openblas.outcome].map((o) => sanitiseEnvelope(o.envelope));
       const [first, second, third] = envelopes as [
@@ -68,7 +86,10 @@ describe(`the first batch at a ${BUDGET} s budget on 2 cores`, () => {
         outcome_reason: outcome.outcomeReason,
         summary: outcome.envelope?.summary,
         metrics: outcome.envelope?.metrics,
-        one_core: { seconds: oneCore.outcome.envelope?.elapsed_seconds, gaps: gaps(first.metrics, second.metrics) },
+        one_core: {
+          seconds: oneCore.outcome.envelope?.elapsed_seconds,
+          gaps: gaps(first.metrics, second.metrics),
+        },
         openblas: {
           seconds: openblas.outcome.envelope?.elapsed_seconds,
           blas: openblas.outcome.planned,
