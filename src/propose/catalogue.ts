@@ -118,6 +118,7 @@ function withTargets(
   if (scaled) {
     doc.set('run_duration', scaled.runDuration);
     doc.set('production_run_duration', scaled.production);
+    doc.setIn(['resources', 'min_cpus'], 1);
   }
   return doc.toString({ lineWidth: 100 });
 }
@@ -208,7 +209,15 @@ export async function proposeFromCatalogue(
       skipped.push({ name, reason: 'retired: its manifest says so (kept for the results it has)' });
       continue;
     }
-    const fitting = retarget(entry, hosts, covered, options.host);
+    // A demonstration runs on one machine: its copy asks for one core, so that the volunteers with
+    // half the machine's cores and with all of them both fit, as same-seed replicas.
+    const demo = options.scaledRunDuration !== undefined;
+    const fitting = retarget(
+      demo ? { ...entry, resources: { ...entry.resources, min_cpus: 1 } } : entry,
+      hosts,
+      covered,
+      options.host,
+    );
     const targets =
       options.scaledRunDuration !== undefined
         ? fitting.slice(0, 2).map((t) => ({ ...t, replicas: 1 }))
@@ -241,7 +250,13 @@ export async function proposeFromCatalogue(
       manifest: {
         ...entry,
         targets,
-        ...(scaled ? { run_duration: scaled.runDuration, production_run_duration: scaled.production } : {}),
+        ...(scaled
+          ? {
+              run_duration: scaled.runDuration,
+              production_run_duration: scaled.production,
+              resources: { ...entry.resources, min_cpus: 1 },
+            }
+          : {}),
       },
       manifestText,
       script: readFileSync(scriptPath, 'utf8'),
