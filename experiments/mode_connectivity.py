@@ -176,7 +176,7 @@ def write_result(cfg, outcomes, steps):
         result = {
             "experiment": "mode_connectivity", "version": VERSION, "status": "partial", "progress": 0.0,
             "seed": cfg["seed"], "params": cfg["params"], "budget_seconds": cfg["budget"],
-            "elapsed_seconds": round(time.monotonic() - START, 3), "metrics": {}, "series": {},
+            "elapsed_seconds": round(time.monotonic() - START, 3), "metrics": {"pairs": 0}, "series": {},
             "summary": "no pair finished before the deadline",
         }
         write(result)

@@ -135,7 +135,9 @@ def write_result(cfg, full, half):
     sizes = [parameter_count(w, cfg["dim"]) for w in WIDTHS]
     done = len(full) + len(half)
     complete = len(full) == cfg["seeds"] and len(half) == cfg["seeds"]
-    metrics, series = {}, {"params": [], "loss": [], "loss_half_steps": [], "width": []}
+    # The seeds that finished both runs: reported also when none did (then nothing else is).
+    metrics = {"seeds": min(len(full), len(half)), "steps": cfg["steps"]}
+    series = {"params": [], "loss": [], "loss_half_steps": [], "width": []}
     if full and half:
         # Losses averaged over the seeds that finished, in seed order.
         loss = np.mean([full[r] for r in sorted(full)], axis=0)
@@ -156,7 +158,7 @@ def write_result(cfg, full, half):
             f"test loss ~ N^-{metrics['alpha']:.2f} (+ {metrics['floor']:.2g}), r2 {metrics['r2']:.3f}, over {len(WIDTHS)} sizes "
             f"spanning {metrics['size_decades']:.1f} decades, {cfg['steps']} steps, {metrics['seeds']} seeds; "
             f"at half the steps the exponent is {metrics['alpha_half_steps']:.2f}"
-            if metrics else "no seed finished both its runs before the deadline"
+            if "alpha" in metrics else "no seed finished both its runs before the deadline"
         ),
     }
     with open(RESULT_FILE + ".tmp", "w") as handle:

@@ -162,7 +162,7 @@ def write_result(cfg, outcomes):
     grid = [(s, r, o) for (s, r), o in sorted(outcomes.items()) if o is not None]
     # Chosen on the validation starts; the first of equal ones in grid order.
     best = max(grid, key=lambda row: row[2][0]) if grid else None
-    metrics, series = {}, {"t": [], "true_x": [], "pred_x": [], "grid_size": [], "grid_radius": [], "grid_valid_time": []}
+    metrics, series = {"starts": cfg["starts"]}, {"t": [], "true_x": [], "pred_x": [], "grid_size": [], "grid_radius": [], "grid_valid_time": []}
     for size, radius, (vpt, _, _, _) in grid:
         series["grid_size"].append(size)
         series["grid_radius"].append(radius)
