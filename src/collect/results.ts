@@ -7,7 +7,7 @@ import { ConfigurationError } from '../errors.js';
 import { type Forge, type OpenOutcome, REOPEN_LABEL } from '../forge/forge.js';
 import { headlineMetric, spread } from '../manifest/headline.js';
 import { EXPERIMENT_NAME_PATTERN } from '../manifest/name.js';
-import type { AcceptanceCheck, Manifest } from '../manifest/types.js';
+import type { AcceptanceCheck } from '../manifest/types.js';
 import { escapeMarkdown } from '../markdown.js';
 import { PlotRenderer } from '../plots/render.js';
 import type { Problem } from '../problems.js';
