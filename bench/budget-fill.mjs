@@ -3,7 +3,9 @@
 // at a 600 s budget, run by the volunteer client in its sandbox, once with the reference BLAS and once
 // with Debian's OpenBLAS (the planner told the host's BLAS, as the fleet learns it from its results);
 // the share of the budget each used. AXIOM_BENCH_BLAS=reference or openblas runs one of them;
-// AXIOM_BENCH_LOCK=FILE takes that lock (flock) around each run, so other measurements interleave.
+// AXIOM_BENCH_LOCK=FILE takes that lock (flock) around each run, so other measurements interleave;
+// AXIOM_BENCH_FPOPS=measure lets `axiom run` plan each run itself from this machine's benchmark
+// measured when the run starts (scripts/axiom_benchmark.py), as on a machine busy with other work.
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { experimentsIn, MEASURED_FPOPS, plannedWorkunit } from './planned.mjs';
@@ -17,10 +19,7 @@ function runOnce(root, name, wu, blas) {
     join(root, 'bin', 'axiom.js'),
     'run',
     `manifests/${name}.yaml`,
-    '--seed',
-    String(wu.seed),
-    '--params',
-    JSON.stringify(wu.params),
+    ...(wu ? ['--seed', String(wu.seed), '--params', JSON.stringify(wu.params)] : []),
     '--budget',
     String(BUDGET),
     '--cpus',
@@ -36,19 +35,20 @@ function runOnce(root, name, wu, blas) {
 }
 
 export async function benchBudgetFill({ root, log }) {
-  const fpops = Number(process.env.AXIOM_BENCH_FPOPS ?? MEASURED_FPOPS);
+  const measure = process.env.AXIOM_BENCH_FPOPS === 'measure';
+  const fpops = measure ? undefined : Number(process.env.AXIOM_BENCH_FPOPS ?? MEASURED_FPOPS);
   const names = process.env.AXIOM_BENCH_EXPERIMENTS?.split(',') ?? experimentsIn(root);
   const builds = process.env.AXIOM_BENCH_BLAS?.split(',') ?? ['reference', 'openblas'];
   const fills = [];
   for (const blas of builds)
     for (const name of names) {
-      const wu = plannedWorkunit(root, name, { cores: 2, budget: BUDGET, fpops, blas });
+      const wu = measure ? undefined : plannedWorkunit(root, name, { cores: 2, budget: BUDGET, fpops, blas });
       const outcome = runOnce(root, name, wu, blas);
       const elapsed = outcome.elapsedSeconds ?? outcome.envelope?.elapsed_seconds ?? 0;
       const fill = elapsed / BUDGET;
       fills.push({ name, blas, fill, status: outcome.envelope?.status ?? outcome.status });
       log(
-        `${name} (${blas}): ${JSON.stringify(wu.params)} planned ${wu.plannedSeconds} s, ran ${elapsed.toFixed(1)} s of ${BUDGET} s = ${(100 * fill).toFixed(1)} % (${outcome.envelope?.status ?? outcome.status}, ${outcome.outcome ?? 'no outcome'}${outcome.outcome && outcome.outcome !== 'supported' ? `: ${outcome.outcomeReason}` : ''})`,
+        `${name} (${blas}): ${JSON.stringify(outcome.params ?? wu?.params)} planned ${outcome.plannedSeconds ?? wu?.plannedSeconds} s${outcome.planned ? ` (${outcome.planned})` : ''}, ran ${elapsed.toFixed(1)} s of ${BUDGET} s = ${(100 * fill).toFixed(1)} % (${outcome.envelope?.status ?? outcome.status}, ${outcome.outcome ?? 'no outcome'}${outcome.outcome && outcome.outcome !== 'supported' ? `: ${outcome.outcomeReason}` : ''})`,
       );
     }
   const within = fills.filter((f) => f.fill >= LOW && f.fill <= HIGH && f.status === 'ok');
