@@ -216,7 +216,7 @@ describe('axiom demo', () => {
     expect(git(join(dir, 'origin.git'), 'log', '--format=%s', 'main')).toMatch(
       /^Merge axiom\/results-[0-9]{4}-[0-9]{2}-[0-9]{2}t[0-9]{6}z: /m,
     );
-  }, 600_000);
+  }, 1_200_000);
 
   it("README's pictures show what a fresh demo shows: the screenshot script's words match the committed ones", async () => {
     const out = join(root, 'pictures');
@@ -360,5 +360,5 @@ describe('axiom demo without --yes', () => {
     expect(report.stillWaiting).toHaveLength(7);
     expect(report.stillWaiting).not.toContain('axiom/propose/lottery_ticket');
     expect(report.experiments).toEqual(['double_descent', 'mode_connectivity']);
-  }, 240_000);
+  }, 480_000);
 });
