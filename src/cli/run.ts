@@ -138,11 +138,11 @@ export const runCommand = defineCommand({
       throw new UsageError('give exactly one script (.py) or manifest (.yaml)', 'run');
     const validator = new SchemaValidator();
     const target = resolveTarget(args, io, resolve(io.cwd, path), validator);
+    const blasDir = blasDirOf(stringOption(args, 'blas'));
+    const fpops = numberOption(args, 'run', 'fpops', { min: 1 });
     const python = env.python;
     await requireNumpy(python);
     if (!booleanOption(args, 'skip-policy')) await enforcePolicy(python, target);
-    const blasDir = blasDirOf(stringOption(args, 'blas'));
-    const fpops = numberOption(args, 'run', 'fpops', { min: 1 });
     if (target.manifest && target.params === undefined)
       await planLocally(
         target,
