@@ -68,6 +68,30 @@ def teacher(seed, dim, width):
     return lambda x: np.tanh(x @ w1 + b1) @ w2
 
 
+# The teacher's data of this worker process, by seed: made once, whatever the jobs it runs.
+DATA = {}
+
+
+def teacher_data(seed, cfg, stop_at):
+    """The training pool and test set the teacher labels, in blocks with the deadline checked between
+    them (labelling 65,536 points with a 512-wide teacher takes seconds); None past the deadline."""
+    if seed not in DATA:
+        label = teacher(seed, cfg["dim"], cfg["teacher_width"])
+        data = np.random.default_rng([seed, 3])
+        x_pool = data.standard_normal((cfg["pool"], cfg["dim"]))
+        x_test = data.standard_normal((10000, cfg["dim"]))
+        labels = []
+        for x in (x_pool, x_test):
+            blocks = []
+            for begin in range(0, len(x), 8192):
+                if time.time() > stop_at:
+                    return None
+                blocks.append(label(x[begin:begin + 8192]))
+            labels.append(np.concatenate(blocks))
+        DATA[seed] = tuple(a.astype(np.float32) for a in (x_pool, labels[0], x_test, labels[1]))
+    return DATA[seed]
+
+
 def parameter_count(width, dim):
     return width * (dim + 2) + 1
 
@@ -77,11 +101,10 @@ def train_students(job):
     deadline comes first."""
     seed, replica, steps, cfg, stop_at = job
     dim, batch, pool = cfg["dim"], cfg["batch"], cfg["pool"]
-    label = teacher(seed, dim, cfg["teacher_width"])
-    data = np.random.default_rng([seed, 3])
-    x_pool = data.standard_normal((pool, dim))
-    x_test = data.standard_normal((10000, dim))
-    x_pool, y_pool, x_test, y_test = (a.astype(np.float32) for a in (x_pool, label(x_pool), x_test, label(x_test)))
+    labelled = teacher_data(seed, cfg, stop_at)
+    if labelled is None:
+        return replica, steps, None
+    x_pool, y_pool, x_test, y_test = labelled
     widths = np.array(WIDTHS)
     hidden, students = int(widths.sum()), len(WIDTHS)
     starts = np.concatenate([[0], np.cumsum(widths)[:-1]])
