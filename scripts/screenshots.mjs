@@ -45,8 +45,10 @@ try {
 }
 const shows = {
   'site.png': { experiments },
+  // The pull request's headings, all of them (the picture shows its first lines), digits as #.
   'results-pull-request.png': {
-    headings: text
+    headings: shown
+      .split('\n--- ')[0]
       .split('\n')
       .filter((l) => /^#{1,3} /.test(l))
       .map((l) => l.replace(/[0-9]+/g, '#')),
