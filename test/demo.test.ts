@@ -354,7 +354,9 @@ describe('axiom demo without --yes', () => {
     expect(again.code, again.stderr).toBe(0);
     expect(again.stderr).toContain('propose: 7 still wait for approval; running the 2 approved');
     // What it did not propose, it names with the reason.
-    expect(again.stderr).toMatch(/^propose: lottery_ticket not proposed: its pull request \S+ was closed without merging/m);
+    expect(again.stderr).toMatch(
+      /^propose: lottery_ticket not proposed: its pull request \S+ was closed without merging/m,
+    );
     expect(again.stderr).toContain('deploy: 4 workunits created');
     const report = JSON.parse(again.stdout);
     // It stops again where a person decides: the results pull request.
