@@ -11,7 +11,7 @@ import { sandboxRun } from './sandbox.mjs';
 const EXPERIMENTS = [
   'double_descent',
   'neural_scaling_laws',
-  'emergent_abilities',
+  'grokking',
   'mode_connectivity',
   'lottery_ticket',
 ];

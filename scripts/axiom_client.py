@@ -846,11 +846,26 @@ def stop(process, kill_after):
         send(signal.SIGKILL)  # worker processes that ignored SIGTERM
 
 
-def sandbox_plan(script, wu, run_dir, run_fd, cpus, cores, require_sandbox):
+def blas_directory(path):
+    """A system BLAS directory numpy should load instead of the default (--blas-dir, for calibration and
+    tests only: a command-line choice of whoever runs the client, never something a workunit can ask for).
+    It must be an absolute, root-owned directory under /usr/lib or /lib that nobody else may write to."""
+    real = os.path.realpath(path)
+    if not os.path.isabs(path) or not os.path.isdir(real) or not real.startswith(("/usr/lib/", "/lib/")):
+        raise ValueError(f"--blas-dir must be a system library directory under /usr/lib or /lib; found {path!r}")
+    info = os.stat(real)
+    if info.st_uid != 0 or info.st_mode & 0o022:
+        raise ValueError(f"--blas-dir {path!r} must be owned by root and writable by nobody else")
+    return real
+
+
+def sandbox_plan(script, wu, run_dir, run_fd, cpus, cores, require_sandbox, blas_dir=None):
     """How the script runs here. Without the sandbox it is written into the emptied run directory and
     runs there; in the sandbox it is copied into the sandbox's own working directory."""
-    plan = axiom_sandbox.plan(run_dir, script, script_environment(wu, cpus), limits_of(wu, cpus), tmpfs_sizes(wu),
-                              cores)
+    env = script_environment(wu, cpus)
+    if blas_dir:
+        env["LD_LIBRARY_PATH"] = blas_dir  # the BLAS the operator chose, from a root-owned system directory
+    plan = axiom_sandbox.plan(run_dir, script, env, limits_of(wu, cpus), tmpfs_sizes(wu), cores)
     if plan.isolation != "sandbox":
         if require_sandbox:
             raise TaskError("sandbox-unavailable", f"this host requires the sandbox to run a script, and {plan.reason}")
@@ -1030,7 +1045,8 @@ def run_task(wu, run_dir, run_fd, options):
         cpus = granted_cores(wu, options.nthreads)
         cores, locks = claim_cores(cpus)
         report["cpus"] = cpus
-        plan = sandbox_plan(script, wu, run_dir, run_fd, cpus, cores, options.require_sandbox)
+        plan = sandbox_plan(script, wu, run_dir, run_fd, cpus, cores, options.require_sandbox,
+                            getattr(options, "blas_dir", None))
         report["isolation"] = plan.isolation
         if plan.reason:
             report["isolation_note"] = plan.reason
@@ -1115,7 +1131,17 @@ def main(argv=None):
     parser.add_argument("--require-sandbox", action="store_true",
                         default=os.environ.get("AXIOM_REQUIRE_SANDBOX", "") not in ("", "0"),
                         help="refuse to run a script without the sandbox (also AXIOM_REQUIRE_SANDBOX=1)")
+    parser.add_argument("--blas-dir", default=None,
+                        help="for calibration and tests: numpy in the script loads the BLAS in this root-owned system "
+                             "directory (e.g. /usr/lib/x86_64-linux-gnu/openblas-pthread); start the client with the same "
+                             "LD_LIBRARY_PATH so that its report names that BLAS")
     options = parser.parse_args(argv)
+    if options.blas_dir:
+        try:
+            options.blas_dir = blas_directory(options.blas_dir)
+        except (OSError, ValueError) as error:
+            print(f"axiom_client: {error}", file=sys.stderr)
+            return 2
     try:
         wu = read_workunit(options.wu)
     except (OSError, ValueError, TaskError) as error:

@@ -39,7 +39,15 @@ export interface RunRequest {
   killAfterSeconds?: number;
   /** Called about once a second with the seconds elapsed. */
   onTick?: (elapsedSeconds: number) => void;
+  /**
+   * For calibration and tests: run numpy on the BLAS in this root-owned system directory (the
+   * client's --blas-dir), as a host with that BLAS would; never set for a volunteer's workunit.
+   */
+  blasDir?: string;
 }
+
+/** Debian's OpenBLAS (libopenblas0-pthread), which the tests and benchmarks select per run. */
+export const DEBIAN_OPENBLAS_DIR = '/usr/lib/x86_64-linux-gnu/openblas-pthread';
 
 export type RunStatus = ClientStatus | 'unknown';
 
@@ -123,12 +131,15 @@ export async function runWorkunit(request: RunRequest, validator: SchemaValidato
     // Every script we run is someone else's until a volunteer has run it: never outside the sandbox.
     '--require-sandbox',
     ...(request.grantedCpus ? ['--nthreads', String(request.grantedCpus)] : []),
+    ...(request.blasDir ? ['--blas-dir', request.blasDir] : []),
   ];
   // The client enforces the limit; this outer one only guards against the client itself hanging.
   const outerLimit = request.input.run_duration + grace + killAfter + 15;
   const client = await runProcess(request.python, args, {
     cwd: request.slot,
     timeoutMs: outerLimit * 1000,
+    // The client names the BLAS its own numpy loaded: the same one the script gets.
+    ...(request.blasDir ? { env: { ...process.env, LD_LIBRARY_PATH: request.blasDir } } : {}),
     keepChars: 64 * 1024,
     ...(request.onTick ? { onTick: request.onTick } : {}),
     notFound: () =>
