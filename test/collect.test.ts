@@ -846,6 +846,33 @@ describe('the research record keeps its integrity', () => {
     expect(JSON.parse((await collectRun('2026-11-25T130000Z')).stdout).setAside).toEqual([]);
   });
 
+  it('flags series a plot pairs with different lengths, and metrics past the 500 kept, in the review', async () => {
+    const many = Object.fromEntries(Array.from({ length: 600 }, (_, i) => [`extra_${i}`, i]));
+    spoolUpload(ids[0] as number, wu(60, 0), {
+      envelope: envelope(7, 0.01, { series: { n: [1, 2, 3], running_mean: [0.03, 0.02] } }),
+    });
+    spoolUpload(ids[1] as number, wu(60, 1), {
+      envelope: envelope(8, 0.02, { metrics: { mean: 0.02, ...many } }),
+    });
+    spoolUpload(ids[2] as number, wu(267, 0), { envelope: envelope(7, 0.01) });
+    const result = await collectRun();
+    expect(result.code).toBe(0);
+    expect(reviewOn(ids[0] as number).flags).toContain(
+      'series-lengths: series running_mean has 2 points, its x series n 3: a plot pairs only as many points as both have',
+    );
+    expect(reviewOn(ids[1] as number).flags).toContain(
+      'keys-dropped: more keys than are kept, the rest left out unread: metrics: 601 keys, only the first 500 kept',
+    );
+    expect((reviewOn(ids[2] as number).flags ?? []).join(' ')).not.toMatch(/keys-dropped|series-lengths/);
+    const markdown = showFile(lab.origin, resultsBranch(RUN), `results/mean_test/${RUN}.md`) ?? '';
+    expect(markdown).toContain(
+      'flag: series\\-lengths: series running\\_mean has 2 points, its x series n 3',
+    );
+    expect(markdown).toContain(
+      'flag: keys\\-dropped: more keys than are kept, the rest left out unread: metrics: 601 keys',
+    );
+  });
+
   it('reads regular spool files only: links, FIFOs, devices, folders and oversized files are set aside unread, as they are', async () => {
     spoolUpload(ids[0] as number, wu(60, 0), { envelope: envelope(7, 0.01) });
     const name = (replica: number) => `${wu(60, 10 + replica)}__${900_000 + replica}.json`;

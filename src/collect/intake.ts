@@ -111,6 +111,20 @@ function clientOf(raw: unknown): SpoolClient | undefined {
 }
 
 /**
+ * What the assimilator noted when it sanitised the envelope (keys dropped or past the limits), which
+ * sanitising the entry again cannot see, together with what is noted now.
+ */
+function noted(raw: unknown, key: 'dropped' | 'truncated', now: readonly string[] = []): string[] {
+  const earlier = isRecord(raw) && Array.isArray(raw[key]) ? raw[key] : [];
+  return [
+    ...new Set([
+      ...earlier.filter((d): d is string => typeof d === 'string').map((d) => d.slice(0, 80)),
+      ...now,
+    ]),
+  ];
+}
+
+/**
  * A spool entry as stored is data like any other: every field is checked for its type, and the
  * envelope is sanitised again, so that nothing later can trip over a value of the wrong kind.
  */
@@ -140,13 +154,11 @@ export function readSpoolEntry(
   }
   const client = clientOf(raw.client);
   const envelope = raw.envelope === undefined ? undefined : sanitiseEnvelope(raw.envelope);
-  if (envelope && isRecord(raw.envelope) && Array.isArray(raw.envelope.dropped))
-    envelope.dropped = [
-      ...new Set([
-        ...raw.envelope.dropped.filter((d): d is string => typeof d === 'string').map((d) => d.slice(0, 80)),
-        ...(envelope.dropped ?? []),
-      ]),
-    ];
+  if (envelope) {
+    envelope.dropped = noted(raw.envelope, 'dropped', envelope.dropped);
+    const truncated = noted(raw.envelope, 'truncated', envelope.truncated);
+    if (truncated.length > 0) envelope.truncated = truncated;
+  }
   const entry: SpoolEntry = {
     kind: 'result',
     received_at:
