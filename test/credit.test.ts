@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
-import { join } from 'node:path';
+import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import type { Connection, RowDataPacket } from 'mysql2/promise';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openMysqlStore } from '../src/boinc/mysql.js';
@@ -183,6 +184,35 @@ describe('axiom credit apply', () => {
       'results/credit/2026-11-27T120000Z.yaml:1:6: run: must be a run id like 2026-11-25T120000Z; found the text "yesterday" [schema]',
     );
     expect(result.stdout).toContain('2 granted');
+  });
+
+  it('refuses a 57 MB credit file and one that is a link unread, at the file, and grants the others', async () => {
+    const entries = await results(2);
+    const root = lab(entries);
+    const big = 'results/credit/2026-11-26T120000Z.yaml';
+    const line = (i: number) =>
+      `  - { result: ${i + 1}, workunit: ${entries[0]?.workunit}, experiment: mean_test, host: 60, user: 1, verdict: valid, quality: 1, credit: 1 }\n`;
+    const chunk = Array.from({ length: 1000 }, (_, i) => line(i)).join('');
+    writeFileSync(
+      join(root, big),
+      `run: 2026-11-26T120000Z\nentries:\n${chunk.repeat(Math.ceil(57e6 / chunk.length))}`,
+    );
+    symlinkSync('/dev/zero', join(root, 'results/credit/2026-11-27T120000Z.yaml'));
+    const expected =
+      "expected a credit file: a regular YAML file of at most 1048576 bytes, one batch's as collect writes it [credit/file]";
+
+    const applied = await apply(root);
+    expect(applied.stderr).toBe('');
+    expect(applied.code).toBe(1);
+    expect(applied.stdout).toContain(`${big}:1:1: larger than 1048576 bytes; ${expected}`);
+    expect(applied.stdout).toContain(
+      `results/credit/2026-11-27T120000Z.yaml:1:1: a symbolic link, which is never followed; ${expected}`,
+    );
+    expect(applied.stdout).toContain('2 granted, 0 already granted, 2 refused');
+
+    const checked = await runCli(['check'], { cwd: root, env: { PATH: process.env.PATH } });
+    expect(checked.code).toBe(1);
+    expect(checked.stdout).toContain(`${big}:1:1: larger than 1048576 bytes`);
   });
 
   it('--dry-run grants nothing and says what it would grant', async () => {
