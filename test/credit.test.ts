@@ -186,7 +186,7 @@ describe('axiom credit apply', () => {
         result_id: 999_999,
         rule: 'credit/known-result',
         source: `${CREDIT_FILE}:4`,
-        commit_sha: 'uncommitted',
+        commit_sha: git(root, 'rev-parse', 'HEAD'),
       },
     ]);
 
@@ -195,7 +195,7 @@ describe('axiom credit apply', () => {
     expect(second.code).toBe(0);
     expect(second.stdout).toMatch(
       new RegExp(
-        `${CREDIT_FILE}:4:13: warning: result 999999: result 999999 does not exist in the BOINC database; refused already at ${CREDIT_FILE}:4 \\(commit uncommitted, \\d{4}-\\d\\d-\\d\\d\\) and not granted \\[credit/known-result\\]`,
+        `${CREDIT_FILE}:4:13: warning: result 999999: result 999999 does not exist in the BOINC database; refused already at ${CREDIT_FILE}:4 \\(commit ${git(root, 'rev-parse', 'HEAD').slice(0, 12)}, \\d{4}-\\d\\d-\\d\\d\\) and not granted \\[credit/known-result\\]`,
       ),
     );
     expect(second.stdout).toContain('0 granted, 1 already granted, 0 refused');
@@ -468,15 +468,21 @@ describe('credit on the embedded store and through the local forge', () => {
       'manifests/mean_test.yaml': manifestYaml('mean_test'),
       'experiments/mean_test.py': OK_SCRIPT,
     });
+    git(root, 'init', '--quiet', '--initial-branch=main');
+    git(root, 'add', '.');
+    git(root, 'commit', '--quiet', '-m', 'Manifests');
+    const manifestCommit = git(root, 'rev-parse', 'HEAD');
     const known = await sqliteResult(root);
     const entries = [{ ...known, result: 999_999 }, known];
     for (const [path, content] of Object.entries({
       [CREDIT_FILE]: creditYaml('2026-11-25T120000Z', entries),
-      ...recordFiles('2026-11-25T120000Z', entries),
+      ...recordFiles('2026-11-25T120000Z', entries, manifestCommit),
     })) {
       mkdirSync(dirname(join(root, path)), { recursive: true });
       writeFileSync(join(root, path), content);
     }
+    git(root, 'add', 'results');
+    git(root, 'commit', '--quiet', '-m', 'Results');
     const env = { PATH: process.env.PATH, AXIOM_DB_URL: `sqlite:${join(root, 'boinc.sqlite')}` };
     const first = await runCli(['credit', 'apply'], { cwd: root, env });
     expect(first.code).toBe(1);
