@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
+import type { WorkunitInput } from '../src/workunit/input.js';
 import {
   type AttackLab,
   cli,
@@ -320,5 +321,168 @@ describe('runtime and caps from what was deployed', () => {
         message: expect.stringContaining('is not in the history of this checkout'),
       }),
     );
+  }, 240_000);
+});
+
+/** The walk with every workunit a computation of its own (quorum 1), committed to main. */
+async function uniqueWalk(hosts: number[], fleet?: (text: string) => string): Promise<AttackLab> {
+  const made = await makeAttackLab(hosts);
+  const files: Record<string, string> = {
+    'manifests/walk.yaml': walkManifest(hosts).replace('  policy: fixed', '  policy: unique'),
+  };
+  if (fleet) files['fleet.yaml'] = fleet(git(made.lab.clone, 'show', 'HEAD:fleet.yaml'));
+  commitToMain(made, files, 'A seed per workunit');
+  git(made.lab.clone, 'pull', '--quiet', 'origin', 'main');
+  await cli(made, ['deploy']);
+  return made;
+}
+
+describe('copies dressed up, framing through the copy check, partial partners, forged speed', () => {
+  it('a copy with a key added, a point added or a series cut short is not paid, and an undeclared key is flagged', async () => {
+    lab = await uniqueWalk([60, 209, 267, 296]);
+    const inputs = await deployed(lab);
+    const published = await honestRun(lab, workunitOn(inputs, 60));
+    await returnResult(lab, workunitOn(inputs, 60), 60, published);
+    await collectRun(lab, RUN[0] as string);
+    await merge(lab, RUN[0] as string);
+    const dressed = (host: number, change: (envelope: Record<string, any>) => void) => {
+      const copy = structuredClone(published);
+      copy.envelope.seed = workunitOn(inputs, host).seed;
+      change(copy.envelope);
+      return returnResult(lab, workunitOn(inputs, host), host, copy, 33);
+    };
+    const withKey = await dressed(209, (e) => {
+      e.metrics.constructor = 0.123456;
+    });
+    const withPoint = await dressed(267, (e) => {
+      e.series.x = [...e.series.x, 1.5];
+      e.series.zz = [0.25];
+    });
+    const cut = await dressed(296, (e) => {
+      e.series.x = e.series.x.slice(0, 5);
+    });
+    const two = await collectRun(lab, RUN[1] as string);
+    for (const id of [withKey, withPoint, cut]) {
+      const item = two.collected.find((c) => c.result === id);
+      expect({ id, credit: item?.credit, copy: item?.failed.some((f) => f.startsWith('copy')) }).toEqual({
+        id,
+        credit: 0,
+        copy: true,
+      });
+    }
+    expect(reviewOf(lab, RUN[1] as string, withKey).flags.join('\n')).toContain(
+      'metrics the manifest does not declare: constructor',
+    );
+    expect(reviewOf(lab, RUN[1] as string, withPoint).flags.join('\n')).toContain('series zz');
+  }, 240_000);
+
+  it('a host that publishes its partner’s numbers under another computation first frames nobody', async () => {
+    lab = await makeAttackLab([60, 267], '');
+    commitToMain(
+      lab,
+      {
+        'manifests/walk.yaml': walkManifest([60, 267])
+          .replace('  policy: fixed', '  policy: per_replica')
+          .replace('  - host: 60\n', '  - host: 60\n    replicas: 2\n'),
+      },
+      'Two workunits for host 60: replica 0 of each target shares a seed, replica 1 has its own',
+    );
+    git(lab.lab.clone, 'pull', '--quiet', 'origin', 'main');
+    await cli(lab, ['deploy']);
+    const inputs = [...(await deployed(lab)).values()];
+    const shared = inputs.find((i) => i.wu_name.endsWith('_h60_r0')) as (typeof inputs)[0];
+    const alone = inputs.find((i) => i.wu_name.endsWith('_h60_r1')) as (typeof inputs)[0];
+    const partner = inputs.find((i) => i.wu_name.includes('_h267_')) as (typeof inputs)[0];
+    expect(shared.seed).toBe(partner.seed);
+    expect(alone.seed).not.toBe(partner.seed);
+    // Host 60 computes the computation it shares with host 267, and returns those numbers first as
+    // its result of the one it runs alone.
+    const numbers = await honestRun(lab, shared);
+    const stolen = structuredClone(numbers);
+    stolen.envelope.seed = alone.seed;
+    await returnResult(lab, alone, 60, stolen, 35);
+    await collectRun(lab, RUN[0] as string);
+    await merge(lab, RUN[0] as string);
+    const honest = await returnResult(lab, partner, 267, await honestRun(lab, partner), 40);
+    const own = await returnResult(lab, shared, 60, numbers, 40);
+    const two = await collectRun(lab, RUN[1] as string);
+    expect(two.collected.find((c) => c.result === honest)).toMatchObject({ verdict: 'valid', credit: 50 });
+    expect(reviewOf(lab, RUN[1] as string, honest).checks).toContainEqual(
+      expect.objectContaining({
+        rule: 'copy',
+        passed: true,
+        finding: expect.stringContaining('host 60 also runs this one, so it had these numbers'),
+      }),
+    );
+    // Its own result of the shared computation matches its earlier "result": held for a person.
+    expect(two.collected.find((c) => c.result === own)).toMatchObject({
+      verdict: 'suspicious',
+      credit: 0,
+      failed: ['copy-undecided'],
+    });
+  }, 240_000);
+
+  it('a partial partner is no vote: the honest result waits for a replacement, and the partial one is held', async () => {
+    lab = await makeAttackLab([60, 267]);
+    await cli(lab, ['deploy']);
+    const inputs = await deployed(lab);
+    const honestReport = await honestRun(lab, workunitOn(inputs, 60));
+    const honest = await returnResult(lab, workunitOn(inputs, 60), 60, honestReport, 40);
+    const partial = structuredClone(honestReport);
+    Object.assign(partial.envelope, { status: 'partial', progress: 0.99, elapsed_seconds: 39 });
+    partial.envelope.metrics.spread *= 0.3;
+    const cheap = await returnResult(lab, workunitOn(inputs, 267), 267, partial, 39);
+    const one = await collectRun(lab, RUN[0] as string);
+    expect(one.collected).toEqual([]);
+    expect(one.held.flatMap((h) => h.results).sort()).toEqual([honest, cheap].sort());
+    expect(one.requested.map((r) => r.kind)).toEqual(['replacement']);
+    await cli(lab, ['deploy']);
+    const replacement = [...(await deployed(lab)).values()].find((i) => i.kind === 'replacement');
+    const host = Number(/_h(\d+)_/.exec(replacement?.wu_name ?? '')?.[1]);
+    const third = await returnResult(
+      lab,
+      replacement as WorkunitInput,
+      host,
+      await honestRun(lab, replacement as WorkunitInput),
+      40,
+    );
+    const two = await collectRun(lab, RUN[1] as string);
+    expect(two.collected.map((c) => [c.result, c.verdict, c.credit]).sort()).toEqual(
+      [
+        [honest, 'valid', 50],
+        [third, 'valid', 50],
+        [cheap, 'suspicious', 0],
+      ].sort(),
+    );
+    expect(reviewOf(lab, RUN[1] as string, cheap).checks).toContainEqual(
+      expect.objectContaining({ rule: 'replicas', finding: expect.stringContaining('partial') }),
+    );
+  }, 240_000);
+
+  it('a lone fast claim never lowers the runtime floor for the next one', async () => {
+    // The hosts' own benchmarks say a thousand GFLOPS: only the project's speed ceiling is left.
+    lab = await uniqueWalk([60, 209], (fleet) =>
+      fleet
+        .replace('{ id: 60, cores: 8,', '{ id: 60, p_fpops: 1e12, cores: 8,')
+        .replace('{ id: 209, cores: 32,', '{ id: 209, p_fpops: 1e12, cores: 32,'),
+    );
+    const inputs = await deployed(lab);
+    const claim = async (host: number, speed: number) => {
+      const input = workunitOn(inputs, host);
+      const seconds = Number(((0.02 * Number(input.params.steps)) / speed).toFixed(3));
+      const report = await honestRun(lab, input);
+      report.envelope.elapsed_seconds = seconds;
+      return returnResult(lab, input, host, report, seconds);
+    };
+    // Just under 32 GFLOPS on its one core, the most before any computation was measured: paid.
+    const first = await claim(60, 31);
+    const one = await collectRun(lab, RUN[0] as string);
+    expect(one.collected.find((c) => c.result === first)).toMatchObject({ verdict: 'valid', credit: 50 });
+    await merge(lab, RUN[0] as string);
+    // Four times that, which a ceiling taken from the fastest result so far would allow: not paid.
+    const second = await claim(209, 120);
+    const two = await collectRun(lab, RUN[1] as string);
+    expect(two.held.flatMap((h) => h.results)).toContain(second);
+    expect(two.collected.find((c) => c.result === second)).toBeUndefined();
   }, 240_000);
 });

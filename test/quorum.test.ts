@@ -67,13 +67,22 @@ describe('a computation decided as a quorum', () => {
     );
   });
 
-  it('decides a computation of partial results as it stands, and leaves a lone complete one beside them to a person', () => {
-    expect(decision([], { partial: 2, members: 2 })).toMatchObject({
+  it('never counts a partial result toward a quorum: a complete result beside one gets a replacement, never a person', () => {
+    // Quorum 1: a lone partial result stands as a lone complete one would.
+    expect(decision([], { quorum: 1, partial: 1, members: 1 })).toMatchObject({
       kind: 'decided',
       how: 'alone',
       agreed: [],
     });
-    expect(decision([vote(1)], { partial: 1, members: 2 })).toMatchObject({ kind: 'person' });
+    // Quorum 2: partial results are no votes; the quorum is reached by complete results only.
+    expect(decision([], { partial: 2, members: 2 })).toMatchObject({ kind: 'more', reason: 'too-few', need: 2 });
+    expect(decision([vote(1)], { partial: 1, members: 2 })).toMatchObject({
+      kind: 'more',
+      reason: 'too-few',
+      need: 1,
+    });
+    // Past the manifest's limit, a person decides.
+    expect(decision([vote(1)], { partial: 1, members: 4 })).toMatchObject({ kind: 'person' });
   });
 
   it('names exactly whom a result agrees with and from whom it differs', () => {

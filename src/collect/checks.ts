@@ -255,10 +255,17 @@ export const FLAG_RULES: Record<string, Rule> = {
       : undefined;
   },
   'undeclared-metrics': (context) => {
-    const declared = context.manifest?.outputs.metrics ?? {};
-    const extra = Object.keys(envelopeOf(context)?.metrics ?? {}).filter((k) => !(k in declared));
+    const { metrics = {}, series = {} } = context.manifest?.outputs ?? {};
+    const envelope = envelopeOf(context);
+    // Own keys only: a metric named `constructor` is not declared by every object's prototype.
+    const extra = [
+      ...Object.keys(envelope?.metrics ?? {}).filter((k) => !Object.hasOwn(metrics, k)),
+      ...Object.keys(envelope?.series ?? {})
+        .filter((k) => !Object.hasOwn(series, k))
+        .map((k) => `series ${k}`),
+    ];
     return extra.length
-      ? `metrics the manifest does not declare: ${extra.slice(0, 5).join(', ')}`
+      ? `metrics the manifest does not declare: ${extra.slice(0, 5).join(', ')}${extra.length > 5 ? `, and ${extra.length - 5} more` : ''}`
       : undefined;
   },
   'keys-dropped': (context) => {

@@ -108,6 +108,7 @@ function publishedOf(record: ResearchRecord, proposed: Proposed) {
       experiment: result.experiment,
       ...(review?.replica_key ? { computation: review.replica_key } : {}),
       where,
+      ...(review ? { receivedAt: Date.parse(review.received_at) } : {}),
       envelope: result.envelope,
     });
     if (!review?.replica_key) return;
@@ -127,33 +128,81 @@ function publishedOf(record: ResearchRecord, proposed: Proposed) {
   return { copies, byComputation };
 }
 
-/** Copies, not computations: the numbers of any earlier result, whoever returned it, within the manifest's tolerances. */
+/** Who a computation's workunits went to, and when its seed first went into a workunit. */
+interface ComputationMembers {
+  hosts: Set<number>;
+  /** ms since the epoch. */
+  firstCreated: number;
+}
+
+/**
+ * Copies, not computations: the numbers of any earlier result, whoever returned it, within the
+ * manifest's tolerances. Which of two matching results is the copy: this one, when the earlier came
+ * back before this computation's seed existed (or nothing says when either was); else the earlier
+ * one, when its host also runs this computation (it had these numbers to copy, and may have
+ * published them first to frame the honest partners); else it cannot be told, and the result is
+ * held for a person, unpaid.
+ */
 function copyCheck(
   incoming: Incoming,
   key: string | undefined,
   manifest: Manifest | undefined,
   copies: CopyIndex,
+  members: ReadonlyMap<string, ComputationMembers>,
 ): CheckOutcome {
   const base = { rule: 'copy', eligibility: true };
   const envelope = incoming.entry.envelope;
   if (!envelope || Object.keys(envelope.metrics).length === 0) return { ...base, passed: true };
+  const host = incoming.name.host;
   const probe = {
     id: incoming.resultId,
-    host: incoming.name.host,
+    host,
     experiment: incoming.name.experiment,
     ...(key ? { computation: key } : {}),
     where: 'this run',
+    receivedAt: Date.parse(incoming.entry.received_at),
     envelope,
   };
   const original = copies.copyOf(probe, manifest);
   copies.add(probe);
-  return original
-    ? {
-        ...base,
-        passed: false,
-        finding: `reports the numbers of result ${original.id} (host ${original.host}, ${original.experiment}${original.envelope.seed !== undefined ? `, seed ${original.envelope.seed}` : ''}, ${original.where}) within the manifest's tolerances on every metric and series; that result ran another computation: a copy, not a computation`,
-      }
-    : { ...base, passed: true };
+  if (!original) return { ...base, passed: true };
+  const them = `result ${original.id} (host ${original.host}, ${original.experiment}${original.envelope.seed !== undefined ? `, seed ${original.envelope.seed}` : ''}, ${original.where})`;
+  const own = key ? members.get(key) : undefined;
+  const before = own && original.receivedAt !== undefined && original.receivedAt < own.firstCreated;
+  if (own && !before && original.host !== host && own.hosts.has(original.host))
+    return {
+      ...base,
+      passed: true,
+      finding: `reports the numbers of ${them}, another computation, which came back after this computation's seed went out; host ${original.host} also runs this one, so it had these numbers: that result is taken for the copy, not this one`,
+    };
+  if (own && !before)
+    return {
+      rule: 'copy-undecided',
+      passed: false,
+      eligibility: false,
+      finding: `held for a person: reports the numbers of ${them}, another computation, which came back after this computation's seed went out; which of the two is the copy cannot be told`,
+    };
+  return {
+    ...base,
+    passed: false,
+    finding: `reports the numbers of ${them} within the manifest's tolerances on every number both report; that result ran another computation: a copy, not a computation`,
+  };
+}
+
+/** The hosts and first creation time of each computation, from the deployment record. */
+async function membersOf(
+  keys: readonly string[],
+  store: CollectOptions['store'],
+): Promise<Map<string, ComputationMembers>> {
+  const members = new Map<string, ComputationMembers>();
+  if (!store || keys.length === 0) return members;
+  for (const row of await store.deployedWorkunits({ computations: [...new Set(keys)] })) {
+    const entry = members.get(row.computation) ?? { hosts: new Set<number>(), firstCreated: Infinity };
+    entry.hosts.add(row.host);
+    entry.firstCreated = Math.min(entry.firstCreated, row.createdAt * 1000);
+    members.set(row.computation, entry);
+  }
+  return members;
 }
 
 interface Checked {
@@ -179,6 +228,10 @@ async function checkAll(
   const subjects: Map<number, CreditSubject> = options.store
     ? await options.store.creditSubjects(intake.map((i) => i.resultId))
     : new Map();
+  const members = await membersOf(
+    intake.flatMap((i) => (i.workunit ? [replicaKey(i.workunit)] : [])),
+    options.store,
+  );
   const checked: Checked[] = [];
   for (const incoming of intake) {
     try {
@@ -194,7 +247,7 @@ async function checkAll(
         ...(boinc ? { boinc } : {}),
       };
       const key = incoming.workunit ? replicaKey(incoming.workunit) : undefined;
-      const checks = [...checkResult(context), copyCheck(incoming, key, manifest, copies)];
+      const checks = [...checkResult(context), copyCheck(incoming, key, manifest, copies, members)];
       checked.push({
         incoming,
         ...(key ? { key } : {}),
@@ -265,6 +318,18 @@ function applyStanding(c: Checked, judgement: Judgement, standing: Standing | un
   judgement.flags.push(`replicas: ${standing.check.finding ?? ''}`);
 }
 
+/** A check that holds a result for a person besides its computation's standing (an undecided copy). */
+function heldBy(c: Checked): CheckOutcome | undefined {
+  return c.checks.find((check) => !check.passed && !check.eligibility && check.rule === 'copy-undecided');
+}
+
+function applyHold(c: Checked, judgement: Judgement): void {
+  const hold = heldBy(c);
+  if (!hold) return;
+  if (judgement.verdict === 'valid') judgement.verdict = 'suspicious';
+  judgement.flags.push(`${hold.rule}: ${hold.finding ?? ''}`);
+}
+
 /** A partial result's share of its planned work, which scales its credit; 1 for a finished one. */
 function workShareOf(envelope: SanitisedEnvelope | undefined): number | undefined {
   if (envelope?.status !== 'partial') return undefined;
@@ -301,7 +366,7 @@ function collectedOf(c: Checked, judgement: Judgement, standing: Standing | unde
   const { incoming } = c;
   judgement.flags.push(...c.flags);
   const workShare = workShareOf(incoming.entry.envelope);
-  const paid = c.eligible && (standing === undefined || standing.standing === 'agreed');
+  const paid = c.eligible && !heldBy(c) && (standing === undefined || standing.standing === 'agreed');
   const full = proposeCredit(c.manifest?.credit_cap ?? 0, judgement, paid);
   if (workShare !== undefined && full > 0)
     judgement.flags.push(
@@ -410,6 +475,7 @@ export async function collect(options: CollectOptions): Promise<CollectOutcome> 
     const judgement = judgements.get(c.incoming.resultId) ?? ineligible(c.checks);
     const standing = settlement.standings.get(c.incoming.resultId);
     applyStanding(c, judgement, standing);
+    applyHold(c, judgement);
     return collectedOf(c, judgement, standing);
   });
   payEachWorkunitOnce(collected, new Map([...existing.paidWorkunits, ...options.proposed.paidWorkunits]));

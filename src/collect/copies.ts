@@ -22,6 +22,8 @@ export interface Known {
   /** The computation its workunit asked for; undefined for results without one. */
   computation?: string;
   where: string;
+  /** When it came back (ms since the epoch), where known. */
+  receivedAt?: number;
   envelope: SanitisedEnvelope;
 }
 
@@ -56,10 +58,19 @@ const valueAt = (envelope: SanitisedEnvelope, anchor: Anchor): number | undefine
  * most of the record in one bucket. Exact metrics only when nothing else is there.
  */
 function anchorsOf(envelope: SanitisedEnvelope, manifest: Manifest | undefined): Anchor[] {
-  const metrics = Object.keys(envelope.metrics)
+  // Keys the manifest declares, where it declares any: a key a copier adds cannot be the lookup.
+  const declaredMetrics = manifest ? Object.keys(manifest.outputs.metrics) : [];
+  const declaredSeries = manifest ? Object.keys(manifest.outputs.series ?? {}) : [];
+  const metricKeys = Object.keys(envelope.metrics).filter(
+    (key) => declaredMetrics.length === 0 || declaredMetrics.includes(key),
+  );
+  const seriesKeys = Object.keys(envelope.series).filter(
+    (key) => declaredSeries.length === 0 || declaredSeries.includes(key),
+  );
+  const metrics = metricKeys
     .sort()
     .map((key): Anchor => ({ kind: 'metric', key, tolerance: toleranceOf(manifest, 'metric', key) }));
-  const series = Object.keys(envelope.series)
+  const series = seriesKeys
     .sort()
     .filter((key) => (envelope.series[key]?.length ?? 0) > 0)
     .map((key): Anchor => ({ kind: 'series', key, tolerance: toleranceOf(manifest, 'series', key) }));
@@ -91,24 +102,32 @@ function informative(envelope: SanitisedEnvelope): number {
   return count;
 }
 
-/** Whether every number the probe reports is matched by the other result within the probe's tolerances. */
+/**
+ * Whether every number the two results both report (the metrics both have, the points both series
+ * have) agrees within the probe's tolerances, over at least MIN_INFORMATIVE_VALUES numbers that are
+ * not whole: a copy with a metric or a point added, or a series cut short, is still a copy.
+ */
 function matches(
   probe: SanitisedEnvelope,
   other: SanitisedEnvelope,
   manifest: Manifest | undefined,
 ): boolean {
+  let compared = 0;
   for (const [key, value] of Object.entries(probe.metrics)) {
-    const theirs = other.metrics[key];
-    if (theirs === undefined || !within(value, theirs, toleranceOf(manifest, 'metric', key))) return false;
+    if (!Object.hasOwn(other.metrics, key)) continue;
+    if (!within(value, other.metrics[key] as number, toleranceOf(manifest, 'metric', key))) return false;
+    if (!Number.isInteger(value)) compared += 1;
   }
   for (const [key, values] of Object.entries(probe.series)) {
-    const theirs = other.series[key];
-    if (!theirs || theirs.length !== values.length) return false;
+    if (!Object.hasOwn(other.series, key)) continue;
+    const theirs = other.series[key] as number[];
     const tolerance = toleranceOf(manifest, 'series', key);
-    for (let i = 0; i < values.length; i++)
+    for (let i = 0; i < Math.min(values.length, theirs.length); i++) {
       if (!within(values[i] as number, theirs[i] as number, tolerance)) return false;
+      if (!Number.isInteger(values[i])) compared += 1;
+    }
   }
-  return true;
+  return compared >= MIN_INFORMATIVE_VALUES;
 }
 
 interface Index {

@@ -39,7 +39,7 @@ export interface ComputationState {
   votes: readonly Vote[];
   /**
    * Eligible results that ran out of time (status partial): they came back, but cannot be compared,
-   * so they are neither votes nor members still to replace.
+   * so they are neither votes nor members still out; with a quorum above one they count for nothing.
    */
   partial: number;
   /** Workunits of the computation still out (sent or not yet sent, within the wait). */
@@ -74,15 +74,11 @@ export function decide(state: ComputationState, classes: readonly AgreeingClass[
         agreed,
         outvoted: [],
       };
-    // Only partial results: nothing to compare, and more replicas would run out of time as well.
-    if (agreed.length === 0 && state.partial > 0)
+    // Alone, a partial result stands as a complete one would (quorum 1 trusts its one host); with a
+    // quorum it is not a vote: its numbers cannot be compared, so only complete results reach it.
+    if (agreed.length === 0 && state.partial > 0 && state.quorum === 1)
       return { kind: 'decided', how: 'alone', agreed, outvoted: [] };
-    const need = state.quorum - agreed.length - state.partial;
-    if (need <= 0)
-      return {
-        kind: 'person',
-        reason: `its other results ran out of time (partial), so ${agreed.length === 1 ? 'its one complete result' : 'its complete results'} cannot be checked against the quorum of ${state.quorum}`,
-      };
+    const need = state.quorum - agreed.length;
     return room >= need
       ? { kind: 'more', reason: 'too-few', need }
       : {

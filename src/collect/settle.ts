@@ -146,6 +146,10 @@ async function settleOne(
     return;
   }
   for (const c of group) {
+    if (state.quorum > 1 && c.eligible && c.envelope?.status === 'partial') {
+      out.standings.set(c.resultId, unchecked(c, decision, classes, state.quorum));
+      continue;
+    }
     const vote = votes.find((v) => v.id === c.resultId) ?? extraVote(c, decision, manifest);
     if (!vote) continue;
     const replication = replicationReview(vote, decision, classes, state.quorum);
@@ -168,6 +172,28 @@ async function settleOne(
     await context.store.closeComputations([key]);
     await context.store.cancelWorkunits(members.rows.map((r) => r.name));
   }
+}
+
+/**
+ * A partial result of a computation with a quorum: its numbers cannot be compared with its partners',
+ * so no rule can say it computed anything. Held for a person, who may pay it.
+ */
+function unchecked(
+  c: Candidate,
+  decision: Extract<Decision, { kind: 'decided' | 'person' }>,
+  classes: readonly AgreeingClass[],
+  quorum: number,
+): Standing {
+  return {
+    check: {
+      rule: 'replicas',
+      passed: false,
+      eligibility: false,
+      finding: `held for a person: it ran out of time after ${Math.round(100 * (c.envelope?.progress ?? 0))}% of its work (partial), so its numbers cannot be compared with the ${quorum} agreeing results its computation's quorum needs`,
+    },
+    replication: replicationReview(undefined, decision, classes, quorum),
+    standing: 'held',
+  };
 }
 
 /** The results that count: complete and eligible, one per host and per workunit, in result order. */
@@ -320,7 +346,7 @@ async function askForMore(
   const kind = decision.reason === 'disagreement' ? 'tie-breaker' : 'replacement';
   const rows: DeployedWorkunit[] = [];
   for (let i = 0; i < decision.need; i++) {
-    const host = extraHost(fleet, manifest, key, { hosts: usedHosts, users, watched: context.watched });
+    const host = extraHost(fleet, manifest, { hosts: usedHosts, users, watched: context.watched });
     if (!host) break;
     usedHosts.add(host.id);
     if (host.userId !== undefined) users.add(host.userId);

@@ -34,22 +34,35 @@ export function measuredSpeed(
 }
 
 /**
- * Per experiment with a work model: the speed no honest result should beat, from the fastest host
- * the record measured at it (valid results, agreed with their replicas where they had some), times
- * MEASURED_MARGIN; without one, UNMEASURED_GFLOPS_PER_CORE. A volunteer's own benchmark never raises it.
+ * Per experiment with a work model: the speed no honest result should beat, from the fastest
+ * computation the record measured at it, times MEASURED_MARGIN; without one,
+ * UNMEASURED_GFLOPS_PER_CORE. Only computations whose quorum agreed across two hosts or more count,
+ * each at the speed of its slowest agreeing result: a time is what a host says, so a lone result, or
+ * one fast claim beside an honest partner, never lowers the floor for the next. A volunteer's own
+ * benchmark never raises it.
  */
 export function speedCeilings(record: ResearchRecord): (experiment: string) => SpeedCeiling {
   const fastest = new Map<string, { speed: number; result: number; host: number }>();
   for (const experiment of record.experiments) {
     const work = experiment.manifest?.work;
     if (!work) continue;
+    const computations = new Map<string, { speed: number; result: number; host: number }[]>();
     for (const result of experiment.results) {
       const review = result.review;
-      if (review?.verdict !== 'valid' || review.replication?.standing === 'outvoted') continue;
+      const replication = review?.replication;
+      if (review?.verdict !== 'valid' || replication?.standing !== 'agreed' || !review.replica_key) continue;
+      if (replication.decided !== 'unanimous' && replication.decided !== 'tie-breakers') continue;
       const speed = measuredSpeed(work, result.envelope, review.cpus ?? 0, review.runtime_seconds ?? 0);
+      if (speed === undefined) continue;
+      const list = computations.get(review.replica_key) ?? [];
+      list.push({ speed, result: result.id, host: review.host });
+      computations.set(review.replica_key, list);
+    }
+    for (const agreed of computations.values()) {
+      if (new Set(agreed.map((a) => a.host)).size < 2) continue;
+      const slowest = agreed.reduce((a, b) => (b.speed < a.speed ? b : a));
       const best = fastest.get(experiment.name);
-      if (speed !== undefined && (!best || speed > best.speed))
-        fastest.set(experiment.name, { speed, result: result.id, host: review.host });
+      if (!best || slowest.speed > best.speed) fastest.set(experiment.name, slowest);
     }
   }
   return (name) => {
@@ -57,7 +70,7 @@ export function speedCeilings(record: ResearchRecord): (experiment: string) => S
     return best
       ? {
           gflopsPerCore: MEASURED_MARGIN * best.speed,
-          basis: `${MEASURED_MARGIN} times the fastest host measured at this experiment (host ${best.host}, ${best.speed.toPrecision(3)} per core in result ${best.result})`,
+          basis: `${MEASURED_MARGIN} times the fastest computation its replicas agreed on at this experiment (its slowest agreeing result, ${best.result} on host ${best.host}, ${best.speed.toPrecision(3)} per core)`,
         }
       : {
           gflopsPerCore: UNMEASURED_GFLOPS_PER_CORE,

@@ -128,7 +128,7 @@ const CREDIT_RULES: Record<string, CreditRule> = {
 };
 
 /** Failed checks that hold a result for a person rather than refuse it (collect/settle.ts). */
-const HOLDS = new Set(['replicas']);
+const HOLDS = new Set(['replicas', 'copy-undecided']);
 
 /** A credit cap and where it comes from, or why there is none. */
 type Cap = { amount: number; source: string } | { missing: string };

@@ -166,7 +166,7 @@ function shadowOf(
   const watched = watchedHosts(context.record());
   if (!watched.has(row.host)) return [];
   const owner = context.hosts.get(row.host)?.userId;
-  const host = extraHost([...context.hosts.values()], manifest, row.computation, {
+  const host = extraHost([...context.hosts.values()], manifest, {
     hosts: new Set([row.host]),
     users: new Set(owner !== undefined ? [owner] : []),
     watched,

@@ -376,10 +376,50 @@ export function resultPlot(record: ResultRecord, plot: PlotSpec): PlotJob {
 export const plottable = (records: readonly ResultRecord[]) =>
   records.filter((r) => r.review?.verdict !== 'invalid');
 
-const leftOut = (all: readonly ResultRecord[], shown: readonly ResultRecord[]) =>
-  all.length > shown.length
-    ? `; ${all.length - shown.length} invalid result${all.length - shown.length === 1 ? '' : 's'} left out`
-    : '';
+/** Decades a result's largest value may lie above the other results' before it is off scale. */
+const OFF_SCALE_DECADES = 6;
+
+/** The decade of the largest value a result draws on one axis of a plot, if it draws any. */
+function decadeOf(record: ResultRecord, plot: PlotSpec, field: 'x' | 'y'): number | undefined {
+  let largest = 0;
+  for (const p of points(record, plot, lineName(plot))) {
+    const v = Math.abs(p[field]);
+    if (Number.isFinite(v) && v > largest) largest = v;
+  }
+  return largest > 0 ? Math.log10(largest) : undefined;
+}
+
+/**
+ * The results a plot of many draws, and how many it leaves out: invalid ones, and valid ones whose
+ * values lie more than OFF_SCALE_DECADES decades above the median result's on either axis (a valid
+ * result can hold 1e300 too); a result's own plot still shows it.
+ */
+export function drawable(
+  all: readonly ResultRecord[],
+  plot: PlotSpec,
+): { results: ResultRecord[]; note: string } {
+  const valid = plottable(all);
+  const off = new Set<number>();
+  if (valid.length >= 2)
+    for (const field of ['x', 'y'] as const) {
+      const decades = valid.map((r) => decadeOf(r, plot, field));
+      const known = decades.filter((d): d is number => d !== undefined).sort((a, b) => a - b);
+      if (known.length < 2) continue;
+      const median = quantile(known, 0.5);
+      decades.forEach((d, i) => {
+        if (d !== undefined && d > median + OFF_SCALE_DECADES) off.add((valid[i] as ResultRecord).id);
+      });
+    }
+  const results = valid.filter((r) => !off.has(r.id));
+  const invalid = all.length - valid.length;
+  const note = [
+    invalid > 0 ? `; ${invalid} invalid result${invalid === 1 ? '' : 's'} left out` : '',
+    off.size > 0
+      ? `; ${off.size} result${off.size === 1 ? '' : 's'} off scale left out (${[...off].join(', ')}: values over a million times the others'; ${off.size === 1 ? 'its' : 'each'} own plot shows ${off.size === 1 ? 'it' : 'them'})`
+      : '',
+  ].join('');
+  return { results, note };
+}
 
 /** A legend longer than this helps nobody; the text alternative still names the hosts. */
 const MAX_LEGEND = 24;
@@ -391,7 +431,7 @@ const MAX_OVERVIEW_RESULTS = 200;
  */
 export function overviewPlot(experiment: string, all: readonly ResultRecord[], plot: PlotSpec): PlotJob {
   // The latest results only: past a few hundred lines an overview shows a blur, and costs minutes.
-  const valid = plottable(all);
+  const { results: valid, note } = drawable(all, plot);
   const records = valid.length > MAX_OVERVIEW_RESULTS ? valid.slice(-MAX_OVERVIEW_RESULTS) : valid;
   const data = records.flatMap((record) => {
     const host = `host ${record.review?.host ?? '?'}`;
@@ -404,7 +444,7 @@ export function overviewPlot(experiment: string, all: readonly ResultRecord[], p
     plot,
     `all ${records.length} results of ${experiment}, one line per result${plot.group_by ? ` and ${plot.group_by}, coloured by ${plot.group_by}` : ', coloured by host'}`,
     values,
-  ).replace(/\.$/, `${leftOut(all, valid)}.`);
+  ).replace(/\.$/, `${note}.`);
   return {
     spec: specFor(plot, `${plot.title} (all results)`, plot.group_by ?? 'host', {
       legend: colours <= MAX_LEGEND,
@@ -457,7 +497,7 @@ export function batchPlot(
   plot: PlotSpec,
   highlighted: ReadonlySet<number>,
 ): PlotJob {
-  const results = plottable(all);
+  const { results, note } = drawable(all, plot);
   const perSeries = new Map<string, { x: number; y: number }[]>();
   for (const record of results)
     for (const p of points(record, plot, lineName(plot))) {
@@ -522,6 +562,6 @@ export function batchPlot(
     ],
   };
   const medians = values.filter((v) => v.kind === 'data').length;
-  const alt = `${plot.title}: ${plot.y.join(' and ')} against ${plot.x} over the ${results.length} result${results.length === 1 ? '' : 's'} of ${experiment} in batch ${batch}: the median at ${medians} x positions with the band from the 10th to the 90th percentile${shown.length ? `; dashed: flagged results ${shown.map((r) => r.id).join(', ')}` : ''}${leftOut(all, results)}.`;
+  const alt = `${plot.title}: ${plot.y.join(' and ')} against ${plot.x} over the ${results.length} result${results.length === 1 ? '' : 's'} of ${experiment} in batch ${batch}: the median at ${medians} x positions with the band from the 10th to the 90th percentile${shown.length ? `; dashed: flagged results ${shown.map((r) => r.id).join(', ')}` : ''}${note}.`;
   return { spec, values, alt };
 }

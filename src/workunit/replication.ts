@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomInt } from 'node:crypto';
 import type { Host } from '../fleet/types.js';
 import { cpusFor, hostShortfalls, memoryGbFor } from '../manifest/fit.js';
 import type { Manifest } from '../manifest/types.js';
@@ -32,25 +32,32 @@ export function isExtraReplica(name: string): boolean {
   return (WorkunitName.parse(name)?.replica ?? 0) >= EXTRA_REPLICA_BASE;
 }
 
-/** Hosts in the order a computation tries them: spread by the computation, the same order every run. */
-function spread(hosts: readonly Host[], computation: string): Host[] {
-  const rank = (host: Host) => createHash('sha256').update(`${computation}:${host.id}`).digest('hex');
-  return [...hosts].sort((a, b) => rank(a).localeCompare(rank(b)));
+/**
+ * Hosts in a fresh random order (crypto.randomInt, Fisher–Yates): which host gets an extra replica
+ * must be unknown to the volunteers beforehand, or a host could tell a partner which host to be.
+ */
+function shuffled(hosts: readonly Host[]): Host[] {
+  const order = [...hosts];
+  for (let i = order.length - 1; i > 0; i--) {
+    const j = randomInt(i + 1);
+    [order[i], order[j]] = [order[j] as Host, order[i] as Host];
+  }
+  return order;
 }
 
 /**
- * The host an extra replica of a computation goes to: one that fits the manifest, has run none of
- * the computation and is not itself under watch; a host of another volunteer than the computation's
- * own first (two hosts of one volunteer are a weaker pair of opinions). Undefined when the fleet has
- * none.
+ * The host an extra replica of a computation goes to, drawn at random from those that fit the
+ * manifest, have run none of the computation and are not under watch: one of another volunteer than
+ * the computation's own where the fleet has one (two hosts of one volunteer are a weaker pair of
+ * opinions; BOINC's one_result_per_user_per_wu). Undefined when the fleet has none. The caller
+ * records the choice before it is acted on, so a rerun never draws again for the same replica.
  */
 export function extraHost(
   hosts: readonly Host[],
   manifest: Pick<Manifest, 'resources'>,
-  computation: string,
   exclude: { hosts: ReadonlySet<number>; users: ReadonlySet<number>; watched?: ReadonlySet<number> },
 ): Host | undefined {
-  const fitting = spread(hosts, computation).filter(
+  const fitting = shuffled(hosts).filter(
     (host) =>
       !exclude.hosts.has(host.id) &&
       !exclude.watched?.has(host.id) &&
