@@ -75,7 +75,11 @@ describe('a computation decided as a quorum', () => {
       agreed: [],
     });
     // Quorum 2: partial results are no votes; the quorum is reached by complete results only.
-    expect(decision([], { partial: 2, members: 2 })).toMatchObject({ kind: 'more', reason: 'too-few', need: 2 });
+    expect(decision([], { partial: 2, members: 2 })).toMatchObject({
+      kind: 'more',
+      reason: 'too-few',
+      need: 2,
+    });
     expect(decision([vote(1)], { partial: 1, members: 2 })).toMatchObject({
       kind: 'more',
       reason: 'too-few',
