@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { readEnvironment } from '../env/environment.js';
 import { AxiomError, InvalidInputError, ToolError, UsageError } from '../errors.js';
 import { formatProblem } from '../problems.js';
+import { agentCommand } from './agent.js';
 import { appCommand } from './app.js';
 import { assimilateCommand } from './assimilate.js';
 import { checkCommand } from './check.js';
@@ -35,6 +36,7 @@ export const COMMANDS: ReadonlyMap<string, Command> = new Map(
     siteCommand,
     demoCommand,
     appCommand,
+    agentCommand,
   ].map((c) => [c.name, c]),
 );
 

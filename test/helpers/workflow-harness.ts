@@ -24,7 +24,7 @@ import { REPO_ROOT } from './repo.js';
  * on which runner, with which values. What the runner then does is in workflow-runner.ts.
  */
 
-export type Workflow = WorkflowTemplate & { file: string };
+export type Workflow = WorkflowTemplate & { file: string; raw: TemplateToken };
 export type Job = Extract<WorkflowTemplate['jobs'][number], { type: 'job' }>;
 export type Step = Job['steps'][number];
 
@@ -40,7 +40,16 @@ export async function loadWorkflow(file: string, content?: string): Promise<Work
   const template = await convertWorkflowTemplate(parsed.context, parsed.value);
   if (template.errors?.length)
     throw new Error(`${file}: ${template.errors.map((e) => e.Message).join('; ')}`);
-  return { ...template, file };
+  return { ...template, file, raw: parsed.value };
+}
+
+/** A step's `with:` as written (GitHub's converter keeps it out of the step model). */
+export function stepInputs(workflow: Workflow, jobId: string, index: number): TemplateToken | undefined {
+  const find = (token: TemplateToken | undefined, key: string) =>
+    token && isMapping(token) ? token.find(key) : undefined;
+  const steps = find(find(find(workflow.raw, 'jobs'), jobId), 'steps');
+  const step = steps && isSequence(steps) ? [...steps][index] : undefined;
+  return find(step, 'with');
 }
 
 export function jobsOf(workflow: Workflow): Job[] {

@@ -12,6 +12,7 @@ import {
   rmSync,
   writeFileSync,
 } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { homedir, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll } from 'vitest';
@@ -33,6 +34,7 @@ import {
   type Status,
   type Step,
   scheduleEvent,
+  stepInputs,
   truthy,
   type Workflow,
 } from './workflow-harness.js';
@@ -47,9 +49,9 @@ import {
  */
 
 const scratch: string[] = [];
-afterAll(() => {
-  for (const dir of scratch.splice(0)) rmSync(dir, { recursive: true, force: true });
-});
+afterAll(async () => {
+  await Promise.all(scratch.splice(0).map((dir) => rm(dir, { recursive: true, force: true })));
+}, 300_000);
 
 function tempDir(prefix: string): string {
   const dir = mkdtempSync(join(tmpdir(), prefix));
@@ -332,10 +334,9 @@ async function runScript(
   const cached = install ? installs.get(install) : undefined;
   if (cached) {
     for (const entry of cached.entries)
-      cpSync(join(cached.dir, entry), join(state.workspace, entry), {
-        recursive: true,
-        verbatimSymlinks: true,
-      });
+      await new Promise((done) =>
+        spawn('cp', ['-al', join(cached.dir, entry), join(state.workspace, entry)]).on('close', done),
+      );
     return {
       code: 0,
       output: '',
@@ -363,7 +364,10 @@ async function runScript(
   if (install && result.code === 0) {
     const dir = tempDir('axiom-npm-ci-');
     const entries = readdirSync(state.workspace).filter((e) => !before.has(e));
-    for (const entry of entries) execFileSync('cp', ['-al', join(state.workspace, entry), join(dir, entry)]);
+    for (const entry of entries)
+      await new Promise((done) =>
+        spawn('cp', ['-al', join(state.workspace, entry), join(dir, entry)]).on('close', done),
+      );
     installs.set(install, { dir, entries });
   }
   return result;
@@ -458,7 +462,10 @@ export async function runJob(workflow: Workflow, jobId: string, options: RunOpti
   const github = githubContext(options.event, { workspace });
   const matrix = options.matrix ?? matrixOf(job, { github })[0] ?? {};
   const runs: StepRun[] = [];
-  for (const step of job.steps) runs.push(await runStep(state, step, { github, matrix, base, job }));
+  for (const [index, step] of job.steps.entries())
+    runs.push(
+      await runStep(state, step, { github, matrix, base, job, inputs: stepInputs(workflow, jobId, index) }),
+    );
   return {
     steps: runs,
     summary: readFileSyncOr(join(runner.temp, '_runner_file_commands/step_summary')),
@@ -478,6 +485,7 @@ async function runStep(
   state: State,
   step: Step,
   scope: {
+    inputs: ReturnType<typeof stepInputs>;
     github: Record<string, unknown>;
     matrix: Record<string, unknown>;
     base: Record<string, string>;
@@ -534,11 +542,7 @@ async function runStep(
       });
     const action = uses.split('@')[0] as string;
     const handler = ACTIONS[action];
-    const inputs = (resolve(
-      (step as unknown as { with?: Parameters<typeof resolve>[0] }).with,
-      contexts,
-      status,
-    ) ?? {}) as Record<string, unknown>;
+    const inputs = (resolve(scope.inputs, contexts, status) ?? {}) as Record<string, unknown>;
     try {
       if (!handler) throw new Error(`the harness does not know ${uses}`);
       const note = await handler(state, inputs, s.id);

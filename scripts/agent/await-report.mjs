@@ -1,0 +1,81 @@
+#!/usr/bin/env node
+// Waits for the agent's report on this run's commit (its check run "axiom agent") and writes it
+// into the job summary. When main has moved past this commit, the agent acts on the newer tip,
+// which contains this one: its report there is shown instead. Fails when the agent reports a
+// failure, or has reported nothing within AXIOM_AGENT_WAIT seconds (default 1800): then the agent
+// is not running, or cannot reach GitHub. Standard library only.
+//   GITHUB_TOKEN (checks: read, contents: read), GITHUB_API_URL, GITHUB_REPOSITORY, GITHUB_SHA,
+//   GITHUB_STEP_SUMMARY  set by GitHub Actions
+//   AXIOM_AGENT_WAIT, AXIOM_AGENT_POLL  seconds (defaults 1800 and 15)
+import { appendFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+const CHECK_NAME = 'axiom agent';
+const api = (process.env.GITHUB_API_URL ?? 'https://api.github.com').replace(/\/$/, '');
+const repository = process.env.GITHUB_REPOSITORY ?? '';
+const sha = process.env.GITHUB_SHA ?? '';
+const wait = Number(process.env.AXIOM_AGENT_WAIT ?? 1800);
+const poll = Number(process.env.AXIOM_AGENT_POLL ?? 15);
+const summary = process.env.GITHUB_STEP_SUMMARY;
+
+async function get(path) {
+  const response = await fetch(`${api}${path}`, {
+    headers: {
+      accept: 'application/vnd.github+json',
+      authorization: `Bearer ${process.env.GITHUB_TOKEN ?? ''}`,
+      'x-github-api-version': '2022-11-28',
+      'user-agent': 'axiom-lab-await-report',
+    },
+    signal: AbortSignal.timeout(30_000),
+  });
+  if (!response.ok)
+    throw new Error(`GET ${path}: HTTP ${response.status} ${(await response.text()).slice(0, 200)}`);
+  return response.json();
+}
+
+/** The agent's latest completed report on a commit, if any. */
+async function reportOn(commit) {
+  const { check_runs: runs } = await get(
+    `/repos/${repository}/commits/${commit}/check-runs?check_name=${encodeURIComponent(CHECK_NAME)}&filter=latest`,
+  );
+  return runs.find((r) => r.status === 'completed');
+}
+
+function write(text) {
+  if (summary) appendFileSync(summary, text);
+  console.log(text);
+}
+
+if (!/^[0-9a-f]{40}$/.test(sha) || !/^[^/]+\/[^/]+$/.test(repository)) {
+  console.error('GITHUB_SHA and GITHUB_REPOSITORY must be set (this runs in GitHub Actions)');
+  process.exit(1);
+}
+const deadline = Date.now() + wait * 1000;
+for (;;) {
+  let report = await reportOn(sha);
+  let on = sha;
+  if (!report) {
+    const tip = (await get(`/repos/${repository}/commits/main`)).sha;
+    if (tip !== sha) {
+      report = await reportOn(tip);
+      on = tip;
+    }
+  }
+  if (report) {
+    const moved =
+      on === sha
+        ? ''
+        : `main has moved on to ${on.slice(0, 12)}; the agent's report there covers ${sha.slice(0, 12)}.\n\n`;
+    write(
+      `## The agent on the BOINC server: ${report.conclusion}\n\n${moved}**${report.output?.title ?? ''}**\n\n${report.output?.summary ?? ''}\n\n[the check run](${report.html_url})\n`,
+    );
+    process.exit(['success', 'neutral', 'skipped'].includes(report.conclusion) ? 0 : 1);
+  }
+  if (Date.now() >= deadline) {
+    write(
+      `## The agent on the BOINC server has not reported\n\nNo "${CHECK_NAME}" check run on ${sha.slice(0, 12)} (or main's tip) after ${wait} s: is \`axiom agent\` running on the BOINC server, and can it reach GitHub? See docs/operating.md.\n`,
+    );
+    process.exit(1);
+  }
+  await sleep(poll * 1000);
+}

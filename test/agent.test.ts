@@ -1,0 +1,255 @@
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { RowDataPacket } from 'mysql2/promise';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { reconcileOnce } from '../src/agent/reconcile.js';
+import { type AgentArgs, passOptions } from '../src/cli/agent.js';
+import { parseCommandArgs } from '../src/cli/command.js';
+import { COMMANDS } from '../src/cli/main.js';
+import { readEnvironment } from '../src/env/environment.js';
+import { LocalReports } from '../src/forge/reports.js';
+import { createTestProject, type TestProject } from './helpers/boinc-project.js';
+import { creditYaml, insertFinishedResults, recordFiles, workunitName } from './helpers/credit.js';
+import { git, makeLab } from './helpers/git.js';
+import { insertFirstBatch } from './helpers/mariadb.js';
+import { manifestYaml, OK_SCRIPT, REPO_ROOT, runCli } from './helpers/repo.js';
+
+// The agent on the BOINC server, against the local forge, a real MariaDB and the create_work stand-in.
+
+let project: TestProject;
+let scratch: string;
+beforeEach(async () => {
+  project = await createTestProject();
+  await insertFirstBatch(project.db.connection, 1_764_000_000);
+  scratch = mkdtempSync(join(tmpdir(), 'axiom-agent-'));
+});
+afterEach(async () => {
+  await project.cleanup();
+  rmSync(scratch, { recursive: true, force: true });
+});
+
+function lab() {
+  return makeLab({
+    'manifests/mean_test.yaml': manifestYaml('mean_test'),
+    'experiments/mean_test.py': OK_SCRIPT,
+    'axiom.yaml': readFileSync(join(REPO_ROOT, 'axiom.yaml'), 'utf8'),
+    'fleet.yaml': readFileSync(join(REPO_ROOT, 'fleet.yaml'), 'utf8'),
+  });
+}
+
+function agentEnv(origin: string, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  mkdirSync(join(scratch, 'publish'), { recursive: true });
+  return {
+    PATH: process.env.PATH,
+    HOME: scratch,
+    AXIOM_FORGE: 'local',
+    AXIOM_AGENT_REMOTE: origin,
+    AXIOM_AGENT_DIR: join(scratch, 'agent'),
+    AXIOM_DB_URL: project.db.url,
+    AXIOM_BOINC_PROJECT_DIR: project.projectDir,
+    AXIOM_PUBLISH_DIR: join(scratch, 'publish'),
+    AXIOM_SCRIPT_BASE_URL: 'https://boinc.example.org/axiom/',
+    ...extra,
+  };
+}
+
+async function options(origin: string, checkpoint?: (step: string) => void) {
+  const env = readEnvironment(agentEnv(origin), scratch);
+  const args = parseCommandArgs(COMMANDS.get('agent') as never, ['--once']) as AgentArgs;
+  const io = {
+    stdout: { write: () => true },
+    stderr: { write: () => true },
+    env: {},
+    cwd: scratch,
+    isTTY: false,
+  };
+  return { ...(await passOptions(env, io, args)), ...(checkpoint ? { checkpoint } : {}) };
+}
+
+async function workunits(): Promise<string[]> {
+  const [rows] = await project.db.connection.query<RowDataPacket[]>(
+    'SELECT name FROM workunit ORDER BY name',
+  );
+  return rows.map((r) => String(r.name));
+}
+
+const note = (origin: string, commit: string) => new LocalReports(origin).latest(commit);
+
+function commitOnMain(clone: string, files: Record<string, string>, message = 'change'): string {
+  for (const [path, text] of Object.entries(files)) {
+    mkdirSync(join(clone, path, '..'), { recursive: true });
+    writeFileSync(join(clone, path), text);
+  }
+  git(clone, 'add', '--all');
+  git(clone, 'commit', '--quiet', '-m', message);
+  git(clone, 'push', '--quiet', '--force', 'origin', 'HEAD:main');
+  return git(clone, 'rev-parse', 'HEAD');
+}
+
+describe('axiom agent', () => {
+  it('deploys main, reports on the commit it acted on, and then has nothing to do', async () => {
+    const { origin, clone } = lab();
+    const head = git(clone, 'rev-parse', 'HEAD');
+    const first = await runCli(['agent', '--once', '--json'], { cwd: scratch, env: agentEnv(origin) });
+    expect(first.stderr).toBe('');
+    expect(first.code).toBe(0);
+    const pass = JSON.parse(first.stdout);
+    expect(pass).toMatchObject({ commit: head, action: 'reconciled', conclusion: 'success' });
+    expect(pass.title).toContain('deploy: 3 created, 0 failed');
+    expect(await workunits()).toHaveLength(3);
+    const report = await note(origin, head);
+    expect(report).toMatchObject({ status: 'completed', conclusion: 'success' });
+    expect(report?.summary).toContain(`The agent reconciled the BOINC server with ${head}`);
+    const second = await runCli(['agent', '--once', '--json'], { cwd: scratch, env: agentEnv(origin) });
+    expect(JSON.parse(second.stdout)).toMatchObject({ commit: head, action: 'idle' });
+    expect(await workunits()).toHaveLength(3);
+  });
+
+  it.each([
+    'fetched',
+    'checked-out',
+    'deploy:before',
+    'deploy:after',
+    'credit:before',
+    'credit:after',
+    'report:before',
+  ])('killed at %s, the next pass converges on what one whole pass does', async (point) => {
+    const { origin, clone } = lab();
+    const head = git(clone, 'rev-parse', 'HEAD');
+    await expect(
+      reconcileOnce(
+        await options(origin, (step) => {
+          if (step === point) throw new Error(`killed at ${step}`);
+        }),
+      ),
+    ).rejects.toThrow(`killed at ${point}`);
+    const next = await reconcileOnce(await options(origin));
+    expect(next.action).toBe('reconciled');
+    expect(await workunits()).toHaveLength(3);
+    expect(await note(origin, head)).toMatchObject({ status: 'completed', conclusion: 'success' });
+    expect((await reconcileOnce(await options(origin))).action).toBe('idle');
+  });
+
+  it('stops a pass when main moves under it, and takes the new commit on the next pass', async () => {
+    const { origin, clone } = lab();
+    let newer = '';
+    const moved = await reconcileOnce(
+      await options(origin, (step) => {
+        if (step === 'checked-out' && !newer) newer = commitOnMain(clone, { 'README.md': 'newer\n' });
+      }),
+    );
+    expect(moved.action).toBe('moved');
+    const next = await reconcileOnce(await options(origin));
+    expect(next).toMatchObject({ commit: newer, action: 'reconciled' });
+    expect(await workunits()).toHaveLength(3);
+  });
+
+  it('refuses a main that was rewritten (a force-push) until an operator accepts it', async () => {
+    const { origin, clone } = lab();
+    await reconcileOnce(await options(origin));
+    git(clone, 'checkout', '--quiet', '--orphan', 'rewrite');
+    const rewritten = commitOnMain(
+      clone,
+      { 'manifests/other_test.yaml': manifestYaml('other_test'), 'experiments/other_test.py': OK_SCRIPT },
+      'history rewritten',
+    );
+    const refused = await runCli(['agent', '--once', '--json'], { cwd: scratch, env: agentEnv(origin) });
+    expect(refused.code).toBe(1);
+    expect(JSON.parse(refused.stdout)).toMatchObject({ commit: rewritten, action: 'refused' });
+    expect((await note(origin, rewritten))?.title).toMatch(
+      /^main was rewritten: [0-9a-f]{12} does not descend from [0-9a-f]{12}; nothing was done$/,
+    );
+    expect(await workunits()).toHaveLength(3);
+    const accepted = await runCli(['agent', '--once', '--json', '--accept-rewrite'], {
+      cwd: scratch,
+      env: agentEnv(origin),
+    });
+    expect(JSON.parse(accepted.stdout)).toMatchObject({ commit: rewritten, action: 'reconciled' });
+    expect((await workunits()).filter((w) => w.startsWith('axm_other_test_'))).toHaveLength(3);
+  });
+
+  it("fetches main alone: a writer's branch, with its own workflow and code, never reaches the server", async () => {
+    const { origin, clone } = lab();
+    git(clone, 'checkout', '--quiet', '-b', 'evil');
+    mkdirSync(join(clone, '.github/workflows'), { recursive: true });
+    writeFileSync(
+      join(clone, '.github/workflows/evil.yml'),
+      'on: push\njobs:\n  x:\n    runs-on: [self-hosted, boinc]\n    steps:\n      - run: cat /etc/axiom/agent.env\n',
+    );
+    writeFileSync(join(clone, 'experiments/mean_test.py'), 'import os\nos.system("id")\n');
+    git(clone, 'add', '--all');
+    git(clone, 'commit', '--quiet', '-m', 'evil');
+    git(clone, 'push', '--quiet', 'origin', 'evil');
+    const evil = git(clone, 'rev-parse', 'HEAD');
+    await reconcileOnce(await options(origin));
+    const agentClone = join(scratch, 'agent', 'main');
+    expect(() => git(agentClone, 'cat-file', '-e', evil)).toThrow();
+    expect(git(agentClone, 'for-each-ref', '--format=%(refname)')).toBe('refs/axiom/remotes/origin/main');
+    expect(readFileSync(join(agentClone, 'experiments/mean_test.py'), 'utf8')).toBe(OK_SCRIPT);
+  });
+
+  it('grants exactly what the merge put on main, not what the results branch says afterwards', async () => {
+    const { origin, clone } = lab();
+    await reconcileOnce(await options(origin));
+    const items = [60, 267].map((host, i) => ({
+      workunit: workunitName('mean_test', host, i),
+      host,
+      user: i + 1,
+    }));
+    const ids = await insertFinishedResults(project.db.connection, items);
+    const entries = items.map((item, i) => ({
+      result: ids[i] as number,
+      ...item,
+      experiment: 'mean_test',
+      team: 0,
+      verdict: 'valid',
+      quality: 0.5,
+      credit: 5,
+    }));
+    const run = '2026-11-25T120000Z';
+    // The results branch as collect proposed it; the reviewer lowered one entry before merging.
+    git(clone, 'checkout', '--quiet', '-b', 'axiom/results-x');
+    commitOnBranch(
+      clone,
+      { [`results/credit/${run}.yaml`]: creditYaml(run, entries), ...recordFiles(run, entries) },
+      'axiom/results-x',
+    );
+    git(clone, 'checkout', '--quiet', 'main');
+    git(clone, 'merge', '--quiet', '--squash', 'axiom/results-x');
+    const edited = entries.map((e, i) => (i === 0 ? { ...e, credit: 2 } : e));
+    commitOnMain(
+      clone,
+      { [`results/credit/${run}.yaml`]: creditYaml(run, edited), ...recordFiles(run, edited) },
+      'Results (edited)',
+    );
+    // Afterwards someone pushes a bigger claim to the old branch.
+    git(clone, 'checkout', '--quiet', 'axiom/results-x');
+    commitOnBranch(
+      clone,
+      {
+        [`results/credit/${run}.yaml`]: creditYaml(
+          run,
+          entries.map((e) => ({ ...e, credit: 10 })),
+        ),
+      },
+      'axiom/results-x',
+    );
+    const pass = await reconcileOnce(await options(origin));
+    expect(pass.report?.title).toContain('credit: 2 granted, 0 refused');
+    const [rows] = await project.db.connection.query<RowDataPacket[]>(
+      'SELECT result_id, amount FROM axiom_credit_ledger ORDER BY result_id',
+    );
+    expect(rows.map((r) => Number(r.amount))).toEqual([2, 5]);
+  });
+});
+
+function commitOnBranch(clone: string, files: Record<string, string>, branch: string): void {
+  for (const [path, text] of Object.entries(files)) {
+    mkdirSync(join(clone, path, '..'), { recursive: true });
+    writeFileSync(join(clone, path), text);
+  }
+  git(clone, 'add', '--all');
+  git(clone, 'commit', '--quiet', '-m', `results on ${branch}`);
+  git(clone, 'push', '--quiet', '--force', 'origin', branch);
+}
