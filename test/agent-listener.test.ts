@@ -51,9 +51,10 @@ describe('the listener over HTTP, and scripts/agent/notify.mjs', () => {
   afterEach(() => server?.close());
 
   async function listen(onNotice: (commit: string) => void): Promise<string> {
-    server = createListener({ secret: SECRET, path: '/hook', onNotice, maxBytes: 1024 });
-    await new Promise<void>((resolve) => server?.listen(0, '127.0.0.1', resolve));
-    return `http://127.0.0.1:${(server?.address() as AddressInfo).port}/hook`;
+    const listener = createListener({ secret: SECRET, path: '/hook', onNotice, maxBytes: 1024 });
+    server = listener;
+    await new Promise<void>((resolve) => listener.listen(0, '127.0.0.1', resolve));
+    return `http://127.0.0.1:${(listener.address() as AddressInfo).port}/hook`;
   }
 
   it('takes what the deploy workflow sends, and refuses it replayed, oversized or unsigned', async () => {

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BOT, GitHubStandIn } from './helpers/github-standin.js';
+import { checkRequest } from './helpers/openapi.js';
 import { REPO_ROOT } from './helpers/repo.js';
 import {
   decideJobs,
@@ -318,11 +319,35 @@ describe('actions', () => {
 });
 
 describe("the docs' branch protection", () => {
-  it('gives a ruleset a solo operator can live with: one person merges a results pull request after editing its credit file', () => {
-    const docs = readFileSync(join(REPO_ROOT, 'docs/operating.md'), 'utf8');
-    const solo = /```json ruleset-solo\n([\s\S]*?)```/.exec(docs)?.[1];
-    expect(solo, 'docs/operating.md has a ```json ruleset-solo block').toBeDefined();
+  const docs = readFileSync(join(REPO_ROOT, 'docs/operating.md'), 'utf8');
+  const ruleset = (kind: string) =>
+    JSON.parse(new RegExp(`\`\`\`json ruleset-${kind}\n([\\s\\S]*?)\`\`\``).exec(docs)?.[1] ?? 'null');
+  /** GitHub's merge rule for a pull request (docs.github.com, "Available rules for rulesets"). */
+  function canMerge(
+    rules: { type: string; parameters?: Record<string, unknown> }[],
+    pr: { author: string; lastPusher: string; approvals: string[] },
+    merger: string,
+  ): boolean {
+    const review = rules.find((r) => r.type === 'pull_request')?.parameters ?? {};
+    const valid = pr.approvals.filter(
+      (a) => a !== pr.author && (!review.require_last_push_approval || a !== pr.lastPusher),
+    );
+    return merger !== undefined && valid.length >= Number(review.required_approving_review_count ?? 0);
+  }
+
+  it('gives rulesets GitHub accepts; one person merges a results pull request after editing its credit file', () => {
+    const solo = ruleset('solo');
+    const team = ruleset('team');
+    for (const body of [solo, team])
+      expect(checkRequest('POST /repos/{owner}/{repo}/rulesets', new URLSearchParams(), body)).toEqual([]);
+    // The App opened it, Ada edited the credit file (the last push) and approves what she merges.
+    const edited = { author: BOT.login, lastPusher: 'ada', approvals: ['ada'] };
+    expect(canMerge(solo.rules, edited, 'ada')).toBe(true);
+    expect(canMerge(team.rules, edited, 'ada')).toBe(false);
+    expect(canMerge(team.rules, { ...edited, approvals: ['ada', 'grace'] }, 'ada')).toBe(true);
+    for (const body of [solo, team])
+      expect(body.rules.map((r: { type: string }) => r.type)).toEqual(
+        expect.arrayContaining(['non_fast_forward', 'required_status_checks']),
+      );
   });
 });
-
-void jobOf;
