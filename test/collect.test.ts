@@ -69,7 +69,8 @@ function envelope(seed: number, mean: number, extra: Record<string, unknown> = {
     budget_seconds: 120,
     elapsed_seconds: 110 + (clock % 50) / 10,
     metrics: { mean },
-    series: { n: [1, 2, 3], running_mean: [mean * 3, mean * 2, mean] },
+    // The first draw depends on the seed: results of different seeds never share every number.
+    series: { n: [1, 2, 3], running_mean: [mean * 3 + seed / 1000, mean * 2, mean] },
     summary: 'the mean of 100 normal draws',
     ...extra,
   };
@@ -85,7 +86,7 @@ function spoolResult(resultId: number, workunit: string, overrides: Partial<Spoo
     runtime: 110,
     verdict: 'accepted',
     client: { status: 'ok', exit_code: 0, elapsed_seconds: 110, script_sha256: SHA },
-    envelope: { ...envelope(7, 0.01), dropped: [] },
+    envelope: { ...envelope(inputs.get(workunit)?.seed ?? 7, 0.01), dropped: [] },
     ...(inputs.get(workunit) ? { workunit: inputs.get(workunit) } : {}),
     ...overrides,
   };
@@ -447,14 +448,14 @@ describe('axiom collect', () => {
     expect(of(copy as number)).toMatchObject({
       verdict: 'invalid',
       credit: 0,
-      failed: ['duplicate-payload'],
+      failed: ['copy'],
     });
     expect(of(moved as number)).toMatchObject({ verdict: 'invalid', credit: 0, failed: ['boinc-result'] });
     expect(of(ids[0] as number)).toMatchObject({ verdict: 'suspicious', credit: 0 });
     expect(of(ids[2] as number)).toMatchObject({ verdict: 'suspicious', credit: 0 });
     expect(of(ids[1] as number)).toMatchObject({ verdict: 'valid', credit: 10 });
     expect(batchReview()).toContain(
-      `disagrees with result ${ids[2]} \\(host 267, this run\\), which ran the same computation: mean is 0\\.01 against 0\\.3`,
+      `disagrees with result ${ids[2]} \\(host 267, this run\\): against ${ids[2]}, mean is 0\\.01 against 0\\.3`,
     );
     expect(reviewOn(ids[0] as number).flags.join(' ')).toContain(`disagrees with result ${ids[2]}`);
   });
@@ -743,7 +744,8 @@ describe('the research record keeps its integrity', () => {
     // A third copy in a later run: the record on main already pays the workunit.
     spoolUpload(later as number, wu(60, 0), { envelope: envelope(7, 0.01) });
     const next = JSON.parse((await collectRun('2026-11-25T130000Z')).stdout);
-    expect(next.collected).toMatchObject([{ result: later, credit: 0, failed: ['one-per-workunit'] }]);
+    // Its computation's numbers are public by now: held for a person as well as unpaid for its workunit.
+    expect(next.collected).toMatchObject([{ result: later, credit: 0, failed: ['replicas', 'one-per-workunit'] }]);
   });
 
   it("judges the runtime by BOINC's measurement: a result that ran a tenth of its planned time is not paid", async () => {
@@ -962,7 +964,7 @@ describe("a results pull request's check", () => {
     expect(over.code).toBe(1);
     expect(over.stdout).toMatch(
       new RegExp(
-        `${path.replace(/[.]/g, '\\.')}:${at + 1}:\\d+: .*credit 11 is above the experiment's credit_cap 10; expected 0 to 10 \\[credit/within-cap\\]`,
+        `${path.replace(/[.]/g, '\\.')}:${at + 1}:\\d+: .*credit 11 is above the credit_cap 10 of manifests/mean_test\\.yaml at [0-9a-f]{12}, which it was deployed from; expected 0 to 10 \\[credit/within-cap\\]`,
       ),
     );
   });

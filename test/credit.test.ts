@@ -8,6 +8,7 @@ import { DEFAULT_IDENTITY } from '../src/forge/git.js';
 import { LocalForge } from '../src/forge/local.js';
 import {
   type CreditLine,
+  committedRepo,
   creditYaml,
   insertFinishedResults,
   recordFiles,
@@ -51,12 +52,13 @@ async function results(count: number): Promise<CreditLine[]> {
 }
 
 function lab(entries: CreditLine[]): string {
-  return makeRepo({
-    'manifests/mean_test.yaml': manifestYaml('mean_test'),
-    'experiments/mean_test.py': OK_SCRIPT,
-    [CREDIT_FILE]: creditYaml('2026-11-25T120000Z', entries),
-    ...recordFiles('2026-11-25T120000Z', entries),
-  });
+  return committedRepo(
+    { 'manifests/mean_test.yaml': manifestYaml('mean_test'), 'experiments/mean_test.py': OK_SCRIPT },
+    (commit) => ({
+      [CREDIT_FILE]: creditYaml('2026-11-25T120000Z', entries),
+      ...recordFiles('2026-11-25T120000Z', entries, commit),
+    }),
+  );
 }
 
 async function rows(sql: string, values: unknown[] = []): Promise<RowDataPacket[]> {
@@ -106,7 +108,7 @@ describe('axiom credit apply', () => {
     expect(ledger[0]).toEqual({
       result_id: entries[0]?.result,
       amount: 8,
-      commit_sha: 'uncommitted',
+      commit_sha: git(root, 'rev-parse', 'HEAD'),
       source: `${CREDIT_FILE}:4`,
       host_id: 60,
       user_id: 1,
@@ -133,7 +135,7 @@ describe('axiom credit apply', () => {
     const again = await apply(later);
     expect(again.code).toBe(0);
     expect(again.stdout).toContain(
-      `warning: result ${entries[0]?.result}: result ${entries[0]?.result} was granted 7.5 from ${CREDIT_FILE}:4 (commit uncommitted); credit is granted once, so 9 is not applied [credit/changed-after-grant]`,
+      `warning: result ${entries[0]?.result}: result ${entries[0]?.result} was granted 7.5 from ${CREDIT_FILE}:4 (commit ${git(root, 'rev-parse', 'HEAD').slice(0, 12)}); credit is granted once, so 9 is not applied [credit/changed-after-grant]`,
     );
     expect((await rows('SELECT total_credit FROM host WHERE id = 60'))[0]?.total_credit).toBe(7.5);
   });
@@ -154,7 +156,7 @@ describe('axiom credit apply', () => {
     const problems = result.stdout.split('\n').filter((l) => l.startsWith(CREDIT_FILE));
     expect(problems).toEqual([
       `${CREDIT_FILE}:12:13: entries[0].credit: must be >= 0; found -3 [schema]`,
-      `${CREDIT_FILE}:21:13: result ${entries[1]?.result}: credit 11 is above the experiment's credit_cap 10; expected 0 to 10 [credit/within-cap]`,
+      `${CREDIT_FILE}:21:13: result ${entries[1]?.result}: credit 11 is above the credit_cap 10 of manifests/mean_test.yaml at ${git(root, 'rev-parse', 'HEAD~1').slice(0, 12)}, which it was deployed from; expected 0 to 10 [credit/within-cap]`,
       `${CREDIT_FILE}:22:13: result 999999: result 999999 does not exist in the BOINC database [credit/known-result]`,
       `${CREDIT_FILE}:34:11: result ${entries[3]?.result}: result ${entries[3]?.result} was returned by host 267, not host 60 [credit/same-host]`,
       `${CREDIT_FILE}:48:13: result ${entries[4]?.result}: credit 8 for a result judged suspicious; only valid results are paid (set verdict: valid to pay it) [credit/valid-verdict]`,
@@ -166,14 +168,17 @@ describe('axiom credit apply', () => {
 
   it('refuses a file that is not a credit file, and lists a result twice only once', async () => {
     const entries = await results(2);
-    const root = makeRepo({
-      'manifests/mean_test.yaml': manifestYaml('mean_test'),
-      'experiments/mean_test.py': OK_SCRIPT,
-      'results/credit/2026-11-25T120000Z.yaml': creditYaml('2026-11-25T120000Z', entries),
-      'results/credit/2026-11-26T120000Z.yaml': creditYaml('2026-11-26T120000Z', [entries[0] as CreditLine]),
-      'results/credit/2026-11-27T120000Z.yaml': 'run: yesterday\nentries: []\n',
-      ...recordFiles('2026-11-25T120000Z', entries),
-    });
+    const root = committedRepo(
+      { 'manifests/mean_test.yaml': manifestYaml('mean_test'), 'experiments/mean_test.py': OK_SCRIPT },
+      (commit) => ({
+        'results/credit/2026-11-25T120000Z.yaml': creditYaml('2026-11-25T120000Z', entries),
+        'results/credit/2026-11-26T120000Z.yaml': creditYaml('2026-11-26T120000Z', [
+          entries[0] as CreditLine,
+        ]),
+        'results/credit/2026-11-27T120000Z.yaml': 'run: yesterday\nentries: []\n',
+        ...recordFiles('2026-11-25T120000Z', entries, commit),
+      }),
+    );
     const result = await apply(root);
     expect(result.code).toBe(1);
     expect(result.stdout).toContain(
@@ -381,10 +386,12 @@ describe('credit on the embedded store and through the local forge', () => {
       commitMessage: 'Results',
       files: [
         { path: CREDIT_FILE, content: creditYaml('2026-11-25T120000Z', [entry]) },
-        ...Object.entries(recordFiles('2026-11-25T120000Z', [entry])).map(([path, content]) => ({
-          path,
-          content,
-        })),
+        ...Object.entries(recordFiles('2026-11-25T120000Z', [entry], git(clone, 'rev-parse', 'HEAD'))).map(
+          ([path, content]) => ({
+            path,
+            content,
+          }),
+        ),
       ],
     });
     const env = {

@@ -4,6 +4,20 @@ import type { Host } from '../fleet/types.js';
 import { WorkunitName, workunitNameLike } from '../workunit/name.js';
 import { grantInTransaction, LEDGER_DDL, LEDGER_SELECT, LEDGER_TABLE, ledgerFromRow } from './credit-sql.js';
 import {
+  absentState,
+  DEPLOYMENT_COLUMNS,
+  DEPLOYMENT_DDL,
+  DEPLOYMENT_INDEXES,
+  DEPLOYMENT_TABLE,
+  deployedFromRow,
+  deployedToValues,
+  deployedWhere,
+  stateFromRow,
+  UNCREATED_SQL,
+  UNSENT_BY_NAME_SQL,
+  WORKUNIT_STATES_SQL,
+} from './deployment-sql.js';
+import {
   ASSIMILATION_SUBJECT_SQL,
   assimilationSubjectFromRow,
   CREDIT_SUBJECTS_SQL,
@@ -22,10 +36,12 @@ import type {
   CreditGrant,
   CreditSubject,
   CreditTotals,
+  DeployedWorkunit,
   FailedResult,
   HostQuery,
   LedgerRow,
   ResultRow,
+  WorkunitState,
 } from './store.js';
 
 /** Errors after which the same transaction may succeed when tried again. */
@@ -83,6 +99,7 @@ function redact(url: URL): string {
 export class MysqlBoincStore implements BoincStore {
   private hasMisc?: boolean;
   private ledgerReady = false;
+  private deploymentReady = false;
 
   constructor(
     private readonly pool: Pool,
@@ -127,12 +144,98 @@ export class MysqlBoincStore implements BoincStore {
     const rows = (await this.query<RowDataPacket>(`SELECT w.id, w.name ${unsent}`, [pattern])).filter((r) =>
       WorkunitName.isOf(String(r.name), experiment),
     );
+    return this.cancelRows(rows);
+  }
+
+  async cancelWorkunits(names: readonly string[]): Promise<string[]> {
+    const cancelled: string[] = [];
+    for (let start = 0; start < names.length; start += 1000) {
+      const chunk = names.slice(start, start + 1000);
+      cancelled.push(
+        ...(await this.cancelRows(await this.query<RowDataPacket>(UNSENT_BY_NAME_SQL(chunk.length), chunk))),
+      );
+    }
+    return cancelled;
+  }
+
+  private async cancelRows(rows: RowDataPacket[]): Promise<string[]> {
     if (rows.length === 0) return [];
     await this.query<RowDataPacket>(
       'UPDATE workunit SET error_mask = error_mask | 16, transition_time = UNIX_TIMESTAMP() WHERE id IN (?)',
       [rows.map((r) => r.id)],
     );
     return rows.map((r) => String(r.name));
+  }
+
+  async workunitStates(names: readonly string[]): Promise<Map<string, WorkunitState>> {
+    const states = new Map(names.map((name) => [name, absentState(name)]));
+    for (let start = 0; start < names.length; start += 1000) {
+      const chunk = names.slice(start, start + 1000);
+      for (const row of await this.query<RowDataPacket>(WORKUNIT_STATES_SQL(chunk.length), chunk))
+        states.set(String(row.name), stateFromRow(row));
+    }
+    return states;
+  }
+
+  async recordWorkunits(rows: readonly DeployedWorkunit[]): Promise<void> {
+    await this.ensureDeploymentTable();
+    const columns = DEPLOYMENT_COLUMNS.split(', ');
+    // A closed row keeps what it holds: IF(closed, old, new) for every column.
+    const update = columns
+      .filter((c) => c !== 'name')
+      .map((c) => `${c} = IF(closed = 1, ${c}, VALUES(${c}))`)
+      .join(', ');
+    for (let start = 0; start < rows.length; start += 500) {
+      const chunk = rows.slice(start, start + 500);
+      await this.query<RowDataPacket>(
+        `INSERT INTO ${DEPLOYMENT_TABLE} (${DEPLOYMENT_COLUMNS}) VALUES ${chunk.map(() => `(${columns.map(() => '?').join(', ')})`).join(', ')}
+         ON DUPLICATE KEY UPDATE ${update}`,
+        chunk.flatMap(deployedToValues),
+      );
+    }
+  }
+
+  async deployedWorkunits(
+    query: { names: readonly string[] } | { computations: readonly string[] },
+  ): Promise<DeployedWorkunit[]> {
+    if (!(await this.hasDeploymentTable())) return [];
+    const [column, keys] =
+      'names' in query ? (['name', query.names] as const) : (['computation', query.computations] as const);
+    const rows: DeployedWorkunit[] = [];
+    for (let start = 0; start < keys.length; start += 1000) {
+      const chunk = keys.slice(start, start + 1000);
+      rows.push(
+        ...(await this.query<RowDataPacket>(deployedWhere(column, chunk.length), [...chunk])).map(
+          deployedFromRow,
+        ),
+      );
+    }
+    return rows;
+  }
+
+  async uncreatedWorkunits(): Promise<DeployedWorkunit[]> {
+    if (!(await this.hasDeploymentTable())) return [];
+    return (await this.query<RowDataPacket>(UNCREATED_SQL, [])).map(deployedFromRow);
+  }
+
+  async usedSeeds(experiment: string): Promise<Set<number>> {
+    if (!(await this.hasDeploymentTable())) return new Set();
+    const rows = await this.query<RowDataPacket>(
+      `SELECT DISTINCT seed FROM ${DEPLOYMENT_TABLE} WHERE experiment = ?`,
+      [experiment],
+    );
+    return new Set(rows.map((r) => Number(r.seed)));
+  }
+
+  async closeComputations(computations: readonly string[]): Promise<void> {
+    if (computations.length === 0) return;
+    await this.ensureDeploymentTable();
+    for (let start = 0; start < computations.length; start += 1000) {
+      const chunk = computations.slice(start, start + 1000);
+      await this.query<RowDataPacket>(`UPDATE ${DEPLOYMENT_TABLE} SET closed = 1 WHERE computation IN (?)`, [
+        chunk,
+      ]);
+    }
   }
 
   async existingWorkunits(names: readonly string[]): Promise<Set<string>> {
@@ -200,6 +303,20 @@ export class MysqlBoincStore implements BoincStore {
 
   async creditTotals(query: { hosts: number[]; users: number[]; results: number[] }): Promise<CreditTotals> {
     return readCreditTotals(query, 1000, (sql, ids) => this.query<RowDataPacket>(sql, ids));
+  }
+
+  private async ensureDeploymentTable(): Promise<void> {
+    if (this.deploymentReady) return;
+    await this.query<RowDataPacket>(`${DEPLOYMENT_DDL} ENGINE=InnoDB`, []);
+    for (const index of DEPLOYMENT_INDEXES) await this.query<RowDataPacket>(index, []);
+    this.deploymentReady = true;
+  }
+
+  /** Reads need no table: before the first deploy there is nothing recorded. */
+  private async hasDeploymentTable(): Promise<boolean> {
+    if (this.deploymentReady) return true;
+    const exists = await this.query<RowDataPacket>(`SHOW TABLES LIKE '${DEPLOYMENT_TABLE}'`, []);
+    return exists.length > 0;
   }
 
   private async ensureLedger(): Promise<void> {

@@ -4,6 +4,20 @@ import type { Host } from '../fleet/types.js';
 import { WorkunitName, workunitNameLike } from '../workunit/name.js';
 import { grantInTransaction, LEDGER_DDL, LEDGER_SELECT, ledgerFromRow } from './credit-sql.js';
 import {
+  absentState,
+  DEPLOYMENT_COLUMNS,
+  DEPLOYMENT_DDL,
+  DEPLOYMENT_INDEXES,
+  DEPLOYMENT_TABLE,
+  deployedFromRow,
+  deployedToValues,
+  deployedWhere,
+  stateFromRow,
+  UNCREATED_SQL,
+  UNSENT_BY_NAME_SQL,
+  WORKUNIT_STATES_SQL,
+} from './deployment-sql.js';
+import {
   ASSIMILATION_SUBJECT_SQL,
   assimilationSubjectFromRow,
   CREDIT_SUBJECTS_SQL,
@@ -21,10 +35,12 @@ import type {
   CreditGrant,
   CreditSubject,
   CreditTotals,
+  DeployedWorkunit,
   FailedResult,
   HostQuery,
   LedgerRow,
   ResultRow,
+  WorkunitState,
 } from './store.js';
 
 const SCHEMA = new URL('../../scripts/boinc/schema.sql', import.meta.url).pathname;
@@ -71,6 +87,8 @@ export class SqliteBoincStore implements BoincStore {
       .get();
     if (!exists) this.db.exec(sqliteSchema(readFileSync(SCHEMA, 'utf8')));
     this.db.exec(LEDGER_DDL);
+    this.db.exec(DEPLOYMENT_DDL);
+    for (const index of DEPLOYMENT_INDEXES) this.db.exec(index);
   }
 
   /** Inserts a row, filling BOINC's other required columns with zeros; returns its id. */
@@ -132,14 +150,87 @@ export class SqliteBoincStore implements BoincStore {
             AND NOT EXISTS (SELECT 1 FROM result r WHERE r.workunitid = w.id AND r.server_state IN (4, 5))`,
       )
       .all(pattern) as { id: number; name: string }[];
-    const mine = rows.filter((r) => WorkunitName.isOf(r.name, experiment));
+    return this.cancelRows(rows.filter((r) => WorkunitName.isOf(r.name, experiment)));
+  }
+
+  async cancelWorkunits(names: readonly string[]): Promise<string[]> {
+    const cancelled: string[] = [];
+    for (const chunk of chunks(names, 500))
+      cancelled.push(
+        ...this.cancelRows(
+          this.db.prepare(UNSENT_BY_NAME_SQL(chunk.length)).all(...chunk) as { id: number; name: string }[],
+        ),
+      );
+    return cancelled;
+  }
+
+  private cancelRows(rows: readonly { id: number; name: string }[]): string[] {
     const cancel = this.db.prepare(
       "UPDATE workunit SET error_mask = error_mask | 16, transition_time = CAST(strftime('%s', 'now') AS INTEGER) WHERE id = ?",
     );
     this.db.transaction(() => {
-      for (const row of mine) cancel.run(row.id);
+      for (const row of rows) cancel.run(row.id);
     })();
-    return mine.map((r) => r.name);
+    return rows.map((r) => r.name);
+  }
+
+  async workunitStates(names: readonly string[]): Promise<Map<string, WorkunitState>> {
+    const states = new Map(names.map((name) => [name, absentState(name)]));
+    for (const chunk of chunks(names, 500))
+      for (const row of this.db.prepare(WORKUNIT_STATES_SQL(chunk.length)).all(...chunk) as Record<
+        string,
+        unknown
+      >[])
+        states.set(String(row.name), stateFromRow(row));
+    return states;
+  }
+
+  async recordWorkunits(rows: readonly DeployedWorkunit[]): Promise<void> {
+    const columns = DEPLOYMENT_COLUMNS.split(', ');
+    const update = columns
+      .filter((c) => c !== 'name')
+      .map((c) => `${c} = excluded.${c}`)
+      .join(', ');
+    // A closed row keeps what it holds.
+    const insert = this.db.prepare(
+      `INSERT INTO ${DEPLOYMENT_TABLE} (${DEPLOYMENT_COLUMNS}) VALUES (${columns.map(() => '?').join(', ')})
+       ON CONFLICT(name) DO UPDATE SET ${update} WHERE ${DEPLOYMENT_TABLE}.closed = 0`,
+    );
+    this.db.transaction(() => {
+      for (const row of rows) insert.run(...deployedToValues(row));
+    })();
+  }
+
+  async deployedWorkunits(
+    query: { names: readonly string[] } | { computations: readonly string[] },
+  ): Promise<DeployedWorkunit[]> {
+    const [column, keys] =
+      'names' in query ? (['name', query.names] as const) : (['computation', query.computations] as const);
+    return chunks(keys, 500).flatMap((chunk) =>
+      (this.db.prepare(deployedWhere(column, chunk.length)).all(...chunk) as Record<string, unknown>[]).map(
+        deployedFromRow,
+      ),
+    );
+  }
+
+  async uncreatedWorkunits(): Promise<DeployedWorkunit[]> {
+    return (this.db.prepare(UNCREATED_SQL).all() as Record<string, unknown>[]).map(deployedFromRow);
+  }
+
+  async usedSeeds(experiment: string): Promise<Set<number>> {
+    const rows = this.db
+      .prepare(`SELECT DISTINCT seed FROM ${DEPLOYMENT_TABLE} WHERE experiment = ?`)
+      .all(experiment) as { seed: number }[];
+    return new Set(rows.map((r) => Number(r.seed)));
+  }
+
+  async closeComputations(computations: readonly string[]): Promise<void> {
+    for (const chunk of chunks(computations, 500))
+      this.db
+        .prepare(
+          `UPDATE ${DEPLOYMENT_TABLE} SET closed = 1 WHERE computation IN (${chunk.map(() => '?').join(', ')})`,
+        )
+        .run(...chunk);
   }
 
   async existingWorkunits(names: readonly string[]): Promise<Set<string>> {
@@ -205,4 +296,11 @@ export class SqliteBoincStore implements BoincStore {
   async close(): Promise<void> {
     this.db.close();
   }
+}
+
+/** `items` in slices of at most `size`, for statements with one placeholder per item. */
+function chunks<T>(items: readonly T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let start = 0; start < items.length; start += size) out.push(items.slice(start, start + size));
+  return out;
 }

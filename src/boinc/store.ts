@@ -1,4 +1,5 @@
 import type { Host } from '../fleet/types.js';
+import type { JobBounds } from './jobs.js';
 
 /** A result of our app, as deploy and collect need it. */
 export interface ResultRow {
@@ -98,6 +99,46 @@ export interface CreditTotals {
   grantedByResult: Map<number, number>;
 }
 
+/**
+ * Why a workunit exists: a manifest's target (planned), or a replica the project chose itself to settle
+ * a computation: a tie-breaker after its results disagreed, a replacement for one that never came
+ * back, a shadow beside a host that lost a quorum not long ago.
+ */
+export type ReplicaKind = 'planned' | 'tie-breaker' | 'replacement' | 'shadow';
+
+/** One workunit Axiom Lab asked BOINC for, as it recorded it before create_work ran. */
+export interface DeployedWorkunit {
+  name: string;
+  experiment: string;
+  /** The computation (replica key of experiment, script, seed and params): its results must agree. */
+  computation: string;
+  /** Drawn at deploy; shared by the replicas of one computation, never by two computations. */
+  seed: number;
+  host: number;
+  kind: ReplicaKind;
+  /** The wu.json staged for it. */
+  input: string;
+  bounds: JobBounds;
+  /** Unix seconds. */
+  createdAt: number;
+  /** Its computation is decided: nothing more of it is created. */
+  closed: boolean;
+}
+
+/** What BOINC's tables say of one workunit. */
+export interface WorkunitState {
+  name: string;
+  /** BOINC has a workunit row. */
+  exists: boolean;
+  errorMask: number;
+  /** A result row exists: the scheduler sent it (a targeted workunit has none before). */
+  sent: boolean;
+  /** Sent and not back yet (server_state IN_PROGRESS). */
+  inProgress: boolean;
+  /** A result came back (received_time set), successful or not. */
+  returned: boolean;
+}
+
 /** The BOINC database, in Axiom Lab's terms. */
 export interface BoincStore {
   /** A description for messages, without credentials (e.g. `mysql boinc@db.example:3306`). */
@@ -117,6 +158,25 @@ export interface BoincStore {
   cancelUnsentWorkunits(experiment: string): Promise<string[]>;
   /** Which of these workunit names have a row. */
   existingWorkunits(names: readonly string[]): Promise<Set<string>>;
+  /** BOINC's state of these workunits, one per name (a name without a row: exists false). */
+  workunitStates(names: readonly string[]): Promise<Map<string, WorkunitState>>;
+  /** Cancels those of these workunits no host has been sent (error_mask |= 16); returns the names cancelled. */
+  cancelWorkunits(names: readonly string[]): Promise<string[]>;
+  /**
+   * Records workunits before create_work runs. A row already there is replaced only while it is open;
+   * a closed row is kept as it is.
+   */
+  recordWorkunits(rows: readonly DeployedWorkunit[]): Promise<void>;
+  /** Recorded workunits by name or by computation. */
+  deployedWorkunits(
+    query: { names: readonly string[] } | { computations: readonly string[] },
+  ): Promise<DeployedWorkunit[]>;
+  /** Open recorded workunits BOINC has no row for: what deploy still has to create. */
+  uncreatedWorkunits(): Promise<DeployedWorkunit[]>;
+  /** Every seed drawn for an experiment. */
+  usedSeeds(experiment: string): Promise<Set<number>>;
+  /** Marks every workunit of these computations closed: decided, nothing more is created. */
+  closeComputations(computations: readonly string[]): Promise<void>;
   /** The results with these ids that exist, with their workunit, host and user. */
   creditSubjects(resultIds: readonly number[]): Promise<Map<number, CreditSubject>>;
   /** Every ledger row (an empty list when the ledger table does not exist yet). */

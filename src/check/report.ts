@@ -79,7 +79,7 @@ function renderChangesText(changes: PlanChanges): string[] {
         .slice(0, WORKUNITS_SHOWN)
         .map(
           (w) =>
-            `    ${STATE_MARK[w.state]} ${w.name}  host ${w.host}  seed ${w.seed}  ${STATE_WORDS[w.state]}`,
+            `    ${STATE_MARK[w.state]} ${w.name}  host ${w.host}  seed group ${w.seed}  ${STATE_WORDS[w.state]}`,
         ),
       ...(e.workunits.length > WORKUNITS_SHOWN
         ? [`    ... and ${e.workunits.length - WORKUNITS_SHOWN} more`]
@@ -94,19 +94,19 @@ function renderPlan(plan: ManifestPlan): string[] {
   const shown = plan.workunits.slice(0, WORKUNITS_SHOWN).map((wu) => {
     const units = param !== undefined ? `  ${param} ${String(wu.params[param])}` : '';
     const time = wu.plannedSeconds !== undefined ? `  ~${Math.round(wu.plannedSeconds)} s` : '';
-    return `    + ${wu.name}  host ${wu.host}  seed ${wu.seed}  ${plural(wu.cpus, 'cpu')}  ${wu.memoryGb} GB${units}${time}`;
+    return `    + ${wu.name}  host ${wu.host}  seed group ${wu.seed}  ${plural(wu.cpus, 'cpu')}  ${wu.memoryGb} GB${units}${time}`;
   });
   const more = plan.workunits.length - shown.length;
   const work = (plan.work ?? []).map(
     (w) =>
-      `    work: ${w.param} = ${w.units} for seed ${w.seed} on ${plural(w.hosts.length, 'host')}: ${w.reason}`,
+      `    work: ${w.param} = ${w.units} for seed group ${w.seed} on ${plural(w.hosts.length, 'host')}: ${w.reason}`,
   );
   return [
     `  ${plan.experiment}  (${plan.script} @ ${plan.scriptSha256.slice(0, 12)}, ${plan.runDuration} s per workunit)`,
     ...shown,
     ...(more > 0 ? [`    ... and ${more} more`] : []),
     ...work.slice(0, WORKUNITS_SHOWN),
-    `    ${plural(plan.workunits.length, 'workunit')} on ${plural(plan.hosts.length, 'host')}, ${hours(plan.cpuHours)} CPU-hours, credit cap ${plan.creditCap}`,
+    `    ${plural(plan.workunits.length, 'workunit')} on ${plural(plan.hosts.length, 'host')}, ${hours(plan.cpuHours)} CPU-hours, credit cap ${plan.creditCap}; deploy draws a fresh seed for each seed group`,
   ];
 }
 
@@ -204,7 +204,7 @@ function renderChangesMarkdown(changes: PlanChanges): string[] {
   for (const e of changes.experiments) {
     lines.push(`**${e.experiment}** (${e.change}): ${changeCounts(e)}`, '');
     if (e.workunits.length) {
-      lines.push('| workunit | host | seed | state |', '|---|---:|---:|---|');
+      lines.push('| workunit | host | seed group | state |', '|---|---:|---:|---|');
       for (const w of e.workunits.slice(0, WORKUNITS_IN_COMMENT))
         lines.push(`| \`${w.name}\` | ${w.host} | ${w.seed} | ${STATE_WORDS[w.state]} |`);
       if (e.workunits.length > WORKUNITS_IN_COMMENT)

@@ -35,6 +35,8 @@ export interface CheckReport {
   manifests: number;
   scripts: number;
   fleet?: { label: string; hosts: number };
+  /** The fleet's hosts by id, when it could be read: deploy chooses extra replicas' hosts from it. */
+  hosts?: ReadonlyMap<number, Host>;
   problems: Problem[];
   plans: ManifestPlan[];
   /** The plans with the manifests they came from, for deploy. */
@@ -84,7 +86,7 @@ export async function runCheck(options: CheckOptions): Promise<CheckReport> {
   problems.push(...(await checkPolicy(root, options.python, scripts)));
   if (selection.wholeRepository) problems.push(...scriptsWithoutManifest(selection, loaded));
   // What moves credit is checked before it is merged: a results pull request's credit files.
-  if (selection.wholeRepository) problems.push(...checkCreditFiles({ root, validator }));
+  if (selection.wholeRepository) problems.push(...(await checkCreditFiles({ root, validator })));
 
   const deployable = hosts ? planValidManifests(root, valid, problems, hosts) : [];
   problems.push(...workProblems(valid, deployable));
@@ -92,6 +94,7 @@ export async function runCheck(options: CheckOptions): Promise<CheckReport> {
     manifests: selection.manifests.length,
     scripts: scripts.length,
     fleet: hosts ? { label: fleetSource.label, hosts: hosts.size } : undefined,
+    ...(hosts ? { hosts } : {}),
     problems: problems.sort(compareProblems),
     plans: deployable.map((d) => d.plan),
     deployable,

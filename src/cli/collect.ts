@@ -48,6 +48,14 @@ function renderText(report: CollectReport): string {
       (c) =>
         `${c.result} ${c.experiment} host ${c.host}: ${c.outcome}; ${c.verdict}, credit ${c.credit}${c.failed.length ? ` (failed: ${c.failed.join(', ')})` : ''}`,
     ),
+    ...report.held.map(
+      (h) =>
+        `held in the spool, unpublished: results ${h.results.join(', ')} of ${h.experiment} (computation ${h.computation.slice(0, 12)}): ${h.reason}`,
+    ),
+    ...report.requested.map(
+      (r) =>
+        `${report.dryRun ? 'would ask' : 'asked'} for a ${r.kind} on host ${r.host}: ${r.name} (deploy creates it)`,
+    ),
     ...report.setAside.map(
       (e) => `set aside${report.dryRun ? ' (not moved: dry run)' : ''}: ${e.file}: ${e.reason}`,
     ),
@@ -201,6 +209,7 @@ export const collectCommand = defineCommand({
           }),
           run,
           hostDayLimit: config.limits.creditPerHostDay,
+          dryRun,
           forge,
           ...(statePath ? { statePath } : {}),
           progress: (line) => progress.update(line),

@@ -3,7 +3,9 @@ import { checkDeclaredMetrics, checkDeclaredSeries } from '../envelope/acceptanc
 import type { SanitisedEnvelope } from '../envelope/envelope.js';
 import type { Manifest } from '../manifest/types.js';
 import type { SchemaValidator } from '../schema/validate.js';
+import { busyCores, workGflop } from '../workunit/plan.js';
 import type { Incoming } from './intake.js';
+import type { SpeedCeiling } from './speed.js';
 
 /** One check of one result. A failed eligibility check means zero credit, whatever any judge says. */
 export interface CheckOutcome {
@@ -15,12 +17,16 @@ export interface CheckOutcome {
 
 export interface CheckContext {
   incoming: Incoming;
-  /** The manifest the workunit was deployed from (at its manifest_commit when the history has it). */
+  /** The manifest the workunit was deployed from, at its manifest_commit (deploy/deployed.ts). */
   manifest?: Manifest;
+  /** Why that manifest cannot be had, when it cannot. */
+  manifestMissing?: string;
   /** The BOINC result row, when a database is connected and has it. */
   boinc?: CreditSubject;
   /** Whether a BOINC database was asked: then a result it does not have is not paid. */
   databaseConnected?: boolean;
+  /** The fastest the experiment's work can honestly be done, from the record (collect/speed.ts). */
+  ceiling?: SpeedCeiling;
   validator: SchemaValidator;
 }
 
@@ -42,6 +48,42 @@ export const MAX_ENVELOPE_BYTES = 1024 * 1024;
 
 type Rule = (context: CheckContext) => string | undefined;
 
+/** How long the task ran: BOINC's measurement, else as the assimilator read it; only without either the client's or the script's claim. */
+function elapsedOf({ incoming, boinc }: CheckContext): { elapsed?: number; source: string } {
+  const measured =
+    boinc && boinc.elapsedTime > 0
+      ? boinc.elapsedTime
+      : incoming.entry.runtime !== undefined && incoming.entry.runtime > 0
+        ? incoming.entry.runtime
+        : undefined;
+  const elapsed =
+    measured ??
+    incoming.entry.client?.elapsed_seconds ??
+    incoming.entry.envelope?.elapsed_seconds ??
+    undefined;
+  return {
+    ...(elapsed !== undefined && elapsed !== null ? { elapsed } : {}),
+    source: measured !== undefined ? 'BOINC measured' : 'it reports',
+  };
+}
+
+/**
+ * The least time the work its workunit asked for can take, whatever the host says of its own speed:
+ * the work model's operations at the experiment's speed ceiling on the cores it was given.
+ */
+function workFloor(context: CheckContext, share: number): { seconds: number; why: string } | undefined {
+  const work = context.manifest?.work;
+  const workunit = context.incoming.workunit;
+  const units = work ? workunit?.params[work.param] : undefined;
+  if (!work || !workunit || typeof units !== 'number' || !context.ceiling) return undefined;
+  const cores = busyCores(work, workunit.cpus);
+  const gflop = workGflop(work, units) * share;
+  return {
+    seconds: gflop / (context.ceiling.gflopsPerCore * cores),
+    why: `${context.ceiling.gflopsPerCore.toPrecision(3)} GFLOPS per core on ${cores} core${cores === 1 ? '' : 's'} (${context.ceiling.basis})`,
+  };
+}
+
 function envelopeOf(context: CheckContext): SanitisedEnvelope | undefined {
   return context.incoming.entry.envelope;
 }
@@ -60,8 +102,10 @@ export const ELIGIBILITY_RULES: Record<string, Rule> = {
         ? undefined
         : `the workunit input is for ${incoming.workunit.wu_name}, not ${incoming.name.name}`
       : 'the spool entry does not carry what the workunit asked for (its staged wu.json)',
-  'manifest-exists': ({ incoming, manifest }) =>
-    manifest ? undefined : `no manifest manifests/${incoming.name.experiment}.yaml in this history`,
+  'manifest-exists': ({ incoming, manifest, manifestMissing }) =>
+    manifest
+      ? undefined
+      : `the manifest it was deployed from cannot be had: ${manifestMissing ?? `no manifests/${incoming.name.experiment}.yaml`}`,
   'known-owner': ({ incoming, boinc }) =>
     boinc || (incoming.entry.host_id && incoming.entry.user_id)
       ? undefined
@@ -103,34 +147,28 @@ export const ELIGIBILITY_RULES: Record<string, Rule> = {
     ];
     return findings.length === 0 ? undefined : findings.map((f) => f.message).join('; ');
   },
-  runtime: ({ incoming, boinc, manifest }) => {
+  runtime: (context) => {
+    const { incoming, manifest } = context;
     const budget = incoming.workunit?.run_duration;
     if (budget === undefined) return undefined;
-    // BOINC's measurement of the task: from its database when connected, else as the assimilator
-    // read it; only without either the client's or the script's own claim.
-    const measured =
-      boinc && boinc.elapsedTime > 0
-        ? boinc.elapsedTime
-        : incoming.entry.runtime !== undefined && incoming.entry.runtime > 0
-          ? incoming.entry.runtime
-          : undefined;
-    const elapsed =
-      measured ?? incoming.entry.client?.elapsed_seconds ?? incoming.entry.envelope?.elapsed_seconds;
-    if (elapsed === undefined || elapsed === null) return 'nothing says how long it ran';
-    const source = measured !== undefined ? 'BOINC measured' : 'it reports';
+    const { elapsed, source } = elapsedOf(context);
+    if (elapsed === undefined) return 'nothing says how long it ran';
     if (elapsed > budget * (1 + OVERRUN) + 5)
       return `overran: ${source} ${elapsed} s of a ${budget} s budget`;
+    // A partial result did only part of its planned work.
+    const envelope = incoming.entry.envelope;
+    const share = envelope?.status === 'partial' ? (envelope.progress ?? 0) : 1;
+    const floor = workFloor(context, share);
+    if (floor && elapsed < floor.seconds)
+      return `fast finish: ${source} ${elapsed} s; its planned work takes at least ${floor.seconds.toPrecision(3)} s at ${floor.why}`;
     const planned = incoming.workunit?.planned_seconds;
     if (planned !== undefined) {
-      // Judged against what its planned work should take on that host; a partial result did less.
-      const envelope = incoming.entry.envelope;
-      const share = envelope?.status === 'partial' ? (envelope.progress ?? 0) : 1;
       const expected = planned * share;
       return elapsed < FAST_FINISH_OF_PLAN * expected
         ? `fast finish: ${source} ${elapsed} s; its planned work takes about ${Math.round(expected)} s on this host by its benchmark (less than ${FAST_FINISH_OF_PLAN * 100}% of that)`
         : undefined;
     }
-    // Work planned without the host's benchmark has no expected time; only clock-sized work has a floor.
+    // Planned work has its floor above; only clock-sized work has a share of the budget.
     if (manifest?.work) return undefined;
     if (elapsed < FAST_FINISH * budget)
       return `fast finish: ${source} ${elapsed} s of a ${budget} s budget (less than ${FAST_FINISH * 100}%)`;
@@ -253,15 +291,3 @@ const WITHOUT_ENVELOPE = new Set([
   'known-owner',
   'boinc-result',
 ]);
-
-/** A fingerprint of what a result reports: equal fingerprints mean the same numbers. */
-export function fingerprint(envelope: SanitisedEnvelope): string {
-  const round = (v: number) => Number(v.toPrecision(9));
-  const metrics = Object.entries(envelope.metrics)
-    .sort(([a], [b]) => a.localeCompare(b))
-    .map(([k, v]) => [k, round(v)]);
-  const series = Object.entries(envelope.series)
-    .sort(([a], [b]) => a.localeCompare(b))
-    .map(([k, v]) => [k, v.map(round)]);
-  return JSON.stringify([metrics, series]);
-}

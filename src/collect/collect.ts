@@ -1,45 +1,46 @@
+import { join } from 'node:path';
 import type { BoincStore, CreditSubject } from '../boinc/store.js';
+import { loadConfig } from '../config/config.js';
+import { DeployedManifests, isDeployed, type NotDeployed } from '../forge/deployed.js';
 import { outcomeOf } from '../envelope/acceptance.js';
 import type { SanitisedEnvelope } from '../envelope/envelope.js';
 import { EMPTY_ENVELOPE } from '../envelope/envelope.js';
-import { fileAtCommit } from '../forge/git.js';
-import { parseManifest } from '../manifest/load.js';
+import { SnapshotFleet } from '../fleet/snapshot.js';
+import type { FleetSource, Host } from '../fleet/types.js';
 import type { Manifest } from '../manifest/types.js';
 import type { Problem } from '../problems.js';
-import { type ResearchRecord, readResearchRecord } from '../record/research.js';
+import { type ResearchRecord, type ResultRecord, readResearchRecord } from '../record/research.js';
+import { watchedHosts } from '../record/watch.js';
 import type { SchemaValidator } from '../schema/validate.js';
 import { replicaKey } from '../workunit/computation.js';
-import { type CheckContext, type CheckOutcome, checkResult, fingerprint, flagResult } from './checks.js';
+import { type CheckContext, type CheckOutcome, checkResult, flagResult } from './checks.js';
+import { CopyIndex } from './copies.js';
 import { type Incoming, readSpool, type SetAside } from './intake.js';
 import { capPerHostDay, ineligible, type Judgement, proposeCredit, type ResultJudge } from './judge.js';
 import type { Collected } from './record.js';
-import { comparable, disagreement, environmentContrast, type Replica, replicaOfRecord } from './replicas.js';
+import {
+  type Candidate,
+  type HeldComputation,
+  type Published,
+  type RequestedReplica,
+  type Standing,
+  settle,
+} from './settle.js';
+import { speedCeilings } from './speed.js';
 
 /** What open results pull requests already propose: their results, and the workunits they pay. */
 export interface Proposed {
   results: ReadonlySet<number>;
   /** Workunit → the result it is paid through. */
   paidWorkunits: ReadonlyMap<string, number>;
-  /** Replica key → the first valid complete result of that computation they hold. */
-  replicas?: ReadonlyMap<string, Replica>;
+  /** The results in their data files, as the record reads its own. */
+  records?: readonly ResultRecord[];
 }
 
 export const NOTHING_PROPOSED: Proposed = { results: new Set(), paidWorkunits: new Map() };
 
-/** What a result's payload is compared with: who returned it, for which computation, how long it said it ran. */
-interface Seen {
-  id: number;
-  host: number;
-  seed?: number;
-  key?: string;
-  elapsed?: number;
-}
-
 /** The record keeps at most this much of one result's envelope; past it, its series are left out. */
 export const RECORD_ENVELOPE_BYTES = 64 * 1024;
-
-/** The manifest of an experiment as it was at a commit; undefined when the history does not have it. */
-export type ManifestAt = (experiment: string, commit: string) => Promise<Manifest | undefined>;
 
 export interface CollectOptions {
   root: string;
@@ -53,8 +54,11 @@ export interface CollectOptions {
   run: string;
   /** Credit one host may be proposed per UTC day. */
   hostDayLimit: number;
-  /** Default: the manifest at that commit in the git history of `root`. */
-  manifestAt?: ManifestAt;
+  /** Where extra replicas may go; default: the fleet snapshot axiom.yaml names. */
+  fleet?: FleetSource;
+  /** Nothing is written to BOINC's database: no replica asked for, no computation closed. */
+  dryRun?: boolean;
+  now?: () => Date;
   progress?: (line: string) => void;
 }
 
@@ -66,128 +70,90 @@ export interface CollectOutcome {
   skipped: number;
   /** Spool entries that could not be read or judged: moved aside by the caller, listed for the reviewer. */
   setAside: SetAside[];
+  /** Computations whose results wait in the spool, unpublished, until they are decided. */
+  held: HeldComputation[];
+  /** Replicas asked for to decide a computation: tie-breakers, replacements. */
+  requested: RequestedReplica[];
   problems: Problem[];
   /** The record as it was before this run. */
   record: ResearchRecord;
 }
 
-/** Reads manifests out of the git history of `root`, once per commit and experiment. */
-export function manifestsFromHistory(root: string, validator: SchemaValidator): ManifestAt {
-  const cache = new Map<string, Promise<Manifest | undefined>>();
-  return (experiment, commit) => {
-    const key = `${commit}:${experiment}`;
-    let found = cache.get(key);
-    if (!found) {
-      const file = `manifests/${experiment}.yaml`;
-      found = fileAtCommit(root, commit, file).then((text) =>
-        text === undefined ? undefined : parseManifest(file, text, validator).manifest,
-      );
-      cache.set(key, found);
-    }
-    return found;
-  };
-}
-
-/** What the record on this checkout already holds: results, fingerprints, paid workunits, credit per host and day. */
+/** What the record on this checkout already holds: results, paid workunits, credit per host and day. */
 function existingOf(record: ResearchRecord) {
   const ids = new Set<number>();
-  const fingerprints = new Map<string, Seen>();
-  const replicas = new Map<string, Replica>();
   const hostDay = new Map<string, number>();
   const paidWorkunits = new Map<string, number>();
   for (const result of record.experiments.flatMap((e) => e.results)) {
     ids.add(result.id);
     const review = result.review;
-    if (!review) continue; // without a readable review it cannot be compared
-    const seed = result.envelope.seed;
-    fingerprints.set(fingerprint(result.envelope), {
-      id: result.id,
-      host: review.host,
-      ...(seed !== undefined ? { seed } : {}),
-      ...(review.replica_key ? { key: review.replica_key } : {}),
-      ...(result.envelope.elapsed_seconds !== undefined ? { elapsed: result.envelope.elapsed_seconds } : {}),
-    });
-    const reference = replicaOfRecord(result, 'the record');
-    if (reference && !replicas.has(reference.key)) replicas.set(reference.key, reference.replica);
+    if (!review) continue;
     const key = `${review.host} ${review.received_at.slice(0, 10)}`;
     hostDay.set(key, (hostDay.get(key) ?? 0) + review.proposed_credit);
     if ((result.credit ?? review.proposed_credit) > 0 && !paidWorkunits.has(review.workunit))
       paidWorkunits.set(review.workunit, result.id);
   }
-  return { ids, fingerprints, hostDay, paidWorkunits, replicas };
+  return { ids, hostDay, paidWorkunits };
 }
 
-/**
- * The members of a group of results of one computation that are suspicious, with a result each
- * disagrees with and how. Members are sorted into classes that agree with each class's first
- * member, so a group that agrees, the usual case, costs one pass. A class holding more than half of
- * the group stands, so one bad replica among honest ones is the only one flagged; without such a
- * majority (a pair that disagrees, say) every member is.
- */
-function disagreements(
-  group: readonly Replica[],
-  manifest: Manifest | undefined,
-): Map<number, [Replica, string]> {
-  const classes: Replica[][] = [];
-  for (const member of group) {
-    const same = classes.find(
-      (c) => disagreement((c[0] as Replica).envelope, member.envelope, manifest) === undefined,
-    );
-    if (same) same.push(member);
-    else classes.push([member]);
-  }
-  const found = new Map<number, [Replica, string]>();
-  if (classes.length < 2) return found;
-  const majority = classes.find((c) => c.length > group.length / 2);
-  for (const own of classes) {
-    if (own === majority) continue;
-    // Against the majority's first member, or, without one, the first member of another class.
-    const other = (majority ?? classes.find((c) => c !== own) ?? own)[0] as Replica;
-    for (const member of own) {
-      // Agreement within a tolerance is not transitive: a member that agrees with it stands.
-      const how = disagreement(member.envelope, other.envelope, manifest);
-      if (how) found.set(member.id, [other, how]);
-    }
-  }
-  return found;
-}
-
-/**
- * Copies, not computations: the numbers of another host's result of another computation (by what
- * the workunits asked for, not what the results claim), or of the same computation down to the
- * millisecond it says it ran.
- */
-function duplicateCheck(incoming: Incoming, key: string | undefined, seen: Map<string, Seen>): CheckOutcome {
-  const envelope = incoming.entry.envelope;
-  const base = { rule: 'duplicate-payload', eligibility: true };
-  if (!envelope || Object.keys(envelope.metrics).length === 0) return { ...base, passed: true };
-  const fingerprintKey = fingerprint(envelope);
-  const first = seen.get(fingerprintKey);
-  if (first && first.host !== incoming.name.host) {
-    const otherComputation =
-      first.key !== undefined && key !== undefined ? first.key !== key : first.seed !== envelope.seed;
-    if (otherComputation)
-      return {
-        ...base,
-        passed: false,
-        finding: `reports exactly the numbers of result ${first.id} from host ${first.host}, whose workunit asked for another computation (seed or params)`,
-      };
-    if (first.elapsed !== undefined && first.elapsed === envelope.elapsed_seconds)
-      return {
-        ...base,
-        passed: false,
-        finding: `is result ${first.id} from host ${first.host} down to the ${first.elapsed} s it says it ran: a copy, not a second run`,
-      };
-  }
-  if (!first)
-    seen.set(fingerprintKey, {
-      id: incoming.resultId,
-      host: incoming.name.host,
-      ...(envelope.seed !== undefined ? { seed: envelope.seed } : {}),
-      ...(key !== undefined ? { key } : {}),
-      ...(envelope.elapsed_seconds !== undefined ? { elapsed: envelope.elapsed_seconds } : {}),
+/** Every published result (the record, then open results pull requests) for the copy check and by computation. */
+function publishedOf(record: ResearchRecord, proposed: Proposed) {
+  const copies = new CopyIndex();
+  const byComputation = new Map<string, Published[]>();
+  const add = (result: ResultRecord, where: Published['where']) => {
+    const review = result.review;
+    copies.add({
+      id: result.id,
+      host: review?.host ?? 0,
+      experiment: result.experiment,
+      ...(review?.replica_key ? { computation: review.replica_key } : {}),
+      where,
+      envelope: result.envelope,
     });
-  return { ...base, passed: true };
+    if (!review?.replica_key) return;
+    const list = byComputation.get(review.replica_key) ?? [];
+    list.push({
+      id: result.id,
+      host: review.host,
+      workunit: review.workunit,
+      where,
+      numbers: Object.keys(result.envelope.metrics).length > 0,
+      receivedAt: review.received_at,
+    });
+    byComputation.set(review.replica_key, list);
+  };
+  for (const result of record.experiments.flatMap((e) => e.results)) add(result, 'the record');
+  for (const result of proposed.records ?? []) add(result, 'an open results pull request');
+  return { copies, byComputation };
+}
+
+/** Copies, not computations: the numbers of any earlier result, whoever returned it, within the manifest's tolerances. */
+function copyCheck(
+  incoming: Incoming,
+  key: string | undefined,
+  manifest: Manifest | undefined,
+  copies: CopyIndex,
+): CheckOutcome {
+  const base = { rule: 'copy', eligibility: true };
+  const envelope = incoming.entry.envelope;
+  if (!envelope || Object.keys(envelope.metrics).length === 0) return { ...base, passed: true };
+  const probe = {
+    id: incoming.resultId,
+    host: incoming.name.host,
+    experiment: incoming.name.experiment,
+    ...(key ? { computation: key } : {}),
+    where: 'this run',
+    envelope,
+  };
+  const original = copies.copyOf(probe, manifest);
+  copies.add(probe);
+  return original
+    ? {
+        ...base,
+        passed: false,
+        finding: `reports the numbers of result ${original.id} (host ${original.host}, ${original.experiment}${original.envelope.seed !== undefined ? `, seed ${original.envelope.seed}` : ''}, ${original.where}) within the manifest's tolerances on every metric and series; that result ran another computation: a copy, not a computation`,
+      }
+    : { ...base, passed: true };
 }
 
 interface Checked {
@@ -201,61 +167,41 @@ interface Checked {
   eligible: boolean;
 }
 
-/**
- * The manifest each result is judged against: the one its workunit was deployed from (its
- * manifest_commit), else today's, with a flag saying so.
- */
-async function manifestFor(
-  incoming: Incoming,
-  current: (experiment: string) => Manifest | undefined,
-  manifestAt: ManifestAt,
-): Promise<{ manifest?: Manifest; flag?: string }> {
-  const commit = incoming.workunit?.manifest_commit;
-  const atCommit = commit ? await manifestAt(incoming.name.experiment, commit) : undefined;
-  if (atCommit) return { manifest: atCommit };
-  const today = current(incoming.name.experiment);
-  if (!today) return {};
-  return {
-    manifest: today,
-    flag: commit
-      ? `judged against today's manifest: commit ${commit.slice(0, 12)} of the workunit is not in this history`
-      : "judged against today's manifest: the workunit names no manifest commit",
-  };
-}
-
 async function checkAll(
   intake: Incoming[],
   options: CollectOptions,
   record: ResearchRecord,
-  fingerprints: Map<string, Seen>,
+  copies: CopyIndex,
   setAside: SetAside[],
 ): Promise<Checked[]> {
-  const current = (experiment: string) => record.experiments.find((e) => e.name === experiment)?.manifest;
-  const manifestAt = options.manifestAt ?? manifestsFromHistory(options.root, options.validator);
+  const deployed = new DeployedManifests(options.root, options.validator);
+  const ceilingOf = speedCeilings(record);
   const subjects: Map<number, CreditSubject> = options.store
     ? await options.store.creditSubjects(intake.map((i) => i.resultId))
     : new Map();
   const checked: Checked[] = [];
   for (const incoming of intake) {
     try {
-      const { manifest, flag } = await manifestFor(incoming, current, manifestAt);
+      const found = await deployed.of(incoming.name.experiment, incoming.workunit?.manifest_commit);
+      const manifest = isDeployed(found) ? found.manifest : undefined;
       const boinc = subjects.get(incoming.resultId);
       const context: CheckContext = {
         incoming,
         validator: options.validator,
         databaseConnected: options.store !== undefined,
-        ...(manifest ? { manifest } : {}),
+        ceiling: ceilingOf(incoming.name.experiment),
+        ...(manifest ? { manifest } : { manifestMissing: (found as NotDeployed).missing }),
         ...(boinc ? { boinc } : {}),
       };
       const key = incoming.workunit ? replicaKey(incoming.workunit) : undefined;
-      const checks = [...checkResult(context), duplicateCheck(incoming, key, fingerprints)];
+      const checks = [...checkResult(context), copyCheck(incoming, key, manifest, copies)];
       checked.push({
         incoming,
         ...(key ? { key } : {}),
         ...(manifest ? { manifest } : {}),
         ...(boinc ? { boinc } : {}),
         checks,
-        flags: [...flagResult(context), ...(flag ? [flag] : [])],
+        flags: flagResult(context),
         eligible: checks.every((c) => c.passed || !c.eligibility),
       });
     } catch (error) {
@@ -286,70 +232,37 @@ async function judgeEligible(
   return new Map(toJudge.map((c, i) => [c.incoming.resultId, judgements[i]]));
 }
 
-/**
- * Results of the same computation (experiment, script, seed and params, as their workunits said)
- * must agree within the manifest's tolerances: with the first valid complete result of it already
- * in the record or an open results pull request, else with each other. One that does not is
- * suspicious and paid nothing until a person looks; the flag names the other result, the first
- * value that differs and where the two environments differ. Agreement is recorded as a check.
- */
-function compareReplicas(
-  checked: Checked[],
-  judgements: Map<number, Judgement>,
-  earlier: ReadonlyMap<string, Replica>,
-): void {
-  const groups = new Map<string, { c: Checked; replica: Replica }[]>();
-  for (const c of checked) {
-    const { envelope } = c.incoming.entry;
-    const { key } = c;
-    if (!c.eligible || !key || !comparable(envelope)) continue;
-    const replica: Replica = {
-      id: c.incoming.resultId,
-      host: c.boinc?.hostId ?? c.incoming.name.host,
-      envelope,
-      ...(c.incoming.entry.client?.environment ? { environment: c.incoming.entry.client.environment } : {}),
-      where: 'this run',
-    };
-    groups.set(key, [...(groups.get(key) ?? []), { c, replica }]);
-  }
-  for (const [key, group] of groups) {
-    const manifest = group[0]?.c.manifest;
-    const reference = earlier.get(key);
-    // An earlier valid result of the computation is the reference; without one, the run's own majority.
-    const found = reference
-      ? new Map(
-          group.flatMap(({ replica }): [number, [Replica, string]][] => {
-            const how = disagreement(reference.envelope, replica.envelope, manifest);
-            return how ? [[replica.id, [reference, how]]] : [];
-          }),
-        )
-      : disagreements(
-          group.map((g) => g.replica),
-          manifest,
-        );
-    const all = reference ? [reference, ...group.map((g) => g.replica)] : group.map((g) => g.replica);
-    if (all.length < 2) continue;
-    for (const { c, replica } of group) {
-      const others = all.filter((r) => r.id !== replica.id);
-      const problem = found.get(replica.id);
-      const judgement = judgements.get(replica.id);
-      if (problem) {
-        const [other, how] = problem;
-        const finding = `disagrees with result ${other.id} (host ${other.host}, ${other.where}), which ran the same computation: ${how}; ${environmentContrast(replica.environment, other.environment)}`;
-        c.checks.push({ rule: 'replicas', passed: false, eligibility: false, finding });
-        if (judgement) {
-          judgement.verdict = 'suspicious';
-          judgement.flags.push(`replicas: ${finding}`);
-        }
-      } else
-        c.checks.push({
-          rule: 'replicas',
-          passed: true,
-          eligibility: false,
-          finding: `agrees with ${others.length === 1 ? 'result' : 'results'} ${others.map((o) => `${o.id} (host ${o.host})`).join(', ')} within the manifest's tolerances`,
-        });
-    }
-  }
+/** The results of this run that belong to a deployed computation, as settling it needs them. */
+function candidatesOf(checked: readonly Checked[]): Candidate[] {
+  return checked.flatMap((c): Candidate[] => {
+    const input = c.incoming.workunit;
+    if (!c.key || !input) return [];
+    const { envelope, client, received_at: receivedAt } = c.incoming.entry;
+    return [
+      {
+        resultId: c.incoming.resultId,
+        workunit: c.incoming.name.name,
+        host: c.boinc?.hostId ?? c.incoming.name.host,
+        computation: c.key,
+        eligible: c.eligible,
+        ...(envelope ? { envelope } : {}),
+        ...(client?.environment ? { environment: client.environment } : {}),
+        receivedAt,
+        ...(c.manifest ? { manifest: c.manifest } : {}),
+        input,
+      },
+    ];
+  });
+}
+
+/** Where a computation's decision leaves a judged result: outvoted is invalid, held is for a person. */
+function applyStanding(c: Checked, judgement: Judgement, standing: Standing | undefined): void {
+  if (!standing) return;
+  c.checks.push(standing.check);
+  if (standing.standing === 'agreed') return;
+  if (judgement.verdict === 'valid')
+    judgement.verdict = standing.standing === 'outvoted' ? 'invalid' : 'suspicious';
+  judgement.flags.push(`replicas: ${standing.check.finding ?? ''}`);
 }
 
 /** A partial result's share of its planned work, which scales its credit; 1 for a finished one. */
@@ -379,11 +292,12 @@ function runtimeOf(c: Checked): { runtimeSeconds?: number } {
     : {};
 }
 
-function collectedOf(c: Checked, judgement: Judgement): Collected {
+function collectedOf(c: Checked, judgement: Judgement, standing: Standing | undefined): Collected {
   const { incoming } = c;
   judgement.flags.push(...c.flags);
   const workShare = workShareOf(incoming.entry.envelope);
-  const full = proposeCredit(c.manifest?.credit_cap ?? 0, judgement, c.eligible);
+  const paid = c.eligible && (standing === undefined || standing.standing === 'agreed');
+  const full = proposeCredit(c.manifest?.credit_cap ?? 0, judgement, paid);
   if (workShare !== undefined && full > 0)
     judgement.flags.push(
       `partial: did ${Math.round(workShare * 100)}% of its planned work; paid in proportion, ${Math.round(full * workShare)} of ${full}`,
@@ -412,6 +326,9 @@ function collectedOf(c: Checked, judgement: Judgement): Collected {
     ...(incoming.workunit?.manifest_commit ? { manifestCommit: incoming.workunit.manifest_commit } : {}),
     ...(incoming.workunit ? { scriptSha256: incoming.workunit.script_sha256 } : {}),
     ...(c.key ? { replicaKey: c.key } : {}),
+    ...(standing?.replication ? { replication: standing.replication } : {}),
+    ...(c.manifest ? { creditCap: c.manifest.credit_cap } : {}),
+    ...(incoming.workunit ? { cpus: incoming.workunit.cpus } : {}),
     isolation: incoming.entry.client?.isolation ?? 'unknown',
     ...(incoming.entry.client ? { client: incoming.entry.client } : {}),
     ...(judgement.provenance ? { provenance: judgement.provenance } : {}),
@@ -441,14 +358,16 @@ function payEachWorkunitOnce(collected: Collected[], paid: Map<string, number>):
 
 /**
  * One collection run: reads the spool, checks every new result by the rules against what its
- * workunit asked for, asks the judge about the eligible ones, and decides credit in code. What
- * cannot be read or judged is set aside; every other result goes on.
+ * workunit asked for, settles each computation as a quorum (holding back those not yet decided and
+ * asking for the replicas they need), asks the judge about the eligible ones, and decides credit in
+ * code. What cannot be read or judged is set aside; every other result goes on.
  */
 export async function collect(options: CollectOptions): Promise<CollectOutcome> {
   // The record is read once: it answers what is collected already, gives the manifests, and the plots
   // of this run are drawn with it.
   const record = readResearchRecord(options.root, options.validator);
   const existing = existingOf(record);
+  const published = publishedOf(record, options.proposed);
   const intake = readSpool(
     options.spoolDir,
     new Set([...existing.ids, ...options.proposed.results]),
@@ -457,7 +376,21 @@ export async function collect(options: CollectOptions): Promise<CollectOutcome> 
   if (intake.incoming.length >= 500)
     options.progress?.(`collect: ${intake.incoming.length} new results, ${intake.skipped} already collected`);
   const setAside = [...intake.setAside];
-  const checked = await checkAll(intake.incoming, options, record, existing.fingerprints, setAside);
+  const all = await checkAll(intake.incoming, options, record, published.copies, setAside);
+  const settlement = await settle(candidatesOf(all), {
+    ...(options.store ? { store: options.store } : {}),
+    hosts: fleetOf(options),
+    watched: watchedHosts(record),
+    published: published.byComputation,
+    now: (options.now ?? (() => new Date()))(),
+    dryRun: options.dryRun === true,
+  });
+  const held = new Set(settlement.held.flatMap((h) => h.results));
+  if (held.size > 0)
+    options.progress?.(
+      `collect: ${held.size} results wait in the spool until their computations are decided`,
+    );
+  const checked = all.filter((c) => !held.has(c.incoming.resultId));
   const judgements = await judgeEligible(checked, options.judge);
   // A result the judge could not answer now stays in the spool: not collected, judged next run.
   const answered = checked.filter(
@@ -466,14 +399,12 @@ export async function collect(options: CollectOptions): Promise<CollectOutcome> 
   const deferred = checked.length - answered.length;
   if (deferred > 0)
     options.progress?.(`collect: ${deferred} results got no answer from the judge; they wait in the spool`);
-  compareReplicas(
-    answered,
-    judgements as Map<number, Judgement>,
-    new Map([...(options.proposed.replicas ?? new Map()), ...existing.replicas]),
-  );
-  const collected = answered.map((c) =>
-    collectedOf(c, judgements.get(c.incoming.resultId) ?? ineligible(c.checks)),
-  );
+  const collected = answered.map((c) => {
+    const judgement = judgements.get(c.incoming.resultId) ?? ineligible(c.checks);
+    const standing = settlement.standings.get(c.incoming.resultId);
+    applyStanding(c, judgement, standing);
+    return collectedOf(c, judgement, standing);
+  });
   payEachWorkunitOnce(collected, new Map([...existing.paidWorkunits, ...options.proposed.paidWorkunits]));
   const capped = collected.map((item) => ({
     host: item.host,
@@ -491,7 +422,23 @@ export async function collect(options: CollectOptions): Promise<CollectOutcome> 
     deferred,
     skipped: intake.skipped,
     setAside,
+    held: settlement.held,
+    requested: settlement.requested,
     problems: intake.problems,
     record,
+  };
+}
+
+/** The hosts extra replicas may go to, read once when first needed. */
+function fleetOf(options: CollectOptions): () => Promise<readonly Host[]> {
+  let hosts: Promise<readonly Host[]> | undefined;
+  return () => {
+    hosts ??= (async () => {
+      if (options.fleet) return options.fleet.readHosts();
+      const { config } = loadConfig(options.root, options.validator);
+      const file = config?.fleet ?? 'fleet.yaml';
+      return new SnapshotFleet(join(options.root, file), file, options.validator).readHosts().catch(() => []);
+    })();
+    return hosts;
   };
 }

@@ -8,7 +8,7 @@ import { escapeMarkdown } from '../markdown.js';
 import { plotsSection } from '../plots/plots.js';
 import type { CreditEntry, CreditFile } from '../record/credit-file.js';
 import { creditFilePath, dataFile, resultAnchor, reviewFile } from '../record/layout.js';
-import type { ResultIdentity, Review } from '../record/review.js';
+import type { ReplicationReview, ResultIdentity, Review } from '../record/review.js';
 import type { CheckOutcome } from './checks.js';
 import type { Judgement, JudgeProvenance } from './judge.js';
 
@@ -40,6 +40,12 @@ export interface Collected {
   scriptSha256?: string;
   /** The computation its workunit asked for (replicas.ts replicaKey). */
   replicaKey?: string;
+  /** How its computation was decided (collect/quorum.ts). */
+  replication?: ReplicationReview;
+  /** The credit cap of the manifest it was deployed from. */
+  creditCap?: number;
+  /** Cores its workunit gave the script. */
+  cpus?: number;
   /** How the volunteer's client isolated the run. */
   isolation: 'sandbox' | 'limits-only' | 'unknown';
   /** What the volunteer's client reported, when it said anything. */
@@ -79,9 +85,12 @@ export function reviewOf(item: Collected, run: string, batch?: string): Review {
     ...(batch ? { batch } : {}),
     received_at: item.receivedAt,
     ...(item.runtimeSeconds !== undefined ? { runtime_seconds: Number(item.runtimeSeconds.toFixed(3)) } : {}),
+    ...(item.cpus !== undefined ? { cpus: item.cpus } : {}),
     ...(item.manifestCommit ? { manifest_commit: item.manifestCommit } : {}),
     ...(item.scriptSha256 ? { script_sha256: item.scriptSha256 } : {}),
     ...(item.replicaKey ? { replica_key: item.replicaKey } : {}),
+    ...(item.replication ? { replication: item.replication } : {}),
+    ...(item.creditCap !== undefined ? { credit_cap: item.creditCap } : {}),
     ...(item.client?.environment ? { environment: item.client.environment } : {}),
     verdict: item.judgement.verdict,
     outcome: item.outcome,

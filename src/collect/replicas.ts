@@ -7,7 +7,11 @@ import type { ResultRecord } from '../record/research.js';
 export const DEFAULT_RELATIVE = 1e-6;
 
 /** The tolerance of a metric or series: declared in the manifest, else exact for integers. */
-function toleranceOf(manifest: Manifest | undefined, kind: 'metric' | 'series', key: string): Tolerance {
+export function toleranceOf(
+  manifest: Manifest | undefined,
+  kind: 'metric' | 'series',
+  key: string,
+): Tolerance {
   if (kind === 'metric') {
     const spec = manifest?.outputs.metrics[key];
     return spec?.tolerance ?? (spec?.type === 'integer' ? 'exact' : { relative: DEFAULT_RELATIVE });
@@ -15,7 +19,7 @@ function toleranceOf(manifest: Manifest | undefined, kind: 'metric' | 'series', 
   return manifest?.outputs.series?.[key]?.tolerance ?? { relative: DEFAULT_RELATIVE };
 }
 
-function within(a: number, b: number, tolerance: Tolerance): boolean {
+export function within(a: number, b: number, tolerance: Tolerance): boolean {
   if (tolerance === 'exact') return a === b;
   if ('band' in tolerance) return Math.abs(a - b) <= tolerance.band;
   return Math.abs(a - b) <= tolerance.relative * Math.max(Math.abs(a), Math.abs(b));

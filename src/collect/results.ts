@@ -21,13 +21,13 @@ import {
   reviewFile,
   runOfBatch,
 } from '../record/layout.js';
-import { parseDataFile } from '../record/research.js';
+import { parseDataFile, type ResultRecord } from '../record/research.js';
 import type { SchemaValidator } from '../schema/validate.js';
 import { type CollectOptions, type CollectOutcome, collect, type Proposed } from './collect.js';
 import { type SetAside, setAsideEntries } from './intake.js';
 import { type BatchProposal, batchProposals, groupByExperiment } from './proposal.js';
 import { type Collected, isFlagged, metBy } from './record.js';
-import { type Replica, replicaOfRecord } from './replicas.js';
+import type { HeldComputation, RequestedReplica } from './settle.js';
 
 export { RUN_ID };
 
@@ -77,11 +77,7 @@ function experimentSection(proposal: BatchProposal, name: string, items: readonl
   const checks = (m?.acceptance ?? []).map(
     (check) => `\`${describeCheck(check)}\` met by ${metBy(items, m as Manifest, check)} of ${items.length}`,
   );
-  const compared = items.flatMap((i) => i.checks.filter((c) => c.rule === 'replicas'));
-  const agreeing = compared.filter((c) => c.passed).length;
-  const replicas = compared.length
-    ? `Same-seed replicas: ${agreeing} of ${compared.length} result${compared.length === 1 ? '' : 's'} compared with another run of the same seed and params ${agreeing === 1 ? 'agrees' : 'agree'} within the manifest's tolerances${agreeing < compared.length ? `; ${compared.length - agreeing} ${compared.length - agreeing === 1 ? 'does' : 'do'} not, and ${compared.length - agreeing === 1 ? 'is' : 'are'} flagged below` : ''}.`
-    : undefined;
+  const replicas = replicationLine(items);
   return [
     `### ${escapeMarkdown(m?.title ?? name)}`,
     '',
@@ -225,23 +221,37 @@ function creditEntriesOf(text: string): { result: number; workunit: string; cred
 }
 
 /**
- * The first valid complete result of each computation in a batch's data file of an open results
- * pull request, read as the record reads its own; a line that cannot be read is left out (that
- * pull request's own check reports it).
+ * How the computations of a batch were decided, in a sentence: unanimous quorums, ones a
+ * tie-breaker decided, and results held for a person, each group of agreeing results with its hosts.
  */
-function replicasIn(
-  file: string,
-  text: string,
-  validator: SchemaValidator,
-  into: Map<string, Replica>,
-): void {
+function replicationLine(items: readonly Collected[]): string | undefined {
+  const replicated = items.filter(
+    (i) => i.replication && i.replication.classes.flatMap((c) => c.results).length > 1,
+  );
+  if (replicated.length === 0) return undefined;
+  const count = (standing: string) => replicated.filter((i) => i.replication?.standing === standing).length;
+  const disputed = new Map<string, Collected>();
+  for (const item of replicated)
+    if (item.replication && item.replication.classes.length > 1 && item.replicaKey)
+      disputed.set(item.replicaKey, item);
+  const groups = [...disputed.values()]
+    .slice(0, 5)
+    .map(
+      (i) =>
+        `${(i.replication?.classes ?? []).map((c) => `results ${c.results.join(', ')} (hosts ${c.hosts.join(', ')})`).join(' against ')}: ${i.replication?.decided === 'person' ? 'held for a person' : 'decided by tie-breakers'}`,
+    );
+  return `Replicas: ${count('agreed')} of ${replicated.length} result${replicated.length === 1 ? '' : 's'} of replicated computations agree with their quorum${count('outvoted') ? `; ${count('outvoted')} outvoted by tie-breakers, unpaid` : ''}${count('held') ? `; ${count('held')} held for a person, unpaid until one decides` : ''}.${groups.length ? ` Disagreements: ${groups.join('; ')}.` : ''}`;
+}
+
+/**
+ * The results in a batch's data file of an open results pull request, read as the record reads its
+ * own; a line that cannot be read is left out (that pull request's own check reports it).
+ */
+function resultsIn(file: string, text: string, validator: SchemaValidator, into: ResultRecord[]): void {
   const [, experiment = '', name = ''] = file.split('/');
   const batch = batchOfDataFile(name);
   if (!batch) return;
-  for (const result of parseDataFile(text, experiment, file, batch, validator, [])) {
-    const reference = replicaOfRecord(result, 'an open results pull request');
-    if (reference && !into.has(reference.key)) into.set(reference.key, reference.replica);
-  }
+  into.push(...parseDataFile(text, experiment, file, batch, validator, []));
 }
 
 /**
@@ -255,7 +265,7 @@ async function alreadyProposed(
 ): Promise<Proposed & { runs: Set<string> }> {
   const results = new Set<number>();
   const paidWorkunits = new Map<string, number>();
-  const replicas = new Map<string, Replica>();
+  const records: ResultRecord[] = [];
   const runs = new Set<string>();
   const open = await forge.listOpen(RESULTS_BRANCH_PREFIX);
   const declined = (await forge.listClosed(RESULTS_BRANCH_PREFIX)).filter(
@@ -269,7 +279,7 @@ async function alreadyProposed(
       if (legacy) results.add(Number(legacy[1]));
       if (isOpen && file.endsWith('.jsonl') && !file.startsWith(`${CREDIT_DIR}/`)) {
         const data = await forge.readFile(pull, file);
-        if (data !== undefined) replicasIn(file, data, validator, replicas);
+        if (data !== undefined) resultsIn(file, data, validator, records);
         continue;
       }
       if (!file.startsWith(`${CREDIT_DIR}/`) || !file.endsWith('.yaml')) continue;
@@ -288,7 +298,7 @@ async function alreadyProposed(
       }
     }
   }
-  return { results, paidWorkunits, replicas, runs };
+  return { results, paidWorkunits, records, runs };
 }
 
 export interface CollectResultsOptions extends Omit<CollectOptions, 'proposed'> {
@@ -327,6 +337,10 @@ export interface CollectReport {
   batches: BatchSummary[];
   /** Spool entries set aside (moved to the spool's set-aside/ unless a dry run), with the reason. */
   setAside: SetAside[];
+  /** Computations whose results wait in the spool, unpublished, until they are decided. */
+  held: HeldComputation[];
+  /** Replicas asked for to decide computations. */
+  requested: RequestedReplica[];
   dryRun: boolean;
   problems: Problem[];
 }
@@ -339,6 +353,9 @@ export interface JudgedRun {
   collected: CollectOutcome['collected'];
   skipped: number;
   setAside: SetAside[];
+  /** Absent in a run judged before computations were held. */
+  held?: HeldComputation[];
+  requested?: RequestedReplica[];
   problems: Problem[];
 }
 
@@ -369,7 +386,7 @@ export function readJudgedRun(path: string): JudgedRun | undefined {
  * as it was: nobody is judged, and no model paid, twice.
  */
 export async function judgeRun(
-  options: Omit<CollectResultsOptions, 'dryRun' | 'plots'> & { statePath?: string },
+  options: Omit<CollectResultsOptions, 'dryRun' | 'plots'> & { statePath?: string; dryRun?: boolean },
 ): Promise<{ judged: JudgedRun; reused: boolean }> {
   const pending = options.statePath ? readJudgedRun(options.statePath) : undefined;
   if (pending) return { judged: pending, reused: true };
@@ -386,6 +403,8 @@ export async function judgeRun(
     collected: outcome.collected,
     skipped: outcome.skipped,
     setAside: outcome.setAside,
+    held: outcome.held,
+    requested: outcome.requested,
     problems: outcome.problems,
   };
   if (options.statePath) writeFileAtomically(options.statePath, `${JSON.stringify(judged)}\n`);
@@ -462,6 +481,8 @@ export function reportOf(judged: JudgedRun, batches: BatchSummary[], dryRun: boo
     skipped: judged.skipped,
     batches,
     setAside: judged.setAside,
+    held: judged.held ?? [],
+    requested: judged.requested ?? [],
     dryRun,
     problems: judged.problems,
   };

@@ -1,5 +1,5 @@
 import type { BoincStore, CreditSubject, LedgerRow } from '../boinc/store.js';
-import { loadManifest } from '../manifest/load.js';
+import { DeployedManifests, isDeployed } from '../forge/deployed.js';
 import type { Problem } from '../problems.js';
 import { type LocatedEntry, readCreditFiles } from '../record/credit-file.js';
 import { readResearchRecord } from '../record/research.js';
@@ -20,7 +20,8 @@ export interface CreditPlan {
 
 interface RuleContext {
   subject?: CreditSubject;
-  cap?: number;
+  /** The cap of the manifest the result's workunit was deployed from, or why it cannot be had. */
+  cap: Cap;
   /** The collected review of the entry's result in the record on this checkout. */
   review?: Review;
   /** The result an earlier entry pays the same workunit through. */
@@ -43,10 +44,10 @@ const CREDIT_RULES: Record<string, CreditRule> = {
           message: `workunit ${entry.workunit} is not a workunit of experiment ${entry.experiment}`,
         },
   'manifest-exists': ({ entry }, { cap }) =>
-    cap === undefined
+    'missing' in cap
       ? {
           key: 'experiment',
-          message: `no valid manifest manifests/${entry.experiment}.yaml gives this experiment's credit cap`,
+          message: `no credit cap for result ${entry.result}: ${cap.missing}; nothing is paid without the manifest it was deployed from`,
         }
       : undefined,
   'known-result': ({ entry }, { subject }) =>
@@ -89,7 +90,9 @@ const CREDIT_RULES: Record<string, CreditRule> = {
       : undefined;
   },
   'passed-checks': ({ entry }, { review }) => {
-    const failed = (review?.checks ?? []).filter((c) => !c.passed).map((c) => c.rule);
+    // A hold (replicas that disagree, a straggler) is for a person: a reviewer may pay it. Any other
+    // failed check found the result forged or unusable, and nobody pays that.
+    const failed = (review?.checks ?? []).filter((c) => !c.passed && !HOLDS.has(c.rule)).map((c) => c.rule);
     return entry.credit > 0 && failed.length > 0
       ? {
           key: 'credit',
@@ -105,10 +108,10 @@ const CREDIT_RULES: Record<string, CreditRule> = {
         }
       : undefined,
   'within-cap': ({ entry }, { cap }) =>
-    cap !== undefined && entry.credit > cap
+    'amount' in cap && entry.credit > cap.amount
       ? {
           key: 'credit',
-          message: `credit ${entry.credit} is above the experiment's credit_cap ${cap}; expected 0 to ${cap}`,
+          message: `credit ${entry.credit} is above the credit_cap ${cap.amount} of ${cap.source}; expected 0 to ${cap.amount}`,
         }
       : undefined,
   'valid-verdict': ({ entry }) =>
@@ -119,6 +122,38 @@ const CREDIT_RULES: Record<string, CreditRule> = {
         }
       : undefined,
 };
+
+/** Failed checks that hold a result for a person rather than refuse it (collect/settle.ts). */
+const HOLDS = new Set(['replicas']);
+
+/** A credit cap and where it comes from, or why there is none. */
+type Cap = { amount: number; source: string } | { missing: string };
+
+/**
+ * The cap a result's credit is held to: the credit_cap of the manifest its workunit was deployed
+ * from (deploy/deployed.ts, the commit its review names). Where this checkout lacks that commit (a
+ * pull request's shallow check), the cap collect recorded in the review; credit apply itself needs
+ * the history, and refuses without it.
+ */
+async function capOf(
+  review: Review | undefined,
+  deployed: DeployedManifests,
+  recordedIsEnough: boolean,
+): Promise<Cap> {
+  if (!review) return { missing: 'it has no collected review' };
+  const found = await deployed.of(review.experiment, review.manifest_commit);
+  if (isDeployed(found))
+    return {
+      amount: found.manifest.credit_cap,
+      source: `manifests/${review.experiment}.yaml at ${found.commit.slice(0, 12)}, which it was deployed from`,
+    };
+  if (recordedIsEnough && review.credit_cap !== undefined)
+    return {
+      amount: review.credit_cap,
+      source: 'the manifest it was deployed from, as its review records it',
+    };
+  return { missing: found.missing };
+}
 
 /** The entries in file order, each result once: a second listing is a problem at its place. */
 function listedOnce(entries: readonly LocatedEntry[], problems: Problem[]): LocatedEntry[] {
@@ -156,20 +191,24 @@ function reviewsOf(root: string, validator: SchemaValidator): Map<number, Review
  * in the record, one paid result per workunit, no result listed twice. (The database rules wait
  * for `credit apply`.)
  */
-export function checkCreditFiles(options: { root: string; validator: SchemaValidator }): Problem[] {
+export async function checkCreditFiles(options: {
+  root: string;
+  validator: SchemaValidator;
+}): Promise<Problem[]> {
   const read = readCreditFiles(options.root, options.validator);
   // Without credit files there is nothing to check, and the record is not read at all.
   if (read.files.length === 0) return [];
   const reviews = reviewsOf(options.root, options.validator);
-  const caps = manifestCaps(options.root, options.validator, read.entries);
+  const deployed = new DeployedManifests(options.root, options.validator);
   const problems: Problem[] = [...read.problems];
   const paidWorkunits = new Map<string, number>();
   for (const located of listedOnce(read.entries, problems)) {
     const { entry } = located;
     const paidThrough = paidWorkunits.get(entry.workunit);
+    const review = reviews.get(entry.result);
     const context: RuleContext = {
-      cap: caps.get(entry.experiment),
-      review: reviews.get(entry.result),
+      cap: await capOf(review, deployed, true),
+      ...(review ? { review } : {}),
       ...(paidThrough !== undefined ? { paidThrough } : {}),
     };
     const findings = Object.entries(CREDIT_RULES)
@@ -213,7 +252,7 @@ export async function planCredit(options: {
   const reviews = reviewsOf(options.root, options.validator);
   const ledger = await options.store.ledger();
   const granted = new Map(ledger.map((row) => [row.resultId, row]));
-  const caps = manifestCaps(options.root, options.validator, read.entries);
+  const deployed = new DeployedManifests(options.root, options.validator);
   const unknown = [...new Set(read.entries.map((e) => e.entry.result).filter((id) => !granted.has(id)))];
   const subjects = await options.store.creditSubjects(unknown);
   const plan: CreditPlan = {
@@ -243,10 +282,12 @@ export async function planCredit(options: {
         );
       continue;
     }
+    const review = reviews.get(entry.result);
+    const subject = subjects.get(entry.result);
     const context: RuleContext = {
-      subject: subjects.get(entry.result),
-      cap: caps.get(entry.experiment),
-      review: reviews.get(entry.result),
+      cap: await capOf(review, deployed, false),
+      ...(subject ? { subject } : {}),
+      ...(review ? { review } : {}),
       ...(paidThrough !== undefined ? { paidThrough } : {}),
     };
     const findings = Object.entries(CREDIT_RULES).flatMap(([name, rule]) => {
@@ -260,20 +301,6 @@ export async function planCredit(options: {
     }
   }
   return plan;
-}
-
-function manifestCaps(
-  root: string,
-  validator: SchemaValidator,
-  entries: readonly LocatedEntry[],
-): Map<string, number> {
-  const caps = new Map<string, number>();
-  for (const experiment of new Set(entries.map((e) => e.entry.experiment))) {
-    const loaded = loadManifest(root, `manifests/${experiment}.yaml`, validator);
-    if (loaded.manifest && loaded.manifest.name === experiment)
-      caps.set(experiment, loaded.manifest.credit_cap);
-  }
-  return caps;
 }
 
 export interface GrantedEntry {

@@ -1,16 +1,18 @@
 import { join } from 'node:path';
 import type { JobBounds, JobCreator, JobSpec } from '../boinc/jobs.js';
 import { type PublishedScript, publishScript } from '../boinc/publish.js';
-import type { BoincStore } from '../boinc/store.js';
+import type { BoincStore, DeployedWorkunit } from '../boinc/store.js';
 import { type CheckReport, runCheck } from '../check/run.js';
 import { InvalidInputError } from '../errors.js';
 import type { FleetSource } from '../fleet/types.js';
 import type { Manifest } from '../manifest/types.js';
 import { countErrors } from '../problems.js';
+import { type ResearchRecord, readResearchRecord } from '../record/research.js';
 import type { SchemaValidator } from '../schema/validate.js';
-import { renderWorkunitInput, type WorkunitInput } from '../workunit/input.js';
+import type { WorkunitInput } from '../workunit/input.js';
 import { WorkunitName } from '../workunit/name.js';
 import type { ManifestPlan, PlannedWorkunit } from '../workunit/plan.js';
+import { type DeploymentContext, rowsToCreate } from './computations.js';
 
 /** Assumed speed of one volunteer core, for BOINC's runtime estimates (1 GFLOPS). */
 const FLOPS_PER_CORE = 1e9;
@@ -28,7 +30,16 @@ export interface DeployOptions {
   root: string;
   validator: SchemaValidator;
   python: string;
-  store: Pick<BoincStore, 'existingWorkunits' | 'cancelUnsentWorkunits'>;
+  store: Pick<
+    BoincStore,
+    | 'existingWorkunits'
+    | 'cancelUnsentWorkunits'
+    | 'workunitStates'
+    | 'deployedWorkunits'
+    | 'uncreatedWorkunits'
+    | 'recordWorkunits'
+    | 'usedSeeds'
+  >;
   /** Without a target nothing is published, created or cancelled: a dry run. */
   target?: DeployTarget;
   fleet?: FleetSource;
@@ -138,49 +149,90 @@ async function reconcile(check: CheckReport, options: DeployOptions): Promise<De
     active.flatMap(({ plan }) => plan.workunits.map((wu) => wu.name)),
   );
   const items: DeployItem[] = [];
-  const jobs: { job: JobSpec; experiment: string }[] = [];
-  for (const { manifest, plan } of active) {
-    const item = (wu: PlannedWorkunit, state: DeployState): DeployItem => ({
-      name: wu.name,
-      experiment: manifest.name,
-      host: wu.host,
-      state,
-    });
-    const missing = plan.workunits.filter((wu) => !present.has(wu.name));
-    items.push(...plan.workunits.filter((wu) => present.has(wu.name)).map((wu) => item(wu, 'present')));
-    if (missing.length === 0) continue;
-    if (!options.target) {
-      items.push(...missing.map((wu) => item(wu, 'planned')));
-      continue;
-    }
-    const script = publish(manifest, options.root, options.target);
-    for (const wu of missing) {
-      const input = workunitInputOf(manifest, plan, wu, script.url, options.target.manifestCommit);
-      jobs.push({
+  for (const { manifest, plan } of active)
+    for (const wu of plan.workunits)
+      items.push({
+        name: wu.name,
         experiment: manifest.name,
-        job: {
-          wuName: wu.name,
-          host: wu.host,
-          input: renderWorkunitInput(input, options.validator),
-          bounds: boundsFor(manifest, wu),
-        },
+        host: wu.host,
+        state: present.has(wu.name) ? 'present' : 'planned',
       });
-    }
+  const { target } = options;
+  if (!target) return items;
+  await recordComputations(check, present, target, options);
+  const jobs = await jobsToCreate(active, options);
+  const created = jobs.length > 0 ? await target.jobCreator.createJobs(jobs.map((j) => j.job)) : undefined;
+  const failed = new Map((created?.failed ?? []).map((f) => [f.name, f.reason]));
+  return [
+    ...items.filter((item) => item.state === 'present'),
+    ...jobs.map(({ job, experiment }): DeployItem => {
+      const reason = failed.get(job.wuName);
+      return {
+        name: job.wuName,
+        experiment,
+        host: job.host,
+        state: reason ? 'failed' : 'created',
+        ...(reason ? { reason } : {}),
+      };
+    }),
+  ];
+}
+
+/**
+ * Records every workunit BOINC does not have yet, before create_work runs: each computation with a
+ * seed drawn for it (or the one its untouched siblings have), shadow replicas beside hosts under
+ * watch. Returns the names recorded.
+ */
+async function recordComputations(
+  check: CheckReport,
+  present: ReadonlySet<string>,
+  target: DeployTarget,
+  options: DeployOptions,
+): Promise<void> {
+  let record: ResearchRecord | undefined;
+  const context: DeploymentContext = {
+    store: options.store,
+    validator: options.validator,
+    ...(check.hosts ? { hosts: check.hosts } : {}),
+    record: () => {
+      record ??= readResearchRecord(options.root, options.validator);
+      return record;
+    },
+    now: Math.floor(Date.now() / 1000),
+  };
+  const recorded: DeployedWorkunit[] = [];
+  for (const { manifest, plan } of check.deployable.filter((item) => !item.manifest.retired)) {
+    if (plan.workunits.every((wu) => present.has(wu.name))) continue;
+    const script = publish(manifest, options.root, target);
+    const { rows } = await rowsToCreate(
+      manifest,
+      plan,
+      (wu) => workunitInputOf(manifest, plan, wu, script.url, target.manifestCommit),
+      (wu) => boundsFor(manifest, wu),
+      context,
+    );
+    recorded.push(...rows);
   }
-  if (jobs.length === 0 || !options.target) return items;
-  const outcome = await options.target.jobCreator.createJobs(jobs.map((j) => j.job));
-  const failed = new Map(outcome.failed.map((f) => [f.name, f.reason]));
-  for (const { job, experiment } of jobs) {
-    const reason = failed.get(job.wuName);
-    items.push({
-      name: job.wuName,
-      experiment,
-      host: job.host,
-      state: reason ? 'failed' : 'created',
-      ...(reason ? { reason } : {}),
-    });
-  }
-  return items;
+  await options.store.recordWorkunits(recorded);
+}
+
+/**
+ * The jobs deploy creates: every open recorded workunit BOINC has no row for. A planned one only
+ * while its manifest still plans it; a replica the project chose (tie-breaker, replacement, shadow)
+ * while its experiment is active.
+ */
+async function jobsToCreate(
+  active: CheckReport['deployable'],
+  options: DeployOptions,
+): Promise<{ job: JobSpec; experiment: string }[]> {
+  const planned = new Set(active.flatMap(({ plan }) => plan.workunits.map((wu) => wu.name)));
+  const experiments = new Set(active.map(({ manifest }) => manifest.name));
+  return (await options.store.uncreatedWorkunits())
+    .filter((row) => (row.kind === 'planned' ? planned.has(row.name) : experiments.has(row.experiment)))
+    .map((row) => ({
+      experiment: row.experiment,
+      job: { wuName: row.name, host: row.host, input: Buffer.from(row.input), bounds: row.bounds },
+    }));
 }
 
 function publish(manifest: Manifest, root: string, target: DeployTarget): PublishedScript {

@@ -27,6 +27,21 @@ function problemAt(m: ValidManifest, path: DocPath, rule: string, message: strin
   return { file: m.file, ...position, path: formatPath(path), rule, message, severity: 'error' };
 }
 
+/** A computation must be allowed at least the results its quorum needs. */
+const replicationRange: ManifestRule = (m) => {
+  const { quorum, max_results: max } = m.manifest.replication ?? {};
+  return quorum !== undefined && max !== undefined && max < quorum
+    ? [
+        problemAt(
+          m,
+          ['replication', 'max_results'],
+          'replication-range',
+          `max_results ${max} is below quorum ${quorum}; a computation could never be decided (expected max_results >= ${quorum})`,
+        ),
+      ]
+    : [];
+};
+
 const scriptFile: ManifestRule = (m, context) =>
   context.fileExists(m.manifest.script)
     ? []
@@ -339,6 +354,7 @@ const plotSeries: ManifestRule = (m) => {
 
 /** Rules beyond the schema, by id; each is small and reports every finding it has. */
 export const MANIFEST_RULES: Readonly<Record<string, ManifestRule>> = {
+  'replication-range': replicationRange,
   'script-file': scriptFile,
   'script-name': scriptName,
   'manifest-file-name': manifestFileName,

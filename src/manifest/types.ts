@@ -14,6 +14,8 @@ export interface Manifest {
   seed: SeedPolicy;
   /** How much work one workunit does, sized by the planner (see schemas/manifest.schema.json). */
   work?: WorkSpec;
+  /** How the results of one computation are decided (see schemas/manifest.schema.json). */
+  replication?: Replication;
   outputs: Outputs;
   acceptance?: AcceptanceCheck[];
   /** The literature the hypothesis comes from. */
@@ -45,6 +47,11 @@ export interface Target {
   host: number;
   replicas?: number;
   params?: Record<string, ParamValue>;
+}
+
+export interface Replication {
+  quorum?: number;
+  max_results?: number;
 }
 
 export interface SeedPolicy {

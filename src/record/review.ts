@@ -12,6 +12,20 @@ export interface ResultIdentity {
   team?: number;
 }
 
+/**
+ * How the computation a result belongs to was decided (collect/quorum.ts): unanimous (every result
+ * agreed, at least the quorum of them), tie-breakers (replicas sent after a disagreement agreed with
+ * one side), alone (a computation of one result, quorum 1), person (no rule could decide: a reviewer
+ * does). Its standing: agreed with the decision, outvoted by it, or held for a person.
+ */
+export interface ReplicationReview {
+  decided: 'unanimous' | 'tie-breakers' | 'alone' | 'person';
+  standing: 'agreed' | 'outvoted' | 'held';
+  quorum: number;
+  /** Each group of results that agree with one another, with their hosts. */
+  classes: { results: number[]; hosts: number[] }[];
+}
+
 export interface Review extends ResultIdentity {
   run: string;
   /** The batch of the run the result is recorded in (record/layout.ts); absent in the old layout. */
@@ -19,11 +33,17 @@ export interface Review extends ResultIdentity {
   received_at: string;
   /** BOINC's measured elapsed time, else the client's. */
   runtime_seconds?: number;
+  /** Cores the workunit gave the script (its wu.json). */
+  cpus?: number;
   /** From the workunit's wu.json. */
   manifest_commit?: string;
   script_sha256?: string;
   /** The computation the workunit asked for (collect/replicas.ts replicaKey). */
   replica_key?: string;
+  /** How its computation was decided, when it had replicas. */
+  replication?: ReplicationReview;
+  /** The credit cap of the manifest the workunit was deployed from: what credit apply holds it to. */
+  credit_cap?: number;
   /** What the run's numbers may depend on beyond seed and params, as the client found it. */
   environment?: RunEnvironment;
   verdict: Verdict;

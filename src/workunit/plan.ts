@@ -96,13 +96,18 @@ export function replicasOf(
 }
 
 /** Cores of `cpus` the work keeps busy. */
-function busyCores(work: WorkSpec, cpus: number): number {
+export function busyCores(work: WorkSpec, cpus: number): number {
   return Math.max(1, Math.min(cpus, work.max_cores ?? cpus));
 }
 
+/** The work of `units`, in 10^9 operations as BOINC's benchmark counts them. */
+export function workGflop(work: WorkSpec, units: number): number {
+  return (work.base_gflop ?? 0) + units * work.gflop;
+}
+
 /** Seconds `units` of work take on a host using `cpus` cores, at `fpops` per core. */
-function workSeconds(work: WorkSpec, units: number, fpops: number, cpus: number): number {
-  return (((work.base_gflop ?? 0) + units * work.gflop) * 1e9) / (fpops * busyCores(work, cpus));
+export function workSeconds(work: WorkSpec, units: number, fpops: number, cpus: number): number {
+  return (workGflop(work, units) * 1e9) / (fpops * busyCores(work, cpus));
 }
 
 /** The most units a host does in `seconds`, unbounded by the work's min and max. */

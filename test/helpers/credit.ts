@@ -1,7 +1,9 @@
 import { stringify } from 'yaml';
 import type { CreditEntry } from '../../src/record/credit-file.js';
 import { WorkunitName } from '../../src/workunit/name.js';
+import { git } from './git.js';
 import type { Sql } from './mariadb.js';
+import { makeRepo, writeFile } from './repo.js';
 
 /** A finished result of our app, as a credit file names it. */
 export interface FinishedResult {
@@ -175,7 +177,11 @@ export function workunitName(experiment: string, host: number, replica: number):
  * The record lines that collect would have written for credit entries (results/<experiment>/<run>.jsonl),
  * so that `credit apply` finds the collected review each entry names.
  */
-export function recordFiles(run: string, entries: readonly CreditLine[]): Record<string, string> {
+export function recordFiles(
+  run: string,
+  entries: readonly CreditLine[],
+  manifestCommit?: string,
+): Record<string, string> {
   const files: Record<string, string> = {};
   for (const entry of entries) {
     const path = `results/${entry.experiment}/${run}.jsonl`;
@@ -195,6 +201,7 @@ export function recordFiles(run: string, entries: readonly CreditLine[]): Record
       proposed_credit: typeof entry.credit === 'number' && entry.credit >= 0 ? entry.credit : 0,
       judged_by: 'rules',
       checks: [{ rule: 'envelope-schema', passed: true }],
+      ...(manifestCommit ? { manifest_commit: manifestCommit } : {}),
     };
     const line = {
       result: entry.result,
@@ -204,4 +211,24 @@ export function recordFiles(run: string, entries: readonly CreditLine[]): Record
     files[path] = `${files[path] ?? ''}${JSON.stringify(line)}\n`;
   }
   return files;
+}
+
+/**
+ * A git repository as credit apply reads it: `files` (the manifests) committed first, as deploy saw
+ * them, then what `later` makes of that commit (credit files, and the reviews that name it as their
+ * workunits' manifest commit) committed on top. Returns the repository's path.
+ */
+export function committedRepo(
+  files: Record<string, string>,
+  later: (manifestCommit: string) => Record<string, string>,
+): string {
+  const root = makeRepo(files);
+  git(root, 'init', '--quiet', '--initial-branch=main');
+  git(root, 'add', '.');
+  git(root, 'commit', '--quiet', '-m', 'Manifests');
+  const commit = git(root, 'rev-parse', 'HEAD');
+  for (const [path, text] of Object.entries(later(commit))) writeFile(root, path, text);
+  git(root, 'add', '.');
+  git(root, 'commit', '--quiet', '-m', 'Results');
+  return root;
 }
