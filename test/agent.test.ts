@@ -191,6 +191,7 @@ describe('axiom agent', () => {
 
   it('grants exactly what the merge put on main, not what the results branch says afterwards', async () => {
     const { origin, clone } = lab();
+    const deployedFrom = git(clone, 'rev-parse', 'HEAD');
     await reconcileOnce(await options(origin));
     const items = [60, 267].map((host, i) => ({
       workunit: workunitName('mean_test', host, i),
@@ -212,7 +213,10 @@ describe('axiom agent', () => {
     git(clone, 'checkout', '--quiet', '-b', 'axiom/results-x');
     commitOnBranch(
       clone,
-      { [`results/credit/${run}.yaml`]: creditYaml(run, entries), ...recordFiles(run, entries) },
+      {
+        [`results/credit/${run}.yaml`]: creditYaml(run, entries),
+        ...recordFiles(run, entries, deployedFrom),
+      },
       'axiom/results-x',
     );
     git(clone, 'checkout', '--quiet', 'main');
@@ -220,7 +224,7 @@ describe('axiom agent', () => {
     const edited = entries.map((e, i) => (i === 0 ? { ...e, credit: 2 } : e));
     commitOnMain(
       clone,
-      { [`results/credit/${run}.yaml`]: creditYaml(run, edited), ...recordFiles(run, edited) },
+      { [`results/credit/${run}.yaml`]: creditYaml(run, edited), ...recordFiles(run, edited, deployedFrom) },
       'Results (edited)',
     );
     // Afterwards someone pushes a bigger claim to the old branch.

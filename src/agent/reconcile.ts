@@ -1,4 +1,6 @@
+import { InvalidInputError } from '../errors.js';
 import type { CommitReport, CommitReporter } from '../forge/reports.js';
+import { formatProblem } from '../problems.js';
 import type { MainBranch } from './main-branch.js';
 import { collectDue, collectStage, creditStage, deployStage, type StagePorts } from './stages.js';
 import { type AgentState, readState, type StageOutcome, writeState } from './state.js';
@@ -58,6 +60,9 @@ const STAGES: Stage[] = [
     },
   },
 ];
+
+/** The problems a failed stage lists in the report, at most. */
+const MAX_PROBLEMS = 50;
 
 export async function reconcileOnce(options: AgentOptions): Promise<PassReport> {
   const checkpoint = options.checkpoint ?? (() => {});
@@ -128,12 +133,18 @@ async function runStage(
   } catch (error) {
     const message = (error as Error).message.split('\n')[0] ?? String(error);
     options.log(`agent: ${stage} failed: ${message}`);
+    const problems =
+      error instanceof InvalidInputError
+        ? error.problems.slice(0, MAX_PROBLEMS).map((p) => `- ${formatProblem(p)}`)
+        : [];
     return {
       stage,
       commit,
       ok: false,
       line: `${stage} failed`,
-      detail: `### ${stage}\n\nfailed: ${message}`,
+      detail: [`### ${stage}\n\nfailed: ${message}`, ...(problems.length ? ['', ...problems] : [])].join(
+        '\n',
+      ),
       at: options.now().toISOString(),
     };
   }
