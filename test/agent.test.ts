@@ -9,6 +9,7 @@ import { parseCommandArgs } from '../src/cli/command.js';
 import { COMMANDS } from '../src/cli/main.js';
 import { readEnvironment } from '../src/env/environment.js';
 import { LocalReports } from '../src/forge/reports.js';
+import { deployed, honestRun, makeAttackLab, returnResult, workunitOn } from './helpers/attack-lab.js';
 import { createTestProject, type TestProject } from './helpers/boinc-project.js';
 import { creditYaml, insertFinishedResults, recordFiles, workunitName } from './helpers/credit.js';
 import { git, makeLab } from './helpers/git.js';
@@ -257,3 +258,59 @@ function commitOnBranch(clone: string, files: Record<string, string>, branch: st
   git(clone, 'commit', '--quiet', '-m', `results on ${branch}`);
   git(clone, 'push', '--quiet', '--force', 'origin', branch);
 }
+
+describe('the agent and the quorum', () => {
+  it('creates the tie-breaker collect asks for in the same pass, without waiting for main to move', async () => {
+    const attack = await makeAttackLab([60, 267, 209]);
+    try {
+      const env = {
+        ...attack.env,
+        AXIOM_AGENT_REMOTE: attack.lab.origin,
+        AXIOM_AGENT_DIR: join(scratch, 'agent'),
+      };
+      const pass = async () => {
+        const args = parseCommandArgs(COMMANDS.get('agent') as never, [
+          '--once',
+          '--collect-every',
+          '0',
+        ]) as AgentArgs;
+        const io = {
+          stdout: { write: () => true },
+          stderr: { write: () => true },
+          env: {},
+          cwd: scratch,
+          isTTY: false,
+        };
+        return reconcileOnce(await passOptions(readEnvironment(env, scratch), io, args));
+      };
+      await pass();
+      const inputs = await deployed(attack);
+      expect(inputs.size).toBe(3);
+      // Two colluders return the same fabrication, one host the honest result: two against one decides nothing.
+      const honest = await honestRun(attack, workunitOn(inputs, 209));
+      const fabricated = structuredClone(honest);
+      fabricated.envelope.metrics.spread *= 1.5;
+      fabricated.envelope.metrics.final *= 1.5;
+      await returnResult(attack, workunitOn(inputs, 60), 60, fabricated);
+      await returnResult(attack, workunitOn(inputs, 267), 267, fabricated);
+      await returnResult(attack, workunitOn(inputs, 209), 209, honest);
+      const disputed = await pass();
+      const collect = disputed.stages.find((s) => s.stage === 'collect');
+      expect(collect?.ok).toBe(true);
+      const tie = [...(await deployed(attack)).values()].find((i) => i.kind === 'tie-breaker');
+      expect(tie).toBeDefined();
+      // The tie-breaker is in BOINC already: the pass deployed after collecting.
+      const [rows] = await attack.project.db.connection.query<RowDataPacket[]>(
+        'SELECT name FROM workunit WHERE name = ?',
+        [tie?.wu_name],
+      );
+      expect(rows).toHaveLength(1);
+      expect(disputed.stages.find((s) => s.stage === 'deploy')).toMatchObject({
+        ok: true,
+        line: 'deploy: 1 created, 0 failed',
+      });
+    } finally {
+      await attack.cleanup();
+    }
+  }, 240_000);
+});

@@ -745,7 +745,9 @@ describe('the research record keeps its integrity', () => {
     spoolUpload(later as number, wu(60, 0), { envelope: envelope(7, 0.01) });
     const next = JSON.parse((await collectRun('2026-11-25T130000Z')).stdout);
     // Its computation's numbers are public by now: held for a person as well as unpaid for its workunit.
-    expect(next.collected).toMatchObject([{ result: later, credit: 0, failed: ['replicas', 'one-per-workunit'] }]);
+    expect(next.collected).toMatchObject([
+      { result: later, credit: 0, failed: ['replicas', 'one-per-workunit'] },
+    ]);
   });
 
   it("judges the runtime by BOINC's measurement: a result that ran a tenth of its planned time is not paid", async () => {

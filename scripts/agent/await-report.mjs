@@ -3,9 +3,12 @@
 // into the job summary. When main has moved past this commit, the agent acts on the newer tip,
 // which contains this one: its report there is shown instead. Fails when the agent reports a
 // failure, or has reported nothing within AXIOM_AGENT_WAIT seconds (default 1800): then the agent
-// is not running, or cannot reach GitHub. Standard library only.
+// is not running, or cannot reach GitHub. Only the agent's own App's check runs count: any App, and
+// a workflow on any branch with its GITHUB_TOKEN, may create a check run of the same name. Standard
+// library only.
 //   GITHUB_TOKEN (checks: read, contents: read), GITHUB_API_URL, GITHUB_REPOSITORY, GITHUB_SHA,
 //   GITHUB_STEP_SUMMARY  set by GitHub Actions
+//   AXIOM_AGENT_APP_ID  the agent's GitHub App's numeric App ID (its settings page shows it)
 //   AXIOM_AGENT_WAIT, AXIOM_AGENT_POLL  seconds (defaults 1800 and 15)
 import { appendFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -17,6 +20,7 @@ const sha = process.env.GITHUB_SHA ?? '';
 const wait = Number(process.env.AXIOM_AGENT_WAIT ?? 1800);
 const poll = Number(process.env.AXIOM_AGENT_POLL ?? 15);
 const summary = process.env.GITHUB_STEP_SUMMARY;
+const appId = process.env.AXIOM_AGENT_APP_ID ?? '';
 
 async function get(path) {
   const response = await fetch(`${api}${path}`, {
@@ -33,12 +37,12 @@ async function get(path) {
   return response.json();
 }
 
-/** The agent's latest completed report on a commit, if any. */
+/** The agent's latest completed report on a commit, if any: its own App's run, never another's. */
 async function reportOn(commit) {
   const { check_runs: runs } = await get(
-    `/repos/${repository}/commits/${commit}/check-runs?check_name=${encodeURIComponent(CHECK_NAME)}&filter=latest`,
+    `/repos/${repository}/commits/${commit}/check-runs?check_name=${encodeURIComponent(CHECK_NAME)}&app_id=${appId}&filter=latest`,
   );
-  return runs.find((r) => r.status === 'completed');
+  return runs.find((r) => r.status === 'completed' && String(r.app?.id) === appId);
 }
 
 function write(text) {
@@ -50,7 +54,17 @@ if (!/^[0-9a-f]{40}$/.test(sha) || !/^[^/]+\/[^/]+$/.test(repository)) {
   console.error('GITHUB_SHA and GITHUB_REPOSITORY must be set (this runs in GitHub Actions)');
   process.exit(1);
 }
+if (!/^[1-9][0-9]*$/.test(appId)) {
+  console.error(
+    `AXIOM_AGENT_APP_ID must be the agent's GitHub App's numeric App ID (the variable of the agent environment); found ${JSON.stringify(appId)}`,
+  );
+  process.exit(1);
+}
 const deadline = Date.now() + wait * 1000;
+process.on('uncaughtException', (error) => {
+  console.error(`cannot read the agent's report: ${error.message}`);
+  process.exit(1);
+});
 for (;;) {
   let report = await reportOn(sha);
   let on = sha;

@@ -2,7 +2,14 @@ import { InvalidInputError } from '../errors.js';
 import type { CommitReport, CommitReporter } from '../forge/reports.js';
 import { formatProblem } from '../problems.js';
 import type { MainBranch } from './main-branch.js';
-import { collectDue, collectStage, creditStage, deployStage, type StagePorts } from './stages.js';
+import {
+  assimilatorStage,
+  collectDue,
+  collectStage,
+  creditStage,
+  deployStage,
+  type StagePorts,
+} from './stages.js';
 import { type AgentState, readState, type StageOutcome, writeState } from './state.js';
 
 /**
@@ -36,7 +43,7 @@ export interface PassReport {
 
 type Stage = {
   name: StageOutcome['stage'];
-  due: (state: AgentState, commit: string) => boolean;
+  due: (state: AgentState, commit: string, options: AgentOptions) => boolean;
   run: (root: string, commit: string, options: AgentOptions) => Promise<StageOutcome>;
   done: (state: AgentState, commit: string, outcome: StageOutcome, now: Date) => void;
 };
@@ -59,7 +66,17 @@ const STAGES: Stage[] = [
       s.credited = c;
     },
   },
+  {
+    name: 'assimilate',
+    // Checked on every new commit (an upgrade may have moved the installation), and until it is ready.
+    due: (s, c, o) => o.assimilator !== undefined && s.assimilatorChecked !== c,
+    run: assimilatorStage,
+    done: (s, c, o) => {
+      if (o.ok) s.assimilatorChecked = c;
+    },
+  },
 ];
+const DEPLOY = STAGES[0] as Stage;
 
 /** The problems a failed stage lists in the report, at most. */
 const MAX_PROBLEMS = 50;
@@ -71,7 +88,7 @@ export async function reconcileOnce(options: AgentOptions): Promise<PassReport> 
   await options.main.prepare();
   const tip = await options.main.remoteTip();
   const collecting = collectDue(options.spoolDir, state.collected, options.collectEvery, now);
-  const pending = STAGES.filter((s) => s.due(state, tip));
+  const pending = STAGES.filter((s) => s.due(state, tip, options));
   if (state.commit === tip && pending.length === 0 && state.reported === tip && !collecting)
     return { commit: tip, action: 'idle', stages: [] };
 
@@ -93,14 +110,9 @@ export async function reconcileOnce(options: AgentOptions): Promise<PassReport> 
       summary: '',
     });
 
-  for (const stage of STAGES.filter((s) => s.due(state, fetched))) {
+  for (const stage of STAGES.filter((s) => s.due(state, fetched, options))) {
     if ((await options.main.remoteTip()) !== fetched) return { commit: fetched, action: 'moved', stages: [] };
-    checkpoint(`${stage.name}:before`);
-    const result = await runStage(stage.name, fetched, () => stage.run(root, fetched, options), options);
-    checkpoint(`${stage.name}:after`);
-    stage.done(state, fetched, result, options.now());
-    state.stages[stage.name] = result;
-    writeState(options.statePath, state);
+    await passStage(stage, state, fetched, options);
   }
   if (collecting) {
     const result = await runStage(
@@ -111,7 +123,10 @@ export async function reconcileOnce(options: AgentOptions): Promise<PassReport> 
     );
     if (result.ok) state.collected = options.now().toISOString();
     state.stages.collect = result;
+    // Collect asks for tie-breaker and replacement replicas by recording them; deploy creates them.
+    if (result.ok) delete state.deployed;
     writeState(options.statePath, state);
+    if (result.ok) await passStage(DEPLOY, state, fetched, options);
   }
   checkpoint('report:before');
   const report = composeReport(state, fetched);
@@ -119,6 +134,27 @@ export async function reconcileOnce(options: AgentOptions): Promise<PassReport> 
   state.reported = fetched;
   writeState(options.statePath, state);
   return { commit: fetched, action: 'reconciled', stages: Object.values(state.stages), report };
+}
+
+/** Runs one stage and records its outcome; it is marked done only when it finished. */
+async function passStage(
+  stage: Stage,
+  state: AgentState,
+  commit: string,
+  options: AgentOptions,
+): Promise<void> {
+  const checkpoint = options.checkpoint ?? (() => {});
+  checkpoint(`${stage.name}:before`);
+  const result = await runStage(
+    stage.name,
+    commit,
+    () => stage.run(options.main.dir, commit, options),
+    options,
+  );
+  checkpoint(`${stage.name}:after`);
+  stage.done(state, commit, result, options.now());
+  state.stages[stage.name] = result;
+  writeState(options.statePath, state);
 }
 
 /** A stage that throws is a failed stage: reported, not marked done, tried again by the next pass. */

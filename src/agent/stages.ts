@@ -9,6 +9,7 @@ import { type DeployTarget, deployManifests } from '../deploy/deploy.js';
 import type { Forge } from '../forge/forge.js';
 import { countErrors, formatProblem } from '../problems.js';
 import type { SchemaValidator } from '../schema/validate.js';
+import { type AssimilatorExpectation, checkAssimilator } from './assimilator.js';
 import type { StageOutcome } from './state.js';
 
 /** What the stages reach the world through; each is opened only when a stage needs it. */
@@ -21,6 +22,8 @@ export interface StagePorts {
   openForge: (root: string) => Promise<Forge>;
   openJudge: () => Promise<ResultJudge>;
   spoolDir?: string;
+  /** What BOINC's assimilator should be set up to do; unset: the agent does not collect. */
+  assimilator?: AssimilatorExpectation;
   now: () => Date;
   log: (line: string) => void;
 }
@@ -97,6 +100,24 @@ export async function creditStage(root: string, commit: string, ports: StagePort
     refused === 0,
     `credit: ${report.granted.length} granted, ${refused} refused`,
     detail,
+    ports.now(),
+  );
+}
+
+/** assimilate: whether BOINC's script_assimilator will hand results to the spool (`checkAssimilator`). */
+export async function assimilatorStage(
+  _root: string,
+  commit: string,
+  ports: StagePorts,
+): Promise<StageOutcome> {
+  const check = await checkAssimilator(ports.assimilator as AssimilatorExpectation);
+  const problems = check.lines.filter((l) => l.startsWith('problem: ')).length;
+  return outcome(
+    'assimilate',
+    commit,
+    check.ok,
+    check.ok ? 'assimilator ready' : `assimilator: ${problems} problem${problems === 1 ? '' : 's'}`,
+    ['### assimilate\n', ...check.lines.map((l) => `- ${l}`)].join('\n'),
     ports.now(),
   );
 }

@@ -27,6 +27,8 @@ export interface AgentState {
   commit?: string;
   deployed?: string;
   credited?: string;
+  /** The commit on which BOINC's assimilator was last found ready. */
+  assimilatorChecked?: string;
   reported?: string;
   /** When the last collection was published (ISO time). */
   collected?: string;

@@ -14,6 +14,7 @@ import { GitHubCheckRuns } from '../forge/check-runs.js';
 import { tokenAuthEnv } from '../forge/git.js';
 import { openForge } from '../forge/open.js';
 import { type CommitReporter, LocalReports } from '../forge/reports.js';
+import { INSTALLATION_DIR } from '../installation.js';
 import { SchemaValidator } from '../schema/validate.js';
 import {
   booleanOption,
@@ -101,6 +102,7 @@ export async function passOptions(env: Environment, io: Io, args: AgentArgs): Pr
         repository: env.forge.github.repository as string,
         apiUrl: env.forge.github.apiUrl,
         token,
+        appId: () => (tokens as AppTokenSource).appId(),
       })
     : new LocalReports(remote);
   const validator = new SchemaValidator();
@@ -125,6 +127,16 @@ export async function passOptions(env: Environment, io: Io, args: AgentArgs): Pr
       }),
     openJudge: () => openJudge(env.claude, { ...(env.spoolDir ? { spoolDir: env.spoolDir } : {}), log }),
     ...(env.spoolDir ? { spoolDir: env.spoolDir } : {}),
+    ...(env.spoolDir && env.boinc.projectDir
+      ? {
+          assimilator: {
+            projectDir: env.boinc.projectDir,
+            app: env.boinc.app,
+            spoolDir: env.spoolDir,
+            home: INSTALLATION_DIR,
+          },
+        }
+      : {}),
     now: () => new Date(),
     log,
   };

@@ -23,10 +23,23 @@ export interface AppTokenOptions {
   freshFor?: number;
 }
 
+/** What GitHub's refusal most likely means, by status. */
+function hint(status: number, options: AppTokenOptions): string {
+  const permissions = Object.entries(options.permissions)
+    .map(([k, v]) => `${k}: ${v}`)
+    .join(', ');
+  if (status === 401)
+    return "the App's ID and private key do not belong together, or this machine's clock is off (GitHub checks the token's times against its own)";
+  if (status === 404) return `the App is not installed on ${options.repository}`;
+  if (status === 422)
+    return `the installation was not granted every permission asked for (${permissions}); grant them in the App's settings and accept them on the installation`;
+  return `is the App installed on the repository with these permissions (${permissions})?`;
+}
+
 export class AppTokenSource {
   private readonly key: KeyObject;
   private cached?: { token: string; expiresAt: number };
-  private installation?: number;
+  private installation?: { id: number; appId: number };
 
   constructor(private readonly options: AppTokenOptions) {
     try {
@@ -51,6 +64,16 @@ export class AppTokenSource {
     return `${unsigned}.${signature}`;
   }
 
+  /**
+   * The App's numeric ID (what check runs carry as `app.id`): AXIOM_APP_ID when it is one, else the
+   * one GitHub names with the installation.
+   */
+  async appId(): Promise<number> {
+    if (/^\d+$/.test(this.options.appId)) return Number(this.options.appId);
+    if (!this.installation) await this.token();
+    return (this.installation as { appId: number }).appId;
+  }
+
   /** A token for the repository with the permissions asked for. */
   async token(): Promise<string> {
     if (this.cached && this.cached.expiresAt - this.now() > (this.options.freshFor ?? 15 * 60_000))
@@ -62,9 +85,12 @@ export class AppTokenSource {
       userAgent: 'axiom-lab',
     });
     try {
-      this.installation ??= (await app.rest.apps.getRepoInstallation({ owner, repo })).data.id;
+      if (!this.installation) {
+        const { data } = await app.rest.apps.getRepoInstallation({ owner, repo });
+        this.installation = { id: data.id, appId: data.app_id };
+      }
       const { data } = await app.rest.apps.createInstallationAccessToken({
-        installation_id: this.installation,
+        installation_id: this.installation.id,
         repositories: [repo],
         permissions: this.options.permissions,
       });
@@ -73,11 +99,7 @@ export class AppTokenSource {
     } catch (error) {
       if (!(error instanceof RequestError)) throw error;
       throw new ForgeError(
-        `GitHub refused the App's token for ${this.options.repository} (HTTP ${error.status}): ${error.message.split(' - ')[0]}; is the App installed on the repository with these permissions (${Object.entries(
-          this.options.permissions,
-        )
-          .map(([k, v]) => `${k}: ${v}`)
-          .join(', ')})?`,
+        `GitHub refused the App's token for ${this.options.repository} (HTTP ${error.status}): ${error.message.split(' - ')[0]}; ${hint(error.status, this.options)}`,
         error.status,
         { cause: error },
       );

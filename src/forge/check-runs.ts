@@ -10,14 +10,22 @@ const SUMMARY_LIMIT = 65_535;
 /**
  * Reports as the check run "axiom agent" on the commit (docs.github.com, "Check runs"): created
  * once per commit and updated in place, so a commit carries one report however often the agent
- * passes. Only a GitHub App's installation token may create check runs.
+ * passes. Only a GitHub App's installation token may create check runs, but any App may name one
+ * "axiom agent" (a workflow on any branch can, with its GITHUB_TOKEN): the agent reads and updates
+ * only its own App's runs (`app_id`).
  */
 export class GitHubCheckRuns implements CommitReporter {
   private readonly owner: string;
   private readonly repo: string;
 
   constructor(
-    private readonly options: { repository: string; apiUrl: string; token: () => Promise<string> },
+    private readonly options: {
+      repository: string;
+      apiUrl: string;
+      token: () => Promise<string>;
+      /** The agent's App's numeric ID. */
+      appId: () => Promise<number>;
+    },
   ) {
     [this.owner, this.repo] = options.repository.split('/') as [string, string];
   }
@@ -36,6 +44,7 @@ export class GitHubCheckRuns implements CommitReporter {
       repo: this.repo,
       ref: commit,
       check_name: AGENT_CHECK_NAME,
+      app_id: await this.options.appId(),
       filter: 'latest',
     });
     return data.check_runs[0];
