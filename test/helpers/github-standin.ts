@@ -6,14 +6,14 @@ import { join } from 'node:path';
 import {
   type AppIdentity,
   type AppRegistration,
-  covers,
   type Credential,
+  covers,
   GitHubApps,
   type Level,
   type Permissions,
   type Refusal,
 } from './github-apps.js';
-import { type CheckRunFields, CheckRuns, type CheckRunState } from './github-checks.js';
+import { type CheckRunFields, type CheckRunState, CheckRuns } from './github-checks.js';
 import { checkRequest, checkResponse, example, operation, shaped } from './openapi.js';
 
 /**
