@@ -1,8 +1,17 @@
 import { execFileSync } from 'node:child_process';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createListener } from '../src/agent/listener.js';
+import { AGENT_CHECK_NAME } from '../src/forge/reports.js';
+import { ClaudeStandIn } from './helpers/claude-standin.js';
+import { GOOD_DESIGN } from './helpers/designs.js';
+import { git } from './helpers/git.js';
+import { GITHUB_ACTIONS_APP } from './helpers/github-apps.js';
 import { BOT, GitHubStandIn } from './helpers/github-standin.js';
 import { checkRequest } from './helpers/openapi.js';
 import { REPO_ROOT } from './helpers/repo.js';
@@ -10,11 +19,14 @@ import {
   decideJobs,
   dispatchEvent,
   type GitHubEvent,
+  githubContext,
   jobOf,
+  jobPermissions,
   jobsOf,
   loadWorkflow,
   OWNER,
   REPO,
+  resolve,
   triggers,
   WORKFLOW_DIR,
   type Workflow,
@@ -23,7 +35,9 @@ import {
   failure,
   makeRepository,
   openPullRequest,
+  push,
   type Repository,
+  type RepositorySettings,
   runJob,
   scheduled,
 } from './helpers/workflow-runner.js';
@@ -32,6 +46,11 @@ import {
 // parser and evaluator for real event payloads, and its jobs' commands run in a fresh clone.
 
 const FILES = readdirSync(WORKFLOW_DIR).filter((f) => f.endsWith('.yml'));
+/** A branch name that is a shell command where a workflow pastes it into a script. */
+const MARKER = join(tmpdir(), `pwned-${process.pid}`);
+const INJECTED = `a";touch\${IFS}${MARKER};"`;
+/** The agent's GitHub App. */
+const AGENT_APP = { id: 424_242, slug: 'axiom-lab-agent', clientId: 'Iv23liAxiomAgent', installationId: 77 };
 let workflows: Workflow[];
 let repo: Repository;
 
@@ -41,6 +60,33 @@ beforeAll(async () => {
 });
 
 const byFile = (file: string) => workflows.find((w) => w.file === file) as Workflow;
+
+/**
+ * The repository as docs/operating.md sets it up: its environments table (each environment's secrets
+ * and variables, deployment branches main only) and no repository secret at all. Every secret gets a
+ * value of its own, so that a test can look for it anywhere a job could leave it.
+ */
+function documentedSettings(): RepositorySettings {
+  const docs = readFileSync(join(REPO_ROOT, 'docs/operating.md'), 'utf8');
+  const environments: RepositorySettings['environments'] = {};
+  const names = (cell: string) => [...cell.matchAll(/`([A-Z0-9_]+)`/g)].map((m) => m[1] as string);
+  for (const row of docs.matchAll(/^\s*\| `([a-z-]+)`\s*\|([^|]*)\|([^|]*)\|([^|]*)\|\s*$/gm)) {
+    const [, name, secrets, vars] = row as unknown as [string, string, string, string];
+    environments[name] = {
+      branches: ['main'],
+      secrets: Object.fromEntries(
+        names(secrets).map((n) => [n, `secret-${n}-${randomBytes(6).toString('hex')}`]),
+      ),
+      vars: Object.fromEntries(names(vars).map((n) => [n, ''])),
+    };
+  }
+  return { secrets: {}, vars: {}, environments };
+}
+
+/** Every secret value of the settings: none may appear in what a job left. */
+function secretValues(settings: RepositorySettings): string[] {
+  return Object.values(settings.environments).flatMap((e) => Object.values(e.secrets));
+}
 
 /** The events a lab sees: pushes to main touching each part, pull requests from a branch and a fork, schedules, dispatches. */
 function everyEvent(): GitHubEvent[] {
@@ -201,21 +247,24 @@ describe("each job's commands start in a fresh clone", () => {
     await standIn.close();
   });
 
-  it('check: the required check passes on a pull request, and its plan comment is posted with the base code', async () => {
+  it('check: the required check passes on a pull request from an injected branch name, and its plan comment is posted with the base code', async () => {
     const event = openPullRequest(repo, {
       number: 1,
-      branch: 'axiom/readme',
+      branch: INJECTED,
       files: { 'README.md': '# changed\n' },
     });
     const artifacts = join(tmpdir(), `axiom-artifacts-${process.pid}-1`);
     const check = await runJob(byFile('check.yml'), 'check', { event, repo, artifacts });
     expect(failure(check)).toBeUndefined();
     expect(check.steps.find((s) => s.command?.includes('axiom.js check'))?.outcome).toBe('success');
+    expect(check.steps.find((s) => s.command?.startsWith('npm ci'))?.note).toMatch(
+      /^npm ci: this tree's installed packages/,
+    );
     standIn.pulls.push({
       number: 1,
       title: 'a change',
       body: '',
-      head: 'axiom/readme',
+      head: INJECTED,
       base: 'main',
       state: 'open',
       mergedAt: null,
@@ -230,13 +279,147 @@ describe("each job's commands start in a fresh clone", () => {
       event,
       repo,
       artifacts,
+      token: standIn.issueToken(jobPermissions(byFile('check.yml'), 'comment'), GITHUB_ACTIONS_APP),
       env: { GITHUB_API_URL: standIn.url },
     });
     expect(failure(comment)).toBeUndefined();
     standIn.verify();
     expect(standIn.comments.at(-1)?.body).toContain('<!-- axiom:plan -->');
-    expect(standIn.comments.at(-1)?.login).toBe(BOT.login);
+    // The workflow's own token comments as github-actions[bot], the login the job tells axiom.
+    expect(standIn.comments.at(-1)?.login).toBe('github-actions[bot]');
+    expect(existsSync(MARKER)).toBe(false);
   }, 300_000);
+
+  it('ci: the test job starts .ci/run on a pull request from an injected branch name, which installs and runs the suite', async () => {
+    const event = openPullRequest(repo, { number: 2, branch: INJECTED, files: { 'README.md': '# ci\n' } });
+    const osRelease = join(tmpdir(), `os-release-ubuntu-${process.pid}`);
+    writeFileSync(osRelease, 'ID=ubuntu\nVERSION_ID="24.04"\n');
+    const npmLog = join(tmpdir(), `npm-log-${process.pid}`);
+    rmSync(npmLog, { force: true });
+    // `.ci/run` ends in the suite this test is part of: its npm is recorded, not run again.
+    const run = await runJob(byFile('ci.yml'), 'test', {
+      event,
+      repo,
+      env: { AXIOM_OS_RELEASE: osRelease },
+      shims: { npm: `#!/bin/sh\nprintf '%s\\n' "$*" >> ${npmLog}\n` },
+    });
+    expect(failure(run)).toBeUndefined();
+    expect(run.sudo).toEqual(
+      expect.arrayContaining([
+        'sysctl -w kernel.apparmor_restrict_unprivileged_userns=0',
+        'mariadb-admin ping --silent',
+        'mariadb',
+      ]),
+    );
+    expect(run.steps.at(-1)?.output).toContain(
+      'MariaDB is running; test user axiom_test can log in on 127.0.0.1:3306',
+    );
+    expect(readFileSync(npmLog, 'utf8').trim().split('\n')).toEqual(['ci --no-audit --no-fund', 'test']);
+    expect(existsSync(MARKER)).toBe(false);
+  }, 120_000);
+
+  it('site: builds every page from a fresh clone with its history, and deploys them to Pages from main', async () => {
+    const event = push(repo, 'main', { 'README.md': '# the site moved\n' });
+    const artifacts = join(tmpdir(), `axiom-artifacts-${process.pid}-site`);
+    const settings = documentedSettings();
+    const build = await runJob(byFile('site.yml'), 'build', { event, repo, artifacts, settings });
+    expect(failure(build)).toBeUndefined();
+    expect(existsSync(join(artifacts, 'github-pages', 'index.html'))).toBe(true);
+    const deploy = await runJob(byFile('site.yml'), 'deploy', { event, repo, artifacts, settings });
+    expect(failure(deploy)).toBeUndefined();
+    expect(deploy.steps[0]?.note).toBe('deployed the pages artifact');
+  }, 300_000);
+
+  it("propose: designs with the Claude key of its environment and opens the pull request with its App's token", async () => {
+    const settings = documentedSettings();
+    const propose = settings.environments.propose as RepositorySettings['environments'][string];
+    propose.vars.AXIOM_PROPOSER_CLIENT_ID = 'Iv23liAxiomProposer';
+    const key = propose.secrets.ANTHROPIC_API_KEY as string;
+    const claude = await ClaudeStandIn.start(key, () => GOOD_DESIGN);
+    try {
+      claude.expect('count_tokens', 1).expect('messages', 1);
+      // The App's bot account gives the commits their author (its noreply address).
+      standIn
+        .expect('GET /users/{username}')
+        .expectTimes('GET /repos/{owner}/{repo}/pulls', 2)
+        .expect('POST /repos/{owner}/{repo}/pulls')
+        .expect('POST /repos/{owner}/{repo}/issues/{issue_number}/labels');
+      const run = await runJob(byFile('propose.yml'), 'propose', {
+        event: dispatchEvent('propose.yml', repo.main, { count: '1', host: '' }),
+        repo,
+        settings,
+        appToken: standIn.issueToken({ contents: 'write', pull_requests: 'write', issues: 'write' }),
+        env: { GITHUB_API_URL: standIn.url, ANTHROPIC_BASE_URL: claude.url },
+      });
+      expect(failure(run)).toBeUndefined();
+      expect(run.sudo).toContain('apt-get install -y -qq --no-install-recommends python3-numpy bubblewrap');
+      claude.verify();
+      standIn.verify();
+      expect(standIn.pulls.at(-1)).toMatchObject({ head: 'axiom/propose/coin_flips', state: 'open' });
+      expect(standIn.pulls.at(-1)?.body).toContain('**Designed by claude-sonnet-5-5**');
+    } finally {
+      await claude.close();
+    }
+  }, 300_000);
+
+  it('deploy (notify): tells the agent that main moved with a notice it takes, and shows its report', async () => {
+    const settings = documentedSettings();
+    const agent = settings.environments.agent as RepositorySettings['environments'][string];
+    const secret = agent.secrets.AXIOM_AGENT_WEBHOOK_SECRET as string;
+    const notices: string[] = [];
+    const listener: Server = createListener({ secret, path: '/hook', onNotice: (c) => notices.push(c) });
+    await new Promise<void>((done) => listener.listen(0, '127.0.0.1', done));
+    try {
+      agent.vars.AXIOM_AGENT_URL = `http://127.0.0.1:${(listener.address() as AddressInfo).port}/hook`;
+      agent.vars.AXIOM_AGENT_APP_ID = String(AGENT_APP.id);
+      const event = push(repo, 'main', { 'README.md': '# main moved\n' });
+      // The agent reports on the commit with its own App (a-agent-github.test.ts runs the agent itself).
+      const keys = generateKeyPairSync('rsa', {
+        modulusLength: 2048,
+        publicKeyEncoding: { type: 'spki', format: 'pem' },
+        privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
+      });
+      standIn.installApp({
+        ...AGENT_APP,
+        publicKey: keys.publicKey,
+        repositories: [REPO],
+        permissions: { checks: 'write' },
+      });
+      standIn.allow(
+        'POST /repos/{owner}/{repo}/check-runs',
+        'GET /repos/{owner}/{repo}/commits/{ref}/check-runs',
+        'GET /repos/{owner}/{repo}/commits/{ref}',
+      );
+      const agentToken = standIn.issueToken({ checks: 'write' }, AGENT_APP);
+      const posted = await fetch(`${standIn.url}/repos/${OWNER}/${REPO}/check-runs`, {
+        method: 'POST',
+        headers: { authorization: `token ${agentToken}`, accept: 'application/vnd.github+json' },
+        body: JSON.stringify({
+          name: AGENT_CHECK_NAME,
+          head_sha: event.sha,
+          conclusion: 'success',
+          output: { title: 'deploy: 0 created, 0 failed', summary: 'nothing to do' },
+        }),
+      });
+      expect(posted.status).toBe(201);
+      const deploy = byFile('deploy.yml');
+      const run = await runJob(deploy, 'notify', {
+        event,
+        repo,
+        settings,
+        token: standIn.issueToken(jobPermissions(deploy, 'notify'), GITHUB_ACTIONS_APP),
+        env: { GITHUB_API_URL: standIn.url },
+      });
+      expect(failure(run)).toBeUndefined();
+      expect(run.steps[0]?.note).toContain('sparse: scripts/agent');
+      expect(notices).toEqual([event.sha]);
+      expect(run.summary).toContain('## The agent on the BOINC server: success');
+      expect(run.summary).toContain('**deploy: 0 created, 0 failed**');
+      standIn.verify();
+    } finally {
+      listener.close();
+    }
+  }, 120_000);
 
   it("app: the Linux leg's pip installs into a Python of its own, never the runner's system Python", async () => {
     const app = byFile('app.yml');
@@ -255,6 +438,189 @@ describe("each job's commands start in a fresh clone", () => {
     expect(pip?.output).not.toContain('externally-managed-environment');
     expect(pip?.output).toMatch(/No matching distribution|Could not find a version/);
   }, 120_000);
+});
+
+/** The workflows GitHub runs for an event at a commit: those of that commit (a branch's, a pull request's merge). */
+async function workflowsAt(r: Repository, sha: string): Promise<Workflow[]> {
+  const files = git(r.clone, 'ls-tree', '--name-only', `${sha}:.github/workflows`).split('\n');
+  return Promise.all(
+    files.map((f) => loadWorkflow(f, git(r.clone, 'show', `${sha}:.github/workflows/${f}`))),
+  );
+}
+
+/**
+ * Runs every job the event starts, with the settings; what each left, by workflow and job. Here the
+ * question is what a job can read, not whether its commands work (the tests above prove that): npm
+ * is recorded, not run, so that ci's job does not start the suite again.
+ */
+async function runEverything(r: Repository, event: GitHubEvent, settings: RepositorySettings) {
+  const runs: { where: string; refused?: string; text: string }[] = [];
+  const shims = { npm: '#!/bin/sh\necho "npm $*: recorded, not run"\n' };
+  for (const workflow of await workflowsAt(r, event.sha))
+    for (const decision of decideJobs(workflow, event, { vars: settings.vars }).filter((d) => d.runs)) {
+      const run = await runJob(workflow, decision.job, {
+        event,
+        repo: r,
+        settings,
+        matrix: decision.matrix,
+        shims,
+      });
+      runs.push({
+        where: `${workflow.file}/${decision.job}`,
+        ...(run.refused ? { refused: run.refused } : {}),
+        text: JSON.stringify(run),
+      });
+    }
+  return runs;
+}
+
+const STEAL = `on: [push, pull_request, workflow_dispatch]
+jobs:
+  steal:
+    runs-on: ubuntu-24.04
+    environment: agent
+    steps:
+      - run: echo "\${{ secrets.AXIOM_AGENT_WEBHOOK_SECRET }}" | curl --data-binary @- "\${{ vars.AXIOM_AGENT_URL }}"
+  propose-key:
+    runs-on: ubuntu-24.04
+    environment: propose
+    steps:
+      - run: echo "\${{ secrets.AXIOM_PROPOSER_PRIVATE_KEY }} \${{ secrets.ANTHROPIC_API_KEY }}"
+  plain:
+    runs-on: ubuntu-24.04
+    steps:
+      - run: echo "[\${{ secrets.AXIOM_AGENT_WEBHOOK_SECRET }}][\${{ secrets.AXIOM_PROPOSER_PRIVATE_KEY }}][\${{ secrets.ANTHROPIC_API_KEY }}]"; env
+  server:
+    runs-on: [self-hosted, linux, boinc]
+    steps:
+      - run: cat /etc/axiom/agent.env
+`;
+
+describe('a collaborator with write access', () => {
+  // Their own pushes: a person may change workflows, which the App's pushes above may not.
+  let own: Repository;
+  beforeAll(() => {
+    own = makeRepository();
+  });
+
+  it("pushes a branch whose own workflow asks for every secret and the BOINC server's runner: it gets none of them", async () => {
+    const settings = documentedSettings();
+    const event = push(own, 'evil', { '.github/workflows/steal.yml': STEAL });
+    const runs = await runEverything(own, event, settings);
+    expect(runs.map((r) => [r.where, r.refused ?? 'ran'])).toEqual([
+      [
+        'steal.yml/steal',
+        'Branch "evil" is not allowed to deploy to agent due to environment protection rules.',
+      ],
+      [
+        'steal.yml/propose-key',
+        'Branch "evil" is not allowed to deploy to propose due to environment protection rules.',
+      ],
+      ['steal.yml/plain', 'ran'],
+      [
+        'steal.yml/server',
+        'Waiting for a runner to pick up this job: no self-hosted runner has the labels self-hosted, linux, boinc',
+      ],
+    ]);
+    const plain = runs.find((r) => r.where === 'steal.yml/plain')?.text ?? '';
+    expect(plain).toContain('[][][]');
+    for (const value of secretValues(settings))
+      expect(runs.map((r) => r.text).join('\n')).not.toContain(value);
+    // Only an operator's self-hosted runner would take it: why that mode is for private or Enterprise repositories.
+    const exposed = await runEverything(own, event, {
+      ...settings,
+      selfHosted: [['self-hosted', 'linux', 'boinc']],
+    });
+    expect(exposed.find((r) => r.where === 'steal.yml/server')?.refused).toBeUndefined();
+  }, 120_000);
+
+  it("dispatches a workflow it edited on its branch: GitHub runs the branch's version, whose environment refuses the branch", async () => {
+    const settings = documentedSettings();
+    const propose = readFileSync(join(WORKFLOW_DIR, 'propose.yml'), 'utf8')
+      .replace("    if: github.ref == 'refs/heads/main'\n", '')
+      .replace('run: node bin/axiom.js propose', 'run: echo "$ANTHROPIC_API_KEY"; node bin/axiom.js propose');
+    const branch = push(own, 'evil-propose', { '.github/workflows/propose.yml': propose });
+    const event = dispatchEvent('propose.yml', branch.sha, { count: '1', host: '' }, 'evil-propose');
+    const [workflow] = (await workflowsAt(own, event.sha)).filter((w) => w.file === 'propose.yml');
+    const run = await runJob(workflow as Workflow, 'propose', { event, repo: own, settings });
+    expect(run.refused).toBe(
+      'Branch "evil-propose" is not allowed to deploy to propose due to environment protection rules.',
+    );
+    expect(run.steps).toEqual([]);
+  });
+
+  it('opens a pull request that edits the workflows to read secrets: its run, from the merge commit, reads none', async () => {
+    const settings = documentedSettings();
+    const check = readFileSync(join(WORKFLOW_DIR, 'check.yml'), 'utf8').replace(
+      '    timeout-minutes: 10\n',
+      '    timeout-minutes: 10\n    environment: propose\n',
+    );
+    const deploy = readFileSync(join(WORKFLOW_DIR, 'deploy.yml'), 'utf8')
+      .replace('on:\n  push:', 'on:\n  pull_request:\n  push:')
+      .replace("    if: github.ref == 'refs/heads/main' && vars.AXIOM_SELF_HOSTED != 'true'\n", '');
+    for (const fork of [undefined, `mallory/${REPO}`]) {
+      const event = openPullRequest(own, {
+        number: fork ? 11 : 10,
+        branch: 'workflow-edit',
+        files: {
+          '.github/workflows/check.yml': check,
+          '.github/workflows/deploy.yml': deploy,
+          '.github/workflows/steal.yml': STEAL,
+        },
+        ...(fork ? { fork } : {}),
+      });
+      const runs = await runEverything(own, event, settings);
+      const merge = `refs/pull/${fork ? 11 : 10}/merge`;
+      expect(Object.fromEntries(runs.map((r) => [r.where, r.refused ?? 'ran']))).toMatchObject({
+        'check.yml/check': `Branch "${merge}" is not allowed to deploy to propose due to environment protection rules.`,
+        'deploy.yml/notify': `Branch "${merge}" is not allowed to deploy to agent due to environment protection rules.`,
+        'steal.yml/steal': `Branch "${merge}" is not allowed to deploy to agent due to environment protection rules.`,
+        'steal.yml/plain': 'ran',
+        'steal.yml/server': expect.stringMatching(/^Waiting for a runner/),
+      });
+      for (const value of secretValues(settings))
+        expect(runs.map((r) => r.text).join('\n')).not.toContain(value);
+    }
+  }, 300_000);
+
+  it('names a branch after a shell command: no workflow pastes it into a script, for any event that carries it', async () => {
+    const settings = documentedSettings();
+    const events = [
+      openPullRequest(own, { number: 12, branch: INJECTED, files: { 'README.md': 'x\n' } }),
+      openPullRequest(own, {
+        number: 13,
+        branch: INJECTED,
+        files: { 'README.md': 'y\n' },
+        fork: `mallory/${REPO}`,
+      }),
+      push(own, INJECTED, { 'README.md': 'z\n' }),
+      ...workflows
+        .filter((w) => w.events.workflow_dispatch)
+        .map((w) => dispatchEvent(w.file, own.main, { count: '1', host: '', version: '101' }, INJECTED)),
+    ];
+    let seen = 0;
+    for (const event of events)
+      for (const workflow of workflows)
+        for (const decision of decideJobs(workflow, event, { vars: settings.vars }).filter((d) => d.runs))
+          for (const step of jobOf(workflow, decision.job).steps) {
+            const contexts = {
+              github: githubContext(event),
+              vars: settings.vars,
+              secrets: {},
+              inputs: (event.payload as { inputs?: Record<string, unknown> }).inputs ?? {},
+              matrix: decision.matrix,
+            };
+            const script = 'run' in step ? resolve(step.run as never, contexts) : undefined;
+            expect({ where: `${workflow.file}/${decision.job}`, script }).not.toEqual({
+              where: `${workflow.file}/${decision.job}`,
+              script: expect.stringContaining('touch${IFS}'),
+            });
+            seen += 1;
+          }
+    // The pull request events reach check and ci, the dispatches app, deploy, propose's guard and site.
+    expect(seen).toBeGreaterThan(20);
+    expect(existsSync(MARKER)).toBe(false);
+  });
 });
 
 describe("the machine the tests need, on GitHub's Ubuntu runners too", () => {

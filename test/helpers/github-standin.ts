@@ -95,28 +95,41 @@ const APP_ROUTES: readonly Route[] = [
 ];
 
 /**
- * The permission each route needs of an installation token (docs.github.com, "Permissions required
- * for GitHub Apps"). The repository is private here, so reads need their permission too.
+ * The permission each route needs of an installation token, any one of the alternatives
+ * (docs.github.com, "Permissions required for GitHub Apps"; comments and labels on a pull request
+ * take Issues or Pull requests). The repository is private here, so reads need their permission too.
  */
-const NEEDS: Partial<Record<Route, [string, Level]>> = {
-  'GET /repos/{owner}/{repo}/pulls': ['pull_requests', 'read'],
-  'POST /repos/{owner}/{repo}/pulls': ['pull_requests', 'write'],
-  'GET /repos/{owner}/{repo}/pulls/{pull_number}': ['pull_requests', 'read'],
-  'PATCH /repos/{owner}/{repo}/pulls/{pull_number}': ['pull_requests', 'write'],
-  'GET /repos/{owner}/{repo}/issues/{issue_number}/comments': ['issues', 'read'],
-  'GET /repos/{owner}/{repo}/commits/{commit_sha}/pulls': ['contents', 'read'],
-  'POST /repos/{owner}/{repo}/check-runs': ['checks', 'write'],
-  'PATCH /repos/{owner}/{repo}/check-runs/{check_run_id}': ['checks', 'write'],
-  'GET /repos/{owner}/{repo}/commits/{ref}/check-runs': ['checks', 'read'],
-  'GET /repos/{owner}/{repo}/commits/{ref}': ['contents', 'read'],
+const NEEDS: Partial<Record<Route, [string, Level][]>> = {
+  'GET /repos/{owner}/{repo}/pulls': [['pull_requests', 'read']],
+  'POST /repos/{owner}/{repo}/pulls': [['pull_requests', 'write']],
+  'GET /repos/{owner}/{repo}/pulls/{pull_number}': [['pull_requests', 'read']],
+  'PATCH /repos/{owner}/{repo}/pulls/{pull_number}': [['pull_requests', 'write']],
+  'GET /repos/{owner}/{repo}/issues/{issue_number}/comments': [
+    ['issues', 'read'],
+    ['pull_requests', 'read'],
+  ],
+  'POST /repos/{owner}/{repo}/issues/{issue_number}/comments': [
+    ['issues', 'write'],
+    ['pull_requests', 'write'],
+  ],
+  'PATCH /repos/{owner}/{repo}/issues/comments/{comment_id}': [
+    ['issues', 'write'],
+    ['pull_requests', 'write'],
+  ],
+  'POST /repos/{owner}/{repo}/issues/{issue_number}/labels': [
+    ['issues', 'write'],
+    ['pull_requests', 'write'],
+  ],
+  'DELETE /repos/{owner}/{repo}/issues/{issue_number}/labels/{name}': [
+    ['issues', 'write'],
+    ['pull_requests', 'write'],
+  ],
+  'GET /repos/{owner}/{repo}/commits/{commit_sha}/pulls': [['contents', 'read']],
+  'POST /repos/{owner}/{repo}/check-runs': [['checks', 'write']],
+  'PATCH /repos/{owner}/{repo}/check-runs/{check_run_id}': [['checks', 'write']],
+  'GET /repos/{owner}/{repo}/commits/{ref}/check-runs': [['checks', 'read']],
+  'GET /repos/{owner}/{repo}/commits/{ref}': [['contents', 'read']],
 };
-/** Comments and labels on a pull request take either Issues or Pull requests write. */
-const ISSUE_WRITES: readonly Route[] = [
-  'POST /repos/{owner}/{repo}/issues/{issue_number}/labels',
-  'DELETE /repos/{owner}/{repo}/issues/{issue_number}/labels/{name}',
-  'POST /repos/{owner}/{repo}/issues/{issue_number}/comments',
-  'PATCH /repos/{owner}/{repo}/issues/comments/{comment_id}',
-];
 
 const ALL_WRITE: Permissions = {
   contents: 'write',
@@ -364,11 +377,8 @@ exit 0
       !credential.repositories.includes(params.repo)
     )
       return { status: 404, message: 'Not Found' };
-    const need = NEEDS[route];
-    const granted = (name: string, level: Level) => covers(credential.permissions[name], level);
-    const allowed = ISSUE_WRITES.includes(route)
-      ? granted('issues', 'write') || granted('pull_requests', 'write')
-      : !need || granted(...need);
+    const needs = NEEDS[route];
+    const allowed = !needs || needs.some(([name, level]) => covers(credential.permissions[name], level));
     return allowed ? undefined : { status: 403, message: 'Resource not accessible by integration' };
   }
 
@@ -596,23 +606,30 @@ exit 0
     return { status: 200, body: items.map((c) => this.commentJson(route, 200, c)), headers };
   }
 
-  private createComment({ route, params, body }: StandInRequest): Reply {
+  /** The bot account an App's token acts as: axiom-lab[bot] for the stand-in's own token. */
+  private botOf(credential: Credential): { login: string; type: 'Bot' } {
+    return credential.kind === 'token' && credential.app.id !== BOT_APP.id
+      ? { login: `${credential.app.slug}[bot]`, type: 'Bot' }
+      : BOT;
+  }
+
+  private createComment({ route, params, body, credential }: StandInRequest): Reply {
     if (!this.findPull(params.issue_number as string)) return notFound();
     const comment: CommentState = {
       id: this.nextId++,
       issue: Number(params.issue_number),
       body: (body as { body: string }).body,
-      ...BOT,
+      ...this.botOf(credential),
       association: 'NONE',
     };
     this.comments.push(comment);
     return { status: 201, body: this.commentJson(route, 201, comment) };
   }
 
-  private updateComment({ route, params, body }: StandInRequest): Reply {
+  private updateComment({ route, params, body, credential }: StandInRequest): Reply {
     const comment = this.comments.find((c) => c.id === Number(params.comment_id));
     if (!comment) return notFound();
-    if (comment.login !== BOT.login)
+    if (comment.login !== this.botOf(credential).login)
       return { status: 403, body: { message: 'Must have admin rights to Repository.' } };
     comment.body = (body as { body: string }).body;
     return { status: 200, body: this.commentJson(route, 200, comment) };

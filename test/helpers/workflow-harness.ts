@@ -52,6 +52,17 @@ export function stepInputs(workflow: Workflow, jobId: string, index: number): Te
   return find(step, 'with');
 }
 
+/** A job's `permissions:` as written (its GITHUB_TOKEN's), e.g. { contents: 'read' }. */
+export function jobPermissions(workflow: Workflow, jobId: string): Record<string, 'read' | 'write'> {
+  const find = (token: TemplateToken | undefined, key: string) =>
+    token && isMapping(token) ? token.find(key) : undefined;
+  const value = resolve(find(find(find(workflow.raw, 'jobs'), jobId), 'permissions'), { github: {} });
+  // Workflow YAML writes pull-requests, the API pull_requests.
+  return Object.fromEntries(
+    Object.entries(value && typeof value === 'object' ? value : {}).map(([k, v]) => [k.replaceAll('-', '_'), v]),
+  ) as Record<string, 'read' | 'write'>;
+}
+
 export function jobsOf(workflow: Workflow): Job[] {
   return workflow.jobs.filter((j): j is Job => j.type === 'job');
 }

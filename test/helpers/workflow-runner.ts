@@ -17,6 +17,7 @@ import { homedir, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll } from 'vitest';
 import { git } from './git.js';
+import { installedTree, type Mount, parseNpmCi } from './npm-ci.js';
 import { REPO_ROOT } from './repo.js';
 import {
   type Contexts,
@@ -41,11 +42,17 @@ import {
 
 /**
  * Runs a workflow job's steps as a GitHub-hosted runner would, far enough to prove its commands
- * start: `run:` steps in bash (`bash --noprofile --norc -eo pipefail`, GitHub's default shell) in a
- * fresh clone of a repository made from this working tree, with the environment GitHub sets; `uses:`
- * steps replaced by what the action leaves behind (a checkout at the event's commit with its
- * fetch-depth, Node on PATH, a Python whose pip may install, artifacts in a shared folder, an App
- * token). An action the harness does not know fails the step: nothing passes by being unknown.
+ * start: `run:` steps in bash (`bash --noprofile --norc -eo pipefail`, GitHub's default shell) as the
+ * runner's unprivileged user (uid 1001, sudo recorded, not run; bubblewrap gives the step its own
+ * user namespace) in a fresh clone of a repository made from this working tree, with the environment
+ * GitHub sets; `uses:` steps replaced by what the action leaves behind (a checkout at the event's
+ * commit with its fetch-depth and sparse-checkout, Node on PATH, a Python whose pip may install,
+ * artifacts in a shared folder, an App token). An action the harness does not know fails the step:
+ * nothing passes by being unknown. `npm ci` is given the tree it would install (npm-ci.ts) when that
+ * is provably this working tree's, and runs for real otherwise. The repository's settings decide
+ * what a job may read: secrets and variables of the repository, and of an environment only on a ref
+ * its deployment branches allow (a job on another ref fails before its first step, as on GitHub);
+ * no secret for a pull request from a fork; a job for a self-hosted runner nobody registered waits.
  */
 
 const scratch: string[] = [];
@@ -169,9 +176,13 @@ export interface StepRun {
   note?: string;
   command?: string;
   env?: Record<string, string>;
+  /** Milliseconds the step took here. */
+  ms?: number;
 }
 
 export interface JobRun {
+  /** Why the job never ran a step: an environment refused the ref, or no runner has its labels. */
+  refused?: string;
   steps: StepRun[];
   summary: string;
   workspace: string;
@@ -180,11 +191,37 @@ export interface JobRun {
   sudo: string[];
 }
 
+/** An environment (Settings → Environments): its deployment branches, secrets and variables. */
+export interface EnvironmentSettings {
+  /** Deployment branch name patterns (GitHub's filter globs); empty: any branch. */
+  branches: string[];
+  secrets: Record<string, string>;
+  vars: Record<string, string>;
+}
+
+/** What the repository holds on GitHub that a workflow can reach. */
+export interface RepositorySettings {
+  secrets: Record<string, string>;
+  vars: Record<string, string>;
+  environments: Record<string, EnvironmentSettings>;
+  /** Label sets of registered self-hosted runners (none: only GitHub-hosted runners). */
+  selfHosted?: string[][];
+}
+
 export interface RunOptions {
   event: GitHubEvent;
   repo: Repository;
+  /** The repository's settings; jobs read secrets and variables through them. */
+  settings?: RepositorySettings;
+  /** Variables and secrets given straight to the job (a test's own, on top of the settings). */
   vars?: Record<string, string>;
   secrets?: Record<string, string>;
+  /** The job's GITHUB_TOKEN (github.token); a test mints it with the job's permissions. */
+  token?: string;
+  /** The token actions/create-github-app-token leaves (a test mints it with the App's permissions). */
+  appToken?: string;
+  /** Programs put first on PATH for this job, by name (e.g. a recording `npm` where the job runs the suite itself). */
+  shims?: Record<string, string>;
   matrix?: Record<string, unknown>;
   /** Where upload-artifact leaves artifacts and download-artifact finds them (share it between jobs). */
   artifacts?: string;
@@ -201,7 +238,13 @@ printf '%s\\n' "$*" >> "$AXIOM_HARNESS_SUDO_LOG"
 exit 0
 `;
 
-function prepareRunner(): { root: string; bin: string; temp: string; home: string; sudoLog: string } {
+function prepareRunner(shims: Record<string, string> = {}): {
+  root: string;
+  bin: string;
+  temp: string;
+  home: string;
+  sudoLog: string;
+} {
   const root = tempDir('axiom-runner-');
   const bin = join(root, 'harness-bin');
   const temp = join(root, '_temp');
@@ -211,7 +254,8 @@ function prepareRunner(): { root: string; bin: string; temp: string; home: strin
   // The image's python and python3 are the system Python (Ubuntu's python-is-python3), externally managed.
   for (const name of ['python', 'python3'])
     writeFileSync(join(bin, name), '#!/bin/sh\nexec /usr/bin/python3 "$@"\n');
-  for (const name of ['sudo', 'python', 'python3']) chmodSync(join(bin, name), 0o755);
+  for (const [name, text] of Object.entries(shims)) writeFileSync(join(bin, name), text);
+  for (const name of ['sudo', 'python', 'python3', ...Object.keys(shims)]) chmodSync(join(bin, name), 0o755);
   const sudoLog = join(root, 'sudo.log');
   writeFileSync(sudoLog, '');
   return { root, bin, temp, home, sudoLog };
@@ -227,6 +271,10 @@ interface State {
   steps: Contexts['steps'];
   failed: boolean;
   artifacts: string;
+  /** What `npm ci` left, mounted into every later step. */
+  mounts: Mount[];
+  secrets: Record<string, string>;
+  vars: Record<string, string>;
 }
 
 type ActionHandler = (state: State, inputs: Record<string, unknown>, id: string) => Promise<string>;
@@ -240,7 +288,8 @@ const ACTIONS: Record<string, ActionHandler> = {
   'actions/download-artifact': downloadArtifact,
   'actions/create-github-app-token': async (state, inputs, id) => {
     if (!inputs['private-key']) throw new Error('Input required and not supplied: private-key');
-    state.outputs[id] = { token: 'ghs_apptoken', 'app-slug': 'axiom-lab' };
+    if (!inputs['client-id'] && !inputs['app-id']) throw new Error('Input required and not supplied: client-id');
+    state.outputs[id] = { token: state.options.appToken ?? 'ghs_apptoken', 'app-slug': 'axiom-lab' };
     return 'an installation token for the App';
   },
   'actions/upload-pages-artifact': async (state, inputs) => {
@@ -266,8 +315,17 @@ async function checkout(state: State, inputs: Record<string, unknown>): Promise<
   const deepen = depth > 0 ? [`--depth=${depth}`] : [];
   const ref = /^[0-9a-f]{40}$/.test(sha) ? sha : sha;
   git(ws, 'fetch', '--quiet', '--no-tags', ...deepen, 'origin', `+${ref}:refs/remotes/origin/checkout`);
+  // sparse-checkout: what actions/checkout does with it (cone mode unless sparse-checkout-cone-mode is false).
+  const sparse = String(inputs['sparse-checkout'] ?? '')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
+  if (sparse.length > 0) {
+    const cone = String(inputs['sparse-checkout-cone-mode'] ?? 'true') !== 'false';
+    git(ws, 'sparse-checkout', 'set', cone ? '--cone' : '--no-cone', ...sparse);
+  }
   git(ws, 'checkout', '--quiet', '--force', '--detach', 'refs/remotes/origin/checkout');
-  return `checked out ${git(ws, 'rev-parse', 'HEAD')} (fetch-depth ${depth})`;
+  return `checked out ${git(ws, 'rev-parse', 'HEAD')} (fetch-depth ${depth}${sparse.length ? `, sparse: ${sparse.join(' ')}` : ''})`;
 }
 
 /** actions/setup-python leaves a Python of its own on PATH, whose pip installs (no PEP 668 marker). */
@@ -307,7 +365,7 @@ async function downloadArtifact(state: State, inputs: Record<string, unknown>): 
   return `downloaded ${names.join(', ')}`;
 }
 
-/** `npm ci` done once per command line and sources; later identical runs get the same tree (hard links). */
+/** Results of identical earlier runs (same command, lockfile and sources): the entries they made, copied. */
 const installs = new Map<string, { dir: string; entries: string[] }>();
 
 function installKey(workspace: string, command: string): string {
@@ -323,35 +381,44 @@ function installKey(workspace: string, command: string): string {
   return createHash('sha256').update(`${command}\n${tree}`).digest('hex');
 }
 
-async function runScript(
+function copy(from: string, to: string, links: boolean): Promise<unknown> {
+  return new Promise((done) => spawn('cp', [links ? '-al' : '-a', from, to]).on('close', done));
+}
+
+/** bubblewrap's arguments for a step: the whole machine, the runner's uid, and what `npm ci` mounted. */
+function sandboxArgs(mounts: readonly Mount[]): string[] {
+  const args = [
+    '--dev-bind',
+    '/',
+    '/',
+    '--unshare-user',
+    '--uid',
+    '1001',
+    '--gid',
+    '1001',
+    '--die-with-parent',
+  ];
+  for (const mount of mounts) {
+    if (mount.kind === 'ro-bind') args.push('--ro-bind', mount.source, mount.target);
+    else if (mount.directory) args.push('--tmpfs', mount.target);
+    else args.push('--ro-bind', '/dev/null', mount.target);
+  }
+  return args;
+}
+
+async function runInSandbox(
   state: State,
   script: string,
   env: Record<string, string>,
-): Promise<{ code: number; output: string; note?: string }> {
-  const install = /^\s*npm ci\b[^\n]*$/.test(script.trim())
-    ? installKey(state.workspace, script.trim())
-    : undefined;
-  const cached = install ? installs.get(install) : undefined;
-  if (cached) {
-    for (const entry of cached.entries)
-      await new Promise((done) =>
-        spawn('cp', ['-al', join(cached.dir, entry), join(state.workspace, entry)]).on('close', done),
-      );
-    return {
-      code: 0,
-      output: '',
-      note: 'npm ci: the tree an identical earlier run left (same command, lockfile and sources)',
-    };
-  }
-  const before = new Set(readdirSync(state.workspace));
+): Promise<{ code: number; output: string }> {
   const file = join(state.runner.temp, `step-${Date.now()}-${Math.random().toString(36).slice(2)}.sh`);
   writeFileSync(file, script);
-  const result = await new Promise<{ code: number; output: string }>((done) => {
-    const child = spawn('bash', ['--noprofile', '--norc', '-eo', 'pipefail', file], {
-      cwd: state.workspace,
-      env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+  return new Promise((done) => {
+    const child = spawn(
+      'bwrap',
+      [...sandboxArgs(state.mounts), 'bash', '--noprofile', '--norc', '-eo', 'pipefail', file],
+      { cwd: state.workspace, env, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     let output = '';
     child.stdout.on('data', (d) => (output += d));
     child.stderr.on('data', (d) => (output += d));
@@ -361,16 +428,54 @@ async function runScript(
       done({ code: code ?? 1, output });
     });
   });
-  if (install && result.code === 0) {
-    const dir = tempDir('axiom-npm-ci-');
-    const entries = readdirSync(state.workspace).filter((e) => !before.has(e));
+}
+
+/** Runs a script, or gives the result an identical earlier run left (same command and sources). */
+async function runOnce(
+  state: State,
+  script: string,
+  env: Record<string, string>,
+): Promise<{ code: number; output: string; note?: string }> {
+  const key = installKey(state.workspace, script);
+  const cached = installs.get(key);
+  if (cached) {
+    for (const entry of cached.entries)
+      await copy(join(cached.dir, entry), join(state.workspace, entry), entry === 'node_modules');
+    return { code: 0, output: '', note: 'the result of an identical earlier run (same command and sources)' };
+  }
+  const before = new Set(readdirSync(state.workspace));
+  const result = await runInSandbox(state, script, env);
+  if (result.code === 0) {
+    const dir = tempDir('axiom-install-');
+    const entries = readdirSync(state.workspace).filter((e) => !before.has(e) && e !== 'node_modules');
+    // A real npm ci's node_modules is kept as hard links between two scratch trees, never this one's.
+    if (!state.mounts.length && existsSync(join(state.workspace, 'node_modules')))
+      entries.push('node_modules');
     for (const entry of entries)
-      await new Promise((done) =>
-        spawn('cp', ['-al', join(state.workspace, entry), join(dir, entry)]).on('close', done),
-      );
-    installs.set(install, { dir, entries });
+      await copy(join(state.workspace, entry), join(dir, entry), entry === 'node_modules');
+    installs.set(key, { dir, entries });
   }
   return result;
+}
+
+async function runScript(
+  state: State,
+  script: string,
+  env: Record<string, string>,
+): Promise<{ code: number; output: string; note?: string }> {
+  const npm = parseNpmCi(script);
+  if (!npm) return runInSandbox(state, script, env);
+  const tree = installedTree(state.workspace, npm.flags);
+  if ('reason' in tree) {
+    const result = await runOnce(state, script, env);
+    return { ...result, note: `a real npm ci (${tree.reason})${result.note ? `; ${result.note}` : ''}` };
+  }
+  state.mounts.push(...tree.mounts);
+  const rest = [...tree.scripts.map((name) => `npm run ${name}`), ...(npm.rest ? [npm.rest] : [])].join(
+    ' && ',
+  );
+  const result = rest ? await runOnce(state, rest, env) : { code: 0, output: '' };
+  return { ...result, note: [tree.note, result.note].filter(Boolean).join('; ') };
 }
 
 function readKeyValues(file: string): Record<string, string> {
@@ -441,12 +546,72 @@ function defaultEnv(state: State, event: GitHubEvent): Record<string, string> {
   };
 }
 
+/** The ref name an environment's deployment branches are matched against (refs/pull/N/merge for a pull request). */
+function deploymentRef(event: GitHubEvent): string {
+  return event.name === 'pull_request' ? event.ref : event.ref.replace(/^refs\/(heads|tags)\//, '');
+}
+
+function fromFork(event: GitHubEvent): boolean {
+  const head = (event.payload as { pull_request?: { head?: { repo?: { full_name?: string } } } }).pull_request
+    ?.head?.repo?.full_name;
+  return event.name === 'pull_request' && head !== undefined && head !== `${OWNER}/${REPO}`;
+}
+
+/**
+ * What the job may read, or why it never starts: an environment whose deployment branches do not
+ * include the ref refuses the job ("Branch "x" is not allowed to deploy to y due to environment
+ * protection rules."), secrets are not given to a pull request from a fork, and a job for
+ * self-hosted labels no registered runner has waits for one.
+ */
+function access(
+  workflow: Workflow,
+  jobId: string,
+  options: RunOptions,
+  github: Record<string, unknown>,
+): { secrets: Record<string, string>; vars: Record<string, string> } | { refused: string } {
+  const job = jobOf(workflow, jobId);
+  const settings = options.settings ?? { secrets: {}, vars: {}, environments: {} };
+  const labels = resolve(job['runs-on'], { github, vars: settings.vars });
+  const wanted = (Array.isArray(labels) ? labels : [labels]).map(String);
+  if (
+    wanted.includes('self-hosted') &&
+    !(settings.selfHosted ?? []).some((r) => wanted.every((l) => l === 'self-hosted' || r.includes(l)))
+  )
+    return {
+      refused: `Waiting for a runner to pick up this job: no self-hosted runner has the labels ${wanted.join(', ')}`,
+    };
+  const named = resolve(job.environment, { github, vars: settings.vars });
+  const environmentName = typeof named === 'string' ? named : (named as { name?: string } | undefined)?.name;
+  const environment = environmentName ? settings.environments[environmentName] : undefined;
+  const ref = deploymentRef(options.event);
+  if (
+    environment &&
+    environment.branches.length > 0 &&
+    !environment.branches.some((b) => globToRegExp(b).test(ref))
+  )
+    return {
+      refused: `Branch "${ref}" is not allowed to deploy to ${environmentName} due to environment protection rules.`,
+    };
+  const secrets = fromFork(options.event) ? {} : { ...settings.secrets, ...(environment?.secrets ?? {}) };
+  return {
+    secrets: { ...secrets, ...(options.secrets ?? {}) },
+    vars: { ...settings.vars, ...(environment?.vars ?? {}), ...(options.vars ?? {}) },
+  };
+}
+
 /** Runs one job of a workflow for an event; stops at the first failing step, as the runner does. */
 export async function runJob(workflow: Workflow, jobId: string, options: RunOptions): Promise<JobRun> {
   const job = jobOf(workflow, jobId);
-  const runner = prepareRunner();
+  const runner = prepareRunner(options.shims);
   const workspace = join(runner.root, 'work', REPO, REPO);
   mkdirSync(workspace, { recursive: true });
+  const github = githubContext(options.event, {
+    workspace,
+    ...(options.token ? { token: options.token } : {}),
+  });
+  const allowed = access(workflow, jobId, options, github);
+  if ('refused' in allowed)
+    return { refused: allowed.refused, steps: [], summary: '', workspace, failed: true, sudo: [] };
   const state: State = {
     options,
     workspace,
@@ -457,15 +622,23 @@ export async function runJob(workflow: Workflow, jobId: string, options: RunOpti
     steps: {},
     failed: false,
     artifacts: options.artifacts ?? tempDir('axiom-artifacts-'),
+    mounts: [],
+    ...allowed,
   };
   const base = defaultEnv(state, options.event);
-  const github = githubContext(options.event, { workspace });
   const matrix = options.matrix ?? matrixOf(job, { github })[0] ?? {};
   const runs: StepRun[] = [];
-  for (const [index, step] of job.steps.entries())
-    runs.push(
-      await runStep(state, step, { github, matrix, base, job, inputs: stepInputs(workflow, jobId, index) }),
-    );
+  for (const [index, step] of job.steps.entries()) {
+    const started = Date.now();
+    const run = await runStep(state, step, {
+      github,
+      matrix,
+      base,
+      job,
+      inputs: stepInputs(workflow, jobId, index),
+    });
+    runs.push({ ...run, ms: Date.now() - started });
+  }
   return {
     steps: runs,
     summary: readFileSyncOr(join(runner.temp, '_runner_file_commands/step_summary')),
@@ -501,8 +674,8 @@ async function runStep(
   const name = String(s.name ? ((s.name as { value?: unknown }).value ?? s.id) : s.id);
   const contexts: Contexts = {
     github: scope.github,
-    vars: state.options.vars ?? {},
-    secrets: state.options.secrets ?? {},
+    vars: state.vars,
+    secrets: { ...state.secrets, GITHUB_TOKEN: String(scope.github.token) },
     inputs: (state.options.event.payload as { inputs?: Record<string, unknown> }).inputs ?? {},
     matrix: scope.matrix,
     steps: state.steps,
