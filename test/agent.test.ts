@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { RowDataPacket } from 'mysql2/promise';
@@ -144,6 +144,12 @@ describe('axiom agent', () => {
     const next = await reconcileOnce(await options(origin));
     expect(next).toMatchObject({ commit: newer, action: 'reconciled' });
     expect(await workunits()).toHaveLength(3);
+    // The commit the cut pass had started on is not left "in progress".
+    expect(await note(origin, moved.commit)).toMatchObject({
+      status: 'completed',
+      conclusion: 'neutral',
+      title: `superseded: main moved on to ${newer.slice(0, 12)} before this commit was reconciled`,
+    });
   });
 
   it('refuses a main that was rewritten (a force-push) until an operator accepts it', async () => {
@@ -170,6 +176,27 @@ describe('axiom agent', () => {
     expect((await workunits()).filter((w) => w.startsWith('axm_other_test_'))).toHaveLength(3);
   });
 
+  it('force-pushed under a pass: the pass stops before any stage, and the next refuses the rewritten main', async () => {
+    const { origin, clone } = lab();
+    let rewritten = '';
+    const raced = await reconcileOnce(
+      await options(origin, (step) => {
+        if (step !== 'checked-out' || rewritten) return;
+        git(clone, 'checkout', '--quiet', '--orphan', 'rewrite');
+        rewritten = commitOnMain(
+          clone,
+          { 'manifests/other_test.yaml': manifestYaml('other_test'), 'experiments/other_test.py': OK_SCRIPT },
+          'history rewritten during a pass',
+        );
+      }),
+    );
+    expect(raced.action).toBe('moved');
+    expect(await workunits()).toEqual([]);
+    const next = await reconcileOnce(await options(origin));
+    expect(next).toMatchObject({ commit: rewritten, action: 'refused' });
+    expect(await workunits()).toEqual([]);
+  });
+
   it("fetches main alone: a writer's branch, with its own workflow and code, never reaches the server", async () => {
     const { origin, clone } = lab();
     git(clone, 'checkout', '--quiet', '-b', 'evil');
@@ -188,6 +215,34 @@ describe('axiom agent', () => {
     expect(() => git(agentClone, 'cat-file', '-e', evil)).toThrow();
     expect(git(agentClone, 'for-each-ref', '--format=%(refname)')).toBe('refs/axiom/remotes/origin/main');
     expect(readFileSync(join(agentClone, 'experiments/mean_test.py'), 'utf8')).toBe(OK_SCRIPT);
+  });
+
+  it("runs nothing of main's own code: a merged change to its CLI, package scripts, policy checker and workflows is data", async () => {
+    const { origin, clone } = lab();
+    const marker = join(scratch, 'ran');
+    const touch = `require('node:fs').writeFileSync(${JSON.stringify(marker)}, 'ran')`;
+    const merged = commitOnMain(
+      clone,
+      {
+        'bin/axiom.js': `#!/usr/bin/env node\n${touch};\n`,
+        'package.json': JSON.stringify({
+          name: 'x',
+          scripts: { preinstall: `node -e "${touch}"`, prepare: `node -e "${touch}"` },
+        }),
+        'scripts/policy_check.py': `open(${JSON.stringify(marker)}, "w").write("ran")\n`,
+        'scripts/boinc/axiom_assimilate': `#!/bin/sh\ntouch ${marker}\n`,
+        '.github/workflows/deploy.yml': `on: push\njobs:\n  x:\n    runs-on: [self-hosted, boinc]\n    steps:\n      - run: touch ${marker}\n`,
+        '.gitattributes': '* filter=evil\n',
+        '.gitmodules': '[submodule "x"]\n\tpath = x\n\turl = ../x\n',
+      },
+      'a reviewer missed what this changes',
+    );
+    const pass = await reconcileOnce(await options(origin));
+    expect(pass).toMatchObject({ commit: merged, action: 'reconciled', report: { conclusion: 'success' } });
+    expect(await workunits()).toHaveLength(3);
+    expect(existsSync(marker)).toBe(false);
+    // The files are in the agent's checkout, as data it never runs.
+    expect(readFileSync(join(scratch, 'agent', 'main', 'scripts/policy_check.py'), 'utf8')).toContain(marker);
   });
 
   it('grants exactly what the merge put on main, not what the results branch says afterwards', async () => {

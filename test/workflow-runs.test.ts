@@ -1,6 +1,14 @@
 import { execFileSync } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -13,6 +21,7 @@ import { GOOD_DESIGN } from './helpers/designs.js';
 import { git } from './helpers/git.js';
 import { GITHUB_ACTIONS_APP } from './helpers/github-apps.js';
 import { BOT, GitHubStandIn } from './helpers/github-standin.js';
+import { installedTree } from './helpers/npm-ci.js';
 import { checkRequest } from './helpers/openapi.js';
 import { REPO_ROOT } from './helpers/repo.js';
 import {
@@ -620,6 +629,54 @@ describe('a collaborator with write access', () => {
     // The pull request events reach check and ci, the dispatches app, deploy, propose's guard and site.
     expect(seen).toBeGreaterThan(20);
     expect(existsSync(MARKER)).toBe(false);
+  });
+});
+
+describe("the harness's npm ci is the tree npm ci would leave", () => {
+  const probe = (install: string) =>
+    loadWorkflow(
+      'probe.yml',
+      `on: push\njobs:\n  t:\n    runs-on: ubuntu-24.04\n    steps:\n      - uses: actions/checkout@v7\n      - run: ${install}\n      - continue-on-error: true\n        run: node -e "new (require('better-sqlite3'))(':memory:'); console.log('sqlite opens')"\n      - continue-on-error: true\n        run: test -f dist/cli/main.js\n`,
+    );
+
+  it('with --ignore-scripts: no install script ran (better-sqlite3 has no binding) and nothing was built', async () => {
+    const run = await runJob(await probe('npm ci --ignore-scripts'), 't', {
+      event: pushOf(['README.md'], repo.main),
+      repo,
+    });
+    expect(run.steps[1]?.note).toMatch(
+      /^npm ci: this tree's installed packages .*, 1 path install scripts left hidden$/,
+    );
+    expect(run.steps[2]?.outcome).toBe('failure');
+    expect(run.steps[2]?.output).toContain('Could not locate the bindings file');
+    expect(run.steps[3]?.outcome).toBe('failure');
+  });
+
+  it("without it: the packages' and the root's install scripts ran, so prepare built dist/", async () => {
+    const run = await runJob(await probe('npm ci'), 't', { event: pushOf(['README.md'], repo.main), repo });
+    expect(failure(run)).toBeUndefined();
+    expect(run.steps[1]?.note).toContain('then npm run prepare');
+    expect(run.steps[2]?.output).toContain('sqlite opens');
+    expect(run.steps[3]?.outcome).toBe('success');
+  }, 120_000);
+
+  it('runs the real npm ci for a lockfile, a package.json or a flag it cannot vouch for', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'axiom-npm-ci-'));
+    try {
+      for (const file of ['package.json', 'package-lock.json'])
+        copyFileSync(join(REPO_ROOT, file), join(dir, file));
+      expect('reason' in installedTree(dir, ['--no-audit', '--ignore-scripts'])).toBe(false);
+      expect(installedTree(dir, ['--legacy-peer-deps'])).toEqual({
+        reason: 'npm ci --legacy-peer-deps is not modelled',
+      });
+      writeFileSync(
+        join(dir, 'package-lock.json'),
+        `${readFileSync(join(dir, 'package-lock.json'), 'utf8')}\n`,
+      );
+      expect(installedTree(dir, [])).toEqual({ reason: "the clone's package-lock.json is not this tree's" });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -98,6 +98,7 @@ export async function reconcileOnce(options: AgentOptions): Promise<PassReport> 
     if (!options.acceptRewrite) return refuseRewrite(options, state.commit, fetched);
     for (const key of ['deployed', 'credited', 'reported'] as const) delete state[key];
   }
+  await closeSuperseded(options, state, fetched);
   state.commit = fetched;
   writeState(options.statePath, state);
   const root = options.main.dir;
@@ -134,6 +135,21 @@ export async function reconcileOnce(options: AgentOptions): Promise<PassReport> 
   state.reported = fetched;
   writeState(options.statePath, state);
   return { commit: fetched, action: 'reconciled', stages: Object.values(state.stages), report };
+}
+
+/**
+ * A commit whose pass was cut short (main moved on, or the pass was killed) keeps its "in progress"
+ * report forever unless it is closed: it is, as superseded by the commit the agent now takes.
+ */
+async function closeSuperseded(options: AgentOptions, state: AgentState, next: string): Promise<void> {
+  const previous = state.commit;
+  if (!previous || previous === next || state.reported === previous) return;
+  await options.reporter.report(previous, {
+    status: 'completed',
+    conclusion: 'neutral',
+    title: `superseded: main moved on to ${next.slice(0, 12)} before this commit was reconciled`,
+    summary: `The agent reconciles ${next}, which contains this commit; its report there says what was done.`,
+  });
 }
 
 /** Runs one stage and records its outcome; it is marked done only when it finished. */
