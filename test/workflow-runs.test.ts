@@ -768,6 +768,12 @@ describe("the docs' branch protection", () => {
     expect(canMerge(solo.rules, edited, 'ada')).toBe(true);
     expect(canMerge(team.rules, edited, 'ada')).toBe(false);
     expect(canMerge(team.rules, { ...edited, approvals: ['ada', 'grace'] }, 'ada')).toBe(true);
+    // The required check is GitHub Actions' own: no other App's "check" satisfies it.
+    for (const body of [solo, team])
+      expect(
+        body.rules.find((r: { type: string }) => r.type === 'required_status_checks').parameters
+          .required_status_checks,
+      ).toEqual([{ context: 'check', integration_id: GITHUB_ACTIONS_APP.id }]);
     for (const body of [solo, team])
       expect(body.rules.map((r: { type: string }) => r.type)).toEqual(
         expect.arrayContaining(['non_fast_forward', 'required_status_checks']),
