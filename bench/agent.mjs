@@ -1,10 +1,11 @@
 // agent-reconcile-idle: one pass of `axiom agent` with nothing to do, against the local forge and a
-// real MariaDB (ms, median of 20). agent-reconcile-1000: a merge whose manifest plans 1,000
+// real MariaDB (ms, median of 20). agent-reconcile-1000: a merge whose manifests plan 1,008
 // workunits, reconciled end to end through the create_work stand-in (seconds).
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { parse } from 'yaml';
 import { createBenchDatabase } from './database.mjs';
 
 const git = (cwd, ...args) =>
@@ -92,20 +93,24 @@ export async function benchAgent({ root, log }) {
     log(
       `idle pass: median ${idle.toFixed(1)} ms of 20 (min ${times[0].toFixed(1)}, max ${times[19].toFixed(1)})`,
     );
-    // 1,000 workunits: the first batch's hosts that fit, replicas enough for 1,000.
-    const fleet = readFileSync(join(root, 'fleet.yaml'), 'utf8');
-    const ids = [...fleet.matchAll(/^\s*-?\s*id:\s*(\d+)/gm)].map((m) => Number(m[1])).slice(0, 10);
-    const per = Math.ceil(1000 / ids.length);
-    writeFileSync(
-      join(clone, 'manifests/bench_mean.yaml'),
-      manifest('bench_mean', ids.map((h) => `  - host: ${h}\n    replicas: ${per}`).join('\n')),
-    );
-    writeFileSync(
-      join(clone, 'experiments/bench_mean.py'),
-      'import json\nimport numpy as np\n\nvalues = np.random.default_rng(0).standard_normal(100)\nwith open("experiment_result.json", "w") as handle:\n    json.dump({"metrics": {"mean": float(values.mean())}}, handle)\n',
-    );
+    // 1,000 workunits in one merge: three manifests (axiom.yaml allows 500 a manifest) on the fleet's
+    // Linux hosts (the manifests' OS), with replicas enough for 1,000.
+    const { hosts } = parse(readFileSync(join(root, 'fleet.yaml'), 'utf8'));
+    const ids = hosts.filter((h) => h.os === 'linux').map((h) => h.id);
+    const names = ['bench_mean_a', 'bench_mean_b', 'bench_mean_c'];
+    const per = Math.ceil(1000 / (ids.length * names.length));
+    for (const experiment of names) {
+      writeFileSync(
+        join(clone, `manifests/${experiment}.yaml`),
+        manifest(experiment, ids.map((h) => `  - host: ${h}\n    replicas: ${per}`).join('\n')),
+      );
+      writeFileSync(
+        join(clone, `experiments/${experiment}.py`),
+        'import json\nimport numpy as np\n\nvalues = np.random.default_rng(0).standard_normal(100)\nwith open("experiment_result.json", "w") as handle:\n    json.dump({"metrics": {"mean": float(values.mean())}}, handle)\n',
+      );
+    }
     git(clone, 'add', '--all');
-    git(clone, 'commit', '--quiet', '-m', 'merge: bench_mean');
+    git(clone, 'commit', '--quiet', '-m', 'merge: three bench experiments');
     git(clone, 'push', '--quiet', 'origin', 'main');
     const started = process.hrtime.bigint();
     const merged = await pass();

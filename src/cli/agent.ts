@@ -169,8 +169,10 @@ export const agentCommand = defineCommand({
     'there is anything to do, fetches exactly main (no other branch or pull request), checks out that',
     "commit in the agent's own clone (AXIOM_AGENT_DIR/main, symlinks as plain files) and reconciles:",
     "deploy (publish scripts, create workunits), credit apply (grant what main's credit files say, and",
-    'comment on the merged pull request), and every --collect-every hours collect (judge the spool',
-    'and open results pull requests). It reports on the commit it acted on: on GitHub as the check run',
+    "comment on the merged pull request), a check that BOINC's script_assimilator will hand results to",
+    'AXIOM_SPOOL_DIR (config.xml, and bin/axiom_assimilate --check run as the daemon runs it), and',
+    'every --collect-every hours collect (judge the spool, open results pull requests, then deploy the',
+    'replicas it asked for). It reports on the commit it acted on: on GitHub as the check run',
     '"axiom agent" (with its App, AXIOM_APP_ID and the key in AXIOM_APP_KEY_FILE, which never leaves',
     'this machine), on the local forge as a git note (refs/notes/axiom-agent). Nothing of the checkout',
     "is run: it is data for this installation's own code. Each stage is idempotent and marked done",
@@ -182,6 +184,8 @@ export const agentCommand = defineCommand({
   options: agentOptions,
   async run(args, { io, env }) {
     const json = booleanOption(args, 'json');
+    const listen = stringOption(args, 'listen');
+    const address = listen === undefined ? undefined : listenAddress(listen);
     if (booleanOption(args, 'dry-run')) return dryRun(env, io, args);
     const pass = async () => {
       const report = await reconcileOnce(await passOptions(env, io, args));
@@ -194,8 +198,7 @@ export const agentCommand = defineCommand({
     }
     const interval = (numberOption(args, 'agent', 'interval', { min: 1 }) ?? 60) * 1000;
     const loop = new AgentLoop(pass, interval, (line) => io.stderr.write(`${line}\n`));
-    const listen = stringOption(args, 'listen');
-    const server = listen ? await startListener(env, io, listen, () => loop.poke()) : undefined;
+    const server = address ? await startListener(env, io, address, () => loop.poke()) : undefined;
     const stop = () => loop.stop();
     process.once('SIGTERM', stop);
     process.once('SIGINT', stop);
@@ -208,9 +211,13 @@ export const agentCommand = defineCommand({
   },
 });
 
-async function startListener(env: Environment, io: Io, listen: string, poke: () => void) {
+async function startListener(
+  env: Environment,
+  io: Io,
+  { host, port }: { host: string; port: number },
+  poke: () => void,
+) {
   const secret = required(env.agent.webhookSecret, 'AXIOM_AGENT_WEBHOOK_SECRET', '--listen needs it');
-  const { host, port } = listenAddress(listen);
   const server = createListener({
     secret,
     path: '/hook',
