@@ -3,9 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { checkAssimilator } from '../src/agent/assimilator.js';
+import { agentEnv, agentLab } from './helpers/agent.js';
 import { createTestProject, type TestProject } from './helpers/boinc-project.js';
-import { makeLab } from './helpers/git.js';
-import { manifestYaml, OK_SCRIPT, REPO_ROOT, runCli } from './helpers/repo.js';
+import { REPO_ROOT, runCli } from './helpers/repo.js';
 
 // The agent checks that BOINC's script_assimilator will hand results to the spool it collects from:
 // config.xml's daemons, and bin/axiom_assimilate run as the daemon runs it (from cron, PATH=/usr/bin:/bin).
@@ -40,9 +40,9 @@ function setDaemons(daemons: string): void {
 function install(settings: { home?: string; node?: string; spool?: string } = {}): string {
   const path = join(project.projectDir, 'bin', 'axiom_assimilate');
   const text = readFileSync(join(REPO_ROOT, 'scripts/boinc/axiom_assimilate'), 'utf8')
-    .replace('${AXIOM_HOME:-/opt/axiom-lab}', `\${AXIOM_HOME:-${settings.home ?? REPO_ROOT}}`)
-    .replace('${AXIOM_NODE:-/usr/bin/node}', `\${AXIOM_NODE:-${settings.node ?? process.execPath}}`)
-    .replace('${AXIOM_SPOOL_DIR:-/var/lib/axiom/spool}', `\${AXIOM_SPOOL_DIR:-${settings.spool ?? spool}}`);
+    .replace(/^AXIOM_HOME=.*$/m, `AXIOM_HOME=${settings.home ?? REPO_ROOT}`)
+    .replace(/^AXIOM_NODE=.*$/m, `AXIOM_NODE=${settings.node ?? process.execPath}`)
+    .replace(/^export AXIOM_SPOOL_DIR=.*$/m, `export AXIOM_SPOOL_DIR=${settings.spool ?? spool}`);
   writeFileSync(path, text);
   chmodSync(path, 0o755);
   return path;
@@ -120,25 +120,8 @@ describe("BOINC's assimilator, as the agent checks it", () => {
   });
 
   it('fails the report until the assimilator is fixed, then finds it ready on the next pass', async () => {
-    const { origin } = makeLab({
-      'manifests/mean_test.yaml': manifestYaml('mean_test'),
-      'experiments/mean_test.py': OK_SCRIPT,
-      'axiom.yaml': readFileSync(join(REPO_ROOT, 'axiom.yaml'), 'utf8'),
-      'fleet.yaml': readFileSync(join(REPO_ROOT, 'fleet.yaml'), 'utf8'),
-    });
-    mkdirSync(join(scratch, 'publish'));
-    const env = {
-      PATH: process.env.PATH,
-      HOME: scratch,
-      AXIOM_FORGE: 'local',
-      AXIOM_AGENT_REMOTE: origin,
-      AXIOM_AGENT_DIR: join(scratch, 'agent'),
-      AXIOM_DB_URL: project.db.url,
-      AXIOM_BOINC_PROJECT_DIR: project.projectDir,
-      AXIOM_PUBLISH_DIR: join(scratch, 'publish'),
-      AXIOM_SCRIPT_BASE_URL: 'https://boinc.example.org/axiom/',
-      AXIOM_SPOOL_DIR: spool,
-    };
+    const { origin } = agentLab();
+    const env = agentEnv(scratch, origin, project, { AXIOM_SPOOL_DIR: spool });
     setDaemons(DAEMONS);
     const pass = async () => {
       const run = await runCli(['agent', '--once', '--json'], { cwd: scratch, env });

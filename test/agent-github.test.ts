@@ -8,8 +8,8 @@ import { AppTokenSource } from '../src/forge/app-token.js';
 import { GitHubCheckRuns } from '../src/forge/check-runs.js';
 import { AGENT_CHECK_NAME } from '../src/forge/reports.js';
 import { createTestProject, type TestProject } from './helpers/boinc-project.js';
-import { GITHUB_ACTIONS_APP, type Permissions } from './helpers/github-apps.js';
 import { git, type Lab, makeLab } from './helpers/git.js';
+import { GITHUB_ACTIONS_APP, type Permissions } from './helpers/github-apps.js';
 import { GitHubStandIn } from './helpers/github-standin.js';
 import { manifestYaml, OK_SCRIPT, REPO_ROOT, runCli, runProcess } from './helpers/repo.js';
 
@@ -79,6 +79,23 @@ function tokens(options: { key?: string; now?: () => number; appId?: string } = 
     permissions: ASKED,
     ...(options.now ? { now: options.now } : {}),
   });
+}
+
+/** scripts/agent/await-report.mjs as the deploy workflow runs it, on the lab's head; with its job summary. */
+function runAwaitReport(scratch: string, env: Record<string, string>) {
+  const summary = join(scratch, 'summary.md');
+  return runProcess('node', [join(REPO_ROOT, 'scripts/agent/await-report.mjs')], {
+    cwd: scratch,
+    env: {
+      PATH: process.env.PATH,
+      GITHUB_API_URL: github.url,
+      GITHUB_REPOSITORY: `${OWNER}/${REPO}`,
+      GITHUB_SHA: head,
+      GITHUB_STEP_SUMMARY: summary,
+      AXIOM_AGENT_APP_ID: String(APP.id),
+      ...env,
+    },
+  }).then((run) => ({ ...run, summary: readFileSync(summary, { encoding: 'utf8', flag: 'a+' }) }));
 }
 
 async function refusal(source: AppTokenSource): Promise<ForgeError> {
@@ -278,24 +295,13 @@ describe("scripts/agent/await-report.mjs (the deploy workflow's summary of the a
   const jobToken = (permissions: Permissions = { contents: 'read', checks: 'read' }) =>
     github.issueToken(permissions, GITHUB_ACTIONS_APP);
 
-  function awaitReport(env: Record<string, string>) {
-    const summary = join(scratch, 'summary.md');
-    return runProcess('node', [join(REPO_ROOT, 'scripts/agent/await-report.mjs')], {
-      cwd: scratch,
-      env: {
-        PATH: process.env.PATH,
-        GITHUB_API_URL: github.url,
-        GITHUB_REPOSITORY: `${OWNER}/${REPO}`,
-        GITHUB_SHA: head,
-        GITHUB_STEP_SUMMARY: summary,
-        GITHUB_TOKEN: jobToken(),
-        AXIOM_AGENT_APP_ID: String(APP.id),
-        AXIOM_AGENT_WAIT: '20',
-        AXIOM_AGENT_POLL: '1',
-        ...env,
-      },
-    }).then((run) => ({ ...run, summary: readFileSync(summary, { encoding: 'utf8', flag: 'a+' }) }));
-  }
+  const awaitReport = (env: Record<string, string>) =>
+    runAwaitReport(scratch, {
+      GITHUB_TOKEN: jobToken(),
+      AXIOM_AGENT_WAIT: '20',
+      AXIOM_AGENT_POLL: '1',
+      ...env,
+    });
 
   async function post(app: 'agent' | 'forger', sha: string, fields: Record<string, unknown>) {
     const token =
@@ -427,19 +433,11 @@ describe('a pass of the agent on GitHub', () => {
       }),
     ]);
     github.allow(LIST);
-    const shown = await runProcess('node', [join(REPO_ROOT, 'scripts/agent/await-report.mjs')], {
-      cwd: scratch,
-      env: {
-        PATH: process.env.PATH,
-        GITHUB_API_URL: github.url,
-        GITHUB_REPOSITORY: `${OWNER}/${REPO}`,
-        GITHUB_SHA: head,
-        GITHUB_TOKEN: github.issueToken({ contents: 'read', checks: 'read' }, GITHUB_ACTIONS_APP),
-        AXIOM_AGENT_APP_ID: String(APP.id),
-      },
+    const shown = await runAwaitReport(scratch, {
+      GITHUB_TOKEN: github.issueToken({ contents: 'read', checks: 'read' }, GITHUB_ACTIONS_APP),
     });
     expect(shown.status).toBe(0);
-    expect(shown.stdout).toContain('## The agent on the BOINC server: success');
-    expect(shown.stdout).toContain('deploy: 3 created, 0 failed');
+    expect(shown.summary).toContain('## The agent on the BOINC server: success');
+    expect(shown.summary).toContain('deploy: 3 created, 0 failed');
   });
 });

@@ -4,17 +4,14 @@ import { join } from 'node:path';
 import type { RowDataPacket } from 'mysql2/promise';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { reconcileOnce } from '../src/agent/reconcile.js';
-import { type AgentArgs, passOptions } from '../src/cli/agent.js';
-import { parseCommandArgs } from '../src/cli/command.js';
-import { COMMANDS } from '../src/cli/main.js';
-import { readEnvironment } from '../src/env/environment.js';
 import { LocalReports } from '../src/forge/reports.js';
+import { agentEnv, agentLab, agentPassOptions } from './helpers/agent.js';
 import { deployed, honestRun, makeAttackLab, returnResult, workunitOn } from './helpers/attack-lab.js';
 import { createTestProject, type TestProject } from './helpers/boinc-project.js';
 import { creditYaml, insertFinishedResults, recordFiles, workunitName } from './helpers/credit.js';
-import { git, makeLab } from './helpers/git.js';
+import { git } from './helpers/git.js';
 import { insertFirstBatch } from './helpers/mariadb.js';
-import { manifestYaml, OK_SCRIPT, REPO_ROOT, runCli } from './helpers/repo.js';
+import { manifestYaml, OK_SCRIPT, runCli } from './helpers/repo.js';
 
 // The agent on the BOINC server, against the local forge, a real MariaDB and the create_work stand-in.
 
@@ -30,42 +27,12 @@ afterEach(async () => {
   rmSync(scratch, { recursive: true, force: true });
 });
 
-function lab() {
-  return makeLab({
-    'manifests/mean_test.yaml': manifestYaml('mean_test'),
-    'experiments/mean_test.py': OK_SCRIPT,
-    'axiom.yaml': readFileSync(join(REPO_ROOT, 'axiom.yaml'), 'utf8'),
-    'fleet.yaml': readFileSync(join(REPO_ROOT, 'fleet.yaml'), 'utf8'),
-  });
-}
-
-function agentEnv(origin: string, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  mkdirSync(join(scratch, 'publish'), { recursive: true });
-  return {
-    PATH: process.env.PATH,
-    HOME: scratch,
-    AXIOM_FORGE: 'local',
-    AXIOM_AGENT_REMOTE: origin,
-    AXIOM_AGENT_DIR: join(scratch, 'agent'),
-    AXIOM_DB_URL: project.db.url,
-    AXIOM_BOINC_PROJECT_DIR: project.projectDir,
-    AXIOM_PUBLISH_DIR: join(scratch, 'publish'),
-    AXIOM_SCRIPT_BASE_URL: 'https://boinc.example.org/axiom/',
-    ...extra,
-  };
-}
+const lab = agentLab;
+const envOf = (origin: string, extra: Record<string, string> = {}) =>
+  agentEnv(scratch, origin, project, extra);
 
 async function options(origin: string, checkpoint?: (step: string) => void) {
-  const env = readEnvironment(agentEnv(origin), scratch);
-  const args = parseCommandArgs(COMMANDS.get('agent') as never, ['--once']) as AgentArgs;
-  const io = {
-    stdout: { write: () => true },
-    stderr: { write: () => true },
-    env: {},
-    cwd: scratch,
-    isTTY: false,
-  };
-  return { ...(await passOptions(env, io, args)), ...(checkpoint ? { checkpoint } : {}) };
+  return { ...(await agentPassOptions(envOf(origin), scratch)), ...(checkpoint ? { checkpoint } : {}) };
 }
 
 async function workunits(): Promise<string[]> {
@@ -92,7 +59,7 @@ describe('axiom agent', () => {
   it('deploys main, reports on the commit it acted on, and then has nothing to do', async () => {
     const { origin, clone } = lab();
     const head = git(clone, 'rev-parse', 'HEAD');
-    const first = await runCli(['agent', '--once', '--json'], { cwd: scratch, env: agentEnv(origin) });
+    const first = await runCli(['agent', '--once', '--json'], { cwd: scratch, env: envOf(origin) });
     expect(first.stderr).toBe('');
     expect(first.code).toBe(0);
     const pass = JSON.parse(first.stdout);
@@ -102,7 +69,7 @@ describe('axiom agent', () => {
     const report = await note(origin, head);
     expect(report).toMatchObject({ status: 'completed', conclusion: 'success' });
     expect(report?.summary).toContain(`The agent reconciled the BOINC server with ${head}`);
-    const second = await runCli(['agent', '--once', '--json'], { cwd: scratch, env: agentEnv(origin) });
+    const second = await runCli(['agent', '--once', '--json'], { cwd: scratch, env: envOf(origin) });
     expect(JSON.parse(second.stdout)).toMatchObject({ commit: head, action: 'idle' });
     expect(await workunits()).toHaveLength(3);
   });
@@ -161,7 +128,7 @@ describe('axiom agent', () => {
       { 'manifests/other_test.yaml': manifestYaml('other_test'), 'experiments/other_test.py': OK_SCRIPT },
       'history rewritten',
     );
-    const refused = await runCli(['agent', '--once', '--json'], { cwd: scratch, env: agentEnv(origin) });
+    const refused = await runCli(['agent', '--once', '--json'], { cwd: scratch, env: envOf(origin) });
     expect(refused.code).toBe(1);
     expect(JSON.parse(refused.stdout)).toMatchObject({ commit: rewritten, action: 'refused' });
     expect((await note(origin, rewritten))?.title).toMatch(
@@ -170,7 +137,7 @@ describe('axiom agent', () => {
     expect(await workunits()).toHaveLength(3);
     const accepted = await runCli(['agent', '--once', '--json', '--accept-rewrite'], {
       cwd: scratch,
-      env: agentEnv(origin),
+      env: envOf(origin),
     });
     expect(JSON.parse(accepted.stdout)).toMatchObject({ commit: rewritten, action: 'reconciled' });
     expect((await workunits()).filter((w) => w.startsWith('axm_other_test_'))).toHaveLength(3);
@@ -323,21 +290,8 @@ describe('the agent and the quorum', () => {
         AXIOM_AGENT_REMOTE: attack.lab.origin,
         AXIOM_AGENT_DIR: join(scratch, 'agent'),
       };
-      const pass = async () => {
-        const args = parseCommandArgs(COMMANDS.get('agent') as never, [
-          '--once',
-          '--collect-every',
-          '0',
-        ]) as AgentArgs;
-        const io = {
-          stdout: { write: () => true },
-          stderr: { write: () => true },
-          env: {},
-          cwd: scratch,
-          isTTY: false,
-        };
-        return reconcileOnce(await passOptions(readEnvironment(env, scratch), io, args));
-      };
+      const pass = async () =>
+        reconcileOnce(await agentPassOptions(env, scratch, ['--once', '--collect-every', '0']));
       await pass();
       const inputs = await deployed(attack);
       expect(inputs.size).toBe(3);

@@ -288,7 +288,8 @@ const ACTIONS: Record<string, ActionHandler> = {
   'actions/download-artifact': downloadArtifact,
   'actions/create-github-app-token': async (state, inputs, id) => {
     if (!inputs['private-key']) throw new Error('Input required and not supplied: private-key');
-    if (!inputs['client-id'] && !inputs['app-id']) throw new Error('Input required and not supplied: client-id');
+    if (!inputs['client-id'] && !inputs['app-id'])
+      throw new Error('Input required and not supplied: client-id');
     state.outputs[id] = { token: state.options.appToken ?? 'ghs_apptoken', 'app-slug': 'axiom-lab' };
     return 'an installation token for the App';
   },
@@ -704,15 +705,7 @@ async function runStep(
   if (kind === 'uses') {
     const uses = (s.uses as { value: string }).value;
     const skipReason = state.options.skip?.({ name, uses });
-    if (skipReason)
-      return record(state, s.id, {
-        name,
-        kind,
-        outcome: 'skipped',
-        conclusion: 'skipped',
-        output: '',
-        note: skipReason,
-      });
+    if (skipReason) return skipped(state, s.id, { name, kind, note: skipReason });
     const action = uses.split('@')[0] as string;
     const handler = ACTIONS[action];
     const inputs = (resolve(scope.inputs, contexts, status) ?? {}) as Record<string, unknown>;
@@ -739,16 +732,7 @@ async function runStep(
   }
   const script = String(resolve(s.run as Parameters<typeof resolve>[0], contexts, status) ?? '');
   const skipReason = state.options.skip?.({ name, run: script });
-  if (skipReason)
-    return record(state, s.id, {
-      name,
-      kind,
-      outcome: 'skipped',
-      conclusion: 'skipped',
-      output: '',
-      note: skipReason,
-      command: script,
-    });
+  if (skipReason) return skipped(state, s.id, { name, kind, note: skipReason, command: script });
   for (const file of ['output', 'env', 'path'])
     writeFileSync(join(state.runner.temp, `_runner_file_commands/${file}`), '');
   const commandFiles = {
@@ -779,6 +763,15 @@ async function runStep(
   return result.code === 0
     ? record(state, s.id, { ...run, outcome: 'success', conclusion: 'success' })
     : fail(state, s.id, run, continueOnError);
+}
+
+/** A step the test asked not to run, with its reason. */
+function skipped(
+  state: State,
+  id: string,
+  run: Pick<StepRun, 'name' | 'kind' | 'note' | 'command'>,
+): StepRun {
+  return record(state, id, { ...run, outcome: 'skipped', conclusion: 'skipped', output: '' });
 }
 
 function record(state: State, id: string, run: StepRun): StepRun {
