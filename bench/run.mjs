@@ -8,6 +8,7 @@ import { benchAgent } from './agent.mjs';
 import { benchBudgetFill } from './budget-fill.mjs';
 import { benchCheck } from './check.mjs';
 import { benchCollect } from './collect.mjs';
+import { benchCopyCheck } from './copy-check.mjs';
 import { benchCoreUsage } from './core-usage.mjs';
 import { benchCredit } from './credit.mjs';
 import { benchDeploy } from './deploy.mjs';
@@ -26,6 +27,7 @@ const BENCHMARKS = {
   'credit-apply-10k-s': benchCredit,
   'site-1000-results-s': benchSite,
   'collect-10k': benchCollect,
+  'copy-check-100k': benchCopyCheck,
   'judge-input-tokens-per-result': benchJudgeTokens,
   'agent-reconcile': benchAgent,
 };

@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { workunitInputName } from '../src/boinc/project.js';
+import { legacyWorkunitInputName } from '../src/boinc/project.js';
 import { stageInputFile } from '../src/boinc/stage.js';
 import { SchemaValidator } from '../src/schema/validate.js';
 import { renderWorkunitInput, type WorkunitInput } from '../src/workunit/input.js';
@@ -55,7 +55,12 @@ function input(name = WU, overrides: Partial<WorkunitInput> = {}): WorkunitInput
 
 /** Stages a workunit's wu.json as deploy does. */
 function stage(workunit: WorkunitInput, root = download): void {
-  stageInputFile(root, 1024, workunitInputName(workunit.wu_name), renderWorkunitInput(workunit, validator));
+  stageInputFile(
+    root,
+    1024,
+    legacyWorkunitInputName(workunit.wu_name),
+    renderWorkunitInput(workunit, validator),
+  );
 }
 
 beforeEach(() => {

@@ -3,7 +3,7 @@ import { mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { installResultTemplate } from '../src/boinc/create-work.js';
-import { stagedPath, workunitInputName } from '../src/boinc/project.js';
+import { legacyWorkunitInputName, stagedPath } from '../src/boinc/project.js';
 import { stageInputFile } from '../src/boinc/stage.js';
 import { SchemaValidator } from '../src/schema/validate.js';
 import { renderWorkunitInput } from '../src/workunit/input.js';
@@ -52,7 +52,7 @@ beforeEach(async () => {
   stageInputFile(
     join(project.projectDir, 'download'),
     1024,
-    workunitInputName(NAME),
+    legacyWorkunitInputName(NAME),
     renderWorkunitInput(
       {
         mode: 'experiment',

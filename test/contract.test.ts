@@ -107,11 +107,14 @@ describe('the workunit contract end to end', () => {
 
     const layout = readProjectLayout(project.projectDir);
     const [rows] = (await project.db.connection.query(
-      'SELECT w.id, w.name, a.target_id AS host FROM workunit w JOIN assignment a ON a.workunitid = w.id ORDER BY w.id',
-    )) as unknown as [{ id: number; name: string; host: number }[]];
+      `SELECT w.id, w.name, a.target_id AS host, d.input FROM workunit w JOIN assignment a ON a.workunitid = w.id
+         JOIN axiom_workunit d ON d.name = w.name ORDER BY w.id`,
+    )) as unknown as [{ id: number; name: string; host: number; input: string }[]];
     const runs = await Promise.all(
       rows.map(async (wu) => {
-        const staged = stagedPath(layout, workunitInputName(wu.name));
+        // Staged under a name that carries its content's hash: what deploy recorded, byte for byte.
+        const staged = stagedPath(layout, workunitInputName(wu.name, Buffer.from(wu.input)));
+        expect(readFileSync(staged, 'utf8')).toBe(wu.input);
         const slot = join(work, 'slots', wu.name);
         const started = Date.now();
         expect(await runClient(staged, slot)).toBe(0);

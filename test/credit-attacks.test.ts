@@ -143,7 +143,9 @@ describe('no published answer is worth credit', () => {
     const before = await hostCredit(lab);
     const apply = await cli(lab, ['credit', 'apply', '--json'], 1);
     const report = JSON.parse(apply.stdout);
-    expect(report.granted.map((g: { result: number }) => g.result)).toEqual([r60, r267, honest]);
+    const paid = (granted: { result: number; amount: number }[]) =>
+      granted.filter((g) => g.amount > 0).map((g) => g.result);
+    expect(paid(report.granted)).toEqual([r60, r267, honest]);
     expect(report.problems.map((p: { rule: string; path: string }) => [p.rule, p.path])).toEqual([
       ['credit/passed-checks', `result ${selfCopy}`],
     ]);
@@ -176,29 +178,41 @@ describe('replicas decided as a quorum, never by arrival order', () => {
     const tieHost = disputed.requested[0]?.host as number;
     expect([60, 267, 209]).not.toContain(tieHost);
 
+    // One tie-breaker agrees with host 209: two agreeing results, short of the quorum of three. A second decides.
     await cli(lab, ['deploy']);
     const tie = [...(await deployed(lab)).values()].find((i) => i.kind === 'tie-breaker');
     expect(tie?.seed).toBe(workunitOn(inputs, 209).seed);
-    const tieBreaker = await returnResult(
-      lab,
-      tie as NonNullable<typeof tie>,
-      tieHost,
-      await honestRun(lab, tie as NonNullable<typeof tie>),
+    const tieBreaker = await returnResult(lab, tie as NonNullable<typeof tie>, tieHost, honest);
+    const still = await collectRun(lab, RUN[2] as string);
+    expect(still.collected).toEqual([]);
+    expect(still.requested).toEqual([expect.objectContaining({ kind: 'tie-breaker' })]);
+    const secondHost = still.requested[0]?.host as number;
+    expect([60, 267, 209, tieHost]).not.toContain(secondHost);
+    await cli(lab, ['deploy']);
+    const second = [...(await deployed(lab)).values()].find(
+      (i) => i.kind === 'tie-breaker' && i.wu_name.includes(`_h${secondHost}_`),
     );
-    const decided = await collectRun(lab, RUN[2] as string);
+    const secondBreaker = await returnResult(
+      lab,
+      second as NonNullable<typeof second>,
+      secondHost,
+      await honestRun(lab, second as NonNullable<typeof second>),
+    );
+    const run = RUN[3] as string;
+    const decided = await collectRun(lab, run);
     expect(decided.collected.map((c) => [c.result, c.verdict, c.credit])).toEqual([
       [liar, 'invalid', 0],
       [colluder, 'invalid', 0],
       [victim, 'valid', 50],
       [tieBreaker, 'valid', 50],
+      [secondBreaker, 'valid', 50],
     ]);
-    const run = RUN[2] as string;
     const victimCheck = reviewOf(lab, run, victim).checks.find(
       (c: { rule: string }) => c.rule === 'replicas',
     );
     expect(victimCheck.finding).toMatch(
       new RegExp(
-        `^agrees with result ${tieBreaker} \\(host ${tieHost}, this run\\) within the manifest's tolerances; disagrees with results ${liar} \\(host 60, this run\\), ${colluder} \\(host 267, this run\\): against ${liar}, `,
+        `^agrees with results ${tieBreaker} \\(host ${tieHost}, this run\\), ${secondBreaker} \\(host ${secondHost}, this run\\) within the manifest's tolerances; disagrees with results ${liar} \\(host 60, this run\\), ${colluder} \\(host 267, this run\\): against ${liar}, `,
       ),
     );
     expect(reviewOf(lab, run, liar).replication).toEqual({
@@ -207,7 +221,7 @@ describe('replicas decided as a quorum, never by arrival order', () => {
       quorum: 3,
       classes: [
         { results: [liar, colluder], hosts: [60, 267] },
-        { results: [victim, tieBreaker], hosts: [209, tieHost] },
+        { results: [victim, tieBreaker, secondBreaker], hosts: [209, tieHost, secondHost] },
       ],
     });
     await merge(lab, run);
@@ -215,7 +229,9 @@ describe('replicas decided as a quorum, never by arrival order', () => {
     await cli(lab, ['credit', 'apply']);
     const after = await hostCredit(lab);
     const gained = (host: number) => (after.get(host) ?? 0) - (before.get(host) ?? 0);
-    expect([gained(60), gained(267), gained(209), gained(tieHost)]).toEqual([0, 0, 50, 50]);
+    expect([gained(60), gained(267), gained(209), gained(tieHost), gained(secondHost)]).toEqual([
+      0, 0, 50, 50, 50,
+    ]);
 
     // Host 60 lost a quorum: its next workunit that would run alone gets a shadow replica elsewhere.
     commitToMain(
@@ -270,11 +286,15 @@ describe('runtime and caps from what was deployed', () => {
     commitToMain(lab, { 'manifests/walk.yaml': walkManifest([60], '', 10) }, 'Lower the cap');
     const lowered = JSON.parse((await cli(lab, ['credit', 'apply', '--dry-run', '--json'])).stdout);
     expect(lowered.granted.map((g: { result: number; amount: number }) => [g.result, g.amount])).toEqual([
+      [fast, 0],
       [honest, 50],
     ]);
     commitToMain(lab, { 'manifests/walk.yaml': null, 'experiments/walk.py': null }, 'Retire the walk');
     const gone = JSON.parse((await cli(lab, ['credit', 'apply', '--dry-run', '--json'])).stdout);
-    expect(gone.granted.map((g: { result: number }) => g.result)).toEqual([honest]);
+    expect(gone.granted.map((g: { result: number; amount: number }) => [g.result, g.amount])).toEqual([
+      [fast, 0],
+      [honest, 50],
+    ]);
 
     // A review that names a deploy commit this history does not have is refused, never paid on a guess.
     git(lab.lab.clone, 'checkout', '--quiet', '-b', 'elsewhere', 'HEAD~2');

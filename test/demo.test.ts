@@ -147,7 +147,7 @@ describe('axiom demo', () => {
       env: { PATH: process.env.PATH },
     });
     const agreeing =
-      shown.stdout.match(/Same-seed replicas: 2 of 2 results compared [^.]* agree within/g) ?? [];
+      shown.stdout.match(/Replicas: 2 of 2 results of replicated computations agree with their quorum\./g) ?? [];
     expect(agreeing.length).toBeGreaterThanOrEqual(3);
     const cores = new Map<number, number>(
       (
@@ -170,6 +170,7 @@ describe('axiom demo', () => {
       );
       return agreed.length === 2 &&
         agreed[0].replica_key === agreed[1].replica_key &&
+        agreed[0].replication?.decided === 'unanimous' &&
         coresOf(agreed[0].host) !== coresOf(agreed[1].host)
         ? [experiment]
         : [];

@@ -3,6 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { workunitInputName } from '../src/boinc/project.js';
 import { hierarchyDir } from '../src/boinc/stage.js';
 import { createTestProject, type TestProject } from './helpers/boinc-project.js';
 import { makeRepo, manifestYaml, OK_SCRIPT, runCli } from './helpers/repo.js';
@@ -27,6 +28,21 @@ afterEach(async () => {
   await project.cleanup();
   rmSync(publishDir, { recursive: true, force: true });
 });
+
+/**
+ * A workunit's wu.json as BOINC serves it: staged under a name that carries its content's hash, and
+ * byte for byte what deploy recorded for it.
+ */
+async function stagedInput(name: string): Promise<Record<string, any>> {
+  const [rows] = (await project.db.connection.query('SELECT input FROM axiom_workunit WHERE name = ?', [
+    name,
+  ])) as unknown as [{ input: string }[]];
+  const recorded = rows[0]?.input as string;
+  const file = workunitInputName(name, Buffer.from(recorded));
+  const staged = readFileSync(join(project.projectDir, 'download', hierarchyDir(file, 1024), file), 'utf8');
+  expect(staged).toBe(recorded);
+  return JSON.parse(staged);
+}
 
 const sha12 = (text: string) => createHash('sha256').update(text).digest('hex').slice(0, 12);
 
@@ -58,19 +74,24 @@ describe('axiom deploy', () => {
       { name: names[1], target_id: 60 },
       { name: names[2], target_id: 60 },
     ]);
-    const inputName = `${names[2]}.json`;
-    const input = JSON.parse(
-      readFileSync(join(project.projectDir, 'download', hierarchyDir(inputName, 1024), inputName), 'utf8'),
-    );
+    const input = await stagedInput(names[2] as string);
     expect(input).toMatchObject({
       mode: 'experiment',
       experiment: 'mean_of_normals',
       wu_name: names[2],
       script_url: `https://boinc.example.org/axiom/experiments/mean_of_normals-${sha}.py`,
       run_duration: 120,
-      seed: 8,
       cpus: 8,
     });
+    // Replica 0 of every host shares a seed, replica 1 another; deploy drew both, not the manifest's 7 and 8.
+    const seeds = await Promise.all(names.map(async (name) => (await stagedInput(name)).seed));
+    expect(seeds[0]).toBe(seeds[1]);
+    expect(seeds[2]).not.toBe(seeds[1]);
+    expect([7, 8]).not.toContain(seeds[1]);
+    expect([7, 8]).not.toContain(seeds[2]);
+    // Nothing is staged under a name anyone could guess from the workunit's name.
+    const guess = `${names[2]}.json`;
+    expect(existsSync(join(project.projectDir, 'download', hierarchyDir(guess, 1024), guess))).toBe(false);
     expect(readFileSync(join(publishDir, 'experiments', `mean_of_normals-${sha}.py`), 'utf8')).toBe(
       OK_SCRIPT,
     );
@@ -105,10 +126,7 @@ describe('axiom deploy', () => {
       { name: `axm_mean_of_normals_${sha}_h60_r0`, rsc_memory_bound: Math.ceil(1.8 * 2 ** 30) },
       { name: `axm_mean_of_normals_${sha}_h60_r1`, rsc_memory_bound: Math.ceil(1.8 * 2 ** 30) },
     ]);
-    const inputName = `axm_mean_of_normals_${sha}_h60_r0.json`;
-    const input = JSON.parse(
-      readFileSync(join(project.projectDir, 'download', hierarchyDir(inputName, 1024), inputName), 'utf8'),
-    );
+    const input = await stagedInput(`axm_mean_of_normals_${sha}_h60_r0`);
     expect(input).toMatchObject({ cpus: 6, memory_gb: 1.8 });
   });
 

@@ -1,9 +1,10 @@
-import { type ProjectLayout, readStagedWorkunit } from '../boinc/project.js';
+import { deployedWorkunit, type ProjectLayout } from '../boinc/project.js';
 import type { AssimilationSubject, BoincStore, FailedResult } from '../boinc/store.js';
 import { readClientReportFile, readReportFromStderr } from '../envelope/report.js';
 import { resultEntry, type SpoolEntry, writeSpoolEntry } from '../envelope/spool.js';
 import { AxiomError, ConfigurationError } from '../errors.js';
 import type { SchemaValidator } from '../schema/validate.js';
+import type { WorkunitInput } from '../workunit/input.js';
 
 /**
  * How BOINC's script_assimilator called us. Its token list decides what we get: the explicit form
@@ -78,6 +79,7 @@ function failedTaskEntry(
   failed: FailedResult,
   name: string,
   wuId: number,
+  workunit: WorkunitInput | { missing: string },
   options: AssimilateOptions,
 ): SpoolEntry {
   return resultEntry(
@@ -88,7 +90,7 @@ function failedTaskEntry(
       runtime: failed.elapsedTime,
       hostId: failed.hostId,
       userId: failed.userId,
-      workunit: readStagedWorkunit(options.layout, name, options.validator),
+      workunit,
     },
     readReportFromStderr(failed.stderrOut),
     options.now,
@@ -132,7 +134,7 @@ export async function assimilateResult(
         resultId,
         runtime: canonical?.elapsedTime ?? call.runtime ?? 0,
         ...(canonical ? { hostId: canonical.hostId, userId: canonical.userId } : {}),
-        workunit: readStagedWorkunit(options.layout, name, options.validator),
+        workunit: await deployedWorkunit(options.store, options.layout, name, options.validator),
       },
       readClientReportFile(call.files[0] as string),
       options.now,
@@ -144,11 +146,17 @@ export async function assimilateResult(
         reason: `BOINC names workunit ${call.wuId} ${subject.workunitName}, not ${call.wuName}`,
       };
   }
-  const failedTasks =
-    entry.kind === 'workunit-error' && options.store
-      ? (await options.store.failedResults(call.wuId)).map((failed) =>
-          store(options.spoolDir, name, failedTaskEntry(failed, name, call.wuId, options)),
-        )
-      : [];
+  const failed =
+    entry.kind === 'workunit-error' && options.store ? await options.store.failedResults(call.wuId) : [];
+  const asked = failed.length
+    ? await deployedWorkunit(options.store, options.layout, name, options.validator)
+    : undefined;
+  const failedTasks = failed.map((task) =>
+    store(
+      options.spoolDir,
+      name,
+      failedTaskEntry(task, name, call.wuId, asked as WorkunitInput | { missing: string }, options),
+    ),
+  );
   return { ...store(options.spoolDir, name, entry), failedTasks };
 }

@@ -97,7 +97,7 @@ export class CreateWorkJobCreator implements JobCreator {
 
   private async createWithTemplate(template: string, jobs: readonly JobSpec[]): Promise<JobCreation> {
     const lines = jobs.map((job) => {
-      const inputName = workunitInputName(job.wuName);
+      const inputName = workunitInputName(job.wuName, job.input);
       // Only workunits without a row are created, so nothing uses a file staged before under this name.
       stageInputFile(this.layout.downloadDir, this.layout.fanout, inputName, job.input, { replace: true });
       return `--wu_name ${job.wuName} --target_host ${job.host} ${inputName}`;

@@ -1,9 +1,11 @@
+import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigurationError } from '../errors.js';
 import type { SchemaValidator } from '../schema/validate.js';
 import { parseWorkunitInput, type WorkunitInput } from '../workunit/input.js';
 import { hierarchyDir } from './stage.js';
+import type { BoincStore } from './store.js';
 
 /** What Axiom Lab needs to know of a BOINC project directory (from its config.xml). */
 export interface ProjectLayout {
@@ -46,9 +48,40 @@ export function stagedPath(layout: Pick<ProjectLayout, 'downloadDir' | 'fanout'>
   return join(layout.downloadDir, hierarchyDir(fileName, layout.fanout), fileName);
 }
 
-/** The staged wu.json of a workunit is `<wu name>.json` in the download hierarchy. */
-export function workunitInputName(wuName: string): string {
+/**
+ * The staged wu.json of a workunit: `<wu name>-<16 hex digits of its sha256>.json` in the download
+ * hierarchy. BOINC serves the download directory to anyone who asks for a name; a name that carries
+ * the hash of a content holding a freshly drawn seed cannot be guessed, so a workunit's seed is known
+ * to nobody before the scheduler sends the workunit (and its file's name) to its host.
+ */
+export function workunitInputName(wuName: string, input: Buffer): string {
+  return `${wuName}-${createHash('sha256').update(input).digest('hex').slice(0, 16)}.json`;
+}
+
+/** The name workunits deployed before names carried the content's hash were staged under. */
+export function legacyWorkunitInputName(wuName: string): string {
   return `${wuName}.json`;
+}
+
+/**
+ * What a workunit asked for: the wu.json deploy recorded for it in BOINC's database (and staged under
+ * its hashed name), else, for a workunit deployed before that record, the file staged under its
+ * plain name. A reason, never an exception, when it cannot be had.
+ */
+export async function deployedWorkunit(
+  store: Pick<BoincStore, 'deployedWorkunits'> | undefined,
+  layout: Pick<ProjectLayout, 'downloadDir' | 'fanout'>,
+  wuName: string,
+  validator: SchemaValidator,
+): Promise<WorkunitInput | { missing: string }> {
+  const [row] = store ? await store.deployedWorkunits({ names: [wuName] }) : [];
+  if (!row) return readStagedWorkunit(layout, wuName, validator);
+  const { input, problems } = parseWorkunitInput(row.input, validator, `the recorded wu.json of ${wuName}`);
+  if (!input)
+    return { missing: `the recorded wu.json of ${wuName} breaks its schema: ${problems[0]?.message}` };
+  return input.wu_name === wuName
+    ? input
+    : { missing: `the recorded wu.json of ${wuName} is for workunit ${input.wu_name}` };
 }
 
 /**
@@ -60,7 +93,7 @@ export function readStagedWorkunit(
   wuName: string,
   validator: SchemaValidator,
 ): WorkunitInput | { missing: string } {
-  const path = stagedPath(layout, workunitInputName(wuName));
+  const path = stagedPath(layout, legacyWorkunitInputName(wuName));
   let text: string;
   try {
     if (statSync(path).size > 1024 * 1024)

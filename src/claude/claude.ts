@@ -14,8 +14,10 @@ import {
   NO_USAGE,
   type StructuredAnswer,
   type StructuredRequest,
+  sentMaxTokens,
   worstCaseUsd,
 } from './llm.js';
+import { modelFacts, thinkingOffParam } from './models.js';
 
 export interface ClaudeOptions {
   apiKey: string;
@@ -45,6 +47,8 @@ interface WireUsage {
   output_tokens?: number | null;
   cache_read_input_tokens?: number | null;
   cache_creation_input_tokens?: number | null;
+  /** How many of the output tokens were thinking (Usage.output_tokens_details in the SDK's types). */
+  output_tokens_details?: { thinking_tokens?: number | null } | null;
 }
 
 function usageOf(usage: WireUsage | undefined): LlmUsage {
@@ -64,6 +68,20 @@ function answerText(content: readonly { type: string; text?: string }[]): string
     .join('');
 }
 
+/**
+ * The `thinking` field of a request: for `thinking: 'off'`, the setting that turns it off where the
+ * model accepts one at this effort (models.ts); nothing where the model would refuse it.
+ */
+function thinkingOf(request: StructuredRequest): { thinking?: { type: 'disabled' | 'between_tools' } } {
+  return request.thinking === 'off' ? (thinkingOffParam(request.model, request.effort) ?? {}) : {};
+}
+
+/**
+ * A non-streamed call's timeout: two minutes, or longer when `max_tokens` allows a longer answer
+ * (the SDK's own estimate, 128,000 output tokens an hour, client.js calculateNonstreamingTimeout).
+ */
+const timeoutFor = (maxTokens: number) => Math.max(120_000, Math.ceil((3_600_000 * maxTokens) / 128_000));
+
 /** What no later attempt would change: the run stops (400, 401, 402, 403, 404 unknown model, 413). */
 const FATAL_STATUS = new Set([400, 401, 402, 403, 404, 413]);
 
@@ -75,7 +93,9 @@ interface BatchState {
  * Claude through the official SDK: structured output with `output_config.format` and the schema the
  * API accepts (the SDK's own transform moves unsupported keywords into descriptions; our validator
  * stays the enforcement), `messages.create` or a stream for long answers, `stop_reason` checked
- * before anything is parsed, cache breakpoints only on prefixes long enough to be cached, the
+ * before anything is parsed (not `messages.parse()`, which throws on a `max_tokens` stop or a
+ * refusal before its caller could tell which), thinking turned off where a request asks and the
+ * model allows it (models.ts), cache breakpoints only on prefixes long enough to be cached, the
  * spending ceiling checked before each call and batch, and batches that are never created twice.
  */
 export class ClaudeLlm implements Llm {
@@ -123,11 +143,12 @@ export class ClaudeLlm implements Llm {
   }
 
   private async params(request: StructuredRequest, offline = false) {
-    const cached = await this.prefixCacheable(request, offline);
+    const cached = request.cacheTtl !== undefined && (await this.prefixCacheable(request, offline));
     const cache = cached ? { cache_control: { type: 'ephemeral' as const, ttl: request.cacheTtl } } : {};
     return {
       model: request.model,
-      max_tokens: request.maxTokens,
+      max_tokens: sentMaxTokens(request),
+      ...thinkingOf(request),
       system: [{ type: 'text' as const, text: request.system, ...cache }],
       messages: [
         {
@@ -143,18 +164,23 @@ export class ClaudeLlm implements Llm {
           type: 'json_schema' as const,
           schema: jsonSchemaOutputFormat(request.schema as { type: 'object' }).schema,
         },
-        effort: request.effort,
+        // A model without effort support refuses the field (Haiku 4.5: "Not supported").
+        ...(modelFacts(request.model).effort ? { effort: request.effort } : {}),
       },
     };
   }
 
-  /** The body of a request as it would be sent, built without calling anything (for --print-request). */
-  async body(request: StructuredRequest): Promise<Record<string, unknown>> {
-    return this.params(request, true);
+  /**
+   * The body of a request as it would be sent: by default built without calling anything (for
+   * --print-request, the prefix estimated at four characters a token); `counted`, with the prefix
+   * counted through count_tokens, as a call would be.
+   */
+  async body(request: StructuredRequest, counted = false): Promise<Record<string, unknown>> {
+    return this.params(request, !counted);
   }
 
   private charge(request: StructuredRequest, usage: LlmUsage, batched: boolean): number {
-    const cost = costUsd(request.model, usage, batched, request.cacheTtl);
+    const cost = costUsd(request.model, usage, batched, request.cacheTtl ?? '5m');
     this.spent += cost;
     return cost;
   }
@@ -176,18 +202,29 @@ export class ClaudeLlm implements Llm {
     message: Anthropic.Message,
     batched: boolean,
   ): StructuredAnswer | FailedAnswer {
-    const usage = usageOf(message.usage as WireUsage);
+    const wire = message.usage as WireUsage;
+    const usage = usageOf(wire);
     const cost = this.charge(request, usage, batched);
-    const failed = (error: string): FailedAnswer => ({
+    const failed = (error: string, retry = false): FailedAnswer => ({
       id: request.id,
       error,
-      retry: false,
+      retry,
       usage,
       costUsd: cost,
     });
-    if (message.stop_reason === 'max_tokens')
-      return failed(`the answer was cut off at max_tokens (${request.maxTokens})`);
-    if (message.stop_reason === 'refusal') return failed('the model declined to answer (refusal)');
+    if (message.stop_reason === 'max_tokens') {
+      const thinking = wire.output_tokens_details?.thinking_tokens ?? 0;
+      // Thinking that took room the request gave its answer says nothing about the data: asked again later.
+      return failed(
+        `the answer was cut off at max_tokens (${sentMaxTokens(request)})`,
+        usage.outputTokens - thinking < request.maxTokens,
+      );
+    }
+    if (message.stop_reason === 'refusal') {
+      const category = (message as { stop_details?: { category?: string | null } | null }).stop_details
+        ?.category;
+      return failed(`the model declined to answer (refusal${category ? `: ${category}` : ''})`);
+    }
     if (message.stop_reason !== 'end_turn')
       return failed(`the answer stopped early (${message.stop_reason})`);
     let value: unknown;
@@ -214,7 +251,7 @@ export class ClaudeLlm implements Llm {
       const message = request.long
         ? // A design can take minutes: streamed, with a long timeout and one retry at most.
           await this.client.messages.stream(params, { timeout: 15 * 60_000, maxRetries: 1 }).finalMessage()
-        : await this.client.messages.create(params);
+        : await this.client.messages.create(params, { timeout: timeoutFor(params.max_tokens) });
       return this.answer(request, message as Anthropic.Message, false);
     } catch (error) {
       const llm = translate(error);

@@ -1,5 +1,8 @@
 import { createHash } from 'node:crypto';
 import { AxiomError } from '../errors.js';
+import { type Effort, modelFacts, priceFor, thinkingOffParam } from './models.js';
+
+export type { Effort } from './models.js';
 
 /** Tokens one call used, as the API reports them. */
 export interface LlmUsage {
@@ -16,8 +19,6 @@ export const NO_USAGE: LlmUsage = {
   cacheWriteTokens: 0,
 };
 
-export type Effort = 'low' | 'medium' | 'high' | 'xhigh' | 'max';
-
 /**
  * One structured question: `system` and `context` are stable across calls (cached when long
  * enough); `user` changes per call. The answer must match `schema` (JSON Schema, object at the top),
@@ -30,10 +31,19 @@ export interface StructuredRequest {
   context: string;
   user: string;
   schema: Record<string, unknown>;
+  /** The most the answer may take; thinking the model cannot be spared gets room of its own (`sentMaxTokens`). */
   maxTokens: number;
   effort: Effort;
-  /** How long a cached prefix is kept: 5 minutes for calls close together, 1 hour for batches. */
-  cacheTtl: '5m' | '1h';
+  /**
+   * How long the stable prefix is cached: 5 minutes for calls close together, 1 hour for batches;
+   * none when no other call of the run shares it (a write nobody reads costs more than no cache).
+   */
+  cacheTtl?: '5m' | '1h';
+  /**
+   * `off`: answer without up-front thinking, where the model allows it at this effort; where it
+   * does not, `max_tokens` leaves the thinking room of its own. Unset: the model's default.
+   */
+  thinking?: 'off';
   /** Long answers (designs) are streamed, with a long timeout and few retries. */
   long?: boolean;
 }
@@ -105,51 +115,49 @@ const hash = (value: unknown) =>
 /** The two hashes of a call: recomputable from the request alone. */
 export function callHashes(request: StructuredRequest): CallHashes {
   return {
-    template: hash([request.model, request.system, request.schema, request.effort, request.maxTokens]),
+    template: hash([
+      request.model,
+      request.system,
+      request.schema,
+      request.effort,
+      request.maxTokens,
+      ...(request.thinking ? [request.thinking] : []),
+    ]),
     data: hash([request.context, request.user]),
   };
 }
 
-/** USD per million tokens: input, output, cache read, cache write (5 minutes; 1 hour costs 1.6×). */
-interface Price {
-  input: number;
-  output: number;
-  cacheRead: number;
-  cacheWrite: number;
-}
-
 /**
- * From the published prices (CLAUDE-API-FACTS 4.10, late 2026); re-check against the pricing page.
- * Cache writes are 1.25× input for 5 minutes, 2× for an hour; reads 0.1×.
+ * What a call cost, from the model's row in the price table (models.ts): the prompt's length picks
+ * the tier where the model prices by length, cache writes pay the request's TTL, batches are half price.
  */
-export const PRICES: Record<string, Price> = {
-  'claude-haiku-5-5': { input: 0.1, output: 0.5, cacheRead: 0.01, cacheWrite: 0.125 },
-  'claude-sonnet-5-5': { input: 2, output: 10, cacheRead: 0.2, cacheWrite: 2.5 },
-  'claude-opus-5-5': { input: 4, output: 20, cacheRead: 0.2, cacheWrite: 5 },
-  'claude-fable-5-1': { input: 10, output: 50, cacheRead: 1, cacheWrite: 12.5 },
-  'claude-opus-5': { input: 5, output: 25, cacheRead: 0.5, cacheWrite: 6.25 },
-  'claude-sonnet-5': { input: 2, output: 10, cacheRead: 0.2, cacheWrite: 2.5 },
-  'claude-haiku-4-5': { input: 1, output: 5, cacheRead: 0.1, cacheWrite: 1.25 },
-};
-
-/** A model the table does not know is priced as the most expensive one it does. */
-export function priceOf(model: string): Price {
-  const known = PRICES[model];
-  if (known) return known;
-  return Object.values(PRICES).reduce((a, b) => (b.input + b.output > a.input + a.output ? b : a));
-}
-
-/** What a call cost; batches are half price. */
 export function costUsd(model: string, usage: LlmUsage, batched: boolean, ttl: '5m' | '1h' = '5m'): number {
-  const price = priceOf(model);
-  const write = ttl === '1h' ? price.cacheWrite * 1.6 : price.cacheWrite;
+  const price = priceFor(model, usage.inputTokens + usage.cacheReadTokens + usage.cacheWriteTokens);
   const usd =
     (usage.inputTokens * price.input +
       usage.outputTokens * price.output +
       usage.cacheReadTokens * price.cacheRead +
-      usage.cacheWriteTokens * write) /
+      usage.cacheWriteTokens * (ttl === '1h' ? price.cacheWrite1h : price.cacheWrite5m)) /
     1e6;
   return Number((batched ? usd / 2 : usd).toFixed(6));
+}
+
+/**
+ * Room for thinking a model cannot be spared (it always thinks, or not at this effort), on top of
+ * the answer's own `maxTokens`: thinking counts toward `max_tokens` (build-with-claude/effort).
+ */
+export const THINKING_ROOM: Readonly<Record<Effort, number>> = {
+  low: 8_000,
+  medium: 16_000,
+  high: 32_000,
+  xhigh: 64_000,
+  max: 64_000,
+};
+
+/** The `max_tokens` a request is sent with: its answer's room, and the thinking room where thinking cannot be turned off. */
+export function sentMaxTokens(request: StructuredRequest): number {
+  const thinks = request.thinking === 'off' && !thinkingOffParam(request.model, request.effort);
+  return request.maxTokens + (thinks ? THINKING_ROOM[request.effort] : 0);
 }
 
 /**
@@ -157,19 +165,11 @@ export function costUsd(model: string, usage: LlmUsage, batched: boolean, ttl: '
  * three characters a token) and every allowed output token.
  */
 export function worstCaseUsd(request: StructuredRequest, batched: boolean): number {
-  const price = priceOf(request.model);
   const inputTokens = Math.ceil((request.system.length + request.context.length + request.user.length) / 3);
-  const usd = (inputTokens * price.cacheWrite * 1.6 + request.maxTokens * price.output) / 1e6;
+  const price = priceFor(request.model, inputTokens);
+  const usd = (inputTokens * price.cacheWrite1h + sentMaxTokens(request) * price.output) / 1e6;
   return batched ? usd / 2 : usd;
 }
 
-/**
- * The smallest prefix a model caches (the prompt-caching page lists 1,024 to 4,096 tokens by
- * model; the 5.x models' minimums could not be confirmed, so they get the largest). Below it a
- * cache breakpoint caches nothing.
- */
-export const CACHE_MINIMUM_TOKENS: Record<string, number> = {
-  'claude-sonnet-5': 2048,
-  'claude-haiku-4-5': 4096,
-};
-export const cacheMinimum = (model: string) => CACHE_MINIMUM_TOKENS[model] ?? 4096;
+/** The smallest prefix the model caches (models.ts); below it a cache breakpoint caches nothing. */
+export const cacheMinimum = (model: string) => modelFacts(model).cacheMinimumTokens;

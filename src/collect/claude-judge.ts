@@ -176,7 +176,13 @@ export class ClaudeJudge implements ResultJudge {
     return this.options.batchFrom;
   }
 
-  request(input: JudgeInput, batched = false): StructuredRequest {
+  /**
+   * One result's request. `shared`: other requests of the run have the same experiment, so its
+   * prefix (rubric and experiment) is cached for them, for an hour in a batch, which can take longer
+   * than five minutes. The answer is asked for without thinking: thinking counts toward
+   * `max_tokens`, and an answer it cut short would be no judgement of the result at all.
+   */
+  request(input: JudgeInput, batched = false, shared = true): StructuredRequest {
     return {
       id: `result-${input.resultId}`,
       model: this.options.model,
@@ -186,14 +192,20 @@ export class ClaudeJudge implements ResultJudge {
       schema: VERDICT_SCHEMA as unknown as Record<string, unknown>,
       maxTokens: 2048,
       effort: 'low',
-      cacheTtl: batched ? '1h' : '5m',
+      thinking: 'off',
+      ...(shared ? { cacheTtl: batched ? ('1h' as const) : ('5m' as const) } : {}),
     };
   }
 
   /** The requests a run would send, in order: what `--print-requests` shows. */
   requests(inputs: readonly JudgeInput[]): StructuredRequest[] {
     const batched = inputs.length >= this.options.batchFrom;
-    return inputs.map((input) => this.request(input, batched));
+    const contexts = inputs.map((input) => experimentContext(input.manifest));
+    const sharing = new Map<string, number>();
+    for (const context of contexts) sharing.set(context, (sharing.get(context) ?? 0) + 1);
+    return inputs.map((input, i) =>
+      this.request(input, batched, (sharing.get(contexts[i] as string) ?? 0) > 1),
+    );
   }
 
   async judge(inputs: readonly JudgeInput[]): Promise<(Judgement | undefined)[]> {

@@ -1,12 +1,12 @@
 import { join } from 'node:path';
 import type { BoincStore, CreditSubject } from '../boinc/store.js';
 import { loadConfig } from '../config/config.js';
-import { DeployedManifests, isDeployed, type NotDeployed } from '../forge/deployed.js';
 import { outcomeOf } from '../envelope/acceptance.js';
 import type { SanitisedEnvelope } from '../envelope/envelope.js';
 import { EMPTY_ENVELOPE } from '../envelope/envelope.js';
 import { SnapshotFleet } from '../fleet/snapshot.js';
 import type { FleetSource, Host } from '../fleet/types.js';
+import { DeployedManifests, isDeployed, type NotDeployed } from '../forge/deployed.js';
 import type { Manifest } from '../manifest/types.js';
 import type { Problem } from '../problems.js';
 import { type ResearchRecord, type ResultRecord, readResearchRecord } from '../record/research.js';

@@ -37,6 +37,11 @@ export interface ComputationState {
   maxResults: number;
   /** Complete, eligible results, at most one per host, in result order. */
   votes: readonly Vote[];
+  /**
+   * Eligible results that ran out of time (status partial): they came back, but cannot be compared,
+   * so they are neither votes nor members still to replace.
+   */
+  partial: number;
   /** Workunits of the computation still out (sent or not yet sent, within the wait). */
   pending: number;
   /** Every workunit the computation has or has asked for. */
@@ -69,8 +74,16 @@ export function decide(state: ComputationState, classes: readonly AgreeingClass[
         agreed,
         outvoted: [],
       };
-    const need = state.quorum - agreed.length;
-    return room >= need && need > 0
+    // Only partial results: nothing to compare, and more replicas would run out of time as well.
+    if (agreed.length === 0 && state.partial > 0)
+      return { kind: 'decided', how: 'alone', agreed, outvoted: [] };
+    const need = state.quorum - agreed.length - state.partial;
+    if (need <= 0)
+      return {
+        kind: 'person',
+        reason: `its other results ran out of time (partial), so ${agreed.length === 1 ? 'its one complete result' : 'its complete results'} cannot be checked against the quorum of ${state.quorum}`,
+      };
+    return room >= need
       ? { kind: 'more', reason: 'too-few', need }
       : {
           kind: 'person',

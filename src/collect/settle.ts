@@ -17,6 +17,7 @@ import type { CheckOutcome } from './checks.js';
 import {
   type AgreeingClass,
   agreeingClasses,
+  type ComputationState,
   type Decision,
   decide,
   replicaFinding,
@@ -245,7 +246,7 @@ async function stateOf(
   votes: readonly Vote[],
   manifest: Manifest | undefined,
   context: SettleContext,
-) {
+): Promise<ComputationState> {
   if (members.rows.length === 0) {
     // Workunits from before seeds were drawn per deployment: decided by what is here, nothing more asked.
     return {
@@ -254,6 +255,7 @@ async function stateOf(
       pending: 0,
       members: votes.length,
       votes,
+      partial: partialOf(group),
     };
   }
   const planned = members.rows.filter((r) => r.kind === 'planned' || r.kind === 'shadow').length;
@@ -277,7 +279,13 @@ async function stateOf(
     pending: out.length,
     members: members.rows.length,
     votes,
+    partial: partialOf(group),
   };
+}
+
+/** Eligible results of the computation that ran out of time: back, but not comparable. */
+function partialOf(group: readonly Candidate[]): number {
+  return group.filter((c) => c.eligible && c.envelope?.status === 'partial').length;
 }
 
 /** Whether a workunit of the computation may still bring a result that is to be waited for. */

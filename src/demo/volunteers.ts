@@ -2,7 +2,7 @@ import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { assimilateResult } from '../assimilate/assimilate.js';
 import type { JobCreation, JobCreator, JobSpec } from '../boinc/jobs.js';
-import { type ProjectLayout, readStagedWorkunit, workunitInputName } from '../boinc/project.js';
+import { deployedWorkunit, type ProjectLayout, workunitInputName } from '../boinc/project.js';
 import type { SqliteBoincStore } from '../boinc/sqlite.js';
 import { stageInputFile } from '../boinc/stage.js';
 import type { Host } from '../fleet/types.js';
@@ -75,9 +75,15 @@ export class LocalJobCreator implements JobCreator {
   async createJobs(jobs: readonly JobSpec[]): Promise<JobCreation> {
     const [app] = (await this.store.query("SELECT id FROM app WHERE name = 'axiom'")) as { id: number }[];
     for (const job of jobs) {
-      stageInputFile(this.layout.downloadDir, this.layout.fanout, workunitInputName(job.wuName), job.input, {
-        replace: true,
-      });
+      stageInputFile(
+        this.layout.downloadDir,
+        this.layout.fanout,
+        workunitInputName(job.wuName, job.input),
+        job.input,
+        {
+          replace: true,
+        },
+      );
       this.store.insert('workunit', {
         create_time: now(),
         appid: app?.id ?? 1,
@@ -200,7 +206,7 @@ export async function runVolunteers(options: VolunteerOptions): Promise<Voluntee
 
 async function runOne(wu: { id: number; name: string }, options: VolunteerOptions): Promise<VolunteerRun> {
   const host = WorkunitName.parse(wu.name)?.host ?? 0;
-  const input = readStagedWorkunit(options.layout, wu.name, options.validator);
+  const input = await deployedWorkunit(options.store, options.layout, wu.name, options.validator);
   if ('missing' in input) throw new Error(`the demo cannot run ${wu.name}: ${input.missing}`);
   const [owner] = (await options.store.query('SELECT userid FROM host WHERE id = ?', [host])) as {
     userid: number;

@@ -1,7 +1,7 @@
-import { fileAtCommit, openGit } from './git.js';
 import { parseManifest } from '../manifest/load.js';
 import type { Manifest } from '../manifest/types.js';
 import type { SchemaValidator } from '../schema/validate.js';
+import { fileAtCommit, openGit } from './git.js';
 
 /** What a workunit was deployed from: its manifest at the commit its wu.json names. */
 export interface Deployed {

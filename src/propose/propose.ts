@@ -163,14 +163,14 @@ export function proposalBody(c: Candidate, designed?: DesignProvenance): string 
     '',
     ...(plan
       ? [
-          `${plural(plan.workunits.length, 'workunit')} on ${plural(plan.hosts.length, 'host')}, **${plan.cpuHours.toFixed(1)} CPU-hours**, ${m.run_duration} s each; credit at most ${m.credit_cap} per result (${m.credit_cap * plan.workunits.length} in total). Seeds: ${seedPolicyOf(m)} from ${m.seed.base}${seedPolicyOf(m) === 'fixed' ? ' (every workunit a same-seed replica of the others)' : ''}.`,
+          `${plural(plan.workunits.length, 'workunit')} on ${plural(plan.hosts.length, 'host')}, **${plan.cpuHours.toFixed(1)} CPU-hours**, ${m.run_duration} s each; credit at most ${m.credit_cap} per result (${m.credit_cap * plan.workunits.length} in total). Seeds: ${seedPolicyOf(m)}${seedPolicyOf(m) === 'fixed' ? ' (every workunit a same-seed replica of the others)' : ''}, each drawn at random when deploy creates the workunits.`,
           '',
           ...(plan.work ?? []).map(
             (w) =>
-              `Work: \`${w.param}\` = ${w.units} for seed ${w.seed} on ${plural(w.hosts.length, 'host')}: ${t(w.reason)}.`,
+              `Work: \`${w.param}\` = ${w.units} for seed group ${w.seed} on ${plural(w.hosts.length, 'host')}: ${t(w.reason)}.`,
           ),
           ...(plan.work?.length ? [''] : []),
-          '| workunit | host | seed | cores | memory | params | planned time |',
+          '| workunit | host | seed group | cores | memory | params | planned time |',
           '| --- | ---: | ---: | ---: | ---: | --- | ---: |',
           ...plan.workunits
             .slice(0, 50)

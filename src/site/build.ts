@@ -4,7 +4,9 @@ import { loadConfig } from '../config/config.js';
 import { ConfigurationError, InvalidInputError } from '../errors.js';
 import { SnapshotFleet } from '../fleet/snapshot.js';
 import type { Host } from '../fleet/types.js';
+import { DeployedManifests, isDeployed } from '../forge/deployed.js';
 import { openGit } from '../forge/git.js';
+import type { Manifest } from '../manifest/types.js';
 import { renderRecordPlots } from '../plots/plots.js';
 import type { PlotRenderer } from '../plots/render.js';
 import type { Problem } from '../problems.js';
@@ -15,6 +17,7 @@ import {
   allHosts,
   creditPage,
   dataHref,
+  deployedKey,
   experimentHref,
   experimentPage,
   hostHref,
@@ -146,6 +149,25 @@ async function readSources(
 }
 
 /**
+ * The manifest each result's workunit was deployed from (the one owner, forge/deployed.ts), by
+ * `deployedKey`: what a result page says of its budget and units.
+ */
+async function readDeployed(
+  root: string,
+  validator: SchemaValidator,
+  experiments: readonly ExperimentRecord[],
+): Promise<Map<string, Manifest>> {
+  const owner = new DeployedManifests(root, validator);
+  const out = new Map<string, Manifest>();
+  for (const e of experiments)
+    for (const commit of new Set(e.results.map((r) => r.review?.manifest_commit))) {
+      const found = commit ? await owner.of(e.name, commit) : undefined;
+      if (found && isDeployed(found)) out.set(deployedKey(e.name, found.commit), found.manifest);
+    }
+  return out;
+}
+
+/**
  * Builds the static site of the research record: plots and pages from one read of results/,
  * manifests and credit files, plus the timeline from git history.
  */
@@ -168,6 +190,7 @@ export async function buildSite(options: {
   const commits = await readHistory(options.root);
   const history = new RecordHistory(commits);
   const sources = await readSources(options.root, record.experiments, history);
+  const deployed = await readDeployed(options.root, options.validator, record.experiments);
   const data: SiteData = {
     experiments: record.experiments,
     plots,
@@ -176,6 +199,7 @@ export async function buildSite(options: {
     hosts: await readHosts(options.root, options.validator, record.problems),
     ...(options.repoUrl ? { repoUrl: options.repoUrl.replace(/\/+$/, '') } : {}),
     sources: new Map([...sources.keys()].map((key) => [key, sourceHref(...splitKey(key))])),
+    deployed,
   };
   const pages: [string, string][] = [
     ['index.html', indexPage(data)],

@@ -1,6 +1,7 @@
 import { describeCheck, OUTCOMES, type Outcome, outcomeOf } from '../envelope/acceptance.js';
 import type { Host } from '../fleet/types.js';
 import { headlineMetric, spread } from '../manifest/headline.js';
+import type { Manifest } from '../manifest/types.js';
 import type { RenderedPlot } from '../plots/plots.js';
 import { resultAddress } from '../record/layout.js';
 import type { ExperimentRecord, ResultRecord } from '../record/research.js';
@@ -20,6 +21,20 @@ export interface SiteData {
   repoUrl?: string;
   /** Copies of scripts and manifests at the commits results were made from: site path by `commit:path`. */
   sources: ReadonlyMap<string, string>;
+  /** The manifests results' workunits were deployed from, by `deployedKey`. */
+  deployed?: ReadonlyMap<string, Manifest>;
+}
+
+export const deployedKey = (experiment: string, commit: string) => `${experiment}@${commit}`;
+
+/** The manifest a result's workunit was deployed from, when the history has it. */
+function deployedOf(
+  data: SiteData,
+  experiment: ExperimentRecord,
+  result: ResultRecord,
+): Manifest | undefined {
+  const commit = result.review?.manifest_commit;
+  return commit ? data.deployed?.get(deployedKey(experiment.name, commit)) : undefined;
 }
 
 /** The site path of a repository file as it was at a commit. */
@@ -76,13 +91,13 @@ function sourceLink(data: SiteData, root: string, commit: string | undefined, pa
   }`;
 }
 
-/** The commit whose manifest and script a result was made from: its workunit's, else the last merge of its manifest. */
+/** The commit whose manifest and script a result was made from: its workunit's, as deploy recorded it. */
 export function sourceCommit(
-  history: RecordHistory,
-  experiment: ExperimentRecord,
+  _history: RecordHistory,
+  _experiment: ExperimentRecord,
   result: ResultRecord,
 ): string | undefined {
-  return result.review?.manifest_commit ?? history.proposalMerge(experiment.name)?.commit;
+  return result.review?.manifest_commit;
 }
 
 /** The result's outcome: from its review, else computed from the manifest's acceptance checks. */
@@ -239,6 +254,7 @@ export function resultPage(data: SiteData, experiment: ExperimentRecord, result:
   );
   const plots = data.plots.filter((p) => p.experiment === experiment.name && p.result === result.id);
   const commit = sourceCommit(data.history, experiment, result);
+  const asDeployed = deployedOf(data, experiment, result);
   return page({
     title: `Result ${result.id} of ${experiment.name}`,
     root: '../../',
@@ -259,7 +275,8 @@ ${review?.flags?.length ? html`<h2>Flags</h2><ul>${review.flags.map((f) => html`
 <dt>Host</dt><dd>${review ? html`<a href="../../${hostHref(review.host)}">host ${review.host}</a>${hostFacts(data.hosts.get(review.host))}, user ${review.user}` : '–'}</dd>
 <dt>Workunit</dt><dd><code>${review?.workunit ?? '–'}</code>, seed ${result.envelope.seed ?? '–'}</dd>
 <dt>Params</dt><dd>${Object.keys(result.envelope.params).length ? html`<code>${JSON.stringify(result.envelope.params)}</code>` : 'none'}</dd>
-<dt>Ran</dt><dd>${review?.runtime_seconds !== undefined ? `${number(review.runtime_seconds)} s` : '–'}${experiment.manifest ? ` of a ${experiment.manifest.run_duration} s budget` : ''}; isolation: ${review?.isolation ?? 'unknown'}</dd>
+<dt>Ran</dt><dd>${review?.runtime_seconds !== undefined ? `${number(review.runtime_seconds)} s` : '–'}${asDeployed ? ` of a ${asDeployed.run_duration} s budget` : ''}; isolation: ${review?.isolation ?? 'unknown'}</dd>
+<dt>Credit cap</dt><dd>${asDeployed ? `${number(asDeployed.credit_cap)}, as deployed` : 'unknown: the manifest it was deployed from is not in this history'}</dd>
 <dt>Judged</dt><dd>received ${review?.received_at ?? '–'}; collected in run ${review?.run ?? '–'}; judged by ${review?.judged_by ?? '–'}</dd>
 <dt>Record</dt><dd><code>${result.batch ? resultAddress(experiment.name, result.batch, result.id) : result.source.file}</code>${result.source.line ? html` (data: <code>${result.source.file}</code>, line ${result.source.line})` : ''}</dd>
 <dt>Data</dt><dd><a href="../../${dataHref(experiment.name, result.id)}" download>result ${result.id} as JSON</a> (envelope and review)</dd>

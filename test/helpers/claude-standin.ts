@@ -52,21 +52,125 @@ export function unsupportedSchemaKeywords(schema: unknown, path = 'schema'): str
   return found;
 }
 
-/** The smallest prefix each model caches; the 5.x models' are not published, so the largest is used. */
-const CACHE_MINIMUM: Record<string, number> = { 'claude-sonnet-5': 2048, 'claude-haiku-4-5': 4096 };
+type Effort = 'low' | 'medium' | 'high' | 'xhigh' | 'max';
+const EFFORTS: readonly Effort[] = ['low', 'medium', 'high', 'xhigh', 'max'];
+type ThinkingType = 'adaptive' | 'enabled' | 'disabled' | 'between_tools';
+
+/**
+ * What the API does with each model, as Anthropic documents it (platform.claude.com/docs/en/...):
+ * - cacheMinimum: build-with-claude/prompt-caching#cache-limitations (read 2026-10-08): below it
+ *   nothing is cached, and no error is returned.
+ * - thinks: whether a request without a `thinking` field thinks; accepts: the `thinking.type`
+ *   values it takes, up to which effort (build-with-claude/thinking per-model table, read
+ *   2026-10-02; models/haiku-5-5/whats-new-haiku-5-5; models/sonnet-5-5/migration-guide).
+ * - efforts: the `output_config.effort` levels it takes (build-with-claude/effort; Haiku 4.5 and
+ *   Sonnet 4.5 take none), and its default.
+ * - refusal: the 400 message for a `thinking.type` it does not take, where the documentation prints
+ *   one (Opus 5.5 and Fable 5.1: whats-new-opus-5-5; Sonnet 5.5: migration-guide); elsewhere the
+ *   wording is ours, in the same shape.
+ */
+interface ModelRules {
+  cacheMinimum: number;
+  thinks: boolean;
+  accepts: Partial<Record<ThinkingType, Effort>>;
+  efforts: readonly Effort[];
+  defaultEffort?: Effort;
+  refusal: (type: string) => string;
+}
+
+const useAdaptive = (type: string) =>
+  `"thinking.type.${type}" is not supported for this model. Use "thinking.type.adaptive" and "output_config.effort" to control thinking behavior.`;
+const useBetweenTools = (type: string) =>
+  `"thinking.type.${type}" is not supported for this model. Use "thinking.type.between_tools" for the lowest thinking setting, or "thinking.type.adaptive" and "output_config.effort" to control thinking behavior.`;
+
+const alwaysThinks = (defaultEffort: Effort): ModelRules => ({
+  cacheMinimum: 512,
+  thinks: true,
+  accepts: { adaptive: 'max' },
+  efforts: EFFORTS,
+  defaultEffort,
+  refusal: useAdaptive,
+});
+
+const MODEL_RULES: Record<string, ModelRules> = {
+  'claude-fable-5-1': alwaysThinks('high'),
+  'claude-mythos-5-1': alwaysThinks('high'),
+  'claude-fable-5': alwaysThinks('high'),
+  'claude-mythos-5': alwaysThinks('high'),
+  'claude-opus-5-5': alwaysThinks('medium'),
+  'claude-sonnet-5-5': {
+    ...alwaysThinks('high'),
+    accepts: { adaptive: 'max', between_tools: 'high' },
+    refusal: useBetweenTools,
+  },
+  'claude-haiku-5-5': { ...alwaysThinks('medium'), accepts: { adaptive: 'max', disabled: 'high' } },
+  'claude-opus-5': { ...alwaysThinks('high'), accepts: { adaptive: 'max', disabled: 'high' } },
+  'claude-sonnet-5': {
+    ...alwaysThinks('high'),
+    cacheMinimum: 1024,
+    accepts: { adaptive: 'max', disabled: 'max' },
+  },
+  'claude-haiku-4-5': {
+    cacheMinimum: 4096,
+    thinks: false,
+    accepts: { enabled: 'max', disabled: 'max' },
+    efforts: [],
+    refusal: (type) => `"thinking.type.${type}" is not supported for this model.`,
+  },
+};
+MODEL_RULES['claude-haiku-4-5-20251001'] = MODEL_RULES['claude-haiku-4-5'] as ModelRules;
+/** A model the rows above do not cover gets the strictest row: the largest minimum, always thinking. */
+const STRICTEST: ModelRules = { ...alwaysThinks('high'), cacheMinimum: 4096 };
+const rulesOf = (model: string) => MODEL_RULES[model] ?? STRICTEST;
+
+/** Why the API refuses a request's thinking or effort for its model, or undefined. */
+function thinkingRefusal(body: MessagesRequest): string | undefined {
+  const rules = rulesOf(body.model);
+  const effort = body.output_config?.effort as Effort | undefined;
+  if (effort !== undefined && !rules.efforts.includes(effort))
+    return rules.efforts.length === 0
+      ? 'output_config.effort: this model does not support the effort parameter'
+      : `output_config.effort: "${effort}" is not supported for this model`;
+  const thinking = body.thinking as { type?: string; budget_tokens?: number } | undefined;
+  if (!thinking) return undefined;
+  const upTo = rules.accepts[thinking.type as ThinkingType];
+  if (!upTo) return rules.refusal(String(thinking.type));
+  const level = effort ?? rules.defaultEffort ?? 'high';
+  if (EFFORTS.indexOf(level) > EFFORTS.indexOf(upTo))
+    return `"thinking.type.${thinking.type}" is not supported at output_config.effort "${level}" for this model. Use "thinking.type.adaptive" at this effort.`;
+  if (thinking.type === 'between_tools' && Object.keys(thinking).length > 1)
+    return '"thinking.type.between_tools" takes no other field';
+  if (
+    thinking.type === 'enabled' &&
+    !(Number(thinking.budget_tokens) >= 1024 && Number(thinking.budget_tokens) < body.max_tokens)
+  )
+    return 'thinking.budget_tokens: must be at least 1024 and less than max_tokens';
+  return undefined;
+}
+
+/** Whether a request thinks up front: its `thinking` field, or the model's default without one. */
+function thinksUpFront(body: MessagesRequest): boolean {
+  const type = (body.thinking as { type?: string } | undefined)?.type;
+  return type === undefined ? rulesOf(body.model).thinks : type === 'adaptive' || type === 'enabled';
+}
 
 /** What a responder may return instead of an answer, to make the stand-in stop or fail as the API does. */
 export type Special =
-  | { $stop: 'max_tokens' | 'refusal' }
+  | { $stop: 'max_tokens' }
+  | { $stop: 'refusal'; category?: string }
   | { $error: { status: number; type: string; message: string } }
   | { $batch: 'errored' | 'expired' };
 
 /**
  * A strict local stand-in for the Claude Messages API as SDK 1.x calls it: Bearer auth, the
  * `anthropic-version` header, structured output through `output_config.format`, count_tokens, and
- * Message Batches (create, retrieve, results from an absolute results_url). Answers come from a
- * responder the test gives; any request it does not expect, and any malformed one (temperature,
- * forced tool use, no schema), is a failure, and so is an expected request never made.
+ * Message Batches (create, retrieve, results from an absolute results_url). Per model, as the API
+ * documents it: thinking on by default where it is, its tokens counted toward max_tokens (an answer
+ * that does not fit is cut off with stop_reason "max_tokens"); a thinking setting or effort the
+ * model does not take refused with a 400 (an errored result in a batch); prefixes cached from the
+ * model's minimum on, with the usage fields the SDK's `Usage` type carries. Answers come from a
+ * responder the test gives; any request it does not expect, and any malformed or refused one
+ * (temperature, forced tool use, no schema), is a failure, and so is an expected request never made.
  */
 
 export interface MessagesRequest {
@@ -99,6 +203,8 @@ interface Batch {
 export class ClaudeStandIn {
   readonly failures: string[] = [];
   readonly requests: { route: Route; body?: MessagesRequest }[] = [];
+  /** Every request of every batch created, as it was sent. */
+  readonly batched: { custom_id: string; params: MessagesRequest }[] = [];
   private readonly expected = new Map<Route, number>();
   private readonly batches = new Map<string, Batch>();
   private readonly overloads: number[] = [];
@@ -107,8 +213,25 @@ export class ClaudeStandIn {
   private readonly cache = new Map<string, 'writing' | 'ready'>();
   /** How many polls a batch takes to end; Infinity: never (until cancelled). */
   pollsToEnd = 2;
+  /**
+   * How many requests of a batch run at once: a prefix one of them writes is readable only by later
+   * waves ("cache hits are provided on a best-effort basis", build-with-claude/batch-processing).
+   * Infinity, the default: all at once, so no request of a batch reads what another wrote.
+   */
+  batchConcurrency = Number.POSITIVE_INFINITY;
+  /**
+   * How many tokens a request that thinks spends on thinking before its answer (thinking counts
+   * toward max_tokens, build-with-claude/effort), by its effort or the model's default.
+   */
+  thinkingTokens: (effort: Effort) => number = (effort) =>
+    ({ low: 400, medium: 1_500, high: 4_000, xhigh: 8_000, max: 16_000 })[effort];
   /** Characters per token for the usage this stand-in reports (a rough tokenizer). */
   static readonly CHARS_PER_TOKEN = 4;
+
+  /** The tokens of some text blocks, as this stand-in counts them (count_tokens and usage alike). */
+  static tokens(texts: readonly string[]): number {
+    return Math.ceil(JSON.stringify(texts).length / ClaudeStandIn.CHARS_PER_TOKEN);
+  }
 
   private constructor(
     private readonly server: Server,
@@ -181,13 +304,10 @@ export class ClaudeStandIn {
     };
     const fail = (problem: string) => {
       this.failures.push(problem);
-      send(400, { type: 'error', error: { type: 'invalid_request_error', message: problem } });
+      send(400, errorBody('invalid_request_error', problem));
     };
     if (req.headers.authorization !== `Bearer ${this.apiKey}` && req.headers['x-api-key'] !== this.apiKey)
-      return send(401, {
-        type: 'error',
-        error: { type: 'authentication_error', message: 'invalid x-api-key' },
-      });
+      return send(401, errorBody('authentication_error', 'invalid x-api-key'));
     if (!req.headers['anthropic-version'])
       return fail(`${req.method} ${url.pathname} without anthropic-version`);
     const path = url.pathname;
@@ -198,37 +318,35 @@ export class ClaudeStandIn {
       if (overload) {
         res.writeHead(overload, { 'content-type': 'application/json', 'retry-after-ms': '10' });
         const type = overload === 429 ? 'rate_limit_error' : 'overloaded_error';
-        res.end(JSON.stringify({ type: 'error', error: { type, message: type } }));
+        res.end(JSON.stringify(errorBody(type, type)));
         return;
       }
       const problem = this.malformed(body);
       if (problem) return fail(problem);
       if (!KNOWN_MODELS.has(body.model))
-        return send(404, {
-          type: 'error',
-          error: { type: 'not_found_error', message: `model: ${body.model}` },
-        });
+        return send(404, errorBody('not_found_error', `model: ${body.model}`));
+      const refused = thinkingRefusal(body);
+      if (refused) return fail(refused);
       const answer = this.respond(body) as Special | unknown;
       if (answer && typeof answer === 'object' && '$error' in answer) {
         const e = (answer as { $error: { status: number; type: string; message: string } }).$error;
-        return send(e.status, { type: 'error', error: { type: e.type, message: e.message } });
+        return send(e.status, errorBody(e.type, e.message));
       }
       const message = this.message(body, answer);
       if (body.stream === true) this.stream(res, message);
       else send(200, message);
-      this.settleCache(body);
+      this.settleCache();
       return;
     }
     if (req.method === 'POST' && path === '/v1/messages/count_tokens') {
       const body = JSON.parse(text) as MessagesRequest;
       this.requests.push({ route: 'count_tokens', body });
-      return send(200, { input_tokens: this.inputTokens(body) });
+      return send(200, { input_tokens: ClaudeStandIn.tokens(textsOf(body)) });
     }
     if (req.method === 'POST' && path === '/v1/messages/batches') {
       this.requests.push({ route: 'batch_create' });
       const failure = this.createFailures.shift();
-      if (failure)
-        return send(failure, { type: 'error', error: { type: 'api_error', message: 'internal error' } });
+      if (failure) return send(failure, errorBody('api_error', 'internal error'));
       const { requests } = JSON.parse(text) as { requests: Batch['requests'] };
       const ids = new Set<string>();
       for (const r of requests) {
@@ -238,6 +356,7 @@ export class ClaudeStandIn {
         const problem = this.malformed(r.params);
         if (problem) return fail(`batch request ${r.custom_id}: ${problem}`);
       }
+      this.batched.push(...requests);
       const batch: Batch = { id: `msgbatch_${this.batches.size + 1}`, requests, polls: 0, canceled: false };
       this.batches.set(batch.id, batch);
       return send(200, this.batchJson(batch));
@@ -246,11 +365,9 @@ export class ClaudeStandIn {
     if (req.method === 'GET' && retrieve) {
       this.requests.push({ route: 'batch_retrieve' });
       const failure = this.retrieveFailures.shift();
-      if (failure)
-        return send(failure, { type: 'error', error: { type: 'api_error', message: 'internal error' } });
+      if (failure) return send(failure, errorBody('api_error', 'internal error'));
       const batch = this.batches.get(retrieve[1] as string);
-      if (!batch)
-        return send(404, { type: 'error', error: { type: 'not_found_error', message: 'no such batch' } });
+      if (!batch) return send(404, errorBody('not_found_error', 'no such batch'));
       batch.polls += 1;
       return send(200, this.batchJson(batch));
     }
@@ -258,8 +375,7 @@ export class ClaudeStandIn {
     if (req.method === 'POST' && cancel) {
       this.requests.push({ route: 'batch_cancel' });
       const batch = this.batches.get(cancel[1] as string);
-      if (!batch)
-        return send(404, { type: 'error', error: { type: 'not_found_error', message: 'no such batch' } });
+      if (!batch) return send(404, errorBody('not_found_error', 'no such batch'));
       batch.canceled = true;
       return send(200, this.batchJson(batch));
     }
@@ -267,33 +383,12 @@ export class ClaudeStandIn {
     if (req.method === 'GET' && results) {
       this.requests.push({ route: 'batch_results' });
       const batch = this.batches.get(results[1] as string);
-      if (!batch)
-        return send(404, { type: 'error', error: { type: 'not_found_error', message: 'no such batch' } });
+      if (!batch) return send(404, errorBody('not_found_error', 'no such batch'));
       // Results come in no particular order; a cancelled batch's requests are canceled.
-      const lines = [...batch.requests].reverse().map((r) => {
-        if (batch.canceled) return JSON.stringify({ custom_id: r.custom_id, result: { type: 'canceled' } });
-        const answer = this.respond(r.params) as Special | unknown;
-        if (answer && typeof answer === 'object' && '$batch' in answer) {
-          const kind = (answer as { $batch: 'errored' | 'expired' }).$batch;
-          return JSON.stringify({
-            custom_id: r.custom_id,
-            result:
-              kind === 'errored'
-                ? {
-                    type: 'errored',
-                    error: {
-                      type: 'error',
-                      error: { type: 'invalid_request_error', message: 'this request was invalid' },
-                    },
-                  }
-                : { type: 'expired' },
-          });
-        }
-        return JSON.stringify({
-          custom_id: r.custom_id,
-          result: { type: 'succeeded', message: this.message(r.params, answer) },
-        });
-      });
+      const lines = this.batchResults(batch)
+        .reverse()
+        .map((line) => JSON.stringify(line));
+      this.settleCache();
       return send(200, `${lines.join('\n')}\n`, 'application/binary');
     }
     return fail(`unexpected request ${req.method} ${path}`);
@@ -316,9 +411,37 @@ export class ClaudeStandIn {
     return undefined;
   }
 
-  private inputTokens(body: MessagesRequest): number {
-    const chars = JSON.stringify([body.system, body.messages]).length;
-    return Math.ceil(chars / ClaudeStandIn.CHARS_PER_TOKEN);
+  /**
+   * A batch's results, its requests run in waves of `batchConcurrency`: what a wave writes to the
+   * cache is readable by the later ones. A request the model refuses is an errored result, as the
+   * API reports a batch request's 400.
+   */
+  private batchResults(batch: Batch): { custom_id: string; result: Record<string, unknown> }[] {
+    return batch.requests.map((r, i) => {
+      if (i > 0 && i % this.batchConcurrency === 0) this.settleCache();
+      if (batch.canceled) return { custom_id: r.custom_id, result: { type: 'canceled' } };
+      const refused = thinkingRefusal(r.params);
+      if (refused) this.failures.push(`batch request ${r.custom_id}: ${refused}`);
+      const answer = this.respond(r.params) as Special | unknown;
+      const kind =
+        refused || (answer && typeof answer === 'object' && '$batch' in answer)
+          ? refused
+            ? 'errored'
+            : (answer as { $batch: 'errored' | 'expired' }).$batch
+          : undefined;
+      if (kind === 'expired') return { custom_id: r.custom_id, result: { type: 'expired' } };
+      if (kind === 'errored')
+        return {
+          custom_id: r.custom_id,
+          result: {
+            type: 'errored',
+            error: errorBody('invalid_request_error', refused ?? 'this request was invalid'),
+          },
+        };
+      const message = this.message(r.params, answer);
+      (message.usage as Record<string, unknown>).service_tier = 'batch';
+      return { custom_id: r.custom_id, result: { type: 'succeeded', message } };
+    });
   }
 
   /**
@@ -340,10 +463,11 @@ export class ClaudeStandIn {
             index,
             content_block: { type: 'thinking', thinking: '', signature: '' },
           });
-          event('content_block_delta', {
-            index,
-            delta: { type: 'thinking_delta', thinking: block.thinking },
-          });
+          if (block.thinking)
+            event('content_block_delta', {
+              index,
+              delta: { type: 'thinking_delta', thinking: block.thinking },
+            });
           event('content_block_delta', {
             index,
             delta: { type: 'signature_delta', signature: block.signature },
@@ -363,64 +487,90 @@ export class ClaudeStandIn {
     res.end();
   }
 
-  /** The prefix up to the last cache breakpoint, and its tokens; none when nothing is marked. */
-  private cachedPrefix(body: MessagesRequest): { key: string; tokens: number } | undefined {
-    const blocks = [...body.system, ...body.messages.flatMap((m) => m.content)];
-    const last = blocks.map((b) => Boolean(b.cache_control)).lastIndexOf(true);
-    if (last < 0) return undefined;
-    const prefix = JSON.stringify([body.model, blocks.slice(0, last + 1).map((b) => b.text)]);
-    return {
-      key: createHash('sha256').update(prefix).digest('hex'),
-      tokens: Math.ceil(JSON.stringify(blocks.slice(0, last + 1)).length / ClaudeStandIn.CHARS_PER_TOKEN),
-    };
+  /**
+   * The cached part of a request's prompt: the longest ready prefix up to a breakpoint is read; the
+   * prefix up to the last breakpoint is written when it is not ready yet. A prefix shorter than
+   * the model's minimum is neither (build-with-claude/prompt-caching#cache-limitations).
+   */
+  private cacheUse(body: MessagesRequest): { read: number; write: number; ttl: string } {
+    const blocks = blocksOf(body);
+    const minimum = rulesOf(body.model).cacheMinimum;
+    const prefixes = blocks
+      .map((block, i) => ({ block, texts: blocks.slice(0, i + 1).map((b) => b.text) }))
+      .filter(({ block }) => Boolean(block.cache_control))
+      .map(({ block, texts }) => ({
+        key: createHash('sha256')
+          .update(JSON.stringify([body.model, texts]))
+          .digest('hex'),
+        tokens: ClaudeStandIn.tokens(texts),
+        ttl: (block.cache_control as { ttl?: string }).ttl ?? '5m',
+      }))
+      .filter((prefix) => prefix.tokens >= minimum);
+    const last = prefixes.at(-1);
+    if (!last) return { read: 0, write: 0, ttl: '5m' };
+    const read = prefixes.filter((p) => this.cache.get(p.key) === 'ready').at(-1)?.tokens ?? 0;
+    for (const p of prefixes) if (!this.cache.has(p.key)) this.cache.set(p.key, 'writing');
+    return { read, write: last.tokens - read, ttl: last.ttl };
   }
 
   /** A cache entry is readable once the response that wrote it has begun (here: been sent). */
-  private settleCache(body: MessagesRequest): void {
-    const prefix = this.cachedPrefix(body);
-    if (prefix && this.cache.get(prefix.key) === 'writing') this.cache.set(prefix.key, 'ready');
+  private settleCache(): void {
+    for (const [key, state] of this.cache) if (state === 'writing') this.cache.set(key, 'ready');
   }
 
+  /**
+   * The message the model sends: thinking first when the request thinks (display "omitted": an
+   * empty block with a signature, the default on current models), then the answer as text, all of
+   * it within max_tokens: what does not fit is cut off, with stop_reason "max_tokens".
+   */
   private message(body: MessagesRequest, given?: unknown): Record<string, unknown> {
     const answer = given === undefined ? this.respond(body) : given;
-    const stop =
-      answer && typeof answer === 'object' && '$stop' in answer
-        ? (answer as { $stop: string }).$stop
-        : 'end_turn';
-    const text =
-      stop === 'end_turn'
-        ? JSON.stringify(answer)
-        : stop === 'refusal'
-          ? 'I cannot help with that.'
-          : '{"verdict": "val';
-    const total = this.inputTokens(body);
-    const prefix = this.cachedPrefix(body);
-    let read = 0;
-    let write = 0;
-    if (prefix && prefix.tokens >= (CACHE_MINIMUM[body.model] ?? 4096)) {
-      if (this.cache.get(prefix.key) === 'ready') read = prefix.tokens;
-      else {
-        write = prefix.tokens;
-        this.cache.set(prefix.key, 'writing');
-      }
-    }
+    const special =
+      answer && typeof answer === 'object' && '$stop' in answer ? (answer as Special) : undefined;
+    const forced = special && '$stop' in special ? special.$stop : undefined;
+    const effort = (body.output_config?.effort ?? rulesOf(body.model).defaultEffort ?? 'high') as Effort;
+    const thinking = thinksUpFront(body) ? Math.min(this.thinkingTokens(effort), body.max_tokens) : 0;
+    const full = forced === 'refusal' ? 'I cannot help with that.' : JSON.stringify(answer);
+    const room = (body.max_tokens - thinking) * ClaudeStandIn.CHARS_PER_TOKEN;
+    const cut = forced === 'max_tokens' || full.length > room;
+    const text = forced === 'max_tokens' ? '{"verdict": "val' : full.slice(0, Math.max(0, room));
+    const { read, write, ttl } = this.cacheUse(body);
+    const output = cut ? body.max_tokens : thinking + Math.ceil(text.length / ClaudeStandIn.CHARS_PER_TOKEN);
     return {
       id: `msg_${Math.random().toString(36).slice(2, 10)}`,
       type: 'message',
       role: 'assistant',
       model: body.model,
-      // Current models think first (adaptive thinking is on by default); the answer is the text block.
       content: [
-        { type: 'thinking', thinking: 'Looking at the numbers.', signature: 'sig_standin' },
-        { type: 'text', text },
+        ...(thinking > 0 ? [{ type: 'thinking', thinking: '', signature: 'sig_standin' }] : []),
+        ...(text ? [{ type: 'text', text }] : []),
       ],
-      stop_reason: stop,
+      stop_reason: cut ? 'max_tokens' : (forced ?? 'end_turn'),
+      stop_details:
+        forced === 'refusal'
+          ? {
+              type: 'refusal',
+              category: (special as { category?: string }).category ?? null,
+              explanation: null,
+            }
+          : null,
       stop_sequence: null,
+      container: null,
+      diagnostics: null,
       usage: {
-        input_tokens: total - read - write,
-        output_tokens: Math.ceil(text.length / ClaudeStandIn.CHARS_PER_TOKEN) + 8,
+        input_tokens: ClaudeStandIn.tokens(textsOf(body)) - read - write,
+        output_tokens: output,
+        output_tokens_details: { thinking_tokens: thinking },
         cache_creation_input_tokens: write,
         cache_read_input_tokens: read,
+        cache_creation: {
+          ephemeral_5m_input_tokens: ttl === '5m' ? write : 0,
+          ephemeral_1h_input_tokens: ttl === '1h' ? write : 0,
+        },
+        service_tier: 'standard',
+        inference_geo: null,
+        server_tool_use: null,
+        speed: 'standard',
       },
     };
   }
@@ -447,6 +597,27 @@ export class ClaudeStandIn {
       results_url: ended ? `${this.url}/v1/messages/batches/${batch.id}/results` : null,
     };
   }
+}
+
+/** The API's error body (api/errors: "type": "error", an error with its type and message, the request id). */
+function errorBody(type: string, message: string) {
+  return { type: 'error', error: { type, message }, request_id: 'req_standin' };
+}
+
+type Block = { type: string; text: string; cache_control?: unknown };
+
+/** A request's blocks, system first: `system` and each message's `content` may also be a plain string. */
+function blocksOf(body: MessagesRequest): Block[] {
+  const asBlocks = (content: unknown): Block[] =>
+    typeof content === 'string'
+      ? [{ type: 'text', text: content }]
+      : ((content as Block[] | undefined) ?? []);
+  return [...asBlocks(body.system), ...body.messages.flatMap((m) => asBlocks(m.content))];
+}
+
+/** The text of every block of a request: what this stand-in counts as its input. */
+function textsOf(body: MessagesRequest): string[] {
+  return blocksOf(body).map((b) => b.text);
 }
 
 /** The data block of a judge request, parsed back: what the model was shown of the result. */
