@@ -147,7 +147,8 @@ describe('axiom demo', () => {
       env: { PATH: process.env.PATH },
     });
     const agreeing =
-      shown.stdout.match(/Replicas: 2 of 2 results of replicated computations agree with their quorum\./g) ?? [];
+      shown.stdout.match(/Replicas: 2 of 2 results of replicated computations agree with their quorum\./g) ??
+      [];
     expect(agreeing.length).toBeGreaterThanOrEqual(3);
     const cores = new Map<number, number>(
       (

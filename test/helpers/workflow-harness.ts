@@ -59,7 +59,10 @@ export function jobPermissions(workflow: Workflow, jobId: string): Record<string
   const value = resolve(find(find(find(workflow.raw, 'jobs'), jobId), 'permissions'), { github: {} });
   // Workflow YAML writes pull-requests, the API pull_requests.
   return Object.fromEntries(
-    Object.entries(value && typeof value === 'object' ? value : {}).map(([k, v]) => [k.replaceAll('-', '_'), v]),
+    Object.entries(value && typeof value === 'object' ? value : {}).map(([k, v]) => [
+      k.replaceAll('-', '_'),
+      v,
+    ]),
   ) as Record<string, 'read' | 'write'>;
 }
 
