@@ -111,6 +111,10 @@ describe('axiom agent', () => {
     const next = await reconcileOnce(await options(origin));
     expect(next).toMatchObject({ commit: newer, action: 'reconciled' });
     expect(await workunits()).toHaveLength(3);
+    // The whole history of main, which collect and credit apply read deployed manifests from.
+    const agentClone = join(scratch, 'agent', 'main');
+    expect(git(agentClone, 'rev-parse', '--is-shallow-repository')).toBe('false');
+    expect(git(agentClone, 'rev-list', '--count', 'HEAD')).toBe(git(clone, 'rev-list', '--count', newer));
     // The commit the cut pass had started on is not left "in progress".
     expect(await note(origin, moved.commit)).toMatchObject({
       status: 'completed',
