@@ -9,9 +9,9 @@ import { toleranceOf, within } from './replicas.js';
  * computation may match it. With fresh seeds per deployment no honest result of another computation
  * comes that close on every number.
  *
- * Fast as the record grows: results are indexed by one metric ("the anchor") in buckets as wide as
- * its tolerance, so a probe compares itself in full only with the few results whose anchor falls in
- * its bucket or the two beside it.
+ * Fast as the record grows: results are indexed by two of their numbers ("anchors") in buckets as
+ * wide as their tolerances, so a probe compares itself in full only with the few results whose
+ * anchors fall in its buckets or the ones beside them.
  */
 
 /** One result the check knows: where it is, what it computed, and its numbers. */
@@ -40,10 +40,44 @@ function bucketOf(value: number, tolerance: Tolerance): number {
 const neighbours = (bucket: number, tolerance: Tolerance) =>
   tolerance === 'exact' ? [bucket] : [bucket - 1, bucket, bucket + 1];
 
-/** The metric a probe is looked up by: its first metric with a tolerance (not exact), else its first. */
-function anchorOf(envelope: SanitisedEnvelope, manifest: Manifest | undefined): string | undefined {
-  const keys = Object.keys(envelope.metrics).sort();
-  return keys.find((k) => toleranceOf(manifest, 'metric', k) !== 'exact') ?? keys[0];
+/** A number of a result an index is keyed by: a metric, or the first point of a series. */
+interface Anchor {
+  kind: 'metric' | 'series';
+  key: string;
+  tolerance: Tolerance;
+}
+
+const valueAt = (envelope: SanitisedEnvelope, anchor: Anchor): number | undefined =>
+  anchor.kind === 'metric' ? envelope.metrics[anchor.key] : envelope.series[anchor.key]?.[0];
+
+/**
+ * The two numbers a probe is looked up by: its metrics with a tolerance (not exact) first, then the
+ * first point of its series; so a metric that takes few values (an accuracy, a count) does not put
+ * most of the record in one bucket. Exact metrics only when nothing else is there.
+ */
+function anchorsOf(envelope: SanitisedEnvelope, manifest: Manifest | undefined): Anchor[] {
+  const metrics = Object.keys(envelope.metrics)
+    .sort()
+    .map((key): Anchor => ({ kind: 'metric', key, tolerance: toleranceOf(manifest, 'metric', key) }));
+  const series = Object.keys(envelope.series)
+    .sort()
+    .filter((key) => (envelope.series[key]?.length ?? 0) > 0)
+    .map((key): Anchor => ({ kind: 'series', key, tolerance: toleranceOf(manifest, 'series', key) }));
+  const loose = [...metrics, ...series].filter((a) => a.tolerance !== 'exact');
+  return [...loose, ...metrics.filter((a) => a.tolerance === 'exact')].slice(0, 2);
+}
+
+/** The buckets a probe's anchors fall in, with the ones beside each. */
+function bucketKeys(envelope: SanitisedEnvelope, anchors: readonly Anchor[], spread: boolean): string[] {
+  let keys = [''];
+  for (const anchor of anchors) {
+    const value = valueAt(envelope, anchor);
+    if (value === undefined) return [];
+    const bucket = bucketOf(value, anchor.tolerance);
+    const buckets = spread ? neighbours(bucket, anchor.tolerance) : [bucket];
+    keys = keys.flatMap((k) => buckets.map((b) => `${k}${b},`));
+  }
+  return keys;
 }
 
 function informative(envelope: SanitisedEnvelope): number {
@@ -77,13 +111,15 @@ function matches(
   return true;
 }
 
+interface Index {
+  anchors: Anchor[];
+  buckets: Map<string, number[]>;
+}
+
 export class CopyIndex {
   private readonly known: Known[] = [];
-  /** Built lazily per anchor metric and tolerance: bucket → positions in `known`. */
-  private readonly indexes = new Map<
-    string,
-    { metric: string; tolerance: Tolerance; buckets: Map<number, number[]> }
-  >();
+  /** Built lazily per pair of anchors: bucket keys → positions in `known`. */
+  private readonly indexes = new Map<string, Index>();
 
   add(result: Known): void {
     const position = this.known.push(result) - 1;
@@ -93,13 +129,11 @@ export class CopyIndex {
   /** The earlier result this one copies, if any; results of its own computation never count. */
   copyOf(probe: Known, manifest: Manifest | undefined): Known | undefined {
     if (informative(probe.envelope) < MIN_INFORMATIVE_VALUES) return undefined;
-    const anchor = anchorOf(probe.envelope, manifest);
-    if (anchor === undefined) return undefined;
-    const tolerance = toleranceOf(manifest, 'metric', anchor);
-    const index = this.indexFor(anchor, tolerance);
-    const value = probe.envelope.metrics[anchor] as number;
-    for (const bucket of neighbours(bucketOf(value, tolerance), tolerance))
-      for (const position of index.buckets.get(bucket) ?? []) {
+    const anchors = anchorsOf(probe.envelope, manifest);
+    if (anchors.length === 0) return undefined;
+    const index = this.indexFor(anchors);
+    for (const key of bucketKeys(probe.envelope, anchors, true))
+      for (const position of index.buckets.get(key) ?? []) {
         const other = this.known[position] as Known;
         if (other.id === probe.id) continue;
         if (other.computation !== undefined && other.computation === probe.computation) continue;
@@ -108,26 +142,22 @@ export class CopyIndex {
     return undefined;
   }
 
-  private indexFor(metric: string, tolerance: Tolerance) {
-    const key = `${metric} ${JSON.stringify(tolerance)}`;
+  private indexFor(anchors: Anchor[]): Index {
+    const key = JSON.stringify(anchors);
     let index = this.indexes.get(key);
     if (!index) {
-      index = { metric, tolerance, buckets: new Map() };
+      index = { anchors, buckets: new Map() };
       this.indexes.set(key, index);
       for (let position = 0; position < this.known.length; position++) this.insert(index, position);
     }
     return index;
   }
 
-  private insert(
-    index: { metric: string; tolerance: Tolerance; buckets: Map<number, number[]> },
-    position: number,
-  ) {
-    const value = (this.known[position] as Known).envelope.metrics[index.metric];
-    if (value === undefined) return;
-    const bucket = bucketOf(value, index.tolerance);
-    const list = index.buckets.get(bucket);
+  private insert(index: Index, position: number): void {
+    const [key] = bucketKeys((this.known[position] as Known).envelope, index.anchors, false);
+    if (key === undefined) return;
+    const list = index.buckets.get(key);
     if (list) list.push(position);
-    else index.buckets.set(bucket, [position]);
+    else index.buckets.set(key, [position]);
   }
 }

@@ -1,5 +1,11 @@
 import { stringify } from 'yaml';
-import { describeCheck, evaluateAcceptance, type Outcome } from '../envelope/acceptance.js';
+import {
+  describeCheck,
+  hypothesisChecksOf,
+  OPERATORS,
+  type Outcome,
+  preconditionsOf,
+} from '../envelope/acceptance.js';
 import type { SanitisedEnvelope } from '../envelope/envelope.js';
 import type { SpoolClient } from '../envelope/spool.js';
 import type { ProposalFile } from '../forge/forge.js';
@@ -28,6 +34,8 @@ export interface Collected {
   judgement: Judgement;
   /** What the result says of the hypothesis (acceptance checks), apart from its pay. */
   outcome: Outcome;
+  /** What decided it: the check not met, or the work a precondition still needed. */
+  outcomeReason?: string;
   credit: number;
   /** A partial result's share of its planned work; its credit is scaled by it. */
   workShare?: number;
@@ -94,6 +102,7 @@ export function reviewOf(item: Collected, run: string, batch?: string): Review {
     ...(item.client?.environment ? { environment: item.client.environment } : {}),
     verdict: item.judgement.verdict,
     outcome: item.outcome,
+    ...(item.outcomeReason ? { outcome_reason: item.outcomeReason.slice(0, 500) } : {}),
     quality: item.judgement.quality,
     proposed_credit: item.credit,
     ...(item.workShare !== undefined ? { work_share: item.workShare } : {}),
@@ -180,7 +189,7 @@ export function flaggedSection(item: Collected): string {
   return [
     `### Result ${item.resultId}: ${item.judgement.verdict}, credit ${item.credit}`,
     '',
-    `Outcome: ${item.outcome}.`,
+    `Outcome: ${item.outcome}${item.outcomeReason ? ` (${escapeMarkdown(item.outcomeReason)})` : ''}.`,
     '',
     `Workunit \`${item.workunit}\` · host ${item.host} · user ${item.user} · seed ${item.envelope.seed ?? '–'} · isolation: ${ISOLATION_WORDS[item.isolation].split(' (')[0]}`,
     '',
@@ -197,10 +206,12 @@ export function flaggedSection(item: Collected): string {
   ].join('\n');
 }
 
-/** How many of the results meet one acceptance check of their manifest. */
-export function metBy(items: readonly Collected[], manifest: Manifest, check: AcceptanceCheck): number {
-  return items.filter((i) => evaluateAcceptance(i.envelope, { ...manifest, acceptance: [check] })[0]?.passed)
-    .length;
+/** How many of the results meet one check of their manifest. */
+export function metBy(items: readonly Collected[], check: AcceptanceCheck): number {
+  return items.filter((i) => {
+    const value = i.envelope.metrics[check.metric];
+    return value !== undefined && OPERATORS[check.op](value, check.value);
+  }).length;
 }
 
 /** The review of one experiment's results in a batch: what a reviewer reads in the file view. */
@@ -223,15 +234,21 @@ export function batchReviewMarkdown(options: {
   const unsandboxed = items.filter((i) => i.isolation !== 'sandbox').length;
   const flagged = items.filter(isFlagged);
   const mode = options.judgedBy === 'rules' ? 'the deterministic rules (no model)' : options.judgedBy;
-  const acceptance = (m?.acceptance ?? []).map((check) => {
+  const row = (kind: string) => (check: AcceptanceCheck) => {
     const values = items
       .map((i) => i.envelope.metrics[check.metric])
       .filter((v): v is number => v !== undefined)
       .sort((a, b) => a - b);
-    const met = m ? metBy(items, m, check) : 0;
+    const met = metBy(items, check);
     const median = values.length ? values[Math.floor((values.length - 1) / 2)] : undefined;
-    return `| \`${describeCheck(check)}\` | ${met} of ${items.length} | ${number(median)} |`;
-  });
+    return `| ${kind} \`${describeCheck(check)}\` | ${met} of ${items.length} | ${number(median)} |`;
+  };
+  const acceptance = m
+    ? [...preconditionsOf(m).map(row('work:')), ...hypothesisChecksOf(m).map(row('hypothesis:'))]
+    : [];
+  const reasons = [
+    ...new Set(items.filter((i) => i.outcome !== 'supported' && i.outcomeReason).map((i) => i.outcomeReason)),
+  ];
   return [
     `# ${escapeMarkdown(m?.title ?? experiment)}: batch ${batch}`,
     '',
@@ -239,8 +256,24 @@ export function batchReviewMarkdown(options: {
     '',
     `${items.length} result${items.length === 1 ? '' : 's'} of \`${experiment}\` from collection run ${run}, judged by ${escapeMarkdown(mode)}: **${count('valid')} valid, ${count('suspicious')} suspicious, ${count('invalid')} invalid**; proposed credit ${credit}${m ? ` (at most ${m.credit_cap} per result)` : ''}. ${unsandboxed} not sandboxed. The data is in \`${dataFile(experiment, batch).split('/').pop()}\`, one line per result; the credit in \`${creditFilePath(batch)}\`.`,
     '',
+    ...(reasons.length
+      ? [
+          `What decided the outcomes that are not "supported": ${reasons
+            .slice(0, 5)
+            .map((r) => escapeMarkdown(r as string))
+            .join('; ')}.`,
+          '',
+        ]
+      : []),
     ...(acceptance.length
-      ? ['| acceptance check | met by | median |', '| --- | ---: | ---: |', ...acceptance, '']
+      ? [
+          'A check that counts work is a precondition: unmet, the result is inconclusive (too little work), never "not supported".',
+          '',
+          '| check | met by | median |',
+          '| --- | ---: | ---: |',
+          ...acceptance,
+          '',
+        ]
       : []),
     plotsSection(options.plots, options.plotsNote),
     '',

@@ -2,12 +2,12 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { writeFileAtomically } from '../atomic-write.js';
-import { describeCheck } from '../envelope/acceptance.js';
+import { describeCheck, hypothesisChecksOf, preconditionsOf } from '../envelope/acceptance.js';
 import { ConfigurationError } from '../errors.js';
 import { type Forge, type OpenOutcome, REOPEN_LABEL } from '../forge/forge.js';
 import { headlineMetric, spread } from '../manifest/headline.js';
 import { EXPERIMENT_NAME_PATTERN } from '../manifest/name.js';
-import type { Manifest } from '../manifest/types.js';
+import type { AcceptanceCheck } from '../manifest/types.js';
 import { escapeMarkdown } from '../markdown.js';
 import { PlotRenderer } from '../plots/render.js';
 import type { Problem } from '../problems.js';
@@ -74,9 +74,13 @@ function experimentSection(proposal: BatchProposal, name: string, items: readonl
   const hasPlot = proposal.files.some((f) => f.path === plot);
   const flagged = items.filter(isFlagged);
   const hosts = new Set(items.map((i) => i.host)).size;
-  const checks = (m?.acceptance ?? []).map(
-    (check) => `\`${describeCheck(check)}\` met by ${metBy(items, m as Manifest, check)} of ${items.length}`,
-  );
+  const met = (check: AcceptanceCheck) =>
+    `\`${describeCheck(check)}\` met by ${metBy(items, check)} of ${items.length}`;
+  const checks = m ? hypothesisChecksOf(m).map(met) : [];
+  const preconditions = m ? preconditionsOf(m).map(met) : [];
+  const decided = [
+    ...new Set(items.filter((i) => i.outcome !== 'supported' && i.outcomeReason).map((i) => i.outcomeReason)),
+  ];
   const replicas = replicationLine(items);
   return [
     `### ${escapeMarkdown(m?.title ?? name)}`,
@@ -87,7 +91,17 @@ function experimentSection(proposal: BatchProposal, name: string, items: readonl
         : ''
     }`,
     '',
-    ...(checks.length ? [`Acceptance: ${checks.join('; ')}.`, ''] : []),
+    ...(preconditions.length ? [`Work (preconditions): ${preconditions.join('; ')}.`, ''] : []),
+    ...(checks.length ? [`Hypothesis checks: ${checks.join('; ')}.`, ''] : []),
+    ...(decided.length
+      ? [
+          `Decided by: ${decided
+            .slice(0, 3)
+            .map((r) => escapeMarkdown(r as string))
+            .join('; ')}.`,
+          '',
+        ]
+      : []),
     ...(replicas ? [replicas, ''] : []),
     ...(hasPlot
       ? [`[![The batch's first plot](${onBranch(branch, plot)}?raw=true)](${onBranch(branch, plot)})`, '']
@@ -154,7 +168,7 @@ export function resultsBody(
   const total = proposal.items.reduce((s, i) => s + i.credit, 0);
   const mode =
     judgedBy === 'rules'
-      ? '**Judged by the deterministic rules alone** (no model was asked): a result that passes every check is valid, and its quality is how much of the acceptance it meets.'
+      ? '**Judged by the deterministic rules alone** (no model was asked): a result that passes every check is valid with quality 1 and is paid its cap; whether it met the acceptance checks is its outcome, not its pay.'
       : `Judged by ${judgedBy} after the deterministic checks; the model grades, but the checks and code decide what can be paid.`;
   const calls = proposal.items.flatMap((c) => (c.provenance ? [c.provenance] : []));
   const cost = calls.length

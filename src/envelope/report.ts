@@ -14,6 +14,7 @@ export type ClientStatus =
   | 'failed'
   | 'overran'
   | 'memory-exceeded'
+  | 'disk-exceeded'
   | 'no-result'
   | 'invalid-result'
   | 'rejected-script'
@@ -25,6 +26,7 @@ const STATUSES: ReadonlySet<string> = new Set<ClientStatus>([
   'failed',
   'overran',
   'memory-exceeded',
+  'disk-exceeded',
   'no-result',
   'invalid-result',
   'rejected-script',

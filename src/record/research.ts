@@ -272,3 +272,14 @@ export function readResearchRecord(root: string, validator: SchemaValidator): Re
   });
   return { experiments, problems };
 }
+
+/** The BLAS each result's client reported, by host: where the planner learns a host's BLAS. */
+export function reportedBlas(record: ResearchRecord): { host: number; blas?: string; receivedAt: string }[] {
+  return record.experiments.flatMap((e) =>
+    e.results.flatMap((r) =>
+      r.review
+        ? [{ host: r.review.host, blas: r.review.environment?.blas, receivedAt: r.review.received_at }]
+        : [],
+    ),
+  );
+}
