@@ -1,15 +1,35 @@
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { RowDataPacket } from 'mysql2/promise';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { reconcileOnce } from '../src/agent/reconcile.js';
+import type { PullRequest } from '../src/forge/forge.js';
+import { DEFAULT_IDENTITY } from '../src/forge/git.js';
+import { LocalForge } from '../src/forge/local.js';
 import { LocalReports } from '../src/forge/reports.js';
-import { agentEnv, agentLab, agentPassOptions } from './helpers/agent.js';
-import { deployed, honestRun, makeAttackLab, returnResult, workunitOn } from './helpers/attack-lab.js';
+import { agentEnv, agentLab, agentPassOptions, killedAt } from './helpers/agent.js';
+import {
+  type AttackLab,
+  deployed,
+  honestRun,
+  makeAttackLab,
+  returnResult,
+  workunitOn,
+} from './helpers/attack-lab.js';
 import { createTestProject, type TestProject } from './helpers/boinc-project.js';
 import { creditYaml, insertFinishedResults, recordFiles, workunitName } from './helpers/credit.js';
-import { git } from './helpers/git.js';
+import { git, showFile } from './helpers/git.js';
 import { insertFirstBatch } from './helpers/mariadb.js';
 import { manifestYaml, OK_SCRIPT, runCli } from './helpers/repo.js';
 
@@ -44,8 +64,13 @@ async function workunits(): Promise<string[]> {
 
 const note = (origin: string, commit: string) => new LocalReports(origin).latest(commit);
 
-function commitOnMain(clone: string, files: Record<string, string>, message = 'change'): string {
+/** Commits `files` (null: removed) and pushes them to main, as a merge would. */
+function commitOnMain(clone: string, files: Record<string, string | null>, message = 'change'): string {
   for (const [path, text] of Object.entries(files)) {
+    if (text === null) {
+      rmSync(join(clone, path));
+      continue;
+    }
     mkdirSync(join(clone, path, '..'), { recursive: true });
     writeFileSync(join(clone, path), text);
   }
@@ -74,30 +99,48 @@ describe('axiom agent', () => {
     expect(await workunits()).toHaveLength(3);
   });
 
-  it.each([
-    'fetched',
-    'checked-out',
-    'deploy:before',
-    'deploy:after',
-    'credit:before',
-    'credit:after',
-    'report:before',
-  ])('killed at %s, the next pass converges on what one whole pass does', async (point) => {
+  it('killed (SIGKILL) at any step of a pass, the next pass converges on what one whole pass does', async () => {
     const { origin, clone } = lab();
-    const head = git(clone, 'rev-parse', 'HEAD');
-    await expect(
-      reconcileOnce(
-        await options(origin, (step) => {
-          if (step === point) throw new Error(`killed at ${step}`);
-        }),
-      ),
-    ).rejects.toThrow(`killed at ${point}`);
-    const next = await reconcileOnce(await options(origin));
-    expect(next.action).toBe('reconciled');
-    expect(await workunits()).toHaveLength(3);
-    expect(await note(origin, head)).toMatchObject({ status: 'completed', conclusion: 'success' });
-    expect((await reconcileOnce(await options(origin))).action).toBe('idle');
-  });
+    const points = [
+      'fetched',
+      'checked-out',
+      'deploy:before',
+      'deploy:after',
+      'credit:before',
+      'credit:after',
+      'report:before',
+      'report:after',
+    ];
+    for (const [i, point] of points.entries()) {
+      // Every killed pass has work of its own: a new experiment (three workunits) in place of the last.
+      const name = `killed_${i}`;
+      const retired = i === 0 ? 'mean_test' : `killed_${i - 1}`;
+      const head = commitOnMain(
+        clone,
+        {
+          [`manifests/${retired}.yaml`]: null,
+          [`experiments/${retired}.py`]: null,
+          [`manifests/${name}.yaml`]: manifestYaml(name),
+          [`experiments/${name}.py`]: OK_SCRIPT,
+        },
+        `${name}: a pass is killed at ${point}`,
+      );
+      const killed = await killedAt(point, envOf(origin), scratch);
+      expect({ point, signal: killed.signal }, killed.output).toEqual({ point, signal: 'SIGKILL' });
+      const next = await reconcileOnce(await options(origin));
+      expect({ point, action: next.action }).toEqual({ point, action: 'reconciled' });
+      const created = (await workunits()).filter((w) => w.startsWith(`axm_${name}_`));
+      expect({ point, workunits: created.length }).toEqual({ point, workunits: 3 });
+      expect({ point, report: await note(origin, head) }).toMatchObject({
+        point,
+        report: { status: 'completed', conclusion: 'success' },
+      });
+      expect({ point, after: (await reconcileOnce(await options(origin))).action }).toEqual({
+        point,
+        after: 'idle',
+      });
+    }
+  }, 120_000);
 
   it('stops a pass when main moves under it, and takes the new commit on the next pass', async () => {
     const { origin, clone } = lab();
@@ -216,6 +259,24 @@ describe('axiom agent', () => {
     expect(readFileSync(join(scratch, 'agent', 'main', 'scripts/policy_check.py'), 'utf8')).toContain(marker);
   });
 
+  it('checks out a symlink merged to main as the text it holds: no file outside the checkout is read or published', async () => {
+    const { origin, clone } = lab();
+    const secret = join(scratch, 'agent.env');
+    writeFileSync(secret, 'AXIOM_DB_URL=mysql://axiom:hunter2@127.0.0.1/boinc\n');
+    rmSync(join(clone, 'experiments/mean_test.py'));
+    symlinkSync(secret, join(clone, 'experiments/mean_test.py'));
+    const merged = commitOnMain(clone, {}, "a script that is a link to the server's secrets");
+    const pass = await reconcileOnce(await options(origin));
+    expect(pass).toMatchObject({ commit: merged, action: 'reconciled' });
+    const checkedOut = join(scratch, 'agent', 'main', 'experiments/mean_test.py');
+    expect(lstatSync(checkedOut).isFile()).toBe(true);
+    expect(readFileSync(checkedOut, 'utf8')).toBe(secret);
+    const published = readdirSync(join(scratch, 'publish'), { recursive: true, withFileTypes: true })
+      .filter((e) => e.isFile())
+      .map((e) => readFileSync(join(e.parentPath, e.name), 'utf8'));
+    expect(published.join('\n')).not.toContain('hunter2');
+  });
+
   it('grants exactly what the merge put on main, not what the results branch says afterwards', async () => {
     const { origin, clone } = lab();
     const deployedFrom = git(clone, 'rev-parse', 'HEAD');
@@ -285,17 +346,22 @@ function commitOnBranch(clone: string, files: Record<string, string>, branch: st
   git(clone, 'push', '--quiet', '--force', 'origin', branch);
 }
 
+/** An attack lab the agent follows, collecting on every pass: its environment, and a pass. */
+function agentOnAttackLab(attack: AttackLab) {
+  const env = {
+    ...attack.env,
+    AXIOM_AGENT_REMOTE: attack.lab.origin,
+    AXIOM_AGENT_DIR: join(scratch, 'agent'),
+  };
+  const argv = ['--once', '--collect-every', '0'];
+  return { env, argv, pass: async () => reconcileOnce(await agentPassOptions(env, scratch, argv)) };
+}
+
 describe('the agent and the quorum', () => {
   it('creates the tie-breaker collect asks for in the same pass, without waiting for main to move', async () => {
     const attack = await makeAttackLab([60, 267, 209]);
     try {
-      const env = {
-        ...attack.env,
-        AXIOM_AGENT_REMOTE: attack.lab.origin,
-        AXIOM_AGENT_DIR: join(scratch, 'agent'),
-      };
-      const pass = async () =>
-        reconcileOnce(await agentPassOptions(env, scratch, ['--once', '--collect-every', '0']));
+      const { pass } = agentOnAttackLab(attack);
       await pass();
       const inputs = await deployed(attack);
       expect(inputs.size).toBe(3);
@@ -322,6 +388,46 @@ describe('the agent and the quorum', () => {
         ok: true,
         line: 'deploy: 1 created, 0 failed',
       });
+    } finally {
+      await attack.cleanup();
+    }
+  }, 240_000);
+});
+
+describe("the agent's collection, killed", () => {
+  it('after judging and after publishing: the next passes publish the judged run once, in one pull request', async () => {
+    const attack = await makeAttackLab([60, 267]);
+    try {
+      const { env, argv, pass } = agentOnAttackLab(attack);
+      await pass();
+      const inputs = await deployed(attack);
+      const honest = await honestRun(attack, workunitOn(inputs, 60));
+      for (const host of [60, 267]) await returnResult(attack, workunitOn(inputs, host), host, honest);
+      const pending = join(attack.spool, 'collect-pending.json');
+      const forge = new LocalForge({
+        repoDir: attack.lab.clone,
+        remote: 'origin',
+        identity: DEFAULT_IDENTITY,
+      });
+      expect(await killedAt('collect:judged', env, scratch, argv)).toMatchObject({ signal: 'SIGKILL' });
+      expect(existsSync(pending)).toBe(true);
+      expect(await forge.listOpen('axiom/results')).toEqual([]);
+      const judged = JSON.parse(readFileSync(pending, 'utf8')).run;
+      expect(await killedAt('collect:published', env, scratch, argv)).toMatchObject({ signal: 'SIGKILL' });
+      const opened = await forge.listOpen('axiom/results');
+      expect(opened).toHaveLength(1);
+      const done = await pass();
+      const collect = done.stages.find((s) => s.stage === 'collect');
+      expect(collect).toMatchObject({ ok: true, line: 'collect: 2 results in 1 pull request' });
+      expect(collect?.detail).toContain(`run ${judged} (judged before, published now)`);
+      expect(existsSync(pending)).toBe(false);
+      const open = await forge.listOpen('axiom/results');
+      expect(open.map((p) => p.branch)).toEqual(opened.map((p) => p.branch));
+      const [file] = await forge.listFiles(open[0] as PullRequest, 'results/credit/');
+      const credit = showFile(attack.lab.origin, open[0]?.branch as string, file as string) ?? '';
+      expect(credit.match(/^ {2}- result: /gm)).toHaveLength(2);
+      const after = await pass();
+      expect(after.stages.find((s) => s.stage === 'collect')?.line).toBe('collect: nothing new');
     } finally {
       await attack.cleanup();
     }

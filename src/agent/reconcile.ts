@@ -132,6 +132,7 @@ export async function reconcileOnce(options: AgentOptions): Promise<PassReport> 
   checkpoint('report:before');
   const report = composeReport(state, fetched);
   await options.reporter.report(fetched, report);
+  checkpoint('report:after');
   state.reported = fetched;
   writeState(options.statePath, state);
   return { commit: fetched, action: 'reconciled', stages: Object.values(state.stages), report };

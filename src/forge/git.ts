@@ -41,6 +41,16 @@ function failOnExitCode(
   return new Error(stderr || `git exited with status ${result.exitCode}`);
 }
 
+/** The environment that makes git's commits (and notes) by `identity`, whatever the machine's config says. */
+export function identityEnv(identity: GitIdentity): Record<string, string> {
+  return {
+    GIT_AUTHOR_NAME: identity.name,
+    GIT_AUTHOR_EMAIL: identity.email,
+    GIT_COMMITTER_NAME: identity.name,
+    GIT_COMMITTER_EMAIL: identity.email,
+  };
+}
+
 export function openGit(dir: string, extra: Record<string, string> = {}): SimpleGit {
   return simpleGit({ baseDir: dir, errors: failOnExitCode }).env(gitEnv(extra));
 }
@@ -121,12 +131,7 @@ export async function commitTree(
   message: string,
   identity: GitIdentity,
 ): Promise<string> {
-  const git = openGit(repoDir, {
-    GIT_AUTHOR_NAME: identity.name,
-    GIT_AUTHOR_EMAIL: identity.email,
-    GIT_COMMITTER_NAME: identity.name,
-    GIT_COMMITTER_EMAIL: identity.email,
-  });
+  const git = openGit(repoDir, identityEnv(identity));
   const parentArgs = parents.flatMap((p) => ['-p', p]);
   // The message goes in through a file: it is untrusted text and may start with "-".
   const scratch = mkdtempSync(join(tmpdir(), 'axiom-message-'));

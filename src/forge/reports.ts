@@ -1,5 +1,5 @@
 import { ForgeError } from '../errors.js';
-import { gitMessage, openGit } from './git.js';
+import { DEFAULT_IDENTITY, gitMessage, identityEnv, openGit } from './git.js';
 
 /**
  * The `CommitReporter` port: what the agent on the BOINC server tells the forge about a commit it
@@ -32,7 +32,8 @@ export class LocalReports implements CommitReporter {
 
   async report(commit: string, report: CommitReport): Promise<void> {
     try {
-      await openGit(this.origin).raw([
+      // A note is a commit: its identity is the local forge's own, not whatever the machine has.
+      await openGit(this.origin, identityEnv(DEFAULT_IDENTITY)).raw([
         'notes',
         `--ref=${NOTES_REF}`,
         'add',

@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type AgentArgs, passOptions } from '../../src/cli/agent.js';
@@ -45,4 +46,29 @@ export async function agentPassOptions(env: NodeJS.ProcessEnv, cwd: string, argv
   const args = parseCommandArgs(COMMANDS.get('agent') as never, argv) as AgentArgs;
   const io = { stdout: { write: () => true }, stderr: { write: () => true }, env: {}, cwd, isTTY: false };
   return passOptions(readEnvironment(env, cwd), io, args);
+}
+
+/**
+ * One pass of the built `axiom agent --once` in its own process, killed with SIGKILL when it reaches
+ * `step` (test/fixtures/agent-killed-at.mjs): how it ended, and what it wrote.
+ */
+export function killedAt(
+  step: string,
+  env: NodeJS.ProcessEnv,
+  cwd: string,
+  argv: string[] = [],
+): Promise<{ status: number | null; signal: NodeJS.Signals | null; output: string }> {
+  const script = join(REPO_ROOT, 'test/fixtures/agent-killed-at.mjs');
+  return new Promise((done, fail) => {
+    const child = spawn(process.execPath, [script, step, ...argv.filter((a) => a !== '--once')], {
+      cwd,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.on('data', (chunk) => (output += chunk));
+    child.stderr.on('data', (chunk) => (output += chunk));
+    child.on('error', fail);
+    child.on('close', (status, signal) => done({ status, signal, output }));
+  });
 }
