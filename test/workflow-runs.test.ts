@@ -295,14 +295,22 @@ describe("each job's commands start in a fresh clone", () => {
     writeFileSync(osRelease, 'ID=ubuntu\nVERSION_ID="24.04"\n');
     const npmLog = join(tmpdir(), `npm-log-${process.pid}`);
     rmSync(npmLog, { force: true });
-    // `.ci/run` ends in the suite this test is part of: its npm is recorded, not run again.
+    // `.ci/run` ends in the suite this test is part of: its npm is recorded, not run again. A fresh
+    // Ubuntu image has none of the Debian packages installed, so install-deps asks apt for each.
     const run = await runJob(byFile('ci.yml'), 'test', {
       event,
       repo,
       env: { AXIOM_OS_RELEASE: osRelease },
-      shims: { npm: `#!/bin/sh\nprintf '%s\\n' "$*" >> ${npmLog}\n` },
+      shims: {
+        npm: `#!/bin/sh\nprintf '%s\\n' "$*" >> ${npmLog}\n`,
+        'dpkg-query': '#!/bin/sh\nexit 1\n',
+      },
     });
     expect(failure(run)).toBeUndefined();
+    // Ubuntu's chromium packages install the snap: apt is never asked for one there.
+    const apt = run.sudo.find((c) => c.startsWith('apt-get install')) ?? '';
+    expect(apt).toContain('bubblewrap');
+    expect(apt.split(' ')).not.toEqual(expect.arrayContaining([expect.stringMatching(/^chromium/)]));
     expect(run.sudo).toEqual(
       expect.arrayContaining([
         'sysctl -w kernel.apparmor_restrict_unprivileged_userns=0',
@@ -582,7 +590,7 @@ describe('a collaborator with write access', () => {
     }
   }, 300_000);
 
-  it('names a branch after a shell command: no workflow pastes it into a script, for any event that carries it', async () => {
+  it('names a branch, a pull request and a commit after a shell command: no workflow pastes them into a script, for any event that carries them', async () => {
     const settings = documentedSettings();
     const events = [
       openPullRequest(own, { number: 12, branch: INJECTED, files: { 'README.md': 'x\n' } }),
@@ -596,7 +604,7 @@ describe('a collaborator with write access', () => {
       ...workflows
         .filter((w) => w.events.workflow_dispatch)
         .map((w) => dispatchEvent(w.file, own.main, { count: '1', host: '', version: '101' }, INJECTED)),
-    ];
+    ].map(withInjectedText);
     let seen = 0;
     for (const event of events)
       for (const workflow of workflows)
@@ -621,6 +629,21 @@ describe('a collaborator with write access', () => {
     expect(existsSync(MARKER)).toBe(false);
   });
 });
+
+/** The event with every text a writer chooses (pull request title and body, commit messages) a shell command. */
+function withInjectedText(event: GitHubEvent): GitHubEvent {
+  const payload = structuredClone(event.payload) as {
+    pull_request?: Record<string, unknown>;
+    head_commit?: Record<string, unknown>;
+    commits?: Record<string, unknown>[];
+  };
+  if (payload.pull_request) Object.assign(payload.pull_request, { title: INJECTED, body: INJECTED });
+  if (event.name === 'push') {
+    payload.head_commit = { id: event.sha, message: INJECTED, author: { name: INJECTED } };
+    for (const commit of payload.commits ?? []) commit.message = INJECTED;
+  }
+  return { ...event, payload };
+}
 
 describe("the harness's npm ci is the tree npm ci would leave", () => {
   const probe = (install: string) =>
