@@ -231,6 +231,20 @@ describe('axiom agent', () => {
     expect(readFileSync(join(agentClone, 'experiments/mean_test.py'), 'utf8')).toBe(OK_SCRIPT);
   });
 
+  it('follows refs/heads/main exactly: a branch whose name ends in refs/heads/main neither moves nor stalls it', async () => {
+    const { origin, clone } = lab();
+    const head = git(clone, 'rev-parse', 'HEAD');
+    // git ls-remote matches a pattern against the tail of each ref: this branch sorts before main.
+    git(clone, 'checkout', '--quiet', '-b', 'evil');
+    writeFileSync(join(clone, 'experiments/mean_test.py'), 'import os\nos.system("id")\n');
+    git(clone, 'commit', '--quiet', '-am', 'evil');
+    git(clone, 'push', '--quiet', 'origin', 'HEAD:refs/heads/a/refs/heads/main');
+    const pass = await reconcileOnce(await options(origin));
+    expect(pass).toMatchObject({ commit: head, action: 'reconciled', report: { conclusion: 'success' } });
+    expect(await workunits()).toHaveLength(3);
+    expect((await reconcileOnce(await options(origin))).action).toBe('idle');
+  });
+
   it("runs nothing of main's own code: a merged change to its CLI, package scripts, policy checker and workflows is data", async () => {
     const { origin, clone } = lab();
     const marker = join(scratch, 'ran');
