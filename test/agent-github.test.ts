@@ -352,6 +352,8 @@ describe("scripts/agent/await-report.mjs (the deploy workflow's summary of the a
       git(lab.clone, 'push', '--quiet', 'origin', 'main');
       return git(lab.clone, 'rev-parse', 'HEAD');
     })();
+    // Anyone who can push can make a tag named main; git resolves a bare "main" to the tag first.
+    git(lab.clone, 'push', '--quiet', 'origin', `${head}:refs/tags/main`);
     const nothing = await awaitReport({ AXIOM_AGENT_WAIT: '1' });
     expect(nothing.status).toBe(1);
     expect(nothing.summary).toContain('## The agent on the BOINC server has not reported');

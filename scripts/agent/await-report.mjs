@@ -69,7 +69,8 @@ for (;;) {
   let report = await reportOn(sha);
   let on = sha;
   if (!report) {
-    const tip = (await get(`/repos/${repository}/commits/main`)).sha;
+    // heads/main, never a bare main: a tag of that name (anyone who can push can make one) would do.
+    const tip = (await get(`/repos/${repository}/commits/heads/main`)).sha;
     if (tip !== sha) {
       report = await reportOn(tip);
       on = tip;

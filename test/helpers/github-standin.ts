@@ -149,7 +149,8 @@ function matchRoute(
     const names: string[] = [];
     const pattern = template.replace(/\{(\w+)\}/g, (_, name: string) => {
       names.push(name);
-      return '([^/]+)';
+      // A commit reference may be heads/BRANCH or tags/TAG (REST docs, "Get a commit").
+      return name === 'ref' ? '(.+?)' : '([^/]+)';
     });
     const match = new RegExp(`^${pattern}$`).exec(path);
     if (match) {
