@@ -214,6 +214,27 @@ describe("workflows under GitHub's own parser and evaluator", () => {
           });
   });
 
+  it("opted in (AXIOM_SELF_HOSTED), run a self-hosted job only for main's own runs, in an environment, and notify no more", () => {
+    const vars = { AXIOM_SELF_HOSTED: 'true' };
+    const selfHosted: string[] = [];
+    for (const event of everyEvent())
+      for (const workflow of workflows)
+        for (const decision of decideJobs(workflow, event, { vars }).filter((d) => d.runs)) {
+          const where = `${workflow.file}/${decision.job} on ${event.name} ${event.ref}`;
+          expect({ where, notify: decision.job === 'notify' }).toEqual({ where, notify: false });
+          if (!decision.runsOn.includes('self-hosted')) continue;
+          selfHosted.push(where);
+          expect({ where, ref: event.ref, environment: decision.environment }).toEqual({
+            where,
+            ref: 'refs/heads/main',
+            environment: 'boinc',
+          });
+        }
+    expect(selfHosted).toEqual(
+      expect.arrayContaining([expect.stringMatching(/^deploy\.yml\/reconcile on push/)]),
+    );
+  });
+
   it('read every secret only in a job that names an environment (limited to main), never a repository secret', () => {
     for (const workflow of workflows)
       for (const job of jobsOf(workflow)) {
