@@ -402,7 +402,15 @@ export class LocalForge implements Forge {
   private async writeRecord(branch: string, record: LocalRecord): Promise<void> {
     const key = await this.recordKey(branch);
     await this.withTempFile(`${JSON.stringify(record, null, 2)}\n`, async (file) =>
-      openGit(await this.origin(), identityEnv(this.options.identity)).raw(['notes', `--ref=${NOTES_REF}`, 'add', '--force', '--file', file, key]),
+      openGit(await this.origin(), identityEnv(this.options.identity)).raw([
+        'notes',
+        `--ref=${NOTES_REF}`,
+        'add',
+        '--force',
+        '--file',
+        file,
+        key,
+      ]),
     );
   }
 
