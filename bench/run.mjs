@@ -4,6 +4,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { benchAgent } from './agent.mjs';
 import { benchBudgetFill } from './budget-fill.mjs';
 import { benchCheck } from './check.mjs';
 import { benchCollect } from './collect.mjs';
@@ -28,6 +29,7 @@ const BENCHMARKS = {
   'collect-10k': benchCollect,
   'copy-check-100k': benchCopyCheck,
   'judge-input-tokens-per-result': benchJudgeTokens,
+  'agent-reconcile': benchAgent,
 };
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');

@@ -1,10 +1,31 @@
 #!/usr/bin/env bash
 # Installs the Debian/Ubuntu packages Axiom Lab and its tests need; skips what is already there.
+# --print: list the packages this OS would be asked for, install nothing.
+# Ubuntu ships Chromium only as a snap (its `chromium-browser` package installs the snap), which a
+# headless test cannot drive reliably; there the Chromium (or Chrome) the machine already has is
+# used: AXIOM_CHROMIUM, else /usr/bin/chromium (GitHub's Ubuntu images have one).
 set -euo pipefail
+
+OS_RELEASE=${AXIOM_OS_RELEASE:-/etc/os-release}
+os_id=$( (. "$OS_RELEASE" 2>/dev/null && echo "${ID:-}") || true)
 
 # libopenblas0-pthread: the science test and experiment-budget-fill run some workunits on Debian's
 # OpenBLAS (axiom run --blas openblas); numpy's default stays the BLAS the system had.
-PACKAGES=(git openssl python3-numpy mariadb-server mariadb-client chromium bubblewrap linux-libc-dev libopenblas0-pthread)
+PACKAGES=(git openssl python3-numpy mariadb-server mariadb-client bubblewrap linux-libc-dev libopenblas0-pthread)
+if [[ $os_id == ubuntu ]]; then
+  chromium=${AXIOM_CHROMIUM:-/usr/bin/chromium}
+  if [[ ${1:-} != --print ]] && ! [[ -x $chromium && $(readlink -f "$chromium") != /snap/* ]]; then
+    echo "Ubuntu ships Chromium as a snap; set AXIOM_CHROMIUM to a Chromium or Chrome that is not a snap (found none at $chromium)." >&2
+    exit 1
+  fi
+else
+  PACKAGES+=(chromium)
+fi
+
+if [[ ${1:-} == --print ]]; then
+  echo "${PACKAGES[@]}"
+  exit 0
+fi
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do

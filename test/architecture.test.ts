@@ -17,6 +17,8 @@ const LAYERS: readonly (readonly string[])[] = [
   ['workunit', 'envelope', 'record'],
   ['boinc', 'forge', 'claude', 'runner', 'plots', 'policy'],
   ['check', 'deploy', 'assimilate', 'collect', 'credit', 'propose', 'site', 'demo', 'app'],
+  // The agent on the BOINC server composes the use cases into passes.
+  ['agent'],
   ['cli'],
 ];
 const LAYER_OF = new Map(LAYERS.flatMap((folders, layer) => folders.map((f) => [f, layer] as const)));

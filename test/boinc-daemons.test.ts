@@ -102,8 +102,10 @@ function daemon(release: '1.4' | '1.6', script: string) {
     {
       cwd,
       encoding: 'utf8',
+      // cron's PATH, as `bin/start --cron` leaves it: Node is named by its full path.
       env: {
-        PATH: process.env.PATH,
+        PATH: '/usr/bin:/bin',
+        AXIOM_NODE: process.execPath,
         AXIOM_HOME: REPO_ROOT,
         AXIOM_SPOOL_DIR: spool,
         AXIOM_STAND_IN_BOINC_RELEASE: release,

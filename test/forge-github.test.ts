@@ -286,7 +286,8 @@ describe('GitHub forge against the GitHub stand-in', () => {
     const refused = await wrong.findOpen('axiom/x').catch((e: unknown) => e);
     expect((refused as ForgeError).status).toBe(401);
     expect((refused as Error).message).toContain('set GITHUB_TOKEN to a valid token');
-    expect(() => github.verify()).toThrow('authorization header missing or wrong');
+    expect(github.refusals).toEqual(['GET /repos/{owner}/{repo}/pulls: 401 Bad credentials']);
+    github.verify();
   });
 
   it("lists this repository's open results pull requests across pages, never a fork's, and reads files on them", async () => {

@@ -6,6 +6,7 @@ import { DEFAULT_IDENTITY } from '../src/forge/git.js';
 import { LocalForge } from '../src/forge/local.js';
 import { writeResultsTree } from './fixtures/results-tree.mjs';
 import { ClaudeStandIn } from './helpers/claude-standin.js';
+import { GOOD_DESIGN, resultScript } from './helpers/designs.js';
 import { git, type Lab, makeLab, PERSON, showFile } from './helpers/git.js';
 import { GitHubStandIn } from './helpers/github-standin.js';
 import { manifestYaml, REPO_ROOT, runCli } from './helpers/repo.js';
@@ -18,15 +19,7 @@ function lab(): Lab {
   });
 }
 
-/** A script that writes a whole result envelope for `name`, as the runner checks it. */
-const script = (name: string) => `import json, os
-result = {"experiment": "${name}", "version": "1", "status": "ok", "seed": int(os.environ["AXIOM_SEED"]),
-          "params": json.loads(os.environ["AXIOM_PARAMS"]), "budget_seconds": float(os.environ["AXIOM_RUN_DURATION"]),
-          "elapsed_seconds": 0.1, "metrics": {"mean": 0.01}, "series": {"n": [1, 2], "running_mean": [0.5, 0.01]},
-          "summary": "ok"}
-with open("experiment_result.json", "w") as handle:
-    json.dump(result, handle)
-`;
+const script = resultScript;
 
 /** A small catalogue: one good experiment, one no host can run, one the script policy refuses. */
 function catalogue(root: string): string {
@@ -199,19 +192,7 @@ const messagesOf = (claude: ClaudeStandIn) => claude.requests.filter((r) => r.ro
 
 describe('axiom propose with Claude as the designer (through the Claude API stand-in)', () => {
   const KEY = 'sk-ant-test-key';
-  const good = {
-    name: 'coin_flips',
-    title: 'Fair coins average to one half',
-    hypothesis: 'The share of heads in many fair coin flips is close to one half.',
-    why_hosts: [{ host: 60, why: 'a small Linux host is enough' }],
-    script: script('coin_flips'),
-    manifest_yaml: manifestYaml('coin_flips')
-      .replace(
-        'The mean of many normal draws is close to zero.',
-        'The share of heads in many fair coin flips is close to one half.',
-      )
-      .replace('  - host: 60\n    replicas: 2\n  - host: 267\n', '  - host: 60\n    replicas: 2\n'),
-  };
+  const good = GOOD_DESIGN;
   const policyBreaking = { ...good, script: `import socket\n${script('coin_flips')}` };
 
   async function withClaude(

@@ -102,7 +102,7 @@ function requiredCheckRuns(workflow: Workflow, changed: readonly string[]): bool
 describe('GitHub Actions workflows', () => {
   it('include the workflows the loop needs', () => {
     expect(FILES).toEqual(
-      expect.arrayContaining(['check.yml', 'ci.yml', 'deploy.yml', 'credit.yml', 'site.yml']),
+      expect.arrayContaining(['check.yml', 'ci.yml', 'deploy.yml', 'site.yml', 'propose.yml', 'app.yml']),
     );
   });
 
@@ -164,39 +164,21 @@ describe('GitHub Actions workflows', () => {
     }
   });
 
-  it.each([
-    ['deploy.yml', 'deploy', 'node bin/axiom.js deploy'],
-    ['credit.yml', 'credit', 'node bin/axiom.js credit apply'],
-  ])(
-    '%s waits for the boinc environment, runs on the BOINC server and never cancels a running job',
-    (file, job, command) => {
-      const workflow = workflows.find((w) => w.file === file)?.workflow as Workflow;
-      expect(workflow.concurrency).toEqual({ group: job, 'cancel-in-progress': false });
-      expect(workflow.jobs[job]?.environment).toBe('boinc');
-      expect(workflow.jobs[job]?.['runs-on']).toEqual(['self-hosted', 'linux', 'boinc']);
-      expect(steps(workflow).some((s) => s.run?.includes(command))).toBe(true);
-    },
-  );
-
-  it('collect runs on the BOINC server, one run at a time, judges with a read-only token and mints the App token only to publish', () => {
-    const collect = workflows.find((w) => w.file === 'collect.yml')?.workflow as Workflow;
-    expect(collect.concurrency).toEqual({ group: 'collect', 'cancel-in-progress': false });
-    expect(collect.jobs.collect?.permissions).toEqual({ contents: 'read', 'pull-requests': 'read' });
-    expect(collect.jobs.collect?.['runs-on']).toEqual(['self-hosted', 'linux', 'boinc']);
-    expect(collect.jobs.collect?.environment).toBe('boinc-collect');
-    const all = collect.jobs.collect?.steps ?? [];
-    const judge = all.findIndex((s) => s.run === 'node bin/axiom.js collect --judge-only');
-    const token = all.findIndex((s) => s.id === 'app-token');
-    const publish = all.findIndex((s) => s.run === 'node bin/axiom.js collect --publish');
-    expect(judge).toBeGreaterThan(-1);
-    expect([judge < token, token < publish]).toEqual([true, true]);
-    // biome-ignore lint/suspicious/noTemplateCurlyInString: a GitHub expression, not a template
-    expect(all[judge]?.env?.GITHUB_TOKEN).toBe('${{ github.token }}');
-    // biome-ignore lint/suspicious/noTemplateCurlyInString: a GitHub expression, not a template
-    expect(all[publish]?.env?.GITHUB_TOKEN).toBe('${{ steps.app-token.outputs.token }}');
-    // Both steps see the database: under Actions collect refuses to run without it.
-    // biome-ignore lint/suspicious/noTemplateCurlyInString: a GitHub expression, not a template
-    for (const i of [judge, publish]) expect(all[i]?.env?.AXIOM_DB_URL).toBe('${{ secrets.AXIOM_DB_URL }}');
+  it('deploy tells the agent that main moved and shows its report; only the opt-in job runs on the BOINC server', () => {
+    const deploy = workflows.find((w) => w.file === 'deploy.yml')?.workflow as Workflow;
+    expect(deploy.concurrency).toEqual({ group: 'deploy', 'cancel-in-progress': false });
+    const notify = deploy.jobs.notify as Job;
+    expect(notify.environment).toBe('agent');
+    expect(notify.permissions).toEqual({ contents: 'read', checks: 'read' });
+    expect(notify.steps?.map((s) => s.run).filter(Boolean)).toEqual([
+      'node scripts/agent/notify.mjs',
+      'node scripts/agent/await-report.mjs',
+    ]);
+    // The opt-in job runs the agent installed on the server: no checkout, no npm, nothing of the repository.
+    const reconcile = deploy.jobs.reconcile as Job;
+    expect(reconcile.steps?.some((s) => s.uses)).toBe(false);
+    expect(reconcile.steps?.map((s) => s.run).join('\n')).not.toMatch(/npm|bin\/axiom\.js agent --once$/m);
+    expect(reconcile.permissions).toEqual({});
   });
 
   it('site builds with a read-only token and only the deploy job may write to Pages', () => {
@@ -207,20 +189,21 @@ describe('GitHub Actions workflows', () => {
   });
 
   it.each(workflows)(
-    '$file lets no self-hosted job run but for the default branch, behind an environment, without install scripts',
+    '$file runs a self-hosted job only when the operator opts in, only for main, behind an environment, with nothing of the repository',
     ({ workflow }) => {
-      const triggers = typeof workflow.on === 'string' ? [workflow.on] : Object.keys(workflow.on as object);
       for (const [name, job] of Object.entries(workflow.jobs)) {
-        const selfHosted = JSON.stringify(job['runs-on'] ?? '').includes('self-hosted');
-        if (!selfHosted) continue;
+        if (!JSON.stringify(job['runs-on'] ?? '').includes('self-hosted')) continue;
         expect({ name, if: job.if }).toEqual({
           name,
-          if: "github.ref == format('refs/heads/{0}', github.event.repository.default_branch)",
+          if: expect.stringMatching(
+            /^vars\.AXIOM_SELF_HOSTED == 'true' && github\.ref == 'refs\/heads\/main'$/,
+          ),
         });
         expect({ name, environment: typeof job.environment }).toEqual({ name, environment: 'string' });
-        expect(triggers).not.toContain('pull_request');
-        for (const step of job.steps ?? [])
-          if (step.run?.includes('npm ci')) expect(step.run).toContain('--ignore-scripts');
+        for (const step of job.steps ?? []) {
+          expect(step.uses ?? '').not.toMatch(/^actions\/checkout@/);
+          expect(step.run ?? '').not.toMatch(/npm (ci|install)|node bin\/axiom\.js/);
+        }
       }
     },
   );

@@ -1,10 +1,12 @@
 import { type AssimilateCall, assimilateResult } from '../assimilate/assimilate.js';
+import { checkAssimilateSetup } from '../assimilate/setup.js';
 import { openStore } from '../boinc/open.js';
 import { projectDatabaseUrl, readProjectLayout } from '../boinc/project.js';
-import { required } from '../env/environment.js';
+import { type Environment, required } from '../env/environment.js';
 import { UsageError } from '../errors.js';
+import { INSTALLATION_DIR, installedVersion } from '../installation.js';
 import { SchemaValidator } from '../schema/validate.js';
-import { defineCommand, type ParsedArgs, stringOption } from './command.js';
+import { booleanOption, defineCommand, type Io, type ParsedArgs, stringOption } from './command.js';
 
 const WU_NAME = /^[A-Za-z0-9_.-]{1,191}$/;
 
@@ -65,12 +67,46 @@ function callOf(args: ParsedArgs<typeof assimilateOptions>): AssimilateCall {
 
 const assimilateOptions = {
   error: { type: 'string', value: 'MASK', description: "the workunit failed: record BOINC's error mask" },
+  check: {
+    type: 'boolean',
+    description:
+      'store nothing: say which installation, Node, spool, project and database a result would go through, and whether it could (exit 1 if not)',
+  },
+  json: { type: 'boolean', description: 'with --check: the answer as one line of JSON' },
 } as const;
+
+/** `--check`: what assimilating would use, as the daemon's environment gives it. */
+async function checkSetup(env: Environment, io: Io, json: boolean): Promise<number> {
+  const projectDir = env.boinc.projectDir;
+  const url = env.databaseUrl ?? (projectDir ? projectDatabaseUrl(projectDir) : undefined);
+  const store = url ? openStore(url) : undefined;
+  try {
+    const setup = await checkAssimilateSetup({
+      version: installedVersion(),
+      home: INSTALLATION_DIR,
+      node: process.execPath,
+      ...(env.spoolDir ? { spoolDir: env.spoolDir } : {}),
+      ...(projectDir ? { projectDir } : {}),
+      ...(store ? { store } : {}),
+    });
+    const lines = [
+      `Axiom Lab ${setup.version} at ${setup.home}, under ${setup.node}`,
+      `spool ${setup.spoolDir ?? '(unset)'}, project ${setup.projectDir ?? '(unset)'}, database ${setup.database ?? '(none)'}`,
+      ...setup.problems.map((p) => `problem: ${p}`),
+      setup.problems.length ? 'a result would not be stored' : 'a result would be stored',
+    ];
+    io.stdout.write(json ? `${JSON.stringify(setup)}\n` : `${lines.join('\n')}\n`);
+    return setup.problems.length ? 1 : 0;
+  } finally {
+    await store?.close();
+  }
+}
 
 export const assimilateCommand = defineCommand({
   name: 'assimilate',
   summary: "store one BOINC result in the spool for collect (BOINC's script_assimilator runs it)",
-  usage: 'WU_ID FILE... | WU_NAME WU_ID RESULT_ID RUNTIME FILE... | --error MASK WU_NAME WU_ID BATCH_ID',
+  usage:
+    'WU_ID FILE... | WU_NAME WU_ID RESULT_ID RUNTIME FILE... | --error MASK WU_NAME WU_ID BATCH_ID | --check',
   description: [
     "Run by BOINC's script_assimilator through bin/axiom_assimilate, in either form:",
     '  --script "axiom_assimilate"                                        (servers 1.6 and later)',
@@ -83,9 +119,16 @@ export const assimilateCommand = defineCommand({
     "into AXIOM_SPOOL_DIR atomically (write, fsync, rename) with BOINC's own runtime, host and user.",
     'Bad volunteer data, and a canonical result whose files are gone, are recorded with the reason and',
     'exit 0; the exit status is 1 only when nothing could be stored (the daemon stops and retries).',
+    '`--check` stores nothing: run as the daemon runs it (bin/axiom_assimilate --check, from cron with',
+    'PATH=/usr/bin:/bin), it says what a result would go through; `axiom agent` runs it on every new commit.',
   ].join('\n'),
   options: assimilateOptions,
   async run(args, { io, env }) {
+    if (booleanOption(args, 'check')) {
+      if (args.positionals.length > 0 || stringOption(args, 'error') !== undefined)
+        throw new UsageError('--check takes no workunit', 'assimilate');
+      return checkSetup(env, io, booleanOption(args, 'json'));
+    }
     const call = callOf(args);
     const spoolDir = required(env.spoolDir, 'AXIOM_SPOOL_DIR');
     const projectDir = required(

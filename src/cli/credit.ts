@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import { openStore } from '../boinc/open.js';
 import type { BoincStore } from '../boinc/store.js';
 import { type ApplyReport, applyCredit } from '../credit/apply.js';
+import { grantedMarkdown } from '../credit/markdown.js';
 import { type CreditBalance, creditStatus } from '../credit/status.js';
 import { type Environment, required } from '../env/environment.js';
 import { UsageError } from '../errors.js';
@@ -14,8 +15,6 @@ import { SchemaValidator } from '../schema/validate.js';
 import { booleanOption, type Context, defineCommand, type ParsedArgs, stringOption } from './command.js';
 import { labRoot } from './lab.js';
 import { createProgress } from './progress.js';
-
-const TABLE_ROWS = 200;
 
 const creditOptions = {
   root: { type: 'string', value: 'DIR', description: 'repository root (default: the current directory)' },
@@ -30,31 +29,6 @@ type CreditArgs = ParsedArgs<typeof creditOptions>;
 
 function openDb(env: Environment): BoincStore {
   return openStore(required(env.databaseUrl, 'AXIOM_DB_URL'));
-}
-
-/** The granted entries as a Markdown table, for the job summary and the pull request comment. */
-export function grantedMarkdown(report: ApplyReport): string {
-  const total = report.granted.reduce((sum, g) => sum + g.amount, 0);
-  const rows = report.granted
-    .slice(0, TABLE_ROWS)
-    .map((g) => `| ${g.result} | \`${g.workunit}\` | ${g.host} | ${g.user} | ${g.amount} |`);
-  const more =
-    report.granted.length > TABLE_ROWS ? [`\n…and ${report.granted.length - TABLE_ROWS} more.`] : [];
-  return [
-    `## Credit ${report.dryRun ? 'that would be granted' : 'granted'}`,
-    '',
-    `${report.granted.length} result${report.granted.length === 1 ? '' : 's'}, ${total} credit in total; ${report.alreadyApplied} already granted before; ${countErrors(report.problems)} refused.`,
-    '',
-    ...(report.granted.length > 0
-      ? [
-          '| result | workunit | host | user | credit |',
-          '| ---: | --- | ---: | ---: | ---: |',
-          ...rows,
-          ...more,
-        ]
-      : []),
-    '',
-  ].join('\n');
 }
 
 function applyText(report: ApplyReport): string {

@@ -13,7 +13,12 @@ import { booleanOption, defineCommand, type Io, stringOption } from './command.j
 import { labRoot } from './lab.js';
 
 /** Where deploy publishes and creates, from the environment; every variable it needs, or an error. */
-async function targetOf(env: Environment, io: Io, store: BoincStore, root: string): Promise<DeployTarget> {
+export async function targetOf(
+  env: Environment,
+  io: Io,
+  store: BoincStore,
+  root: string,
+): Promise<DeployTarget> {
   const projectDir = required(env.boinc.projectDir, 'AXIOM_BOINC_PROJECT_DIR');
   const publishDir = required(env.publish.dir, 'AXIOM_PUBLISH_DIR');
   const baseUrl = required(env.publish.baseUrl, 'AXIOM_SCRIPT_BASE_URL');

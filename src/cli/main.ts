@@ -1,7 +1,8 @@
-import { readFileSync } from 'node:fs';
 import { readEnvironment } from '../env/environment.js';
 import { AxiomError, InvalidInputError, ToolError, UsageError } from '../errors.js';
+import { installedVersion } from '../installation.js';
 import { formatProblem } from '../problems.js';
+import { agentCommand } from './agent.js';
 import { appCommand } from './app.js';
 import { assimilateCommand } from './assimilate.js';
 import { checkCommand } from './check.js';
@@ -35,15 +36,9 @@ export const COMMANDS: ReadonlyMap<string, Command> = new Map(
     siteCommand,
     demoCommand,
     appCommand,
+    agentCommand,
   ].map((c) => [c.name, c]),
 );
-
-function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
-    version: string;
-  };
-  return pkg.version;
-}
 
 function renderHelp(): string {
   const width = Math.max(...[...COMMANDS.keys()].map((n) => n.length));
@@ -80,7 +75,7 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
       return name === undefined ? 2 : 0;
     }
     if (name === '--version' || name === '-V') {
-      io.stdout.write(`${version()}\n`);
+      io.stdout.write(`${installedVersion()}\n`);
       return 0;
     }
     const command = findCommand(name);

@@ -63,6 +63,18 @@ export interface Environment {
     botLogin?: string;
   };
   catalogue: { dir?: string; runDuration?: number };
+  /** The agent on the BOINC server (`axiom agent`). */
+  agent: {
+    /** AXIOM_AGENT_DIR: its clone of main and its state. */
+    dir: string;
+    /** AXIOM_AGENT_REMOTE: the origin it follows (default: GITHUB_REPOSITORY on GITHUB_SERVER_URL). */
+    remote?: string;
+    /** AXIOM_APP_ID and AXIOM_APP_KEY_FILE: the agent's GitHub App and its private key on this machine. */
+    appId?: string;
+    appKeyFile?: string;
+    /** AXIOM_AGENT_WEBHOOK_SECRET: the listener's shared secret. */
+    webhookSecret?: string;
+  };
   actions: {
     stepSummary?: string;
     /** GITHUB_ACTIONS is `true`: running in a GitHub Actions job. */
@@ -220,6 +232,28 @@ export const VARIABLES = {
     meaning: "the Actions run's event payload (set by GitHub)",
     example: '/home/runner/work/_temp/_github_workflow/event.json',
   },
+  AXIOM_AGENT_DIR: {
+    meaning: "the agent's clone of main and its state file, on the BOINC server",
+    example: '/var/lib/axiom/agent',
+  },
+  AXIOM_AGENT_REMOTE: {
+    meaning: 'the repository the agent follows (a URL or, for the local forge, a path)',
+    example: 'https://github.com/axiom-lab/research.git',
+  },
+  AXIOM_APP_ID: {
+    meaning: "the agent's GitHub App: its client ID or App ID",
+    example: 'Iv23liAxiomAgent',
+    check: (v) => (/^[A-Za-z0-9]{1,64}$/.test(v) ? undefined : 'must be a client ID or a numeric App ID'),
+  },
+  AXIOM_APP_KEY_FILE: {
+    meaning: "the agent's GitHub App private key (PEM), readable only by the agent's user",
+    example: '/etc/axiom/agent-app.pem',
+  },
+  AXIOM_AGENT_WEBHOOK_SECRET: {
+    meaning: "the shared secret of the agent's listener (32 characters or more)",
+    example: 'openssl rand -hex 32',
+    check: (v) => (v.length >= 32 ? undefined : 'must be 32 characters or more'),
+  },
   AXIOM_BOT_LOGIN: {
     meaning: "the GitHub App's bot account: commits and trusted comments are its",
     example: 'axiom-lab[bot]',
@@ -243,7 +277,7 @@ export function readEnvironment(env: NodeJS.ProcessEnv, cwd: string): Environmen
         file: 'environment',
         path: name,
         rule: 'environment',
-        message: `${reason}; found ${JSON.stringify(name.includes('TOKEN') || name.includes('KEY') ? '…' : value.slice(0, 80))}, expected e.g. ${variable.example}`,
+        message: `${reason}; found ${JSON.stringify(name.includes('TOKEN') || name.includes('KEY') || name.includes('SECRET') ? '…' : value.slice(0, 80))}, expected e.g. ${variable.example}`,
         severity: 'error',
       });
       return undefined;
@@ -290,6 +324,13 @@ export function readEnvironment(env: NodeJS.ProcessEnv, cwd: string): Environmen
       botLogin: get('AXIOM_BOT_LOGIN'),
     },
     catalogue: { dir: path('AXIOM_CATALOGUE_DIR'), runDuration: number('AXIOM_CATALOGUE_RUN_DURATION') },
+    agent: {
+      dir: path('AXIOM_AGENT_DIR') ?? '/var/lib/axiom/agent',
+      remote: get('AXIOM_AGENT_REMOTE'),
+      appId: get('AXIOM_APP_ID'),
+      appKeyFile: path('AXIOM_APP_KEY_FILE'),
+      webhookSecret: get('AXIOM_AGENT_WEBHOOK_SECRET'),
+    },
     actions: {
       stepSummary: get('GITHUB_STEP_SUMMARY'),
       running: get('GITHUB_ACTIONS') === 'true',

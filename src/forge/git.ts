@@ -41,6 +41,29 @@ function failOnExitCode(
   return new Error(stderr || `git exited with status ${result.exitCode}`);
 }
 
+/** The environment that makes git's commits (and notes) by `identity`, whatever the machine's config says. */
+export function identityEnv(identity: GitIdentity): Record<string, string> {
+  return {
+    GIT_AUTHOR_NAME: identity.name,
+    GIT_AUTHOR_EMAIL: identity.email,
+    GIT_COMMITTER_NAME: identity.name,
+    GIT_COMMITTER_EMAIL: identity.email,
+  };
+}
+
+/**
+ * The commit of exactly `ref` in `git ls-remote` output. ls-remote matches its pattern against the
+ * tail of every ref, so refs/heads/main also lists a branch named `x/refs/heads/main`, which anyone
+ * who can push a branch can make, and which sorts before it.
+ */
+function exactRef(listed: string, ref: string): string | undefined {
+  for (const line of listed.split('\n')) {
+    const [sha, name] = line.trim().split(/\s+/);
+    if (name === ref && sha && /^[0-9a-f]{40}$/.test(sha)) return sha;
+  }
+  return undefined;
+}
+
 export function openGit(dir: string, extra: Record<string, string> = {}): SimpleGit {
   return simpleGit({ baseDir: dir, errors: failOnExitCode }).env(gitEnv(extra));
 }
@@ -121,12 +144,7 @@ export async function commitTree(
   message: string,
   identity: GitIdentity,
 ): Promise<string> {
-  const git = openGit(repoDir, {
-    GIT_AUTHOR_NAME: identity.name,
-    GIT_AUTHOR_EMAIL: identity.email,
-    GIT_COMMITTER_NAME: identity.name,
-    GIT_COMMITTER_EMAIL: identity.email,
-  });
+  const git = openGit(repoDir, identityEnv(identity));
   const parentArgs = parents.flatMap((p) => ['-p', p]);
   // The message goes in through a file: it is untrusted text and may start with "-".
   const scratch = mkdtempSync(join(tmpdir(), 'axiom-message-'));
@@ -181,7 +199,7 @@ export class GitRemote {
   private async fetchInto(ref: string, tracking: string, name: string): Promise<string | undefined> {
     try {
       const listed = await this.transport().raw(['ls-remote', this.remote, ref]);
-      if (listed.trim() === '') return undefined;
+      if (exactRef(listed, ref) === undefined) return undefined;
       await this.transport().raw(['fetch', '--quiet', '--no-tags', this.remote, `+${ref}:${tracking}`]);
     } catch (error) {
       throw new ForgeError(`cannot fetch ${name} from ${this.remote}: ${gitMessage(error)}`, undefined, {
@@ -194,13 +212,8 @@ export class GitRemote {
   /** The commit a branch of the remote points at; undefined when it has no such branch. */
   async remoteTip(branch: string): Promise<string | undefined> {
     try {
-      const listed = await this.transport().raw([
-        'ls-remote',
-        '--heads',
-        this.remote,
-        `refs/heads/${branch}`,
-      ]);
-      return /^([0-9a-f]{40})\s/.exec(listed)?.[1];
+      const ref = `refs/heads/${branch}`;
+      return exactRef(await this.transport().raw(['ls-remote', '--heads', this.remote, ref]), ref);
     } catch (error) {
       throw new ForgeError(`cannot read ${branch} from ${this.remote}: ${gitMessage(error)}`, undefined, {
         cause: error,

@@ -20,6 +20,7 @@ import {
   fileAtCommit,
   type GitIdentity,
   gitMessage,
+  identityEnv,
   openGit,
   treeFiles,
   writeCommit,
@@ -401,12 +402,15 @@ export class LocalForge implements Forge {
   private async writeRecord(branch: string, record: LocalRecord): Promise<void> {
     const key = await this.recordKey(branch);
     await this.withTempFile(`${JSON.stringify(record, null, 2)}\n`, async (file) =>
-      openGit(await this.origin(), {
-        GIT_AUTHOR_NAME: this.options.identity.name,
-        GIT_AUTHOR_EMAIL: this.options.identity.email,
-        GIT_COMMITTER_NAME: this.options.identity.name,
-        GIT_COMMITTER_EMAIL: this.options.identity.email,
-      }).raw(['notes', `--ref=${NOTES_REF}`, 'add', '--force', '--file', file, key]),
+      openGit(await this.origin(), identityEnv(this.options.identity)).raw([
+        'notes',
+        `--ref=${NOTES_REF}`,
+        'add',
+        '--force',
+        '--file',
+        file,
+        key,
+      ]),
     );
   }
 

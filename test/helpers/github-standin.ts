@@ -3,7 +3,18 @@ import { chmodSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { checkRequest, checkResponse, shaped } from './openapi.js';
+import {
+  type AppIdentity,
+  type AppRegistration,
+  type Credential,
+  covers,
+  GitHubApps,
+  type Level,
+  type Permissions,
+  type Refusal,
+} from './github-apps.js';
+import { type CheckRunFields, type CheckRunState, CheckRuns } from './github-checks.js';
+import { checkRequest, checkResponse, exampleAt, shaped } from './openapi.js';
 
 /**
  * A strict local stand-in for the parts of GitHub's REST API Axiom Lab uses. Refs come from a real
@@ -18,6 +29,7 @@ export interface StandInRequest {
   query: URLSearchParams;
   body: unknown;
   headers: IncomingMessage['headers'];
+  credential: Credential;
 }
 
 export interface Reply {
@@ -67,19 +79,78 @@ const ROUTES = [
   'PATCH /repos/{owner}/{repo}/issues/comments/{comment_id}',
   'GET /repos/{owner}/{repo}/commits/{commit_sha}/pulls',
   'GET /users/{username}',
+  'GET /repos/{owner}/{repo}/installation',
+  'POST /app/installations/{installation_id}/access_tokens',
+  'POST /repos/{owner}/{repo}/check-runs',
+  'PATCH /repos/{owner}/{repo}/check-runs/{check_run_id}',
+  'GET /repos/{owner}/{repo}/commits/{ref}/check-runs',
+  'GET /repos/{owner}/{repo}/commits/{ref}',
 ] as const;
+export type Route = (typeof ROUTES)[number];
+
+/** Routes an App calls with its JWT; every other route takes a token. */
+const APP_ROUTES: readonly Route[] = [
+  'GET /repos/{owner}/{repo}/installation',
+  'POST /app/installations/{installation_id}/access_tokens',
+];
+
+/**
+ * The permission each route needs of an installation token, any one of the alternatives
+ * (docs.github.com, "Permissions required for GitHub Apps"; comments and labels on a pull request
+ * take Issues or Pull requests). The repository is private here, so reads need their permission too.
+ */
+const NEEDS: Partial<Record<Route, [string, Level][]>> = {
+  'GET /repos/{owner}/{repo}/pulls': [['pull_requests', 'read']],
+  'POST /repos/{owner}/{repo}/pulls': [['pull_requests', 'write']],
+  'GET /repos/{owner}/{repo}/pulls/{pull_number}': [['pull_requests', 'read']],
+  'PATCH /repos/{owner}/{repo}/pulls/{pull_number}': [['pull_requests', 'write']],
+  'GET /repos/{owner}/{repo}/issues/{issue_number}/comments': [
+    ['issues', 'read'],
+    ['pull_requests', 'read'],
+  ],
+  'POST /repos/{owner}/{repo}/issues/{issue_number}/comments': [
+    ['issues', 'write'],
+    ['pull_requests', 'write'],
+  ],
+  'PATCH /repos/{owner}/{repo}/issues/comments/{comment_id}': [
+    ['issues', 'write'],
+    ['pull_requests', 'write'],
+  ],
+  'POST /repos/{owner}/{repo}/issues/{issue_number}/labels': [
+    ['issues', 'write'],
+    ['pull_requests', 'write'],
+  ],
+  'DELETE /repos/{owner}/{repo}/issues/{issue_number}/labels/{name}': [
+    ['issues', 'write'],
+    ['pull_requests', 'write'],
+  ],
+  'GET /repos/{owner}/{repo}/commits/{commit_sha}/pulls': [['contents', 'read']],
+  'POST /repos/{owner}/{repo}/check-runs': [['checks', 'write']],
+  'PATCH /repos/{owner}/{repo}/check-runs/{check_run_id}': [['checks', 'write']],
+  'GET /repos/{owner}/{repo}/commits/{ref}/check-runs': [['checks', 'read']],
+  'GET /repos/{owner}/{repo}/commits/{ref}': [['contents', 'read']],
+};
+
+const ALL_WRITE: Permissions = {
+  contents: 'write',
+  pull_requests: 'write',
+  issues: 'write',
+  checks: 'write',
+  metadata: 'read',
+};
 
 function matchRoute(
   method: string,
   path: string,
-): { route: string; params: Record<string, string> } | undefined {
+): { route: Route; params: Record<string, string> } | undefined {
   for (const route of ROUTES) {
     const [routeMethod, template] = route.split(' ') as [string, string];
     if (routeMethod !== method) continue;
     const names: string[] = [];
     const pattern = template.replace(/\{(\w+)\}/g, (_, name: string) => {
       names.push(name);
-      return '([^/]+)';
+      // A commit reference may be heads/BRANCH or tags/TAG (REST docs, "Get a commit").
+      return name === 'ref' ? '(.+?)' : '([^/]+)';
     });
     const match = new RegExp(`^${pattern}$`).exec(path);
     if (match) {
@@ -94,6 +165,8 @@ export const DOCS = 'https://docs.github.com/rest';
 
 export const BOT = { login: 'axiom-lab[bot]', type: 'Bot' as const };
 export const BOT_ID = 149000001;
+/** The App whose installation token the stand-in's own `token` is. */
+export const BOT_APP: AppIdentity = { id: 1_000_001, slug: 'axiom-lab' };
 
 export class GitHubStandIn {
   readonly failures: string[] = [];
@@ -108,7 +181,14 @@ export class GitHubStandIn {
    * .github/workflows needs Workflows: write (enforced by the origin's pre-receive hook).
    */
   readonly permissions = { issues: true, workflows: false };
+  /** Refused authentications, as GitHub answered them (not failures: a test may ask for them). */
+  readonly refusals: string[] = [];
+  /** The clock for JWTs, token lifetimes and check-run times; a test may move it. */
+  clock: () => number = Date.now;
+  readonly apps = new GitHubApps(() => this.clock());
+  readonly checkRuns = new CheckRuns(() => this.clock());
   private readonly expectations: Expectation[] = [];
+  private readonly allowed = new Set<Route>();
   private nextId = 1000;
 
   private constructor(
@@ -127,6 +207,7 @@ export class GitHubStandIn {
   }): Promise<GitHubStandIn> {
     const server = createServer();
     const standIn = new GitHubStandIn(server, options.owner, options.repo, options.origin, options.token);
+    standIn.apps.issue(options.token, { app: BOT_APP, permissions: ALL_WRITE });
     standIn.installPushRules();
     server.on('request', (req, res) => void standIn.handle(req, res));
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -179,9 +260,33 @@ exit 0
   }
 
   /** Expects one request on `route`; `reply` may answer it instead of the stand-in's own model. */
-  expect(route: (typeof ROUTES)[number], reply?: Expectation['reply']): this {
+  expect(route: Route, reply?: Expectation['reply']): this {
     this.expectations.push({ route, used: false, ...(reply ? { reply } : {}) });
     return this;
+  }
+
+  /** Allows any number of requests on `route` (a poller's), answered by the model and still checked. */
+  allow(...routes: Route[]): this {
+    for (const route of routes) this.allowed.add(route);
+    return this;
+  }
+
+  /** Expects `times` requests on `route`, answered by the model. */
+  expectTimes(route: Route, times: number): this {
+    for (let i = 0; i < times; i++) this.expect(route);
+    return this;
+  }
+
+  /** Installs a GitHub App on repositories of this owner (its key pair's public half is GitHub's). */
+  installApp(app: AppRegistration): void {
+    this.apps.register(app);
+  }
+
+  /** A token with these permissions, as GitHub gives a workflow job (GITHUB_TOKEN) or an App. */
+  issueToken(permissions: Permissions, app: AppIdentity = BOT_APP): string {
+    const token = `ghs_${app.slug}_${this.nextId++}`;
+    this.apps.issue(token, { app, permissions, repositories: [this.repo] });
+    return token;
   }
 
   /** Throws when any request was unexpected or malformed, or any expectation went unused. */
@@ -192,6 +297,7 @@ exit 0
     const problems = [...this.failures, ...unused];
     this.expectations.length = 0;
     this.failures.length = 0;
+    this.allowed.clear();
     if (problems.length > 0) throw new Error(`GitHub stand-in:\n  ${problems.join('\n  ')}`);
   }
 
@@ -229,8 +335,9 @@ exit 0
     if (!matched) return this.refuse(res, `unexpected request ${method} ${url.pathname}`, 404);
     const { route, params } = matched;
     this.log.push(`${method} ${url.pathname}${url.search}`);
-    if (req.headers.authorization !== `token ${this.token}`)
-      return this.refuse(res, `${route}: authorization header missing or wrong`, 401);
+    const credential = this.apps.authenticate(req.headers.authorization, APP_ROUTES.includes(route));
+    const denied = 'status' in credential ? credential : this.deny(route, credential, params);
+    if (denied) return this.answerRefusal(res, route, denied);
     if (!String(req.headers.accept).includes('application/vnd.github'))
       this.failures.push(`${route}: accept header is ${req.headers.accept}`);
     if (params.owner !== undefined && (params.owner !== this.owner || params.repo !== this.repo))
@@ -244,15 +351,42 @@ exit 0
     for (const problem of checkRequest(route, url.searchParams, body))
       this.failures.push(`${route}: ${problem}`);
     const expectation = this.expectations.find((e) => !e.used && e.route === route);
-    if (!expectation)
+    if (!expectation && !this.allowed.has(route))
       return this.refuse(res, `unexpected request ${route} (${method} ${url.pathname}${url.search})`, 500);
-    expectation.used = true;
-    const request = { route, params, query: url.searchParams, body, headers: req.headers };
-    const reply = expectation.reply?.(request) ?? this.model(request);
+    if (expectation) expectation.used = true;
+    const request = {
+      route,
+      params,
+      query: url.searchParams,
+      body,
+      headers: req.headers,
+      credential: credential as Credential,
+    };
+    const reply = expectation?.reply?.(request) ?? this.model(request);
     for (const problem of checkResponse(route, reply.status, reply.body))
       this.failures.push(`${route} answered ${reply.status}: ${problem}`);
     res.writeHead(reply.status, { 'content-type': 'application/json; charset=utf-8', ...reply.headers });
     res.end(reply.body === undefined ? '' : JSON.stringify(reply.body));
+  }
+
+  /** Whether the credential may make this request: a JWT only on App routes, a token with the permission. */
+  private deny(route: Route, credential: Credential, params: Record<string, string>): Refusal | undefined {
+    if (credential.kind === 'jwt') return undefined;
+    if (
+      credential.repositories &&
+      params.repo !== undefined &&
+      !credential.repositories.includes(params.repo)
+    )
+      return { status: 404, message: 'Not Found' };
+    const needs = NEEDS[route];
+    const allowed = !needs || needs.some(([name, level]) => covers(credential.permissions[name], level));
+    return allowed ? undefined : { status: 403, message: 'Resource not accessible by integration' };
+  }
+
+  private answerRefusal(res: ServerResponse, route: string, refusal: Refusal): void {
+    this.refusals.push(`${route}: ${refusal.status} ${refusal.message}`);
+    res.writeHead(refusal.status, { 'content-type': 'application/json; charset=utf-8' });
+    res.end(JSON.stringify({ message: refusal.message, documentation_url: DOCS }));
   }
 
   private refuse(res: ServerResponse, problem: string, status: number): void {
@@ -276,6 +410,12 @@ exit 0
       'PATCH /repos/{owner}/{repo}/issues/comments/{comment_id}': (r) => this.updateComment(r),
       'GET /repos/{owner}/{repo}/commits/{commit_sha}/pulls': (r) => this.pullsOfCommit(r),
       'GET /users/{username}': (r) => this.user(r),
+      'GET /repos/{owner}/{repo}/installation': (r) => this.installation(r),
+      'POST /app/installations/{installation_id}/access_tokens': (r) => this.accessToken(r),
+      'POST /repos/{owner}/{repo}/check-runs': (r) => this.createCheckRun(r),
+      'PATCH /repos/{owner}/{repo}/check-runs/{check_run_id}': (r) => this.updateCheckRun(r),
+      'GET /repos/{owner}/{repo}/commits/{ref}/check-runs': (r) => this.listCheckRuns(r),
+      'GET /repos/{owner}/{repo}/commits/{ref}': (r) => this.commit(r),
     };
     return (handlers[request.route] as (r: StandInRequest) => Reply)(request);
   }
@@ -467,23 +607,30 @@ exit 0
     return { status: 200, body: items.map((c) => this.commentJson(route, 200, c)), headers };
   }
 
-  private createComment({ route, params, body }: StandInRequest): Reply {
+  /** The bot account an App's token acts as: axiom-lab[bot] for the stand-in's own token. */
+  private botOf(credential: Credential): { login: string; type: 'Bot' } {
+    return credential.kind === 'token' && credential.app.id !== BOT_APP.id
+      ? { login: `${credential.app.slug}[bot]`, type: 'Bot' }
+      : BOT;
+  }
+
+  private createComment({ route, params, body, credential }: StandInRequest): Reply {
     if (!this.findPull(params.issue_number as string)) return notFound();
     const comment: CommentState = {
       id: this.nextId++,
       issue: Number(params.issue_number),
       body: (body as { body: string }).body,
-      ...BOT,
+      ...this.botOf(credential),
       association: 'NONE',
     };
     this.comments.push(comment);
     return { status: 201, body: this.commentJson(route, 201, comment) };
   }
 
-  private updateComment({ route, params, body }: StandInRequest): Reply {
+  private updateComment({ route, params, body, credential }: StandInRequest): Reply {
     const comment = this.comments.find((c) => c.id === Number(params.comment_id));
     if (!comment) return notFound();
-    if (comment.login !== BOT.login)
+    if (comment.login !== this.botOf(credential).login)
       return { status: 403, body: { message: 'Must have admin rights to Repository.' } };
     comment.body = (body as { body: string }).body;
     return { status: 200, body: this.commentJson(route, 200, comment) };
@@ -493,10 +640,158 @@ exit 0
     const pulls = this.pulls.filter((p) => p.mergeCommit === params.commit_sha);
     return { status: 200, body: pulls.map((p) => this.pullJson(route, 200, p)) };
   }
+
+  // ---- Apps, check runs and commits ----
+
+  private installation({ route, params, credential }: StandInRequest): Reply {
+    if (credential.kind !== 'jwt') return notFound();
+    const app = this.apps.installationOn(credential.app, params.repo as string);
+    if (!app) return notFound();
+    return {
+      status: 200,
+      body: shaped(route, 200, {
+        id: app.installationId,
+        app_id: app.id,
+        app_slug: app.slug,
+        target_type: 'Organization',
+        account: { ...(exampleAt(route, 200, ['account']) as object), login: this.owner },
+        permissions: app.permissions,
+        repository_selection: 'selected',
+      }),
+    };
+  }
+
+  private accessToken({ route, params, body, credential }: StandInRequest): Reply {
+    if (credential.kind !== 'jwt') return notFound();
+    const request = (body ?? {}) as { repositories?: string[]; permissions?: Permissions };
+    const minted = this.apps.mint(credential.app, Number(params.installation_id), request);
+    if ('status' in minted) return basicError(minted);
+    const item = exampleAt(route, 201, ['repositories', 'items']) as Record<string, unknown>;
+    return {
+      status: 201,
+      body: shaped(route, 201, {
+        token: minted.token,
+        expires_at: new Date(minted.expiresAt).toISOString().replace(/\.\d{3}Z$/, 'Z'),
+        permissions: minted.permissions,
+        repository_selection: 'selected',
+        repositories: minted.repositories.map((name) => ({
+          ...item,
+          name,
+          full_name: `${this.owner}/${name}`,
+        })),
+      }),
+    };
+  }
+
+  private checkRunJson(route: string, status: number, run: CheckRunState): Record<string, unknown> {
+    const web = `https://github.example/${this.owner}/${this.repo}`;
+    return shaped(route, status, {
+      id: run.id,
+      name: run.name,
+      head_sha: run.headSha,
+      status: run.status,
+      conclusion: run.conclusion,
+      started_at: run.startedAt,
+      completed_at: run.completedAt,
+      html_url: `${web}/runs/${run.id}`,
+      details_url: run.detailsUrl ?? `${web}/runs/${run.id}`,
+      external_id: run.externalId ?? '',
+      output: {
+        title: run.output?.title ?? null,
+        summary: run.output?.summary ?? null,
+        text: run.output?.text ?? null,
+        annotations_count: 0,
+      },
+      app: { id: run.app.id, slug: run.app.slug, name: run.app.slug },
+      check_suite: { id: run.id },
+      pull_requests: [],
+    });
+  }
+
+  private createCheckRun({ route, body, credential }: StandInRequest): Reply {
+    if (credential.kind !== 'token') return notFound();
+    const run = this.checkRuns.create(
+      credential.app,
+      body as CheckRunFields,
+      (sha) => this.git('cat-file', '-e', `${sha}^{commit}`) !== undefined,
+    );
+    return 'message' in run
+      ? validationError(run)
+      : { status: 201, body: this.checkRunJson(route, 201, run) };
+  }
+
+  private updateCheckRun({ route, params, body }: StandInRequest): Reply {
+    const run = this.checkRuns.update(Number(params.check_run_id), body as CheckRunFields);
+    if ('message' in run) return run.status === 404 ? notFound() : validationError(run);
+    return { status: 200, body: this.checkRunJson(route, 200, run) };
+  }
+
+  /** A ref as GitHub resolves it in these routes: a commit id, a branch, or a tag. */
+  private resolve(ref: string): string | undefined {
+    for (const name of [ref, `refs/heads/${ref}`, `refs/tags/${ref}`]) {
+      const sha = this.git('rev-parse', '--verify', '--quiet', `${name}^{commit}`);
+      if (sha) return sha;
+    }
+    return undefined;
+  }
+
+  private listCheckRuns({ route, params, query }: StandInRequest): Reply {
+    const sha = this.resolve(params.ref as string);
+    // As GET /commits/{ref} answers an unknown ref.
+    if (!sha) return validationError({ status: 422, message: `No commit found for SHA: ${params.ref}` });
+    const runs = this.checkRuns.list(sha, query);
+    const perPage = Number(query.get('per_page') ?? 30);
+    const page = Number(query.get('page') ?? 1);
+    const item = 'POST /repos/{owner}/{repo}/check-runs';
+    return {
+      status: 200,
+      body: shaped(route, 200, {
+        total_count: runs.length,
+        check_runs: runs
+          .slice((page - 1) * perPage, page * perPage)
+          .map((r) => this.checkRunJson(item, 201, r)),
+      }),
+    };
+  }
+
+  private commit({ route, params }: StandInRequest): Reply {
+    const sha = this.resolve(params.ref as string);
+    if (!sha) return basicError({ status: 422, message: `No commit found for SHA: ${params.ref}` });
+    const message = this.git('log', '-1', '--format=%B', sha) ?? '';
+    const parents = (this.git('log', '-1', '--format=%P', sha) ?? '').split(' ').filter((p) => p !== '');
+    return {
+      status: 200,
+      body: shaped(route, 200, {
+        sha,
+        html_url: `https://github.example/${this.owner}/${this.repo}/commit/${sha}`,
+        commit: { message, tree: { sha: this.git('rev-parse', `${sha}^{tree}`) } },
+        parents: parents.map((p) => ({
+          sha: p,
+          url: `${this.url}/repos/${this.owner}/${this.repo}/commits/${p}`,
+        })),
+      }),
+    };
+  }
 }
 
 function notFound(): Reply {
   return { status: 404, body: { message: 'Not Found', documentation_url: DOCS } };
+}
+
+function basicError(refusal: Refusal): Reply {
+  return { status: refusal.status, body: { message: refusal.message, documentation_url: DOCS } };
+}
+
+/** GitHub's 422 for a request it cannot take: its Validation Error shape. */
+function validationError(refusal: Refusal): Reply {
+  return {
+    status: refusal.status,
+    body: {
+      message: refusal.message,
+      errors: [{ resource: 'CheckRun', code: 'invalid', message: refusal.message }],
+      documentation_url: DOCS,
+    },
+  };
 }
 
 function readBody(req: IncomingMessage): Promise<string> {

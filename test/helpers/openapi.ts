@@ -34,10 +34,29 @@ const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv;
 const ajv = addFormats(new Ajv({ strict: false, allErrors: true, logger: false }));
 const compiled = new Map<Schema, ValidateFunction>();
 
+/**
+ * GitHub's description marks some schemas `nullable` without a `type` (an `allOf` that may be null,
+ * e.g. a check run's `app`), which ajv refuses to compile; those become "the schema, or null".
+ */
+function normalised(schema: unknown): unknown {
+  if (Array.isArray(schema)) return schema.map(normalised);
+  if (typeof schema !== 'object' || schema === null) return schema;
+  const entries = Object.entries(schema).map(([k, v]) => [k, normalised(v)] as const);
+  const copy = Object.fromEntries(entries) as Schema;
+  // ajv takes null for a nullable enum only when the enum lists it.
+  if (copy.nullable === true && Array.isArray(copy.enum) && !copy.enum.includes(null))
+    copy.enum = [...copy.enum, null];
+  if (copy.nullable === true && copy.type === undefined) {
+    const { nullable: _, ...rest } = copy;
+    return { anyOf: [rest, { type: 'null' }] };
+  }
+  return copy;
+}
+
 function validatorFor(schema: Schema): ValidateFunction {
   let validate = compiled.get(schema);
   if (!validate) {
-    validate = ajv.compile(schema);
+    validate = ajv.compile(normalised(schema) as Schema);
     compiled.set(schema, validate);
   }
   return validate;
@@ -77,28 +96,44 @@ export function checkRequest(route: string, query: URLSearchParams, body: unknow
   return problems;
 }
 
-/** Problems with a response the stand-in is about to send. */
 /**
- * GitHub's 403 "Resource not accessible by integration" (an App token without the permission) is
- * answered by every endpoint but documented by few; its body is GitHub's basic error.
+ * Answers GitHub gives that its description leaves out, each with GitHub's basic error body: 403
+ * "Resource not accessible by integration" (an App token without the permission) from every
+ * endpoint, 401 "Bad credentials" (an unknown or expired token) from every endpoint, and 422 from
+ * the check-run endpoints for a run they cannot take (the description lists only 201 and 200).
  */
-function undocumentedButReal(status: number, body: unknown): boolean {
+function undocumentedButReal(route: string, status: number, body: unknown): boolean {
   const error = body as { message?: unknown; documentation_url?: unknown } | undefined;
-  return (
-    status === 403 &&
-    error?.message === 'Resource not accessible by integration' &&
-    typeof error.documentation_url === 'string'
-  );
+  if (typeof error?.documentation_url !== 'string') return false;
+  if (status === 403) return error.message === 'Resource not accessible by integration';
+  if (status === 401) return error.message === 'Bad credentials';
+  return status === 422 && /\/check-runs/.test(route);
 }
 
+/** Problems with a response the stand-in is about to send. */
 export function checkResponse(route: string, status: number, body: unknown): string[] {
   const response = operation(route).responses[String(status)];
   if (!response)
-    return undocumentedButReal(status, body) ? [] : [`status ${status} is not a documented response`];
+    return undocumentedButReal(route, status, body) ? [] : [`status ${status} is not a documented response`];
   const schema = response.content?.['application/json']?.schema;
   if (!schema) return body === undefined || body === '' ? [] : [`status ${status} has no body in the API`];
   const validate = validatorFor(schema);
   return validate(body) ? [] : [`response body: ${describe(validate)}`];
+}
+
+/**
+ * The smallest value of a schema inside a response: `path` walks properties (and `items`), taking
+ * the first choice of an anyOf/oneOf, a nullable object filled in.
+ */
+export function exampleAt(route: string, status: number, path: readonly string[]): unknown {
+  let schema = operation(route).responses[String(status)]?.content?.['application/json']?.schema as Schema;
+  for (const key of path) {
+    const choice = (schema.anyOf ?? schema.oneOf) as Schema[] | undefined;
+    if (choice?.[0]) schema = choice[0];
+    schema = (key === 'items' ? schema.items : (schema.properties as Record<string, Schema>)[key]) as Schema;
+  }
+  const choice = (schema.anyOf ?? schema.oneOf) as Schema[] | undefined;
+  return example({ ...(choice?.[0] ?? schema), nullable: false });
 }
 
 /** The smallest value the schema accepts: required properties only, first choices, nulls where allowed. */
