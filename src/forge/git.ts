@@ -117,6 +117,7 @@ export function identityEnv(identity: GitIdentity): Record<string, string> {
 
 /** A path as `git fast-import` reads it: always C-quoted, so no name can end or extend a command. */
 function importPath(path: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: quoting them is the point
   const quoted = path.replace(/[\\"\u0000-\u001f\u007f]/g, (c) =>
     c === '\\' || c === '"' ? `\\${c}` : `\\${c.charCodeAt(0).toString(8).padStart(3, '0')}`,
   );
