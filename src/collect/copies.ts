@@ -91,22 +91,61 @@ function informative(envelope: SanitisedEnvelope): number {
   return count;
 }
 
-/** Whether every number the probe reports is matched by the other result within the probe's tolerances. */
-function matches(
+/** One number (or series) of a probe with its tolerance, worked out once for every result it meets. */
+type ProbeNumber =
+  | { kind: 'metric'; key: string; value: number; tolerance: Tolerance }
+  | { kind: 'series'; key: string; values: number[]; tolerance: Tolerance };
+
+/**
+ * The probe's numbers in the order they are best compared: the results of a bucket agree on its
+ * anchors already, so every other number is compared first and a non-copy is told apart at once.
+ */
+function probeNumbers(
   probe: SanitisedEnvelope,
-  other: SanitisedEnvelope,
   manifest: Manifest | undefined,
-): boolean {
-  for (const [key, value] of Object.entries(probe.metrics)) {
-    const theirs = other.metrics[key];
-    if (theirs === undefined || !within(value, theirs, toleranceOf(manifest, 'metric', key))) return false;
-  }
-  for (const [key, values] of Object.entries(probe.series)) {
-    const theirs = other.series[key];
-    if (!theirs || theirs.length !== values.length) return false;
-    const tolerance = toleranceOf(manifest, 'series', key);
-    for (let i = 0; i < values.length; i++)
-      if (!within(values[i] as number, theirs[i] as number, tolerance)) return false;
+  anchors: readonly Anchor[],
+): ProbeNumber[] {
+  const anchored = (kind: string, key: string) => anchors.some((a) => a.kind === kind && a.key === key);
+  const numbers: ProbeNumber[] = [
+    ...Object.entries(probe.metrics).map(
+      ([key, value]): ProbeNumber => ({
+        kind: 'metric',
+        key,
+        value,
+        tolerance: toleranceOf(manifest, 'metric', key),
+      }),
+    ),
+    ...Object.entries(probe.series).map(
+      ([key, values]): ProbeNumber => ({
+        kind: 'series',
+        key,
+        values,
+        tolerance: toleranceOf(manifest, 'series', key),
+      }),
+    ),
+  ];
+  return [
+    ...numbers.filter((n) => !anchored(n.kind, n.key)),
+    ...numbers.filter((n) => anchored(n.kind, n.key)),
+  ];
+}
+
+function seriesMatch(values: readonly number[], theirs: readonly number[] | undefined, tolerance: Tolerance) {
+  if (!theirs || theirs.length !== values.length) return false;
+  for (let i = 0; i < values.length; i++)
+    if (!within(values[i] as number, theirs[i] as number, tolerance)) return false;
+  return true;
+}
+
+/** Whether every number the probe reports is matched by the other result within the probe's tolerances. */
+function matches(probe: readonly ProbeNumber[], other: SanitisedEnvelope): boolean {
+  for (const number of probe) {
+    if (number.kind === 'series') {
+      if (!seriesMatch(number.values, other.series[number.key], number.tolerance)) return false;
+      continue;
+    }
+    const theirs = other.metrics[number.key];
+    if (theirs === undefined || !within(number.value, theirs, number.tolerance)) return false;
   }
   return true;
 }
@@ -132,12 +171,13 @@ export class CopyIndex {
     const anchors = anchorsOf(probe.envelope, manifest);
     if (anchors.length === 0) return undefined;
     const index = this.indexFor(anchors);
+    const numbers = probeNumbers(probe.envelope, manifest, anchors);
     for (const key of bucketKeys(probe.envelope, anchors, true))
       for (const position of index.buckets.get(key) ?? []) {
         const other = this.known[position] as Known;
         if (other.id === probe.id) continue;
         if (other.computation !== undefined && other.computation === probe.computation) continue;
-        if (matches(probe.envelope, other.envelope, manifest)) return other;
+        if (matches(numbers, other.envelope)) return other;
       }
     return undefined;
   }
