@@ -14,11 +14,12 @@ export const MEASURED_FPOPS = 7.65e9;
 
 const validator = new SchemaValidator();
 
-/** The experiments the repository has a manifest for: the first batch. */
+/** The experiments the repository has a manifest for that are not retired: the first batch. */
 export function experimentsIn(root) {
   return readdirSync(join(root, 'manifests'))
     .filter((f) => f.endsWith('.yaml'))
     .map((f) => f.slice(0, -'.yaml'.length))
+    .filter((name) => !manifestOf(root, name).retired)
     .sort();
 }
 
@@ -29,7 +30,12 @@ export function manifestOf(root, name) {
   return manifest;
 }
 
-export function plannedWorkunit(root, name, { cores = 2, budget, fpops = MEASURED_FPOPS }) {
-  const host = { id: 1, cores, memoryGb: 16, os: 'linux', gpus: [], fpops };
+/** The workunit the planner sends a 2-core host with this benchmark and BLAS (reference, openblas). */
+export function plannedWorkunit(
+  root,
+  name,
+  { cores = 2, budget, fpops = MEASURED_FPOPS, blas = 'reference' },
+) {
+  const host = { id: 1, cores, memoryGb: 16, os: 'linux', gpus: [], fpops, blas };
   return planForHost(`manifests/${name}.yaml`, manifestOf(root, name), host, budget);
 }

@@ -112,7 +112,8 @@ def write_result(cfg, widths, errors):
     series, seeds = averages(widths, errors)
     test, train, width_series = series["test_error"], series["train_error"], series["width"]
     classical = [e for w, e in zip(width_series, test) if w <= cfg["n_train"] // 2]
-    metrics = {}
+    # The seeds that finished every width: reported also when none did (then nothing else is).
+    metrics = {"seeds": 0}
     if test and classical:
         peak = int(np.argmax(test))
         metrics = {
@@ -143,7 +144,7 @@ def write_result(cfg, widths, errors):
             f"peak test error {metrics['peak_test_error']:.3g} at width {metrics['peak_width']} (n = {cfg['n_train']}), "
             f"{metrics['peak_over_large']:.1f}x the error at width {width_series[-1]}, which is "
             f"{metrics['large_over_classical_min']:.2f}x the best underparameterised error; {seeds} of {cfg['seeds']} seeds"
-            if metrics
+            if "peak_width" in metrics
             else "no width finished before the deadline"
         ),
     }

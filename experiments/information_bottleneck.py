@@ -161,7 +161,7 @@ def write_result(cfg, outcomes, log_epochs, controls=()):
         result = {
             "experiment": "information_bottleneck", "version": VERSION, "status": "partial", "progress": 0.0,
             "seed": cfg["seed"], "params": cfg["params"], "budget_seconds": cfg["budget"],
-            "elapsed_seconds": round(time.monotonic() - START, 3), "metrics": {}, "series": {},
+            "elapsed_seconds": round(time.monotonic() - START, 3), "metrics": {"runs": 0}, "series": {},
             "summary": "no run reached two logged epochs before the deadline",
         }
         write(result)
@@ -183,8 +183,6 @@ def write_result(cfg, outcomes, log_epochs, controls=()):
     if control is not None:
         series["i_xt_last_relu"] = control[:, 0].tolist()
     metrics = {
-        "compression_minus_control": float(last[:, 0].max() - last[-1, 0])
-        - (float(control[:, 0].max() - control[-1, 0]) if control is not None else 0.0),
         "i_ty_last": float(last[-1, 1]),
         "i_xt_last_peak": float(last[:, 0].max()),
         "i_xt_last_final": float(last[-1, 0]),
@@ -193,10 +191,16 @@ def write_result(cfg, outcomes, log_epochs, controls=()):
         "test_acc": float(np.mean([o[1] for o in outcomes])),
         "epochs": epochs_done,
         "runs": len(outcomes),
-        "compression_last_relu": float(control[:, 0].max() - control[-1, 0]) if control is not None else 0.0,
-        "i_ty_last_relu": float(control[-1, 1]) if control is not None else 0.0,
-        "test_acc_relu": float(np.mean([o[1] for o in controls])) if controls else 0.0,
     }
+    # The ReLU control's figures only where a control ran: absent otherwise, never a zero.
+    if control is not None:
+        metrics = {
+            "compression_minus_control": metrics["compression_last"] - float(control[:, 0].max() - control[-1, 0]),
+            **metrics,
+            "compression_last_relu": float(control[:, 0].max() - control[-1, 0]),
+            "i_ty_last_relu": float(control[-1, 1]),
+            "test_acc_relu": float(np.mean([o[1] for o in controls])),
+        }
     result = {
         "experiment": "information_bottleneck", "version": VERSION,
         "status": "ok" if len(outcomes) == len(controls) == cfg["runs"] and reached == planned else "partial",
@@ -206,8 +210,8 @@ def write_result(cfg, outcomes, log_epochs, controls=()):
         "summary": (
             f"last hidden layer: I(T;Y) {metrics['i_ty_last']:.2f} of {i_xy:.2f} bits; I(X;T) peaked at "
             f"{metrics['i_xt_last_peak']:.1f} bits and fell {metrics['compression_last']:.1f} bits by epoch {epochs_done}; "
-            f"test accuracy {metrics['test_acc']:.3f}, {len(outcomes)} runs; the ReLU control fell "
-            f"{metrics['compression_last_relu']:.1f} bits"
+            f"test accuracy {metrics['test_acc']:.3f}, {len(outcomes)} runs; "
+            + (f"the ReLU control fell {metrics['compression_last_relu']:.1f} bits" if control is not None else "no ReLU control finished")
         ),
     }
     write(result)

@@ -176,7 +176,7 @@ def write_result(cfg, outcomes, steps):
         result = {
             "experiment": "mode_connectivity", "version": VERSION, "status": "partial", "progress": 0.0,
             "seed": cfg["seed"], "params": cfg["params"], "budget_seconds": cfg["budget"],
-            "elapsed_seconds": round(time.monotonic() - START, 3), "metrics": {}, "series": {},
+            "elapsed_seconds": round(time.monotonic() - START, 3), "metrics": {"pairs": 0}, "series": {},
             "summary": "no pair finished before the deadline",
         }
         write(result)
@@ -187,10 +187,12 @@ def write_result(cfg, outcomes, steps):
     curve_err = np.mean([[err for _, err in o[1]] for o in outcomes], axis=0)
     linear, bent = barrier(line), barrier(curve)
     metrics = {
-        "barrier_linear": linear, "barrier_bezier": bent, "barrier_ratio": bent / linear if linear > 0 else 1.0,
+        "barrier_linear": linear, "barrier_bezier": bent,
         "max_error_linear": float(line_err.max()), "max_error_bezier": float(curve_err.max()),
         "endpoint_error": float((line_err[0] + line_err[-1]) / 2), "pairs": len(outcomes), "steps": steps,
     }
+    if linear > 0:  # a ratio to no barrier is not a number: absent, never a placeholder
+        metrics = {"barrier_linear": linear, "barrier_ratio": bent / linear, **metrics}
     result = {
         "experiment": "mode_connectivity", "version": VERSION,
         "status": "ok" if len(outcomes) == cfg["pairs"] else "partial",

@@ -1,26 +1,31 @@
 #!/usr/bin/env python3
 """Axiom Lab's sandbox for experiment scripts: the wall between a script and the volunteer's computer.
 
-The reference client (axiom_client.py) runs every experiment script through `command()`:
+The reference client (axiom_client.py) runs every experiment script through `plan()`:
 
 * On Linux with bubblewrap (Debian/Ubuntu package `bubblewrap`, the sandbox Flatpak uses) the script
   runs in its own user, mount, PID, network, IPC, UTS and cgroup namespaces: no network at all (a
-  network namespace with only a loopback device), a read-only view of only what Python and numpy
-  need, the working directory as the only writable place (with its own tmp inside it), no other
-  process visible (so no /proc/<pid>/environ of a parent), an environment of the contract variables
-  only, no further user namespaces, and the whole sandbox killed when the script's main process ends
-  or the client dies. That is `isolation: sandbox`.
+  network namespace with only a loopback device), a read-only root that holds only what Python and
+  numpy need, a working directory that is a size-capped tmpfs of its own (nothing of the host is
+  writable, so whatever the script writes is counted as the memory it is and vanishes with the run),
+  a size-capped /dev/shm, no other process visible (so no /proc/<pid>/environ of a parent), no boot
+  id or kernel command line, an environment of the contract variables only, no further user
+  namespaces, and the whole sandbox killed when the script's main process ends or the client dies.
+  A client started as root runs the sandbox as nobody: root is exempt from the process limit. That
+  is `isolation: sandbox`.
 * Everywhere else (Windows, macOS, Linux without bubblewrap or without unprivileged user namespaces)
   the script gets what the platform offers: its own session and process group (a Windows job object
   that kills every child when the task ends and caps memory), the contract environment only, and on
-  Linux a child subreaper so that nothing it started survives it. That is `isolation: limits-only`,
-  and the client can be told to refuse it (--require-sandbox, or AXIOM_REQUIRE_SANDBOX=1).
+  Linux a child subreaper so that nothing it started survives it. Its working directory is then the
+  client's run directory. That is `isolation: limits-only`, and the client can be told to refuse it
+  (--require-sandbox, or AXIOM_REQUIRE_SANDBOX=1).
 
 In both, the script itself starts inside `python axiom_sandbox.py run SCRIPT` (stage two, below):
-resource limits (address space from the workunit's memory_gb, processes, file size, CPU time, no
-core files), then on Linux a seccomp filter that refuses execve/execveat and a few kernel interfaces
-no experiment needs, so that nothing but this interpreter, already running, can be executed; then
-the script, as __main__. Standard library only.
+resource limits (address space from the workunit's memory_gb, processes, file size, open files, CPU
+time, no core files), then on Linux a seccomp filter that refuses execve/execveat and the kernel
+interfaces no numpy script needs (DENIED_SYSCALLS, and sockets of any family but Unix and IP), so that
+nothing but this interpreter, already running, can be executed; then the script, as __main__.
+Standard library only.
 """
 
 # Stage two runs before every script: it imports only what it needs (stage one imports the rest).
@@ -33,31 +38,58 @@ import sys
 WORK = "/axiom/work"
 LIB = "/axiom/lib"
 
-# The kernel interfaces an experiment never needs; execve/execveat first: nothing else may be run.
-# Numbers per architecture from the kernel's syscall tables (arch/x86/entry/syscalls/syscall_64.tbl,
-# include/uapi/asm-generic/unistd.h for arm64).
-DENIED_SYSCALLS = {
-    "x86_64": {
-        "execve": 59, "execveat": 322, "ptrace": 101, "process_vm_readv": 310, "process_vm_writev": 311,
-        "bpf": 321, "perf_event_open": 298, "userfaultfd": 323, "keyctl": 250, "add_key": 248,
-        "request_key": 249, "kexec_load": 246, "kexec_file_load": 320, "init_module": 175,
-        "finit_module": 313, "delete_module": 176, "mount": 165, "umount2": 166, "pivot_root": 155,
-        "swapon": 167, "swapoff": 168, "reboot": 169, "setns": 308, "unshare": 272,
-    },
-    "aarch64": {
-        "execve": 221, "execveat": 281, "ptrace": 117, "process_vm_readv": 270, "process_vm_writev": 271,
-        "bpf": 280, "perf_event_open": 241, "userfaultfd": 282, "keyctl": 219, "add_key": 217,
-        "request_key": 218, "kexec_load": 104, "kexec_file_load": 294, "init_module": 105,
-        "finit_module": 273, "delete_module": 106, "mount": 40, "umount2": 39, "pivot_root": 41,
-        "swapon": 224, "swapoff": 225, "reboot": 142, "setns": 268, "unshare": 97,
-    },
+# The kernel interfaces a numpy script never needs, refused with EPERM. Numbers per architecture from
+# the kernel's syscall tables (arch/x86/entry/syscalls/syscall_64.tbl; include/uapi/asm-generic/unistd.h
+# for arm64); docs/security.md says why each group is refused.
+_DENIED = {
+    # name: (x86_64, aarch64); None where the architecture has no such call
+    # running anything but this interpreter
+    "execve": (59, 221), "execveat": (322, 281),
+    # reaching other processes
+    "ptrace": (101, 117), "process_vm_readv": (310, 270), "process_vm_writev": (311, 271),
+    "kcmp": (312, 272), "pidfd_getfd": (438, 438), "process_madvise": (440, 440),
+    # kernel attack surface with no use in numerical code
+    "bpf": (321, 280), "perf_event_open": (298, 241), "userfaultfd": (323, 282),
+    "io_uring_setup": (425, 425), "io_uring_enter": (426, 426), "io_uring_register": (427, 427),
+    "io_setup": (206, 0), "io_destroy": (207, 1), "io_submit": (209, 2), "io_cancel": (210, 3),
+    "io_getevents": (208, 4), "io_pgetevents": (333, 292),
+    "keyctl": (250, 219), "add_key": (248, 217), "request_key": (249, 218),
+    "modify_ldt": (154, None), "iopl": (172, None), "ioperm": (173, None), "uselib": (134, None),
+    "_sysctl": (156, None), "sysfs": (139, None), "nfsservctl": (180, 42), "lookup_dcookie": (212, 18),
+    "syslog": (103, 116), "vhangup": (153, 58), "acct": (163, 89), "quotactl": (179, 60), "quotactl_fd": (443, 443),
+    # memory the sandbox could not count: memfd, SysV shared memory, semaphores and queues, POSIX queues
+    "memfd_create": (319, 279), "memfd_secret": (447, 447),
+    "shmget": (29, 194), "shmat": (30, 196), "shmctl": (31, 195), "shmdt": (67, 197),
+    "semget": (64, 190), "semop": (65, 193), "semctl": (66, 191), "semtimedop": (220, 192),
+    "msgget": (68, 186), "msgsnd": (69, 189), "msgrcv": (70, 188), "msgctl": (71, 187),
+    "mq_open": (240, 180), "mq_unlink": (241, 181), "mq_timedsend": (242, 182), "mq_timedreceive": (243, 183),
+    "mq_notify": (244, 184), "mq_getsetattr": (245, 185),
+    # files outside the sandbox's view, mounts, namespaces, the machine itself
+    "open_by_handle_at": (304, 265), "name_to_handle_at": (303, 264), "fanotify_init": (300, 262),
+    "mount": (165, 40), "umount2": (166, 39), "pivot_root": (155, 41), "chroot": (161, 51),
+    "open_tree": (428, 428), "move_mount": (429, 429), "fsopen": (430, 430), "fsconfig": (431, 431),
+    "fsmount": (432, 432), "fspick": (433, 433), "mount_setattr": (442, 442),
+    "setns": (308, 268), "unshare": (272, 97),
+    "kexec_load": (246, 104), "kexec_file_load": (320, 294), "init_module": (175, 105),
+    "finit_module": (313, 273), "delete_module": (176, 106), "swapon": (167, 224), "swapoff": (168, 225),
+    "reboot": (169, 142), "sethostname": (170, 161), "setdomainname": (171, 162),
+    "settimeofday": (164, 170), "clock_settime": (227, 112), "clock_adjtime": (305, 266), "adjtimex": (159, 171),
 }
+MACHINES = ("x86_64", "aarch64")
+DENIED_SYSCALLS = {machine: {name: numbers[i] for name, numbers in _DENIED.items() if numbers[i] is not None}
+                   for i, machine in enumerate(MACHINES)}
+# socket() and socketpair() are allowed for these address families only: Unix sockets (multiprocessing)
+# and IP, which the network namespace confines to its own loopback. vsock in particular is not
+# namespaced: it reaches the hypervisor's host from any network namespace.
+SOCKET_SYSCALLS = {"x86_64": (41, 53), "aarch64": (198, 199)}
+ALLOWED_FAMILIES = {"AF_UNIX": 1, "AF_INET": 2, "AF_INET6": 10}
 AUDIT_ARCH = {"x86_64": 0xC000003E, "aarch64": 0xC00000B7}
 X32_SYSCALL_BIT = 0x40000000
+EPERM, EAFNOSUPPORT = 1, 97
 
 
-# A client started as root runs scripts as nobody: root is exempt from the process limit, and nobody
-# owns nothing on the host.
+# A client started as root runs scripts as nobody: root is exempt from the process limit (the kernel
+# never counts processes against uid 0), and nobody owns nothing on the host.
 NOBODY = 65534
 
 
@@ -77,20 +109,15 @@ def _reachable_by_others(path):
         path = parent
 
 
-def should_demote(workdir):
-    """Root demotes to nobody when nobody can reach the working directory (bubblewrap binds by path)."""
-    return running_as_root() and _reachable_by_others(workdir)
-
-
 def demote():
-    """preexec_fn of a script run by root: nobody's uid and gid, no supplementary groups."""
+    """Part of the preexec of a script run by root: nobody's uid and gid, no supplementary groups."""
     os.setgroups([])
     os.setgid(NOBODY)
     os.setuid(NOBODY)
 
 
 def hand_over(directory):
-    """Makes a working directory the script's own when it will run as nobody."""
+    """Makes a run directory nobody's when a script runs there as nobody without the sandbox."""
     if not running_as_root():
         return
     for parent, dirs, files in os.walk(directory):
@@ -113,21 +140,55 @@ def find_bwrap():
 
 
 def _read_only_roots():
-    """What the interpreter needs to start and import numpy: its files, its libraries, nothing else."""
-    roots = {"/usr/lib", "/usr/lib64", "/usr/lib32", "/lib", "/lib64", "/lib32", "/etc/ld.so.cache",
-             "/etc/alternatives"}
-    for prefix in {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}:
-        roots.add(os.path.join(prefix, "lib"))
-    here = os.path.dirname(os.path.abspath(__file__))
-    for entry in sys.path:
-        if entry and os.path.isdir(entry) and os.path.abspath(entry) != here:
-            roots.add(os.path.abspath(entry))
+    """What the interpreter needs to start and import numpy, and nothing else of the host: the standard
+    library, numpy's own directory, and the directories of the shared libraries a Python with numpy has
+    loaded (with the dynamic loader's cache and the links it follows). The client runs isolated (-I), so
+    no PYTHONPATH entry, user site or directory of its own is among them."""
+    import sysconfig
+
+    roots = {"/etc/ld.so.cache", "/etc/alternatives", "/lib", "/lib64", "/lib32", "/usr/lib64", "/usr/lib32"}
+    for key in ("stdlib", "platstdlib"):
+        roots.add(sysconfig.get_path(key))
     try:
-        import numpy  # noqa: F401  (its own directory, wherever it is installed)
-        roots.add(os.path.dirname(os.path.dirname(numpy.__file__)))
+        import numpy  # noqa: F401  (its own directory, wherever it is installed, and the libraries it loads)
+
+        package = os.path.dirname(numpy.__file__)
+        roots.update({package, f"{package}.libs", os.path.join(os.path.dirname(package), "numpy.libs")})
     except ImportError:
         pass
-    return sorted(r for r in roots if os.path.lexists(r))
+    for name in ("_ctypes", "_json", "_multiprocessing", "_posixshmem", "_queue", "select"):
+        try:
+            __import__(name)  # what scripts and their workers load: its library goes in too
+        except ImportError:
+            pass
+
+    try:
+        with open("/proc/self/maps", encoding="utf-8", errors="replace") as handle:
+            for line in handle:
+                fields = line.split(None, 5)
+                path = fields[5].strip() if len(fields) == 6 else ""
+                if path.startswith("/") and ".so" in os.path.basename(path) and not path.endswith(" (deleted)"):
+                    roots.add(os.path.dirname(path))
+    except OSError:
+        roots.update({"/usr/lib", sys.prefix + "/lib"})  # no /proc: the libraries' usual places
+    present = sorted(r for r in roots if r and os.path.lexists(r))
+    # A directory inside another root is there already (one mount fewer per run).
+    return [r for r in present if not any(r.startswith(other.rstrip("/") + "/") and not os.path.islink(other)
+                                           for other in present if other != r)]
+
+
+def _data_fd(data):
+    """A descriptor bubblewrap reads `data` from (--file, --ro-bind-data), at any size."""
+    fd = os.memfd_create("axiom", 0) if hasattr(os, "memfd_create") else None
+    if fd is None:
+        import tempfile
+
+        handle = tempfile.TemporaryFile()
+        fd = os.dup(handle.fileno())
+        handle.close()
+    os.write(fd, data)
+    os.lseek(fd, 0, os.SEEK_SET)
+    return fd
 
 
 class _Binds:
@@ -137,10 +198,15 @@ class _Binds:
     def __init__(self):
         self.args, self.fds = [], []
 
-    def add(self, source, dest, writable=False):
+    def add(self, source, dest):
         fd = os.open(source, os.O_PATH | os.O_CLOEXEC)
         self.fds.append(fd)
-        self.args += ["--bind-fd" if writable else "--ro-bind-fd", str(fd), dest]
+        self.args += ["--ro-bind-fd", str(fd), dest]
+
+    def data(self, option, data, dest, perms="0444"):
+        fd = _data_fd(data)
+        self.fds.append(fd)
+        self.args += ["--perms", perms, option, str(fd), dest]
 
     def roots(self, roots):
         for root in roots:
@@ -174,9 +240,14 @@ def _supports(bwrap, option):
     return _OPTIONS[(bwrap, option)]
 
 
-def bwrap_command(bwrap, workdir, env, inner):
+# What the script would learn of the host from /proc and has no use for: masked with these contents.
+MASKED = {"/proc/cmdline": b"\n", "/proc/sys/kernel/random/boot_id": b"00000000-0000-0000-0000-000000000000\n"}
+
+
+def bwrap_command(bwrap, env, inner, sizes, files=()):
     """The bubblewrap command line that runs `inner` (paths as seen inside) in the sandbox, and the
-    descriptors it must inherit (close them once it has started)."""
+    descriptors it must inherit (close them once it has started). `sizes` caps the working directory's
+    and /dev/shm's tmpfs in bytes; `files` are (name, bytes) copied into the working directory first."""
     # --as-pid-1: the interpreter is the namespace's first process, so when it ends the kernel kills
     # everything else in the sandbox and bubblewrap returns only after that (and bubblewrap's own
     # command line, with the host paths it binds, is not visible inside).
@@ -191,28 +262,27 @@ def bwrap_command(bwrap, workdir, env, inner):
     binds.roots(_read_only_roots())
     binds.interpreter()
     # This module's own text, copied in: bubblewrap then needs no access to where it is installed.
-    read, write = os.pipe()
     with open(os.path.abspath(__file__), "rb") as handle:
-        os.write(write, handle.read())
-    os.close(write)
-    binds.fds.append(read)
-    binds.args += ["--ro-bind-data", str(read), f"{LIB}/axiom_sandbox.py"]
-    binds.add(workdir, WORK, writable=True)
-    args += binds.args + ["--proc", "/proc", "--dev", "/dev", "--chdir", WORK]
-    return args + ["--"] + inner, binds
+        binds.data("--ro-bind-data", handle.read(), f"{LIB}/axiom_sandbox.py")
+    binds.args += ["--proc", "/proc"]
+    for path, text in MASKED.items():
+        binds.data("--ro-bind-data", text, path)
+    binds.args += ["--dev", "/dev", "--size", str(int(sizes["shm_bytes"])), "--tmpfs", "/dev/shm",
+                   "--size", str(int(sizes["work_bytes"])), "--perms", "0700", "--tmpfs", WORK]
+    for name, data in files:
+        binds.data("--file", data, f"{WORK}/{name}", perms="0600")
+    # Read-only from here: the root bubblewrap built and /dev; the two tmpfs mounts stay writable.
+    binds.args += ["--remount-ro", "/dev", "--remount-ro", "/", "--chdir", WORK]
+    return args + binds.args + ["--"] + inner, binds
 
 
 def probe(bwrap, as_nobody):
     """Whether bubblewrap can make the sandbox here (user namespaces allowed): None, or the reason not."""
-    import shutil
     import subprocess
-    import tempfile
 
-    scratch = tempfile.mkdtemp(prefix="axiom-probe-")
-    if as_nobody:
-        hand_over(scratch)
     # TMPDIR: a frozen runtime (PyInstaller) unpacks itself there before Python starts.
-    argv, binds = bwrap_command(bwrap, scratch, {"TMPDIR": WORK}, [sys.executable, "-s", "-B", "-c", "pass"])
+    argv, binds = bwrap_command(bwrap, {"TMPDIR": WORK}, [sys.executable, "-I", "-B", "-c", "pass"],
+                                {"work_bytes": 256 * 2**20, "shm_bytes": 2**20})
     try:
         ran = subprocess.run(
             argv, capture_output=True, text=True, timeout=60, check=False, env={}, pass_fds=binds.fds,
@@ -222,62 +292,139 @@ def probe(bwrap, as_nobody):
         return f"bubblewrap could not be started: {error}"
     finally:
         binds.close()
-        shutil.rmtree(scratch, ignore_errors=True)
     if ran.returncode != 0:
         last = (ran.stderr.strip().splitlines() or ["no message"])[-1]
         return f"bubblewrap cannot make a sandbox here ({last})"
     return None
 
 
+class Workspace:
+    """The script's working directory as the client holds it: a directory descriptor (on the sandbox's
+    tmpfs, kept alive by the descriptor after the sandbox ends, or the run directory), and what the
+    run's writable tmpfs mounts hold (bytes and files, as the kernel counts them)."""
+
+    def __init__(self, fd, counted=()):
+        self.fd, self.counted = fd, list(counted)
+
+    def usage(self):
+        """(bytes, files) in the writable tmpfs mounts of the run; (0, 0) without the sandbox."""
+        used, files = 0, 0
+        for fd in self.counted:
+            stats = os.fstatvfs(fd)
+            used += (stats.f_blocks - stats.f_bfree) * stats.f_frsize
+            files += stats.f_files - stats.f_ffree
+        return used, files
+
+    def close(self):
+        for fd in {self.fd, *self.counted}:
+            if isinstance(fd, int):
+                os.close(fd)
+        self.counted = []
+
+
+class SandboxFailed(Exception):
+    """The sandbox ended before the script started."""
+
+
 class Plan:
     """How a script will run: the command, its environment, the descriptors it inherits, the
     isolation it gets, and why not more."""
 
-    def __init__(self, argv, env, isolation, reason=None, binds=None, as_nobody=False):
+    def __init__(self, argv, env, isolation, reason=None, binds=None, as_nobody=False, cores=None, handshake=None):
         self.argv, self.env, self.isolation, self.reason = argv, env, isolation, reason
-        self.binds, self.as_nobody = binds, as_nobody
+        self.binds, self.as_nobody, self.cores, self.handshake = binds, as_nobody, cores, handshake
 
-    @property
     def preexec(self):
-        return demote if self.as_nobody else None
+        """Runs in the child before bubblewrap or the script: the granted cores, then nobody if root."""
+        if self.cores and hasattr(os, "sched_setaffinity"):
+            os.sched_setaffinity(0, self.cores)
+        if self.as_nobody:
+            demote()
 
     @property
     def fds(self):
-        return tuple(self.binds.fds) if self.binds else ()
+        inherited = list(self.binds.fds) if self.binds else []
+        if self.handshake:
+            inherited += [self.handshake["ready"][1], self.handshake["ack"][0]]
+        return tuple(inherited)
 
     def started(self):
         """The command has started and holds its own copies of the descriptors."""
         if self.binds:
             self.binds.close()
+        if self.handshake:
+            os.close(self.handshake["ready"][1])
+            os.close(self.handshake["ack"][0])
+
+    def attach(self, process, run_fd, timeout=60.0):
+        """The Workspace of a started run. In the sandbox: waits until stage two says the sandbox is
+        up, opens its working directory and /dev/shm through /proc/<pid>/root before the script runs,
+        and lets it go on. Raises SandboxFailed if the sandbox ended first."""
+        if not self.handshake:
+            return Workspace(os.dup(run_fd) if isinstance(run_fd, int) else run_fd)
+        import select
+
+        ready, ack = self.handshake["ready"][0], self.handshake["ack"][1]
+        try:
+            if not select.select([ready], [], [], timeout)[0] or os.read(ready, 1) != b"r":
+                raise SandboxFailed("the sandbox did not start")
+            inside = _sandbox_init(process.pid)
+            flags = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
+            work = os.open(f"/proc/{inside}/root{WORK}", flags)
+            shm = os.open(f"/proc/{inside}/root/dev/shm", flags)
+            os.write(ack, b"a")
+            return Workspace(work, (work, shm))
+        except OSError as error:
+            raise SandboxFailed(f"the sandbox ended before the script started ({error})") from error
+        finally:
+            os.close(ready)
+            os.close(ack)
 
 
-def plan(workdir, script, env, limits):
-    """The way to run `script` (a file name in `workdir`) with `limits` that gives the most isolation here."""
+def _sandbox_init(bwrap_pid):
+    """The host pid of the sandbox's first process: bubblewrap's only child."""
+    with open(f"/proc/{bwrap_pid}/task/{bwrap_pid}/children", encoding="ascii") as handle:
+        children = handle.read().split()
+    if len(children) != 1:
+        raise OSError(f"bubblewrap has {len(children)} children, not 1")
+    return int(children[0])
+
+
+def plan(run_dir, script, env, limits, sizes, cores=None):
+    """The way to run `script` ((name, bytes)) with `limits` that gives the most isolation here. In the
+    sandbox its working directory is a tmpfs of `sizes['work_bytes']`; without, `run_dir` (a path, where
+    the caller has put the script)."""
     stage = ["run", "--limits", json.dumps(limits)]
-    as_nobody = should_demote(workdir)
+    name, text = script
+    as_nobody = running_as_root()
     reason = None
     if sys.platform.startswith("linux"):
         bwrap = find_bwrap()
         reason = probe(bwrap, as_nobody) if bwrap else "bubblewrap is not installed (Debian/Ubuntu: apt-get install bubblewrap)"
         if reason is None:
+            ready, ack = os.pipe(), os.pipe()
             inside = {**env, "HOME": WORK, "TMPDIR": f"{WORK}/tmp"}
-            inner = [sys.executable, "-s", "-B", f"{LIB}/axiom_sandbox.py", *stage, f"{WORK}/{script}"]
-            argv, binds = bwrap_command(bwrap, workdir, inside, inner)
-            note = ("run as root and nobody cannot reach the working directory: the process limit is not "
-                    "enforced (root is exempt)") if running_as_root() and not as_nobody else None
-            return Plan(argv, {}, "sandbox", reason=note, binds=binds, as_nobody=as_nobody)
+            inner = [sys.executable, "-I", "-B", f"{LIB}/axiom_sandbox.py", *stage,
+                     "--handshake", str(ready[1]), str(ack[0]), f"{WORK}/{name}"]
+            argv, binds = bwrap_command(bwrap, inside, inner, sizes, files=[(name, text)])
+            return Plan(argv, {}, "sandbox", binds=binds, as_nobody=as_nobody, cores=cores,
+                        handshake={"ready": ready, "ack": ack})
     else:
         reason = f"no sandbox on {sys.platform}; a job object or process group and limits only"
-    outside = {**env, "HOME": workdir, "TMPDIR": os.path.join(workdir, "tmp")}
-    argv = [sys.executable, "-s", "-B", os.path.abspath(__file__), *stage, os.path.join(workdir, script)]
-    return Plan(argv, outside, "limits-only", reason, as_nobody=as_nobody)
+    as_nobody = as_nobody and _reachable_by_others(run_dir)
+    if running_as_root() and not as_nobody:
+        reason += "; run as root and nobody cannot reach the run directory: the process limit is not enforced"
+    outside = {**env, "HOME": run_dir, "TMPDIR": os.path.join(run_dir, "tmp")}
+    argv = [sys.executable, "-I", "-B", os.path.abspath(__file__), *stage, os.path.join(run_dir, name)]
+    return Plan(argv, outside, "limits-only", reason, as_nobody=as_nobody, cores=cores)
 
 
 # -- stage two: inside, before the script ---------------------------------------------------------
 
 
 def apply_limits(limits):
-    """Resource limits of the run (POSIX): address space, processes, file size, CPU time, no core files."""
+    """Resource limits of the run (POSIX): address space, processes, file size, open files, CPU time,
+    no core files."""
     try:
         import resource
     except ImportError:
@@ -287,6 +434,7 @@ def apply_limits(limits):
         "RLIMIT_AS": int(limits["memory_bytes"]),
         "RLIMIT_NPROC": int(limits["processes"]),
         "RLIMIT_FSIZE": int(limits["file_bytes"]),
+        "RLIMIT_NOFILE": int(limits.get("open_files", 1024)),
         "RLIMIT_CPU": int(limits["cpu_seconds"]),
         "RLIMIT_CORE": 0,
     }
@@ -310,21 +458,36 @@ class _SockFprog(ctypes.Structure):
 
 
 def seccomp_program(machine):
-    """The BPF program: wrong architecture -> kill; x32 calls and the denied syscalls -> EPERM; else allow."""
-    numbers = DENIED_SYSCALLS[machine]
+    """The BPF program: wrong architecture -> kill; x32 calls and the denied syscalls -> EPERM; a socket
+    of a family not allowed -> EAFNOSUPPORT; else allow. Jumps are written to labels and resolved here."""
     ld_abs, jeq, jge, ret = 0x20, 0x15, 0x35, 0x06
-    allow, errno_eperm, kill = 0x7FFF0000, 0x00050000 | 1, 0x80000000
-    denied = sorted(set(numbers.values()))
-    program = [(ld_abs, 0, 0, 4), (jeq, 1, 0, AUDIT_ARCH[machine]), (ret, 0, 0, kill), (ld_abs, 0, 0, 0)]
-    # From here, instruction i jumps to the EPERM return at the end: len - 1 - (i + 1) ahead.
-    tail = len(denied) + (1 if machine == "x86_64" else 0)
+    allow, kill = 0x7FFF0000, 0x80000000
+    errno = 0x00050000
+    nr_offset, arch_offset, arg0_offset = 0, 4, 16  # struct seccomp_data; args[0]'s low half (little-endian)
+    code = [(ld_abs, None, None, arch_offset), (jeq, 1, 0, AUDIT_ARCH[machine]), (ret, 0, 0, kill),
+            (ld_abs, None, None, nr_offset)]
     if machine == "x86_64":
-        program.append((jge, tail, 0, X32_SYSCALL_BIT))
-        tail -= 1
-    for number in denied:
-        program.append((jeq, tail, 0, number))
-        tail -= 1
-    program += [(ret, 0, 0, allow), (ret, 0, 0, errno_eperm)]
+        code.append((jge, "deny", None, X32_SYSCALL_BIT))
+    for number in sorted(set(DENIED_SYSCALLS[machine].values())):
+        code.append((jeq, "deny", None, number))
+    for number in SOCKET_SYSCALLS[machine]:
+        code.append((jeq, "socket", None, number))
+    code.append((ret, None, None, allow))
+    labels = {"socket": len(code)}
+    code.append((ld_abs, None, None, arg0_offset))
+    for family in sorted(ALLOWED_FAMILIES.values()):
+        code.append((jeq, "allow", None, family))
+    code.append((ret, None, None, errno | EAFNOSUPPORT))
+    labels["allow"] = len(code)
+    code.append((ret, None, None, allow))
+    labels["deny"] = len(code)
+    code.append((ret, None, None, errno | EPERM))
+    program = []
+    for index, (op, jt, jf, k) in enumerate(code):
+        resolve = (lambda to: labels[to] - index - 1 if isinstance(to, str) else (to or 0))  # noqa: B023
+        program.append((op, resolve(jt), resolve(jf), k))
+    if any(not 0 <= jt <= 255 or not 0 <= jf <= 255 for _, jt, jf, _ in program):
+        raise ValueError("a seccomp jump is out of range")
     return program
 
 
@@ -345,18 +508,33 @@ def apply_seccomp():
     return True
 
 
+def _handshake(ready, ack):
+    """Tells the client the sandbox is up, and waits until it holds the working directory."""
+    os.write(ready, b"r")
+    os.close(ready)
+    answer = os.read(ack, 1)
+    os.close(ack)
+    if answer != b"a":
+        raise SystemExit(125)
+
+
 def stage_two(argv):
-    """`axiom_sandbox.py run --limits JSON SCRIPT`: limits, the exec filter, then the script as __main__."""
-    if len(argv) != 4 or argv[0] != "run" or argv[1] != "--limits":
-        print("usage: axiom_sandbox.py run --limits JSON SCRIPT", file=sys.stderr)
+    """`axiom_sandbox.py run --limits JSON [--handshake READY ACK] SCRIPT`: the handshake with the client,
+    limits, the exec filter, then the script as __main__."""
+    usage = "usage: axiom_sandbox.py run --limits JSON [--handshake READY ACK] SCRIPT"
+    if len(argv) not in (4, 7) or argv[0] != "run" or argv[1] != "--limits" or (len(argv) == 7 and argv[3] != "--handshake"):
+        print(usage, file=sys.stderr)
         return 2
-    limits, script = json.loads(argv[2]), argv[3]
+    limits, script = json.loads(argv[2]), argv[-1]
+    if len(argv) == 7:
+        _handshake(int(argv[4]), int(argv[5]))
     os.makedirs(os.environ.get("TMPDIR") or "tmp", exist_ok=True)
     applied = apply_limits(limits)
     filtered = apply_seccomp()
     os.environ["AXIOM_ISOLATION_LAYERS"] = ",".join(applied + (["seccomp"] if filtered else []))
     sys.argv = [script]
-    del sys.path[0]  # this module's directory; a script is one self-contained file and imports nothing beside it
+    if sys.path and sys.path[0] == os.path.dirname(os.path.abspath(__file__)):
+        del sys.path[0]  # this module's directory; a script is one self-contained file and imports nothing beside it
     import runpy
 
     runpy.run_path(script, run_name="__main__")

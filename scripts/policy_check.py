@@ -134,9 +134,10 @@ PATH_FUNCTIONS = {
     "os.replace", "os.rename", "os.stat", "os.walk", "csv.reader", "csv.writer", "glob.glob", "glob.iglob",
     "logging.FileHandler", "logging.basicConfig",
 }
-# numpy's readers, which also fetch URLs: only a literal relative path may go in.
-NUMPY_LOADERS = {"numpy.load", "numpy.loadtxt", "numpy.genfromtxt", "numpy.fromfile", "numpy.memmap",
-                 "numpy.fromregex", "numpy.lib.format.open_memmap", "numpy.DataSource"}
+# numpy's readers that also fetch URLs (through numpy.lib._datasource): only a literal relative path
+# may go in. numpy.load, fromfile and memmap open local files only, and take any path the path rules
+# allow (a checkpoint named by a constant, or found by glob over its own files).
+NUMPY_LOADERS = {"numpy.loadtxt", "numpy.genfromtxt", "numpy.fromregex", "numpy.DataSource"}
 PATH_KEYWORDS = {"file", "fname", "filename", "path", "src", "dst", "pathname"}
 PATH_METHODS = {"tofile"}
 PICKLE_METHODS = {"dump", "dumps"}

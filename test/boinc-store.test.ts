@@ -1,10 +1,12 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
 import { gpusFromMisc, gpusFromSerialnum } from '../src/boinc/gpu.js';
 import { openMysqlStore } from '../src/boinc/mysql.js';
 import { SqliteBoincStore } from '../src/boinc/sqlite.js';
+import { writeResultsTree } from './fixtures/results-tree.mjs';
 import { createBoincDatabase, FIRST_BATCH_HOSTS, insertFirstBatch, insertHost } from './helpers/mariadb.js';
 import { makeRepo, REPO_ROOT, runCli } from './helpers/repo.js';
 
@@ -131,7 +133,8 @@ describe('host inventory from MariaDB', () => {
         cwd: REPO_ROOT,
         env,
       });
-      expect(check.stdout).toMatch(/^OK: checked 10 manifests/m);
+      // Ten experiments and the two retired ones, kept for their results.
+      expect(check.stdout).toMatch(/^OK: checked 12 manifests/m);
       expect(check.code).toBe(0);
       const dry = await runCli(['fleet', 'export', '--dry-run'], { cwd: root, env });
       expect(dry.stdout).toContain(
@@ -229,6 +232,30 @@ describe('host inventory from the embedded SQLite store', () => {
     });
     expect(result.stderr).toBe('');
     expect(JSON.parse(result.stdout)).toEqual({ hosts: 10, file: join(root, 'fleet.yaml'), written: true });
+  });
+
+  it("writes each host's BLAS as its latest collected result reported it, and none for a host without results", async () => {
+    const root = makeRepo();
+    writeResultsTree(root, { repo: REPO_ROOT, experiments: ['double_descent'], perExperiment: 2 });
+    const data = join(root, 'results', 'double_descent');
+    const file = join(data, readdirSync(data).find((f) => f.endsWith('.jsonl')) as string);
+    const lines = readFileSync(file, 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l));
+    lines[0].review.environment = { blas: 'openblas-pthread/libblas.so.3' };
+    writeFileSync(file, `${lines.map((l) => JSON.stringify(l)).join('\n')}\n`);
+    const store = new SqliteBoincStore(join(root, 'lab.db'));
+    await insertFirstBatch(store, Math.floor(Date.now() / 1000));
+    await store.close();
+    const result = await runCli(['fleet', 'export', '--dry-run'], {
+      cwd: root,
+      env: { PATH: process.env.PATH, AXIOM_DB_URL: 'sqlite:lab.db' },
+    });
+    expect(result.stderr).toBe('');
+    const hosts = (parse(result.stdout) as { hosts: { id: number; blas?: string }[] }).hosts;
+    const host = lines[0].review.host as number;
+    expect(hosts.filter((h) => h.blas).map((h) => [h.id, h.blas])).toEqual([[host, 'openblas']]);
   });
 
   it('has the same tables and columns as the MariaDB schema', async () => {

@@ -1,8 +1,16 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { readEnvironment } from '../src/env/environment.js';
 import { CLIENT_SCRIPT } from '../src/runner/run.js';
@@ -105,6 +113,7 @@ async function runClient(
       '1',
       '--kill-after',
       '2',
+      '--keep',
     ];
     spawn(python, args, { cwd: workdir, env, stdio: 'ignore' }).on('close', resolve);
   });
@@ -128,6 +137,21 @@ describe('reference volunteer client', () => {
       cpus: 2,
       params: { width: 8 },
       wu: 'axm_probe_0123456789ab_h60_r0',
+    });
+  });
+
+  it("pins the script to the cores it was granted and sizes the numerical libraries' thread pools to them", async () => {
+    const script = `import json, os
+json.dump({"affinity": len(os.sched_getaffinity(0)), "cpus": os.environ["AXIOM_CPUS"],
+           "threads": [os.environ.get(k) for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")],
+           "path": os.environ["PATH"]}, open("experiment_result.json", "w"))
+`;
+    const run = await runClient(script, { mutate: (wu) => ({ ...wu, cpus: 1 }) });
+    expect(run.report.envelope).toEqual({
+      affinity: 1,
+      cpus: '1',
+      threads: ['1', '1', '1'],
+      path: '/usr/bin:/bin',
     });
   });
 
@@ -187,7 +211,9 @@ if __name__ == "__main__":
     const run = await runClient(script, { budget: 60 });
     expect(run.code).toBe(1);
     expect(run.report.status).toBe('memory-exceeded');
-    expect(run.report.message).toMatch(/more than the workunit's 1 GB of resident memory together/);
+    expect(run.report.message).toMatch(
+      /more than the workunit's 1 GB of memory \(the resident memory of its processes, what their sockets and pipes may hold, and what its tmpfs mounts hold, together/,
+    );
     expect(run.report.peak_memory_mb).toBeGreaterThan(1024);
     expect(run.seconds).toBeLessThan(30);
     expect(processesWith(`AXIOM_WU_NAME=${run.report.wu_name}`)).toEqual([]);
@@ -240,6 +266,31 @@ ${GOOD}`,
     });
     expect(plain.code).toBe(2);
     expect(plain.report).toEqual({});
+  });
+
+  it('never imports from its slot: not under a system Python, not in a frozen runtime', () => {
+    // The slot as BOINC lays it out (the client and its sandbox copied in), with modules named like
+    // ones the client imports planted beside them; each writes a marker if it runs.
+    workdir = mkdtempSync(join(tmpdir(), 'axiom-client-'));
+    const marker = join(workdir, 'imported');
+    for (const name of ['platform', 'hashlib', 'argparse', 'ssl', 'threading'])
+      writeFileSync(join(workdir, `${name}.py`), `open(${JSON.stringify(marker)}, "w").write("${name}")\n`);
+    for (const name of ['axiom_client.py', 'axiom_sandbox.py'])
+      copyFileSync(join(dirname(CLIENT_SCRIPT), name), join(workdir, name));
+    // BOINC's wrapper with a system Python: `python axiom_client.py`, the slot first on sys.path.
+    const asSystem = spawnSync(python, ['axiom_client.py', '--help'], { cwd: workdir, encoding: 'utf8' });
+    expect(asSystem.stdout, asSystem.stderr).toContain('--workdir');
+    // The frozen runtime (scripts/app/axiom_python.py): run_path in the slot, sys.frozen and the bundle set.
+    const frozen = spawnSync(
+      python,
+      [
+        '-c',
+        'import sys, runpy; sys.frozen = True; sys._MEIPASS = "/usr/lib"; sys.argv = ["axiom_client.py", "--help"]; runpy.run_path("axiom_client.py", run_name="__main__")',
+      ],
+      { cwd: workdir, encoding: 'utf8' },
+    );
+    expect(frozen.stdout, frozen.stderr).toContain('--workdir');
+    expect(existsSync(marker)).toBe(false);
   });
 
   it("reads the project writer's wu.json and refuses one that breaks the shared schema, saying where", async () => {

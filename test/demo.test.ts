@@ -126,8 +126,35 @@ describe('axiom demo', () => {
       await store.close();
     }
     expect(readFileSync(summary.siteIndex, 'utf8')).toContain('<h1>Experiments</h1>');
+    // Too little work is never a refuted hypothesis: every experiment got the work its preconditions
+    // need, so no result is inconclusive for want of work, and a result that is not supported was
+    // decided by a check of its hypothesis, with every precondition met.
+    type Said = { experiment: string; outcome: string; outcome_reason?: string };
+    const reviews: Said[] = summary.experiments.flatMap((experiment: string) =>
+      readdirSync(join(lab, 'results', experiment))
+        .filter((f) => f.endsWith('.jsonl'))
+        .flatMap((f) =>
+          readFileSync(join(lab, 'results', experiment, f), 'utf8')
+            .split('\n')
+            .filter(Boolean),
+        )
+        .map((l) => JSON.parse(l).review as Said),
+    );
+    expect(reviews.length).toBe(said);
+    const forWork = reviews.filter((r) => r.outcome_reason?.startsWith('too little work'));
+    expect(forWork).toEqual([]);
+    for (const r of reviews.filter((r) => r.outcome === 'not supported'))
+      expect(r.outcome_reason, r.experiment).toMatch(/^not met: /);
+    // The summary says these were demonstration budgets, a fraction of production's.
+    expect(summary.budgets.length).toBe(10);
+    for (const b of summary.budgets) expect(b.seconds).toBeLessThan(b.production);
+    expect(summary.benchmark.gflopsPerCore).toBeGreaterThan(0);
     // The command the summary tells a newcomer to run works as printed, in the lab.
     const text = await runCli(['demo', '--dir', dir, '--budget', BUDGET, '--yes'], { cwd: root, env: env() });
+    expect(text.stdout).toMatch(
+      /These are demonstration runs: each got \d+(-\d+)?% of a production run's budget/,
+    );
+    expect(text.stderr).toMatch(/^machine: [0-9.]+ GFLOPS per core measured now on \d+ cores at once/m);
     const printed = /Pull requests: (node \S+ pr list --all), in (\S+) \(/.exec(text.stdout);
     if (!printed) throw new Error(`no pull request command in:\n${text.stdout}`);
     const [command, ...argv] = (printed[1] as string).split(' ');
@@ -147,7 +174,8 @@ describe('axiom demo', () => {
       env: { PATH: process.env.PATH },
     });
     const agreeing =
-      shown.stdout.match(/Replicas: 2 of 2 results of replicated computations agree with their quorum\./g) ?? [];
+      shown.stdout.match(/Replicas: 2 of 2 results of replicated computations agree with their quorum\./g) ??
+      [];
     expect(agreeing.length).toBeGreaterThanOrEqual(3);
     const cores = new Map<number, number>(
       (
@@ -190,7 +218,22 @@ describe('axiom demo', () => {
     expect(git(join(dir, 'origin.git'), 'log', '--format=%s', 'main')).toMatch(
       /^Merge axiom\/results-[0-9]{4}-[0-9]{2}-[0-9]{2}t[0-9]{6}z: /m,
     );
-  }, 240_000);
+  }, 1_200_000);
+
+  it("README's pictures show what a fresh demo shows: the screenshot script's words match the committed ones", async () => {
+    const out = join(root, 'pictures');
+    const made = spawnSync('node', [join(REPO_ROOT, 'scripts/screenshots.mjs'), dir, '--out', out], {
+      encoding: 'utf8',
+      env: { PATH: process.env.PATH },
+    });
+    expect(made.status, made.stderr).toBe(0);
+    for (const f of ['site.png', 'results-pull-request.png']) expect(existsSync(join(out, f)), f).toBe(true);
+    const fresh = JSON.parse(readFileSync(join(out, 'screenshots.json'), 'utf8'));
+    const committed = JSON.parse(readFileSync(join(REPO_ROOT, 'docs/images/screenshots.json'), 'utf8'));
+    // When this fails, the demo shows something README's pictures do not: run the script on a fresh
+    // demo (docs/development.md) and commit docs/images.
+    expect(fresh).toEqual(committed);
+  }, 120_000);
 
   it('publishes a site whose every result page gives its outcome and links what ran, readable in a browser and on a phone', async () => {
     const site = join(dir, 'site');
@@ -233,32 +276,31 @@ describe('axiom demo', () => {
       expect(timeline).toMatch(
         /<strong>deployed<\/strong> · workunits of [a-z_, ]+ were created from this commit/,
       );
-      // The grokking overview draws one line per result, hidden width and series, not one line for all.
+      // The grokking overview draws one line per result, seed and series, not one line for all.
       const lines = readFileSync(
         join(
           dir,
           'lab',
           'results',
-          'emergent_abilities',
-          readdirSync(join(dir, 'lab', 'results', 'emergent_abilities')).find((f) =>
-            f.endsWith('.jsonl'),
-          ) as string,
+          'grokking',
+          readdirSync(join(dir, 'lab', 'results', 'grokking')).find((f) => f.endsWith('.jsonl')) as string,
         ),
         'utf8',
       )
         .split('\n')
         .filter(Boolean);
-      const widths = new Set((JSON.parse(lines[0] as string).envelope.series.scale as number[]) ?? []).size;
-      await page.goto(`file://${join(site, 'plots', 'emergent_abilities', 'overview-1.svg')}`);
-      expect(widths).toBeGreaterThan(1);
-      expect(await page.locator('g.mark-line.layer_0_layer_0_marks').count()).toBe(2 * widths * lines.length);
+      const seeds = new Set((JSON.parse(lines[0] as string).envelope.series.seed_index as number[]) ?? [])
+        .size;
+      await page.goto(`file://${join(site, 'plots', 'grokking', 'overview-1.svg')}`);
+      expect(seeds).toBeGreaterThan(0);
+      expect(await page.locator('g.mark-line.layer_0_layer_0_marks').count()).toBe(2 * seeds * lines.length);
       // No text is smaller than 12 px as rendered, and a phone never scrolls sideways.
       const pages = [
         'index.html',
         'hosts.html',
         'credit.html',
         'timeline.html',
-        'experiments/emergent_abilities.html',
+        'experiments/grokking.html',
         resultPages[0] as string,
         // Every kind of page: a host's too.
         join('hosts', readdirSync(join(site, 'hosts'))[0] as string),
@@ -313,6 +355,10 @@ describe('axiom demo without --yes', () => {
     });
     expect(again.code, again.stderr).toBe(0);
     expect(again.stderr).toContain('propose: 7 still wait for approval; running the 2 approved');
+    // What it did not propose, it names with the reason.
+    expect(again.stderr).toMatch(
+      /^propose: lottery_ticket not proposed: its pull request \S+ was closed without merging/m,
+    );
     expect(again.stderr).toContain('deploy: 4 workunits created');
     const report = JSON.parse(again.stdout);
     // It stops again where a person decides: the results pull request.
@@ -320,5 +366,5 @@ describe('axiom demo without --yes', () => {
     expect(report.stillWaiting).toHaveLength(7);
     expect(report.stillWaiting).not.toContain('axiom/propose/lottery_ticket');
     expect(report.experiments).toEqual(['double_descent', 'mode_connectivity']);
-  }, 240_000);
+  }, 480_000);
 });

@@ -68,6 +68,32 @@ describe('manifest schema', () => {
     expect(loaded.problems.map((p) => p.path)).toEqual(['run_duration', 'resources.gpu', 'credit_cap']);
   });
 
+  it('refuses a manifest whose planned work cannot meet its own preconditions, and warns of a work count among the hypothesis checks', async () => {
+    const base = manifestYaml('mean_of_normals').replace(
+      'outputs:\n  metrics:\n',
+      'work: { param: samples, min: 100, max: 1000, gflop: 0.001 }\noutputs:\n  metrics:\n    samples: { type: integer, min: 0, max: 1000000 }\n',
+    );
+    const needy = `${base.replace(/\nacceptance:/, '\npreconditions:\n  - { metric: samples, op: ">=", value: 500000 }\nacceptance:')}`;
+    const report = await checkInRepo({
+      'manifests/mean_of_normals.yaml': needy,
+      'experiments/mean_of_normals.py': OK_SCRIPT,
+    });
+    const rules = report.problems.map((p) => [p.rule, p.severity]);
+    expect(rules).toContainEqual(['preconditions-met', 'error']);
+    expect(report.problems.find((p) => p.rule === 'preconditions-met')?.message).toMatch(
+      /gets samples = \d+, which cannot meet the precondition samples >= 500000: its results could only be inconclusive/,
+    );
+    const counted = base.replace(
+      /\nacceptance:\n/,
+      '\nacceptance:\n  - { metric: samples, op: ">=", value: 10 }\n',
+    );
+    const warned = await checkInRepo({
+      'manifests/mean_of_normals.yaml': counted,
+      'experiments/mean_of_normals.py': OK_SCRIPT,
+    });
+    expect(warned.problems.map((p) => [p.rule, p.severity])).toEqual([['preconditions', 'warning']]);
+  });
+
   it('accepts a valid manifest and reports nothing', async () => {
     const report = await checkInRepo({
       'manifests/mean_of_normals.yaml': manifestYaml('mean_of_normals'),
@@ -81,7 +107,7 @@ describe('manifest schema', () => {
 /** Each broken fixture and exactly what `axiom check` says about it. */
 const BROKEN: Record<string, string[]> = {
   unknown_top_key: [
-    'manifests/unknown_top_key.yaml:32:1: priority: unknown key "priority"; allowed keys: name, title, hypothesis, script, run_duration, resources, targets, seed, work, replication, outputs, acceptance, references, credit_cap, provenance, retired [schema]',
+    'manifests/unknown_top_key.yaml:32:1: priority: unknown key "priority"; allowed keys: name, title, hypothesis, script, run_duration, resources, targets, seed, work, replication, outputs, preconditions, acceptance, references, credit_cap, provenance, retired, production_run_duration [schema]',
   ],
   missing_hypothesis: ['manifests/missing_hypothesis.yaml:1:1: missing required key "hypothesis" [schema]'],
   bad_name_pattern: [

@@ -172,6 +172,66 @@ describe('work sizing', () => {
   });
 });
 
+describe('the work a host is planned, by its BLAS and the preconditions', () => {
+  const fleet = new Map<number, Host>([
+    [1, { id: 1, cores: 2, memoryGb: 8, os: 'linux', gpus: [], fpops: 5e9 }],
+    [2, { id: 2, cores: 2, memoryGb: 8, os: 'linux', gpus: [], fpops: 5e9, blas: 'openblas' }],
+    [3, { id: 3, cores: 2, memoryGb: 8, os: 'linux', gpus: [], fpops: 5e9, blas: 'other' }],
+  ]);
+  const work = { param: 'seeds', min: 1, max: 10_000, gflop: 100, openblas: { gflop: 25 } };
+  const plan = (targets: Manifest['targets'], extra: Partial<Manifest> = {}, w = work) =>
+    planManifest(
+      'm',
+      { ...manifest({ base: 1, policy: 'unique' }), run_duration: 600, targets, work: w, ...extra },
+      SHA,
+      fleet,
+    );
+
+  it("costs a host's work with OpenBLAS where its last result ran on it, and with the reference BLAS otherwise", () => {
+    // 2 cores × 5e9 × 300 s = 3000 GFLOP: 30 units at 100 (reference, and an unknown or other BLAS), 120 at 25.
+    const sized = plan([{ host: 1 }, { host: 2 }, { host: 3 }]);
+    expect(sized.workunits.map((w) => [w.host, w.params.seeds, w.plannedSeconds])).toEqual([
+      [1, 30, 300],
+      [2, 120, 300],
+      [3, 30, 300],
+    ]);
+    expect(sized.work?.[1]?.reason).toContain('OpenBLAS');
+    // Same-seed replicas get the units of the slowest by its BLAS: the reference host's 30.
+    const fixed = plan([{ host: 1 }, { host: 2 }], { seed: { base: 1, policy: 'fixed' } });
+    expect(fixed.workunits.map((w) => [w.host, w.params.seeds, w.plannedSeconds])).toEqual([
+      [1, 30, 300],
+      [2, 30, 75],
+    ]);
+  });
+
+  it('never plans fewer units than the preconditions need, and says why', () => {
+    const needy = plan([{ host: 1 }], {
+      run_duration: 60,
+      preconditions: [{ metric: 'seeds', op: '>=', value: 5 }],
+    });
+    // 60 s would give 3; the precondition needs 5.
+    expect(needy.workunits[0]?.params.seeds).toBe(5);
+    expect(needy.work?.[0]?.reason).toBe('the fewest that make a result (5, what the preconditions need)');
+    expect(needy.preconditionProblems).toBeUndefined();
+    // The old spelling, a check on the work param among the acceptance checks, counts the same.
+    const legacy = plan([{ host: 1 }], {
+      run_duration: 60,
+      acceptance: [{ metric: 'seeds', op: '>', value: 6 }],
+    });
+    expect(legacy.workunits[0]?.params.seeds).toBe(7);
+  });
+
+  it('names a workunit whose planned work cannot meet a precondition: a target that sets it, or a max below it', () => {
+    const preconditions = [{ metric: 'seeds', op: '>=' as const, value: 5 }];
+    const own = plan([{ host: 1, params: { seeds: 2 } }], { preconditions });
+    expect(own.preconditionProblems).toEqual([
+      'host 1 gets seeds = 2, which cannot meet the precondition seeds >= 5: its results could only be inconclusive',
+    ]);
+    const capped = plan([{ host: 1 }], { preconditions }, { ...work, max: 3 });
+    expect(capped.preconditionProblems).toHaveLength(1);
+  });
+});
+
 describe("BOINC's benchmark of a host", () => {
   it('is p_fpops, except the 1e9 a client reports when its benchmark has not run', () => {
     expect([7.65e9, 1e9, 0, null, 'x'].map(benchmarkOf)).toEqual([

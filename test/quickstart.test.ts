@@ -6,9 +6,10 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { REPO_ROOT, runProcess } from './helpers/repo.js';
 
 const made: string[] = [];
+// The clone holds node_modules and a demo lab: deleting it takes more than the default 10 s on a busy machine.
 afterAll(() => {
   for (const dir of made) rmSync(dir, { recursive: true, force: true });
-});
+}, 120_000);
 
 /** The shell commands of README's Quick start, as a reader copies them: each ```sh block's lines. */
 function quickStartCommands(): string[][] {

@@ -35,11 +35,83 @@ describe('axiom run', () => {
     expect(outcome.envelope).toMatchObject({ seed: 7, params: { width: 3 }, budget_seconds: 10 });
     expect(outcome.acceptance.map((a: { passed: boolean }) => a.passed)).toEqual([true]);
     expect(outcome.findings).toEqual([]);
-    expect(JSON.parse(readFileSync(join(root, 'kept', 'experiment_result.json'), 'utf8')).metrics).toEqual({
+    expect(
+      JSON.parse(readFileSync(join(root, 'kept', 'run', 'experiment_result.json'), 'utf8')).metrics,
+    ).toEqual({
       mean: 0.01,
     });
     expect(existsSync(join(root, 'kept', 'wu.json'))).toBe(true);
   });
+
+  it("builds its workunit through the planner, as deploy does: the work sized for this machine's benchmark, never below the preconditions", async () => {
+    const manifest = manifestYaml('probe_run')
+      .replace(
+        'outputs:\n  metrics:\n',
+        'work: { param: samples, min: 1, max: 1000000, gflop: 1 }\noutputs:\n  metrics:\n',
+      )
+      .replace('\nacceptance:', '\npreconditions:\n  - { metric: mean, op: ">=", value: -1 }\nacceptance:');
+    const root = makeRepo({
+      'manifests/probe_run.yaml': manifest,
+      'experiments/probe_run.py': `${ENVELOPE}write()\n`,
+    });
+    const given = await runCli(
+      ['run', 'manifests/probe_run.yaml', '--budget', '10', '--cpus', '1', '--fpops', '2e9', '--json'],
+      { cwd: root, env },
+    );
+    const planned = JSON.parse(given.stdout);
+    // Half of 10 s on one core at 2e9 is 10 GFLOP: 10 samples of 1.
+    expect(planned.params).toEqual({ samples: 10 });
+    expect(planned.envelope.params).toEqual({ samples: 10 });
+    expect(planned.planned).toMatch(
+      /^samples = 10: 50% of 10 s on host 60 \(1 cores, 2.00 GFLOPS per core\)/,
+    );
+    const measured = JSON.parse(
+      (
+        await runCli(['run', 'manifests/probe_run.yaml', '--budget', '10', '--cpus', '1', '--json'], {
+          cwd: root,
+          env,
+        })
+      ).stdout,
+    );
+    expect(measured.planned).toContain('(benchmark measured on this machine now)');
+    expect(measured.params.samples).toBeGreaterThan(0);
+  }, 60_000);
+
+  it('runs numpy on OpenBLAS for one run when asked (tests and calibration), in the sandbox, and the report names it', async () => {
+    const root = makeRepo({
+      'experiments/probe_run.py': `${ENVELOPE}import numpy
+loaded = open("/proc/self/maps").read()
+write(metrics={"openblas": float("openblas" in loaded), "reference": float("/blas/libblas" in loaded)})
+`,
+    });
+    const run = async (extra: string[]) => {
+      const result = await runCli(
+        [
+          'run',
+          'experiments/probe_run.py',
+          '--budget',
+          '20',
+          '--skip-policy',
+          '--out',
+          `kept${extra.length}`,
+          '--json',
+          ...extra,
+        ],
+        { cwd: root, env },
+      );
+      expect(result.code, result.stderr).toBe(0);
+      const report = JSON.parse(readFileSync(join(root, `kept${extra.length}`, 'axiom_result.json'), 'utf8'));
+      return { metrics: JSON.parse(result.stdout).envelope.metrics, blas: report.environment.blas as string };
+    };
+    const system = await run([]);
+    const openblas = await run(['--blas', 'openblas']);
+    expect(system.metrics).toEqual({ openblas: 0, reference: 1 });
+    expect(system.blas).toMatch(/^blas\/libblas/);
+    expect(openblas.metrics).toEqual({ openblas: 1, reference: 0 });
+    expect(openblas.blas).toMatch(/^openblas-pthread\//);
+    const wrong = await runCli(['run', 'experiments/probe_run.py', '--blas', 'mkl'], { cwd: root, env });
+    expect(wrong.code).toBe(2);
+  }, 60_000);
 
   it('fails --strict when an acceptance check fails, and shows which', async () => {
     const root = makeRepo({

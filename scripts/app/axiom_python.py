@@ -19,6 +19,12 @@ import numbers, operator, os, pathlib, pprint, queue, random, re, secrets, signa
 import string, struct, textwrap, threading, time, traceback, tracemalloc, typing, unicodedata  # noqa: E401,F401
 import uuid, warnings, weakref, zlib  # noqa: E401,F401
 import multiprocessing.pool, ctypes, resource, ssl, tempfile, shutil, subprocess, urllib.request  # noqa: E401,F401  (the client's own)
+import argparse, importlib.util, select, stat, sysconfig, _queue, _multiprocessing  # noqa: E401,F401  (the client's and the sandbox's)
+
+try:
+    import fcntl, _posixshmem  # noqa: E401,F401  (POSIX only: the client's core locks, multiprocessing.shared_memory)
+except ImportError:
+    pass
 import numpy  # noqa: F401
 
 FLAGS = {"-s", "-B", "-I", "-E", "-S", "-u"}

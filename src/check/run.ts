@@ -89,7 +89,7 @@ export async function runCheck(options: CheckOptions): Promise<CheckReport> {
   if (selection.wholeRepository) problems.push(...(await checkCreditFiles({ root, validator })));
 
   const deployable = hosts ? planValidManifests(root, valid, problems, hosts) : [];
-  problems.push(...workProblems(valid, deployable));
+  problems.push(...workProblems(valid, deployable), ...unmetPreconditions(valid, deployable));
   return {
     manifests: selection.manifests.length,
     scripts: scripts.length,
@@ -204,6 +204,26 @@ function workProblems(valid: ValidManifest[], deployable: { plan: ManifestPlan }
         rule: 'work-fits',
         message: `${w.message}; lower work.min, raise run_duration or target a faster host`,
         severity: w.benchmarked ? ('error' as const) : ('warning' as const),
+      };
+    }),
+  );
+}
+
+/**
+ * Planned work that cannot meet the manifest's own preconditions: every result of it could only be
+ * inconclusive (too little work), so the manifest is refused.
+ */
+function unmetPreconditions(valid: ValidManifest[], deployable: { plan: ManifestPlan }[]): Problem[] {
+  return deployable.flatMap(({ plan }) =>
+    (plan.preconditionProblems ?? []).map((message) => {
+      const document = valid.find((m) => m.file === plan.file)?.document;
+      return {
+        file: plan.file,
+        ...(document ? document.locate(['preconditions']) : {}),
+        path: 'preconditions',
+        rule: 'preconditions-met',
+        message: `${message}; raise work.max, or drop the target's own value of it`,
+        severity: 'error' as const,
       };
     }),
   );

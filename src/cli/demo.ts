@@ -33,7 +33,8 @@ function renderText(report: DemoReport): string {
   return [
     '',
     `The loop ran in ${report.seconds} s: ${report.experiments.length} experiments produced results this run.`,
-    `What the results say of their hypotheses: ${outcomes.join(', ') || 'nothing new'} (by the acceptance checks).`,
+    ...budgetLines(report),
+    `What the results say of their hypotheses: ${outcomes.join(', ') || 'nothing new'} (by the acceptance checks; too little work reads as inconclusive, never as not supported).`,
     `What is paid: ${verdicts.join(', ') || 'none new'} (valid results are paid).`,
     `Credit per host: ${list(report.creditPerHost.map((h) => [h.host, h.credit]))}.`,
     `Credit per user: ${list(report.creditPerUser.map((u) => [u.user, u.credit]))}.`,
@@ -48,6 +49,21 @@ function renderText(report: DemoReport): string {
     `Site: ${report.siteIndex}`,
     '',
   ].join('\n');
+}
+
+/** The demonstration's budgets as a share of production's, and the machine they were sized for. */
+function budgetLines(report: DemoReport): string[] {
+  const scaled = report.budgets.filter((b) => b.production !== undefined && b.production > b.seconds);
+  if (scaled.length === 0) return [];
+  const shares = scaled.map((b) => b.seconds / (b.production as number));
+  const low = Math.round(Math.min(...shares) * 100);
+  const high = Math.round(Math.max(...shares) * 100);
+  const machine = report.benchmark
+    ? ` sized for this machine as measured when the demo ran (${report.benchmark.gflopsPerCore} GFLOPS per core on ${report.benchmark.cores} cores, ${report.benchmark.blas ?? 'BLAS unknown'})`
+    : '';
+  return [
+    `These are demonstration runs: each got ${low === high ? `${low}%` : `${low}-${high}%`} of a production run's budget (${scaled.map((b) => `${b.experiment} ${b.seconds} s of ${b.production} s`).join(', ')}),${machine}, with the work its preconditions need: a fraction of what production does.`,
+  ];
 }
 
 export const demoCommand = defineCommand({

@@ -3,7 +3,9 @@ import { writeFileAtomically } from '../atomic-write.js';
 import { openStore } from '../boinc/open.js';
 import { required } from '../env/environment.js';
 import { InvalidInputError, UsageError } from '../errors.js';
+import { withReportedBlas } from '../fleet/blas.js';
 import { renderSnapshot } from '../fleet/export.js';
+import { readResearchRecord, reportedBlas } from '../record/research.js';
 import { SchemaValidator } from '../schema/validate.js';
 import { parseYaml } from '../yaml/document.js';
 import { booleanOption, defineCommand, numberOption, stringOption } from './command.js';
@@ -18,11 +20,18 @@ export const fleetCommand = defineCommand({
     'axiom fleet export reads the host inventory from the BOINC database (AXIOM_DB_URL): cores,',
     'memory, OS, GPUs (host.misc JSON on server 1.6+, host.serialnum on 1.4), user, team and last',
     'contact. Blacklisted hosts (max_results_day = -1), hosts silent for longer than --silent-days and',
-    'hosts with an unknown OS are left out. The snapshot is validated and written atomically, so',
-    'pull-request checks need no database.',
+    "hosts with an unknown OS are left out. Each host's BLAS comes from the research record in --root",
+    '(the environment its latest collected result reported), so that the planner sizes its work for',
+    'OpenBLAS or the reference BLAS; a host with no result yet is sized for the reference BLAS, the',
+    'slower. The snapshot is validated and written atomically, so pull-request checks need no database.',
   ].join('\n'),
   options: {
     out: { type: 'string', value: 'FILE', description: 'snapshot to write (default: fleet.yaml)' },
+    root: {
+      type: 'string',
+      value: 'DIR',
+      description: "repository whose results/ give each host's BLAS (default: the current directory)",
+    },
     'silent-days': {
       type: 'string',
       value: 'N',
@@ -43,7 +52,11 @@ export const fleetCommand = defineCommand({
     let text: string;
     let count: number;
     try {
-      const hosts = await store.readHosts({ silentAfterDays: silentDays, now });
+      const validator = new SchemaValidator();
+      const hosts = withReportedBlas(
+        await store.readHosts({ silentAfterDays: silentDays, now }),
+        reportedBlas(readResearchRecord(resolve(io.cwd, stringOption(args, 'root') ?? '.'), validator)),
+      );
       text = renderSnapshot(hosts, `BOINC database ${store.label}`, now);
       count = hosts.length;
     } finally {

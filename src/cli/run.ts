@@ -1,23 +1,32 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { availableParallelism, tmpdir } from 'node:os';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { availableParallelism, tmpdir, totalmem } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import {
   checkDeclaredMetrics,
   checkDeclaredSeries,
   describeCheck,
   evaluateAcceptance,
-  outcomeOf,
+  evaluatePreconditions,
+  judgeOutcome,
 } from '../envelope/acceptance.js';
 import { InvalidInputError, UsageError } from '../errors.js';
+import type { Host } from '../fleet/types.js';
 import { memoryGbFor } from '../manifest/fit.js';
 import { parseManifest } from '../manifest/load.js';
 import { isExperimentName } from '../manifest/name.js';
-import type { Manifest, ParamValue } from '../manifest/types.js';
+import type { Manifest, ParamValue, Target } from '../manifest/types.js';
 import { checkScriptPolicy } from '../policy/policy.js';
 import { formatProblem } from '../problems.js';
-import { localWorkunit, type RunOutcome, requireNumpy, runWorkunit } from '../runner/run.js';
+import { measureMachine } from '../runner/benchmark.js';
+import {
+  DEBIAN_OPENBLAS_DIR,
+  localWorkunit,
+  type RunOutcome,
+  requireNumpy,
+  runWorkunit,
+} from '../runner/run.js';
 import { SchemaValidator } from '../schema/validate.js';
-import { seedFor } from '../workunit/plan.js';
+import { planOnHost, seedFor } from '../workunit/plan.js';
 import {
   booleanOption,
   defineCommand,
@@ -47,7 +56,19 @@ const runOptions = {
   params: {
     type: 'string',
     value: 'JSON',
-    description: "params object (default: the manifest's first target's params, else {})",
+    description:
+      "params object, run as given (default with a manifest: its target's params with the work the planner sizes for this machine; without one, {})",
+  },
+  fpops: {
+    type: 'string',
+    value: 'N',
+    description:
+      "with a manifest: the benchmark (operations a second per core) to plan this machine's work for (default: measured now)",
+  },
+  blas: {
+    type: 'string',
+    value: 'NAME',
+    description: `for tests and calibration: openblas runs numpy on Debian's OpenBLAS (${DEBIAN_OPENBLAS_DIR}) for this run only; default: the system's BLAS`,
   },
   target: {
     type: 'string',
@@ -57,7 +78,8 @@ const runOptions = {
   out: {
     type: 'string',
     value: 'DIR',
-    description: 'keep the working directory, with experiment_result.json, at DIR (new or empty)',
+    description:
+      "keep the run at DIR (new or empty): the client's report, and in DIR/run what the script left (regular files)",
   },
   root: {
     type: 'string',
@@ -82,10 +104,16 @@ interface RunTarget {
   experiment: string;
   manifest?: Manifest;
   manifestFile?: string;
+  /** The manifest's target whose params are run. */
+  target?: Target;
   budget: number;
   seed: number;
   cpus: number;
-  params: Record<string, ParamValue>;
+  /** Undefined when the planner is to size them, as deploy does. */
+  params?: Record<string, ParamValue>;
+  plannedSeconds?: number;
+  /** Why the work is what it is, when the planner sized it. */
+  planned?: string;
 }
 
 export const runCommand = defineCommand({
@@ -97,8 +125,10 @@ export const runCommand = defineCommand({
     'runs the script in a fresh working directory with AXIOM_RUN_DURATION, AXIOM_SEED, AXIOM_PARAMS,',
     'AXIOM_WU_NAME and AXIOM_CPUS set, stops it at the budget plus a short grace, and the result',
     'envelope (experiment_result.json) is validated. Given a manifest, its budget, first seed and the',
-    "first target's params are the defaults, and the result is checked against the declared metrics,",
-    'series and acceptance checks. The script must pass the script policy first.',
+    "first target's params are the defaults, the workunit is built through the planner as deploy builds",
+    "it (the work sized from this machine's benchmark, measured now on the cores the run gets, and its",
+    'BLAS; --params runs params as given), and the result is checked against the declared metrics,',
+    'series, preconditions and acceptance checks. The script must pass the script policy first.',
     'Exit status: 0 ok; 1 the script failed, overran or wrote no valid result (or, with --strict,',
     'failed an acceptance check); 2 usage errors.',
   ].join('\n'),
@@ -109,12 +139,24 @@ export const runCommand = defineCommand({
       throw new UsageError('give exactly one script (.py) or manifest (.yaml)', 'run');
     const validator = new SchemaValidator();
     const target = resolveTarget(args, io, resolve(io.cwd, path), validator);
+    const blasDir = blasDirOf(stringOption(args, 'blas'));
+    const fpops = numberOption(args, 'run', 'fpops', { min: 1 });
     const python = env.python;
     await requireNumpy(python);
     if (!booleanOption(args, 'skip-policy')) await enforcePolicy(python, target);
+    if (target.manifest && target.params === undefined)
+      await planLocally(
+        target,
+        python,
+        fpops,
+        blasDir,
+        (line) => io.stderr.write(`${line}\n`),
+        !booleanOption(args, 'quiet'),
+      );
+    const params = target.params ?? {};
 
     const out = stringOption(args, 'out');
-    const workdir = out ? resolve(io.cwd, out) : mkdtempSync(join(tmpdir(), 'axiom-run-'));
+    const slot = out ? resolve(io.cwd, out) : mkdtempSync(join(tmpdir(), 'axiom-run-'));
     const progress = createProgress(io, !booleanOption(args, 'quiet'));
     const every = Math.max(10, Math.round(target.budget / 10));
     progress.update(
@@ -132,10 +174,12 @@ export const runCommand = defineCommand({
             memoryGb: target.manifest
               ? memoryGbFor(target.manifest.resources, target.cpus)
               : DEFAULT_MEMORY_GB,
-            params: target.params,
+            params,
           }),
           python,
-          workdir,
+          slot,
+          keepFiles: out !== undefined,
+          ...(blasDir ? { blasDir } : {}),
           onTick: (elapsed) => {
             if (io.isTTY || Math.round(elapsed) % every === 0) {
               progress.update(`running ${target.experiment}: ${Math.round(elapsed)} s of ${target.budget} s`);
@@ -147,7 +191,7 @@ export const runCommand = defineCommand({
       progress.done();
       return report(outcome, target, io, args);
     } finally {
-      if (!out) rmSync(workdir, { recursive: true, force: true });
+      if (!out) rmSync(slot, { recursive: true, force: true });
     }
   },
 });
@@ -205,8 +249,60 @@ function resolveTarget(args: RunArgs, io: Io, path: string, validator: SchemaVal
     budget: options.budget ?? manifest.run_duration,
     seed: options.seed ?? seedFor(manifest, 0, 0),
     cpus: options.cpus ?? Math.min(available, manifest.resources.max_cpus ?? available),
-    params: options.params ?? chosen.params ?? {},
+    target: chosen,
+    ...(options.params ? { params: options.params } : manifest.work ? {} : { params: chosen.params ?? {} }),
   };
+}
+
+/** The BLAS directory a --blas name selects for this run (tests and calibration only). */
+function blasDirOf(name: string | undefined): string | undefined {
+  if (name === undefined || name === 'system') return undefined;
+  if (name !== 'openblas')
+    throw new UsageError(`--blas must be openblas or system; found ${JSON.stringify(name)}`, 'run');
+  if (!existsSync(DEBIAN_OPENBLAS_DIR))
+    throw new UsageError(
+      `--blas openblas needs Debian's libopenblas0-pthread (${DEBIAN_OPENBLAS_DIR})`,
+      'run',
+    );
+  return DEBIAN_OPENBLAS_DIR;
+}
+
+/**
+ * The workunit this machine would be sent, as deploy plans it: the planner sizes the work from this
+ * machine's benchmark (measured now on the cores the run gets, unless given) and its BLAS.
+ */
+async function planLocally(
+  target: RunTarget,
+  python: string,
+  fpops: number | undefined,
+  blasDir: string | undefined,
+  say: (line: string) => void,
+  verbose: boolean,
+): Promise<void> {
+  const manifest = target.manifest as Manifest;
+  const measured = await measureMachine(python, target.cpus, blasDir);
+  const host: Host = {
+    id: target.target?.host ?? 1,
+    cores: target.cpus,
+    memoryGb: Math.floor(totalmem() / 2 ** 30),
+    os: 'linux',
+    gpus: [],
+    fpops: fpops ?? measured.fpops,
+    ...(measured.blas ? { blas: measured.blas } : {}),
+  };
+  const { workunit, work } = planOnHost(
+    target.manifestFile ?? manifest.name,
+    manifest,
+    host,
+    target.budget,
+    target.target,
+  );
+  target.params = workunit.params;
+  target.seed = target.seed ?? workunit.seed;
+  if (workunit.plannedSeconds !== undefined) target.plannedSeconds = workunit.plannedSeconds;
+  if (work)
+    target.planned = `${work.param} = ${work.units}: ${work.reason}${fpops === undefined ? ' (benchmark measured on this machine now)' : ''}, ${measured.blasLibrary ?? 'BLAS unknown'}`;
+  if (verbose && target.planned) say(`planned: ${target.planned}`);
 }
 
 function parseParams(text: string | undefined): Record<string, ParamValue> | undefined {
@@ -260,10 +356,14 @@ function report(outcome: RunOutcome, target: RunTarget, io: Io, args: RunArgs): 
     booleanOption(args, 'strict') && (findings.length > 0 || acceptance.some((a) => !a.passed));
   const code = outcome.status === 'ok' && !strictFailure ? 0 : 1;
   // The one vocabulary of the lab: checks are met or not met; the result supports the hypothesis, or not.
-  const said = envelope ? outcomeOf(envelope, manifest, outcome.status === 'ok') : 'inconclusive';
+  const judged = envelope
+    ? judgeOutcome(envelope, manifest, outcome.status === 'ok')
+    : { outcome: 'inconclusive' as const, reason: 'no result' };
+  const said = judged.outcome;
+  const preconditions = envelope && manifest ? evaluatePreconditions(envelope, manifest) : [];
   if (booleanOption(args, 'json')) {
     io.stdout.write(
-      `${JSON.stringify({ ...outcome, findings, acceptance, outcome: said, exit: code }, null, 2)}\n`,
+      `${JSON.stringify({ ...outcome, findings, preconditions, acceptance, outcome: said, outcomeReason: judged.reason, params: target.params, ...(target.planned ? { planned: target.planned, plannedSeconds: target.plannedSeconds } : {}), exit: code }, null, 2)}\n`,
     );
     return code;
   }
@@ -282,7 +382,7 @@ function report(outcome: RunOutcome, target: RunTarget, io: Io, args: RunArgs): 
   lines.push(...outcome.problems.map((p) => `  ${formatProblem(p)}`));
   if (envelope) {
     lines.push(
-      `${envelope.status === 'partial' ? 'partial result' : 'result'}: ${envelope.summary}`,
+      `${envelope.status === 'partial' ? 'partial result' : 'result'}: ${printable(envelope.summary)}`,
       'metrics:',
     );
     const keys = Object.keys(envelope.metrics);
@@ -293,13 +393,16 @@ function report(outcome: RunOutcome, target: RunTarget, io: Io, args: RunArgs): 
     }
   }
   lines.push(...findings.map((f) => `  ${f.rule}: ${f.message}`));
+  const checkLine = (a: (typeof acceptance)[number]) =>
+    `  ${a.passed ? 'met    ' : 'not met'}  ${describeCheck(a.check)}  (found ${a.value === undefined ? 'nothing' : formatNumber(a.value)})`;
+  if (preconditions.length > 0)
+    lines.push(
+      `preconditions, the work a result must do (${target.manifestFile}):`,
+      ...preconditions.map(checkLine),
+    );
   if (acceptance.length > 0) {
-    lines.push(`acceptance (${target.manifestFile}):`);
-    for (const a of acceptance)
-      lines.push(
-        `  ${a.passed ? 'met    ' : 'not met'}  ${describeCheck(a.check)}  (found ${a.value === undefined ? 'nothing' : formatNumber(a.value)})`,
-      );
-    lines.push(`outcome: ${said}`);
+    lines.push(`checks of the hypothesis (${target.manifestFile}):`, ...acceptance.map(checkLine));
+    lines.push(`outcome: ${said}${said === 'supported' ? '' : ` (${judged.reason})`}`);
   }
   if (outcome.status === 'ok' && envelope)
     lines.push(
@@ -307,6 +410,11 @@ function report(outcome: RunOutcome, target: RunTarget, io: Io, args: RunArgs): 
     );
   io.stdout.write(`${lines.join('\n')}\n`);
   return code;
+}
+
+/** Text from the script, shown on a terminal: no control character (an escape sequence would drive it). */
+function printable(text: string): string {
+  return text.replace(/\p{Cc}/gu, ' ');
 }
 
 function formatNumber(value: number): string {

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import type { BoincStore, CreditSubject } from '../boinc/store.js';
 import { loadConfig } from '../config/config.js';
-import { outcomeOf } from '../envelope/acceptance.js';
+import { judgeOutcome, type OutcomeJudgement } from '../envelope/acceptance.js';
 import type { SanitisedEnvelope } from '../envelope/envelope.js';
 import { EMPTY_ENVELOPE } from '../envelope/envelope.js';
 import { SnapshotFleet } from '../fleet/snapshot.js';
@@ -292,6 +292,11 @@ function runtimeOf(c: Checked): { runtimeSeconds?: number } {
     : {};
 }
 
+/** A result's outcome and what decided it, as a review records them. */
+function outcomeFields(judged: OutcomeJudgement): Pick<Collected, 'outcome' | 'outcomeReason'> {
+  return { outcome: judged.outcome, outcomeReason: judged.reason };
+}
+
 function collectedOf(c: Checked, judgement: Judgement, standing: Standing | undefined): Collected {
   const { incoming } = c;
   judgement.flags.push(...c.flags);
@@ -315,10 +320,12 @@ function collectedOf(c: Checked, judgement: Judgement, standing: Standing | unde
     checks: c.checks,
     eligible: c.eligible,
     judgement,
-    outcome: outcomeOf(
-      incoming.entry.envelope ?? EMPTY_ENVELOPE,
-      c.manifest,
-      incoming.entry.verdict === 'accepted',
+    ...outcomeFields(
+      judgeOutcome(
+        incoming.entry.envelope ?? EMPTY_ENVELOPE,
+        c.manifest,
+        incoming.entry.verdict === 'accepted',
+      ),
     ),
     credit: workShare === undefined ? full : Math.round(full * workShare),
     ...(workShare !== undefined ? { workShare } : {}),

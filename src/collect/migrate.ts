@@ -1,10 +1,12 @@
 import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomically } from '../atomic-write.js';
-import { outcomeOf } from '../envelope/acceptance.js';
+import { judgeOutcome } from '../envelope/acceptance.js';
+import type { SanitisedEnvelope } from '../envelope/envelope.js';
 import type { Manifest } from '../manifest/types.js';
 import { dataFile, LEGACY, RESULTS_DIR, reviewFile } from '../record/layout.js';
 import { type ExperimentRecord, type ResultRecord, readResearchRecord } from '../record/research.js';
+import type { Review } from '../record/review.js';
 import type { SchemaValidator } from '../schema/validate.js';
 import { batchReviewMarkdown, type Collected } from './record.js';
 
@@ -42,13 +44,7 @@ function asCollected(record: ResultRecord, manifest: Manifest | undefined): Coll
       flags: review.flags ?? [],
       judgedBy: review.judged_by,
     },
-    outcome:
-      review.outcome ??
-      outcomeOf(
-        record.envelope,
-        manifest,
-        review.checks.every((c) => c.passed),
-      ),
+    ...recordedOutcome(review, record.envelope, manifest),
     credit: review.proposed_credit,
     ...(review.work_share !== undefined ? { workShare: review.work_share } : {}),
     isolation: review.isolation ?? 'unknown',
@@ -167,4 +163,23 @@ export function migrateRecord(options: {
           rmSync(join(options.root, dir), { recursive: true, force: true });
   }
   return report;
+}
+
+/** The outcome a review recorded, else judged now from its manifest's checks. */
+function recordedOutcome(
+  review: Review,
+  envelope: SanitisedEnvelope,
+  manifest: Manifest | undefined,
+): Pick<Collected, 'outcome' | 'outcomeReason'> {
+  if (review.outcome)
+    return {
+      outcome: review.outcome,
+      ...(review.outcome_reason ? { outcomeReason: review.outcome_reason } : {}),
+    };
+  const judged = judgeOutcome(
+    envelope,
+    manifest,
+    review.checks.every((c) => c.passed),
+  );
+  return { outcome: judged.outcome, outcomeReason: judged.reason };
 }

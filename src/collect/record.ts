@@ -1,4 +1,10 @@
-import { describeCheck, evaluateAcceptance, type Outcome } from '../envelope/acceptance.js';
+import {
+  describeCheck,
+  hypothesisChecksOf,
+  OPERATORS,
+  type Outcome,
+  preconditionsOf,
+} from '../envelope/acceptance.js';
 import type { SanitisedEnvelope } from '../envelope/envelope.js';
 import type { SpoolClient } from '../envelope/spool.js';
 import type { ProposalFile } from '../forge/forge.js';
@@ -28,6 +34,8 @@ export interface Collected {
   judgement: Judgement;
   /** What the result says of the hypothesis (acceptance checks), apart from its pay. */
   outcome: Outcome;
+  /** What decided it: the check not met, or the work a precondition still needed. */
+  outcomeReason?: string;
   credit: number;
   /** A partial result's share of its planned work; its credit is scaled by it. */
   workShare?: number;
@@ -114,6 +122,7 @@ export function reviewOf(item: Collected, run: string, batch?: string): Review {
   if (item.client?.environment) review.environment = item.client.environment;
   review.verdict = item.judgement.verdict;
   review.outcome = item.outcome;
+  if (item.outcomeReason) review.outcome_reason = item.outcomeReason.slice(0, 500);
   review.quality = item.judgement.quality;
   review.proposed_credit = item.credit;
   if (item.workShare !== undefined) review.work_share = item.workShare;
@@ -155,7 +164,7 @@ function failureLines(item: Collected): string[] {
 
 /** One line of results/<experiment>/<batch>.jsonl. */
 export function dataLine(item: Collected, run: string, batch: string): string {
-  const { dropped: _dropped, ...envelope } = item.envelope;
+  const { dropped: _dropped, truncated: _truncated, ...envelope } = item.envelope;
   return `${JSON.stringify({ result: item.resultId, review: reviewOf(item, run, batch), envelope })}\n`;
 }
 
@@ -182,7 +191,7 @@ export function flaggedSection(item: Collected): string {
   return [
     `### Result ${item.resultId}: ${item.judgement.verdict}, credit ${item.credit}`,
     '',
-    `Outcome: ${item.outcome}.`,
+    `Outcome: ${item.outcome}${item.outcomeReason ? ` (${escapeMarkdown(item.outcomeReason)})` : ''}.`,
     '',
     `Workunit \`${item.workunit}\` · host ${item.host} · user ${item.user} · seed ${item.envelope.seed ?? '–'} · isolation: ${ISOLATION_WORDS[item.isolation].split(' (')[0]}`,
     '',
@@ -199,10 +208,12 @@ export function flaggedSection(item: Collected): string {
   ].join('\n');
 }
 
-/** How many of the results meet one acceptance check of their manifest. */
-export function metBy(items: readonly Collected[], manifest: Manifest, check: AcceptanceCheck): number {
-  return items.filter((i) => evaluateAcceptance(i.envelope, { ...manifest, acceptance: [check] })[0]?.passed)
-    .length;
+/** How many of the results meet one check of their manifest. */
+export function metBy(items: readonly Collected[], check: AcceptanceCheck): number {
+  return items.filter((i) => {
+    const value = i.envelope.metrics[check.metric];
+    return value !== undefined && OPERATORS[check.op](value, check.value);
+  }).length;
 }
 
 /** The review of one experiment's results in a batch: what a reviewer reads in the file view. */
@@ -225,15 +236,21 @@ export function batchReviewMarkdown(options: {
   const unsandboxed = items.filter((i) => i.isolation !== 'sandbox').length;
   const flagged = items.filter(isFlagged);
   const mode = options.judgedBy === 'rules' ? 'the deterministic rules (no model)' : options.judgedBy;
-  const acceptance = (m?.acceptance ?? []).map((check) => {
+  const row = (kind: string) => (check: AcceptanceCheck) => {
     const values = items
       .map((i) => i.envelope.metrics[check.metric])
       .filter((v): v is number => v !== undefined)
       .sort((a, b) => a - b);
-    const met = m ? metBy(items, m, check) : 0;
+    const met = metBy(items, check);
     const median = values.length ? values[Math.floor((values.length - 1) / 2)] : undefined;
-    return `| \`${describeCheck(check)}\` | ${met} of ${items.length} | ${number(median)} |`;
-  });
+    return `| ${kind} \`${describeCheck(check)}\` | ${met} of ${items.length} | ${number(median)} |`;
+  };
+  const acceptance = m
+    ? [...preconditionsOf(m).map(row('work:')), ...hypothesisChecksOf(m).map(row('hypothesis:'))]
+    : [];
+  const reasons = [
+    ...new Set(items.filter((i) => i.outcome !== 'supported' && i.outcomeReason).map((i) => i.outcomeReason)),
+  ];
   return [
     `# ${escapeMarkdown(m?.title ?? experiment)}: batch ${batch}`,
     '',
@@ -241,8 +258,24 @@ export function batchReviewMarkdown(options: {
     '',
     `${items.length} result${items.length === 1 ? '' : 's'} of \`${experiment}\` from collection run ${run}, judged by ${escapeMarkdown(mode)}: **${count('valid')} valid, ${count('suspicious')} suspicious, ${count('invalid')} invalid**; proposed credit ${credit}${m ? ` (at most ${m.credit_cap} per result)` : ''}. ${unsandboxed} not sandboxed. The data is in \`${dataFile(experiment, batch).split('/').pop()}\`, one line per result; the credit in \`${creditFilePath(batch)}\`.`,
     '',
+    ...(reasons.length
+      ? [
+          `What decided the outcomes that are not "supported": ${reasons
+            .slice(0, 5)
+            .map((r) => escapeMarkdown(r as string))
+            .join('; ')}.`,
+          '',
+        ]
+      : []),
     ...(acceptance.length
-      ? ['| acceptance check | met by | median |', '| --- | ---: | ---: |', ...acceptance, '']
+      ? [
+          'A check that counts work is a precondition: unmet, the result is inconclusive (too little work), never "not supported".',
+          '',
+          '| check | met by | median |',
+          '| --- | ---: | ---: |',
+          ...acceptance,
+          '',
+        ]
       : []),
     plotsSection(options.plots, options.plotsNote),
     '',

@@ -1,16 +1,18 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { lstatSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { writeFileAtomically } from '../atomic-write.js';
-import { describeCheck } from '../envelope/acceptance.js';
+import { describeCheck, hypothesisChecksOf, preconditionsOf } from '../envelope/acceptance.js';
+import { describeJsonError } from '../envelope/json.js';
 import { ConfigurationError } from '../errors.js';
 import { type Forge, type OpenOutcome, REOPEN_LABEL } from '../forge/forge.js';
 import { headlineMetric, spread } from '../manifest/headline.js';
 import { EXPERIMENT_NAME_PATTERN } from '../manifest/name.js';
-import type { Manifest } from '../manifest/types.js';
+import type { AcceptanceCheck } from '../manifest/types.js';
 import { escapeMarkdown } from '../markdown.js';
 import { PlotRenderer } from '../plots/render.js';
 import type { Problem } from '../problems.js';
+import { readRegularFile } from '../read-file.js';
 import {
   batchOfDataFile,
   batchPlotFile,
@@ -74,9 +76,13 @@ function experimentSection(proposal: BatchProposal, name: string, items: readonl
   const hasPlot = proposal.files.some((f) => f.path === plot);
   const flagged = items.filter(isFlagged);
   const hosts = new Set(items.map((i) => i.host)).size;
-  const checks = (m?.acceptance ?? []).map(
-    (check) => `\`${describeCheck(check)}\` met by ${metBy(items, m as Manifest, check)} of ${items.length}`,
-  );
+  const met = (check: AcceptanceCheck) =>
+    `\`${describeCheck(check)}\` met by ${metBy(items, check)} of ${items.length}`;
+  const checks = m ? hypothesisChecksOf(m).map(met) : [];
+  const preconditions = m ? preconditionsOf(m).map(met) : [];
+  const decided = [
+    ...new Set(items.filter((i) => i.outcome !== 'supported' && i.outcomeReason).map((i) => i.outcomeReason)),
+  ];
   const replicas = replicationLine(items);
   return [
     `### ${escapeMarkdown(m?.title ?? name)}`,
@@ -87,7 +93,17 @@ function experimentSection(proposal: BatchProposal, name: string, items: readonl
         : ''
     }`,
     '',
-    ...(checks.length ? [`Acceptance: ${checks.join('; ')}.`, ''] : []),
+    ...(preconditions.length ? [`Work (preconditions): ${preconditions.join('; ')}.`, ''] : []),
+    ...(checks.length ? [`Hypothesis checks: ${checks.join('; ')}.`, ''] : []),
+    ...(decided.length
+      ? [
+          `Decided by: ${decided
+            .slice(0, 3)
+            .map((r) => escapeMarkdown(r as string))
+            .join('; ')}.`,
+          '',
+        ]
+      : []),
     ...(replicas ? [replicas, ''] : []),
     ...(hasPlot
       ? [`[![The batch's first plot](${onBranch(branch, plot)}?raw=true)](${onBranch(branch, plot)})`, '']
@@ -154,7 +170,7 @@ export function resultsBody(
   const total = proposal.items.reduce((s, i) => s + i.credit, 0);
   const mode =
     judgedBy === 'rules'
-      ? '**Judged by the deterministic rules alone** (no model was asked): a result that passes every check is valid, and its quality is how much of the acceptance it meets.'
+      ? '**Judged by the deterministic rules alone** (no model was asked): a result that passes every check is valid with quality 1 and is paid its cap; whether it met the acceptance checks is its outcome, not its pay.'
       : `Judged by ${judgedBy} after the deterministic checks; the model grades, but the checks and code decide what can be paid.`;
   const calls = proposal.items.flatMap((c) => (c.provenance ? [c.provenance] : []));
   const cost = calls.length
@@ -362,15 +378,23 @@ export interface JudgedRun {
 /** Where a judged run waits for publishing when no --state is given: beside the spool it came from. */
 export const pendingStatePath = (spoolDir: string) => join(spoolDir, 'collect-pending.json');
 
+/** A judged run is a few kilobytes per result; V8 holds no text much longer than this. */
+const MAX_JUDGED_RUN_BYTES = 500 * 1024 * 1024;
+
 /** The judged run waiting at `path`, if any; a file that is not one is an error, never guessed at. */
 export function readJudgedRun(path: string): JudgedRun | undefined {
-  if (!existsSync(path)) return undefined;
+  if (!lstatSync(path, { throwIfNoEntry: false })) return undefined;
+  const read = readRegularFile(path, MAX_JUDGED_RUN_BYTES);
+  if ('refused' in read)
+    throw new ConfigurationError(
+      `${path} is ${read.refused}, not a judged collection run; move it away to judge afresh`,
+    );
   let state: JudgedRun;
   try {
-    state = JSON.parse(readFileSync(path, 'utf8')) as JudgedRun;
+    state = JSON.parse(read.bytes.toString('utf8')) as JudgedRun;
   } catch (error) {
     throw new ConfigurationError(
-      `${path} is not a judged collection run (${(error as Error).message}); move it away to judge afresh`,
+      `${path} is not a judged collection run (not valid JSON: ${describeJsonError(error)}); move it away to judge afresh`,
     );
   }
   if (state?.version !== 1 || !RUN_ID.test(String(state.run)) || !Array.isArray(state.collected))

@@ -13,18 +13,20 @@ import { deployManifests } from '../deploy/deploy.js';
 import { DEMO_MARKER, type Environment } from '../env/environment.js';
 import { ConfigurationError } from '../errors.js';
 import { SnapshotFleet } from '../fleet/snapshot.js';
+import type { FleetSource } from '../fleet/types.js';
 import { DEFAULT_IDENTITY, headCommit, openGit } from '../forge/git.js';
 import { type Approval, LocalForge } from '../forge/local.js';
 import { PlotRenderer } from '../plots/render.js';
 import { CATALOGUE_ROOT, manifestsIn } from '../propose/catalogue.js';
 import { designerFrom, proposeExperiments } from '../propose/propose.js';
+import { type MachineBenchmark, measureMachine } from '../runner/benchmark.js';
 import { SchemaValidator } from '../schema/validate.js';
 import { buildSite } from '../site/build.js';
 import { LocalJobCreator, runVolunteers, seedStore, type VolunteerRun } from './volunteers.js';
 
 const MARKER = DEMO_MARKER;
-/** Seconds of each proposal's smoke run in the demo. */
-const DEMO_SMOKE_SECONDS = 4;
+/** Seconds of each proposal's smoke run in the demo: enough for a script to start on a busy machine. */
+const DEMO_SMOKE_SECONDS = 6;
 export const DEMO_REVIEWER = { name: 'Demo Reviewer', email: 'reviewer@axiom-lab.invalid' };
 /** The demo's download hierarchy, as make_project lays it out. */
 const FANOUT = 1024;
@@ -83,6 +85,10 @@ export interface DemoReport {
   creditPerUser: { user: number; credit: number }[];
   paths: DemoPaths;
   siteIndex: string;
+  /** This machine as measured when the demo ran: the benchmark its volunteers reported. */
+  benchmark?: { gflopsPerCore: number; cores: number; blas?: string };
+  /** Each experiment's demonstration budget against production's, in seconds. */
+  budgets: { experiment: string; seconds: number; production?: number }[];
 }
 
 async function git(cwd: string, ...args: string[]): Promise<void> {
@@ -96,12 +102,15 @@ async function git(cwd: string, ...args: string[]): Promise<void> {
 
 /**
  * The demo's fleet: the first batch's hosts, as the demo's volunteers on this machine run them, with
- * 2 or 4 cores, and no benchmark (the planner then assumes BOINC's 1e9 operations a second per core,
- * which this machine beats even with every volunteer running at once). The cores are a two-colouring
- * of the catalogue's target pairs, so that the two same-seed replicas of each experiment run on
- * different core counts.
+ * all of this machine's cores or half of them (at least one), so that the volunteers running at once
+ * never ask for more cores than the machine has. The cores are a two-colouring of the catalogue's
+ * target pairs, so that the two same-seed replicas of each experiment run on different core counts
+ * (where the machine has more than one core). Their benchmark is measured when the demo runs
+ * (measuredFleet), not written here.
  */
-export function demoFleet(text: string, pairs: readonly (readonly number[])[]): string {
+export function demoFleet(text: string, pairs: readonly (readonly number[])[], machineCores: number): string {
+  const many = Math.max(1, machineCores);
+  const few = Math.max(1, Math.floor(many / 2));
   const neighbours = new Map<number, number[]>();
   for (const [a, b] of pairs)
     if (a !== undefined && b !== undefined) {
@@ -112,21 +121,38 @@ export function demoFleet(text: string, pairs: readonly (readonly number[])[]): 
   const ids = [...text.matchAll(/id: (\d+)/g)].map((m) => Number(m[1]));
   for (const start of ids) {
     if (cores.has(start)) continue;
-    cores.set(start, 2);
+    cores.set(start, few);
     const queue = [start];
     for (let host = queue.shift(); host !== undefined; host = queue.shift())
       for (const next of neighbours.get(host) ?? [])
         if (!cores.has(next)) {
-          cores.set(next, cores.get(host) === 2 ? 4 : 2);
+          cores.set(next, cores.get(host) === few ? many : few);
           queue.push(next);
         }
   }
   return text
     .replace(
       /^source: .*$/m,
-      'source: the demo volunteers on this machine (the first batch, 2 or 4 cores each)',
+      `source: the demo volunteers on this machine (the first batch, ${few === many ? `${many} cores` : `${few} or ${many} cores`} each)`,
     )
-    .replace(/id: (\d+), cores: \d+/g, (_, id) => `id: ${id}, cores: ${cores.get(Number(id)) ?? 2}`);
+    .replace(/id: (\d+), cores: \d+/g, (_, id) => `id: ${id}, cores: ${cores.get(Number(id)) ?? few}`);
+}
+
+/**
+ * The demo's fleet as the planner sees it when the demo runs: every host carries the benchmark and
+ * BLAS measured on this machine now, so a busy machine is sized as it is.
+ */
+export function measuredFleet(snapshot: FleetSource, benchmark: MachineBenchmark): FleetSource {
+  return {
+    label: `${snapshot.label}, with this machine's benchmark measured now`,
+    async readHosts() {
+      return (await snapshot.readHosts()).map((h) => ({
+        ...h,
+        fpops: benchmark.fpops,
+        ...(benchmark.blas ? { blas: benchmark.blas } : {}),
+      }));
+    },
+  };
 }
 
 /** A lab repository with a bare origin (the local forge), the fleet and a configuration for short runs. */
@@ -143,7 +169,10 @@ async function createLab(p: DemoPaths, budget: number, validator: SchemaValidato
     join(p.lab, 'fleet.yaml'),
     demoFleet(
       readFileSync(join(CATALOGUE_ROOT, 'fleet.yaml'), 'utf8'),
-      manifestsIn(CATALOGUE_ROOT, validator).map((m) => m.targets.slice(0, 2).map((t) => t.host)),
+      manifestsIn(CATALOGUE_ROOT, validator)
+        .filter((m) => !m.retired)
+        .map((m) => m.targets.slice(0, 2).map((t) => t.host)),
+      availableParallelism(),
     ),
   );
   const config = readFileSync(join(CATALOGUE_ROOT, 'axiom.yaml'), 'utf8').replace(
@@ -194,6 +223,9 @@ interface DemoRun {
   store: SqliteBoincStore;
   forge: LocalForge;
   layout: ProjectLayout;
+  /** This machine, measured when the demo runs: what its volunteers report as their benchmark. */
+  benchmark: MachineBenchmark;
+  fleet: FleetSource;
 }
 
 async function proposeStep(run: DemoRun): Promise<string[]> {
@@ -208,6 +240,7 @@ async function proposeStep(run: DemoRun): Promise<string[]> {
     smokeSeconds: DEMO_SMOKE_SECONDS,
     repairs: 3,
     scaledRunDuration: options.budget,
+    benchmark: run.benchmark,
     ...designerFrom(options.claude),
     forge: run.forge,
     ...(options.progress ? { onProgress: options.progress } : {}),
@@ -216,6 +249,10 @@ async function proposeStep(run: DemoRun): Promise<string[]> {
   options.say(
     `propose: ${n} proposal${n === 1 ? '' : 's'} (${proposed.designedBy === 'claude' ? 'designed by Claude' : 'from the built-in catalogue'})`,
   );
+  // What was not proposed, and why: a reader is never left to count.
+  for (const s of proposed.skipped)
+    if (!s.reason.startsWith('the lab already') && !s.reason.startsWith('retired'))
+      options.say(`propose: ${s.name} not proposed: ${s.reason}`);
   return approve(run.forge, p, 'axiom/propose/', options.yes);
 }
 
@@ -226,6 +263,7 @@ async function deployStep(run: DemoRun): Promise<void> {
     validator: run.validator,
     python: run.options.python,
     store: run.store,
+    fleet: run.fleet,
     target: {
       publishDir: p.download,
       baseUrl: pathToFileURL(p.download).href,
@@ -241,6 +279,7 @@ async function deployStep(run: DemoRun): Promise<void> {
 async function volunteerStep(run: DemoRun): Promise<VolunteerRun[]> {
   const parallel = Math.max(1, availableParallelism());
   const volunteers = await runVolunteers({
+    cores: parallel,
     store: run.store,
     layout: run.layout,
     runsDir: run.p.runs,
@@ -254,7 +293,9 @@ async function volunteerStep(run: DemoRun): Promise<VolunteerRun[]> {
       run.options.say(`volunteers: ${unsent.workunit} not sent to host ${unsent.host}: ${unsent.reason}`),
   });
   const ok = volunteers.filter((r) => r.status === 'ok').length;
-  run.options.say(`volunteers: ran ${volunteers.length} workunits, ${parallel} at a time; ${ok} finished ok`);
+  run.options.say(
+    `volunteers: ran ${volunteers.length} workunits on ${parallel} cores, never asking for more at once; ${ok} finished ok`,
+  );
   return volunteers;
 }
 
@@ -323,7 +364,12 @@ async function openLab(options: DemoOptions): Promise<DemoRun> {
     options.say(`lab: created ${p.lab} with its origin ${p.origin}`);
   } else options.say(`lab: reusing ${p.lab}`);
   const store = new SqliteBoincStore(p.store);
-  const hosts = await new SnapshotFleet(join(p.lab, 'fleet.yaml'), 'fleet.yaml', validator).readHosts();
+  const snapshot = new SnapshotFleet(join(p.lab, 'fleet.yaml'), 'fleet.yaml', validator);
+  const hosts = await snapshot.readHosts();
+  const benchmark = await measureMachine(options.python, availableParallelism());
+  options.say(
+    `machine: ${(benchmark.fpops / 1e9).toPrecision(3)} GFLOPS per core measured now on ${benchmark.cores} cores at once (${benchmark.blasLibrary ?? 'BLAS unknown'}); the volunteers report it as their benchmark`,
+  );
   if (await seedStore(store, hosts))
     options.say(`store: ${p.store} seeded with ${hosts.length} volunteer hosts`);
   await git(p.lab, 'pull', '--quiet', '--ff-only', 'origin', 'main');
@@ -334,6 +380,8 @@ async function openLab(options: DemoOptions): Promise<DemoRun> {
     store,
     forge: new LocalForge({ repoDir: p.lab, remote: 'origin', identity: DEFAULT_IDENTITY }),
     layout: { projectDir: p.dir, downloadDir: p.download, fanout: FANOUT },
+    benchmark,
+    fleet: measuredFleet(snapshot, benchmark),
   };
 }
 
@@ -357,6 +405,16 @@ export async function runDemo(options: DemoOptions): Promise<DemoReport> {
     creditPerUser: [],
     paths: run.p,
     siteIndex: join(run.p.site, 'index.html'),
+    benchmark: {
+      gflopsPerCore: Number((run.benchmark.fpops / 1e9).toPrecision(3)),
+      cores: run.benchmark.cores,
+      ...(run.benchmark.blasLibrary ? { blas: run.benchmark.blasLibrary } : {}),
+    },
+    budgets: manifestsIn(run.p.lab, run.validator).map((m) => ({
+      experiment: m.name,
+      seconds: m.run_duration,
+      ...(m.production_run_duration ? { production: m.production_run_duration } : {}),
+    })),
     ...rest,
   });
   try {

@@ -159,7 +159,13 @@ export interface VolunteerOptions {
   spoolDir: string;
   python: string;
   validator: SchemaValidator;
+  /** Workunits run at once, at most. */
   parallel: number;
+  /**
+   * The cores the volunteers share, as a BOINC client's CPU scheduler shares a host's: a workunit
+   * starts only when its cores are free (or nothing else runs), so planned times hold.
+   */
+  cores?: number;
   /** Cores the BOINC client grants each task (the wrapper's --nthreads); default: the workunit's own. */
   coresEach?: number;
   onFinished?: (run: VolunteerRun, done: number, total: number) => void;
@@ -191,16 +197,43 @@ export async function runVolunteers(options: VolunteerOptions): Promise<Voluntee
     return reason === undefined;
   });
   const runs: VolunteerRun[] = [];
-  let next = 0;
-  const worker = async () => {
-    while (next < pending.length) {
-      const wu = pending[next++] as { id: number; name: string };
-      const run = await runOne(wu, options);
-      runs.push(run);
-      options.onFinished?.(run, runs.length, pending.length);
-    }
+  const cores = options.cores ?? Number.POSITIVE_INFINITY;
+  const asked = new Map(
+    await Promise.all(
+      pending.map(
+        async (wu) =>
+          [
+            wu.name,
+            await deployedWorkunit(options.store, options.layout, wu.name, options.validator),
+          ] as const,
+      ),
+    ),
+  );
+  const coresOf = (wu: { name: string }) => {
+    const staged = asked.get(wu.name);
+    return Math.min(cores, options.coresEach ?? (!staged || 'missing' in staged ? 1 : staged.cpus));
   };
-  await Promise.all(Array.from({ length: Math.max(1, options.parallel) }, worker));
+  const queue = [...pending];
+  const running = new Set<Promise<void>>();
+  let busy = 0;
+  while (queue.length > 0 || running.size > 0) {
+    // In order, the next workunit whose cores are free; with nothing running, the next one anyway.
+    const index = queue.findIndex((wu) => running.size === 0 || busy + coresOf(wu) <= cores);
+    if (index >= 0 && running.size < Math.max(1, options.parallel)) {
+      const wu = queue.splice(index, 1)[0] as { id: number; name: string };
+      const taken = coresOf(wu);
+      busy += taken;
+      const started: Promise<void> = runOne(wu, options).then((run) => {
+        busy -= taken;
+        running.delete(started);
+        runs.push(run);
+        options.onFinished?.(run, runs.length, pending.length);
+      });
+      running.add(started);
+      continue;
+    }
+    await Promise.race(running);
+  }
   return runs;
 }
 
@@ -211,11 +244,11 @@ async function runOne(wu: { id: number; name: string }, options: VolunteerOption
   const [owner] = (await options.store.query('SELECT userid FROM host WHERE id = ?', [host])) as {
     userid: number;
   }[];
-  const workdir = join(options.runsDir, wu.name);
-  if (existsSync(workdir)) rmSync(workdir, { recursive: true, force: true });
+  const slot = join(options.runsDir, wu.name);
+  if (existsSync(slot)) rmSync(slot, { recursive: true, force: true });
   const sent = now();
   const outcome = await runWorkunit(
-    { input, python: options.python, workdir, grantedCpus: options.coresEach ?? input.cpus },
+    { input, python: options.python, slot, grantedCpus: options.coresEach ?? input.cpus },
     options.validator,
   );
   const [app] = (await options.store.query("SELECT id FROM app WHERE name = 'axiom'")) as { id: number }[];

@@ -18,6 +18,7 @@ function renderHost(host: Host): string {
     `id: ${host.id}`,
     `cores: ${host.cores}`,
     ...(host.fpops !== undefined ? [`p_fpops: ${Number(host.fpops.toPrecision(6))}`] : []),
+    ...(host.blas !== undefined ? [`blas: ${host.blas}`] : []),
     `memory_gb: ${host.memoryGb}`,
     `os: ${host.os}`,
   ];

@@ -2,12 +2,13 @@ import { readFileSync } from 'node:fs';
 import { ConfigurationError, InvalidInputError } from '../errors.js';
 import type { SchemaValidator } from '../schema/validate.js';
 import { parseYaml } from '../yaml/document.js';
-import type { FleetSource, Gpu, Host, OsName } from './types.js';
+import type { BlasFamily, FleetSource, Gpu, Host, OsName } from './types.js';
 
 interface SnapshotHost {
   id: number;
   cores: number;
   p_fpops?: number;
+  blas?: BlasFamily;
   memory_gb: number;
   os: OsName;
   os_version?: string;
@@ -73,6 +74,7 @@ function fromSnapshot(host: SnapshotHost): Host {
     id: host.id,
     cores: host.cores,
     ...(host.p_fpops !== undefined ? { fpops: host.p_fpops } : {}),
+    ...(host.blas !== undefined ? { blas: host.blas } : {}),
     memoryGb: host.memory_gb,
     os: host.os,
     osVersion: host.os_version,

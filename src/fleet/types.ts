@@ -8,12 +8,20 @@ export interface Gpu {
   memoryMb?: number;
 }
 
+/**
+ * The BLAS numpy runs with on a host, as its results' environments reported it: `openblas`,
+ * `reference` (Debian's libblas3), or `other`; unknown until a result says.
+ */
+export type BlasFamily = 'openblas' | 'reference' | 'other';
+
 /** A volunteer host as experiments see it. */
 export interface Host {
   id: number;
   cores: number;
   /** BOINC's benchmark of one core (host.p_fpops), when it ran; BOINC reports 1e9 when it did not. */
   fpops?: number;
+  /** The BLAS its last result ran with; the planner costs work for the reference BLAS without it. */
+  blas?: BlasFamily;
   memoryGb: number;
   os: OsName;
   osVersion?: string;

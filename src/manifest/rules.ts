@@ -310,6 +310,56 @@ const acceptanceRange: ManifestRule = (m) =>
     ];
   });
 
+/**
+ * Preconditions name declared metrics and a param the plan sets; an acceptance check on the metric
+ * of work.param counts work and belongs among the preconditions (it is read as one either way).
+ */
+const preconditionRules: ManifestRule = (m) => {
+  const { manifest } = m;
+  const planned = new Set([
+    ...(manifest.work ? [manifest.work.param] : []),
+    ...manifest.targets.flatMap((t) => Object.keys(t.params ?? {})),
+  ]);
+  const declared = (manifest.preconditions ?? []).flatMap((c, index) => [
+    ...(c.metric in manifest.outputs.metrics
+      ? []
+      : [
+          problemAt(
+            m,
+            ['preconditions', index, 'metric'],
+            'preconditions',
+            `metric "${c.metric}" is not declared in outputs.metrics`,
+          ),
+        ]),
+    ...(c.param !== undefined && !planned.has(c.param)
+      ? [
+          problemAt(
+            m,
+            ['preconditions', index, 'param'],
+            'preconditions',
+            `param "${c.param}" is neither work.param nor set by a target, so no plan sets it`,
+          ),
+        ]
+      : []),
+  ]);
+  const misplaced = (manifest.acceptance ?? []).flatMap((c, index) =>
+    c.metric === manifest.work?.param
+      ? [
+          {
+            ...problemAt(
+              m,
+              ['acceptance', index],
+              'preconditions',
+              `\`${c.metric}\` counts work (it is work.param): move this check to preconditions, so that too little work reads as inconclusive, never as not supported (it is read as a precondition meanwhile)`,
+            ),
+            severity: 'warning' as const,
+          },
+        ]
+      : [],
+  );
+  return [...declared, ...misplaced];
+};
+
 const plotSeries: ManifestRule = (m) => {
   const declared = m.manifest.outputs.series ?? {};
   return (m.manifest.outputs.plots ?? []).flatMap((plot, index) => {
@@ -371,6 +421,7 @@ export const MANIFEST_RULES: Readonly<Record<string, ManifestRule>> = {
   'series-length': seriesLengths,
   'acceptance-checks': acceptanceChecks,
   'acceptance-range': acceptanceRange,
+  preconditions: preconditionRules,
   'plot-series': plotSeries,
 };
 

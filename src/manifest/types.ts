@@ -17,12 +17,17 @@ export interface Manifest {
   /** How the results of one computation are decided (see schemas/manifest.schema.json). */
   replication?: Replication;
   outputs: Outputs;
+  /** Checks that count work: unmet, a result is inconclusive (too little work), never "not supported". */
+  preconditions?: Precondition[];
+  /** Checks of the hypothesis: what a result supports or not, once its preconditions are met. */
   acceptance?: AcceptanceCheck[];
   /** The literature the hypothesis comes from. */
   references?: string[];
   credit_cap: number;
   provenance: Provenance;
   retired?: boolean;
+  /** A shortened copy for a demonstration: the run_duration the experiment has in production. */
+  production_run_duration?: number;
 }
 
 export interface Resources {
@@ -60,15 +65,23 @@ export interface SeedPolicy {
   base: number;
 }
 
-/** The planner's model of one workunit's work: units of `param`, each costing `gflop`. */
-export interface WorkSpec {
+/** What the work costs with one BLAS build, in BOINC GFLOP (seconds on a core whose p_fpops is 1e9). */
+export interface WorkCost {
+  gflop: number;
+  base_gflop?: number;
+}
+
+/**
+ * The planner's model of one workunit's work: units of `param`, each costing `gflop` with the
+ * reference BLAS (the conservative default), and `openblas` where numpy runs on OpenBLAS.
+ */
+export interface WorkSpec extends WorkCost {
   param: string;
   min: number;
   max: number;
-  gflop: number;
-  base_gflop?: number;
   max_cores?: number;
   fill?: number;
+  openblas?: WorkCost;
 }
 
 /** How closely same-seed replicas must agree on one value. */
@@ -129,6 +142,11 @@ export interface AcceptanceCheck {
   op: ComparisonOp;
   value: number | [number, number];
   description?: string;
+}
+
+/** A check that counts work; `param` is the workunit param that plans it (default: work.param when it is the metric). */
+export interface Precondition extends AcceptanceCheck {
+  param?: string;
 }
 
 export interface Provenance {

@@ -14,15 +14,15 @@ import { parseDocument } from 'yaml';
 import { runCheck } from '../check/run.js';
 import { requireConfig } from '../config/config.js';
 import { SnapshotFleet } from '../fleet/snapshot.js';
-import type { Host } from '../fleet/types.js';
+import type { BlasFamily, Host } from '../fleet/types.js';
 import { sha256File } from '../hash.js';
 import { hostShortfalls, memoryGbFor } from '../manifest/fit.js';
 import { loadManifest } from '../manifest/load.js';
-import type { Manifest, Target, WorkSpec } from '../manifest/types.js';
+import type { Manifest, Target } from '../manifest/types.js';
 import { formatProblem } from '../problems.js';
 import { localWorkunit, runWorkunit } from '../runner/run.js';
 import type { SchemaValidator } from '../schema/validate.js';
-import type { ManifestPlan } from '../workunit/plan.js';
+import { costOn, DEFAULT_FILL, fewestUnits, type ManifestPlan } from '../workunit/plan.js';
 
 /** The built-in catalogue: the first batch of experiments this package ships with. */
 export const CATALOGUE_ROOT = new URL('../../', import.meta.url).pathname;
@@ -58,10 +58,12 @@ export interface CatalogueOptions {
   smokeSeconds: number;
   /**
    * For demonstrations: at most two targets per experiment (same-seed replicas of each other), one
-   * workunit each, run for this many seconds, with the least work that makes a result scaled down
-   * in proportion.
+   * workunit each, run for this many seconds, or for as long as the work its preconditions need
+   * takes on a host of `benchmark`'s speed, whichever is longer (the work is never scaled below them).
    */
   scaledRunDuration?: number;
+  /** This machine's speed and BLAS, which a demonstration's budgets are sized for. */
+  benchmark?: { fpops: number; blas?: BlasFamily; cores: number };
   /** Experiments whose proposal a person closed without merging, and why they are not proposed. */
   declined?: ReadonlyMap<string, string>;
   onProgress?: (line: string) => void;
@@ -105,19 +107,44 @@ function retarget(
   return fresh.map((host) => ({ host }));
 }
 
-/** The manifest text with new targets (and budget and work), keeping everything else as written. */
-function withTargets(text: string, targets: Target[], runDuration?: number, work?: WorkSpec): string {
+/** The manifest text with new targets (and a demonstration's budget), keeping everything else as written. */
+function withTargets(
+  text: string,
+  targets: Target[],
+  scaled?: { runDuration: number; production: number },
+): string {
   const doc = parseDocument(text);
   doc.set('targets', doc.createNode(targets));
-  if (runDuration !== undefined) doc.set('run_duration', runDuration);
-  if (work) doc.setIn(['work', 'min'], work.min);
+  if (scaled) {
+    doc.set('run_duration', scaled.runDuration);
+    doc.set('production_run_duration', scaled.production);
+    doc.setIn(['resources', 'min_cpus'], 1);
+  }
   return doc.toString({ lineWidth: 100 });
 }
 
-/** A work model for a shorter budget: its fewest units scaled down in proportion, at least one. */
-function scaledWork(work: WorkSpec | undefined, from: number, to: number | undefined): WorkSpec | undefined {
-  if (!work || to === undefined || to >= from) return work;
-  return { ...work, min: Math.max(1, Math.floor((work.min * to) / from)) };
+/** Seconds a demonstration's run needs so that the planner's share of it holds the work the preconditions need. */
+export const DEMO_BUDGET_STEP = 5;
+
+/**
+ * A demonstration's budget for one experiment: `wanted`, raised where the fewest units its
+ * preconditions need would not fit in the planner's share of it on the slowest target (one with
+ * `cores` cores at `benchmark`'s speed). Never above production's own budget.
+ */
+export function demonstrationBudget(
+  manifest: Manifest,
+  wanted: number,
+  benchmark: CatalogueOptions['benchmark'],
+  cores: number,
+): number {
+  const work = manifest.work;
+  if (!work || !benchmark) return Math.min(wanted, manifest.run_duration);
+  const cost = costOn(work, benchmark);
+  const gflop = (cost.base_gflop ?? 0) + fewestUnits(manifest, work) * cost.gflop;
+  const busy = Math.max(1, Math.min(cores, work.max_cores ?? cores));
+  const needed = (gflop * 1e9) / (benchmark.fpops * busy * (work.fill ?? DEFAULT_FILL));
+  const raised = Math.ceil(Math.max(wanted, needed) / DEMO_BUDGET_STEP) * DEMO_BUDGET_STEP;
+  return Math.min(raised, manifest.run_duration);
 }
 
 /** What the lab has: its fleet, its experiments, their scripts' hashes, and the hosts they cover. */
@@ -178,7 +205,19 @@ export async function proposeFromCatalogue(
       skipped.push({ name, reason: duplicate });
       continue;
     }
-    const fitting = retarget(entry, hosts, covered, options.host);
+    if (entry.retired) {
+      skipped.push({ name, reason: 'retired: its manifest says so (kept for the results it has)' });
+      continue;
+    }
+    // A demonstration runs on one machine: its copy asks for one core, so that the volunteers with
+    // half the machine's cores and with all of them both fit, as same-seed replicas.
+    const demo = options.scaledRunDuration !== undefined;
+    const fitting = retarget(
+      demo ? { ...entry, resources: { ...entry.resources, min_cpus: 1 } } : entry,
+      hosts,
+      covered,
+      options.host,
+    );
     const targets =
       options.scaledRunDuration !== undefined
         ? fitting.slice(0, 2).map((t) => ({ ...t, replicas: 1 }))
@@ -193,20 +232,31 @@ export async function proposeFromCatalogue(
       });
       continue;
     }
-    const work = scaledWork(entry.work, entry.run_duration, options.scaledRunDuration);
+    const slowest = Math.min(...targets.map((t) => hosts.get(t.host)?.cores ?? 1));
+    const scaled =
+      options.scaledRunDuration !== undefined
+        ? {
+            runDuration: demonstrationBudget(entry, options.scaledRunDuration, options.benchmark, slowest),
+            production: entry.run_duration,
+          }
+        : undefined;
     const manifestText = withTargets(
       readFileSync(join(options.catalogueRoot, 'manifests', `${name}.yaml`), 'utf8'),
       targets,
-      options.scaledRunDuration,
-      work !== entry.work ? work : undefined,
+      scaled,
     );
     const candidate: Candidate = {
       name,
       manifest: {
         ...entry,
         targets,
-        run_duration: options.scaledRunDuration ?? entry.run_duration,
-        ...(work ? { work } : {}),
+        ...(scaled
+          ? {
+              run_duration: scaled.runDuration,
+              production_run_duration: scaled.production,
+              resources: { ...entry.resources, min_cpus: 1 },
+            }
+          : {}),
       },
       manifestText,
       script: readFileSync(scriptPath, 'utf8'),
@@ -267,7 +317,7 @@ export async function validate(
           params: first?.params ?? {},
         }),
         python: options.python,
-        workdir: join(overlay, 'smoke'),
+        slot: join(overlay, 'smoke'),
       },
       options.validator,
     );

@@ -4,9 +4,10 @@ import { estimateTokens } from '../claude/estimate.js';
 import { worstCaseUsd } from '../claude/llm.js';
 import { loadConfig } from '../config/config.js';
 import type { Environment } from '../env/environment.js';
-import { describeCheck } from '../envelope/acceptance.js';
+import { describeCheck, hypothesisChecksOf, preconditionsOf } from '../envelope/acceptance.js';
 import { type Forge, type OpenOutcome, REOPEN_LABEL } from '../forge/forge.js';
 import { headlineMetric } from '../manifest/headline.js';
+import type { AcceptanceCheck } from '../manifest/types.js';
 import { escapeMarkdown } from '../markdown.js';
 import { readResearchRecord } from '../record/research.js';
 import type { SchemaValidator } from '../schema/validate.js';
@@ -112,9 +113,10 @@ export function proposalBody(c: Candidate, designed?: DesignProvenance): string 
     .slice(0, 8)
     .map(([k, v]) => `\`${k}\` = ${Number(v.toPrecision(4))}`)
     .join(', ');
-  const acceptance = (m.acceptance ?? []).map(
-    (check) => `- \`${describeCheck(check)}\`${check.description ? `: ${t(check.description)}` : ''}`,
-  );
+  const line = (check: AcceptanceCheck) =>
+    `- \`${describeCheck(check)}\`${check.description ? `: ${t(check.description)}` : ''}`;
+  const acceptance = hypothesisChecksOf(m).map(line);
+  const preconditions = preconditionsOf(m).map(line);
   const metrics = Object.entries(m.outputs.metrics).map(
     ([key, spec]) =>
       `| \`${key}\`${key === headline ? ' (headline)' : ''} | ${spec.type} | ${spec.min ?? '–'} to ${spec.max ?? '–'}${spec.unit ? ` ${t(spec.unit)}` : ''} | ${t(spec.description ?? '')} |`,
@@ -135,9 +137,17 @@ export function proposalBody(c: Candidate, designed?: DesignProvenance): string 
     '',
     ...(acceptance.length
       ? [
-          'Each result is **supported** when it meets every check below, **not supported** when it misses one, and **inconclusive** when the run did not finish.',
+          'Each result is **supported** when it meets every check below, **not supported** when it misses one, and **inconclusive** when it did too little work (a precondition not met, or the run stopped at its deadline), said with how much more was needed.',
           '',
           ...acceptance,
+          ...(preconditions.length
+            ? [
+                '',
+                'Preconditions: the work a result must do; they count work, not the hypothesis.',
+                '',
+                ...preconditions,
+              ]
+            : []),
         ]
       : ['No acceptance checks: every result will be inconclusive. Ask for checks before merging.']),
     '',

@@ -49,6 +49,8 @@ export interface Review extends ResultIdentity {
   verdict: Verdict;
   /** What the result says of the hypothesis; absent in reviews written before outcomes. */
   outcome?: 'supported' | 'not supported' | 'inconclusive';
+  /** What decided the outcome; absent in reviews written before it was recorded. */
+  outcome_reason?: string;
   quality: number;
   proposed_credit: number;
   judged_by: string;

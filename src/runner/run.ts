@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { RESULT_FILE, type ResultEnvelope } from '../envelope/envelope.js';
@@ -24,8 +24,14 @@ export interface RunRequest {
   /** What to run, exactly as a volunteer's client receives it. */
   input: WorkunitInput;
   python: string;
-  /** Absolute path of the working directory; created, and must be empty if it exists. */
-  workdir: string;
+  /**
+   * Absolute path of the run's own directory (a slot, as BOINC gives the client one); created, and must
+   * be empty if it exists. wu.json and the client's report go there, out of the script's reach; the
+   * script works in the sandbox's own directory.
+   */
+  slot: string;
+  /** Copy what the script left into `<slot>/run` after the run (regular files only). */
+  keepFiles?: boolean;
   /** Cores the BOINC client grants the task (its --nthreads); the script gets at most these. */
   grantedCpus?: number;
   /** Seconds past the budget before the script is stopped, and between terminate and kill. */
@@ -33,7 +39,15 @@ export interface RunRequest {
   killAfterSeconds?: number;
   /** Called about once a second with the seconds elapsed. */
   onTick?: (elapsedSeconds: number) => void;
+  /**
+   * For calibration and tests: run numpy on the BLAS in this root-owned system directory (the
+   * client's --blas-dir), as a host with that BLAS would; never set for a volunteer's workunit.
+   */
+  blasDir?: string;
 }
+
+/** Debian's OpenBLAS (libopenblas0-pthread), which the tests and benchmarks select per run. */
+export const DEBIAN_OPENBLAS_DIR = '/usr/lib/x86_64-linux-gnu/openblas-pthread';
 
 export type RunStatus = ClientStatus | 'unknown';
 
@@ -46,6 +60,7 @@ export interface RunOutcome {
   peakMemoryMb?: number;
   stderrTail: string;
   isolation?: Isolation;
+  /** `<slot>/run`: what the script left there, with keepFiles. */
   workdir: string;
   /** The client's report file, as BOINC would upload it. */
   reportFile: string;
@@ -92,12 +107,13 @@ export function localWorkunit(options: {
  * envelope is validated against the schema and against what was asked for.
  */
 export async function runWorkunit(request: RunRequest, validator: SchemaValidator): Promise<RunOutcome> {
-  prepareWorkdir(request.workdir);
+  prepareSlot(request.slot);
   const grace = request.graceSeconds ?? 2;
   const killAfter = request.killAfterSeconds ?? 3;
-  const wuFile = join(request.workdir, WORKUNIT_INPUT_FILE);
+  const wuFile = join(request.slot, WORKUNIT_INPUT_FILE);
   writeFileSync(wuFile, renderWorkunitInput(request.input, validator));
-  const reportFile = join(request.workdir, CLIENT_REPORT_FILE);
+  const reportFile = join(request.slot, CLIENT_REPORT_FILE);
+  const workdir = join(request.slot, 'run');
   const args = [
     CLIENT_SCRIPT,
     '--wu',
@@ -105,7 +121,8 @@ export async function runWorkunit(request: RunRequest, validator: SchemaValidato
     '--out',
     reportFile,
     '--workdir',
-    request.workdir,
+    workdir,
+    ...(request.keepFiles ? ['--keep'] : []),
     '--grace',
     String(grace),
     '--kill-after',
@@ -114,11 +131,15 @@ export async function runWorkunit(request: RunRequest, validator: SchemaValidato
     // Every script we run is someone else's until a volunteer has run it: never outside the sandbox.
     '--require-sandbox',
     ...(request.grantedCpus ? ['--nthreads', String(request.grantedCpus)] : []),
+    ...(request.blasDir ? ['--blas-dir', request.blasDir] : []),
   ];
   // The client enforces the limit; this outer one only guards against the client itself hanging.
   const outerLimit = request.input.run_duration + grace + killAfter + 15;
   const client = await runProcess(request.python, args, {
+    cwd: request.slot,
     timeoutMs: outerLimit * 1000,
+    // The client names the BLAS its own numpy loaded: the same one the script gets.
+    ...(request.blasDir ? { env: { ...process.env, LD_LIBRARY_PATH: request.blasDir } } : {}),
     keepChars: 64 * 1024,
     ...(request.onTick ? { onTick: request.onTick } : {}),
     notFound: () =>
@@ -137,26 +158,34 @@ export async function runWorkunit(request: RunRequest, validator: SchemaValidato
     ...(report.peakMemoryMb !== undefined ? { peakMemoryMb: report.peakMemoryMb } : {}),
     stderrTail: report.stderrTail,
     ...(report.isolation ? { isolation: report.isolation } : {}),
-    workdir: request.workdir,
+    workdir,
     reportFile,
     clientStderr: client.stderr,
     problems: [],
   };
-  return report.status === 'ok' ? validateEnvelope(outcome, request.input, validator) : outcome;
+  return report.status === 'ok'
+    ? validateEnvelope(outcome, report.envelope, request.input, validator)
+    : outcome;
 }
 
-function prepareWorkdir(workdir: string): void {
-  if (existsSync(workdir) && readdirSync(workdir).length > 0) {
-    throw new UsageError(`${workdir} is not empty; pass a new or empty directory`);
+function prepareSlot(slot: string): void {
+  if (existsSync(slot) && readdirSync(slot).length > 0) {
+    throw new UsageError(`${slot} is not empty; pass a new or empty directory`);
   }
-  mkdirSync(workdir, { recursive: true });
+  mkdirSync(slot, { recursive: true });
 }
 
-function validateEnvelope(outcome: RunOutcome, input: WorkunitInput, validator: SchemaValidator): RunOutcome {
-  const { document, problems } = parseYaml(
-    RESULT_FILE,
-    readFileSync(join(outcome.workdir, RESULT_FILE), 'utf8'),
-  );
+/**
+ * The envelope as the client read it from the script's working directory (bounded, never through a
+ * link) and put it into its report: what the script left there is never read again by path.
+ */
+function validateEnvelope(
+  outcome: RunOutcome,
+  raw: unknown,
+  input: WorkunitInput,
+  validator: SchemaValidator,
+): RunOutcome {
+  const { document, problems } = parseYaml(RESULT_FILE, JSON.stringify(raw ?? null));
   const all = document ? [...problems, ...validator.validate('result', document)] : problems;
   if (document && all.length === 0) {
     const envelope = document.data as ResultEnvelope;

@@ -1,7 +1,14 @@
-import { describeCheck, OUTCOMES, type Outcome, outcomeOf } from '../envelope/acceptance.js';
+import {
+  describeCheck,
+  hypothesisChecksOf,
+  judgeOutcome,
+  OUTCOMES,
+  type Outcome,
+  preconditionsOf,
+} from '../envelope/acceptance.js';
 import type { Host } from '../fleet/types.js';
 import { headlineMetric, spread } from '../manifest/headline.js';
-import type { Manifest } from '../manifest/types.js';
+import type { AcceptanceCheck, Manifest } from '../manifest/types.js';
 import type { RenderedPlot } from '../plots/plots.js';
 import { resultAddress } from '../record/layout.js';
 import type { ExperimentRecord, ResultRecord } from '../record/research.js';
@@ -100,33 +107,98 @@ export function sourceCommit(
   return result.review?.manifest_commit;
 }
 
-/** The result's outcome: from its review, else computed from the manifest's acceptance checks. */
-function outcomeOfResult(experiment: ExperimentRecord, result: ResultRecord): Outcome {
-  return (
-    result.review?.outcome ??
-    outcomeOf(
-      result.envelope,
-      experiment.manifest,
-      (result.review?.checks ?? []).every((c) => c.passed),
-    )
+/**
+ * The result's outcome and what decided it: from its review, else judged from the manifest's
+ * checks (a review written before reasons were recorded gets the reason its manifest gives now,
+ * when that gives the same outcome).
+ */
+function outcomeOfResult(
+  experiment: ExperimentRecord,
+  result: ResultRecord,
+): { outcome: Outcome; reason: string } {
+  const judged = judgeOutcome(
+    result.envelope,
+    experiment.manifest,
+    (result.review?.checks ?? []).every((c) => c.passed),
   );
+  const recorded = result.review?.outcome;
+  if (!recorded) return judged;
+  const reason = result.review?.outcome_reason ?? (recorded === judged.outcome ? judged.reason : '');
+  return { outcome: recorded, reason };
 }
 
 function outcome(experiment: ExperimentRecord, result: ResultRecord): Html {
   const o = outcomeOfResult(experiment, result);
-  return html`<span class="outcome-${o.replace(' ', '-')}">${o}</span>`;
+  return html`<span class="outcome-${o.outcome.replace(' ', '-')}">${o.outcome}</span>`;
+}
+
+/** What decided an outcome other than supported, for a page. */
+function decidedBy(experiment: ExperimentRecord, result: ResultRecord): Html | string {
+  const o = outcomeOfResult(experiment, result);
+  return o.outcome !== 'supported' && o.reason ? html`<span class="muted">${o.reason}</span>` : '';
 }
 
 /** What an experiment's results say, over results and hosts. */
 export function outcomeSummary(experiment: ExperimentRecord): string {
   const counts = new Map<Outcome, number>();
   for (const r of experiment.results) {
-    const o = outcomeOfResult(experiment, r);
+    const o = outcomeOfResult(experiment, r).outcome;
     counts.set(o, (counts.get(o) ?? 0) + 1);
   }
   const hosts = new Set(experiment.results.flatMap((r) => (r.review ? [r.review.host] : []))).size;
   if (experiment.results.length === 0) return 'no results yet';
   return `${OUTCOMES.map((o) => `${counts.get(o) ?? 0} ${o}`).join(', ')} (${experiment.results.length} result${experiment.results.length === 1 ? '' : 's'} on ${hosts} host${hosts === 1 ? '' : 's'})`;
+}
+
+const FOUND: Record<Outcome, string> = {
+  supported: 'the hypothesis held',
+  'not supported': 'the hypothesis did not hold',
+  inconclusive: 'the results say nothing yet about the hypothesis',
+};
+
+/**
+ * "What we learned", in a sentence: what most results found, over how many results and hosts, and
+ * for outcomes other than supported, what decided them (the check not met, or the work missing).
+ */
+export function learnedSentence(experiment: ExperimentRecord): string {
+  if (experiment.results.length === 0) return 'Nothing yet: no results have come in.';
+  const byOutcome = new Map<Outcome, string[]>();
+  for (const r of experiment.results) {
+    const { outcome: o, reason } = outcomeOfResult(experiment, r);
+    byOutcome.set(o, [...(byOutcome.get(o) ?? []), reason]);
+  }
+  const hosts = new Set(experiment.results.flatMap((r) => (r.review ? [r.review.host] : []))).size;
+  const ranked = OUTCOMES.filter((o) => byOutcome.has(o)).sort(
+    (a, b) => (byOutcome.get(b)?.length ?? 0) - (byOutcome.get(a)?.length ?? 0),
+  );
+  const total = experiment.results.length;
+  const parts = ranked.map((o) => {
+    const reasons = byOutcome.get(o) ?? [];
+    const common = mostCommon(reasons.filter(Boolean));
+    const decided = o !== 'supported' && common ? `, decided by ${common}` : '';
+    return `${reasons.length} of ${total} ${o}${decided}`;
+  });
+  const lead = ranked[0] as Outcome;
+  return `${FOUND[lead][0]?.toUpperCase()}${FOUND[lead].slice(1)}: ${parts.join('; ')} (on ${hosts} host${hosts === 1 ? '' : 's'}).`;
+}
+
+function mostCommon(values: readonly string[]): string | undefined {
+  const counts = new Map<string, number>();
+  for (const v of values) counts.set(v, (counts.get(v) ?? 0) + 1);
+  return [...counts].sort((a, b) => b[1] - a[1])[0]?.[0];
+}
+
+function checkList(label: string, checks: readonly AcceptanceCheck[]): Html | string {
+  return checks.length
+    ? html` ${label}: ${checks.map((c, i) => html`${i ? '; ' : ''}<code>${describeCheck(c)}</code>`)}.`
+    : '';
+}
+
+/** For a demonstration's shortened copy: the budget as a share of production's. */
+export function budgetNote(m: Manifest | undefined): string {
+  if (!m?.production_run_duration || m.production_run_duration <= m.run_duration) return '';
+  const share = m.run_duration / m.production_run_duration;
+  return ` (a demonstration budget: ${m.run_duration} s is ${share < 0.1 ? `${Math.round(share * 1000) / 10}` : Math.round(share * 100)}% of the ${m.production_run_duration} s a production run gets, so each result does a fraction of production's work)`;
 }
 
 function verdict(result: ResultRecord): Html {
@@ -192,7 +264,7 @@ export function indexPage(data: SiteData): string {
     return html`<li><h2><a href="${experimentHref(e.name)}">${e.manifest?.title ?? e.name}</a></h2>
 <p class="muted">${e.name} · ${status(e)}</p>
 ${e.manifest ? html`<blockquote>${e.manifest.hypothesis}</blockquote>` : ''}
-<p><strong>What we learned:</strong> ${outcomeSummary(e)}.${top ? html` Headline ${spreadText(top)}.` : ''}</p>
+<p><strong>What we learned:</strong> ${learnedSentence(e)}${top ? html` Headline ${spreadText(top)}.` : ''}${budgetNote(e.manifest)}</p>
 ${plot ? figure(plot, '') : ''}</li>`;
   });
   return page({
@@ -215,7 +287,7 @@ export function experimentPage(data: SiteData, experiment: ExperimentRecord): st
   const merge = data.history.proposalMerge(experiment.name);
   const rows = experiment.results.map(
     (r) =>
-      html`<tr><td><a href="../${resultHref(experiment.name, r.id)}">${r.id}</a></td><td class="num">${hostCell(r.review?.host, '../')}</td><td class="num">${r.envelope.seed ?? '–'}</td><td>${outcome(experiment, r)}</td><td>${verdict(r)}</td><td class="num">${number(r.review?.quality)}</td><td class="num">${number(r.credit)}</td><td class="num">${number(r.review?.runtime_seconds)}</td><td>${r.review?.received_at ?? '–'}</td></tr>`,
+      html`<tr><td><a href="../${resultHref(experiment.name, r.id)}">${r.id}</a></td><td class="num">${hostCell(r.review?.host, '../')}</td><td class="num">${r.envelope.seed ?? '–'}</td><td>${outcome(experiment, r)} ${decidedBy(experiment, r)}</td><td>${verdict(r)}</td><td class="num">${number(r.review?.quality)}</td><td class="num">${number(r.credit)}</td><td class="num">${number(r.review?.runtime_seconds)}</td><td>${r.review?.received_at ?? '–'}</td></tr>`,
   );
   return page({
     title: m?.title ?? experiment.name,
@@ -223,14 +295,11 @@ export function experimentPage(data: SiteData, experiment: ExperimentRecord): st
     body: html`<h1>${m?.title ?? experiment.name}</h1>
 <p class="muted">${experiment.name} · ${status(experiment)}</p>
 <p>What the results say: <strong>${outcomeSummary(experiment)}</strong>${top ? html`; headline ${spreadText(top)}` : ''}.</p>
+<p><strong>What we learned:</strong> ${learnedSentence(experiment)}</p>
 ${
   m
     ? html`<h2>Hypothesis</h2><blockquote>${m.hypothesis}</blockquote>
-<p>Each run lasts ${m.run_duration} s; credit is capped at ${m.credit_cap} per result; ${m.targets.length} target host${m.targets.length === 1 ? '' : 's'}.${
-        m.acceptance?.length
-          ? html` Acceptance checks: ${m.acceptance.map((c, i) => html`${i ? '; ' : ''}<code>${describeCheck(c)}</code>`)}.`
-          : ''
-      }</p>
+<p>Each run lasts ${m.run_duration} s${budgetNote(m)}; credit is capped at ${m.credit_cap} per result; ${m.targets.length} target host${m.targets.length === 1 ? '' : 's'}.${checkList('Checks of the hypothesis', hypothesisChecksOf(m))}${checkList('Preconditions (work a result must do; unmet, it is inconclusive)', preconditionsOf(m))}</p>
 <p>Designed by ${m.provenance.designed_by === 'model' ? `${m.provenance.model ?? 'a model'}` : (m.provenance.author ?? 'a person')}; proposed and approved in ${pullRequestLink(data, merge)}. Script: ${sourceLink(data, '../', merge?.commit, m.script)}; manifest: ${sourceLink(data, '../', merge?.commit, `manifests/${experiment.name}.yaml`)}.</p>`
     : ''
 }
@@ -259,7 +328,7 @@ export function resultPage(data: SiteData, experiment: ExperimentRecord, result:
     title: `Result ${result.id} of ${experiment.name}`,
     root: '../../',
     body: html`<h1>Result ${result.id} of <a href="../../${experimentHref(experiment.name)}">${experiment.manifest?.title ?? experiment.name}</a></h1>
-<p>Outcome: <strong>${outcome(experiment, result)}</strong> (by the acceptance checks) · eligibility: ${verdict(result)}${review ? html` · quality ${number(review.quality)} · proposed credit ${number(review.proposed_credit)}` : ''}${result.credit !== undefined ? html` · credit merged ${number(result.credit)}` : ''}</p>
+<p>Outcome: <strong>${outcome(experiment, result)}</strong> (by the acceptance checks)${decidedBy(experiment, result) ? html`: ${decidedBy(experiment, result)}` : ''} · eligibility: ${verdict(result)}${review ? html` · quality ${number(review.quality)} · proposed credit ${number(review.proposed_credit)}` : ''}${result.credit !== undefined ? html` · credit merged ${number(result.credit)}` : ''}</p>
 ${plots.map((p) => figure(p, '../../'))}
 <h2>Metrics</h2>
 <div class="table"><table><caption>As reported by the volunteer's computer</caption><thead><tr><th scope="col">Metric</th><th scope="col" class="num">Value</th><th scope="col">Unit</th></tr></thead><tbody>${metrics}</tbody></table></div>

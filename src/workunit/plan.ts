@@ -1,6 +1,7 @@
 import type { Host } from '../fleet/types.js';
+import { describeCheck, OPERATORS, preconditionsOf } from '../manifest/checks.js';
 import { cpusFor, memoryGbFor } from '../manifest/fit.js';
-import type { Manifest, ParamValue, SeedPolicy, Target, WorkSpec } from '../manifest/types.js';
+import type { Manifest, ParamValue, SeedPolicy, Target, WorkCost, WorkSpec } from '../manifest/types.js';
 import { canonicalJson } from './computation.js';
 import { WorkunitName } from './name.js';
 
@@ -46,6 +47,8 @@ export interface ManifestPlan {
   work?: WorkChoice[];
   /** Hosts whose fewest units do not fit in the deadline: by their benchmark, or at the assumed speed. */
   workProblems?: { message: string; benchmarked: boolean }[];
+  /** Workunits whose planned params cannot meet a precondition: their results could only be inconclusive. */
+  preconditionProblems?: string[];
 }
 
 /**
@@ -100,20 +103,63 @@ export function busyCores(work: WorkSpec, cpus: number): number {
   return Math.max(1, Math.min(cpus, work.max_cores ?? cpus));
 }
 
-/** The work of `units`, in 10^9 operations as BOINC's benchmark counts them. */
-export function workGflop(work: WorkSpec, units: number): number {
-  return (work.base_gflop ?? 0) + units * work.gflop;
+/**
+ * What the work costs on a host: with OpenBLAS where its last result said numpy runs on it and the
+ * manifest has that calibration, else with the reference BLAS (the slower, so never an overrun).
+ */
+export function costOn(work: WorkSpec, host: Pick<Host, 'blas'>): WorkCost {
+  return host.blas === 'openblas' && work.openblas ? work.openblas : work;
+}
+
+/** The work of `units`, in 10^9 operations as BOINC's benchmark counts them, at a cost. */
+export function workGflop(cost: WorkCost, units: number): number {
+  return (cost.base_gflop ?? 0) + units * cost.gflop;
 }
 
 /** Seconds `units` of work take on a host using `cpus` cores, at `fpops` per core. */
-export function workSeconds(work: WorkSpec, units: number, fpops: number, cpus: number): number {
-  return (workGflop(work, units) * 1e9) / (fpops * busyCores(work, cpus));
+export function workSeconds(
+  cost: WorkCost,
+  work: WorkSpec,
+  units: number,
+  fpops: number,
+  cpus: number,
+): number {
+  return (workGflop(cost, units) * 1e9) / (fpops * busyCores(work, cpus));
 }
 
 /** The most units a host does in `seconds`, unbounded by the work's min and max. */
-function unitsWithin(work: WorkSpec, seconds: number, fpops: number, cpus: number): number {
-  const operations = (seconds * fpops * busyCores(work, cpus)) / 1e9 - (work.base_gflop ?? 0);
-  return Math.floor(operations / work.gflop);
+function unitsWithin(cost: WorkCost, work: WorkSpec, seconds: number, fpops: number, cpus: number): number {
+  const operations = (seconds * fpops * busyCores(work, cpus)) / 1e9 - (cost.base_gflop ?? 0);
+  return Math.floor(operations / cost.gflop);
+}
+
+/**
+ * The fewest units of the work param that meet the manifest's preconditions on it (`seeds >= 3`
+ * needs 3), never below work.min: the planner never plans a result that could only be inconclusive.
+ */
+export function fewestUnits(manifest: Manifest, work: WorkSpec): number {
+  const needs = preconditionsOf(manifest)
+    .filter((c) => (c.param ?? c.metric) === work.param && typeof c.value === 'number')
+    .map((c) => (c.op === '>=' ? (c.value as number) : c.op === '>' ? Math.floor(c.value as number) + 1 : 0));
+  return Math.max(work.min, ...needs);
+}
+
+/** Precondition problems of planned workunits: a param that cannot meet what a precondition needs. */
+function preconditionProblems(manifest: Manifest, workunits: readonly PlannedWorkunit[]): string[] {
+  return preconditionsOf(manifest).flatMap((check) => {
+    const param = check.param ?? (check.metric === manifest.work?.param ? check.metric : undefined);
+    if (!param) return [];
+    return workunits.flatMap((wu) => {
+      const value = wu.params[param];
+      if (typeof value !== 'number')
+        return [`${wu.name} has no number for ${param}, which precondition ${describeCheck(check)} needs`];
+      return OPERATORS[check.op](value, check.value)
+        ? []
+        : [
+            `host ${wu.host} gets ${param} = ${value}, which cannot meet the precondition ${describeCheck(check)}: its results could only be inconclusive`,
+          ];
+    });
+  });
 }
 
 interface Draft extends PlannedWorkunit {
@@ -140,10 +186,14 @@ function sizeWork(
   const budget = manifest.run_duration;
   const choices: WorkChoice[] = [];
   const problems: NonNullable<ManifestPlan['workProblems']> = [];
+  const fewest = fewestUnits(manifest, work);
   for (const members of groups.values()) {
-    const speed = (d: Draft) => (d.hostInfo.fpops ?? ASSUMED_FPOPS) * busyCores(work, d.cpus);
+    // Units a second: the host's benchmark and cores against what a unit costs with its BLAS.
+    const speed = (d: Draft) =>
+      ((d.hostInfo.fpops ?? ASSUMED_FPOPS) * busyCores(work, d.cpus)) / costOn(work, d.hostInfo).gflop;
     const slowest = members.reduce((a, b) => (speed(b) < speed(a) ? b : a));
     const fpops = slowest.hostInfo.fpops ?? ASSUMED_FPOPS;
+    const cost = costOn(work, slowest.hostInfo);
     const given = slowest.params[work.param];
     let units: number;
     let reason: string;
@@ -151,19 +201,20 @@ function sizeWork(
       units = given;
       reason = 'as the target sets it';
     } else {
-      const fitting = unitsWithin(work, fill * budget, fpops, slowest.cpus);
-      units = Math.min(work.max, Math.max(work.min, fitting));
+      const fitting = unitsWithin(cost, work, fill * budget, fpops, slowest.cpus);
+      units = Math.min(work.max, Math.max(fewest, fitting));
       const benchmark = slowest.hostInfo.fpops
         ? `${(fpops / 1e9).toPrecision(3)} GFLOPS per core`
         : `no benchmark, ${ASSUMED_FPOPS / 1e9} GFLOPS per core assumed`;
+      const blas = cost === work.openblas ? ', OpenBLAS' : '';
       reason =
         fitting > work.max
           ? `the most the manifest allows (${work.max}); host ${slowest.host} could do ${fitting}`
-          : fitting < work.min
-            ? `the fewest that make a result (${work.min})`
-            : `${Math.round(fill * 100)}% of ${budget} s on host ${slowest.host} (${slowest.cpus} cores, ${benchmark})`;
+          : fitting < fewest
+            ? `the fewest that make a result (${fewest}${fewest > work.min ? ', what the preconditions need' : ''})`
+            : `${Math.round(fill * 100)}% of ${budget} s on host ${slowest.host} (${slowest.cpus} cores, ${benchmark}${blas})`;
     }
-    const slowestSeconds = workSeconds(work, units, fpops, slowest.cpus);
+    const slowestSeconds = workSeconds(cost, work, units, fpops, slowest.cpus);
     if (slowestSeconds > DEADLINE_SHARE * budget)
       problems.push({
         message: `host ${slowest.host} would need about ${Math.round(slowestSeconds)} s for ${units} ${work.param} (${slowest.hostInfo.fpops ? 'by its benchmark' : 'at the assumed speed'}), past ${Math.round(DEADLINE_SHARE * 100)}% of the ${budget} s deadline`,
@@ -171,7 +222,8 @@ function sizeWork(
       });
     for (const d of members) {
       d.params = { ...d.params, [work.param]: units };
-      if (d.hostInfo.fpops) d.plannedSeconds = workSeconds(work, units, d.hostInfo.fpops, d.cpus);
+      if (d.hostInfo.fpops)
+        d.plannedSeconds = workSeconds(costOn(work, d.hostInfo), work, units, d.hostInfo.fpops, d.cpus);
     }
     choices.push({
       param: work.param,
@@ -213,6 +265,7 @@ export function planManifest(
     ...(wu.plannedSeconds !== undefined ? { plannedSeconds: Math.round(wu.plannedSeconds * 10) / 10 } : {}),
   }));
   const cpuSeconds = workunits.reduce((sum, wu) => sum + wu.cpus * manifest.run_duration, 0);
+  const unmet = preconditionProblems(manifest, workunits);
   return {
     experiment: manifest.name,
     file,
@@ -225,21 +278,34 @@ export function planManifest(
     creditCap: workunits.length * manifest.credit_cap,
     ...(sized ? { work: sized.choices } : {}),
     ...(sized && sized.problems.length > 0 ? { workProblems: sized.problems } : {}),
+    ...(unmet.length > 0 ? { preconditionProblems: unmet } : {}),
   };
 }
 
 /**
- * The workunit a manifest's first target would be given on one host at a budget: what a host of
- * that speed and size runs, for measuring the plan against the time the work takes.
+ * The workunit a manifest's target (its first, unless `target` names one) would be given on one host
+ * at a budget, and why its work is what it is: what a host of that speed, size and BLAS runs, as
+ * deploy would plan it (`axiom run`, the demo's smoke runs, tests and benchmarks).
  */
-export function planForHost(file: string, manifest: Manifest, host: Host, budget: number): PlannedWorkunit {
-  const target = manifest.targets[0];
+export function planOnHost(
+  file: string,
+  manifest: Manifest,
+  host: Host,
+  budget: number,
+  target: Target | undefined = manifest.targets[0],
+): { workunit: PlannedWorkunit; work?: WorkChoice } {
   const scaled: Manifest = {
     ...manifest,
     run_duration: budget,
     targets: [{ host: host.id, ...(target?.params ? { params: target.params } : {}) }],
   };
-  const [wu] = planManifest(file, scaled, 'ab'.repeat(32), new Map([[host.id, host]])).workunits;
-  if (!wu) throw new Error(`${file} plans no workunit`);
-  return wu;
+  const plan = planManifest(file, scaled, 'ab'.repeat(32), new Map([[host.id, host]]));
+  const [workunit] = plan.workunits;
+  if (!workunit) throw new Error(`${file} plans no workunit`);
+  return { workunit, ...(plan.work?.[0] ? { work: plan.work[0] } : {}) };
+}
+
+/** The workunit a manifest's first target would be given on one host at a budget. */
+export function planForHost(file: string, manifest: Manifest, host: Host, budget: number): PlannedWorkunit {
+  return planOnHost(file, manifest, host, budget).workunit;
 }

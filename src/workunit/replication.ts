@@ -4,7 +4,7 @@ import { cpusFor, hostShortfalls, memoryGbFor } from '../manifest/fit.js';
 import type { Manifest } from '../manifest/types.js';
 import type { WorkunitInput } from './input.js';
 import { WorkunitName } from './name.js';
-import { workSeconds } from './plan.js';
+import { costOn, workSeconds } from './plan.js';
 
 /**
  * Replica indexes from here up name the replicas the project chose itself (tie-breakers,
@@ -92,7 +92,7 @@ export function extraReplicaInput(
   const units = manifest.work ? template.params[manifest.work.param] : undefined;
   const planned =
     manifest.work && typeof units === 'number' && host.fpops
-      ? Math.round(workSeconds(manifest.work, units, host.fpops, cpus) * 10) / 10
+      ? Math.round(workSeconds(costOn(manifest.work, host), manifest.work, units, host.fpops, cpus) * 10) / 10
       : undefined;
   return {
     ...rest,

@@ -7,11 +7,11 @@ import { REPO_ROOT, runCli } from './repo.js';
 export const FIRST_BATCH = [
   'double_descent',
   'neural_scaling_laws',
-  'emergent_abilities',
+  'grokking',
   'mode_connectivity',
   'lottery_ticket',
   'information_bottleneck',
-  'power_law_forgetting',
+  'catastrophic_forgetting',
   'reservoir_computing',
   'edge_of_chaos',
   'cellular_automata',
