@@ -130,32 +130,11 @@ function halves(items: readonly Collected[]): [Collected[], Collected[]] {
 const PLOTS_LEFT_OUT =
   'Plots left out of this batch: with them the pull request would be larger than GitHub shows; `axiom site` draws them.';
 
-/** The plots of a batch, drawn ahead while the batch before it is written. */
-interface DrawnAhead {
-  items: readonly Collected[];
-  batch: string;
-  plots: Promise<Map<string, RenderedPlot[]>>;
-}
-
-function drawAhead(
-  items: readonly Collected[] | undefined,
-  run: string,
-  batch: string,
-  renderer: PlotRenderer | undefined,
-): DrawnAhead | undefined {
-  if (!items || !renderer) return undefined;
-  const plots = plotsOf(groupByExperiment(items), run, batch, renderer);
-  // Handled here too: plots drawn for a batch that was split after all are never awaited.
-  plots.catch(() => undefined);
-  return { items, batch, plots };
-}
-
 /**
  * Splits a run into batches that GitHub can show whole, and writes each one's files: per experiment
  * its data file, its review (flagged results first) and its plots, and the batch's credit file.
  * Batches are packed by estimate, then measured as written: one that is over is split in two, and a
- * single result whose plots alone would take it over is proposed without them, saying so. The next
- * batch's plots are drawn (on the renderer's threads) while a batch is written.
+ * single result whose plots alone would take it over is proposed without them, saying so.
  */
 export async function batchProposals(
   outcome: Pick<CollectOutcome, 'run' | 'collected'>,
@@ -170,17 +149,11 @@ export async function batchProposals(
       : 0;
   const queue = packBatches(outcome.collected, outcome.run, plotCount, limits);
   const proposals: Omit<BatchProposal, 'parts'>[] = [];
-  let ahead: DrawnAhead | undefined;
   while (queue.length > 0) {
     const items = queue.shift() as Collected[];
     const batch = batchId(outcome.run, proposals.length + 1);
     const groups = groupByExperiment(items);
-    const drawn =
-      ahead?.items === items && ahead.batch === batch
-        ? ahead
-        : drawAhead(items, outcome.run, batch, renderer);
-    const plots = (await drawn?.plots) ?? new Map();
-    ahead = drawAhead(queue[0], outcome.run, batchId(outcome.run, proposals.length + 2), renderer);
+    const plots = renderer ? await plotsOf(groups, outcome.run, batch, renderer) : new Map();
     let files = batchFiles(groups, outcome.run, batch, judgedBy, plots);
     const notes: string[] = [];
     if (!within(sizeOf(files), limits)) {
