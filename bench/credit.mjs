@@ -1,11 +1,11 @@
 // credit-apply-10k-s: `axiom credit apply` granting 10,000 merged credit entries on a real MariaDB
-// database (one transaction per result, with host, user and team updates), measured end to end
+// database (up to 100 results per transaction, with host, user and team updates), measured end to end
 // as a user runs it: reading the YAML, validating every entry, and granting.
 import { spawnSync } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { stringify } from 'yaml';
+import { parse, stringify } from 'yaml';
 import { createBenchDatabase } from './database.mjs';
 
 const ENTRIES = 10_000;
@@ -14,9 +14,16 @@ const TARGET_S = 10;
 const EXPERIMENT = 'double_descent';
 const RUN = '2026-11-25T120000Z';
 const BATCH = 500;
+const IDENTITY = ['-c', 'user.name=bench', '-c', 'user.email=bench@example.org'];
+
+function git(cwd, ...args) {
+  const run = spawnSync('git', [...IDENTITY, ...args], { cwd, encoding: 'utf8' });
+  if (run.status !== 0) throw new Error(`git ${args.join(' ')}: ${run.stderr}`);
+  return run.stdout.trim();
+}
 
 /** A result's line in its batch's data file, with the collected review credit apply pays against. */
-function dataLine(e, batch) {
+function dataLine(e, batch, deployed) {
   const review = {
     result: e.result,
     workunit: e.workunit,
@@ -26,6 +33,8 @@ function dataLine(e, batch) {
     run: RUN,
     batch,
     received_at: '2026-11-25T10:00:00.000Z',
+    manifest_commit: deployed.commit,
+    credit_cap: deployed.cap,
     verdict: e.verdict,
     quality: e.quality,
     proposed_credit: e.credit,
@@ -114,6 +123,15 @@ export async function benchCredit({ root, log }) {
     mkdirSync(join(lab, 'manifests'));
     mkdirSync(join(lab, 'results', 'credit'), { recursive: true });
     cpSync(join(root, 'manifests', `${EXPERIMENT}.yaml`), join(lab, 'manifests', `${EXPERIMENT}.yaml`));
+    // credit apply pays up to the cap of the manifest each workunit was deployed from, read from the
+    // checkout's history at the commit its review names.
+    git(lab, 'init', '--quiet', '--initial-branch=main');
+    git(lab, 'add', 'manifests');
+    git(lab, 'commit', '--quiet', '-m', 'Manifests');
+    const deployed = {
+      commit: git(lab, 'rev-parse', 'HEAD'),
+      cap: parse(readFileSync(join(lab, 'manifests', `${EXPERIMENT}.yaml`), 'utf8')).credit_cap,
+    };
     // As collect writes them: one credit file and one data file per batch (a pull request GitHub
     // shows whole holds some 500 results), with the collected reviews credit apply pays against.
     mkdirSync(join(lab, 'results', EXPERIMENT), { recursive: true });
@@ -126,9 +144,11 @@ export async function benchCredit({ root, log }) {
       );
       writeFileSync(
         join(lab, `results/${EXPERIMENT}/${batch}.jsonl`),
-        own.map((e) => dataLine(e, batch)).join(''),
+        own.map((e) => dataLine(e, batch, deployed)).join(''),
       );
     }
+    git(lab, 'add', 'results');
+    git(lab, 'commit', '--quiet', '-m', 'Results');
 
     const started = process.hrtime.bigint();
     const run = spawnSync(process.execPath, [join(root, 'bin/axiom.js'), 'credit', 'apply', '--json'], {

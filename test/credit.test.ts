@@ -5,6 +5,7 @@ import type { Connection, RowDataPacket } from 'mysql2/promise';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openMysqlStore } from '../src/boinc/mysql.js';
 import { SqliteBoincStore } from '../src/boinc/sqlite.js';
+import type { CreditGrant } from '../src/boinc/store.js';
 import { DEFAULT_IDENTITY } from '../src/forge/git.js';
 import { LocalForge } from '../src/forge/local.js';
 import {
@@ -314,8 +315,8 @@ describe('axiom credit apply', () => {
   it('a connection killed mid-transaction leaves no partial credit, and a rerun finishes the rest', async () => {
     const entries = await results(4); // user 1, user 2, user 1, user 2
     const root = lab(entries);
-    // Every grant's last statement (result.granted_credit, after its ledger row and the host, user
-    // and team totals) waits on a lock the blocker holds, so that one can be killed half-way.
+    // A transaction's last statement (result.granted_credit, after the ledger rows and the host, user
+    // and team totals) waits on a lock the blocker holds, so that it can be killed half-way.
     const blocker = await openBlocker();
     await blocker.query("SELECT GET_LOCK('axiom_test_grant', 60)");
     await db.connection.query(
@@ -329,27 +330,24 @@ describe('axiom credit apply', () => {
     const killed = await running;
     await db.connection.query('DROP TRIGGER hold_grant');
     expect(killed.code).toBe(1);
-    const killedResult = Number(/granting result (\d+)/.exec(killed.stderr)?.[1]);
-
-    // The killed grant left nothing behind; the others, granted meanwhile, are whole.
-    const ledger = (await rows('SELECT result_id FROM axiom_credit_ledger ORDER BY result_id')).map(
-      (r) => r.result_id,
-    );
-    expect(ledger).toEqual(entries.map((e) => e.result).filter((id) => id !== killedResult));
+    // The four results were one transaction: the kill reached it after its ledger rows and the
+    // host, user and team totals were written, and left none of them behind.
+    const ids = entries.map((e) => e.result);
+    expect(killed.stderr).toContain(`granting 4 results, ${ids[0]} to ${ids[3]}`);
+    expect(await rows('SELECT result_id FROM axiom_credit_ledger')).toEqual([]);
     expect(
-      (await rows('SELECT granted_credit FROM result WHERE id = ?', [killedResult]))[0]?.granted_credit,
-    ).toBe(0);
-    const grantedTo = (host: number) =>
-      8 * entries.filter((e) => e.host === host && ledger.includes(e.result)).length;
+      (await rows('SELECT granted_credit FROM result WHERE id IN (?)', [ids])).map((r) => r.granted_credit),
+    ).toEqual([0, 0, 0, 0]);
     expect(await rows('SELECT id, total_credit FROM host WHERE id IN (60, 267) ORDER BY id')).toEqual([
-      { id: 60, total_credit: grantedTo(60) },
-      { id: 267, total_credit: grantedTo(267) },
+      { id: 60, total_credit: 0 },
+      { id: 267, total_credit: 0 },
     ]);
+    expect((await rows('SELECT total_credit FROM team'))[0]?.total_credit).toBe(0);
 
     const rerun = await apply(root, '--json');
     expect(rerun.code).toBe(0);
-    expect(JSON.parse(rerun.stdout)).toMatchObject({ alreadyApplied: ledger.length });
-    expect(JSON.parse(rerun.stdout).granted.map((g: { result: number }) => g.result)).toContain(killedResult);
+    expect(JSON.parse(rerun.stdout)).toMatchObject({ alreadyApplied: 0 });
+    expect(JSON.parse(rerun.stdout).granted.map((g: { result: number }) => g.result)).toEqual(ids);
     expect(await rows('SELECT id, total_credit FROM host WHERE id IN (60, 267) ORDER BY id')).toEqual([
       { id: 60, total_credit: 16 },
       { id: 267, total_credit: 16 },
@@ -369,7 +367,10 @@ describe('axiom credit apply', () => {
       { resultId: second as number, amount: 20, now: 1_700_003_600 + 86_400 }, // a day later
       { resultId: third as number, amount: 5, now: 1_700_003_600 + 86_400 + 30 }, // half a minute later
     ];
-    for (const grant of grants) await store.grantCredit({ ...grant, commit: 'c0ffee', source: 'test' });
+    // In one transaction, as credit apply grants them: each grant's average follows the one before.
+    expect(await store.grantCredits(grants.map((g) => ({ ...g, commit: 'c0ffee', source: 'test' })))).toEqual(
+      ['granted', 'granted', 'granted'],
+    );
     await store.close();
 
     // BOINC's update_average, written out independently: avg decays by 2^(-dt/half_life).
@@ -392,18 +393,65 @@ describe('axiom credit apply', () => {
     }
   });
 
+  it('grants in one transaction leave the rows exactly as grants one by one do, and skip what the ledger has', async () => {
+    // Hosts 60 and 267 (users 1 and 2) start alike; the same grants go to each, fractions included
+    // so that any other order of additions would show in the last bits.
+    const ids = await insertFinishedResults(
+      db.connection,
+      [60, 267].flatMap((host) =>
+        [0, 1, 2, 3].map((i) => ({
+          workunit: workunitName('mean_test', host, 10 + i),
+          host,
+          user: host === 60 ? 1 : 2,
+          sentTime: 1_700_000_000 + i * 5000,
+        })),
+      ),
+    );
+    const [together, apart] = [ids.slice(0, 4), ids.slice(4)];
+    const holders = async (host: number, user: number) => [
+      ...(await rows('SELECT total_credit, expavg_credit, expavg_time FROM host WHERE id = ?', [host])),
+      ...(await rows('SELECT total_credit, expavg_credit, expavg_time FROM user WHERE id = ?', [user])),
+    ];
+    expect(await holders(60, 1)).toEqual(await holders(267, 2));
+    const grants = (ids: readonly number[]) =>
+      ids.map((resultId, i) => ({
+        resultId,
+        amount: [0.1, 0.2, 0.3, 1 / 3][i] as number,
+        now: 1_700_010_000 + i * 777,
+        commit: 'c0ffee',
+        source: 'test',
+      }));
+    const store = openMysqlStore(db.url);
+    // The first result of each host is granted on its own first: the batch finds it in the ledger.
+    const [firstTogether, ...restTogether] = grants(together);
+    expect(await store.grantCredits([firstTogether as CreditGrant])).toEqual(['granted']);
+    expect(await store.grantCredits([firstTogether as CreditGrant, ...restTogether])).toEqual([
+      'already-granted',
+      'granted',
+      'granted',
+      'granted',
+    ]);
+    for (const grant of grants(apart)) expect(await store.grantCredits([grant])).toEqual(['granted']);
+    await store.close();
+    const after = await holders(60, 1);
+    expect(after).toEqual(await holders(267, 2));
+    expect(after[0]?.total_credit).toBe(0.1 + 0.2 + 0.3 + 1 / 3); // not 0.1 + (0.2 + 0.3 + 1 / 3)
+    expect(
+      (await rows('SELECT granted_credit FROM result WHERE id IN (?) ORDER BY id', [together])).map(
+        (r) => r.granted_credit,
+      ),
+    ).toEqual([0.1, 0.2, 0.3, 1 / 3]);
+    expect((await rows('SELECT COUNT(*) AS n FROM axiom_credit_ledger'))[0]?.n).toBe(8);
+  });
+
   it('guards the first credit granted at the moment the result was sent (BOINC would divide by zero)', async () => {
     const [id] = await insertFinishedResults(db.connection, [
       { workunit: workunitName('mean_test', 267, 0), host: 267, user: 2, sentTime: 1_700_000_000 },
     ]);
     const store = openMysqlStore(db.url);
-    await store.grantCredit({
-      resultId: id as number,
-      amount: 4,
-      now: 1_700_000_000,
-      commit: 'c0ffee',
-      source: 'test',
-    });
+    await store.grantCredits([
+      { resultId: id as number, amount: 4, now: 1_700_000_000, commit: 'c0ffee', source: 'test' },
+    ]);
     await store.close();
     const [row] = await rows('SELECT expavg_credit FROM host WHERE id = 267');
     expect(Number.isFinite(row?.expavg_credit)).toBe(true);

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -240,6 +241,43 @@ describe('local forge', () => {
     await expect(
       forgeFor(lab).openOrUpdate(proposal({ files: [{ path: 'README.md', content: '# lab\n' }] })),
     ).rejects.toThrow('main already has exactly these files');
+  });
+
+  it('writes exactly the bytes and names given, whatever they hold, and no name or text can add a command', async () => {
+    const lab = makeLab();
+    const svg = Buffer.from([0x3c, 0x73, 0x76, 0x67, 0x00, 0xff, 0x0d, 0x0a, 0x3e]);
+    const names = ['a b/"quoted" name.md', 'line\nbreak.md', 'tab\there.md', 'ünïcode.md'];
+    const outcome = await forgeFor(lab).openOrUpdate(
+      proposal({
+        commitMessage: '--amend\ndata 3\nM 100644 inline evil.md',
+        files: [
+          ...names.map((path) => ({ path, content: `${path}\r\n` })),
+          { path: 'plots/x.svg', content: svg },
+          { path: 'README.md', content: null },
+        ],
+      }),
+    );
+    const tree = git(lab.origin, 'ls-tree', '-r', '-z', '--name-only', outcome.commit as string)
+      .split('\0')
+      .filter(Boolean);
+    expect(tree.sort()).toEqual([...names, 'plots/x.svg'].sort());
+    const blob = (path: string) =>
+      execFileSync('git', ['cat-file', 'blob', `${outcome.commit}:${path}`], { cwd: lab.origin });
+    for (const path of names) expect(blob(path).toString()).toBe(`${path}\r\n`);
+    expect(blob('plots/x.svg').equals(svg)).toBe(true);
+    expect(git(lab.origin, 'log', '-1', '--format=%B', outcome.commit as string)).toContain(
+      '--amend\ndata 3\nM 100644 inline evil.md',
+    );
+    // The commit is made without leaving a ref behind.
+    expect(git(lab.origin, 'for-each-ref', '--format=%(refname)', 'refs/axiom')).toBe('');
+    const forged = new LocalForge({
+      repoDir: lab.clone,
+      remote: 'origin',
+      identity: { name: 'Eve\ncommitter Mallory', email: 'eve@example.org' },
+    });
+    await expect(forged.openOrUpdate(proposal({ branch: 'axiom/propose/other' }))).rejects.toThrow(
+      'has a character git cannot record',
+    );
   });
 
   it('posts a comment from a file through the CLI', async () => {

@@ -76,119 +76,155 @@ export type SqlValue = string | number;
 
 /** The statements of one open transaction, in the dialect of its database. */
 export interface Transaction {
-  get(sql: string, values: SqlValue[]): Promise<Record<string, unknown> | undefined>;
+  all(sql: string, values: SqlValue[]): Promise<Record<string, unknown>[]>;
   run(sql: string, values: SqlValue[]): Promise<void>;
-  /** Inserts a row, or says `duplicate` when its primary key is taken (the statement, not the transaction, fails). */
+  /** Inserts rows, or says `duplicate` when a primary key is taken (the statement, not the transaction, fails). */
   insert(sql: string, values: SqlValue[]): Promise<'inserted' | 'duplicate'>;
   /** ` FOR UPDATE` where rows can be locked (MariaDB), empty where the whole database is (SQLite). */
   lock: string;
-  /** Whether one UPDATE may change rows of several tables (MariaDB and MySQL; SQLite cannot). */
-  multiTableUpdate: boolean;
 }
 
+/** What granting one result came to: `already-granted` when the ledger had it. */
+export type GrantOutcome = 'granted' | 'already-granted';
+
+/** The results of one transaction's grants, for a message. */
+export const describeGrants = (grants: readonly CreditGrant[]) =>
+  grants.length === 1
+    ? `result ${grants[0]?.resultId}`
+    : `${grants.length} results, ${grants[0]?.resultId} to ${grants.at(-1)?.resultId}`;
+
+const placeholders = (n: number, row = '?') => Array(n).fill(row).join(', ');
+
 /**
- * A result with the rows its credit goes to, read (and, with `lock`, locked) in one statement: the
- * same statement everywhere, so every grant locks its rows in the same order and two grants wait
- * for each other instead of deadlocking. A user without a team (teamid 0) joins no team row.
+ * Results with the rows their credit goes to, read (and, with `lock`, locked) in one statement: the
+ * same statement everywhere, in result order, so that grants wait for each other instead of
+ * deadlocking where they can. A user without a team (teamid 0) joins no team row.
  */
-const GRANT_SUBJECT_SQL = `SELECT r.id, r.hostid, r.userid, r.sent_time,
-        h.id AS h_id, h.expavg_credit AS h_avg, h.expavg_time AS h_time,
-        u.id AS u_id, u.teamid, u.expavg_credit AS u_avg, u.expavg_time AS u_time,
-        t.id AS t_id, t.expavg_credit AS t_avg, t.expavg_time AS t_time
+const GRANT_SUBJECTS_SQL = (n: number) => `SELECT r.id, r.hostid, r.userid, r.sent_time,
+        h.id AS h_id, h.total_credit AS h_total, h.expavg_credit AS h_avg, h.expavg_time AS h_time,
+        u.id AS u_id, u.teamid, u.total_credit AS u_total, u.expavg_credit AS u_avg, u.expavg_time AS u_time,
+        t.id AS t_id, t.total_credit AS t_total, t.expavg_credit AS t_avg, t.expavg_time AS t_time
    FROM result r
    LEFT JOIN host h ON h.id = r.hostid
    LEFT JOIN user u ON u.id = r.userid
    LEFT JOIN team t ON t.id = u.teamid AND u.teamid <> 0
-  WHERE r.id = ?`;
+  WHERE r.id IN (${placeholders(n)})
+  ORDER BY r.id`;
+
+const LEDGER_INSERT = (n: number) =>
+  `INSERT INTO ${LEDGER_TABLE} (result_id, amount, commit_sha, source, granted_at, host_id, user_id, team_id) VALUES ${placeholders(n, '(?, ?, ?, ?, ?, ?, ?, ?)')}`;
+
+/** result.granted_credit of results just written to the ledger, from their ledger rows. */
+const GRANTED_CREDIT_SQL = (n: number) =>
+  `UPDATE result SET granted_credit = (SELECT amount FROM ${LEDGER_TABLE} WHERE result_id = result.id) WHERE id IN (${placeholders(n)})`;
 
 const HOLDERS = ['host', 'user', 'team'] as const;
 type Holder = (typeof HOLDERS)[number];
 const ALIAS: Record<Holder, string> = { host: 'h', user: 'u', team: 't' };
 
-/** A host, user or team row a grant adds to, with its recent average after the grant. */
+/** A host, user or team row grants add to, with its total and recent average after them. */
 interface Credited {
   table: Holder;
   id: number;
+  total: number;
   next: RecentAverage;
 }
 
 /**
- * The host, user and team rows the grant read that exist (BOINC skips a missing one the same way),
- * each with its recent average updated the way BOINC's update_average does.
+ * The host, user and team rows the granted results' credit goes to that exist (BOINC skips a
+ * missing one the same way), each with its total and recent average after every grant in turn, as
+ * one grant after another would leave them: the average updated the way BOINC's update_average
+ * does, the total added to as `total_credit + amount` adds.
  */
-function creditedRows(row: Record<string, unknown>, grant: CreditGrant): Credited[] {
-  if (grant.amount <= 0) return [];
-  return HOLDERS.flatMap((table) => {
-    const a = ALIAS[table];
-    const id = row[`${a}_id`];
-    if (id === null || id === undefined) return [];
-    const current = { avg: Number(row[`${a}_avg`]), avgTime: Number(row[`${a}_time`]) };
-    return [
-      { table, id: Number(id), next: updateAverage(grant.now, Number(row.sent_time), grant.amount, current) },
-    ];
+function creditedRows(
+  grants: readonly CreditGrant[],
+  rows: readonly Record<string, unknown>[],
+  outcomes: readonly GrantOutcome[],
+): Credited[] {
+  const credited = new Map<string, Credited>();
+  grants.forEach((grant, i) => {
+    const row = rows[i] as Record<string, unknown>;
+    if (outcomes[i] !== 'granted' || grant.amount <= 0) return;
+    for (const table of HOLDERS) {
+      const a = ALIAS[table];
+      const id = row[`${a}_id`];
+      if (id === null || id === undefined) continue;
+      const key = `${table} ${id}`;
+      const c = credited.get(key) ?? {
+        table,
+        id: Number(id),
+        total: Number(row[`${a}_total`]),
+        next: { avg: Number(row[`${a}_avg`]), avgTime: Number(row[`${a}_time`]) },
+      };
+      c.total += grant.amount;
+      c.next = updateAverage(grant.now, Number(row.sent_time), grant.amount, c.next);
+      credited.set(key, c);
+    }
   });
+  return [...credited.values()];
 }
 
-/** The columns a grant sets, of the table aliased `a` (unqualified without one: SQLite's SET takes no alias). */
-const SET_CREDIT = (a = '') => {
-  const c = a ? `${a}.` : '';
-  return `${c}total_credit = ${c}total_credit + ?, ${c}expavg_credit = ?, ${c}expavg_time = ?`;
-};
-const creditValues = (c: Credited, grant: CreditGrant) => [grant.amount, c.next.avg, c.next.avgTime];
+const ledgerValues = (grant: CreditGrant, row: Record<string, unknown>): SqlValue[] => [
+  grant.resultId,
+  grant.amount,
+  grant.commit,
+  grant.source,
+  grant.now,
+  Number(row.hostid),
+  Number(row.userid),
+  row.u_id === null || row.u_id === undefined ? 0 : Number(row.teamid),
+];
 
 /**
- * result.granted_credit and the totals and averages of its host, user and team: one multi-table
- * UPDATE where the database has it (one statement instead of four), else one statement per row.
+ * The ledger rows, all in one statement; when a primary key is taken (another run granted one of
+ * them meanwhile), one statement per row, so that each key decides for its own result.
  */
-async function writeCredit(
+async function writeLedger(
   tx: Transaction,
-  grant: CreditGrant,
-  credited: readonly Credited[],
-): Promise<void> {
-  if (!tx.multiTableUpdate) {
-    for (const c of credited)
-      await tx.run(`UPDATE ${c.table} SET ${SET_CREDIT()} WHERE id = ?`, [...creditValues(c, grant), c.id]);
-    await tx.run('UPDATE result SET granted_credit = ? WHERE id = ?', [grant.amount, grant.resultId]);
-    return;
-  }
-  const tables = ['result r', ...credited.map((c) => `${c.table} ${ALIAS[c.table]}`)].join(', ');
-  const sets = ['r.granted_credit = ?', ...credited.map((c) => SET_CREDIT(ALIAS[c.table]))].join(', ');
-  const where = ['r.id = ?', ...credited.map((c) => `${ALIAS[c.table]}.id = ?`)].join(' AND ');
-  await tx.run(`UPDATE ${tables} SET ${sets} WHERE ${where}`, [
-    grant.amount,
-    ...credited.flatMap((c) => creditValues(c, grant)),
-    grant.resultId,
-    ...credited.map((c) => c.id),
-  ]);
+  grants: readonly CreditGrant[],
+  rows: readonly Record<string, unknown>[],
+): Promise<GrantOutcome[]> {
+  const values = grants.map((grant, i) => ledgerValues(grant, rows[i] as Record<string, unknown>));
+  if ((await tx.insert(LEDGER_INSERT(values.length), values.flat())) === 'inserted')
+    return grants.map(() => 'granted');
+  const outcomes: GrantOutcome[] = [];
+  for (const row of values)
+    outcomes.push((await tx.insert(LEDGER_INSERT(1), row)) === 'inserted' ? 'granted' : 'already-granted');
+  return outcomes;
 }
 
 /**
- * The statements of granting one result, inside a transaction the caller opens and commits: the
- * result and the rows its credit goes to are locked by one read, the ledger row is written first
- * (its primary key is the guard against granting twice, so a grant that lost a race stops there),
- * then the result's granted_credit and the host, user and team totals and recent averages.
+ * The statements of granting results (each once, at most GRANTS_PER_TRANSACTION), inside a
+ * transaction the caller opens and commits: the results and the rows their credit goes to are
+ * locked by one read, the ledger rows are written first (a result's primary key is the guard
+ * against granting it twice, so a grant that lost a race stops there), then, once per row, the
+ * host, user and team totals and recent averages, and last each result's granted_credit.
  */
 export async function grantInTransaction(
   tx: Transaction,
-  grant: CreditGrant,
-): Promise<'granted' | 'already-granted'> {
-  const row = await tx.get(`${GRANT_SUBJECT_SQL}${tx.lock}`, [grant.resultId]);
-  if (!row) throw new Error(`result ${grant.resultId} does not exist`);
-  const teamId = row.u_id === null || row.u_id === undefined ? 0 : Number(row.teamid);
-  const inserted = await tx.insert(
-    `INSERT INTO ${LEDGER_TABLE} (result_id, amount, commit_sha, source, granted_at, host_id, user_id, team_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-    [
-      grant.resultId,
-      grant.amount,
-      grant.commit,
-      grant.source,
-      grant.now,
-      Number(row.hostid),
-      Number(row.userid),
-      teamId,
-    ],
+  grants: readonly CreditGrant[],
+): Promise<GrantOutcome[]> {
+  if (grants.length === 0) return [];
+  const found = await tx.all(
+    `${GRANT_SUBJECTS_SQL(grants.length)}${tx.lock}`,
+    grants.map((g) => g.resultId),
   );
-  if (inserted === 'duplicate') return 'already-granted';
-  await writeCredit(tx, grant, creditedRows(row, grant));
-  return 'granted';
+  const byId = new Map(found.map((row) => [Number(row.id), row]));
+  const rows = grants.map((grant) => {
+    const row = byId.get(grant.resultId);
+    if (!row) throw new Error(`result ${grant.resultId} does not exist`);
+    return row;
+  });
+  const outcomes = await writeLedger(tx, grants, rows);
+  const granted = grants.filter((_, i) => outcomes[i] === 'granted').map((g) => g.resultId);
+  if (granted.length === 0) return outcomes;
+  for (const c of creditedRows(grants, rows, outcomes))
+    await tx.run(`UPDATE ${c.table} SET total_credit = ?, expavg_credit = ?, expavg_time = ? WHERE id = ?`, [
+      c.total,
+      c.next.avg,
+      c.next.avgTime,
+      c.id,
+    ]);
+  await tx.run(GRANTED_CREDIT_SQL(granted.length), granted);
+  return outcomes;
 }

@@ -3,6 +3,8 @@ import { AxiomError, ConfigurationError } from '../errors.js';
 import type { Host } from '../fleet/types.js';
 import { WorkunitName, workunitNameLike } from '../workunit/name.js';
 import {
+  describeGrants,
+  type GrantOutcome,
   grantInTransaction,
   LEDGER_DDL,
   LEDGER_SELECT,
@@ -293,20 +295,19 @@ export class MysqlBoincStore implements BoincStore {
     }
   }
 
-  async grantCredit(grant: CreditGrant): Promise<'granted' | 'already-granted'> {
+  async grantCredits(grants: readonly CreditGrant[]): Promise<GrantOutcome[]> {
     await this.ensureLedger();
     for (let attempt = 1; ; attempt++) {
       const connection = await this.pool.getConnection();
       let fatal = false;
       try {
         await connection.beginTransaction();
-        // Prepared once per connection and bound on the server (execute): a grant's statements are
-        // the same thousands of times, and most of a statement's cost is the server reading it.
-        const outcome = await grantInTransaction(
+        // Prepared once per connection and bound on the server (execute): doubles go in and out
+        // exactly, and a grant's statements are the same thousands of times.
+        const outcomes = await grantInTransaction(
           {
             lock: ' FOR UPDATE',
-            multiTableUpdate: true,
-            get: async (sql, values) => (await connection.execute<RowDataPacket[]>(sql, values))[0][0],
+            all: async (sql, values) => (await connection.execute<RowDataPacket[]>(sql, values))[0],
             run: async (sql, values) => {
               await connection.execute(sql, values);
             },
@@ -320,18 +321,17 @@ export class MysqlBoincStore implements BoincStore {
               }
             },
           },
-          grant,
+          grants,
         );
-        await (outcome === 'granted' ? connection.commit() : connection.rollback());
-        return outcome;
+        await (outcomes.includes('granted') ? connection.commit() : connection.rollback());
+        return outcomes;
       } catch (error) {
         const { code, message } = error as { code?: string; message: string; fatal?: boolean };
         fatal = (error as { fatal?: boolean }).fatal === true;
         if (!fatal) await connection.rollback().catch(() => {});
-        if (code === 'ER_DUP_ENTRY') return 'already-granted';
         if (code && RETRYABLE.has(code) && attempt < GRANT_ATTEMPTS) continue;
         throw new StoreError(
-          `BOINC database (${this.label}): granting result ${grant.resultId}: ${message}`,
+          `BOINC database (${this.label}): granting ${describeGrants(grants)}: ${message}`,
           code,
         );
       } finally {

@@ -3,6 +3,7 @@ import Database from 'better-sqlite3';
 import type { Host } from '../fleet/types.js';
 import { WorkunitName, workunitNameLike } from '../workunit/name.js';
 import {
+  type GrantOutcome,
   grantInTransaction,
   LEDGER_DDL,
   LEDGER_SELECT,
@@ -291,21 +292,19 @@ export class SqliteBoincStore implements BoincStore {
    * One writer at a time: BEGIN IMMEDIATE takes SQLite's write lock before anything is read, and
    * grants asked for at once on this connection wait their turn (one connection has one transaction).
    */
-  grantCredit(grant: CreditGrant): Promise<'granted' | 'already-granted'> {
-    const turn = this.grants.then(() => this.grantNow(grant));
+  grantCredits(grants: readonly CreditGrant[]): Promise<GrantOutcome[]> {
+    const turn = this.grants.then(() => this.grantNow(grants));
     this.grants = turn.catch(() => undefined);
     return turn;
   }
 
-  private async grantNow(grant: CreditGrant): Promise<'granted' | 'already-granted'> {
+  private async grantNow(grants: readonly CreditGrant[]): Promise<GrantOutcome[]> {
     this.db.exec('BEGIN IMMEDIATE');
     try {
-      const outcome = await grantInTransaction(
+      const outcomes = await grantInTransaction(
         {
           lock: '',
-          multiTableUpdate: false,
-          get: async (sql, values) =>
-            this.db.prepare(sql).get(...values) as Record<string, unknown> | undefined,
+          all: async (sql, values) => this.db.prepare(sql).all(...values) as Record<string, unknown>[],
           run: async (sql, values) => {
             this.db.prepare(sql).run(...values);
           },
@@ -319,10 +318,10 @@ export class SqliteBoincStore implements BoincStore {
             }
           },
         },
-        grant,
+        grants,
       );
-      this.db.exec(outcome === 'granted' ? 'COMMIT' : 'ROLLBACK');
-      return outcome;
+      this.db.exec(outcomes.includes('granted') ? 'COMMIT' : 'ROLLBACK');
+      return outcomes;
     } catch (error) {
       this.db.exec('ROLLBACK');
       throw error;

@@ -69,6 +69,12 @@ export interface CreditSubject {
 }
 
 /** One merged credit entry to grant. */
+/**
+ * Results granted in one transaction at most: a transaction's locks are held for about 40 round
+ * trips, and its ledger rows' placeholders stay within SQLite's oldest limit (999).
+ */
+export const GRANTS_PER_TRANSACTION = 100;
+
 export interface CreditGrant {
   resultId: number;
   amount: number;
@@ -194,12 +200,14 @@ export interface BoincStore {
   /** Every ledger row (an empty list when the ledger table does not exist yet). */
   ledger(): Promise<LedgerRow[]>;
   /**
-   * Grants one result's credit in one transaction: the ledger row, result.granted_credit, and the
-   * totals and recent averages of its host, user and team. The result row is locked first, so two
-   * runs cannot both grant it; `already-granted` when the ledger has it. May be called again before
-   * an earlier call has finished: each is its own transaction.
+   * Grants results' credit (each result once, at most GRANTS_PER_TRANSACTION of them) in one
+   * transaction: per result its ledger row and result.granted_credit, and the totals and recent
+   * averages of its host, user and team, as granting them one after another in the order given
+   * would. The results' rows are locked first, so two runs cannot both grant one; a result the
+   * ledger has already is `already-granted`. May be called again before an earlier call has
+   * finished: each is its own transaction.
    */
-  grantCredit(grant: CreditGrant): Promise<'granted' | 'already-granted'>;
+  grantCredits(grants: readonly CreditGrant[]): Promise<Array<'granted' | 'already-granted'>>;
   /** Every refusal recorded beside the ledger (none when its table does not exist yet). */
   refusals(): Promise<CreditRefusal[]>;
   /** Records refusals; one already recorded for the same result and rule is kept as it was. */

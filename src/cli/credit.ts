@@ -132,9 +132,9 @@ export const creditCommand = defineCommand({
   description: [
     'axiom credit apply reads every credit file on this checkout (results/credit/*.yaml; the merged',
     'file is the truth, including amounts a reviewer edited), compares it with the ledger table',
-    'axiom_credit_ledger in the BOINC database (AXIOM_DB_URL), and grants each entry not granted yet',
-    'in its own transaction: the ledger row, result.granted_credit, and host, user and team totals and',
-    "recent averages (BOINC's formula, 7-day half-life). Entries are checked first (known result, same",
+    'axiom_credit_ledger in the BOINC database (AXIOM_DB_URL), and grants each entry not granted yet,',
+    'up to 100 in a transaction: the ledger row, result.granted_credit, and host, user and team totals',
+    "and recent averages (BOINC's formula, 7-day half-life). Entries are checked first (known result, same",
     "workunit, host and user as BOINC recorded, 0 to the manifest's credit_cap, only valid results",
     'paid); a refused entry is reported at its file and line and the rest are granted. Running it again',
     'grants nothing twice, also when two runs overlap. Exit 1 when any entry was refused. What only the',

@@ -1,4 +1,4 @@
-import { stringify } from 'yaml';
+import { creditEntryYaml } from '../record/credit-yaml.js';
 import { GITHUB_DIFF_LIMITS } from '../record/layout.js';
 import { type Collected, creditEntry, dataLine, flaggedSection, isFlagged, tableRow } from './record.js';
 
@@ -42,7 +42,7 @@ function costOf(item: Collected, run: string, batch: string): { lines: number; b
     dataLine(item, run, batch),
     tableRow(item),
     ...(isFlagged(item) ? [flaggedSection(item)] : []),
-    stringify([creditEntry(item)], { lineWidth: 0 }),
+    creditEntryYaml(creditEntry(item)),
   ];
   return {
     lines: parts.reduce((s, p) => s + lines(p), 0),

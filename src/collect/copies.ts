@@ -102,30 +102,66 @@ function informative(envelope: SanitisedEnvelope): number {
   return count;
 }
 
+/** One number (or series) of a probe with its tolerance, worked out once for every result it meets. */
+type ProbeNumber =
+  | { kind: 'metric'; key: string; value: number; tolerance: Tolerance }
+  | { kind: 'series'; key: string; values: number[]; tolerance: Tolerance };
+
+/**
+ * The probe's numbers in the order they are best compared: the results of a bucket agree on its
+ * anchors already, so every other number is compared first and a non-copy is told apart at once.
+ */
+function probeNumbers(
+  probe: SanitisedEnvelope,
+  manifest: Manifest | undefined,
+  anchors: readonly Anchor[],
+): ProbeNumber[] {
+  const anchored = (kind: string, key: string) => anchors.some((a) => a.kind === kind && a.key === key);
+  const numbers: ProbeNumber[] = [
+    ...Object.entries(probe.metrics).map(
+      ([key, value]): ProbeNumber => ({
+        kind: 'metric',
+        key,
+        value,
+        tolerance: toleranceOf(manifest, 'metric', key),
+      }),
+    ),
+    ...Object.entries(probe.series).map(
+      ([key, values]): ProbeNumber => ({
+        kind: 'series',
+        key,
+        values,
+        tolerance: toleranceOf(manifest, 'series', key),
+      }),
+    ),
+  ];
+  return [
+    ...numbers.filter((n) => !anchored(n.kind, n.key)),
+    ...numbers.filter((n) => anchored(n.kind, n.key)),
+  ];
+}
+
 /**
  * Whether every number the two results both report (the metrics both have, the points both series
  * have) agrees within the probe's tolerances, over at least MIN_INFORMATIVE_VALUES numbers that are
  * not whole: a copy with a metric or a point added, or a series cut short, is still a copy.
  */
-function matches(
-  probe: SanitisedEnvelope,
-  other: SanitisedEnvelope,
-  manifest: Manifest | undefined,
-): boolean {
+function matches(probe: readonly ProbeNumber[], other: SanitisedEnvelope): boolean {
   let compared = 0;
-  for (const [key, value] of Object.entries(probe.metrics)) {
-    if (!Object.hasOwn(other.metrics, key)) continue;
-    if (!within(value, other.metrics[key] as number, toleranceOf(manifest, 'metric', key))) return false;
-    if (!Number.isInteger(value)) compared += 1;
-  }
-  for (const [key, values] of Object.entries(probe.series)) {
-    if (!Object.hasOwn(other.series, key)) continue;
-    const theirs = other.series[key] as number[];
-    const tolerance = toleranceOf(manifest, 'series', key);
-    for (let i = 0; i < Math.min(values.length, theirs.length); i++) {
-      if (!within(values[i] as number, theirs[i] as number, tolerance)) return false;
-      if (!Number.isInteger(values[i])) compared += 1;
+  for (const number of probe) {
+    if (number.kind === 'series') {
+      if (!Object.hasOwn(other.series, number.key)) continue;
+      const theirs = other.series[number.key] as number[];
+      const { values } = number;
+      for (let i = 0; i < Math.min(values.length, theirs.length); i++) {
+        if (!within(values[i] as number, theirs[i] as number, number.tolerance)) return false;
+        if (!Number.isInteger(values[i])) compared += 1;
+      }
+      continue;
     }
+    if (!Object.hasOwn(other.metrics, number.key)) continue;
+    if (!within(number.value, other.metrics[number.key] as number, number.tolerance)) return false;
+    if (!Number.isInteger(number.value)) compared += 1;
   }
   return compared >= MIN_INFORMATIVE_VALUES;
 }
@@ -151,12 +187,13 @@ export class CopyIndex {
     const anchors = anchorsOf(probe.envelope, manifest);
     if (anchors.length === 0) return undefined;
     const index = this.indexFor(anchors);
+    const numbers = probeNumbers(probe.envelope, manifest, anchors);
     for (const key of bucketKeys(probe.envelope, anchors, true))
       for (const position of index.buckets.get(key) ?? []) {
         const other = this.known[position] as Known;
         if (other.id === probe.id) continue;
         if (other.computation !== undefined && other.computation === probe.computation) continue;
-        if (matches(probe.envelope, other.envelope, manifest)) return other;
+        if (matches(numbers, other.envelope)) return other;
       }
     return undefined;
   }

@@ -1,4 +1,10 @@
-import type { BoincStore, CreditRefusal, CreditSubject, LedgerRow } from '../boinc/store.js';
+import {
+  type BoincStore,
+  type CreditRefusal,
+  type CreditSubject,
+  GRANTS_PER_TRANSACTION,
+  type LedgerRow,
+} from '../boinc/store.js';
 import { DeployedManifests, isDeployed } from '../forge/deployed.js';
 import type { Problem } from '../problems.js';
 import { type LocatedEntry, readCreditFiles } from '../record/credit-file.js';
@@ -369,36 +375,11 @@ export interface ApplyReport {
 }
 
 /**
- * Grants in flight at once: each is its own transaction on its own connection, so the round trips
- * and commits of one overlap another's (the MariaDB store's pool holds as many connections).
- */
-export const GRANTS_AT_ONCE = 8;
-
-/**
- * Runs `grant` for every item, at most `limit` at once, in the items' order; after a failure no
- * new one starts, the ones running finish, and the first failure is thrown.
- */
-async function eachAtMost<T>(items: readonly T[], limit: number, grant: (item: T) => Promise<void>) {
-  let next = 0;
-  let failure: { error: unknown } | undefined;
-  const worker = async () => {
-    while (!failure && next < items.length) {
-      const item = items[next++] as T;
-      try {
-        await grant(item);
-      } catch (error) {
-        failure ??= { error };
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  if (failure) throw failure.error;
-}
-
-/**
  * Makes the BOINC database agree with the credit files on this checkout: grants every valid entry
- * the ledger does not have, one transaction per result, a few at once. Safe to run again and to
- * run concurrently.
+ * the ledger does not have, in file order, up to GRANTS_PER_TRANSACTION results per transaction
+ * (one commit, not one per result, and no lock waits between a run's own grants). Safe to run
+ * again and to run concurrently; after a failure nothing more is granted, and what was committed
+ * before it is reported.
  */
 export async function applyCredit(options: {
   root: string;
@@ -415,20 +396,22 @@ export async function applyCredit(options: {
       plan.refusals.map((r) => ({ ...r, commit: options.commit, refusedAt: options.now() })),
     );
   const outcomes = new Map<LocatedEntry, 'granted' | 'already-granted'>();
-  const grant = async (located: LocatedEntry) => {
-    const outcome = options.dryRun
-      ? 'granted'
-      : await options.store.grantCredit({
-          resultId: located.entry.result,
-          amount: located.entry.credit,
-          commit: options.commit,
-          source: sourceOf(located),
-          now: options.now(),
-        });
-    outcomes.set(located, outcome);
+  for (let start = 0; start < plan.pending.length; start += GRANTS_PER_TRANSACTION) {
+    const chunk = plan.pending.slice(start, start + GRANTS_PER_TRANSACTION);
+    const results = options.dryRun
+      ? chunk.map(() => 'granted' as const)
+      : await options.store.grantCredits(
+          chunk.map((located) => ({
+            resultId: located.entry.result,
+            amount: located.entry.credit,
+            commit: options.commit,
+            source: sourceOf(located),
+            now: options.now(),
+          })),
+        );
+    for (const [i, located] of chunk.entries()) outcomes.set(located, results[i] ?? 'already-granted');
     options.progress?.(outcomes.size, plan.pending.length);
-  };
-  await eachAtMost(plan.pending, GRANTS_AT_ONCE, grant);
+  }
   const granted = plan.pending.filter((located) => outcomes.get(located) === 'granted');
   return {
     granted: granted.map((located) => ({

@@ -1,7 +1,8 @@
-import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, posix } from 'node:path';
+import { join, posix } from 'node:path';
 import { type SimpleGit, simpleGit } from 'simple-git';
 import { ForgeError, UsageError } from '../errors.js';
 import type { ProposalFile } from './forge.js';
@@ -99,42 +100,113 @@ export interface WrittenCommit {
   changed: boolean;
 }
 
+/** Runs git in `dir` with `input` on its stdin; its stdout, or an error with its stderr on a non-zero exit. */
+export function runGit(
+  dir: string,
+  args: readonly string[],
+  options: { env?: Record<string, string>; input?: string | Buffer | readonly (string | Buffer)[] } = {},
+): Promise<string> {
+  // Not simple-git: it waits 50 ms after every command that prints nothing, which most plumbing is.
+  return new Promise((resolve, reject) => {
+    const child = spawn('git', args, { cwd: dir, env: gitEnv(options.env) });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on('data', (chunk: Buffer) => out.push(chunk));
+    child.stderr.on('data', (chunk: Buffer) => err.push(chunk));
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      if (code === 0) return resolve(Buffer.concat(out).toString('utf8'));
+      const stderr = Buffer.concat(err).toString('utf8').trim();
+      reject(new Error(stderr || `git ${args[0]} exited with ${code ?? signal}`));
+    });
+    // git may exit before reading all of its input (a refusal); its exit status says why.
+    child.stdin.on('error', () => {});
+    const input = options.input ?? [];
+    for (const chunk of typeof input === 'string' || Buffer.isBuffer(input) ? [input] : input)
+      child.stdin.write(chunk);
+    child.stdin.end();
+  });
+}
+
+/** A path as `git fast-import` reads it: always C-quoted, so no name can end or extend a command. */
+function importPath(path: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: quoting them is the point
+  const quoted = path.replace(/[\\"\u0000-\u001f\u007f]/g, (c) =>
+    c === '\\' || c === '"' ? `\\${c}` : `\\${c.charCodeAt(0).toString(8).padStart(3, '0')}`,
+  );
+  return `"${quoted}"`;
+}
+
+/** `Name <email> now` for fast-import; a name or address that would break the line is refused. */
+function importIdent(identity: GitIdentity): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: refusing them is the point
+  const bad = /[<>\u0000-\u001f\u007f]/;
+  if (bad.test(identity.name) || bad.test(identity.email))
+    throw new UsageError(
+      `identity "${identity.name} <${identity.email}>" has a character git cannot record; expected Name <email@example.org>`,
+    );
+  return `${identity.name} <${identity.email}> now`;
+}
+
+const data = (content: string | Buffer): (string | Buffer)[] => {
+  const bytes = typeof content === 'string' ? Buffer.from(content) : content;
+  return [`data ${bytes.length}\n`, bytes, '\n'];
+};
+
 /**
- * Writes `files` on top of `parent` as one commit, using a private index and a scratch work tree,
- * so the user's checkout, index and current branch are never touched.
+ * The fast-import commands that write `request` as a commit and print its id, its tree and its
+ * parent's tree. The commit is made on a scratch ref that the same stream deletes again, so no ref
+ * is moved: the caller moves the branch.
+ */
+function importStream(request: CommitRequest, scratchRef: string): (string | Buffer)[] {
+  const removed = request.files.filter((f) => f.content === null).map((f) => checkRepoPath(f.path));
+  const added = request.files.flatMap((f) =>
+    f.content === null ? [] : [{ ...f, path: checkRepoPath(f.path) }],
+  );
+  const ident = importIdent(request.identity);
+  const commitMark = added.length + 1;
+  return [
+    ...added.flatMap((f, i) => [`blob\nmark :${i + 1}\n`, ...data(f.content as string | Buffer)]),
+    `commit ${scratchRef}\nmark :${commitMark}\nauthor ${ident}\ncommitter ${ident}\n`,
+    ...data(request.message),
+    `from ${request.parent}\n`,
+    // Removals first, as a later file of the same path is written anew.
+    ...removed.map((path) => `D ${importPath(path)}\n`),
+    ...added.map((f, i) => `M 100644 :${i + 1} ${importPath(f.path)}\n`),
+    '\n',
+    `get-mark :${commitMark}\nls :${commitMark} ""\nls ${request.parent} ""\n`,
+    `reset ${scratchRef}\nfrom ${'0'.repeat(request.parent.length)}\n\n`,
+    'done\n',
+  ];
+}
+
+/**
+ * Writes `files` on top of `parent` as one commit with a single `git fast-import`: blobs, trees and
+ * the commit in one process, without any working tree, index or ref of the repository touched.
  */
 export async function writeCommit(repoDir: string, request: CommitRequest): Promise<WrittenCommit> {
-  const scratch = mkdtempSync(join(tmpdir(), 'axiom-commit-'));
+  if (!/^[0-9a-f]{40}([0-9a-f]{24})?$/.test(request.parent))
+    throw new ForgeError(`cannot write on ${request.parent}: not a commit id`);
+  const scratchRef = `refs/axiom/scratch/${randomUUID()}`;
+  const stream = importStream(request, scratchRef);
+  let out: string;
   try {
-    const work = join(scratch, 'tree');
-    mkdirSync(work);
-    const git = openGit(repoDir, { GIT_INDEX_FILE: join(scratch, 'index') });
-    await git.raw(['read-tree', request.parent]);
-    const added: string[] = [];
-    const removed: string[] = [];
-    for (const file of request.files) {
-      const path = checkRepoPath(file.path);
-      if (file.content === null) {
-        removed.push(path);
-        continue;
-      }
-      mkdirSync(dirname(join(work, path)), { recursive: true });
-      writeFileSync(join(work, path), file.content);
-      added.push(path);
-    }
-    if (removed.length > 0)
-      await git.raw(['rm', '--cached', '--quiet', '--ignore-unmatch', '--', ...removed]);
-    // Only the files given are staged; `--ignore-removal` keeps the rest of the parent's tree.
-    if (added.length > 0)
-      await git.raw(['--work-tree', work, 'add', '--force', '--ignore-removal', '--', '.']);
-    const tree = (await git.raw(['write-tree'])).trim();
-    const parentTree = (await git.raw(['rev-parse', `${request.parent}^{tree}`])).trim();
-    if (tree === parentTree) return { commit: request.parent, tree, changed: false };
-    const commit = await commitTree(repoDir, tree, [request.parent], request.message, request.identity);
-    return { commit, tree, changed: true };
-  } finally {
-    rmSync(scratch, { recursive: true, force: true });
+    out = await runGit(repoDir, ['fast-import', '--quiet', '--done', '--date-format=now'], {
+      input: stream,
+    });
+  } catch (error) {
+    throw new ForgeError(`cannot write a commit on ${request.parent}: ${gitMessage(error)}`, undefined, {
+      cause: error,
+    });
   }
+  const [commit = '', tree = '', parentTree = ''] = out
+    .trim()
+    .split('\n')
+    .map((line) => /^(?:040000 tree )?([0-9a-f]{40,64})/.exec(line)?.[1] ?? '');
+  if (!commit || !tree || !parentTree)
+    throw new ForgeError(`git fast-import answered unexpectedly: ${out.slice(0, 200)}`);
+  if (tree === parentTree) return { commit: request.parent, tree, changed: false };
+  return { commit, tree, changed: true };
 }
 
 export async function commitTree(
@@ -144,17 +216,13 @@ export async function commitTree(
   message: string,
   identity: GitIdentity,
 ): Promise<string> {
-  const git = openGit(repoDir, identityEnv(identity));
   const parentArgs = parents.flatMap((p) => ['-p', p]);
-  // The message goes in through a file: it is untrusted text and may start with "-".
-  const scratch = mkdtempSync(join(tmpdir(), 'axiom-message-'));
-  try {
-    const file = join(scratch, 'message');
-    writeFileSync(file, message);
-    return (await git.raw(['commit-tree', tree, ...parentArgs, '-F', file])).trim();
-  } finally {
-    rmSync(scratch, { recursive: true, force: true });
-  }
+  // The message goes in on stdin: it is untrusted text and may start with "-".
+  const out = await runGit(repoDir, ['commit-tree', tree, ...parentArgs], {
+    env: identityEnv(identity),
+    input: message,
+  });
+  return out.trim();
 }
 
 /** Commit messages are text: control characters other than newline and tab are dropped. */

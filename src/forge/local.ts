@@ -1,6 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { isAbsolute, join, resolve } from 'node:path';
+import { isAbsolute, resolve } from 'node:path';
 import { ForgeError, UsageError } from '../errors.js';
 import {
   type CommentAction,
@@ -21,7 +19,7 @@ import {
   type GitIdentity,
   gitMessage,
   identityEnv,
-  openGit,
+  runGit,
   treeFiles,
   writeCommit,
 } from './git.js';
@@ -73,7 +71,7 @@ export class LocalForge implements Forge {
     if (this.originDir) return this.originDir;
     let url: string;
     try {
-      url = (await openGit(this.options.repoDir).raw(['remote', 'get-url', this.options.remote])).trim();
+      url = (await runGit(this.options.repoDir, ['remote', 'get-url', this.options.remote])).trim();
     } catch (error) {
       throw new ForgeError(
         `${this.options.repoDir} has no remote "${this.options.remote}"; the local forge needs a clone of a bare repository (${gitMessage(error)})`,
@@ -91,10 +89,11 @@ export class LocalForge implements Forge {
   async openOrUpdate(proposal: Proposal): Promise<OpenOutcome> {
     checkBranchName(proposal.branch);
     const origin = await this.origin();
-    const open = await this.findOpen(proposal.branch);
-    const parent = open
-      ? await this.tip(proposal.branch)
-      : await this.requireTip(proposal.base, `the base branch ${proposal.base} does not exist`);
+    const [branchTip, baseTip] = await this.tips([proposal.branch, proposal.base]);
+    const found = branchTip ? await this.find(proposal.branch, branchTip) : undefined;
+    const open = found?.state === 'open' ? found : undefined;
+    if (!open && !baseTip) throw new ForgeError(`the base branch ${proposal.base} does not exist`);
+    const parent = open ? branchTip : baseTip;
     // Objects are written straight into the origin: nothing to fetch or push.
     const written = await writeCommit(origin, {
       parent: parent as string,
@@ -120,7 +119,8 @@ export class LocalForge implements Forge {
     if (recordChanged) await this.writeRecord(proposal.branch, record);
     const action = !open ? 'created' : written.changed || recordChanged ? 'updated' : 'unchanged';
     return {
-      pullRequest: await this.describe(proposal.branch, record),
+      // Open: it was open when read, and a commit just written is in no base.
+      pullRequest: this.pullRequestOf(origin, proposal.branch, record, 'open'),
       action,
       ...(written.changed ? { commit: written.commit } : {}),
     };
@@ -308,18 +308,23 @@ export class LocalForge implements Forge {
     return { commit, pullRequest: { ...pull, state: 'merged' } };
   }
 
-  private async find(branch: string): Promise<PullRequest | undefined> {
-    const tip = await this.tip(branch);
+  private async find(branch: string, knownTip?: string): Promise<PullRequest | undefined> {
+    const tip = knownTip ?? (await this.tip(branch));
     if (!tip) return undefined;
     const record = await this.readRecord(branch);
     if (!record) return undefined;
-    return this.describe(branch, record, tip);
+    const baseTip = await this.tip(record.base);
+    const merged = baseTip !== undefined && (await this.isAncestor(tip, baseTip));
+    const state = merged ? 'merged' : record.closedAt ? 'closed' : 'open';
+    return this.pullRequestOf(await this.origin(), branch, record, state);
   }
 
-  private async describe(branch: string, record: LocalRecord, knownTip?: string): Promise<PullRequest> {
-    const tip = knownTip ?? (await this.tip(branch));
-    const baseTip = await this.tip(record.base);
-    const merged = tip !== undefined && baseTip !== undefined && (await this.isAncestor(tip, baseTip));
+  private pullRequestOf(
+    origin: string,
+    branch: string,
+    record: LocalRecord,
+    state: PullRequest['state'],
+  ): PullRequest {
     return {
       ref: branch,
       branch,
@@ -327,14 +332,26 @@ export class LocalForge implements Forge {
       title: record.title,
       body: record.body,
       labels: record.labels,
-      url: `${await this.origin()}#${branch}`,
-      state: merged ? 'merged' : record.closedAt ? 'closed' : 'open',
+      url: `${origin}#${branch}`,
+      state,
     };
   }
 
   /** Runs git in the origin repository; stdout. */
-  private async git(args: string[]): Promise<string> {
-    return openGit(await this.origin()).raw(args);
+  private async git(args: string[], input?: string): Promise<string> {
+    return runGit(await this.origin(), args, input === undefined ? {} : { input });
+  }
+
+  /** The commits the branches point at, read in one go; undefined for a branch that does not exist. */
+  private async tips(branches: readonly string[]): Promise<(string | undefined)[]> {
+    const refs = branches.map((b) => `refs/heads/${b}`);
+    const out = await this.git(['for-each-ref', '--format=%(objectname) %(objecttype) %(refname)', ...refs]);
+    const commits = new Map<string, string>();
+    for (const line of out.split('\n')) {
+      const [oid, type, ref] = line.split(' ');
+      if (oid && type === 'commit' && ref) commits.set(ref, oid);
+    }
+    return refs.map((ref) => commits.get(ref));
   }
 
   private async tip(branch: string): Promise<string | undefined> {
@@ -356,8 +373,7 @@ export class LocalForge implements Forge {
   }
 
   private async isAncestor(commit: string, of: string): Promise<boolean> {
-    // simple-git reports a failure only when git writes to stderr, so ask for the merge base instead
-    // of relying on the exit status of --is-ancestor.
+    // The merge base, where --is-ancestor would answer "no" with the exit status an error has.
     const base = (await this.git(['merge-base', commit, of])).trim();
     return base === commit;
   }
@@ -373,9 +389,7 @@ export class LocalForge implements Forge {
 
   /** The note's key: a blob naming the branch, so the record survives new commits on it. */
   private async recordKey(branch: string): Promise<string> {
-    return this.withTempFile(`axiom pull request ${branch}\n`, async (file) =>
-      (await this.git(['hash-object', '-w', file])).trim(),
-    );
+    return (await this.git(['hash-object', '-w', '--stdin'], `axiom pull request ${branch}\n`)).trim();
   }
 
   private async readRecord(branch: string): Promise<LocalRecord | undefined> {
@@ -401,28 +415,10 @@ export class LocalForge implements Forge {
 
   private async writeRecord(branch: string, record: LocalRecord): Promise<void> {
     const key = await this.recordKey(branch);
-    await this.withTempFile(`${JSON.stringify(record, null, 2)}\n`, async (file) =>
-      openGit(await this.origin(), identityEnv(this.options.identity)).raw([
-        'notes',
-        `--ref=${NOTES_REF}`,
-        'add',
-        '--force',
-        '--file',
-        file,
-        key,
-      ]),
-    );
-  }
-
-  private async withTempFile<T>(text: string, use: (file: string) => Promise<T>): Promise<T> {
-    const dir = mkdtempSync(join(tmpdir(), 'axiom-forge-'));
-    try {
-      const file = join(dir, 'content');
-      writeFileSync(file, text);
-      return await use(file);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    await runGit(await this.origin(), ['notes', `--ref=${NOTES_REF}`, 'add', '--force', '--file', '-', key], {
+      env: identityEnv(this.options.identity),
+      input: `${JSON.stringify(record, null, 2)}\n`,
+    });
   }
 }
 
