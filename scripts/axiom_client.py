@@ -719,17 +719,28 @@ def tree_memory_bytes(buffers=True):
         return None
     total, buffered = 0, {}
     for pid in _descendants():
-        try:
-            with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as handle:
-                for line in handle:
-                    if line.startswith("VmRSS:"):
-                        total += int(line.split()[1]) * 1024
-                        break
-        except (OSError, ValueError, IndexError):
-            continue
+        total += _resident_bytes(pid)
         if buffers:
             _buffers_of(pid, buffered)
     return total + sum(buffered.values())
+
+
+def _resident_bytes(pid):
+    """VmRSS of process `pid`. A process whose first thread has ended (the raw exit call) shows no
+    memory in its own status while its other threads hold it: then the first live thread's status."""
+    try:
+        threads = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return 0
+    for place in [f"/proc/{pid}/status"] + [f"/proc/{pid}/task/{tid}/status" for tid in threads if tid != str(pid)]:
+        try:
+            with open(place, encoding="ascii", errors="replace") as handle:
+                for line in handle:
+                    if line.startswith("VmRSS:"):
+                        return int(line.split()[1]) * 1024
+        except (OSError, ValueError, IndexError):
+            continue
+    return 0
 
 
 def _kernel_limit(path, fallback):
@@ -902,18 +913,23 @@ def start(plan, run_dir):
 def watch(process, wu, grace, kill_after, workspace, started):
     """Waits for the run under its hard limits: run_duration + grace seconds; the workunit's memory_gb for
     the resident memory of every process of the run and what its tmpfs mounts hold, together; MAX_FILES
-    files there. Checked every MEMORY_POLL_SECONDS. Returns what stopped it (None, "time", "memory" or
-    "files") and the peak memory seen (None if the run ended before the first sample)."""
+    files there. Checked every MEMORY_POLL_SECONDS, and once more when the run has ended (what it left in
+    its last instant). Returns what stopped it (None, "time", "memory" or "files") and the peak memory
+    seen (None if the run ended before the first sample)."""
     limit = memory_limit_bytes(wu)
     deadline = started + float(wu["run_duration"]) + grace
     peak = None
     while True:
         try:
             process.wait(timeout=max(0.0, min(MEMORY_POLL_SECONDS, deadline - time.monotonic())))
-            return None, peak
+            ended = True
         except subprocess.TimeoutExpired:
-            pass
+            ended = False
         stored, files = workspace.usage()
+        if ended:
+            # What the script left in its last instant, counted once more now that nothing runs.
+            peak = max(peak, stored) if peak is not None else peak
+            return ("files" if files > MAX_FILES else "memory" if max(peak or 0, stored) > limit else None), peak
         resident = tree_memory_bytes()
         if resident is not None or stored:
             peak = max(peak or 0, (resident or 0) + stored)
@@ -943,7 +959,10 @@ def run_script(wu, grace, kill_after, plan, run_dir, run_fd):
         stopped = "sandbox"
     finally:
         # Whatever the script left behind goes with it: the sandbox's PID namespace ends with its first
-        # process; elsewhere the process group, the adopted orphans and the job object are killed.
+        # process, which is killed here and waited for; elsewhere the process group, the adopted orphans
+        # and the job object are killed.
+        if workspace is not None and not workspace.end():
+            stopped = "left-running"
         if os.name == "posix":
             try:
                 os.killpg(process.pid, signal.SIGKILL)
@@ -1030,6 +1049,7 @@ STOPPED = {
     "files": ("disk-exceeded", f"the script kept more than {MAX_FILES} files in its working directory and /dev/shm "
               "and was stopped"),
     "sandbox": ("failed", "the sandbox ended before the script started"),
+    "left-running": ("failed", "the sandbox's processes could not be stopped"),
 }
 
 
