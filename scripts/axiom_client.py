@@ -388,50 +388,90 @@ def empty_directory(top):
 
 
 def _enter(parent, name):
-    """Opens the directory `name` (already seen not to be a link), making it searchable if the script
-    took that away."""
+    """Opens the directory `name` in `parent` (never through a link), making it searchable if the script
+    took that away: the mode is changed on the directory held open, never through a name."""
     try:
         return os.open(name, _DIR_FLAGS, dir_fd=parent)
     except PermissionError:
-        os.chmod(name, 0o700, dir_fd=parent)
-        return os.open(name, _DIR_FLAGS, dir_fd=parent)
+        held = os.open(name, _DIR_FLAGS | getattr(os, "O_PATH", 0), dir_fd=parent)
+        try:
+            os.chmod(f"/proc/self/fd/{held}", 0o700)  # an O_PATH descriptor of a directory: its own mode
+            return os.open(f"/proc/self/fd/{held}", _DIR_FLAGS & ~getattr(os, "O_NOFOLLOW", 0))
+        finally:
+            os.close(held)
 
 
-def copy_out(source, target, max_files=KEEP_FILES, max_bytes=KEEP_BYTES, max_depth=MAX_OPEN_DEPTH):
+# What --keep looks at at most: entries (files and directories) and levels.
+KEEP_ENTRIES = 4 * KEEP_FILES
+
+
+def copy_out(source, target, max_files=KEEP_FILES, max_bytes=KEEP_BYTES, max_depth=MAX_OPEN_DEPTH,
+             max_entries=KEEP_ENTRIES):
     """Copies the regular files under `source` (the script's working directory) into `target` (the
     emptied run directory), so that they can be looked at after the run: links, FIFOs and devices are
-    left behind, and so is what is past `max_files` files, `max_bytes` bytes or `max_depth` levels.
-    Returns what was left behind."""
-    skipped, copied, left = [], 0, max_bytes
-    stack = [(os.dup(source), os.dup(target), "")]
-    while stack:
-        src, dst, where = stack.pop()
-        try:
-            for entry in sorted(os.scandir(src), key=lambda e: e.name):
-                label = f"{where}{entry.name}"
-                if entry.is_dir(follow_symlinks=False) and len(where.split("/")) <= max_depth:
-                    os.mkdir(entry.name, 0o755, dir_fd=dst)
-                    stack.append((_enter(src, entry.name), os.open(entry.name, _DIR_FLAGS, dir_fd=dst), f"{label}/"))
-                    continue
-                try:
-                    if copied >= max_files:
-                        raise OSError("too many files")
-                    fd = open_regular(src, entry.name, left, label)
-                except (TaskError, OSError):
-                    skipped.append(label)
-                    continue
-                try:
-                    left -= os.fstat(fd).st_size
-                    create_file(dst, entry.name, _chunks(fd, FILE_BYTES, label), sync=False)
-                    copied += 1
-                except (TaskError, OSError):
-                    skipped.append(label)
-                finally:
-                    os.close(fd)
-        finally:
+    left behind, and so is what is past `max_files` files, `max_bytes` bytes, `max_entries` entries or
+    `max_depth` levels. Depth first, two descriptors per level held: at most 2 * max_depth open. Runs
+    only once nothing of the script runs. Returns what was left behind."""
+    skipped, budget = [], {"files": max_files, "bytes": max_bytes, "entries": max_entries}
+    stack = [(os.dup(source), os.dup(target), "", None)]
+    try:
+        while stack:
+            src, dst, where, names = stack[-1]
+            if names is None:
+                names = sorted(os.listdir(src))[: budget["entries"] + 1]
+                stack[-1] = (src, dst, where, names)
+            if not names:
+                os.close(src)
+                os.close(dst)
+                stack.pop()
+                continue
+            name = names.pop(0)
+            label = f"{where}{name}"
+            budget["entries"] -= 1
+            if budget["entries"] < 0:
+                skipped.append(f"{label} (and the rest: more than {max_entries} entries)")
+                names.clear()
+                for level in stack:
+                    level[3].clear()
+                continue
+            below = _copy_entry(src, dst, name, label, budget, skipped, len(stack) < max_depth)
+            if below:
+                stack.append((*below, f"{label}/", None))
+    finally:
+        for src, dst, _, _ in stack:
             os.close(src)
             os.close(dst)
     return skipped
+
+
+def _copy_entry(src, dst, name, label, budget, skipped, descend):
+    """Copies one entry of copy_out: a regular file within the budget; a directory is made in `dst` and
+    its two descriptors returned. Anything else, or any error, is left behind and named in `skipped`."""
+    try:
+        info = os.stat(name, dir_fd=src, follow_symlinks=False)
+        if stat.S_ISDIR(info.st_mode):
+            if not descend:
+                skipped.append(f"{label}/ (deeper than the levels kept)")
+                return None
+            inner = _enter(src, name)
+            try:
+                os.mkdir(name, 0o755, dir_fd=dst)
+                return inner, os.open(name, _DIR_FLAGS, dir_fd=dst)
+            except BaseException:
+                os.close(inner)
+                raise
+        if budget["files"] <= 0:
+            raise OSError("too many files")
+        fd = open_regular(src, name, budget["bytes"], label)
+        try:
+            budget["bytes"] -= os.fstat(fd).st_size
+            create_file(dst, name, _chunks(fd, FILE_BYTES, label), sync=False)
+            budget["files"] -= 1
+        finally:
+            os.close(fd)
+    except (TaskError, OSError):
+        skipped.append(label)
+    return None
 
 
 def json_depth(value):
@@ -1075,7 +1115,7 @@ def run_task(wu, run_dir, run_fd, options):
         try:
             finish(report, run, wu)
         finally:
-            keep(run["workspace"], run_fd, plan, options.keep, report)
+            keep(run, run_fd, plan, options.keep, report)
     except TaskError as error:
         report.update(status=error.status, message=str(error))
     finally:
@@ -1099,16 +1139,20 @@ def finish(report, run, wu):
     report.update(status="ok", message="the script finished and wrote its result")
 
 
-def keep(workspace, run_fd, plan, wanted, report):
+def keep(run, run_fd, plan, wanted, report):
     """With --keep, the sandbox's working directory is copied into the run directory (regular files
-    only); then the client lets go of it."""
+    only), once nothing of the script runs; what could not be copied is named in the report, never an
+    error of the task. Then the client lets go of it."""
+    workspace = run["workspace"]
     if workspace is None:
         return
     try:
-        if wanted and plan.isolation == "sandbox" and _AT:
+        if wanted and plan.isolation == "sandbox" and _AT and run["stopped"] != "left-running":
             skipped = copy_out(workspace.fd, run_fd)
             if skipped:
                 report["not_kept"] = skipped[:20]
+    except OSError as error:
+        report["not_kept"] = [f"the copy stopped: {error.strerror or error}"]
     finally:
         workspace.close()
 
