@@ -225,9 +225,15 @@ class _Binds:
                 self.add(root, root)
 
     def interpreter(self):
-        """The interpreter binary, at its own path and at the path sys.executable names."""
-        real = os.path.realpath(sys.executable)
-        self.add(real, real)
+        """The interpreter binary, where interpreter_inside() says. At RUNTIME it is a copy bubblewrap
+        makes from a descriptor (a bind mount would name its host path in /proc/self/mountinfo)."""
+        real, inside = os.path.realpath(sys.executable), interpreter_inside()
+        if inside == RUNTIME:
+            fd = os.open(real, os.O_RDONLY | os.O_CLOEXEC)
+            self.fds.append(fd)
+            self.args += ["--perms", "0555", "--ro-bind-data", str(fd), inside]
+            return
+        self.add(real, inside)
         if sys.executable != real:
             self.args += ["--symlink", real, sys.executable]
 
@@ -235,6 +241,23 @@ class _Binds:
         for fd in self.fds:
             os.close(fd)
         self.fds = []
+
+
+# Where a runtime that does not look for its library beside itself appears inside.
+RUNTIME = "/axiom/bin/python3"
+
+
+def interpreter_inside():
+    """The interpreter's path inside the sandbox. A frozen runtime (the app's, unpacked into TMPDIR) or an
+    interpreter outside its own prefix (a copy in BOINC's project directory that finds its library by
+    its built-in prefix) is bound at RUNTIME: its host path, e.g. BOINC's data directory, is not shown
+    through sys.executable, /proc/self/exe or the mount table. An interpreter that finds its library
+    relative to itself (/usr/bin/python3 with /usr/lib/python3.x) stays where it is; its library then
+    shows where it is installed, which for a system Python says nothing of the host."""
+    real = os.path.realpath(sys.executable)
+    if getattr(sys, "frozen", False) or os.path.dirname(os.path.dirname(real)) != os.path.realpath(sys.base_prefix):
+        return RUNTIME
+    return sys.executable
 
 
 _OPTIONS = {}
@@ -293,7 +316,7 @@ def probe(bwrap, as_nobody):
     import subprocess
 
     # TMPDIR: a frozen runtime (PyInstaller) unpacks itself there before Python starts.
-    argv, binds = bwrap_command(bwrap, {"TMPDIR": WORK}, [sys.executable, "-I", "-B", "-c", "pass"],
+    argv, binds = bwrap_command(bwrap, {"TMPDIR": WORK}, [interpreter_inside(), "-I", "-B", "-c", "pass"],
                                 {"work_bytes": 256 * 2**20, "shm_bytes": 2**20})
     try:
         ran = subprocess.run(
@@ -433,7 +456,7 @@ def plan(run_dir, script, env, limits, sizes, cores=None):
         if reason is None:
             ready, ack = os.pipe(), os.pipe()
             inside = {**env, "HOME": WORK, "TMPDIR": f"{WORK}/tmp"}
-            inner = [sys.executable, "-I", "-B", f"{LIB}/axiom_sandbox.py", *stage,
+            inner = [interpreter_inside(), "-I", "-B", f"{LIB}/axiom_sandbox.py", *stage,
                      "--handshake", str(ready[1]), str(ack[0]), f"{WORK}/{name}"]
             argv, binds = bwrap_command(bwrap, inside, inner, sizes, files=[(name, text)])
             return Plan(argv, {}, "sandbox", binds=binds, as_nobody=as_nobody, cores=cores,
