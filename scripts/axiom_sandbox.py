@@ -233,7 +233,7 @@ class _Binds:
             self.fds.append(fd)
             self.args += ["--perms", "0555", "--ro-bind-data", str(fd), inside]
             return
-        self.add(real, inside)
+        self.add(real, real)
         if sys.executable != real:
             self.args += ["--symlink", real, sys.executable]
 
