@@ -375,7 +375,8 @@ const WITHIN_CAPS: Record<string, (o: Outcome) => void> = {
     for (const what of ['affinity', 'shared-anonymous', 'dumpable'])
       expect(o.stderrTail).toMatch(new RegExp(`^${what}: refused 1$`, 'm'));
     expect(o.stderrTail).toMatch(/^dev-zero: refused \d+$/m);
-    for (const what of ['socketpair', 'socket']) expect(o.stderrTail).toMatch(new RegExp(`^${what}: refused 97$`, 'm'));
+    for (const what of ['socketpair', 'socket'])
+      expect(o.stderrTail).toMatch(new RegExp(`^${what}: refused 97$`, 'm'));
     // 600 MB held by a thread after the first one ended: counted, not lost.
     expect(mostSaid(o.stderrTail, 'held-mb')).toBe(600);
     expect(o.peakMemoryMb ?? 0).toBeGreaterThan(600);
@@ -455,7 +456,10 @@ describe('the client treats what a script leaves behind as hostile, through axio
       ]);
       try {
         for (const run of runs) assertHeld(c, run);
-        expect({ case: c.name, stillRunning: await survivors(c.name) }).toEqual({ case: c.name, stillRunning: [] });
+        expect({ case: c.name, stillRunning: await survivors(c.name) }).toEqual({
+          case: c.name,
+          stillRunning: [],
+        });
       } finally {
         for (const run of runs) rmSync(run.root, { recursive: true, force: true });
       }
