@@ -23,8 +23,10 @@ The reference client (axiom_client.py) runs every experiment script through `pla
 In both, the script itself starts inside `python axiom_sandbox.py run SCRIPT` (stage two, below):
 resource limits (address space from the workunit's memory_gb, processes, file size, open files, CPU
 time, no core files), then on Linux a seccomp filter that refuses execve/execveat and the kernel
-interfaces no numpy script needs (DENIED_SYSCALLS, and sockets of any family but Unix and IP), so that
-nothing but this interpreter, already running, can be executed; then the script, as __main__.
+interfaces no numpy script needs (DENIED_SYSCALLS, sockets, shared anonymous memory, a non-dumpable
+process, a wider affinity mask), so that nothing but this interpreter, already running, can be
+executed; then the script, as __main__. In the sandbox stage two forks first and stays as the PID
+namespace's first process: whatever ends it ends every process of the sandbox.
 Standard library only.
 """
 
