@@ -388,50 +388,90 @@ def empty_directory(top):
 
 
 def _enter(parent, name):
-    """Opens the directory `name` (already seen not to be a link), making it searchable if the script
-    took that away."""
+    """Opens the directory `name` in `parent` (never through a link), making it searchable if the script
+    took that away: the mode is changed on the directory held open, never through a name."""
     try:
         return os.open(name, _DIR_FLAGS, dir_fd=parent)
     except PermissionError:
-        os.chmod(name, 0o700, dir_fd=parent)
-        return os.open(name, _DIR_FLAGS, dir_fd=parent)
+        held = os.open(name, _DIR_FLAGS | getattr(os, "O_PATH", 0), dir_fd=parent)
+        try:
+            os.chmod(f"/proc/self/fd/{held}", 0o700)  # an O_PATH descriptor of a directory: its own mode
+            return os.open(f"/proc/self/fd/{held}", _DIR_FLAGS & ~getattr(os, "O_NOFOLLOW", 0))
+        finally:
+            os.close(held)
 
 
-def copy_out(source, target, max_files=KEEP_FILES, max_bytes=KEEP_BYTES, max_depth=MAX_OPEN_DEPTH):
+# What --keep looks at at most: entries (files and directories) and levels.
+KEEP_ENTRIES = 4 * KEEP_FILES
+
+
+def copy_out(source, target, max_files=KEEP_FILES, max_bytes=KEEP_BYTES, max_depth=MAX_OPEN_DEPTH,
+             max_entries=KEEP_ENTRIES):
     """Copies the regular files under `source` (the script's working directory) into `target` (the
     emptied run directory), so that they can be looked at after the run: links, FIFOs and devices are
-    left behind, and so is what is past `max_files` files, `max_bytes` bytes or `max_depth` levels.
-    Returns what was left behind."""
-    skipped, copied, left = [], 0, max_bytes
-    stack = [(os.dup(source), os.dup(target), "")]
-    while stack:
-        src, dst, where = stack.pop()
-        try:
-            for entry in sorted(os.scandir(src), key=lambda e: e.name):
-                label = f"{where}{entry.name}"
-                if entry.is_dir(follow_symlinks=False) and len(where.split("/")) <= max_depth:
-                    os.mkdir(entry.name, 0o755, dir_fd=dst)
-                    stack.append((_enter(src, entry.name), os.open(entry.name, _DIR_FLAGS, dir_fd=dst), f"{label}/"))
-                    continue
-                try:
-                    if copied >= max_files:
-                        raise OSError("too many files")
-                    fd = open_regular(src, entry.name, left, label)
-                except (TaskError, OSError):
-                    skipped.append(label)
-                    continue
-                try:
-                    left -= os.fstat(fd).st_size
-                    create_file(dst, entry.name, _chunks(fd, FILE_BYTES, label), sync=False)
-                    copied += 1
-                except (TaskError, OSError):
-                    skipped.append(label)
-                finally:
-                    os.close(fd)
-        finally:
+    left behind, and so is what is past `max_files` files, `max_bytes` bytes, `max_entries` entries or
+    `max_depth` levels. Depth first, two descriptors per level held: at most 2 * max_depth open. Runs
+    only once nothing of the script runs. Returns what was left behind."""
+    skipped, budget = [], {"files": max_files, "bytes": max_bytes, "entries": max_entries}
+    stack = [(os.dup(source), os.dup(target), "", None)]
+    try:
+        while stack:
+            src, dst, where, names = stack[-1]
+            if names is None:
+                names = sorted(os.listdir(src))[: budget["entries"] + 1]
+                stack[-1] = (src, dst, where, names)
+            if not names:
+                os.close(src)
+                os.close(dst)
+                stack.pop()
+                continue
+            name = names.pop(0)
+            label = f"{where}{name}"
+            budget["entries"] -= 1
+            if budget["entries"] < 0:
+                skipped.append(f"{label} (and the rest: more than {max_entries} entries)")
+                names.clear()
+                for level in stack:
+                    level[3].clear()
+                continue
+            below = _copy_entry(src, dst, name, label, budget, skipped, len(stack) < max_depth)
+            if below:
+                stack.append((*below, f"{label}/", None))
+    finally:
+        for src, dst, _, _ in stack:
             os.close(src)
             os.close(dst)
     return skipped
+
+
+def _copy_entry(src, dst, name, label, budget, skipped, descend):
+    """Copies one entry of copy_out: a regular file within the budget; a directory is made in `dst` and
+    its two descriptors returned. Anything else, or any error, is left behind and named in `skipped`."""
+    try:
+        info = os.stat(name, dir_fd=src, follow_symlinks=False)
+        if stat.S_ISDIR(info.st_mode):
+            if not descend:
+                skipped.append(f"{label}/ (deeper than the levels kept)")
+                return None
+            inner = _enter(src, name)
+            try:
+                os.mkdir(name, 0o755, dir_fd=dst)
+                return inner, os.open(name, _DIR_FLAGS, dir_fd=dst)
+            except BaseException:
+                os.close(inner)
+                raise
+        if budget["files"] <= 0:
+            raise OSError("too many files")
+        fd = open_regular(src, name, budget["bytes"], label)
+        try:
+            budget["bytes"] -= os.fstat(fd).st_size
+            create_file(dst, name, _chunks(fd, FILE_BYTES, label), sync=False)
+            budget["files"] -= 1
+        finally:
+            os.close(fd)
+    except (TaskError, OSError):
+        skipped.append(label)
+    return None
 
 
 def json_depth(value):
@@ -719,17 +759,28 @@ def tree_memory_bytes(buffers=True):
         return None
     total, buffered = 0, {}
     for pid in _descendants():
-        try:
-            with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as handle:
-                for line in handle:
-                    if line.startswith("VmRSS:"):
-                        total += int(line.split()[1]) * 1024
-                        break
-        except (OSError, ValueError, IndexError):
-            continue
+        total += _resident_bytes(pid)
         if buffers:
             _buffers_of(pid, buffered)
     return total + sum(buffered.values())
+
+
+def _resident_bytes(pid):
+    """VmRSS of process `pid`. A process whose first thread has ended (the raw exit call) shows no
+    memory in its own status while its other threads hold it: then the first live thread's status."""
+    try:
+        threads = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return 0
+    for place in [f"/proc/{pid}/status"] + [f"/proc/{pid}/task/{tid}/status" for tid in threads if tid != str(pid)]:
+        try:
+            with open(place, encoding="ascii", errors="replace") as handle:
+                for line in handle:
+                    if line.startswith("VmRSS:"):
+                        return int(line.split()[1]) * 1024
+        except (OSError, ValueError, IndexError):
+            continue
+    return 0
 
 
 def _kernel_limit(path, fallback):
@@ -902,18 +953,23 @@ def start(plan, run_dir):
 def watch(process, wu, grace, kill_after, workspace, started):
     """Waits for the run under its hard limits: run_duration + grace seconds; the workunit's memory_gb for
     the resident memory of every process of the run and what its tmpfs mounts hold, together; MAX_FILES
-    files there. Checked every MEMORY_POLL_SECONDS. Returns what stopped it (None, "time", "memory" or
-    "files") and the peak memory seen (None if the run ended before the first sample)."""
+    files there. Checked every MEMORY_POLL_SECONDS, and once more when the run has ended (what it left in
+    its last instant). Returns what stopped it (None, "time", "memory" or "files") and the peak memory
+    seen (None if the run ended before the first sample)."""
     limit = memory_limit_bytes(wu)
     deadline = started + float(wu["run_duration"]) + grace
     peak = None
     while True:
         try:
             process.wait(timeout=max(0.0, min(MEMORY_POLL_SECONDS, deadline - time.monotonic())))
-            return None, peak
+            ended = True
         except subprocess.TimeoutExpired:
-            pass
+            ended = False
         stored, files = workspace.usage()
+        if ended:
+            # What the script left in its last instant, counted once more now that nothing runs.
+            peak = max(peak, stored) if peak is not None else peak
+            return ("files" if files > MAX_FILES else "memory" if max(peak or 0, stored) > limit else None), peak
         resident = tree_memory_bytes()
         if resident is not None or stored:
             peak = max(peak or 0, (resident or 0) + stored)
@@ -943,7 +999,10 @@ def run_script(wu, grace, kill_after, plan, run_dir, run_fd):
         stopped = "sandbox"
     finally:
         # Whatever the script left behind goes with it: the sandbox's PID namespace ends with its first
-        # process; elsewhere the process group, the adopted orphans and the job object are killed.
+        # process, which is killed here and waited for; elsewhere the process group, the adopted orphans
+        # and the job object are killed.
+        if workspace is not None and not workspace.end():
+            stopped = "left-running"
         if os.name == "posix":
             try:
                 os.killpg(process.pid, signal.SIGKILL)
@@ -1030,6 +1089,7 @@ STOPPED = {
     "files": ("disk-exceeded", f"the script kept more than {MAX_FILES} files in its working directory and /dev/shm "
               "and was stopped"),
     "sandbox": ("failed", "the sandbox ended before the script started"),
+    "left-running": ("failed", "the sandbox's processes could not be stopped"),
 }
 
 
@@ -1055,7 +1115,7 @@ def run_task(wu, run_dir, run_fd, options):
         try:
             finish(report, run, wu)
         finally:
-            keep(run["workspace"], run_fd, plan, options.keep, report)
+            keep(run, run_fd, plan, options.keep, report)
     except TaskError as error:
         report.update(status=error.status, message=str(error))
     finally:
@@ -1079,16 +1139,20 @@ def finish(report, run, wu):
     report.update(status="ok", message="the script finished and wrote its result")
 
 
-def keep(workspace, run_fd, plan, wanted, report):
+def keep(run, run_fd, plan, wanted, report):
     """With --keep, the sandbox's working directory is copied into the run directory (regular files
-    only); then the client lets go of it."""
+    only), once nothing of the script runs; what could not be copied is named in the report, never an
+    error of the task. Then the client lets go of it."""
+    workspace = run["workspace"]
     if workspace is None:
         return
     try:
-        if wanted and plan.isolation == "sandbox" and _AT:
+        if wanted and plan.isolation == "sandbox" and _AT and run["stopped"] != "left-running":
             skipped = copy_out(workspace.fd, run_fd)
             if skipped:
                 report["not_kept"] = skipped[:20]
+    except OSError as error:
+        report["not_kept"] = [f"the copy stopped: {error.strerror or error}"]
     finally:
         workspace.close()
 

@@ -23,8 +23,10 @@ The reference client (axiom_client.py) runs every experiment script through `pla
 In both, the script itself starts inside `python axiom_sandbox.py run SCRIPT` (stage two, below):
 resource limits (address space from the workunit's memory_gb, processes, file size, open files, CPU
 time, no core files), then on Linux a seccomp filter that refuses execve/execveat and the kernel
-interfaces no numpy script needs (DENIED_SYSCALLS, and sockets of any family but Unix and IP), so that
-nothing but this interpreter, already running, can be executed; then the script, as __main__.
+interfaces no numpy script needs (DENIED_SYSCALLS, sockets, shared anonymous memory, a non-dumpable
+process, a wider affinity mask), so that nothing but this interpreter, already running, can be
+executed; then the script, as __main__. In the sandbox stage two forks first and stays as the PID
+namespace's first process: whatever ends it ends every process of the sandbox.
 Standard library only.
 """
 
@@ -74,15 +76,24 @@ _DENIED = {
     "finit_module": (313, 273), "delete_module": (176, 106), "swapon": (167, 224), "swapoff": (168, 225),
     "reboot": (169, 142), "sethostname": (170, 161), "setdomainname": (171, 162),
     "settimeofday": (164, 170), "clock_settime": (227, 112), "clock_adjtime": (305, 266), "adjtimex": (159, 171),
+    # the cores the client granted: the script may not widen its affinity mask
+    "sched_setaffinity": (203, 122),
 }
 MACHINES = ("x86_64", "aarch64")
 DENIED_SYSCALLS = {machine: {name: numbers[i] for name, numbers in _DENIED.items() if numbers[i] is not None}
                    for i, machine in enumerate(MACHINES)}
-# socket() and socketpair() are allowed for these address families only: Unix sockets (multiprocessing)
-# and IP, which the network namespace confines to its own loopback. vsock in particular is not
-# namespaced: it reaches the hypervisor's host from any network namespace.
+# socket() and socketpair() are refused for every address family (EAFNOSUPPORT): a socket's buffers,
+# its messages in flight (SCM_RIGHTS) and a listen backlog hold kernel memory no resident set shows,
+# and vsock is not namespaced (it reaches the hypervisor's host from any network namespace).
+# multiprocessing's pools, queues and locks use pipes and /dev/shm, not sockets.
 SOCKET_SYSCALLS = {"x86_64": (41, 53), "aarch64": (198, 199)}
-ALLOWED_FAMILIES = {"AF_UNIX": 1, "AF_INET": 2, "AF_INET6": 10}
+# Refused by their arguments: mmap with MAP_SHARED|MAP_ANONYMOUS (shared memory no tmpfs counts, and
+# dropped from the resident set by madvise), prctl(PR_SET_DUMPABLE) (a process the client may not
+# look into).
+MMAP_SYSCALL = {"x86_64": 9, "aarch64": 222}
+PRCTL_SYSCALL = {"x86_64": 157, "aarch64": 167}
+MAP_SHARED_ANONYMOUS = 0x01 | 0x20
+PR_SET_DUMPABLE = 4
 AUDIT_ARCH = {"x86_64": 0xC000003E, "aarch64": 0xC00000B7}
 X32_SYSCALL_BIT = 0x40000000
 EPERM, EAFNOSUPPORT = 1, 97
@@ -216,8 +227,14 @@ class _Binds:
                 self.add(root, root)
 
     def interpreter(self):
-        """The interpreter binary, at its own path and at the path sys.executable names."""
-        real = os.path.realpath(sys.executable)
+        """The interpreter binary, where interpreter_inside() says. At RUNTIME it is a copy bubblewrap
+        makes from a descriptor (a bind mount would name its host path in /proc/self/mountinfo)."""
+        real, inside = os.path.realpath(sys.executable), interpreter_inside()
+        if inside == RUNTIME:
+            fd = os.open(real, os.O_RDONLY | os.O_CLOEXEC)
+            self.fds.append(fd)
+            self.args += ["--perms", "0555", "--ro-bind-data", str(fd), inside]
+            return
         self.add(real, real)
         if sys.executable != real:
             self.args += ["--symlink", real, sys.executable]
@@ -226,6 +243,23 @@ class _Binds:
         for fd in self.fds:
             os.close(fd)
         self.fds = []
+
+
+# Where a runtime that does not look for its library beside itself appears inside.
+RUNTIME = "/axiom/bin/python3"
+
+
+def interpreter_inside():
+    """The interpreter's path inside the sandbox. A frozen runtime (the app's, unpacked into TMPDIR) or an
+    interpreter outside its own prefix (a copy in BOINC's project directory that finds its library by
+    its built-in prefix) is bound at RUNTIME: its host path, e.g. BOINC's data directory, is not shown
+    through sys.executable, /proc/self/exe or the mount table. An interpreter that finds its library
+    relative to itself (/usr/bin/python3 with /usr/lib/python3.x) stays where it is; its library then
+    shows where it is installed, which for a system Python says nothing of the host."""
+    real = os.path.realpath(sys.executable)
+    if getattr(sys, "frozen", False) or os.path.dirname(os.path.dirname(real)) != os.path.realpath(sys.base_prefix):
+        return RUNTIME
+    return sys.executable
 
 
 _OPTIONS = {}
@@ -269,6 +303,9 @@ def bwrap_command(bwrap, env, inner, sizes, files=()):
         binds.data("--ro-bind-data", text, path)
     binds.args += ["--dev", "/dev", "--size", str(int(sizes["shm_bytes"])), "--tmpfs", "/dev/shm",
                    "--size", str(int(sizes["work_bytes"])), "--perms", "0700", "--tmpfs", WORK]
+    # A shared mapping of /dev/zero is shared anonymous memory (which seccomp refuses to mmap): /dev/zero
+    # is /dev/null inside.
+    binds.add("/dev/null", "/dev/zero")
     for name, data in files:
         binds.data("--file", data, f"{WORK}/{name}", perms="0600")
     # Read-only from here: the root bubblewrap built and /dev; the two tmpfs mounts stay writable.
@@ -281,7 +318,7 @@ def probe(bwrap, as_nobody):
     import subprocess
 
     # TMPDIR: a frozen runtime (PyInstaller) unpacks itself there before Python starts.
-    argv, binds = bwrap_command(bwrap, {"TMPDIR": WORK}, [sys.executable, "-I", "-B", "-c", "pass"],
+    argv, binds = bwrap_command(bwrap, {"TMPDIR": WORK}, [interpreter_inside(), "-I", "-B", "-c", "pass"],
                                 {"work_bytes": 256 * 2**20, "shm_bytes": 2**20})
     try:
         ran = subprocess.run(
@@ -303,8 +340,24 @@ class Workspace:
     tmpfs, kept alive by the descriptor after the sandbox ends, or the run directory), and what the
     run's writable tmpfs mounts hold (bytes and files, as the kernel counts them)."""
 
-    def __init__(self, fd, counted=()):
-        self.fd, self.counted = fd, list(counted)
+    def __init__(self, fd, counted=(), init=None):
+        self.fd, self.counted, self.init = fd, list(counted), init
+
+    def end(self, timeout=10.0):
+        """Kills the sandbox's first process through its pidfd (the kernel then kills every process of
+        its PID namespace, whatever they did to their parent-death signal or session) and waits until it
+        has exited, which happens only once the namespace is empty. True once nothing of the script runs
+        (always without the sandbox: the client kills that tree itself)."""
+        if self.init is None:
+            return True
+        import select
+        import signal
+
+        try:
+            signal.pidfd_send_signal(self.init, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        return bool(select.select([self.init], [], [], timeout)[0])
 
     def usage(self):
         """(bytes, files) in the writable tmpfs mounts of the run; (0, 0) without the sandbox."""
@@ -316,10 +369,10 @@ class Workspace:
         return used, files
 
     def close(self):
-        for fd in {self.fd, *self.counted}:
+        for fd in {self.fd, *self.counted, self.init}:
             if isinstance(fd, int):
                 os.close(fd)
-        self.counted = []
+        self.counted, self.init = [], None
 
 
 class SandboxFailed(Exception):
@@ -369,11 +422,12 @@ class Plan:
             if not select.select([ready], [], [], timeout)[0] or os.read(ready, 1) != b"r":
                 raise SandboxFailed("the sandbox did not start")
             inside = _sandbox_init(process.pid)
+            init = os.pidfd_open(inside)
             flags = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
-            work = os.open(f"/proc/{inside}/root{WORK}", flags)
-            shm = os.open(f"/proc/{inside}/root/dev/shm", flags)
+            workspace = Workspace(os.open(f"/proc/{inside}/root{WORK}", flags), (), init)
+            workspace.counted = [workspace.fd, os.open(f"/proc/{inside}/root/dev/shm", flags)]
             os.write(ack, b"a")
-            return Workspace(work, (work, shm))
+            return workspace
         except OSError as error:
             raise SandboxFailed(f"the sandbox ended before the script started ({error})") from error
         finally:
@@ -404,7 +458,7 @@ def plan(run_dir, script, env, limits, sizes, cores=None):
         if reason is None:
             ready, ack = os.pipe(), os.pipe()
             inside = {**env, "HOME": WORK, "TMPDIR": f"{WORK}/tmp"}
-            inner = [sys.executable, "-I", "-B", f"{LIB}/axiom_sandbox.py", *stage,
+            inner = [interpreter_inside(), "-I", "-B", f"{LIB}/axiom_sandbox.py", *stage,
                      "--handshake", str(ready[1]), str(ack[0]), f"{WORK}/{name}"]
             argv, binds = bwrap_command(bwrap, inside, inner, sizes, files=[(name, text)])
             return Plan(argv, {}, "sandbox", binds=binds, as_nobody=as_nobody, cores=cores,
@@ -458,12 +512,15 @@ class _SockFprog(ctypes.Structure):
 
 
 def seccomp_program(machine):
-    """The BPF program: wrong architecture -> kill; x32 calls and the denied syscalls -> EPERM; a socket
-    of a family not allowed -> EAFNOSUPPORT; else allow. Jumps are written to labels and resolved here."""
-    ld_abs, jeq, jge, ret = 0x20, 0x15, 0x35, 0x06
+    """The BPF program: wrong architecture -> kill; x32 calls and the denied syscalls -> EPERM; socket and
+    socketpair -> EAFNOSUPPORT; mmap of shared anonymous memory and prctl(PR_SET_DUMPABLE) -> EPERM; else
+    allow. Jumps are written to labels and resolved here."""
+    ld_abs, jeq, jge, ret, and_k = 0x20, 0x15, 0x35, 0x06, 0x54
     allow, kill = 0x7FFF0000, 0x80000000
     errno = 0x00050000
-    nr_offset, arch_offset, arg0_offset = 0, 4, 16  # struct seccomp_data; args[0]'s low half (little-endian)
+    # struct seccomp_data: nr, arch, instruction pointer, then args[6]; the low half of each (little-endian)
+    nr_offset, arch_offset = 0, 4
+    arg_offset = lambda index: 16 + 8 * index  # noqa: E731
     code = [(ld_abs, None, None, arch_offset), (jeq, 1, 0, AUDIT_ARCH[machine]), (ret, 0, 0, kill),
             (ld_abs, None, None, nr_offset)]
     if machine == "x86_64":
@@ -472,11 +529,14 @@ def seccomp_program(machine):
         code.append((jeq, "deny", None, number))
     for number in SOCKET_SYSCALLS[machine]:
         code.append((jeq, "socket", None, number))
-    code.append((ret, None, None, allow))
-    labels = {"socket": len(code)}
-    code.append((ld_abs, None, None, arg0_offset))
-    for family in sorted(ALLOWED_FAMILIES.values()):
-        code.append((jeq, "allow", None, family))
+    code += [(jeq, "mmap", None, MMAP_SYSCALL[machine]), (jeq, "prctl", None, PRCTL_SYSCALL[machine]),
+             (ret, None, None, allow)]
+    labels = {"mmap": len(code)}
+    code += [(ld_abs, None, None, arg_offset(3)), (and_k, None, None, MAP_SHARED_ANONYMOUS),
+             (jeq, "deny", "allow", MAP_SHARED_ANONYMOUS)]
+    labels["prctl"] = len(code)
+    code += [(ld_abs, None, None, arg_offset(0)), (jeq, "deny", "allow", PR_SET_DUMPABLE)]
+    labels["socket"] = len(code)
     code.append((ret, None, None, errno | EAFNOSUPPORT))
     labels["allow"] = len(code)
     code.append((ret, None, None, allow))
@@ -518,6 +578,29 @@ def _handshake(ready, ack):
         raise SystemExit(125)
 
 
+def _supervise():
+    """In the sandbox, stage two is the PID namespace's first process: it stays there, out of the
+    script's reach, and the script runs in a child. The first process keeps the parent-death signal
+    bubblewrap gave it (the script cannot clear another process's) and is not dumpable (the script
+    cannot write its memory through /proc); when it ends, for whatever reason, the kernel kills every
+    process of the namespace. Returns in the child; the first process exits with the script's status."""
+    import signal
+
+    child = os.fork()
+    if child == 0:
+        return
+    signal.signal(signal.SIGINT, signal.SIG_DFL)  # the first process ignores what the script sends it
+    ctypes.CDLL(None).prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
+    while True:
+        try:
+            _, status = os.waitpid(child, 0)
+            break
+        except InterruptedError:
+            continue
+    code = os.waitstatus_to_exitcode(status)
+    os._exit(code if code >= 0 else 128 - code)
+
+
 def stage_two(argv):
     """`axiom_sandbox.py run --limits JSON [--handshake READY ACK] SCRIPT`: the handshake with the client,
     limits, the exec filter, then the script as __main__."""
@@ -528,6 +611,8 @@ def stage_two(argv):
     limits, script = json.loads(argv[2]), argv[-1]
     if len(argv) == 7:
         _handshake(int(argv[4]), int(argv[5]))
+    if os.getpid() == 1:
+        _supervise()
     os.makedirs(os.environ.get("TMPDIR") or "tmp", exist_ok=True)
     applied = apply_limits(limits)
     filtered = apply_seccomp()

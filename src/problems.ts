@@ -18,11 +18,22 @@ export function formatLocation(problem: Problem): string {
   return where;
 }
 
-/** `manifests/x.yaml:12:5: targets[2].host: must be an integer, found "a"` */
+/**
+ * `manifests/x.yaml:12:5: targets[2].host: must be an integer, found "a"`. Inert wherever it is printed:
+ * a message may quote what a volunteer's script or a model wrote (a key name, a value), so control and
+ * format characters (terminal escapes, bidirectional overrides) are shown as `\u001b`, never sent raw.
+ */
 export function formatProblem(problem: Problem): string {
   const path = problem.path ? `${problem.path}: ` : '';
   const severity = problem.severity === 'warning' ? 'warning: ' : '';
-  return `${formatLocation(problem)}: ${severity}${path}${problem.message} [${problem.rule}]`;
+  return inert(`${formatLocation(problem)}: ${severity}${path}${problem.message} [${problem.rule}]`);
+}
+
+function inert(text: string): string {
+  return text.replace(
+    /[\p{Cc}\p{Cf}]/gu,
+    (c) => `\\u${(c.codePointAt(0) ?? 0).toString(16).padStart(4, '0')}`,
+  );
 }
 
 export function countErrors(problems: readonly Problem[]): number {

@@ -8,6 +8,7 @@ import {
   mkdtempSync,
   readdirSync,
   readFileSync,
+  realpathSync,
   rmSync,
   writeFileSync,
 } from 'node:fs';
@@ -88,8 +89,10 @@ beforeAll(async () => {
   account = volunteerAccount();
   shared = mkdtempSync(join(tmpdir(), 'axiom-client-escapes-'));
   chmodSync(shared, 0o755);
+  // The interpreter itself, copied as the app ships its runtime: it then lives in BOINC's project
+  // directory, a host path the sandbox must not show (sys.executable, /proc/self/exe, mount table).
   const runtime = join(shared, 'axiom_python');
-  writeFileSync(runtime, `#!/bin/sh\nexec ${python} "$@"\n`);
+  copyFileSync(realpathSync(python), runtime);
   chmodSync(runtime, 0o755);
   const app = await runCli(
     [
@@ -368,11 +371,46 @@ const WITHIN_CAPS: Record<string, (o: Outcome) => void> = {
     expect(o.stderrTail).toMatch(/disk: No space left on device/);
     expect(mostSaid(o.stderrTail, 'files')).toBeLessThan(60_000);
   },
+  resources_hidden_memory: (o) => {
+    for (const what of ['affinity', 'shared-anonymous', 'dumpable'])
+      expect(o.stderrTail).toMatch(new RegExp(`^${what}: refused 1$`, 'm'));
+    expect(o.stderrTail).toMatch(/^dev-zero: refused \d+$/m);
+    for (const what of ['socketpair', 'socket'])
+      expect(o.stderrTail).toMatch(new RegExp(`^${what}: refused 97$`, 'm'));
+    // 600 MB held by a thread after the first one ended: counted, not lost.
+    expect(mostSaid(o.stderrTail, 'held-mb')).toBe(600);
+    expect(o.peakMemoryMb ?? 0).toBeGreaterThan(600);
+  },
   host_snoop: (o) => {
     for (const family of [40, 16, 17, 38]) expect(o.stderrTail).toContain(`socket ${family}: `);
     expect(o.stderrTail).toMatch(/io_uring -1 errno 1\b/);
   },
 };
+
+/**
+ * Processes of a script still alive once the client has reported: the interpreter whose command line
+ * names it. (A bubblewrap killed by a preemption in the first milliseconds of its setup can leave its
+ * sandbox's first process waiting for it forever, before anything of the script has started: a race
+ * in bubblewrap itself, which sets that process's parent-death signal only later. docs/security.md.)
+ */
+async function survivors(name: string): Promise<string[]> {
+  for (let tries = 0; tries < 25 && running(name).length > 0; tries++)
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  return running(name);
+}
+
+function running(name: string): string[] {
+  const found: string[] = [];
+  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    try {
+      const command = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+      const program = command.split('\0')[0] ?? '';
+      if (command.includes(`/axiom/work/${name}.py`) && !program.endsWith('bwrap'))
+        found.push(`${pid}: ${command.replace(/\0/g, ' ')}`);
+    } catch {}
+  }
+  return found;
+}
 
 function assertHeld(c: Case, o: Outcome): void {
   const where = `${c.name} through ${o.how}`;
@@ -386,7 +424,8 @@ function assertHeld(c: Case, o: Outcome): void {
   if (o.starts !== undefined) expect({ where, starts: o.starts }).toEqual({ where, starts: 2 });
   const leaked = Object.entries(SECRETS).filter(([, secret]) => o.shown.includes(secret));
   expect({ where, leaked: leaked.map(([k]) => k) }).toEqual({ where, leaked: [] });
-  expect({ where, hostPath: o.fromScript.includes(o.root) }).toEqual({ where, hostPath: false });
+  const hostPath = [o.root, shared].some((place) => o.fromScript.includes(place));
+  expect({ where, hostPath }).toEqual({ where, hostPath: false });
   expect({ where, changed: o.changed, markers: o.markers }).toEqual({ where, changed: [], markers: [] });
   WITHIN_CAPS[c.name]?.(o);
   expect(o.shown, where).not.toContain('FORGED-REPORT-LINE"}\n');
@@ -417,6 +456,10 @@ describe('the client treats what a script leaves behind as hostile, through axio
       ]);
       try {
         for (const run of runs) assertHeld(c, run);
+        expect({ case: c.name, stillRunning: await survivors(c.name) }).toEqual({
+          case: c.name,
+          stillRunning: [],
+        });
       } finally {
         for (const run of runs) rmSync(run.root, { recursive: true, force: true });
       }
@@ -440,13 +483,67 @@ describe('the client treats what a script leaves behind as hostile, through axio
           '',
         ].join('\n'),
       );
-      const shown = await runCli(['run', script, '--skip-policy', '--budget', '8', '--quiet'], {
-        cwd: host.root,
-      });
-      expect(shown.stdout, shown.stderr).toContain('done');
-      expect(shown.stdout).not.toMatch(/\p{Cc}(?<!\n)/u);
+      // Escapes where the envelope fails validation, which axiom run quotes in its problem lines (third
+      // round of attacks): an invalid key, enum value and name.
+      const invalid = join(host.root, 'envelope_escape.py');
+      writeFileSync(
+        invalid,
+        [
+          'import json, os',
+          'e = "\\x1b]52;c;cm0gLXJmIH4K\\x07\\x1b[2J\\u202e"',
+          'json.dump({"experiment": "envelope_escape" + e, "version": e, "status": "ok" + e, "seed": int(os.environ["AXIOM_SEED"]),',
+          '           "params": {e: 1}, "budget_seconds": 8.0, "elapsed_seconds": 1.0, "metrics": {e: 1}, "series": {},',
+          '           "summary": "s", e: e}, open("experiment_result.json", "w"))',
+          '',
+        ].join('\n'),
+      );
+      const [shown, problems] = await Promise.all(
+        [script, invalid].map((file) =>
+          runCli(['run', file, '--skip-policy', '--budget', '8', '--quiet'], { cwd: host.root }),
+        ),
+      );
+      expect(shown?.stdout, shown?.stderr).toContain('done');
+      expect(shown?.stdout).not.toMatch(/\p{Cc}(?<!\n)/u);
+      expect(problems?.stdout, problems?.stderr).toContain('unknown key');
+      expect(`${problems?.stdout}${problems?.stderr}`).not.toMatch(/[\p{Cc}\p{Cf}](?<!\n)/u);
     } finally {
       rmSync(host.root, { recursive: true, force: true });
+    }
+  });
+
+  it('never changes a mode through a link when --keep enters a directory the script made unsearchable', () => {
+    // The race of the third round of attacks, made certain: the entry is a directory without search
+    // permission when the copy opens it, and a link to a file of the client's user when it recovers.
+    const place = mkdtempSync(join(tmpdir(), 'axiom-keep-race-'));
+    try {
+      const victim = join(place, 'victim.txt');
+      writeFileSync(victim, 'host file\n');
+      chmodSync(victim, 0o644);
+      const code = [
+        'import os, sys',
+        `sys.path.insert(0, ${JSON.stringify(join(REPO_ROOT, 'scripts'))})`,
+        'import axiom_client as client',
+        `place, victim = ${JSON.stringify(place)}, ${JSON.stringify(victim)}`,
+        'os.mkdir(os.path.join(place, "work")); os.mkdir(os.path.join(place, "work", "z"))',
+        'parent = os.open(os.path.join(place, "work"), os.O_RDONLY | os.O_DIRECTORY)',
+        'real_open = os.open',
+        'def racing_open(path, flags, *args, **kwargs):',
+        '    if path == "z" and not os.path.islink(os.path.join(place, "work", "z")):',
+        '        os.rmdir("z", dir_fd=parent); os.symlink(victim, "z", dir_fd=parent)',
+        '        raise PermissionError(13, "Permission denied")',
+        '    return real_open(path, flags, *args, **kwargs)',
+        'client.os.open = racing_open',
+        'try:',
+        '    client._enter(parent, "z")',
+        '    print("entered")',
+        'except OSError as error:',
+        '    print("refused", error.errno)',
+      ].join('\n');
+      const ran = spawnSync(python, ['-I', '-c', code], { encoding: 'utf8' });
+      expect(ran.stdout.trim(), ran.stderr).toMatch(/^refused \d+$/);
+      expect(lstatSync(victim).mode & 0o777).toBe(0o644);
+    } finally {
+      rmSync(place, { recursive: true, force: true });
     }
   });
 
