@@ -194,11 +194,16 @@ describe('axiom site', () => {
     const built = await runCli(['site', '--root', root, '--out', out, '--json'], { cwd: root, env });
     expect(built.code).toBe(0);
     const report = JSON.parse(built.stdout);
-    // Index, credit, timeline and hosts; a page per host, per experiment and per result.
+    // Index, lines of inquiry, credit, timeline and hosts; a page per host, per line, per experiment and per result.
     const hosts = readdirSync(join(out, 'hosts')).length;
     expect(hosts).toBeGreaterThan(0);
     // lottery_ticket draws two plots per result and two overviews, the others one.
-    expect(report).toMatchObject({ experiments: 3, results: 8, pages: 4 + hosts + 3 + 8, plots: 8 + 3 + 4 });
+    expect(report).toMatchObject({
+      experiments: 3,
+      results: 8,
+      pages: 5 + hosts + 3 + 3 + 8,
+      plots: 8 + 3 + 4,
+    });
     expect(JSON.parse(readFileSync(join(out, 'results/double_descent/1000.json'), 'utf8')).result).toBe(1000);
     // The line with a broken review is reported at its line and left out, not guessed at.
     expect(report.problems[0]).toMatchObject({
@@ -251,7 +256,7 @@ describe('axiom site', () => {
       env,
     });
     const hostPages = readdirSync(join(out, 'hosts')).length;
-    expect(dry.stdout).toContain(`would write ${4 + hostPages + 3 + 3} pages and 8 plots`);
+    expect(dry.stdout).toContain(`would write ${5 + hostPages + 3 + 3 + 3} pages and 8 plots`);
     expect(existsSync(join(root, 'dry'))).toBe(false);
   });
 

@@ -36,6 +36,7 @@ function renderText(report: DemoReport): string {
     ...budgetLines(report),
     `What the results say of their hypotheses: ${outcomes.join(', ') || 'nothing new'} (by the acceptance checks; too little work reads as inconclusive, never as not supported).`,
     `What is paid: ${verdicts.join(', ') || 'none new'} (valid results are paid).`,
+    ...secondRoundLines(report),
     `Credit per host: ${list(report.creditPerHost.map((h) => [h.host, h.credit]))}.`,
     `Credit per user: ${list(report.creditPerUser.map((u) => [u.user, u.credit]))}.`,
     ...(report.stillWaiting.length
@@ -49,6 +50,28 @@ function renderText(report: DemoReport): string {
     `Site: ${report.siteIndex}`,
     '',
   ].join('\n');
+}
+
+/** What the second round did: follow-ups of the first round's outcomes, and what each changed. */
+function secondRoundLines(report: DemoReport): string[] {
+  const round = report.secondRound;
+  if (!round) return [];
+  const by = round.designedBy === 'claude' ? 'designed by Claude' : 'by the stated rules, no model';
+  const outcomes = Object.entries(round.outcomes).map(([o, n]) => `${n} ${o}`);
+  return [
+    `The second round (follow-ups designed from the first round's outcomes with axiom propose --follow-up, ${by}) took ${round.seconds} s: ${round.experiments.length} follow-up${round.experiments.length === 1 ? '' : 's'} produced results this run${outcomes.length ? ` (${outcomes.join(', ')})` : ''}.`,
+    ...(round.waiting.length
+      ? [
+          `Waiting for your approval in the second round: ${round.waiting.join(', ')} (merge them and run the demo again).`,
+        ]
+      : []),
+    ...(round.changes.length ? ['What the second round changed:'] : []),
+    ...round.changes.map(
+      (c) =>
+        `- ${c.experiment} (${c.rule ?? 'designed by Claude'}, from ${c.parent}): ${c.before} -> ${c.after}: ${c.changed}.`,
+    ),
+    `Lines of inquiry: ${resolve(report.siteIndex, '..', 'lineage.html')}`,
+  ];
 }
 
 /** The demonstration's budgets as a share of production's, and the machine they were sized for. */
@@ -68,7 +91,8 @@ function budgetLines(report: DemoReport): string[] {
 
 export const demoCommand = defineCommand({
   name: 'demo',
-  summary: 'run the whole research loop on this machine: propose, approve, deploy, run, judge, credit, site',
+  summary:
+    'run the whole research loop on this machine, two rounds: propose, approve, deploy, run, judge, credit, site, follow up',
   usage: '',
   description: [
     'Creates a demo lab in --dir (a git repository with a bare origin as its forge, and the embedded',
@@ -77,6 +101,9 @@ export const demoCommand = defineCommand({
     'approval (--yes merges them; otherwise it stops and says how) -> check -> deploy -> every workunit',
     'run by the reference volunteer client from the wu.json deploy staged, as many at once as there',
     'are cores -> assimilate -> collect and judge -> results pull request -> approval -> credit -> site.',
+    "Then a second round: follow-ups designed from the first round's outcomes (axiom propose",
+    '--follow-up: the stated rules without a key, Claude with one; at most 4), run through the same',
+    'loop; the summary says what each changed and where the site draws the lines of inquiry.',
     'Running it again reuses what exists and does only what is missing; --fresh starts over.',
   ].join('\n'),
   options: {

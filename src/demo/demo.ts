@@ -1,4 +1,4 @@
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -22,6 +22,7 @@ import { designerFrom, proposeExperiments } from '../propose/propose.js';
 import { type MachineBenchmark, measureMachine } from '../runner/benchmark.js';
 import { SchemaValidator } from '../schema/validate.js';
 import { buildSite } from '../site/build.js';
+import { type RoundContext, type RoundSteps, runSecondRound, type SecondRound } from './second-round.js';
 import { LocalJobCreator, runVolunteers, seedStore, type VolunteerRun } from './volunteers.js';
 
 const MARKER = DEMO_MARKER;
@@ -89,6 +90,8 @@ export interface DemoReport {
   benchmark?: { gflopsPerCore: number; cores: number; blas?: string };
   /** Each experiment's demonstration budget against production's, in seconds. */
   budgets: { experiment: string; seconds: number; production?: number }[];
+  /** The second round: follow-ups designed from the first round's outcomes, and what they changed. */
+  secondRound?: SecondRound;
 }
 
 async function git(cwd: string, ...args: string[]): Promise<void> {
@@ -355,6 +358,29 @@ async function creditAndSiteStep(run: DemoRun): Promise<Pick<DemoReport, 'credit
   };
 }
 
+/** The loop's steps, as the second round runs them again. */
+const SECOND_ROUND_STEPS: RoundSteps<DemoRun> = {
+  approve: (run, prefix) => approve(run.forge, run.p, prefix, run.options.yes),
+  deploy: deployStep,
+  volunteers: volunteerStep,
+  collect: collectStep,
+  creditAndSite: creditAndSiteStep,
+};
+
+function roundContext(run: DemoRun): RoundContext {
+  return {
+    lab: run.p.lab,
+    validator: run.validator,
+    python: run.options.python,
+    smokeSeconds: DEMO_SMOKE_SECONDS,
+    benchmark: run.benchmark,
+    claude: run.options.claude,
+    forge: run.forge,
+    say: run.options.say,
+    ...(run.options.progress ? { progress: run.options.progress } : {}),
+  };
+}
+
 async function openLab(options: DemoOptions): Promise<DemoRun> {
   const p = demoPaths(options.dir);
   prepareDir(p, options.fresh);
@@ -434,7 +460,9 @@ export async function runDemo(options: DemoOptions): Promise<DemoReport> {
     const results = await approve(run.forge, run.p, RESULTS_BRANCH_PREFIX, options.yes);
     if (results.length > 0)
       return report({ step: 'results', pullRequests: results }, { ...collected, ...stillWaiting });
-    return report(null, { ...collected, ...stillWaiting, ...(await creditAndSiteStep(run)) });
+    const credit = await creditAndSiteStep(run);
+    const secondRound = await runSecondRound(run, roundContext(run), SECOND_ROUND_STEPS);
+    return report(null, { ...collected, ...stillWaiting, ...(secondRound.credit ?? credit), secondRound });
   } finally {
     await run.store.close();
   }

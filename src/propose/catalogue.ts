@@ -6,6 +6,7 @@ import {
   readdirSync,
   readFileSync,
   rmSync,
+  symlinkSync,
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,12 +14,13 @@ import { join } from 'node:path';
 import { parseDocument } from 'yaml';
 import { runCheck } from '../check/run.js';
 import { requireConfig } from '../config/config.js';
+import type { Outcome } from '../envelope/acceptance.js';
 import { SnapshotFleet } from '../fleet/snapshot.js';
 import type { BlasFamily, Host } from '../fleet/types.js';
 import { sha256File } from '../hash.js';
 import { hostShortfalls, memoryGbFor } from '../manifest/fit.js';
 import { loadManifest } from '../manifest/load.js';
-import type { Manifest, Target } from '../manifest/types.js';
+import type { FollowUpRule, Manifest, Target } from '../manifest/types.js';
 import { formatProblem } from '../problems.js';
 import { localWorkunit, runWorkunit } from '../runner/run.js';
 import type { SchemaValidator } from '../schema/validate.js';
@@ -38,6 +40,24 @@ export interface Candidate {
   fit: { host: Host; why: string }[];
   plan?: ManifestPlan;
   smoke?: { status: string; elapsedSeconds: number; metrics: Record<string, number>; message: string };
+  /** Set on a follow-up: what it builds on and why, as its pull request tells it. */
+  followUp?: FollowUpStory;
+}
+
+/** A follow-up as its pull request tells it: the rule (none when a model designed it) and what it builds on. */
+export interface FollowUpStory {
+  rule?: FollowUpRule;
+  round: number;
+  phrase: string;
+  why: string;
+  wouldChange: string;
+  parents: {
+    experiment: string;
+    title: string;
+    /** What the parent's round found, in a phrase. */
+    found: string;
+    results: { address: string; outcome: Outcome; host?: number; reason: string }[];
+  }[];
 }
 
 export interface Skipped {
@@ -164,17 +184,20 @@ export async function readLab(root: string, validator: SchemaValidator) {
   return { hosts, existing, existingShas, covered };
 }
 
-/** Why a proposal repeats what the lab has: the same name, the same script, or the same hypothesis. */
+/**
+ * Why a proposal repeats what the lab has: the same name, the same script, or the same hypothesis
+ * (not asked of a follow-up, which may test its parent's hypothesis again: `hypothesis` undefined).
+ */
 export function duplicateReason(
   lab: { existing: Manifest[]; existingShas: Set<string> },
   name: string,
   sha: string,
-  hypothesis: string,
+  hypothesis: string | undefined,
 ): string | undefined {
   if (lab.existing.some((m) => m.name === name)) return 'the lab already has an experiment of this name';
   if (lab.existingShas.has(sha)) return 'the lab already runs this script';
   const normal = (text: string) => text.toLowerCase().replace(/\s+/g, ' ').trim();
-  if (lab.existing.some((m) => normal(m.hypothesis) === normal(hypothesis)))
+  if (hypothesis !== undefined && lab.existing.some((m) => normal(m.hypothesis) === normal(hypothesis)))
     return 'the lab already tests this hypothesis';
   return undefined;
 }
@@ -288,6 +311,9 @@ export async function validate(
     for (const item of ['axiom.yaml', 'fleet.yaml', 'manifests', 'experiments'])
       if (existsSync(join(options.root, item)))
         cpSync(join(options.root, item), join(overlay, item), { recursive: true });
+    // The record, for the citations of a follow-up: read where it is, never copied.
+    if (existsSync(join(options.root, 'results')))
+      symlinkSync(join(options.root, 'results'), join(overlay, 'results'));
     mkdirSync(join(overlay, 'manifests'), { recursive: true });
     mkdirSync(join(overlay, 'experiments'), { recursive: true });
     const manifestFile = join(overlay, 'manifests', `${candidate.name}.yaml`);
