@@ -6,6 +6,8 @@ import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { SqliteBoincStore } from '../src/boinc/sqlite.js';
+import { citationResolver } from '../src/record/lineage.js';
+import { SchemaValidator } from '../src/schema/validate.js';
 import { git } from './helpers/git.js';
 import { REPO_ROOT, runCli } from './helpers/repo.js';
 
@@ -22,6 +24,47 @@ beforeAll(() => {
 afterAll(() => {
   rmSync(root, { recursive: true, force: true });
 });
+
+/**
+ * The second round, through the same demo run: follow-ups designed from the first round's outcomes by
+ * the stated rules, each citing recorded results, run, collected, and said what they changed.
+ */
+function secondRoundSaysWhatChanged(
+  summary: {
+    secondRound: {
+      designedBy: string;
+      experiments: string[];
+      waiting: string[];
+      changes: { experiment: string; parent: string; rule?: string }[];
+    };
+  },
+  text: string,
+  lab: string,
+) {
+  const second = summary.secondRound;
+  expect(second.designedBy).toBe('rules');
+  expect(second.waiting).toEqual([]);
+  expect(second.experiments.length).toBeGreaterThan(0);
+  expect(second.changes.map((c) => c.experiment).sort()).toEqual([...second.experiments].sort());
+  const resolve = citationResolver(lab, new SchemaValidator());
+  for (const change of second.changes) {
+    const m = parse(readFileSync(join(lab, 'manifests', `${change.experiment}.yaml`), 'utf8'));
+    expect(change.experiment).toBe(`${change.parent}_r2`);
+    expect(m.follow_up.round).toBe(2);
+    expect(m.follow_up.rule).toBe(change.rule);
+    for (const address of m.follow_up.parents[0].results) expect(resolve(address), address).toBeDefined();
+  }
+  expect(text).toMatch(
+    /^The second round \(follow-ups designed from the first round's outcomes with axiom propose --follow-up, by the stated rules, no model\) took \d+ s: \d+ follow-ups? produced/m,
+  );
+  for (const change of second.changes)
+    expect(text).toMatch(
+      new RegExp(
+        `^- ${change.experiment} \\(${change.rule}, from ${change.parent}\\): .+ -> .+: .+\\.$`,
+        'm',
+      ),
+    );
+}
 
 describe('axiom demo', () => {
   it('stops at the proposals until someone approves them, and says how', async () => {
@@ -56,7 +99,7 @@ describe('axiom demo', () => {
       expect(['supported', 'not supported', 'inconclusive']).toContain(o);
     const lab = join(dir, 'lab');
     const experiments = readdirSync(join(lab, 'results')).filter((d) => d !== 'credit' && !d.endsWith('.md'));
-    expect(experiments.sort()).toEqual(summary.experiments);
+    expect(experiments.sort()).toEqual([...summary.experiments, ...summary.secondRound.experiments].sort());
     for (const experiment of experiments) {
       // The batch layout: a data file, its review and plots per batch, no folder per result.
       const files = readdirSync(join(lab, 'results', experiment));
@@ -119,7 +162,7 @@ describe('axiom demo', () => {
           credit: share === undefined ? full : Math.round(full * share),
         });
       }
-      expect(summary.verdicts.valid).toBe(
+      expect(summary.verdicts.valid + (summary.secondRound.verdicts.valid ?? 0)).toBe(
         entries.filter((e) => (e as { verdict?: string }).verdict === 'valid').length,
       );
     } finally {
@@ -146,7 +189,7 @@ describe('axiom demo', () => {
     for (const r of reviews.filter((r) => r.outcome === 'not supported'))
       expect(r.outcome_reason, r.experiment).toMatch(/^not met: /);
     // The summary says these were demonstration budgets, a fraction of production's.
-    expect(summary.budgets.length).toBe(10);
+    expect(summary.budgets.length).toBe(10 + summary.secondRound.changes.length);
     for (const b of summary.budgets) expect(b.seconds).toBeLessThan(b.production);
     expect(summary.benchmark.gflopsPerCore).toBeGreaterThan(0);
     // The command the summary tells a newcomer to run works as printed, in the lab.
@@ -167,7 +210,10 @@ describe('axiom demo', () => {
     expect(listed.stdout).toMatch(/^merged {2}axiom\/results-[0-9-]+t[0-9]+z {2}Results: /m);
     // Same-seed replicas ran on volunteers with different core counts, agreed, and the results pull
     // request says so.
-    const branch = /^merged {2}(axiom\/results-[0-9-]+t[0-9]+z)/m.exec(listed.stdout)?.[1] as string;
+    // The first round's (the list is newest first).
+    const branch = [...listed.stdout.matchAll(/^merged {2}(axiom\/results-[0-9-]+t[0-9]+z)/gm)].at(
+      -1,
+    )?.[1] as string;
     const shown = spawnSync(command as string, [...argv.slice(0, 1), 'pr', 'show', branch], {
       cwd: printed[2] as string,
       encoding: 'utf8',
@@ -218,6 +264,7 @@ describe('axiom demo', () => {
     expect(git(join(dir, 'origin.git'), 'log', '--format=%s', 'main')).toMatch(
       /^Merge axiom\/results-[0-9]{4}-[0-9]{2}-[0-9]{2}t[0-9]{6}z: /m,
     );
+    secondRoundSaysWhatChanged(summary, text.stdout, lab);
   }, 1_200_000);
 
   it("README's pictures show what a fresh demo shows: the screenshot script's words match the committed ones", async () => {
@@ -294,9 +341,28 @@ describe('axiom demo', () => {
       await page.goto(`file://${join(site, 'plots', 'grokking', 'overview-1.svg')}`);
       expect(seeds).toBeGreaterThan(0);
       expect(await page.locator('g.mark-line.layer_0_layer_0_marks').count()).toBe(2 * seeds * lines.length);
+      // Each line of inquiry draws its rounds, and a cited result links forward to what was built on it.
+      const followUps = readdirSync(join(dir, 'lab', 'manifests'))
+        .map((f) => parse(readFileSync(join(dir, 'lab', 'manifests', f), 'utf8')))
+        .filter((m) => m.follow_up);
+      expect(followUps.length).toBeGreaterThan(0);
+      for (const m of followUps) {
+        const parent = m.follow_up.parents[0];
+        const line = join(site, 'lineage', `${parent.experiment}.html`);
+        await page.goto(`file://${line}`);
+        const drawn = (await page.locator('main').textContent()) ?? '';
+        expect(drawn).toMatch(/Round 1: .*Round 2: .*What its outcome would change/s);
+        const cited = /#result-(\d+)$/.exec(parent.results[0])?.[1];
+        await page.goto(`file://${join(site, 'results', parent.experiment, `${cited}.html`)}`);
+        const forward = page.locator(`a[href="../../experiments/${m.name}.html"]`);
+        expect(await forward.count(), m.name).toBeGreaterThan(0);
+        expect(existsSync(join(site, 'experiments', `${m.name}.html`))).toBe(true);
+      }
       // No text is smaller than 12 px as rendered, and a phone never scrolls sideways.
       const pages = [
         'index.html',
+        'lineage.html',
+        `lineage/${followUps[0].follow_up.parents[0].experiment}.html`,
         'hosts.html',
         'credit.html',
         'timeline.html',

@@ -1,4 +1,4 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
@@ -7,8 +7,9 @@ import { LocalForge } from '../src/forge/local.js';
 import type { Manifest } from '../src/manifest/types.js';
 import { citationResolver } from '../src/record/lineage.js';
 import { SchemaValidator } from '../src/schema/validate.js';
+import { ClaudeStandIn } from './helpers/claude-standin.js';
 import { git, type Lab, PERSON, showFile } from './helpers/git.js';
-import { REPO_ROOT, runCli } from './helpers/repo.js';
+import { manifestYaml, REPO_ROOT, runCli, envelopeScript as script } from './helpers/repo.js';
 import { labWith, type RecordedResult, ROUND_RUN, recordRound } from './helpers/rounds.js';
 
 const env = (l: Lab) => ({ PATH: process.env.PATH, HOME: l.root, AXIOM_FORGE: 'local' });
@@ -294,5 +295,148 @@ describe("a follow-up's citations", () => {
         `${address('double_descent', 71)} is a result of double_descent, not of edge_of_chaos`,
       ],
     ]);
+  }, 120_000);
+});
+
+describe('axiom propose --follow-up with Claude (through the Claude API stand-in)', () => {
+  const KEY = 'sk-ant-test-key';
+  /** Fifteen experiments in the last round, and one already followed up. */
+  function labWithRounds(): Lab {
+    const l = labWith([]);
+    mkdirSync(join(l.clone, 'manifests'));
+    mkdirSync(join(l.clone, 'experiments'));
+    const names = Array.from({ length: 15 }, (_, i) => `mean_test_${String(i).padStart(2, '0')}`);
+    for (const name of [...names, 'mean_test_99']) {
+      writeFileSync(join(l.clone, 'manifests', `${name}.yaml`), manifestYaml(name));
+      writeFileSync(join(l.clone, 'experiments', `${name}.py`), script(name));
+    }
+    names.forEach((name, i) => {
+      const id = 100 + 10 * i;
+      const at = `2026-11-${String(10 + i).padStart(2, '0')}T10:00:00Z`;
+      recordRound(l, name, [
+        {
+          id,
+          host: 60,
+          outcome: 'supported',
+          metrics: { mean: 0.01 * i },
+          receivedAt: at,
+          replicaKey: 'a'.repeat(64),
+        },
+        {
+          id: id + 1,
+          host: 267,
+          outcome: 'supported',
+          metrics: { mean: 0.02 * i },
+          receivedAt: at,
+          replicaKey: 'a'.repeat(64),
+          credit: 5,
+        },
+        {
+          id: id + 2,
+          host: 60,
+          outcome: 'not supported',
+          reason: `not met: mean between [-0.5, 0.5] (found 0.${i + 6})`,
+          metrics: { mean: 0.6 + i / 100 },
+          receivedAt: at,
+          replicaKey: 'b'.repeat(64),
+          decided: 'tie-breakers',
+        },
+      ]);
+    });
+    // mean_test_99 was built on mean_test_00's result 100: mean_test_00 is not in the last round.
+    const child = parse(manifestYaml('mean_test_99')) as Manifest;
+    child.follow_up = {
+      round: 2,
+      parents: [{ experiment: 'mean_test_00', results: [address('mean_test_00', 100)] }],
+      why: 'the first round held; see whether it holds again',
+      would_change: 'nothing if it holds; a doubt if it does not',
+    };
+    writeFileSync(join(l.clone, 'manifests/mean_test_99.yaml'), stringify(child));
+    git(l.clone, 'add', '.');
+    git(l.clone, 'commit', '--quiet', '-m', 'A follow-up');
+    git(l.clone, 'push', '--quiet', 'origin', 'main');
+    return l;
+  }
+
+  const design = (results: string[]) => ({
+    name: 'mean_test_14_r2',
+    title: 'The mean again, on other hosts',
+    hypothesis: 'The mean of many normal draws is close to zero.',
+    why_hosts: [{ host: 60, why: 'it ran the first round' }],
+    script: script('mean_test_14_r2'),
+    manifest_yaml: manifestYaml('mean_test_14_r2'),
+    builds_on: [{ experiment: 'mean_test_14', results }],
+    why: 'One of three results did not support the hypothesis.',
+    would_change: 'Supported again, the refutation was the host; not supported, it stands.',
+  });
+
+  it("carries each experiment's outcomes, deciding checks, spread and reviewers' edits within its bound, and cites only recorded results", async () => {
+    const answers = [design([address('mean_test_14', 999)]), design([address('mean_test_14', 242)])];
+    let n = 0;
+    const claude = await ClaudeStandIn.start(KEY, () => answers[Math.min(n++, answers.length - 1)]);
+    claude.expect('count_tokens', 1).expect('messages', 2);
+    const l = labWithRounds();
+    try {
+      const result = await runCli(['propose', '--follow-up', '--smoke-seconds', '0', '--json'], {
+        cwd: l.clone,
+        env: { ...env(l), ANTHROPIC_API_KEY: KEY, ANTHROPIC_BASE_URL: claude.url },
+      });
+      claude.verify();
+      expect(result.code, result.stderr).toBe(0);
+      expect(JSON.parse(result.stdout).proposed).toEqual([
+        { name: 'mean_test_14_r2', pullRequest: { ref: 'axiom/propose/mean_test_14_r2', action: 'created' } },
+      ]);
+      const [first, repair] = claude.requests.filter((r) => r.route === 'messages').map((r) => r.body);
+      const context = first?.messages[0]?.content[0]?.text ?? '';
+      const round = context.slice(
+        context.indexOf('The last round:'),
+        context.indexOf('Lines of inquiry so far'),
+      );
+      const entries = round.split('\n').filter((line) => line.startsWith('- mean_test_'));
+      // The bound: the newest 12 of the 15 experiments in the last round, each within 1,600 characters.
+      expect(entries.map((e) => /^- (mean_test_\d+)/.exec(e)?.[1])).toEqual(
+        Array.from({ length: 12 }, (_, i) => `mean_test_${String(14 - i).padStart(2, '0')}`),
+      );
+      for (const e of entries) expect(e.length).toBeLessThanOrEqual(1600);
+      expect(round).toContain('at most 12, newest first, each in at most 1600 characters');
+      // What each carries: its outcomes and the check that decided them, the checks met, the spread
+      // across hosts and replicas, the reviewers' edits, and its results' stable addresses.
+      const latest = entries[0] as string;
+      expect(latest).toContain(
+        'outcomes: 2 supported, 1 not supported (not met: mean between [-0.5, 0.5] (found 0.20))',
+      );
+      expect(latest).toContain('acceptance: mean between [-0.5, 0.5] met by 2/3');
+      expect(latest).toMatch(/mean 0\.14 to 0\.74 over 2 hosts \(host 60: 0\.14 to 0\.74; host 267: 0\.28\)/);
+      expect(latest).toContain('replicas: 1 computation unanimous, 1 computation tie-breakers');
+      expect(latest).toContain('1 credit edits by reviewers (result 241: 20 → 5)');
+      expect(latest).toContain(
+        `results: ${address('mean_test_14', 240)} (supported, host 60), ${address('mean_test_14', 241)}`,
+      );
+      // What was followed up already is a line of inquiry, not the last round.
+      expect(round).not.toMatch(/^- mean_test_00/m);
+      expect(context).toContain('- mean_test_00 (round 1) → mean_test_99 (round 2)');
+      // The follow-up's answer names what it builds on; a citation of an unrecorded result goes back.
+      expect(Object.keys(first?.output_config?.format?.schema?.properties as object)).toEqual(
+        expect.arrayContaining(['builds_on', 'why', 'would_change']),
+      );
+      expect(first?.messages[0]?.content[1]?.text).toContain(
+        'It is a follow-up: it grows out of results of the last round',
+      );
+      expect(repair?.messages[0]?.content[1]?.text).toMatch(/#result-999 is not a recorded result/);
+      const m = proposedManifest(l, 'mean_test_14_r2');
+      expect(m.follow_up).toEqual({
+        round: 2,
+        parents: [{ experiment: 'mean_test_14', results: [address('mean_test_14', 242)] }],
+        why: 'One of three results did not support the hypothesis.',
+        would_change: 'Supported again, the refutation was the host; not supported, it stands.',
+      });
+      const pull = await forgeOf(l).get('axiom/propose/mean_test_14_r2');
+      expect(pull.labels).toEqual(['axiom:proposal', 'axiom:designed-by-model', 'axiom:follow-up']);
+      expect(pull.body).toContain(
+        `[\`${address('mean_test_14', 242)}\`](../blob/main/${address('mean_test_14', 242)}) on host 60: not supported`,
+      );
+    } finally {
+      await claude.close();
+    }
   }, 120_000);
 });

@@ -8,7 +8,7 @@ import { writeResultsTree } from './fixtures/results-tree.mjs';
 import { ClaudeStandIn } from './helpers/claude-standin.js';
 import { git, type Lab, makeLab, PERSON, showFile } from './helpers/git.js';
 import { GitHubStandIn } from './helpers/github-standin.js';
-import { manifestYaml, REPO_ROOT, runCli } from './helpers/repo.js';
+import { manifestYaml, REPO_ROOT, runCli, envelopeScript as script } from './helpers/repo.js';
 
 function lab(): Lab {
   return makeLab({
@@ -17,16 +17,6 @@ function lab(): Lab {
     'fleet.yaml': readFileSync(join(REPO_ROOT, 'fleet.yaml'), 'utf8'),
   });
 }
-
-/** A script that writes a whole result envelope for `name`, as the runner checks it. */
-const script = (name: string) => `import json, os
-result = {"experiment": "${name}", "version": "1", "status": "ok", "seed": int(os.environ["AXIOM_SEED"]),
-          "params": json.loads(os.environ["AXIOM_PARAMS"]), "budget_seconds": float(os.environ["AXIOM_RUN_DURATION"]),
-          "elapsed_seconds": 0.1, "metrics": {"mean": 0.01}, "series": {"n": [1, 2], "running_mean": [0.5, 0.01]},
-          "summary": "ok"}
-with open("experiment_result.json", "w") as handle:
-    json.dump(result, handle)
-`;
 
 /** A small catalogue: one good experiment, one no host can run, one the script policy refuses. */
 function catalogue(root: string): string {

@@ -134,24 +134,8 @@ export async function runSecondRound<R>(
 ): Promise<SecondRound> {
   const started = Date.now();
   const designer = designerFrom(ctx.claude);
-  const proposed = await proposeExperiments({
-    root: ctx.lab,
-    catalogueRoot: CATALOGUE_ROOT,
-    validator: ctx.validator,
-    python: ctx.python,
-    count: DEMO_FOLLOW_UPS,
-    smokeSeconds: ctx.smokeSeconds,
-    repairs: 3,
-    benchmark: ctx.benchmark,
-    ...designer,
-    followUp: true,
-    forge: ctx.forge,
-    ...(ctx.progress ? { onProgress: ctx.progress } : {}),
-  });
-  const n = proposed.proposed.length;
-  ctx.say(
-    `follow-up: ${n} follow-up${n === 1 ? '' : 's'} of the first round (${designer.claude ? 'designed by Claude' : 'by the stated rules, no model'})`,
-  );
+  // Once the lab has its follow-ups, the second round is what they are: nothing is designed again.
+  if (roundChanges(ctx.lab, ctx.validator).length === 0) await propose(ctx, designer);
   const round: SecondRound = {
     designedBy: designer.claude ? 'claude' : 'rules',
     seconds: 0,
@@ -173,4 +157,29 @@ export async function runSecondRound<R>(
   round.changes = roundChanges(ctx.lab, ctx.validator);
   round.seconds = Math.round((Date.now() - started) / 1000);
   return round;
+}
+
+/** `axiom propose --follow-up` on the first round, as many as the demo runs. */
+async function propose(ctx: RoundContext, designer: ReturnType<typeof designerFrom>): Promise<void> {
+  const proposed = await proposeExperiments({
+    root: ctx.lab,
+    catalogueRoot: CATALOGUE_ROOT,
+    validator: ctx.validator,
+    python: ctx.python,
+    count: DEMO_FOLLOW_UPS,
+    smokeSeconds: ctx.smokeSeconds,
+    repairs: 3,
+    benchmark: ctx.benchmark,
+    ...designer,
+    followUp: true,
+    // Two rounds: a second run of the demo follows up nothing of its own second round.
+    followUpRound: 1,
+    forge: ctx.forge,
+    ...(ctx.progress ? { onProgress: ctx.progress } : {}),
+  });
+  const n = proposed.proposed.length;
+  ctx.say(
+    `follow-up: ${n} follow-up${n === 1 ? '' : 's'} of the first round (${designer.claude ? 'designed by Claude' : 'by the stated rules, no model'})`,
+  );
+  for (const s of proposed.skipped) ctx.say(`follow-up: ${s.name} not followed up: ${s.reason}`);
 }

@@ -86,6 +86,8 @@ export interface CatalogueOptions {
   benchmark?: { fpops: number; blas?: BlasFamily; cores: number };
   /** Experiments whose proposal a person closed without merging, and why they are not proposed. */
   declined?: ReadonlyMap<string, string>;
+  /** With follow-ups: follow up only experiments of this round (the demo's second round follows the first). */
+  followUpRound?: number;
   onProgress?: (line: string) => void;
 }
 

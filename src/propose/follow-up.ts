@@ -349,7 +349,10 @@ export async function proposeFollowUps(
   const record = readResearchRecord(options.root, options.validator);
   const lineage = lineageOf(record.experiments);
   const skipped: Skipped[] = [];
-  const planned = openRound(record.experiments).flatMap((experiment) => {
+  const open = openRound(record.experiments).filter(
+    (e) => options.followUpRound === undefined || lineage.roundOf(e.name) === options.followUpRound,
+  );
+  const planned = open.flatMap((experiment) => {
     const refinement = REFINEMENTS[lineage.rootOf(experiment.name)];
     const findings = findingsOf(experiment);
     const rule = ruleFor(findings, refinement);

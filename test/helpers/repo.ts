@@ -67,6 +67,16 @@ provenance:
 ${extra}`;
 }
 
+/** A script that writes a whole result envelope for `name`, as the runner checks it. */
+export const envelopeScript = (name: string) => `import json, os
+result = {"experiment": "${name}", "version": "1", "status": "ok", "seed": int(os.environ["AXIOM_SEED"]),
+          "params": json.loads(os.environ["AXIOM_PARAMS"]), "budget_seconds": float(os.environ["AXIOM_RUN_DURATION"]),
+          "elapsed_seconds": 0.1, "metrics": {"mean": 0.01}, "series": {"n": [1, 2], "running_mean": [0.5, 0.01]},
+          "summary": "ok"}
+with open("experiment_result.json", "w") as handle:
+    json.dump(result, handle)
+`;
+
 export const OK_SCRIPT = `import json
 import numpy as np
 
