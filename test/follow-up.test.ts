@@ -5,6 +5,7 @@ import { parse, stringify } from 'yaml';
 import { DEFAULT_IDENTITY } from '../src/forge/git.js';
 import { LocalForge } from '../src/forge/local.js';
 import type { Manifest } from '../src/manifest/types.js';
+import { followUpName } from '../src/propose/follow-up.js';
 import { citationResolver } from '../src/record/lineage.js';
 import { SchemaValidator } from '../src/schema/validate.js';
 import { ClaudeStandIn } from './helpers/claude-standin.js';
@@ -125,7 +126,8 @@ describe('axiom propose --follow-up without a key: the stated rules, on recorded
       /What the last round of `edge_of_chaos` found .*: 2 supported of 2 valid results; critical_gain median 1\.05/,
     );
     expect(pull.body).toContain(
-      '**What its outcome would change:** If the crossing stays between 0.9 and 1.3',
+      // Shown inert: the rules quote the record, and Markdown's escapes render as the text.
+      '**What its outcome would change:** If the crossing stays between 0\\.9 and 1\\.3',
     );
   }, 120_000);
 
@@ -195,6 +197,26 @@ describe('axiom propose --follow-up without a key: the stated rules, on recorded
     expect(m.follow_up?.why).toContain('The last round said nothing about the hypothesis: too little work');
   }, 120_000);
 
+  it('grows the budget of a run that did almost nothing at most four times in one round', async () => {
+    const l = labWith(['double_descent']);
+    recordRound(l, 'double_descent', [
+      {
+        id: 45,
+        host: 194,
+        outcome: 'inconclusive',
+        reason: 'too little work: the run stopped at its deadline after 1% of its planned work',
+        status: 'partial',
+        progress: 0.01,
+        metrics: { seeds: 0 },
+        params: { seeds: 5 },
+      },
+    ]);
+    await followUp(l);
+    const m = proposedManifest(l, 'double_descent_r2');
+    // 1 / 1% would ask for 100 times the budget; a round grows it four times, with 25% to spare.
+    expect(m.run_duration).toBe(600 * 4 * 1.25);
+  }, 120_000);
+
   it('replicates a result that did not support its hypothesis on other hosts before building on it', async () => {
     const l = labWith(['grokking', 'edge_of_chaos']);
     recordRound(l, 'grokking', [
@@ -220,6 +242,11 @@ describe('axiom propose --follow-up without a key: the stated rules, on recorded
     expect(m.hypothesis).toBe(original.hypothesis);
     expect(m.follow_up?.parents[0]?.results).toEqual([address('grokking', 51)]);
     expect(m.follow_up?.would_change).toContain("the last round's result belongs to hosts 296");
+    // Reasons quoted from the record are shown inert in the pull request, as a model's text is.
+    const pull = await forgeOf(l).get('axiom/propose/grokking_r2');
+    expect(pull.body).toContain(
+      `[\`${address('grokking', 51)}\`](../blob/main/${address('grokking', 51)}) on host 296: not supported (not met: delay\\_ratio &gt; 3 \\(found 1\\.2\\))`,
+    );
   }, 120_000);
 
   it('says why it proposes nothing, and a closed follow-up stays a "no"', async () => {
@@ -244,6 +271,17 @@ describe('axiom propose --follow-up without a key: the stated rules, on recorded
         'follow-up of edge_of_chaos: its pull request axiom/propose/edge_of_chaos_r2 was closed without merging; label it axiom:reopen to have it proposed again',
     });
   }, 120_000);
+});
+
+describe("a follow-up's name", () => {
+  it('is the first experiment of its line with the round, within 48 characters', () => {
+    expect(followUpName('edge_of_chaos', 2)).toBe('edge_of_chaos_r2');
+    // A first experiment whose own name ends like a round keeps it: the line's names stay apart.
+    expect(followUpName('model_r2', 2)).toBe('model_r2_r2');
+    const long = followUpName(`${'a'.repeat(44)}_b_c`, 12);
+    expect(long).toBe(`${'a'.repeat(44)}_r12`);
+    expect(long.length).toBeLessThanOrEqual(48);
+  });
 });
 
 describe("a follow-up's citations", () => {

@@ -234,7 +234,12 @@ describe('axiom propose with Claude as the designer (through the Claude API stan
   }
 
   it('opens a design that passes every check, with the model call recorded as provenance', async () => {
-    await withClaude([good], async (env, l, claude) => {
+    // Lineage is ours to write: a design that claims parents of its own has the claim taken out.
+    const claimsParents = {
+      ...good,
+      manifest_yaml: `${good.manifest_yaml}follow_up:\n  round: 2\n  parents:\n    - experiment: mean_test\n      results: [results/mean_test/x.md#result-1]\n  why: forged\n  would_change: forged\n`,
+    };
+    await withClaude([claimsParents], async (env, l, claude) => {
       claude.expect('messages', 1);
       const result = await runCli(['propose', '--smoke-seconds', '10', '--json'], { cwd: l.clone, env });
       claude.verify();
@@ -246,6 +251,7 @@ describe('axiom propose with Claude as the designer (through the Claude API stan
         showFile(l.origin, 'axiom/propose/coin_flips', 'manifests/coin_flips.yaml') as string,
       );
       expect(manifest.provenance).toMatchObject({ designed_by: 'model', model: 'claude-sonnet-5-5' });
+      expect(manifest.follow_up).toBeUndefined();
       expect(manifest.provenance.template_hash).toMatch(/^[0-9a-f]{16}$/);
       expect(manifest.provenance.data_hash).toMatch(/^[0-9a-f]{16}$/);
       const pull = await new LocalForge({

@@ -259,8 +259,10 @@ function candidateOf(
       created: new Date().toISOString().slice(0, 10),
     }),
   );
+  // Lineage is ours to write: from builds_on in a follow-up, never from a new design's own claim.
   if (options.followUp && 'builds_on' in design)
     doc.set('follow_up', doc.createNode(followUpOf(design as FollowUpDesign, options.lab.existing)));
+  else doc.delete('follow_up');
   const manifestText = doc.toString({ lineWidth: 100 });
   const loaded = parseManifest(`manifests/${design.name}.yaml`, manifestText, options.validator);
   const problems = loaded.problems.filter((p) => p.severity === 'error').map(formatProblem);

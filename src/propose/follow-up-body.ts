@@ -10,8 +10,9 @@ const onMain = (address: string) => `../blob/main/${address}`;
  * (or the model), what the last round found, the results it builds on, and what its outcome would
  * change. Text a model wrote, and titles and reasons from the record, are shown inert.
  */
-export function followUpSection(story: FollowUpStory, designedByModel: boolean): string[] {
-  const t = (text: string) => (designedByModel ? escapeMarkdown(text) : text);
+export function followUpSection(story: FollowUpStory): string[] {
+  // The rules quote reasons from the record; a model writes its own: both are shown inert.
+  const t = escapeMarkdown;
   return [
     `### Follow-up: round ${story.round} of ${story.parents.map((p) => `\`${p.experiment}\``).join(', ')}`,
     '',
@@ -22,13 +23,13 @@ export function followUpSection(story: FollowUpStory, designedByModel: boolean):
         ]
       : []),
     ...story.parents.flatMap((p) => [
-      `What the last round of \`${p.experiment}\` found (${escapeMarkdown(p.title)}): ${p.found}.`,
+      `What the last round of \`${p.experiment}\` found (${t(p.title)}): ${p.found}.`,
       '',
       `It builds on ${p.results.length === 1 ? 'this result' : `these ${p.results.length} results`} (their stable addresses in the record):`,
       '',
       ...p.results.map(
         (r) =>
-          `- [\`${r.address}\`](${onMain(r.address)})${r.host !== undefined ? ` on host ${r.host}` : ''}: ${r.outcome}${r.reason && r.outcome !== 'supported' ? ` (${escapeMarkdown(r.reason)})` : ''}`,
+          `- [\`${r.address}\`](${onMain(r.address)})${r.host !== undefined ? ` on host ${r.host}` : ''}: ${r.outcome}${r.reason && r.outcome !== 'supported' ? ` (${t(r.reason)})` : ''}`,
       ),
       '',
     ]),

@@ -30,7 +30,7 @@ export const FOLLOW_UP_RULES: Readonly<Record<FollowUpRule, string>> = {
   'replicate-elsewhere':
     'a result that did not support its hypothesis is replicated on hosts of the fleet that have not run the experiment (as many as it had, at least two, the first that fit by id), with the same params, before anyone believes it',
   'rerun-with-work':
-    "an inconclusive result is run again with the work it lacked: each target asks for the units its last run was planned (at least what the preconditions need), and the budget grows by what the last run lacked (1 / the share of its work it did, or what an unmet precondition needed over what it got), with 25% to spare, within the lab's limits",
+    "an inconclusive result is run again with the work it lacked: each target asks for the units its last run was planned (at least what the preconditions need), and the budget grows by what the last run lacked (1 / the share of its work it did, or what an unmet precondition needed over what it got, else twice; at most four times), with 25% to spare, within the lab's limits",
   'resolve-transition':
     "a supported transition is resolved more finely where it happens: the sweep gets points near the measured transition (gains 0.025 apart near edge_of_chaos's critical gain; widths 1% of n apart near double_descent's interpolation threshold), the work per unit costed for them",
   'widen-law':
@@ -140,17 +140,25 @@ const replicateElsewhere = (ctx: RuleContext): Design | { skip: string } => {
   };
 };
 
-/** How many times the budget a result lacked: 1 / the share done, or needed over got for an unmet precondition. */
+/** The most a follow-up's budget grows in one round, before the 25% to spare. */
+const MOST_GROWTH = 4;
+
+/**
+ * How many times the budget a result lacked: 1 / the share of its work it did (a partial run), else
+ * needed over got for an unmet precondition, else twice (a run that did not finish, or a metric it did
+ * not compute); at most MOST_GROWTH.
+ */
 function lacked(ctx: RuleContext, result: ResultRecord): number {
   const m = ctx.experiment.manifest;
-  if (result.envelope.status === 'partial') return 1 / Math.max(0.05, result.envelope.progress ?? 0.5);
+  if (result.envelope.status === 'partial')
+    return Math.min(MOST_GROWTH, 1 / Math.max(0.01, result.envelope.progress ?? 0.5));
   const unmet = (m.preconditions ?? []).flatMap((c) => {
     const got = result.envelope.metrics[c.metric];
     return typeof c.value === 'number' && got !== undefined && got < c.value
-      ? [c.value / Math.max(got, c.value / 4)]
+      ? [c.value / Math.max(got, c.value / MOST_GROWTH)]
       : [];
   });
-  return Math.min(4, Math.max(2, ...unmet));
+  return Math.min(MOST_GROWTH, unmet.length ? Math.max(...unmet) : 2);
 }
 
 const rerunWithWork = (ctx: RuleContext): Design | { skip: string } => {
@@ -244,10 +252,7 @@ const DESIGNS: Readonly<Record<FollowUpRule, (ctx: RuleContext) => Design | { sk
 /** `<first experiment of the line>_r<round>`, within the 48 characters a name may have. */
 export function followUpName(root: string, round: number): string {
   const suffix = `_r${round}`;
-  return `${root
-    .replace(/_r[0-9]+$/, '')
-    .slice(0, 48 - suffix.length)
-    .replace(/_+$/, '')}${suffix}`;
+  return `${root.slice(0, 48 - suffix.length).replace(/_+$/, '')}${suffix}`;
 }
 
 /** The script of a follow-up: its parent's, reporting the follow-up's name in its result envelope. */

@@ -138,7 +138,7 @@ export function proposalBody(c: Candidate, designed?: DesignProvenance): string 
         ? '**Designed by the stated follow-up rules (deterministic, no model); not designed by Claude.**'
         : '**Proposed from the built-in catalogue (the first batch); not designed by Claude.**',
     '',
-    ...(c.followUp ? followUpSection(c.followUp, designed !== undefined) : []),
+    ...(c.followUp ? followUpSection(c.followUp) : []),
     '### Hypothesis',
     '',
     `> ${t(m.hypothesis)}`,
