@@ -10,8 +10,30 @@ import { createBenchDatabase } from './database.mjs';
 
 const ENTRIES = 10_000;
 const HOSTS = 20;
-const TARGET_S = 60;
+const TARGET_S = 10;
 const EXPERIMENT = 'double_descent';
+const RUN = '2026-11-25T120000Z';
+const BATCH = 500;
+
+/** A result's line in its batch's data file, with the collected review credit apply pays against. */
+function dataLine(e, batch) {
+  const review = {
+    result: e.result,
+    workunit: e.workunit,
+    experiment: e.experiment,
+    host: e.host,
+    user: e.user,
+    run: RUN,
+    batch,
+    received_at: '2026-11-25T10:00:00.000Z',
+    verdict: e.verdict,
+    quality: e.quality,
+    proposed_credit: e.credit,
+    judged_by: 'rules',
+    checks: [{ rule: 'envelope-schema', passed: true }],
+  };
+  return `${JSON.stringify({ result: e.result, review, envelope: { params: {}, metrics: {}, series: {}, summary: '' } })}\n`;
+}
 
 async function insertRows(connection, table, rows) {
   for (let start = 0; start < rows.length; start += 1000) {
@@ -92,35 +114,21 @@ export async function benchCredit({ root, log }) {
     mkdirSync(join(lab, 'manifests'));
     mkdirSync(join(lab, 'results', 'credit'), { recursive: true });
     cpSync(join(root, 'manifests', `${EXPERIMENT}.yaml`), join(lab, 'manifests', `${EXPERIMENT}.yaml`));
-    writeFileSync(
-      join(lab, 'results/credit/2026-11-25T120000Z.yaml'),
-      stringify({ run: '2026-11-25T120000Z', entries }),
-    );
-    // The collected reviews the entries name, as collect records them: credit apply pays only those.
+    // As collect writes them: one credit file and one data file per batch (a pull request GitHub
+    // shows whole holds some 500 results), with the collected reviews credit apply pays against.
     mkdirSync(join(lab, 'results', EXPERIMENT), { recursive: true });
-    writeFileSync(
-      join(lab, `results/${EXPERIMENT}/2026-11-25T120000Z.jsonl`),
-      entries
-        .map((e) => {
-          const review = {
-            result: e.result,
-            workunit: e.workunit,
-            experiment: e.experiment,
-            host: e.host,
-            user: e.user,
-            run: '2026-11-25T120000Z',
-            batch: '2026-11-25T120000Z',
-            received_at: '2026-11-25T10:00:00.000Z',
-            verdict: e.verdict,
-            quality: e.quality,
-            proposed_credit: e.credit,
-            judged_by: 'rules',
-            checks: [{ rule: 'envelope-schema', passed: true }],
-          };
-          return `${JSON.stringify({ result: e.result, review, envelope: { params: {}, metrics: {}, series: {}, summary: '' } })}\n`;
-        })
-        .join(''),
-    );
+    for (let part = 1; part * BATCH - BATCH < ENTRIES; part++) {
+      const batch = part === 1 ? RUN : `${RUN}.${part}`;
+      const own = entries.slice((part - 1) * BATCH, part * BATCH);
+      writeFileSync(
+        join(lab, `results/credit/${batch}.yaml`),
+        stringify({ run: RUN, batch, judged_by: 'rules', entries: own }, { lineWidth: 0 }),
+      );
+      writeFileSync(
+        join(lab, `results/${EXPERIMENT}/${batch}.jsonl`),
+        own.map((e) => dataLine(e, batch)).join(''),
+      );
+    }
 
     const started = process.hrtime.bigint();
     const run = spawnSync(process.execPath, [join(root, 'bin/axiom.js'), 'credit', 'apply', '--json'], {

@@ -1,4 +1,13 @@
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import {
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -161,14 +170,40 @@ describe('axiom assimilate', () => {
     expect(entry.reason).toMatch(reason);
   });
 
+  it.each([
+    [
+      'a link to /etc/passwd',
+      (file: string) => symlinkSync('/etc/passwd', file),
+      'a symbolic link, which is never followed',
+    ],
+    [
+      'a link to /dev/zero',
+      (file: string) => symlinkSync('/dev/zero', file),
+      'a symbolic link, which is never followed',
+    ],
+    [
+      'a dangling link',
+      (file: string) => symlinkSync(`${file}.gone`, file),
+      'a symbolic link, which is never followed',
+    ],
+    ['a FIFO', (file: string) => execFileSync('mkfifo', [file]), 'a named pipe (FIFO), not a regular file'],
+    ['a directory', (file: string) => mkdirSync(file), 'a directory, not a regular file'],
+  ])('records a result file that is %s as rejected, unread, and exits 0', async (_, make, what) => {
+    const file = join(dir, 'result_7');
+    make(file);
+    const result = await runCli(['assimilate', WU, '31', '7', '540.25', file], { cwd: dir, env });
+    expect(result.code).toBe(0);
+    const [entry] = entriesIn(spool);
+    expect(entry?.entry).toMatchObject({ verdict: 'rejected', reason: `the result file is ${what}` });
+    expect(readFileSync(join(spool, entry?.file as string), 'utf8')).not.toContain('root:');
+  });
+
   it('records a result whose staged input is missing as rejected, saying where it looked', async () => {
     rmSync(download, { recursive: true, force: true });
     const { code, entry } = await assimilate(JSON.stringify(GOOD));
     expect(code).toBe(0);
     expect(entry).toMatchObject({ verdict: 'rejected' });
-    expect(entry.reason).toMatch(
-      new RegExp(`staged input .*/download/[0-9a-f]+/${WU}\\.json cannot be read`),
-    );
+    expect(entry.reason).toMatch(new RegExp(`staged input .*/download/[0-9a-f]+/${WU}\\.json is missing`));
     expect(entry.workunit).toBeUndefined();
   });
 

@@ -1,5 +1,15 @@
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import type { RowDataPacket } from 'mysql2/promise';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -849,6 +859,101 @@ describe('the research record keeps its integrity', () => {
     const body = (await forge.get(resultsBranch(RUN))).body;
     expect(body).toContain('### Set aside from the spool (5)');
     expect(body).toContain(`- \`${bad.notJson}\`: not valid JSON`);
+    // The next run finds nothing to trip over.
+    expect(JSON.parse((await collectRun('2026-11-25T130000Z')).stdout).setAside).toEqual([]);
+  });
+
+  it('flags series a plot pairs with different lengths, and metrics past the 500 kept, in the review', async () => {
+    const many = Object.fromEntries(Array.from({ length: 600 }, (_, i) => [`extra_${i}`, i]));
+    spoolUpload(ids[0] as number, wu(60, 0), {
+      envelope: envelope(7, 0.01, { series: { n: [1, 2, 3], running_mean: [0.03, 0.02] } }),
+    });
+    spoolUpload(ids[1] as number, wu(60, 1), {
+      envelope: envelope(8, 0.02, { metrics: { mean: 0.02, ...many } }),
+    });
+    spoolUpload(ids[2] as number, wu(267, 0), { envelope: envelope(7, 0.01) });
+    const result = await collectRun();
+    expect(result.code).toBe(0);
+    expect(reviewOn(ids[0] as number).flags).toContain(
+      'series-lengths: series running_mean has 2 points, its x series n 3: a plot pairs only as many points as both have',
+    );
+    expect(reviewOn(ids[1] as number).flags).toContain(
+      'keys-dropped: more keys than are kept, the rest left out unread: metrics: 601 keys, only the first 500 kept',
+    );
+    expect((reviewOn(ids[2] as number).flags ?? []).join(' ')).not.toMatch(/keys-dropped|series-lengths/);
+    const markdown = showFile(lab.origin, resultsBranch(RUN), `results/mean_test/${RUN}.md`) ?? '';
+    expect(markdown).toContain(
+      'flag: series\\-lengths: series running\\_mean has 2 points, its x series n 3',
+    );
+    expect(markdown).toContain(
+      'flag: keys\\-dropped: more keys than are kept, the rest left out unread: metrics: 601 keys',
+    );
+  });
+
+  it('reads regular spool files only: links, FIFOs, devices, folders and oversized files are set aside unread, as they are', async () => {
+    spoolUpload(ids[0] as number, wu(60, 0), { envelope: envelope(7, 0.01) });
+    const name = (replica: number) => `${wu(60, 10 + replica)}__${900_000 + replica}.json`;
+    const special = {
+      dangling: name(1),
+      passwd: name(2),
+      fifo: name(3),
+      zero: name(4),
+      folder: name(5),
+      oversized: name(6),
+    };
+    symlinkSync(join(lab.root, 'no-such-file.json'), join(spool, special.dangling));
+    symlinkSync('/etc/passwd', join(spool, special.passwd));
+    execFileSync('mkfifo', [join(spool, special.fifo)]);
+    symlinkSync('/dev/zero', join(spool, special.zero));
+    mkdirSync(join(spool, special.folder));
+    writeFileSync(join(spool, special.oversized), `{"pad": "${'x'.repeat(8 * 1024 * 1024)}"}`);
+    // Someone put a link where the set-aside folder goes: nothing may be written through it.
+    const elsewhere = join(lab.root, 'elsewhere');
+    mkdirSync(elsewhere);
+    symlinkSync(elsewhere, join(spool, 'set-aside'));
+    const passwd = readFileSync('/etc/passwd', 'utf8');
+
+    const result = await collectRun();
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    const report = JSON.parse(result.stdout);
+    expect(report.collected).toMatchObject([{ result: ids[0], verdict: 'valid' }]);
+    const reasons = Object.fromEntries(
+      report.setAside.map((e: { file: string; reason: string }) => [e.file, e.reason]),
+    );
+    expect(reasons).toEqual({
+      [special.dangling]: 'a symbolic link, which is never followed',
+      [special.passwd]: 'a symbolic link, which is never followed',
+      [special.fifo]: 'a named pipe (FIFO), not a regular file',
+      [special.zero]: 'a symbolic link, which is never followed',
+      [special.folder]: 'a directory, not a regular file',
+      [special.oversized]: 'larger than 8388608 bytes',
+    });
+    const body = (
+      await new LocalForge({ repoDir: lab.clone, remote: 'origin', identity: DEFAULT_IDENTITY }).get(
+        resultsBranch(RUN),
+      )
+    ).body;
+    expect(body).toContain('### Set aside from the spool (6)');
+    expect(body).toContain(`- \`${special.passwd}\`: a symbolic link, which is never followed`);
+    for (const line of passwd.split('\n').filter((l) => l.length > 8)) expect(body).not.toContain(line);
+
+    // Each entry moved as it is: the links as links (their targets untouched), the FIFO as a FIFO.
+    const aside = join(spool, 'set-aside');
+    expect(lstatSync(aside).isDirectory()).toBe(true);
+    expect(readdirSync(elsewhere)).toEqual([]);
+    expect(readdirSync(spool).filter((f) => f.startsWith('set-aside.not-a-folder.'))).toHaveLength(1);
+    for (const file of Object.values(special))
+      expect(lstatSync(join(spool, file), { throwIfNoEntry: false })).toBeUndefined();
+    expect(readlinkSync(join(aside, special.passwd))).toBe('/etc/passwd');
+    expect(readlinkSync(join(aside, special.zero))).toBe('/dev/zero');
+    expect(lstatSync(join(aside, special.dangling)).isSymbolicLink()).toBe(true);
+    expect(lstatSync(join(aside, special.fifo)).isFIFO()).toBe(true);
+    expect(lstatSync(join(aside, special.folder)).isDirectory()).toBe(true);
+    expect(readFileSync('/etc/passwd', 'utf8')).toBe(passwd);
+    expect(readFileSync(join(aside, `${special.passwd}.reason`), 'utf8')).toMatch(
+      /^\S+ a symbolic link, which is never followed\n$/,
+    );
     // The next run finds nothing to trip over.
     expect(JSON.parse((await collectRun('2026-11-25T130000Z')).stdout).setAside).toEqual([]);
   });

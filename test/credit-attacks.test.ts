@@ -152,7 +152,9 @@ describe('no published answer is worth credit', () => {
     const after = await hostCredit(lab);
     // The honest replacement's host gains its 50 (and, if it is host 267, that host's first 50 too).
     const earlier = honestHost === 267 ? 50 : 0;
-    expect((after.get(honestHost as number) ?? 0) - (before.get(honestHost as number) ?? 0)).toBe(50 + earlier);
+    expect((after.get(honestHost as number) ?? 0) - (before.get(honestHost as number) ?? 0)).toBe(
+      50 + earlier,
+    );
   }, 240_000);
 });
 

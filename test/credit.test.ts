@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
-import { join } from 'node:path';
+import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import type { Connection, RowDataPacket } from 'mysql2/promise';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openMysqlStore } from '../src/boinc/mysql.js';
@@ -166,6 +167,56 @@ describe('axiom credit apply', () => {
     expect(granted.map((r) => r.result_id)).toEqual([entries[5]?.result]);
   });
 
+  it('refuses an entry for a result BOINC does not know once, at its line, and never fails a later run for it', async () => {
+    const [known, later] = await results(2);
+    const unknown = { ...(known as CreditLine), result: 999_999 };
+    const root = lab([unknown, known as CreditLine]);
+    const dry = await apply(root, '--dry-run');
+    expect(dry.code).toBe(1);
+    expect(await rows("SHOW TABLES LIKE 'axiom_credit_refusals'")).toEqual([]);
+
+    const first = await apply(root);
+    expect(first.code).toBe(1);
+    expect(first.stdout).toContain(
+      `${CREDIT_FILE}:4:13: result 999999: result 999999 does not exist in the BOINC database [credit/known-result]`,
+    );
+    expect(first.stdout).toContain('1 granted, 0 already granted, 1 refused');
+    expect(await rows('SELECT result_id, rule, source, commit_sha FROM axiom_credit_refusals')).toEqual([
+      {
+        result_id: 999_999,
+        rule: 'credit/known-result',
+        source: `${CREDIT_FILE}:4`,
+        commit_sha: git(root, 'rev-parse', 'HEAD'),
+      },
+    ]);
+
+    const second = await apply(root);
+    expect(second.stderr).toBe('');
+    expect(second.code).toBe(0);
+    expect(second.stdout).toMatch(
+      new RegExp(
+        `${CREDIT_FILE}:4:13: warning: result 999999: result 999999 does not exist in the BOINC database; refused already at ${CREDIT_FILE}:4 \\(commit ${git(root, 'rev-parse', 'HEAD').slice(0, 12)}, \\d{4}-\\d\\d-\\d\\d\\) and not granted \\[credit/known-result\\]`,
+      ),
+    );
+    expect(second.stdout).toContain('0 granted, 1 already granted, 0 refused');
+
+    // A later run with a new credit file grants its entries and succeeds; the refused one stays unpaid.
+    const next = lab([unknown, known as CreditLine, later as CreditLine]);
+    const third = await apply(next, '--json');
+    expect(third.code).toBe(0);
+    expect(JSON.parse(third.stdout).granted.map((g: { result: number }) => g.result)).toEqual([
+      later?.result,
+    ]);
+    expect(
+      (await rows('SELECT result_id FROM axiom_credit_ledger ORDER BY result_id')).map((r) => r.result_id),
+    ).toEqual([known?.result, later?.result]);
+    const status = await runCli(['credit', 'status'], {
+      cwd: next,
+      env: { PATH: process.env.PATH, AXIOM_DB_URL: db.url },
+    });
+    expect(status.stdout).toContain('0 entries waiting to be applied, 1 refused');
+  });
+
   it('refuses a file that is not a credit file, and lists a result twice only once', async () => {
     const entries = await results(2);
     const root = committedRepo(
@@ -188,6 +239,35 @@ describe('axiom credit apply', () => {
       'results/credit/2026-11-27T120000Z.yaml:1:6: run: must be a run id like 2026-11-25T120000Z; found the text "yesterday" [schema]',
     );
     expect(result.stdout).toContain('2 granted');
+  });
+
+  it('refuses a 57 MB credit file and one that is a link unread, at the file, and grants the others', async () => {
+    const entries = await results(2);
+    const root = lab(entries);
+    const big = 'results/credit/2026-11-26T120000Z.yaml';
+    const line = (i: number) =>
+      `  - { result: ${i + 1}, workunit: ${entries[0]?.workunit}, experiment: mean_test, host: 60, user: 1, verdict: valid, quality: 1, credit: 1 }\n`;
+    const chunk = Array.from({ length: 1000 }, (_, i) => line(i)).join('');
+    writeFileSync(
+      join(root, big),
+      `run: 2026-11-26T120000Z\nentries:\n${chunk.repeat(Math.ceil(57e6 / chunk.length))}`,
+    );
+    symlinkSync('/dev/zero', join(root, 'results/credit/2026-11-27T120000Z.yaml'));
+    const expected =
+      "expected a credit file: a regular YAML file of at most 1048576 bytes, one batch's as collect writes it [credit/file]";
+
+    const applied = await apply(root);
+    expect(applied.stderr).toBe('');
+    expect(applied.code).toBe(1);
+    expect(applied.stdout).toContain(`${big}:1:1: larger than 1048576 bytes; ${expected}`);
+    expect(applied.stdout).toContain(
+      `results/credit/2026-11-27T120000Z.yaml:1:1: a symbolic link, which is never followed; ${expected}`,
+    );
+    expect(applied.stdout).toContain('2 granted, 0 already granted, 2 refused');
+
+    const checked = await runCli(['check'], { cwd: root, env: { PATH: process.env.PATH } });
+    expect(checked.code).toBe(1);
+    expect(checked.stdout).toContain(`${big}:1:1: larger than 1048576 bytes`);
   });
 
   it('--dry-run grants nothing and says what it would grant', async () => {
@@ -234,39 +314,47 @@ describe('axiom credit apply', () => {
   it('a connection killed mid-transaction leaves no partial credit, and a rerun finishes the rest', async () => {
     const entries = await results(4); // user 1, user 2, user 1, user 2
     const root = lab(entries);
-    // Hold user 2's row so the grant of the second entry stops inside its transaction.
+    // Every grant's last statement (result.granted_credit, after its ledger row and the host, user
+    // and team totals) waits on a lock the blocker holds, so that one can be killed half-way.
     const blocker = await openBlocker();
-    await blocker.query('START TRANSACTION');
-    await blocker.query('SELECT id FROM user WHERE id = 2 FOR UPDATE');
+    await blocker.query("SELECT GET_LOCK('axiom_test_grant', 60)");
+    await db.connection.query(
+      "CREATE TRIGGER hold_grant BEFORE UPDATE ON result FOR EACH ROW BEGIN DO GET_LOCK('axiom_test_grant', 60); DO RELEASE_LOCK('axiom_test_grant'); END",
+    );
     const running = apply(root);
-    const victim = await waitForLockWait(blocker);
+    const victim = await waitForStatement(blocker, "DO GET_LOCK('axiom_test_grant'%");
     await blocker.query(`KILL CONNECTION ${victim}`);
-    await blocker.query('ROLLBACK');
+    await blocker.query("SELECT RELEASE_LOCK('axiom_test_grant')");
     await blocker.end();
     const killed = await running;
+    await db.connection.query('DROP TRIGGER hold_grant');
     expect(killed.code).toBe(1);
-    expect(killed.stderr).toContain(`granting result ${entries[1]?.result}`);
+    const killedResult = Number(/granting result (\d+)/.exec(killed.stderr)?.[1]);
 
-    // The first entry was granted; the second, killed after updating its host, left nothing behind.
-    expect((await rows('SELECT result_id FROM axiom_credit_ledger')).map((r) => r.result_id)).toEqual([
-      entries[0]?.result,
-    ]);
-    expect(await rows('SELECT id, total_credit FROM host WHERE id IN (60, 267) ORDER BY id')).toEqual([
-      { id: 60, total_credit: 8 },
-      { id: 267, total_credit: 0 },
-    ]);
+    // The killed grant left nothing behind; the others, granted meanwhile, are whole.
+    const ledger = (await rows('SELECT result_id FROM axiom_credit_ledger ORDER BY result_id')).map(
+      (r) => r.result_id,
+    );
+    expect(ledger).toEqual(entries.map((e) => e.result).filter((id) => id !== killedResult));
     expect(
-      (await rows('SELECT granted_credit FROM result WHERE id = ?', [entries[1]?.result]))[0]?.granted_credit,
+      (await rows('SELECT granted_credit FROM result WHERE id = ?', [killedResult]))[0]?.granted_credit,
     ).toBe(0);
+    const grantedTo = (host: number) =>
+      8 * entries.filter((e) => e.host === host && ledger.includes(e.result)).length;
+    expect(await rows('SELECT id, total_credit FROM host WHERE id IN (60, 267) ORDER BY id')).toEqual([
+      { id: 60, total_credit: grantedTo(60) },
+      { id: 267, total_credit: grantedTo(267) },
+    ]);
 
     const rerun = await apply(root, '--json');
     expect(rerun.code).toBe(0);
-    expect(JSON.parse(rerun.stdout)).toMatchObject({ alreadyApplied: 1 });
-    expect(JSON.parse(rerun.stdout).granted).toHaveLength(3);
+    expect(JSON.parse(rerun.stdout)).toMatchObject({ alreadyApplied: ledger.length });
+    expect(JSON.parse(rerun.stdout).granted.map((g: { result: number }) => g.result)).toContain(killedResult);
     expect(await rows('SELECT id, total_credit FROM host WHERE id IN (60, 267) ORDER BY id')).toEqual([
       { id: 60, total_credit: 16 },
       { id: 267, total_credit: 16 },
     ]);
+    expect((await rows('SELECT total_credit FROM team'))[0]?.total_credit).toBe(16);
   });
 
   it("recent averages follow an independent computation of BOINC's formula", async () => {
@@ -353,29 +441,71 @@ describe('axiom credit status', () => {
   });
 });
 
+/** The embedded store of a lab in `root` (boinc.sqlite) with the first batch and one finished result, as its credit entry. */
+async function sqliteResult(root: string): Promise<CreditLine> {
+  const store = new SqliteBoincStore(join(root, 'boinc.sqlite'));
+  await insertFirstBatch(store, 1_764_000_000);
+  const [id] = await insertFinishedResults(store, [
+    { workunit: workunitName('mean_test', 60, 0), host: 60, user: 1 },
+  ]);
+  await store.close();
+  return {
+    result: id as number,
+    workunit: workunitName('mean_test', 60, 0),
+    experiment: 'mean_test',
+    host: 60,
+    user: 1,
+    team: 1,
+    verdict: 'valid',
+    quality: 1,
+    credit: 10,
+  };
+}
+
 describe('credit on the embedded store and through the local forge', () => {
+  it('refuses an unknown result once on the SQLite store too, then runs on', async () => {
+    const root = makeRepo({
+      'manifests/mean_test.yaml': manifestYaml('mean_test'),
+      'experiments/mean_test.py': OK_SCRIPT,
+    });
+    git(root, 'init', '--quiet', '--initial-branch=main');
+    git(root, 'add', '.');
+    git(root, 'commit', '--quiet', '-m', 'Manifests');
+    const manifestCommit = git(root, 'rev-parse', 'HEAD');
+    const known = await sqliteResult(root);
+    const entries = [{ ...known, result: 999_999 }, known];
+    for (const [path, content] of Object.entries({
+      [CREDIT_FILE]: creditYaml('2026-11-25T120000Z', entries),
+      ...recordFiles('2026-11-25T120000Z', entries, manifestCommit),
+    })) {
+      mkdirSync(dirname(join(root, path)), { recursive: true });
+      writeFileSync(join(root, path), content);
+    }
+    git(root, 'add', 'results');
+    git(root, 'commit', '--quiet', '-m', 'Results');
+    const env = { PATH: process.env.PATH, AXIOM_DB_URL: `sqlite:${join(root, 'boinc.sqlite')}` };
+    const first = await runCli(['credit', 'apply'], { cwd: root, env });
+    expect(first.code).toBe(1);
+    expect(first.stdout).toContain(`${CREDIT_FILE}:4:13: result 999999: result 999999 does not exist`);
+    const second = await runCli(['credit', 'apply'], { cwd: root, env });
+    expect(second.code).toBe(0);
+    expect(second.stdout).toContain(`${CREDIT_FILE}:4:13: warning: result 999999:`);
+    expect(second.stdout).toContain('0 granted, 1 already granted, 0 refused');
+    const check = new SqliteBoincStore(join(root, 'boinc.sqlite'));
+    expect(await check.refusals()).toMatchObject([
+      { resultId: 999_999, rule: 'credit/known-result', source: `${CREDIT_FILE}:4` },
+    ]);
+    expect(await check.query('SELECT total_credit FROM host WHERE id = 60')).toEqual([{ total_credit: 10 }]);
+    await check.close();
+  });
+
   it('grants on the SQLite store and comments what was granted on the merged pull request', async () => {
     const { root, clone, origin } = makeLab({
       'manifests/mean_test.yaml': manifestYaml('mean_test'),
       'experiments/mean_test.py': OK_SCRIPT,
     });
-    const store = new SqliteBoincStore(join(root, 'boinc.sqlite'));
-    await insertFirstBatch(store, 1_764_000_000);
-    const ids = await insertFinishedResults(store, [
-      { workunit: workunitName('mean_test', 60, 0), host: 60, user: 1 },
-    ]);
-    await store.close();
-    const entry: CreditLine = {
-      result: ids[0] as number,
-      workunit: workunitName('mean_test', 60, 0),
-      experiment: 'mean_test',
-      host: 60,
-      user: 1,
-      team: 1,
-      verdict: 'valid',
-      quality: 1,
-      credit: 10,
-    };
+    const entry = await sqliteResult(root);
+    const ids = [entry.result];
     const forge = new LocalForge({ repoDir: clone, remote: 'origin', identity: DEFAULT_IDENTITY });
     await forge.openOrUpdate({
       branch: 'axiom/results/2026-11-25-120000',
@@ -433,16 +563,16 @@ async function openBlocker(): Promise<Connection> {
   });
 }
 
-/** The id of the connection waiting for the row `blocker` holds. */
-async function waitForLockWait(blocker: Connection): Promise<number> {
+/** The id of a connection of the apply that waits in a statement like `pattern`. */
+async function waitForStatement(blocker: Connection, pattern: string): Promise<number> {
   const database = new URL(db.url).pathname.slice(1);
   for (let attempt = 0; attempt < 200; attempt++) {
     const [found] = await blocker.query<RowDataPacket[]>(
-      "SELECT ID FROM information_schema.PROCESSLIST WHERE DB = ? AND ID <> CONNECTION_ID() AND INFO LIKE 'SELECT expavg_credit, expavg_time FROM user%'",
-      [database],
+      'SELECT ID FROM information_schema.PROCESSLIST WHERE DB = ? AND ID <> CONNECTION_ID() AND INFO LIKE ?',
+      [database, pattern],
     );
     if (found[0]) return Number(found[0].ID);
     await new Promise((r) => setTimeout(r, 50));
   }
-  throw new Error('the apply never reached the locked user row');
+  throw new Error(`the apply never reached a statement like ${pattern}`);
 }

@@ -14,7 +14,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import type { PlotSpec } from '../src/manifest/types.js';
 import { PlotRenderer } from '../src/plots/render.js';
-import { fitPowerLaw, fitPowerLawFloor, resultPlot } from '../src/plots/spec.js';
+import { batchPlot, fitPowerLaw, fitPowerLawFloor, overviewPlot, resultPlot } from '../src/plots/spec.js';
 import type { ResultRecord } from '../src/record/research.js';
 import { writeResultsTree } from './fixtures/results-tree.mjs';
 import { git, makeLab } from './helpers/git.js';
@@ -79,6 +79,37 @@ describe('plots', () => {
     expect(job.alt).toBe(
       'Loss against parameters: loss against params for result 7, 4 points in 1 line (log x axis, log y axis); dashed: loss fit, exponent -0.250.',
     );
+  });
+
+  it('leaves an invalid result holding 1e308 out of batch plots and overviews, so it cannot stretch them', async () => {
+    const plot: PlotSpec = { title: 'Running mean', x: 'n', y: ['running_mean'] };
+    const result = (id: number, ys: number[], verdict: 'valid' | 'invalid'): ResultRecord => ({
+      ...record({ n: [1, 2, 3], running_mean: ys }),
+      id,
+      review: { verdict, host: 60 } as ResultRecord['review'],
+    });
+    const honest = [result(1, [0.5, 1, 1.5], 'valid'), result(2, [0.6, 1.1, 1.4], 'valid')];
+    const ticks = (svg: string) =>
+      [...svg.matchAll(/<text[^>]*>([^<]*)<\/text>/g)]
+        .map((m) => m[1])
+        .filter((t) => /^[-0-9.e+]+$/.test(t ?? ''));
+    for (const verdict of ['invalid', 'valid'] as const) {
+      const all = [...honest, result(3, [1, 1e308, 2], verdict)];
+      const jobs = [
+        batchPlot('mean_test', 'b', all, plot, new Set([3])),
+        overviewPlot('mean_test', all, plot),
+      ];
+      for (const job of jobs) {
+        const shown = ticks(await renderer.render(job));
+        // Drawn, the outlier stretches the y axis to 1e+308 (the control); left out, the axis fits the data.
+        if (verdict === 'valid') expect(shown).toContain('1e+308');
+        else {
+          expect(shown).toContain('1.5');
+          expect(shown.every((t) => Math.abs(Number(t)) <= 3)).toBe(true);
+          expect(job.alt).toMatch(/; 1 invalid result left out\.$/);
+        }
+      }
+    }
   });
 
   it('leaves out points a log axis cannot show, and fits power laws exactly', async () => {
@@ -159,10 +190,10 @@ describe('axiom plots', () => {
     expect(svg.startsWith('<svg')).toBe(true);
     const review = readFileSync(join(root, `results/double_descent/${RUN}.md`), 'utf8');
     expect(review).toContain(
-      `<!-- axiom:plots -->\n## Plots\n\n![Test and train error against width: test_error and train_error against width over the 5 results of double_descent in batch ${RUN}`,
+      `<!-- axiom:plots -->\n## Plots\n\n![Test and train error against width: test_error and train_error against width over the 4 results of double_descent in batch ${RUN}`,
     );
-    // The flagged results (the fixture's invalid and suspicious ones) are drawn on their own.
-    expect(review).toContain('dashed: flagged results 1003, 1004');
+    // The fixture's suspicious result is drawn on its own; its invalid one is left out.
+    expect(review).toContain('dashed: flagged results 1004; 1 invalid result left out.');
     expect(review).toContain(`](${RUN}-plot-1.svg)`);
     const again = await runCli(['plots', '--root', root, '--json'], { cwd: root, env });
     expect(JSON.parse(again.stdout).changed).toEqual([]);

@@ -2,7 +2,19 @@ import mysql, { type Pool, type RowDataPacket } from 'mysql2/promise';
 import { AxiomError, ConfigurationError } from '../errors.js';
 import type { Host } from '../fleet/types.js';
 import { WorkunitName, workunitNameLike } from '../workunit/name.js';
-import { grantInTransaction, LEDGER_DDL, LEDGER_SELECT, LEDGER_TABLE, ledgerFromRow } from './credit-sql.js';
+import {
+  grantInTransaction,
+  LEDGER_DDL,
+  LEDGER_SELECT,
+  LEDGER_TABLE,
+  ledgerFromRow,
+  REFUSALS_DDL,
+  REFUSALS_SELECT,
+  REFUSALS_TABLE,
+  refusalFromRow,
+  refusalsInsert,
+  refusalValues,
+} from './credit-sql.js';
 import {
   absentState,
   DEPLOYMENT_COLUMNS,
@@ -34,6 +46,7 @@ import type {
   AssimilationSubject,
   BoincStore,
   CreditGrant,
+  CreditRefusal,
   CreditSubject,
   CreditTotals,
   DeployedWorkunit,
@@ -83,7 +96,8 @@ export function openMysqlStore(url: string): MysqlBoincStore {
     user: decodeURIComponent(parsed.username),
     password: decodeURIComponent(parsed.password),
     database,
-    connectionLimit: 4,
+    // credit apply grants eight results at once, each on its own connection.
+    connectionLimit: 8,
     connectTimeout: 10_000,
     ...(parsed.searchParams.get('ssl') === 'true' ? { ssl: { rejectUnauthorized: true } } : {}),
   });
@@ -264,6 +278,21 @@ export class MysqlBoincStore implements BoincStore {
     return (await this.query<RowDataPacket>(LEDGER_SELECT, [])).map(ledgerFromRow);
   }
 
+  async refusals(): Promise<CreditRefusal[]> {
+    const exists = await this.query<RowDataPacket>(`SHOW TABLES LIKE '${REFUSALS_TABLE}'`, []);
+    if (exists.length === 0) return [];
+    return (await this.query<RowDataPacket>(REFUSALS_SELECT, [])).map(refusalFromRow);
+  }
+
+  async recordRefusals(refusals: readonly CreditRefusal[]): Promise<void> {
+    if (refusals.length === 0) return;
+    await this.query<RowDataPacket>(`${REFUSALS_DDL} ENGINE=InnoDB`, []);
+    for (let start = 0; start < refusals.length; start += 1000) {
+      const chunk = refusals.slice(start, start + 1000);
+      await this.query<RowDataPacket>(refusalsInsert(chunk.length, 'IGNORE'), chunk.flatMap(refusalValues));
+    }
+  }
+
   async grantCredit(grant: CreditGrant): Promise<'granted' | 'already-granted'> {
     await this.ensureLedger();
     for (let attempt = 1; ; attempt++) {
@@ -271,12 +300,24 @@ export class MysqlBoincStore implements BoincStore {
       let fatal = false;
       try {
         await connection.beginTransaction();
+        // Prepared once per connection and bound on the server (execute): a grant's statements are
+        // the same thousands of times, and most of a statement's cost is the server reading it.
         const outcome = await grantInTransaction(
           {
             lock: ' FOR UPDATE',
-            get: async (sql, values) => (await connection.query<RowDataPacket[]>(sql, values))[0][0],
+            multiTableUpdate: true,
+            get: async (sql, values) => (await connection.execute<RowDataPacket[]>(sql, values))[0][0],
             run: async (sql, values) => {
-              await connection.query(sql, values);
+              await connection.execute(sql, values);
+            },
+            insert: async (sql, values) => {
+              try {
+                await connection.execute(sql, values);
+                return 'inserted';
+              } catch (error) {
+                if ((error as { code?: string }).code === 'ER_DUP_ENTRY') return 'duplicate';
+                throw error;
+              }
             },
           },
           grant,

@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigurationError } from '../errors.js';
+import { readRegularFile } from '../read-file.js';
 import type { SchemaValidator } from '../schema/validate.js';
 import { parseWorkunitInput, type WorkunitInput } from '../workunit/input.js';
 import { hierarchyDir } from './stage.js';
@@ -63,6 +64,9 @@ export function legacyWorkunitInputName(wuName: string): string {
   return `${wuName}.json`;
 }
 
+/** A staged wu.json is a few hundred bytes; anything near this is not one deploy wrote. */
+const MAX_STAGED_INPUT_BYTES = 1024 * 1024;
+
 /**
  * What a workunit asked for: the wu.json deploy recorded for it in BOINC's database (and staged under
  * its hashed name), else, for a workunit deployed before that record, the file staged under its
@@ -94,17 +98,9 @@ export function readStagedWorkunit(
   validator: SchemaValidator,
 ): WorkunitInput | { missing: string } {
   const path = stagedPath(layout, legacyWorkunitInputName(wuName));
-  let text: string;
-  try {
-    if (statSync(path).size > 1024 * 1024)
-      return { missing: `the staged input ${path} is larger than 1 MiB` };
-    text = readFileSync(path, 'utf8');
-  } catch (error) {
-    return {
-      missing: `the workunit's staged input ${path} cannot be read (${(error as NodeJS.ErrnoException).code ?? 'error'})`,
-    };
-  }
-  const { input, problems } = parseWorkunitInput(text, validator, path);
+  const read = readRegularFile(path, MAX_STAGED_INPUT_BYTES);
+  if ('refused' in read) return { missing: `the workunit's staged input ${path} is ${read.refused}` };
+  const { input, problems } = parseWorkunitInput(read.bytes.toString('utf8'), validator, path);
   if (!input)
     return { missing: `the workunit's staged input ${path} breaks its schema: ${problems[0]?.message}` };
   if (input.wu_name !== wuName)

@@ -2,7 +2,17 @@ import { readFileSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import type { Host } from '../fleet/types.js';
 import { WorkunitName, workunitNameLike } from '../workunit/name.js';
-import { grantInTransaction, LEDGER_DDL, LEDGER_SELECT, ledgerFromRow } from './credit-sql.js';
+import {
+  grantInTransaction,
+  LEDGER_DDL,
+  LEDGER_SELECT,
+  ledgerFromRow,
+  REFUSALS_DDL,
+  REFUSALS_SELECT,
+  refusalFromRow,
+  refusalsInsert,
+  refusalValues,
+} from './credit-sql.js';
 import {
   absentState,
   DEPLOYMENT_COLUMNS,
@@ -33,6 +43,7 @@ import type {
   AssimilationSubject,
   BoincStore,
   CreditGrant,
+  CreditRefusal,
   CreditSubject,
   CreditTotals,
   DeployedWorkunit,
@@ -74,6 +85,8 @@ export function columnDefaults(table: string): Record<string, number | string> {
 /** The embedded store: BOINC's tables in one SQLite file, for the demo and for labs without a BOINC server. */
 export class SqliteBoincStore implements BoincStore {
   private readonly db: Database.Database;
+  /** The grant before the next one may begin. */
+  private grants: Promise<unknown> = Promise.resolve();
 
   constructor(
     path: string,
@@ -89,6 +102,7 @@ export class SqliteBoincStore implements BoincStore {
     this.db.exec(LEDGER_DDL);
     this.db.exec(DEPLOYMENT_DDL);
     for (const index of DEPLOYMENT_INDEXES) this.db.exec(index);
+    this.db.exec(REFUSALS_DDL);
   }
 
   /** Inserts a row, filling BOINC's other required columns with zeros; returns its id. */
@@ -262,17 +276,47 @@ export class SqliteBoincStore implements BoincStore {
     return (this.db.prepare(LEDGER_SELECT).all() as Record<string, unknown>[]).map(ledgerFromRow);
   }
 
-  /** One writer at a time: BEGIN IMMEDIATE takes SQLite's write lock before anything is read. */
-  async grantCredit(grant: CreditGrant): Promise<'granted' | 'already-granted'> {
+  async refusals(): Promise<CreditRefusal[]> {
+    return (this.db.prepare(REFUSALS_SELECT).all() as Record<string, unknown>[]).map(refusalFromRow);
+  }
+
+  async recordRefusals(refusals: readonly CreditRefusal[]): Promise<void> {
+    for (let start = 0; start < refusals.length; start += 100) {
+      const chunk = refusals.slice(start, start + 100);
+      this.db.prepare(refusalsInsert(chunk.length, 'OR IGNORE')).run(...chunk.flatMap(refusalValues));
+    }
+  }
+
+  /**
+   * One writer at a time: BEGIN IMMEDIATE takes SQLite's write lock before anything is read, and
+   * grants asked for at once on this connection wait their turn (one connection has one transaction).
+   */
+  grantCredit(grant: CreditGrant): Promise<'granted' | 'already-granted'> {
+    const turn = this.grants.then(() => this.grantNow(grant));
+    this.grants = turn.catch(() => undefined);
+    return turn;
+  }
+
+  private async grantNow(grant: CreditGrant): Promise<'granted' | 'already-granted'> {
     this.db.exec('BEGIN IMMEDIATE');
     try {
       const outcome = await grantInTransaction(
         {
           lock: '',
+          multiTableUpdate: false,
           get: async (sql, values) =>
             this.db.prepare(sql).get(...values) as Record<string, unknown> | undefined,
           run: async (sql, values) => {
             this.db.prepare(sql).run(...values);
+          },
+          insert: async (sql, values) => {
+            try {
+              this.db.prepare(sql).run(...values);
+              return 'inserted';
+            } catch (error) {
+              if ((error as { code?: string }).code === 'SQLITE_CONSTRAINT_PRIMARYKEY') return 'duplicate';
+              throw error;
+            }
           },
         },
         grant,

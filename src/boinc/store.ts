@@ -92,6 +92,18 @@ export interface LedgerRow {
   teamId: number;
 }
 
+/** A credit entry refused for what only BOINC's database can tell, as recorded beside the ledger. */
+export interface CreditRefusal {
+  resultId: number;
+  /** The rule that refused it, e.g. `credit/known-result`. */
+  rule: string;
+  /** `results/credit/<batch>.yaml:<line>` where the entry was when it was refused. */
+  source: string;
+  commit: string;
+  /** Unix seconds. */
+  refusedAt: number;
+}
+
 export interface CreditTotals {
   hosts: Map<number, number>;
   users: Map<number, number>;
@@ -184,9 +196,14 @@ export interface BoincStore {
   /**
    * Grants one result's credit in one transaction: the ledger row, result.granted_credit, and the
    * totals and recent averages of its host, user and team. The result row is locked first, so two
-   * runs cannot both grant it; `already-granted` when the ledger has it.
+   * runs cannot both grant it; `already-granted` when the ledger has it. May be called again before
+   * an earlier call has finished: each is its own transaction.
    */
   grantCredit(grant: CreditGrant): Promise<'granted' | 'already-granted'>;
+  /** Every refusal recorded beside the ledger (none when its table does not exist yet). */
+  refusals(): Promise<CreditRefusal[]>;
+  /** Records refusals; one already recorded for the same result and rule is kept as it was. */
+  recordRefusals(refusals: readonly CreditRefusal[]): Promise<void>;
   /** total_credit of these hosts and users, and granted_credit of these results, for drift reports. */
   creditTotals(query: { hosts: number[]; users: number[]; results: number[] }): Promise<CreditTotals>;
   close(): Promise<void>;

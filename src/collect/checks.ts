@@ -1,7 +1,7 @@
 import type { CreditSubject } from '../boinc/store.js';
 import { checkDeclaredMetrics, checkDeclaredSeries } from '../envelope/acceptance.js';
 import type { SanitisedEnvelope } from '../envelope/envelope.js';
-import type { Manifest } from '../manifest/types.js';
+import type { Manifest, PlotSpec } from '../manifest/types.js';
 import type { SchemaValidator } from '../schema/validate.js';
 import { busyCores, workGflop } from '../workunit/plan.js';
 import type { Incoming } from './intake.js';
@@ -113,7 +113,7 @@ export const ELIGIBILITY_RULES: Record<string, Rule> = {
   'envelope-schema': (context) => {
     const envelope = envelopeOf(context);
     if (!envelope) return 'there is no result envelope';
-    const { dropped: _dropped, ...fields } = envelope;
+    const { dropped: _dropped, truncated: _truncated, ...fields } = envelope;
     const problems = context.validator.validate('result', {
       file: 'result',
       data: fields,
@@ -261,7 +261,39 @@ export const FLAG_RULES: Record<string, Rule> = {
       ? `metrics the manifest does not declare: ${extra.slice(0, 5).join(', ')}`
       : undefined;
   },
+  'keys-dropped': (context) => {
+    const truncated = envelopeOf(context)?.truncated ?? [];
+    return truncated.length > 0
+      ? `more keys than are kept, the rest left out unread: ${truncated.join('; ')}`
+      : undefined;
+  },
+  'series-lengths': (context) => {
+    const envelope = envelopeOf(context);
+    if (!envelope || !context.manifest) return undefined;
+    const mismatched = mismatchedSeries(envelope.series, context.manifest.outputs.plots ?? []);
+    return mismatched.length > 0
+      ? `${mismatched.slice(0, 5).join('; ')}${mismatched.length > 5 ? `; and ${mismatched.length - 5} more` : ''}: a plot pairs only as many points as both have`
+      : undefined;
+  },
 };
+
+/**
+ * Series a plot pairs point by point (its x with each y, and its group_by) that the result reports
+ * with different lengths, each said once: `series test_error has 12 points, its x series width 10`.
+ */
+function mismatchedSeries(series: Record<string, number[]>, plots: readonly PlotSpec[]): string[] {
+  const found = new Set<string>();
+  for (const plot of plots) {
+    const xs = series[plot.x];
+    if (!xs) continue;
+    for (const key of [...plot.y, ...(plot.group_by ? [plot.group_by] : [])]) {
+      const values = series[key];
+      if (values && key !== plot.x && values.length !== xs.length)
+        found.add(`series ${key} has ${values.length} points, its x series ${plot.x} ${xs.length}`);
+    }
+  }
+  return [...found];
+}
 
 export function flagResult(context: CheckContext): string[] {
   return Object.entries(FLAG_RULES).flatMap(([rule, check]) => {

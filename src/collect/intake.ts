@@ -1,18 +1,12 @@
-import {
-  existsSync,
-  mkdirSync,
-  readdirSync,
-  readFileSync,
-  renameSync,
-  statSync,
-  writeFileSync,
-} from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readdirSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
+import { writeFileAtomically } from '../atomic-write.js';
 import { sanitiseEnvelope } from '../envelope/envelope.js';
-import { parseStrictJson } from '../envelope/json.js';
+import { describeJsonError, parseStrictJson } from '../envelope/json.js';
 import { environmentOf } from '../envelope/report.js';
 import type { SpoolClient, SpoolEntry } from '../envelope/spool.js';
 import type { Problem } from '../problems.js';
+import { readRegularFile } from '../read-file.js';
 import type { SchemaValidator } from '../schema/validate.js';
 import type { WorkunitInput } from '../workunit/input.js';
 import { type WorkunitId, WorkunitName } from '../workunit/name.js';
@@ -49,20 +43,43 @@ export interface Intake {
 /** Where unreadable spool entries are moved, each with a `.reason` file beside it. */
 export const SET_ASIDE_DIR = 'set-aside';
 
+/** `name`, or `name.1`, `name.2`, ... : the first that nothing in `dir` is called (links included). */
+function freeName(dir: string, name: string): string {
+  for (let n = 0; ; n++) {
+    const candidate = n === 0 ? name : `${name}.${n}`;
+    if (!lstatSync(join(dir, candidate), { throwIfNoEntry: false })) return candidate;
+  }
+}
+
+/**
+ * The set-aside folder, made when missing. Anything else of its name (a link, a file) is moved out
+ * of the way first, never followed or written through.
+ */
+function setAsideDir(spoolDir: string, now: Date): string {
+  const dir = join(spoolDir, SET_ASIDE_DIR);
+  const stat = lstatSync(dir, { throwIfNoEntry: false });
+  if (stat && !stat.isDirectory())
+    renameSync(dir, join(spoolDir, freeName(spoolDir, `${SET_ASIDE_DIR}.not-a-folder.${now.getTime()}`)));
+  if (!stat?.isDirectory()) mkdirSync(dir);
+  return dir;
+}
+
 /**
  * Moves entries that could not be read or judged out of the spool, into `set-aside/` with a
- * `<file>.reason` beside each, so that no later run trips over them and a person can look.
+ * `<file>.reason` beside each, so that no later run trips over them and a person can look. What is
+ * moved is the entry itself, whatever it is (a link moves as the link, never its target), and the
+ * reason is written as a new file, never through anything already there.
  */
 export function setAsideEntries(spoolDir: string, entries: readonly SetAside[], now: Date): string[] {
   if (entries.length === 0) return [];
-  const dir = join(spoolDir, SET_ASIDE_DIR);
-  mkdirSync(dir, { recursive: true });
+  const dir = setAsideDir(spoolDir, now);
   return entries.flatMap((entry) => {
     const from = join(spoolDir, entry.file);
-    if (!existsSync(from)) return [];
-    writeFileSync(join(dir, `${entry.file}.reason`), `${now.toISOString()} ${entry.reason}\n`);
-    renameSync(from, join(dir, entry.file));
-    return [join(SET_ASIDE_DIR, entry.file)];
+    if (!lstatSync(from, { throwIfNoEntry: false })) return [];
+    const name = freeName(dir, entry.file);
+    writeFileAtomically(join(dir, `${name}.reason`), `${now.toISOString()} ${entry.reason}\n`);
+    renameSync(from, join(dir, name));
+    return [join(SET_ASIDE_DIR, name)];
   });
 }
 
@@ -94,6 +111,20 @@ function clientOf(raw: unknown): SpoolClient | undefined {
 }
 
 /**
+ * What the assimilator noted when it sanitised the envelope (keys dropped or past the limits), which
+ * sanitising the entry again cannot see, together with what is noted now.
+ */
+function noted(raw: unknown, key: 'dropped' | 'truncated', now: readonly string[] = []): string[] {
+  const earlier = isRecord(raw) && Array.isArray(raw[key]) ? raw[key] : [];
+  return [
+    ...new Set([
+      ...earlier.filter((d): d is string => typeof d === 'string').map((d) => d.slice(0, 80)),
+      ...now,
+    ]),
+  ];
+}
+
+/**
  * A spool entry as stored is data like any other: every field is checked for its type, and the
  * envelope is sanitised again, so that nothing later can trip over a value of the wrong kind.
  */
@@ -107,7 +138,7 @@ export function readSpoolEntry(
     return { problem: 'wu_name, wu_id or result_id is missing or of the wrong type' };
   const verdict = raw.verdict;
   if (verdict !== 'accepted' && verdict !== 'rejected' && verdict !== 'failed-task')
-    return { problem: `verdict ${JSON.stringify(verdict)} is not accepted, rejected or failed-task` };
+    return { problem: 'its verdict is not accepted, rejected or failed-task' };
   let workunit: WorkunitInput | undefined;
   if (raw.workunit !== undefined) {
     const problems = validator.validate('workunit', {
@@ -123,13 +154,11 @@ export function readSpoolEntry(
   }
   const client = clientOf(raw.client);
   const envelope = raw.envelope === undefined ? undefined : sanitiseEnvelope(raw.envelope);
-  if (envelope && isRecord(raw.envelope) && Array.isArray(raw.envelope.dropped))
-    envelope.dropped = [
-      ...new Set([
-        ...raw.envelope.dropped.filter((d): d is string => typeof d === 'string').map((d) => d.slice(0, 80)),
-        ...(envelope.dropped ?? []),
-      ]),
-    ];
+  if (envelope) {
+    envelope.dropped = noted(raw.envelope, 'dropped', envelope.dropped);
+    const truncated = noted(raw.envelope, 'truncated', envelope.truncated);
+    if (truncated.length > 0) envelope.truncated = truncated;
+  }
   const entry: SpoolEntry = {
     kind: 'result',
     received_at:
@@ -173,25 +202,25 @@ export function readSpool(spoolDir: string, known: ReadonlySet<number>, validato
       problem('not a result of an Axiom Lab workunit');
       continue;
     }
-    const path = join(spoolDir, file);
-    const bytes = statSync(path).size;
-    if (bytes > MAX_SPOOL_BYTES) {
-      problem(`larger than ${MAX_SPOOL_BYTES} bytes`);
+    const read = readRegularFile(join(spoolDir, file), MAX_SPOOL_BYTES);
+    if ('refused' in read) {
+      problem(read.refused);
       continue;
     }
+    const bytes = read.bytes.length;
     let raw: unknown;
     try {
-      raw = parseStrictJson(readFileSync(path, 'utf8'));
+      raw = parseStrictJson(read.bytes.toString('utf8'));
     } catch (error) {
-      problem(`not valid JSON (${(error as Error).message.slice(0, 80)})`);
+      problem(`not valid JSON (${describeJsonError(error)})`);
       continue;
     }
-    const read = readSpoolEntry(raw, validator);
-    if ('problem' in read) {
-      problem(read.problem);
+    const spooled = readSpoolEntry(raw, validator);
+    if ('problem' in spooled) {
+      problem(spooled.problem);
       continue;
     }
-    if (read.entry.result_id !== resultId || read.entry.wu_name !== match[1]) {
+    if (spooled.entry.result_id !== resultId || spooled.entry.wu_name !== match[1]) {
       problem('the file name and the entry disagree on the workunit or result');
       continue;
     }
@@ -199,9 +228,9 @@ export function readSpool(spoolDir: string, known: ReadonlySet<number>, validato
       resultId,
       file,
       bytes,
-      entry: read.entry,
-      name: { ...name, name: read.entry.wu_name },
-      ...(read.workunit ? { workunit: read.workunit } : {}),
+      entry: spooled.entry,
+      name: { ...name, name: spooled.entry.wu_name },
+      ...(spooled.workunit ? { workunit: spooled.workunit } : {}),
     });
   }
   // A result has one entry. Two files with its id (under different workunits' names) cannot both be

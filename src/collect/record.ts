@@ -162,7 +162,7 @@ function failureLines(item: Collected): string[] {
 
 /** One line of results/<experiment>/<batch>.jsonl. */
 export function dataLine(item: Collected, run: string, batch: string): string {
-  const { dropped: _dropped, ...envelope } = item.envelope;
+  const { dropped: _dropped, truncated: _truncated, ...envelope } = item.envelope;
   return `${JSON.stringify({ result: item.resultId, review: reviewOf(item, run, batch), envelope })}\n`;
 }
 

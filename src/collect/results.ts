@@ -1,8 +1,9 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { lstatSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { writeFileAtomically } from '../atomic-write.js';
 import { describeCheck, hypothesisChecksOf, preconditionsOf } from '../envelope/acceptance.js';
+import { describeJsonError } from '../envelope/json.js';
 import { ConfigurationError } from '../errors.js';
 import { type Forge, type OpenOutcome, REOPEN_LABEL } from '../forge/forge.js';
 import { headlineMetric, spread } from '../manifest/headline.js';
@@ -11,6 +12,7 @@ import type { AcceptanceCheck } from '../manifest/types.js';
 import { escapeMarkdown } from '../markdown.js';
 import { PlotRenderer } from '../plots/render.js';
 import type { Problem } from '../problems.js';
+import { readRegularFile } from '../read-file.js';
 import {
   batchOfDataFile,
   batchPlotFile,
@@ -376,15 +378,23 @@ export interface JudgedRun {
 /** Where a judged run waits for publishing when no --state is given: beside the spool it came from. */
 export const pendingStatePath = (spoolDir: string) => join(spoolDir, 'collect-pending.json');
 
+/** A judged run is a few kilobytes per result; V8 holds no text much longer than this. */
+const MAX_JUDGED_RUN_BYTES = 500 * 1024 * 1024;
+
 /** The judged run waiting at `path`, if any; a file that is not one is an error, never guessed at. */
 export function readJudgedRun(path: string): JudgedRun | undefined {
-  if (!existsSync(path)) return undefined;
+  if (!lstatSync(path, { throwIfNoEntry: false })) return undefined;
+  const read = readRegularFile(path, MAX_JUDGED_RUN_BYTES);
+  if ('refused' in read)
+    throw new ConfigurationError(
+      `${path} is ${read.refused}, not a judged collection run; move it away to judge afresh`,
+    );
   let state: JudgedRun;
   try {
-    state = JSON.parse(readFileSync(path, 'utf8')) as JudgedRun;
+    state = JSON.parse(read.bytes.toString('utf8')) as JudgedRun;
   } catch (error) {
     throw new ConfigurationError(
-      `${path} is not a judged collection run (${(error as Error).message}); move it away to judge afresh`,
+      `${path} is not a judged collection run (not valid JSON: ${describeJsonError(error)}); move it away to judge afresh`,
     );
   }
   if (state?.version !== 1 || !RUN_ID.test(String(state.run)) || !Array.isArray(state.collected))

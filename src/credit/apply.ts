@@ -1,8 +1,8 @@
-import type { BoincStore, CreditSubject, LedgerRow } from '../boinc/store.js';
+import type { BoincStore, CreditRefusal, CreditSubject, LedgerRow } from '../boinc/store.js';
 import { DeployedManifests, isDeployed } from '../forge/deployed.js';
 import type { Problem } from '../problems.js';
 import { type LocatedEntry, readCreditFiles } from '../record/credit-file.js';
-import { readResearchRecord } from '../record/research.js';
+import { readReviews } from '../record/research.js';
 import type { Review } from '../record/review.js';
 import type { SchemaValidator } from '../schema/validate.js';
 import { WorkunitName } from '../workunit/name.js';
@@ -16,6 +16,10 @@ export interface CreditPlan {
   problems: Problem[];
   ledger: LedgerRow[];
   files: string[];
+  /** Refusals only BOINC's database could find that are not recorded yet: apply records them. */
+  refusals: Omit<CreditRefusal, 'commit' | 'refusedAt'>[];
+  /** Entries refused in an earlier run for the same reason, reported as warnings now. */
+  refusedBefore: number;
 }
 
 interface RuleContext {
@@ -177,11 +181,12 @@ function listedOnce(entries: readonly LocatedEntry[], problems: Problem[]): Loca
 /** The rules that need BOINC's database; without it (a pull request's check) they are left out. */
 const DATABASE_RULES = new Set(['known-result', 'same-workunit', 'same-host', 'same-user']);
 
-function reviewsOf(root: string, validator: SchemaValidator): Map<number, Review> {
-  return new Map(
-    readResearchRecord(root, validator)
-      .experiments.flatMap((e) => e.results)
-      .flatMap((r) => (r.review ? [[r.id, r.review] as const] : [])),
+/** The collected reviews of the experiments these entries name (the only ones their rules read). */
+function reviewsOf(root: string, validator: SchemaValidator, entries: readonly LocatedEntry[]) {
+  return readReviews(
+    root,
+    entries.map((e) => e.entry.experiment),
+    validator,
   );
 }
 
@@ -198,7 +203,7 @@ export async function checkCreditFiles(options: {
   const read = readCreditFiles(options.root, options.validator);
   // Without credit files there is nothing to check, and the record is not read at all.
   if (read.files.length === 0) return [];
-  const reviews = reviewsOf(options.root, options.validator);
+  const reviews = reviewsOf(options.root, options.validator, read.entries);
   const deployed = new DeployedManifests(options.root, options.validator);
   const problems: Problem[] = [...read.problems];
   const paidWorkunits = new Map<string, number>();
@@ -221,6 +226,42 @@ export async function checkCreditFiles(options: {
     if (findings.length === 0 && entry.credit > 0) paidWorkunits.set(entry.workunit, entry.result);
   }
   return problems;
+}
+
+const refusalKey = (resultId: number, rule: string) => `${resultId} ${rule}`;
+
+/**
+ * A refusal only BOINC's database can find (a result it does not know, another host or user) is
+ * one no check could show before the merge: it is an error the first time, recorded beside the
+ * ledger by apply, and a warning in every later run, so that one entry on main never fails every
+ * run after it. The entry is still not granted; fixed on main, it is judged afresh.
+ */
+function refusedOnce(
+  located: LocatedEntry,
+  findings: readonly Problem[],
+  recorded: ReadonlyMap<string, CreditRefusal>,
+  plan: CreditPlan,
+): Problem[] {
+  const database = findings.filter((f) => DATABASE_RULES.has(f.rule.replace(/^credit\//, '')));
+  if (
+    database.length === findings.length &&
+    database.every((f) => recorded.has(refusalKey(located.entry.result, f.rule)))
+  )
+    plan.refusedBefore += 1;
+  return findings.map((finding) => {
+    if (!database.includes(finding)) return finding;
+    const before = recorded.get(refusalKey(located.entry.result, finding.rule));
+    if (!before) {
+      plan.refusals.push({ resultId: located.entry.result, rule: finding.rule, source: sourceOf(located) });
+      return finding;
+    }
+    const when = new Date(before.refusedAt * 1000).toISOString().slice(0, 10);
+    return {
+      ...finding,
+      severity: 'warning',
+      message: `${finding.message}; refused already at ${before.source} (commit ${before.commit.slice(0, 12)}, ${when}) and not granted`,
+    };
+  });
 }
 
 function problemAt(
@@ -249,18 +290,25 @@ export async function planCredit(options: {
   validator: SchemaValidator;
 }): Promise<CreditPlan> {
   const read = readCreditFiles(options.root, options.validator);
-  const reviews = reviewsOf(options.root, options.validator);
   const ledger = await options.store.ledger();
   const granted = new Map(ledger.map((row) => [row.resultId, row]));
   const deployed = new DeployedManifests(options.root, options.validator);
+  const reviews = reviewsOf(
+    options.root,
+    options.validator,
+    read.entries.filter((e) => !granted.has(e.entry.result)),
+  );
   const unknown = [...new Set(read.entries.map((e) => e.entry.result).filter((id) => !granted.has(id)))];
   const subjects = await options.store.creditSubjects(unknown);
+  const recorded = new Map((await options.store.refusals()).map((r) => [refusalKey(r.resultId, r.rule), r]));
   const plan: CreditPlan = {
     pending: [],
     applied: [],
     problems: [...read.problems],
     ledger,
     files: read.files,
+    refusals: [],
+    refusedBefore: 0,
   };
   const paidWorkunits = new Map<string, number>();
   for (const located of listedOnce(read.entries, plan.problems)) {
@@ -294,7 +342,7 @@ export async function planCredit(options: {
       const finding = rule(located, context);
       return finding ? [problemAt(located, name, finding.key, finding.message)] : [];
     });
-    if (findings.length > 0) plan.problems.push(...findings);
+    if (findings.length > 0) plan.problems.push(...refusedOnce(located, findings, recorded, plan));
     else {
       plan.pending.push(located);
       if (entry.credit > 0) paidWorkunits.set(entry.workunit, entry.result);
@@ -321,8 +369,36 @@ export interface ApplyReport {
 }
 
 /**
+ * Grants in flight at once: each is its own transaction on its own connection, so the round trips
+ * and commits of one overlap another's (the MariaDB store's pool holds as many connections).
+ */
+export const GRANTS_AT_ONCE = 8;
+
+/**
+ * Runs `grant` for every item, at most `limit` at once, in the items' order; after a failure no
+ * new one starts, the ones running finish, and the first failure is thrown.
+ */
+async function eachAtMost<T>(items: readonly T[], limit: number, grant: (item: T) => Promise<void>) {
+  let next = 0;
+  let failure: { error: unknown } | undefined;
+  const worker = async () => {
+    while (!failure && next < items.length) {
+      const item = items[next++] as T;
+      try {
+        await grant(item);
+      } catch (error) {
+        failure ??= { error };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  if (failure) throw failure.error;
+}
+
+/**
  * Makes the BOINC database agree with the credit files on this checkout: grants every valid entry
- * the ledger does not have, one transaction per result. Safe to run again and to run concurrently.
+ * the ledger does not have, one transaction per result, a few at once. Safe to run again and to
+ * run concurrently.
  */
 export async function applyCredit(options: {
   root: string;
@@ -334,35 +410,39 @@ export async function applyCredit(options: {
   progress?: (done: number, total: number) => void;
 }): Promise<ApplyReport> {
   const plan = await planCredit(options);
-  const report: ApplyReport = {
-    granted: [],
-    alreadyApplied: plan.applied.length,
-    problems: plan.problems,
-    dryRun: options.dryRun,
-  };
-  for (const [index, located] of plan.pending.entries()) {
-    const { entry } = located;
-    const source = `${located.file}:${located.line}`;
+  if (!options.dryRun)
+    await options.store.recordRefusals(
+      plan.refusals.map((r) => ({ ...r, commit: options.commit, refusedAt: options.now() })),
+    );
+  const outcomes = new Map<LocatedEntry, 'granted' | 'already-granted'>();
+  const grant = async (located: LocatedEntry) => {
     const outcome = options.dryRun
       ? 'granted'
       : await options.store.grantCredit({
-          resultId: entry.result,
-          amount: entry.credit,
+          resultId: located.entry.result,
+          amount: located.entry.credit,
           commit: options.commit,
-          source,
+          source: sourceOf(located),
           now: options.now(),
         });
-    if (outcome === 'granted')
-      report.granted.push({
-        result: entry.result,
-        workunit: entry.workunit,
-        host: entry.host,
-        user: entry.user,
-        amount: entry.credit,
-        source,
-      });
-    else report.alreadyApplied += 1;
-    options.progress?.(index + 1, plan.pending.length);
-  }
-  return report;
+    outcomes.set(located, outcome);
+    options.progress?.(outcomes.size, plan.pending.length);
+  };
+  await eachAtMost(plan.pending, GRANTS_AT_ONCE, grant);
+  const granted = plan.pending.filter((located) => outcomes.get(located) === 'granted');
+  return {
+    granted: granted.map((located) => ({
+      result: located.entry.result,
+      workunit: located.entry.workunit,
+      host: located.entry.host,
+      user: located.entry.user,
+      amount: located.entry.credit,
+      source: sourceOf(located),
+    })),
+    alreadyApplied: plan.applied.length + (plan.pending.length - granted.length),
+    problems: plan.problems,
+    dryRun: options.dryRun,
+  };
 }
+
+const sourceOf = (located: Pick<LocatedEntry, 'file' | 'line'>) => `${located.file}:${located.line}`;

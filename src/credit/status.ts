@@ -68,7 +68,7 @@ export async function creditStatus(options: {
     hosts: balances(hosts, totals.hosts),
     users: balances(users, totals.users),
     waiting: plan.pending.length,
-    refused: plan.problems.filter((p) => p.severity === 'error').length,
+    refused: plan.problems.filter((p) => p.severity === 'error').length + plan.refusedBefore,
     mismatched: plan.ledger
       .filter((row) => (totals.grantedByResult.get(row.resultId) ?? 0) !== row.amount)
       .map((row) => ({

@@ -34,12 +34,16 @@ export interface SanitisedEnvelope {
   summary: string;
   /** Metrics, series and params that were not finite numbers (NaN, Infinity, text) and were left out. */
   dropped?: string[];
+  /** Metrics, series and params past how many are kept, left out unread: one line per kind, said in the review. */
+  truncated?: string[];
 }
 
 export const EMPTY_ENVELOPE: SanitisedEnvelope = { params: {}, metrics: {}, series: {}, summary: '' };
 
 const MAX_SERIES = 100_000;
 const MAX_SUMMARY = 500;
+/** How many metrics, series and params of one result are kept; the rest are left out unread. */
+export const KEPT_KEYS = { metrics: 500, series: 200, params: 200 } as const;
 const KEY = /^[a-z][a-z0-9_]{0,63}$/;
 
 export const isFiniteNumber = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
@@ -47,20 +51,27 @@ const isRecord = (v: unknown): v is Record<string, unknown> =>
   typeof v === 'object' && v !== null && !Array.isArray(v);
 const keyName = (key: string) => (KEY.test(key) ? key : JSON.stringify(key.slice(0, 40)));
 
-function numbersOnly(value: unknown, limit: number, dropped: string[], prefix: string) {
+/** The first `KEPT_KEYS[kind]` entries of an object; what is past them is counted in `truncated`. */
+function kept(value: unknown, kind: keyof typeof KEPT_KEYS, truncated: string[]): [string, unknown][] {
+  if (!isRecord(value)) return [];
+  const entries = Object.entries(value);
+  const limit = KEPT_KEYS[kind];
+  if (entries.length > limit) truncated.push(`${kind}: ${entries.length} keys, only the first ${limit} kept`);
+  return entries.slice(0, limit);
+}
+
+function numbersOnly(value: unknown, dropped: string[], truncated: string[]) {
   const out: Record<string, number> = {};
-  if (!isRecord(value)) return out;
-  for (const [key, v] of Object.entries(value).slice(0, limit)) {
+  for (const [key, v] of kept(value, 'metrics', truncated)) {
     if (KEY.test(key) && isFiniteNumber(v)) out[key] = v;
-    else dropped.push(`${prefix}.${keyName(key)}`);
+    else dropped.push(`metrics.${keyName(key)}`);
   }
   return out;
 }
 
-function seriesOf(value: unknown, dropped: string[]): Record<string, number[]> {
+function seriesOf(value: unknown, dropped: string[], truncated: string[]): Record<string, number[]> {
   const series: Record<string, number[]> = {};
-  if (!isRecord(value)) return series;
-  for (const [key, values] of Object.entries(value).slice(0, 200)) {
+  for (const [key, values] of kept(value, 'series', truncated)) {
     if (KEY.test(key) && Array.isArray(values) && values.length <= MAX_SERIES && values.every(isFiniteNumber))
       series[key] = values as number[];
     else dropped.push(`series.${keyName(key)}`);
@@ -68,11 +79,10 @@ function seriesOf(value: unknown, dropped: string[]): Record<string, number[]> {
   return series;
 }
 
-function paramsOf(value: unknown): Record<string, number | boolean> {
+function paramsOf(value: unknown, truncated: string[]): Record<string, number | boolean> {
   const params: Record<string, number | boolean> = {};
-  if (!isRecord(value)) return params;
   // Text parameters are dropped on purpose (only numbers reach a judge), so they are not listed.
-  for (const [key, v] of Object.entries(value).slice(0, 200))
+  for (const [key, v] of kept(value, 'params', truncated))
     if (KEY.test(key) && (isFiniteNumber(v) || typeof v === 'boolean')) params[key] = v;
   return params;
 }
@@ -81,6 +91,7 @@ function paramsOf(value: unknown): Record<string, number | boolean> {
 export function sanitiseEnvelope(raw: unknown): SanitisedEnvelope {
   const e = isRecord(raw) ? raw : {};
   const dropped: string[] = [];
+  const truncated: string[] = [];
   const summary =
     typeof e.summary === 'string' ? e.summary.replace(/[\p{Cc}\p{Cf}]/gu, ' ').slice(0, MAX_SUMMARY) : '';
   return {
@@ -95,10 +106,11 @@ export function sanitiseEnvelope(raw: unknown): SanitisedEnvelope {
     ...(Number.isInteger(e.seed) && (e.seed as number) >= 0 ? { seed: e.seed as number } : {}),
     ...(isFiniteNumber(e.budget_seconds) ? { budget_seconds: e.budget_seconds } : {}),
     ...(isFiniteNumber(e.elapsed_seconds) ? { elapsed_seconds: e.elapsed_seconds } : {}),
-    params: paramsOf(e.params),
-    metrics: numbersOnly(e.metrics, 500, dropped, 'metrics'),
-    series: seriesOf(e.series, dropped),
+    params: paramsOf(e.params, truncated),
+    metrics: numbersOnly(e.metrics, dropped, truncated),
+    series: seriesOf(e.series, dropped, truncated),
     summary,
     dropped,
+    ...(truncated.length > 0 ? { truncated } : {}),
   };
 }

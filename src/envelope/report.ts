@@ -1,6 +1,6 @@
-import { readFileSync, statSync } from 'node:fs';
+import { readRegularFile } from '../read-file.js';
 import { isFiniteNumber } from './envelope.js';
-import { parseStrictJson } from './json.js';
+import { describeJsonError, parseStrictJson } from './json.js';
 
 /** The report scripts/axiom_client.py writes for BOINC to upload (axiom_result.json). */
 export const CLIENT_REPORT_FILE = 'axiom_result.json';
@@ -106,7 +106,7 @@ export function readClientReport(bytes: Buffer): ReadReport {
   try {
     raw = parseStrictJson(decoded);
   } catch (error) {
-    return { reason: `the result file is not valid JSON (${(error as Error).message.slice(0, 120)})` };
+    return { reason: `the result file is not valid JSON (${describeJsonError(error)})` };
   }
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
     return { reason: 'the result file is not a JSON object' };
@@ -134,15 +134,13 @@ export function readClientReport(bytes: Buffer): ReadReport {
   };
 }
 
-/** Reads the client's report from a file, refusing one above the size limit unread. */
+/**
+ * Reads the client's report from a file BOINC hands over: a regular file only, never through a link,
+ * refused unread above the size limit.
+ */
 export function readClientReportFile(path: string): ReadReport {
-  try {
-    if (statSync(path).size > MAX_RESULT_BYTES)
-      return { reason: `the result file is larger than ${MAX_RESULT_BYTES} bytes` };
-    return readClientReport(readFileSync(path));
-  } catch (error) {
-    return { reason: `the result file cannot be read: ${(error as NodeJS.ErrnoException).code ?? 'error'}` };
-  }
+  const read = readRegularFile(path, MAX_RESULT_BYTES);
+  return 'refused' in read ? { reason: `the result file is ${read.refused}` } : readClientReport(read.bytes);
 }
 
 /** How the client marks its report in stderr (scripts/axiom_client.py REPORT_PREFIX). */

@@ -1,7 +1,7 @@
 import { batchPlotFile } from '../record/layout.js';
 import type { ExperimentRecord, ResearchRecord, ResultRecord } from '../record/research.js';
 import type { PlotRenderer } from './render.js';
-import { batchPlot, overviewPlot, type PlotPoint, resultPlot, withLabels } from './spec.js';
+import { batchPlot, overviewPlot, type PlotPoint, plottable, resultPlot, withLabels } from './spec.js';
 
 /** One rendered plot: what it shows, its SVG and its text alternative. */
 export interface RenderedPlot {
@@ -61,7 +61,7 @@ function resultWork(experiment: ExperimentRecord, results: readonly ResultRecord
 
 /** One overview per declared plot, over all results of the experiment. */
 function overviewWork(experiment: ExperimentRecord): PlotWork[] {
-  if (experiment.results.length === 0) return [];
+  if (plottable(experiment.results).length === 0) return [];
   return plotsOf(experiment).map((plot, index) => {
     const job = overviewPlot(experiment.name, experiment.results, plot);
     return {

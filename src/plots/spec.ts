@@ -369,6 +369,18 @@ export function resultPlot(record: ResultRecord, plot: PlotSpec): PlotJob {
   return { spec: specFor(plot, plot.title, 'series', { legend: true, perResult: false }), values, alt };
 }
 
+/**
+ * The results a plot of many draws: invalid ones are left out, so that one holding 1e308 cannot
+ * stretch the axes and flatten every real curve (its own result plot still shows it).
+ */
+export const plottable = (records: readonly ResultRecord[]) =>
+  records.filter((r) => r.review?.verdict !== 'invalid');
+
+const leftOut = (all: readonly ResultRecord[], shown: readonly ResultRecord[]) =>
+  all.length > shown.length
+    ? `; ${all.length - shown.length} invalid result${all.length - shown.length === 1 ? '' : 's'} left out`
+    : '';
+
 /** A legend longer than this helps nobody; the text alternative still names the hosts. */
 const MAX_LEGEND = 24;
 const MAX_OVERVIEW_RESULTS = 200;
@@ -379,7 +391,8 @@ const MAX_OVERVIEW_RESULTS = 200;
  */
 export function overviewPlot(experiment: string, all: readonly ResultRecord[], plot: PlotSpec): PlotJob {
   // The latest results only: past a few hundred lines an overview shows a blur, and costs minutes.
-  const records = all.length > MAX_OVERVIEW_RESULTS ? all.slice(-MAX_OVERVIEW_RESULTS) : all;
+  const valid = plottable(all);
+  const records = valid.length > MAX_OVERVIEW_RESULTS ? valid.slice(-MAX_OVERVIEW_RESULTS) : valid;
   const data = records.flatMap((record) => {
     const host = `host ${record.review?.host ?? '?'}`;
     const name = plot.group_by ? lineName(plot) : (y: string) => (plot.y.length > 1 ? `${host}: ${y}` : host);
@@ -391,7 +404,7 @@ export function overviewPlot(experiment: string, all: readonly ResultRecord[], p
     plot,
     `all ${records.length} results of ${experiment}, one line per result${plot.group_by ? ` and ${plot.group_by}, coloured by ${plot.group_by}` : ', coloured by host'}`,
     values,
-  );
+  ).replace(/\.$/, `${leftOut(all, valid)}.`);
   return {
     spec: specFor(plot, `${plot.title} (all results)`, plot.group_by ?? 'host', {
       legend: colours <= MAX_LEGEND,
@@ -440,10 +453,11 @@ function binner(xs: readonly number[], log: boolean): (x: number) => number {
 export function batchPlot(
   experiment: string,
   batch: string,
-  results: readonly ResultRecord[],
+  all: readonly ResultRecord[],
   plot: PlotSpec,
   highlighted: ReadonlySet<number>,
 ): PlotJob {
+  const results = plottable(all);
   const perSeries = new Map<string, { x: number; y: number }[]>();
   for (const record of results)
     for (const p of points(record, plot, lineName(plot))) {
@@ -508,6 +522,6 @@ export function batchPlot(
     ],
   };
   const medians = values.filter((v) => v.kind === 'data').length;
-  const alt = `${plot.title}: ${plot.y.join(' and ')} against ${plot.x} over the ${results.length} result${results.length === 1 ? '' : 's'} of ${experiment} in batch ${batch}: the median at ${medians} x positions with the band from the 10th to the 90th percentile${shown.length ? `; dashed: flagged results ${shown.map((r) => r.id).join(', ')}` : ''}.`;
+  const alt = `${plot.title}: ${plot.y.join(' and ')} against ${plot.x} over the ${results.length} result${results.length === 1 ? '' : 's'} of ${experiment} in batch ${batch}: the median at ${medians} x positions with the band from the 10th to the 90th percentile${shown.length ? `; dashed: flagged results ${shown.map((r) => r.id).join(', ')}` : ''}${leftOut(all, results)}.`;
   return { spec, values, alt };
 }

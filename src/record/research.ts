@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { type SanitisedEnvelope, sanitiseEnvelope } from '../envelope/envelope.js';
 import { parseStrictJson } from '../envelope/json.js';
@@ -7,6 +7,7 @@ import { loadManifest } from '../manifest/load.js';
 import { EXPERIMENT_NAME } from '../manifest/name.js';
 import type { Manifest } from '../manifest/types.js';
 import type { Problem } from '../problems.js';
+import { readRegularFile } from '../read-file.js';
 import type { SchemaValidator } from '../schema/validate.js';
 import { parseYaml } from '../yaml/document.js';
 import { readCreditFiles } from './credit-file.js';
@@ -45,20 +46,25 @@ function listDirs(path: string): string[] {
     .map((d) => d.name);
 }
 
+/** A file of the record as text; anything but a regular file within `maxBytes` is a warning and left out. */
+function readRecordFile(
+  root: string,
+  file: string,
+  maxBytes: number,
+  problems: Problem[],
+): string | undefined {
+  const read = readRegularFile(join(root, file), maxBytes);
+  if ('bytes' in read) return read.bytes.toString('utf8');
+  if (read.refused !== 'missing')
+    problems.push({ file, rule: 'record', message: `${read.refused}; left out`, severity: 'warning' });
+  return undefined;
+}
+
 function readJson(root: string, file: string, problems: Problem[]): unknown {
-  const path = join(root, file);
-  if (!existsSync(path)) return undefined;
-  if (statSync(path).size > MAX_RESULT_BYTES) {
-    problems.push({
-      file,
-      rule: 'record',
-      message: `larger than ${MAX_RESULT_BYTES} bytes; left out`,
-      severity: 'warning',
-    });
-    return undefined;
-  }
+  const text = readRecordFile(root, file, MAX_RESULT_BYTES, problems);
+  if (text === undefined) return undefined;
   try {
-    return JSON.parse(readFileSync(path, 'utf8'));
+    return JSON.parse(text);
   } catch (error) {
     problems.push({
       file,
@@ -85,17 +91,8 @@ function readDataFile(
   validator: SchemaValidator,
   problems: Problem[],
 ): ResultRecord[] {
-  const path = join(root, file);
-  if (statSync(path).size > MAX_DATA_FILE_BYTES) {
-    problems.push({
-      file,
-      rule: 'record',
-      message: `larger than ${MAX_DATA_FILE_BYTES} bytes; left out`,
-      severity: 'warning',
-    });
-    return [];
-  }
-  return parseDataFile(readFileSync(path, 'utf8'), experiment, file, batch, validator, problems);
+  const text = readRecordFile(root, file, MAX_DATA_FILE_BYTES, problems);
+  return text === undefined ? [] : parseDataFile(text, experiment, file, batch, validator, problems);
 }
 
 /**
@@ -233,16 +230,35 @@ function readReview(
   validator: SchemaValidator,
   problems: Problem[],
 ): Review | undefined {
-  const path = join(root, file);
-  if (!existsSync(path)) return undefined;
+  const text = readRecordFile(root, file, MAX_RESULT_BYTES, problems);
+  if (text === undefined) return undefined;
   // Parsed as YAML (a superset of JSON) to locate schema problems by line.
-  const { document, problems: syntax } = parseYaml(file, readFileSync(path, 'utf8'));
+  const { document, problems: syntax } = parseYaml(file, text);
   const schema = document ? validator.validate('review', document) : [];
   if (!document || syntax.length > 0 || schema.length > 0) {
     problems.push(...[...syntax, ...schema].map((p) => ({ ...p, severity: 'warning' as const })));
     return undefined;
   }
   return document.data as Review;
+}
+
+/**
+ * The collected reviews of these experiments' results, by result id: what credit is paid against,
+ * read without the manifests, the credit files or any other experiment.
+ */
+export function readReviews(
+  root: string,
+  experiments: Iterable<string>,
+  validator: SchemaValidator,
+): Map<number, Review> {
+  const reviews = new Map<number, Review>();
+  for (const name of new Set(experiments)) {
+    if (!EXPERIMENT_NAME.test(name)) continue;
+    for (const result of readResults(root, name, validator, [])) {
+      if (result.review) reviews.set(result.id, result.review);
+    }
+  }
+  return reviews;
 }
 
 /** Reads manifests, results, reviews and credit files in one pass over the repository. */
