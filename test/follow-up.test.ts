@@ -233,6 +233,12 @@ describe('axiom propose --follow-up without a key: the stated rules, on recorded
     recordRound(l, 'edge_of_chaos', [supportedEdge(53, 60, 1.0)]);
     const report = await followUp(l, '--count', '1');
     expect(report.proposed.map((p) => p.name)).toEqual(['grokking_r2']);
+    // The one left out is named, with why.
+    expect(report.skipped).toContainEqual({
+      name: 'edge_of_chaos_r2',
+      reason:
+        'follow-up of edge_of_chaos: only 1 follow-up was asked for, taken by those the rules put first',
+    });
     const m = proposedManifest(l, 'grokking_r2');
     expect(m.follow_up?.rule).toBe('replicate-elsewhere');
     // The first hosts by id that fit and never ran it, with the same science params.

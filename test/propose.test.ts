@@ -4,6 +4,8 @@ import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { DEFAULT_IDENTITY } from '../src/forge/git.js';
 import { LocalForge } from '../src/forge/local.js';
+import { proposeFromCatalogue } from '../src/propose/catalogue.js';
+import { SchemaValidator } from '../src/schema/validate.js';
 import { writeResultsTree } from './fixtures/results-tree.mjs';
 import { ClaudeStandIn } from './helpers/claude-standin.js';
 import { git, type Lab, makeLab, PERSON, showFile } from './helpers/git.js';
@@ -160,6 +162,47 @@ describe('axiom propose (catalogue mode)', () => {
     });
     expect(none.stdout).toContain('skipped huge_memory: host 99999 does not fit it');
   });
+
+  it('checks and smoke-runs candidates a wave at a time, and accepts them in the catalogue order', async () => {
+    const l = lab();
+    const dir = catalogue(l.root);
+    for (const name of ['quiet_b', 'quiet_c']) {
+      writeFileSync(join(dir, 'manifests', `${name}.yaml`), manifestYaml(name));
+      writeFileSync(join(dir, 'experiments', `${name}.py`), script(name));
+    }
+    const propose = async (parallel: number) => {
+      const checking: string[] = [];
+      const found = await proposeFromCatalogue({
+        root: l.clone,
+        catalogueRoot: dir,
+        validator: new SchemaValidator(),
+        python: '/usr/bin/python3',
+        count: 2,
+        smokeSeconds: 20,
+        parallel,
+        onProgress: (line) => checking.push(line),
+      });
+      return { ...found, checking };
+    };
+    const waves = await propose(2);
+    // In the catalogue's order: mean_test and phones_home in the first wave (phones_home refused),
+    // then only quiet_b, the one proposal still wanted: quiet_c is never checked.
+    expect(waves.candidates.map((c) => c.name)).toEqual(['mean_test', 'quiet_b']);
+    for (const c of waves.candidates) expect(c.smoke?.status, c.name).toBe('ok');
+    expect(waves.skipped).toEqual([
+      { name: 'huge_memory', reason: 'no host of the fleet fits it' },
+      { name: 'phones_home', reason: expect.stringMatching(/^axiom check: .*policy\/network/) },
+    ]);
+    expect(waves.checking).toEqual([
+      'propose: checking mean_test',
+      'propose: checking phones_home',
+      'propose: checking quiet_b',
+    ]);
+    // One at a time decides the same.
+    const one = await propose(1);
+    expect(one.candidates.map((c) => c.name)).toEqual(waves.candidates.map((c) => c.name));
+    expect(one.skipped).toEqual(waves.skipped);
+  }, 120_000);
 
   it('proposes all ten first-batch experiments to an empty lab with the first-batch fleet', async () => {
     const l = lab();

@@ -17,10 +17,10 @@ import { ASSUMED_FPOPS, costOn, DEFAULT_FILL, fewestUnits, workSeconds } from '.
 import {
   type Candidate,
   type CatalogueOptions,
+  checkInWaves,
   type FollowUpStory,
   readLab,
   type Skipped,
-  validate,
   why,
 } from './catalogue.js';
 import { REFINEMENTS, type Refinement } from './refinements.js';
@@ -372,44 +372,45 @@ export async function proposeFollowUps(
       PRIORITY.indexOf(a.rule) - PRIORITY.indexOf(b.rule) ||
       a.experiment.name.localeCompare(b.experiment.name),
   );
-  const candidates: Candidate[] = [];
-  for (const { experiment, findings, rule, refinement } of planned) {
-    if (candidates.length >= options.count) break;
-    const name = followUpName(lineage.rootOf(experiment.name), lineage.roundOf(experiment.name) + 1);
-    const skip = (reason: string) =>
-      skipped.push({ name, reason: `follow-up of ${experiment.name}: ${reason}` });
-    const declined = options.declined?.get(name);
-    if (declined) {
-      skip(declined);
-      continue;
-    }
-    if (existing.some((m) => m.name === name)) {
-      skip('the lab already has an experiment of this name');
-      continue;
-    }
-    const candidate = followUpCandidate({
-      options,
-      experiment,
-      findings,
-      rule,
-      hosts,
-      limits,
-      name,
-      ...(refinement ? { refinement } : {}),
-    });
-    if ('skip' in candidate) {
-      skip(candidate.skip);
-      continue;
-    }
-    options.onProgress?.(`propose: checking ${name} (${rule} of ${experiment.name})`);
-    const problem = await validate(candidate, options);
-    if (problem) {
-      skip(problem);
-      continue;
-    }
-    candidates.push(candidate);
-  }
-  return { candidates, skipped };
+  const nameOf = (experiment: ExperimentRecord) =>
+    followUpName(lineage.rootOf(experiment.name), lineage.roundOf(experiment.name) + 1);
+  const skip = (experiment: ExperimentRecord, reason: string): Skipped => ({
+    name: nameOf(experiment),
+    reason: `follow-up of ${experiment.name}: ${reason}`,
+  });
+  const parentOf = (c: Candidate) => c.followUp?.parents[0]?.experiment ?? c.name;
+  const checked = await checkInWaves(
+    planned,
+    {
+      prepare: ({ experiment, findings, rule, refinement }) => {
+        const name = nameOf(experiment);
+        const declined = options.declined?.get(name);
+        if (declined) return skip(experiment, declined);
+        if (existing.some((m) => m.name === name))
+          return skip(experiment, 'the lab already has an experiment of this name');
+        const candidate = followUpCandidate({
+          options,
+          experiment,
+          findings,
+          rule,
+          hosts,
+          limits,
+          name,
+          ...(refinement ? { refinement } : {}),
+        });
+        return 'skip' in candidate ? skip(experiment, candidate.skip) : candidate;
+      },
+      checking: (c) => `propose: checking ${c.name} (${c.followUp?.rule} of ${parentOf(c)})`,
+      refused: (c, problem) => ({ name: c.name, reason: `follow-up of ${parentOf(c)}: ${problem}` }),
+      notReached: ({ experiment }) =>
+        skip(
+          experiment,
+          `only ${options.count} follow-up${options.count === 1 ? ' was' : 's were'} asked for, taken by those the rules put first`,
+        ),
+    },
+    options,
+  );
+  return { candidates: checked.candidates, skipped: [...skipped, ...checked.skipped] };
 }
 
 function followUpCandidate(input: {
