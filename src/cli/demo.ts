@@ -23,6 +23,7 @@ function renderText(report: DemoReport): string {
       `  ${AXIOM} demo --dir ${paths.dir}`,
       `or approve all of them and continue with:`,
       `  ${AXIOM} demo --dir ${paths.dir} --yes`,
+      ...droppedLines('Not proposed', report.dropped),
       '',
     ].join('\n');
   }
@@ -36,6 +37,7 @@ function renderText(report: DemoReport): string {
     ...budgetLines(report),
     `What the results say of their hypotheses: ${outcomes.join(', ') || 'nothing new'} (by the acceptance checks; too little work reads as inconclusive, never as not supported).`,
     `What is paid: ${verdicts.join(', ') || 'none new'} (valid results are paid).`,
+    ...droppedLines('Not proposed in the first round', report.dropped),
     ...secondRoundLines(report),
     `Credit per host: ${list(report.creditPerHost.map((h) => [h.host, h.credit]))}.`,
     `Credit per user: ${list(report.creditPerUser.map((u) => [u.user, u.credit]))}.`,
@@ -52,6 +54,11 @@ function renderText(report: DemoReport): string {
   ].join('\n');
 }
 
+/** What a round did not propose, each with why: a reader is never left to count. */
+function droppedLines(heading: string, dropped: readonly { name: string; reason: string }[]): string[] {
+  return dropped.length ? [`${heading}:`, ...dropped.map((d) => `- ${d.name}: ${d.reason}`)] : [];
+}
+
 /** What the second round did: follow-ups of the first round's outcomes, and what each changed. */
 function secondRoundLines(report: DemoReport): string[] {
   const round = report.secondRound;
@@ -65,6 +72,7 @@ function secondRoundLines(report: DemoReport): string[] {
           `Waiting for your approval in the second round: ${round.waiting.join(', ')} (merge them and run the demo again).`,
         ]
       : []),
+    ...droppedLines('Not followed up', round.dropped),
     ...(round.changes.length ? ['What the second round changed:'] : []),
     ...round.changes.map(
       (c) =>

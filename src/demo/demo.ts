@@ -77,6 +77,8 @@ export interface DemoReport {
   waiting: { step: 'proposals' | 'results'; pullRequests: string[] } | null;
   /** Proposals that still wait while the loop ran with the approved ones. */
   stillWaiting: string[];
+  /** What this run did not propose, and why (beside what the lab has and what is retired). */
+  dropped: Dropped;
   experiments: string[];
   verdicts: Record<string, number>;
   /** What the results say of their hypotheses: supported, not supported, inconclusive. */
@@ -231,7 +233,10 @@ interface DemoRun {
   fleet: FleetSource;
 }
 
-async function proposeStep(run: DemoRun): Promise<string[]> {
+/** What was not proposed and why, beside what the lab already has and what is retired. */
+export type Dropped = { name: string; reason: string }[];
+
+async function proposeStep(run: DemoRun): Promise<{ waiting: string[]; dropped: Dropped }> {
   const { p, options } = run;
   const proposed = await proposeExperiments({
     root: p.lab,
@@ -241,6 +246,8 @@ async function proposeStep(run: DemoRun): Promise<string[]> {
     count: 10,
     // A short smoke run of each script, so that every proposal shows real numbers.
     smokeSeconds: DEMO_SMOKE_SECONDS,
+    // One smoke run per core at a time.
+    parallel: run.benchmark.cores,
     repairs: 3,
     scaledRunDuration: options.budget,
     benchmark: run.benchmark,
@@ -253,10 +260,11 @@ async function proposeStep(run: DemoRun): Promise<string[]> {
     `propose: ${n} proposal${n === 1 ? '' : 's'} (${proposed.designedBy === 'claude' ? 'designed by Claude' : 'from the built-in catalogue'})`,
   );
   // What was not proposed, and why: a reader is never left to count.
-  for (const s of proposed.skipped)
-    if (!s.reason.startsWith('the lab already') && !s.reason.startsWith('retired'))
-      options.say(`propose: ${s.name} not proposed: ${s.reason}`);
-  return approve(run.forge, p, 'axiom/propose/', options.yes);
+  const dropped = proposed.skipped.filter(
+    (s) => !s.reason.startsWith('the lab already') && !s.reason.startsWith('retired'),
+  );
+  for (const s of dropped) options.say(`propose: ${s.name} not proposed: ${s.reason}`);
+  return { waiting: await approve(run.forge, p, 'axiom/propose/', options.yes), dropped };
 }
 
 async function deployStep(run: DemoRun): Promise<void> {
@@ -426,6 +434,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoReport> {
     verdicts: {},
     outcomes: {},
     stillWaiting: [],
+    dropped: [],
     volunteers: [],
     creditPerHost: [],
     creditPerUser: [],
@@ -444,16 +453,17 @@ export async function runDemo(options: DemoOptions): Promise<DemoReport> {
     ...rest,
   });
   try {
-    const proposals = await proposeStep(run);
+    const { waiting: proposals, dropped } = await proposeStep(run);
     // With nothing approved yet there is nothing to run; once some are, the loop runs with those
     // and the rest keep waiting.
     const approved = existsSync(join(run.p.lab, 'manifests'))
       ? readdirSync(join(run.p.lab, 'manifests')).filter((f) => f.endsWith('.yaml')).length
       : 0;
-    if (proposals.length > 0 && approved === 0) return report({ step: 'proposals', pullRequests: proposals });
+    if (proposals.length > 0 && approved === 0)
+      return report({ step: 'proposals', pullRequests: proposals }, { dropped });
     if (proposals.length > 0)
       options.say(`propose: ${proposals.length} still wait for approval; running the ${approved} approved`);
-    const stillWaiting = { stillWaiting: proposals };
+    const stillWaiting = { stillWaiting: proposals, dropped };
     await deployStep(run);
     const volunteers = await volunteerStep(run);
     const collected = { ...(await collectStep(run)), volunteers };

@@ -31,6 +31,8 @@ export interface SecondRound {
   changes: RoundChange[];
   /** Follow-ups proposed and waiting for a person, when the demo was not told to approve. */
   waiting: string[];
+  /** What the first round's experiments did not get as a follow-up this run, and why. */
+  dropped: { name: string; reason: string }[];
   /** Credit after the second round's, when it was applied. */
   credit?: Credit;
 }
@@ -135,7 +137,7 @@ export async function runSecondRound<R>(
   const started = Date.now();
   const designer = designerFrom(ctx.claude);
   // Once the lab has its follow-ups, the second round is what they are: nothing is designed again.
-  if (roundChanges(ctx.lab, ctx.validator).length === 0) await propose(ctx, designer);
+  const dropped = roundChanges(ctx.lab, ctx.validator).length === 0 ? await propose(ctx, designer) : [];
   const round: SecondRound = {
     designedBy: designer.claude ? 'claude' : 'rules',
     seconds: 0,
@@ -144,6 +146,7 @@ export async function runSecondRound<R>(
     verdicts: {},
     changes: [],
     waiting: await steps.approve(run, 'axiom/propose/'),
+    dropped,
   };
   if (round.waiting.length === 0) {
     await steps.deploy(run);
@@ -160,7 +163,10 @@ export async function runSecondRound<R>(
 }
 
 /** `axiom propose --follow-up` on the first round, as many as the demo runs. */
-async function propose(ctx: RoundContext, designer: ReturnType<typeof designerFrom>): Promise<void> {
+async function propose(
+  ctx: RoundContext,
+  designer: ReturnType<typeof designerFrom>,
+): Promise<SecondRound['dropped']> {
   const proposed = await proposeExperiments({
     root: ctx.lab,
     catalogueRoot: CATALOGUE_ROOT,
@@ -168,6 +174,8 @@ async function propose(ctx: RoundContext, designer: ReturnType<typeof designerFr
     python: ctx.python,
     count: DEMO_FOLLOW_UPS,
     smokeSeconds: ctx.smokeSeconds,
+    // One smoke run per core at a time.
+    parallel: ctx.benchmark.cores,
     repairs: 3,
     benchmark: ctx.benchmark,
     ...designer,
@@ -182,4 +190,5 @@ async function propose(ctx: RoundContext, designer: ReturnType<typeof designerFr
     `follow-up: ${n} follow-up${n === 1 ? '' : 's'} of the first round (${designer.claude ? 'designed by Claude' : 'by the stated rules, no model'})`,
   );
   for (const s of proposed.skipped) ctx.say(`follow-up: ${s.name} not followed up: ${s.reason}`);
+  return proposed.skipped;
 }
