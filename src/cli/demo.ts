@@ -33,7 +33,9 @@ function renderText(report: DemoReport): string {
   const outcomes = Object.entries(report.outcomes).map(([o, n]) => `${n} ${o}`);
   return [
     '',
-    `The loop ran in ${report.seconds} s: ${report.experiments.length} experiments produced results this run.`,
+    report.secondRound
+      ? `The loop ran in ${report.seconds} s, the first round in ${report.seconds - report.secondRound.seconds} s: ${report.experiments.length} experiments produced results this run.`
+      : `The loop ran in ${report.seconds} s: ${report.experiments.length} experiments produced results this run.`,
     ...budgetLines(report),
     `What the results say of their hypotheses: ${outcomes.join(', ') || 'nothing new'} (by the acceptance checks; too little work reads as inconclusive, never as not supported).`,
     `What is paid: ${verdicts.join(', ') || 'none new'} (valid results are paid).`,
