@@ -26,6 +26,8 @@ import { type RoundContext, type RoundSteps, runSecondRound, type SecondRound } 
 import { LocalJobCreator, runVolunteers, seedStore, type VolunteerRun } from './volunteers.js';
 
 const MARKER = DEMO_MARKER;
+/** Where a demo lab keeps the benchmark its work was sized for. */
+const MACHINE_FILE = 'machine.json';
 /** Seconds of each proposal's smoke run in the demo: enough for a script to start on a busy machine. */
 const DEMO_SMOKE_SECONDS = 6;
 export const DEMO_REVIEWER = { name: 'Demo Reviewer', email: 'reviewer@axiom-lab.invalid' };
@@ -389,6 +391,38 @@ function roundContext(run: DemoRun): RoundContext {
   };
 }
 
+/**
+ * This machine's benchmark for the lab: measured now when the lab is new, then kept with it, so that
+ * what its proposals were sized for is what deploy checks and plans them with on a later run (a busier
+ * machine then would refuse the work it already planned); --fresh measures again.
+ */
+async function labMachine(
+  p: DemoPaths,
+  python: string,
+): Promise<{ benchmark: MachineBenchmark; when: string }> {
+  const file = join(p.dir, MACHINE_FILE);
+  const kept = existsSync(file) ? keptMachine(readFileSync(file, 'utf8')) : undefined;
+  if (kept) return { benchmark: kept.benchmark, when: `when this lab was made (${kept.at})` };
+  const benchmark = await measureMachine(python, availableParallelism());
+  writeFileSync(file, `${JSON.stringify({ at: new Date().toISOString(), benchmark }, null, 2)}\n`);
+  return { benchmark, when: 'now' };
+}
+
+/** The benchmark a lab keeps, or undefined when the file is not one (then the machine is measured again). */
+function keptMachine(text: string): { at: string; benchmark: MachineBenchmark } | undefined {
+  try {
+    const kept = JSON.parse(text) as { at?: unknown; benchmark?: Partial<MachineBenchmark> };
+    const b = kept.benchmark;
+    const positive = (n: unknown) => typeof n === 'number' && Number.isFinite(n) && n > 0;
+    const stamp = typeof kept.at === 'string' && /^\d{4}-\d{2}-\d{2}T[\d:.]+Z$/.test(kept.at);
+    return stamp && b && positive(b.fpops) && positive(b.cores)
+      ? { at: kept.at as string, benchmark: b as MachineBenchmark }
+      : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 async function openLab(options: DemoOptions): Promise<DemoRun> {
   const p = demoPaths(options.dir);
   prepareDir(p, options.fresh);
@@ -400,9 +434,9 @@ async function openLab(options: DemoOptions): Promise<DemoRun> {
   const store = new SqliteBoincStore(p.store);
   const snapshot = new SnapshotFleet(join(p.lab, 'fleet.yaml'), 'fleet.yaml', validator);
   const hosts = await snapshot.readHosts();
-  const benchmark = await measureMachine(options.python, availableParallelism());
+  const { benchmark, when } = await labMachine(p, options.python);
   options.say(
-    `machine: ${(benchmark.fpops / 1e9).toPrecision(3)} GFLOPS per core measured now on ${benchmark.cores} cores at once (${benchmark.blasLibrary ?? 'BLAS unknown'}); the volunteers report it as their benchmark`,
+    `machine: ${(benchmark.fpops / 1e9).toPrecision(3)} GFLOPS per core measured ${when} on ${benchmark.cores} cores at once (${benchmark.blasLibrary ?? 'BLAS unknown'}); the volunteers report it as their benchmark`,
   );
   if (await seedStore(store, hosts))
     options.say(`store: ${p.store} seeded with ${hosts.length} volunteer hosts`);
