@@ -10,6 +10,7 @@ import { benchCollect } from './collect.mjs';
 import { benchCopyCheck } from './copy-check.mjs';
 import { benchCoreUsage } from './core-usage.mjs';
 import { benchCredit } from './credit.mjs';
+import { benchDemo } from './demo.mjs';
 import { benchDeploy } from './deploy.mjs';
 import { benchJudgeTokens } from './judge-tokens.mjs';
 import { benchMemory } from './memory.mjs';
@@ -28,6 +29,7 @@ const BENCHMARKS = {
   'collect-10k': benchCollect,
   'copy-check-100k': benchCopyCheck,
   'judge-input-tokens-per-result': benchJudgeTokens,
+  'demo-two-rounds': benchDemo,
 };
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
