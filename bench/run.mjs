@@ -11,6 +11,7 @@ import { benchCollect } from './collect.mjs';
 import { benchCopyCheck } from './copy-check.mjs';
 import { benchCoreUsage } from './core-usage.mjs';
 import { benchCredit } from './credit.mjs';
+import { benchDemo } from './demo.mjs';
 import { benchDeploy } from './deploy.mjs';
 import { benchJudgeTokens } from './judge-tokens.mjs';
 import { benchMemory } from './memory.mjs';
@@ -30,6 +31,7 @@ const BENCHMARKS = {
   'copy-check-100k': benchCopyCheck,
   'judge-input-tokens-per-result': benchJudgeTokens,
   'agent-reconcile': benchAgent,
+  'demo-two-rounds': benchDemo,
 };
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');

@@ -5,7 +5,8 @@ number of training points, and fall again as the model keeps growing?
 Method: random ReLU features of a fixed Gaussian projection, fitted by
 minimum-norm least squares (pseudo-inverse, no ridge), on a nonlinear target
 with label noise; the width p is swept across the interpolation threshold
-p = n (densely near it, never at the singular point itself), and averaged over the
+p = n (densely near it, never at the singular point itself; `extra_widths` adds widths to the
+sweep, e.g. a follow-up resolving the peak more finely), and averaged over the
 `seeds` the workunit asks for: the result is a function of seed and params, and
 more cores only make it faster. A run that reaches its deadline first says how far
 it got (a partial result).
@@ -28,7 +29,7 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
 import numpy as np
 
-VERSION = "2.0.0"
+VERSION = "2.1.0"
 RESULT_FILE = "experiment_result.json"
 START = time.monotonic()
 
@@ -45,6 +46,7 @@ def settings():
         "noise": float(params.get("noise", 0.5)),
         "n_test": int(params.get("n_test", 2000)),
         "seeds": int(params.get("seeds", 3)),
+        "extra_widths": [int(w) for w in params.get("extra_widths", [])][:64],
     }
 
 
@@ -53,15 +55,17 @@ def workers(cfg):
     return max(1, min(cfg["cpus"], 61)) if os.name == "nt" else cfg["cpus"]
 
 
-def widths_for(n_train):
-    """Coarse log grid from n/20 to 25n, dense between 0.7n and 1.4n, without p = n itself.
+def widths_for(n_train, extra=()):
+    """Coarse log grid from n/20 to 25n, dense between 0.7n and 1.4n, and the extra widths (2 to 25n),
+    without p = n itself.
 
     At p = n exactly the pseudo-inverse of a square random matrix is unbounded in expectation, so a
     peak measured there says nothing about the curve: the headline must not rest on it.
     """
     coarse = np.geomspace(max(2, n_train // 20), 25 * n_train, 22)
     dense = np.linspace(0.7 * n_train, 1.4 * n_train, 15)
-    return sorted({int(round(w)) for w in np.concatenate([coarse, dense])} - {n_train})
+    added = {w for w in extra if 2 <= w <= 25 * n_train}
+    return sorted(({int(round(w)) for w in np.concatenate([coarse, dense])} | added) - {n_train})
 
 
 def make_task(base_seed, repeat, dim, n_train, n_test, noise):
@@ -155,7 +159,7 @@ def write_result(cfg, widths, errors):
 
 def main():
     cfg = settings()
-    widths = widths_for(cfg["n_train"])
+    widths = widths_for(cfg["n_train"], cfg["extra_widths"])
     # Stop starting work at 85 % of the budget, leaving time to write the result.
     deadline = START + 0.85 * cfg["budget"]
     errors = {}  # repeat -> width -> (train error, test error)

@@ -9,8 +9,10 @@ swept without input (autonomous) and with a random binary input x(t) = +-1 (driv
 run's activity, ridge read-outs (trained on the first half, scored on the second) recall the input
 k steps back (k = 0..39: Jaeger's linear memory capacity, the sum of squared correlations) and the
 parity of three consecutive inputs k steps back (k = 0..9, a nonlinear task, as Bertschinger &
-Natschlaeger used). The science is fixed by the params (neurons, steps, input scale); a host's speed
-changes only the workunit's `networks` averaged per gain. The crossings of zero are interpolated.
+Natschlaeger used). The science is fixed by the params (neurons, steps, input scale, and `extra_gains`:
+gains added to the sweep, e.g. a follow-up resolving the transition more finely near a measured
+critical gain); a host's speed changes only the workunit's `networks` averaged per gain. The
+crossings of zero are interpolated.
 Shows: lambda is about ln g below g = 1, crosses zero near g = 1 (finite networks stay near zero
 just above it) and is clearly positive beyond; input suppresses chaos and moves the crossing up;
 the memory capacity peaks on the ordered side near the driven crossing and collapses in chaos (the
@@ -32,7 +34,7 @@ from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 
-VERSION = "3.0.0"
+VERSION = "3.1.0"
 RESULT_FILE = "experiment_result.json"
 START = time.monotonic()
 GAINS = [0.5, 0.7, 0.8, 0.9, 0.95, 1.0, 1.05, 1.1, 1.2, 1.3, 1.4, 1.5, 1.75, 2.0, 2.5, 3.0]
@@ -50,7 +52,14 @@ def settings():
         "burn_in": int(params.get("burn_in", 500)),
         "input_scale": float(params.get("input_scale", 0.3)),
         "networks": int(params.get("networks", 1)),
+        "gains": gains_with(params.get("extra_gains", [])),
     }
+
+
+def gains_with(extra):
+    """The standard sweep with the extra gains (0.05 to 10, at most 64 of them) added, in order."""
+    added = [round(float(g), 4) for g in extra][:64]
+    return sorted(set(GAINS) | {g for g in added if 0.05 <= g <= 10})
 
 
 def workers(cfg):
@@ -66,7 +75,7 @@ def lyapunov(job):
     all gains stepped together), with or without input, and for the driven run the memory and parity
     capacities at each gain; None when the deadline comes first."""
     seed, network, driven, cfg, steps, stop_at = job
-    n, burn_in, gains = cfg["neurons"], cfg["burn_in"], np.array(GAINS)
+    n, burn_in, gains = cfg["neurons"], cfg["burn_in"], np.array(cfg["gains"])
     rng = np.random.default_rng([seed, network, int(driven)])
     base = rng.standard_normal((n, n)) / np.sqrt(n)
     drive = rng.standard_normal(n)
@@ -93,10 +102,10 @@ def lyapunov(job):
             total += np.log(norms)
     exponents = total / steps
     if not driven:
-        return driven, [(g, float(e), None, None) for g, e in zip(GAINS, exponents)]
+        return driven, [(g, float(e), None, None) for g, e in zip(cfg["gains"], exponents)]
     recent = inputs[burn_in - 1:burn_in - 1 + steps]
     rows = []
-    for i, (g, e) in enumerate(zip(GAINS, exponents)):
+    for i, (g, e) in enumerate(zip(cfg["gains"], exponents)):
         if time.time() > stop_at:
             return driven, None
         rows.append((g, float(e), *capacities(activity_log[i].astype(np.float64), recent)))
@@ -139,9 +148,9 @@ def crossing(gains, exponents):
 def write_result(cfg, values, done, planned, steps):
     """Means over the networks that finished each gain; a figure the run did not reach is absent."""
     def mean_curve(driven, part):
-        return [float(np.mean([v[part] for v in values[(g, driven)]])) for g in GAINS if values.get((g, driven))]
-    gains = [g for g in GAINS if values.get((g, False))]
-    driven_gains = [g for g in GAINS if values.get((g, True))]
+        return [float(np.mean([v[part] for v in values[(g, driven)]])) for g in cfg["gains"] if values.get((g, driven))]
+    gains = [g for g in cfg["gains"] if values.get((g, False))]
+    driven_gains = [g for g in cfg["gains"] if values.get((g, True))]
     autonomous, driven = mean_curve(False, 0), mean_curve(True, 0)
     memory, parity = mean_curve(True, 1), mean_curve(True, 2)
     at = dict(zip(gains, autonomous))
@@ -155,8 +164,8 @@ def write_result(cfg, values, done, planned, steps):
             "memory_peak_gain": driven_gains[peak],
             "memory_peak_lyapunov": driven[peak],
             "memory_peak": memory[peak],
-            "memory_order_share": memory[0] / memory[peak],
-            "memory_chaos_share": memory[-1] / memory[peak],
+            "memory_order_share": memory[driven_gains.index(0.5)] / memory[peak],
+            "memory_chaos_share": memory[driven_gains.index(3.0)] / memory[peak],
             "parity_peak_gain": driven_gains[int(np.argmax(parity))],
             "parity_peak_lyapunov": driven[int(np.argmax(parity))],
             "lyapunov_g05": at[0.5],

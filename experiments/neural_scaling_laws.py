@@ -9,7 +9,8 @@ students are one-hidden-layer tanh networks of widths 1 to 128 (7 to 769 paramet
 all trained at once as one block-diagonal network (each student's parameters and Adam moments are
 its own, so each trains exactly as it would alone) on the same minibatches, with a cosine-decayed
 learning rate, for the manifest's `steps`; test loss is measured on 10,000 held-out points. The
-science is fixed by the params (steps, widths, batch); a host's speed changes only the workunit's
+science is fixed by the params (steps, batch, and `extra_widths`: widths added to the students, e.g. a
+follow-up testing the law over a wider range of sizes); a host's speed changes only the workunit's
 `seeds`: independent student initialisations whose losses are averaged before the power law is
 fitted in log space. Every seed also trains the same students for half the steps: the exponent of
 the half-length runs says whether the training length still decides the answer.
@@ -31,7 +32,7 @@ from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 
-VERSION = "3.0.0"
+VERSION = "3.1.0"
 RESULT_FILE = "experiment_result.json"
 START = time.monotonic()
 WIDTHS = [1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128]
@@ -52,6 +53,7 @@ def settings():
         "steps": int(params.get("steps", 20000)),
         "pool": int(params.get("pool", 65536)),
         "seeds": int(params.get("seeds", 1)),
+        "widths": sorted(set(WIDTHS) | {int(w) for w in params.get("extra_widths", [])[:32] if 1 <= int(w) <= 4096}),
     }
 
 
@@ -105,8 +107,8 @@ def train_students(job):
     if labelled is None:
         return replica, steps, None
     x_pool, y_pool, x_test, y_test = labelled
-    widths = np.array(WIDTHS)
-    hidden, students = int(widths.sum()), len(WIDTHS)
+    widths = np.array(cfg["widths"])
+    hidden, students = int(widths.sum()), len(widths)
     starts = np.concatenate([[0], np.cumsum(widths)[:-1]])
     rng = np.random.default_rng([seed, 1, replica])
     fan_in = np.repeat(widths, widths).astype(np.float64)
@@ -155,7 +157,7 @@ def fit_power_law(sizes, losses):
 
 
 def write_result(cfg, full, half):
-    sizes = [parameter_count(w, cfg["dim"]) for w in WIDTHS]
+    sizes = [parameter_count(w, cfg["dim"]) for w in cfg["widths"]]
     done = len(full) + len(half)
     complete = len(full) == cfg["seeds"] and len(half) == cfg["seeds"]
     # The seeds that finished both runs: reported also when none did (then nothing else is).
@@ -171,14 +173,14 @@ def write_result(cfg, full, half):
                    "alpha_change_half_steps": (alpha - alpha_half) / alpha if alpha > 0 else 1.0,
                    "size_decades": float(np.log10(sizes[-1] / sizes[0])), "steps": cfg["steps"],
                    "seeds": min(len(full), len(half))}
-        series = {"params": sizes, "loss": loss.tolist(), "loss_half_steps": loss_half.tolist(), "width": WIDTHS}
+        series = {"params": sizes, "loss": loss.tolist(), "loss_half_steps": loss_half.tolist(), "width": cfg["widths"]}
     result = {
         "experiment": "neural_scaling_laws", "version": VERSION, "status": "ok" if complete else "partial",
         "progress": round(done / (2 * cfg["seeds"]), 4),
         "seed": cfg["seed"], "params": cfg["params"], "budget_seconds": cfg["budget"],
         "elapsed_seconds": round(time.monotonic() - START, 3), "metrics": metrics, "series": series,
         "summary": (
-            f"test loss ~ N^-{metrics['alpha']:.2f} (+ {metrics['floor']:.2g}), r2 {metrics['r2']:.3f}, over {len(WIDTHS)} sizes "
+            f"test loss ~ N^-{metrics['alpha']:.2f} (+ {metrics['floor']:.2g}), r2 {metrics['r2']:.3f}, over {len(cfg['widths'])} sizes "
             f"spanning {metrics['size_decades']:.1f} decades, {cfg['steps']} steps, {metrics['seeds']} seeds; "
             f"at half the steps the exponent is {metrics['alpha_half_steps']:.2f}"
             if "alpha" in metrics else "no seed finished both its runs before the deadline"

@@ -21,10 +21,12 @@ if (!dir || dir === '--help' || !existsSync(join(dir, 'site', 'index.html')) || 
 const out = resolve(outArg ?? join(root, 'docs/images'));
 mkdirSync(out, { recursive: true });
 const escapeHtml = (t) => t.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
-const shown = execFileSync('node', [join(root, 'bin/axiom.js'), 'pr', 'show', 'results'], {
-  cwd: join(dir, 'lab'),
-  encoding: 'utf8',
-});
+const axiom = (...args) =>
+  execFileSync('node', [join(root, 'bin/axiom.js'), ...args], { cwd: join(dir, 'lab'), encoding: 'utf8' });
+// The first round's results pull request: the oldest (the list is newest first; the demo's second round has its own).
+const first =
+  [...axiom('pr', 'list', '--all').matchAll(/^\S+ {2}(axiom\/results-\S+)/gm)].at(-1)?.[1] ?? 'results';
+const shown = axiom('pr', 'show', first);
 const text = shown.split('\n--- ')[0].split('\n').slice(0, 48).join('\n');
 const browser = await chromium.launch({
   executablePath: process.env.AXIOM_CHROMIUM ?? '/usr/bin/chromium',

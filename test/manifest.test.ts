@@ -107,7 +107,7 @@ describe('manifest schema', () => {
 /** Each broken fixture and exactly what `axiom check` says about it. */
 const BROKEN: Record<string, string[]> = {
   unknown_top_key: [
-    'manifests/unknown_top_key.yaml:32:1: priority: unknown key "priority"; allowed keys: name, title, hypothesis, script, run_duration, resources, targets, seed, work, replication, outputs, preconditions, acceptance, references, credit_cap, provenance, retired, production_run_duration [schema]',
+    'manifests/unknown_top_key.yaml:32:1: priority: unknown key "priority"; allowed keys: name, title, hypothesis, script, run_duration, resources, targets, seed, work, replication, outputs, preconditions, acceptance, references, credit_cap, provenance, retired, follow_up, production_run_duration [schema]',
   ],
   missing_hypothesis: ['manifests/missing_hypothesis.yaml:1:1: missing required key "hypothesis" [schema]'],
   bad_name_pattern: [

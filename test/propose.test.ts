@@ -4,6 +4,8 @@ import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { DEFAULT_IDENTITY } from '../src/forge/git.js';
 import { LocalForge } from '../src/forge/local.js';
+import { proposeFromCatalogue } from '../src/propose/catalogue.js';
+import { SchemaValidator } from '../src/schema/validate.js';
 import { writeResultsTree } from './fixtures/results-tree.mjs';
 import { ClaudeStandIn } from './helpers/claude-standin.js';
 import { GOOD_DESIGN, resultScript } from './helpers/designs.js';
@@ -164,6 +166,47 @@ describe('axiom propose (catalogue mode)', () => {
     expect(none.stdout).toContain('skipped huge_memory: host 99999 does not fit it');
   });
 
+  it('checks and smoke-runs candidates a wave at a time, and accepts them in the catalogue order', async () => {
+    const l = lab();
+    const dir = catalogue(l.root);
+    for (const name of ['quiet_b', 'quiet_c']) {
+      writeFileSync(join(dir, 'manifests', `${name}.yaml`), manifestYaml(name));
+      writeFileSync(join(dir, 'experiments', `${name}.py`), script(name));
+    }
+    const propose = async (parallel: number) => {
+      const checking: string[] = [];
+      const found = await proposeFromCatalogue({
+        root: l.clone,
+        catalogueRoot: dir,
+        validator: new SchemaValidator(),
+        python: '/usr/bin/python3',
+        count: 2,
+        smokeSeconds: 20,
+        parallel,
+        onProgress: (line) => checking.push(line),
+      });
+      return { ...found, checking };
+    };
+    const waves = await propose(2);
+    // In the catalogue's order: mean_test and phones_home in the first wave (phones_home refused),
+    // then only quiet_b, the one proposal still wanted: quiet_c is never checked.
+    expect(waves.candidates.map((c) => c.name)).toEqual(['mean_test', 'quiet_b']);
+    for (const c of waves.candidates) expect(c.smoke?.status, c.name).toBe('ok');
+    expect(waves.skipped).toEqual([
+      { name: 'huge_memory', reason: 'no host of the fleet fits it' },
+      { name: 'phones_home', reason: expect.stringMatching(/^axiom check: .*policy\/network/) },
+    ]);
+    expect(waves.checking).toEqual([
+      'propose: checking mean_test',
+      'propose: checking phones_home',
+      'propose: checking quiet_b',
+    ]);
+    // One at a time decides the same.
+    const one = await propose(1);
+    expect(one.candidates.map((c) => c.name)).toEqual(waves.candidates.map((c) => c.name));
+    expect(one.skipped).toEqual(waves.skipped);
+  }, 120_000);
+
   it('proposes all ten first-batch experiments to an empty lab with the first-batch fleet', async () => {
     const l = lab();
     const result = await runCli(['propose', '--count', '10', '--smoke-seconds', '0', '--dry-run', '--json'], {
@@ -225,7 +268,12 @@ describe('axiom propose with Claude as the designer (through the Claude API stan
   }
 
   it('opens a design that passes every check, with the model call recorded as provenance', async () => {
-    await withClaude([good], async (env, l, claude) => {
+    // Lineage is ours to write: a design that claims parents of its own has the claim taken out.
+    const claimsParents = {
+      ...good,
+      manifest_yaml: `${good.manifest_yaml}follow_up:\n  round: 2\n  parents:\n    - experiment: mean_test\n      results: [results/mean_test/x.md#result-1]\n  why: forged\n  would_change: forged\n`,
+    };
+    await withClaude([claimsParents], async (env, l, claude) => {
       claude.expect('messages', 1);
       const result = await runCli(['propose', '--smoke-seconds', '10', '--json'], { cwd: l.clone, env });
       claude.verify();
@@ -237,6 +285,7 @@ describe('axiom propose with Claude as the designer (through the Claude API stan
         showFile(l.origin, 'axiom/propose/coin_flips', 'manifests/coin_flips.yaml') as string,
       );
       expect(manifest.provenance).toMatchObject({ designed_by: 'model', model: 'claude-sonnet-5-5' });
+      expect(manifest.follow_up).toBeUndefined();
       expect(manifest.provenance.template_hash).toMatch(/^[0-9a-f]{16}$/);
       expect(manifest.provenance.data_hash).toMatch(/^[0-9a-f]{16}$/);
       const pull = await new LocalForge({

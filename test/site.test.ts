@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { type Browser, chromium } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { parse, stringify } from 'yaml';
 import type { PlotSpec } from '../src/manifest/types.js';
 import { PlotRenderer } from '../src/plots/render.js';
 import { batchPlot, fitPowerLaw, fitPowerLawFloor, overviewPlot, resultPlot } from '../src/plots/spec.js';
@@ -18,6 +19,7 @@ import type { ResultRecord } from '../src/record/research.js';
 import { writeResultsTree } from './fixtures/results-tree.mjs';
 import { git, makeLab } from './helpers/git.js';
 import { REPO_ROOT, runCli } from './helpers/repo.js';
+import { labWith, recordRound } from './helpers/rounds.js';
 
 const EXPERIMENTS = ['double_descent', 'neural_scaling_laws', 'lottery_ticket'];
 const ARTIFACTS = join(REPO_ROOT, 'test-artifacts');
@@ -233,11 +235,16 @@ describe('axiom site', () => {
     const built = await runCli(['site', '--root', root, '--out', out, '--json'], { cwd: root, env });
     expect(built.code).toBe(0);
     const report = JSON.parse(built.stdout);
-    // Index, credit, timeline and hosts; a page per host, per experiment and per result.
+    // Index, lines of inquiry, credit, timeline and hosts; a page per host, per line, per experiment and per result.
     const hosts = readdirSync(join(out, 'hosts')).length;
     expect(hosts).toBeGreaterThan(0);
     // lottery_ticket draws two plots per result and two overviews, the others one.
-    expect(report).toMatchObject({ experiments: 3, results: 8, pages: 4 + hosts + 3 + 8, plots: 8 + 3 + 4 });
+    expect(report).toMatchObject({
+      experiments: 3,
+      results: 8,
+      pages: 5 + hosts + 3 + 3 + 8,
+      plots: 8 + 3 + 4,
+    });
     expect(JSON.parse(readFileSync(join(out, 'results/double_descent/1000.json'), 'utf8')).result).toBe(1000);
     // The line with a broken review is reported at its line and left out, not guessed at.
     expect(report.problems[0]).toMatchObject({
@@ -290,7 +297,7 @@ describe('axiom site', () => {
       env,
     });
     const hostPages = readdirSync(join(out, 'hosts')).length;
-    expect(dry.stdout).toContain(`would write ${4 + hostPages + 3 + 3} pages and 8 plots`);
+    expect(dry.stdout).toContain(`would write ${5 + hostPages + 3 + 3 + 3} pages and 8 plots`);
     expect(existsSync(join(root, 'dry'))).toBe(false);
   });
 
@@ -398,6 +405,97 @@ describe('the site in a real browser', () => {
     expect(readdirSync(ARTIFACTS)).toEqual(
       expect.arrayContaining(['site-index.png', 'site-experiment-phone.png']),
     );
+    await page.close();
+  }, 60_000);
+
+  it('draws a line of inquiry round by round, and a result links forward to the experiment built on it', async () => {
+    const l = labWith(['edge_of_chaos']);
+    const gains = { gain: [0.5, 1, 1.5, 2, 3] };
+    recordRound(l, 'edge_of_chaos', [
+      { id: 11, host: 60, outcome: 'supported', metrics: { critical_gain: 1.04 }, series: gains },
+      { id: 12, host: 249, outcome: 'supported', metrics: { critical_gain: 1.06 }, series: gains },
+    ]);
+    const parent = parse(readFileSync(join(l.clone, 'manifests/edge_of_chaos.yaml'), 'utf8'));
+    const child = {
+      ...parent,
+      name: 'edge_of_chaos_r2',
+      title: 'Round 2 of edge_of_chaos: more gains near the critical gain',
+      script: 'experiments/edge_of_chaos_r2.py',
+      follow_up: {
+        round: 2,
+        parents: [{ experiment: 'edge_of_chaos', results: [`results/edge_of_chaos/${RUN}.md#result-11`] }],
+        rule: 'resolve-transition',
+        why: 'The crossing sat at gain 1.05 <b>on a coarse sweep</b>.',
+        would_change: 'If it stays between 0.9 and 1.3, the transition at gain 1 holds to 0.025.',
+      },
+      provenance: { designed_by: 'rules', created: '2026-11-26' },
+    };
+    writeFileSync(join(l.clone, 'manifests/edge_of_chaos_r2.yaml'), stringify(child));
+    writeFileSync(join(l.clone, 'experiments/edge_of_chaos_r2.py'), '# a copy\n');
+    recordRound(
+      l,
+      'edge_of_chaos_r2',
+      [
+        {
+          id: 21,
+          host: 60,
+          outcome: 'not supported',
+          reason: 'not met: critical_gain between [0.9, 1.3] (found 1.4)',
+          metrics: { critical_gain: 1.4 },
+          series: gains,
+        },
+      ],
+      '2026-11-26T120000Z',
+    );
+    const out = join(l.root, 'public');
+    expect((await runCli(['site', '--out', out], { cwd: l.clone, env })).code).toBe(0);
+    const page = await browser.newPage({ viewport: { width: 1100, height: 900 } });
+    // From the navigation to the line's page.
+    await page.goto(`file://${join(out, 'index.html')}`);
+    await page.getByRole('navigation').getByRole('link', { name: 'Lines of inquiry' }).click();
+    expect(await page.locator('h1').textContent()).toBe('Lines of inquiry');
+    expect(await page.locator('main li').textContent()).toContain(
+      '2 rounds: edge_of_chaos → edge_of_chaos_r2',
+    );
+    await page.locator('main li a').click();
+    expect(page.url()).toBe(`file://${join(out, 'lineage/edge_of_chaos.html')}`);
+    const rounds = await page.locator('main h2').allTextContents();
+    expect(rounds).toEqual([
+      'Round 1: Random tanh networks turn chaotic at gain 1, later when driven, and compute best near the edge',
+      'Round 2: Round 2 of edge_of_chaos: more gains near the critical gain',
+    ]);
+    const text = (await page.locator('main').textContent()) ?? '';
+    // What each round found, what the second built on and why (escaped), what it would change, what came next.
+    expect(text).toMatch(/What it found: The hypothesis held: 2 of 2 supported/);
+    expect(text).toContain('designed by the stated follow-up rule resolve-transition, without a model');
+    expect(text).toContain('Why: The crossing sat at gain 1.05 <b>on a coarse sweep</b>.');
+    expect(text).toContain('Built on: result 11 of edge_of_chaos.');
+    expect(text).toContain('What its outcome would change: If it stays between 0.9 and 1.3');
+    expect(text).toMatch(
+      /What it found: The hypothesis did not hold: 1 of 1 not supported, decided by not met: critical_gain/,
+    );
+    expect(text).toContain("What came next: nothing yet: this is the line's latest round");
+    expect(await brokenLinks(page, join(out, 'lineage/edge_of_chaos.html'))).toEqual([]);
+    // The cited result links forward to the experiment built on it; the one not cited does not.
+    await page.getByRole('link', { name: 'result 11 of edge_of_chaos' }).click();
+    expect(page.url()).toBe(`file://${join(out, 'results/edge_of_chaos/11.html')}`);
+    await page
+      .getByRole('link', { name: 'Round 2 of edge_of_chaos: more gains near the critical gain' })
+      .click();
+    expect(page.url()).toBe(`file://${join(out, 'experiments/edge_of_chaos_r2.html')}`);
+    expect(await page.locator('main').textContent()).toMatch(
+      /Line of inquiry: round 2 of Random tanh networks/,
+    );
+    expect(readFileSync(join(out, 'results/edge_of_chaos/12.html'), 'utf8')).not.toContain(
+      'Built on this result',
+    );
+    // The index keeps one card per line, with its later rounds inside.
+    const index = readFileSync(join(out, 'index.html'), 'utf8');
+    expect(index.match(/<h2>/g)).toHaveLength(1);
+    expect(index).toContain('Round 2, <a href="experiments/edge_of_chaos_r2.html">edge_of_chaos_r2</a>');
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.goto(`file://${join(out, 'lineage/edge_of_chaos.html')}`);
+    expect(await page.evaluate('document.documentElement.scrollWidth')).toBeLessThanOrEqual(390);
     await page.close();
   }, 60_000);
 });

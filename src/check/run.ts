@@ -15,6 +15,7 @@ import type { SchemaValidator } from '../schema/validate.js';
 import { type ManifestPlan, planManifest } from '../workunit/plan.js';
 import { parseYaml } from '../yaml/document.js';
 import type { PlanChanges } from './changes.js';
+import { citationProblems } from './citations.js';
 import { fileProblem, unreadableReason } from './files.js';
 import { listFiles, MANIFEST_DIR, type Selection, selectFiles } from './select.js';
 
@@ -77,6 +78,7 @@ export async function runCheck(options: CheckOptions): Promise<CheckReport> {
     namesInRepo: namesInRepository(root, selection, loaded),
   };
   problems.push(...valid.flatMap((m) => checkManifestRules(m, context)));
+  problems.push(...citationProblems(root, valid, validator));
 
   const candidates = scriptsToCheck(selection, valid, context);
   const refused = candidates.flatMap((s) => fileProblem(root, s.file) ?? []);

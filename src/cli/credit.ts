@@ -1,5 +1,4 @@
 import { appendFileSync } from 'node:fs';
-import { resolve } from 'node:path';
 import { openStore } from '../boinc/open.js';
 import type { BoincStore } from '../boinc/store.js';
 import { type ApplyReport, applyCredit } from '../credit/apply.js';

@@ -23,6 +23,7 @@ function renderText(report: DemoReport): string {
       `  ${AXIOM} demo --dir ${paths.dir}`,
       `or approve all of them and continue with:`,
       `  ${AXIOM} demo --dir ${paths.dir} --yes`,
+      ...droppedLines('Not proposed', report.dropped),
       '',
     ].join('\n');
   }
@@ -32,10 +33,14 @@ function renderText(report: DemoReport): string {
   const outcomes = Object.entries(report.outcomes).map(([o, n]) => `${n} ${o}`);
   return [
     '',
-    `The loop ran in ${report.seconds} s: ${report.experiments.length} experiments produced results this run.`,
+    report.secondRound
+      ? `The loop ran in ${report.seconds} s, the first round in ${report.seconds - report.secondRound.seconds} s: ${report.experiments.length} experiments produced results this run.`
+      : `The loop ran in ${report.seconds} s: ${report.experiments.length} experiments produced results this run.`,
     ...budgetLines(report),
     `What the results say of their hypotheses: ${outcomes.join(', ') || 'nothing new'} (by the acceptance checks; too little work reads as inconclusive, never as not supported).`,
     `What is paid: ${verdicts.join(', ') || 'none new'} (valid results are paid).`,
+    ...droppedLines('Not proposed in the first round', report.dropped),
+    ...secondRoundLines(report),
     `Credit per host: ${list(report.creditPerHost.map((h) => [h.host, h.credit]))}.`,
     `Credit per user: ${list(report.creditPerUser.map((u) => [u.user, u.credit]))}.`,
     ...(report.stillWaiting.length
@@ -49,6 +54,34 @@ function renderText(report: DemoReport): string {
     `Site: ${report.siteIndex}`,
     '',
   ].join('\n');
+}
+
+/** What a round did not propose, each with why: a reader is never left to count. */
+function droppedLines(heading: string, dropped: readonly { name: string; reason: string }[]): string[] {
+  return dropped.length ? [`${heading}:`, ...dropped.map((d) => `- ${d.name}: ${d.reason}`)] : [];
+}
+
+/** What the second round did: follow-ups of the first round's outcomes, and what each changed. */
+function secondRoundLines(report: DemoReport): string[] {
+  const round = report.secondRound;
+  if (!round) return [];
+  const by = round.designedBy === 'claude' ? 'designed by Claude' : 'by the stated rules, no model';
+  const outcomes = Object.entries(round.outcomes).map(([o, n]) => `${n} ${o}`);
+  return [
+    `The second round (follow-ups designed from the first round's outcomes with axiom propose --follow-up, ${by}) took ${round.seconds} s: ${round.experiments.length} follow-up${round.experiments.length === 1 ? '' : 's'} produced results this run${outcomes.length ? ` (${outcomes.join(', ')})` : ''}.`,
+    ...(round.waiting.length
+      ? [
+          `Waiting for your approval in the second round: ${round.waiting.join(', ')} (merge them and run the demo again).`,
+        ]
+      : []),
+    ...droppedLines('Not followed up', round.dropped),
+    ...(round.changes.length ? ['What the second round changed:'] : []),
+    ...round.changes.map(
+      (c) =>
+        `- ${c.experiment} (${c.rule ?? 'designed by Claude'}, from ${c.parent}): ${c.before} -> ${c.after}: ${c.changed}.`,
+    ),
+    `Lines of inquiry: ${resolve(report.siteIndex, '..', 'lineage.html')}`,
+  ];
 }
 
 /** The demonstration's budgets as a share of production's, and the machine they were sized for. */
@@ -68,7 +101,8 @@ function budgetLines(report: DemoReport): string[] {
 
 export const demoCommand = defineCommand({
   name: 'demo',
-  summary: 'run the whole research loop on this machine: propose, approve, deploy, run, judge, credit, site',
+  summary:
+    'run the whole research loop on this machine, two rounds: propose, approve, deploy, run, judge, credit, site, follow up',
   usage: '',
   description: [
     'Creates a demo lab in --dir (a git repository with a bare origin as its forge, and the embedded',
@@ -77,6 +111,9 @@ export const demoCommand = defineCommand({
     'approval (--yes merges them; otherwise it stops and says how) -> check -> deploy -> every workunit',
     'run by the reference volunteer client from the wu.json deploy staged, as many at once as there',
     'are cores -> assimilate -> collect and judge -> results pull request -> approval -> credit -> site.',
+    "Then a second round: follow-ups designed from the first round's outcomes (axiom propose",
+    '--follow-up: the stated rules without a key, Claude with one; at most 4), run through the same',
+    'loop; the summary says what each changed and where the site draws the lines of inquiry.',
     'Running it again reuses what exists and does only what is missing; --fresh starts over.',
   ].join('\n'),
   options: {

@@ -1,5 +1,4 @@
 import { appendFileSync } from 'node:fs';
-import { resolve } from 'node:path';
 import { CreateWorkJobCreator, installResultTemplate } from '../boinc/create-work.js';
 import { openStore } from '../boinc/open.js';
 import { readProjectLayout } from '../boinc/project.js';

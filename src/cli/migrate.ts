@@ -1,4 +1,3 @@
-import { resolve } from 'node:path';
 import { migrateRecord } from '../collect/migrate.js';
 import { SchemaValidator } from '../schema/validate.js';
 import { booleanOption, defineCommand, stringOption } from './command.js';

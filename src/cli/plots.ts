@@ -1,5 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { writeFileAtomically } from '../atomic-write.js';
 import { type RenderedPlot, renderBatchPlots, withPlotsSection } from '../plots/plots.js';
 import { PlotRenderer } from '../plots/render.js';

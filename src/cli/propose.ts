@@ -1,4 +1,3 @@
-import { resolve } from 'node:path';
 import { openForge } from '../forge/open.js';
 import { CATALOGUE_ROOT } from '../propose/catalogue.js';
 import {
@@ -49,6 +48,17 @@ export const proposeCommand = defineCommand({
     'script contract, the policy, the result envelope, the manifest schema, the fleet (what each host',
     'has and runs) and the history of results; a design that fails any check goes back to Claude with',
     'the problems, at most --repairs times, and is then given up with a report.',
+    '',
+    '--follow-up designs the next round from the last one: the experiments whose results are in and',
+    "that nothing builds on yet. With ANTHROPIC_API_KEY Claude designs it from each experiment's",
+    "outcomes, the checks that decided them, the spread across hosts and replicas and the reviewers'",
+    'edits (at most 12 experiments, 1,600 characters each). Without a key, stated deterministic rules',
+    'do, said so in the pull request: an inconclusive result is run again with the work it lacked; a',
+    'supported transition is resolved more finely where it happens; a supported law is tested over a',
+    'wider range; a result that did not support its hypothesis is replicated on other hosts first. A',
+    'follow-up is named <first experiment of its line>_r<round>, cites the results it builds on by',
+    'their stable addresses (axiom check refuses one that is not recorded) and says what its outcome',
+    'would change. A closed follow-up pull request is a "no", as any proposal\'s.',
   ].join('\n'),
   options: {
     root: {
@@ -78,6 +88,11 @@ export const proposeCommand = defineCommand({
       type: 'boolean',
       description: 'print the exact design request (JSON) with estimated tokens and cost; ask nothing',
     },
+    'follow-up': {
+      type: 'boolean',
+      description:
+        "design the next round from the last one's outcomes (Claude, or the stated rules without a key)",
+    },
     json: { type: 'boolean', description: 'report as JSON' },
   },
   async run(args, { io, env }) {
@@ -85,6 +100,7 @@ export const proposeCommand = defineCommand({
     const host = numberOption(args, 'propose', 'host', { min: 1, integer: true });
     const designer = designerFrom(env.claude);
     const dryRun = booleanOption(args, 'dry-run');
+    const followUp = booleanOption(args, 'follow-up');
     // A dry run never spends money unless told to; --print-request never asks at all.
     if (
       booleanOption(args, 'print-request') ||
@@ -92,7 +108,7 @@ export const proposeCommand = defineCommand({
     ) {
       if (!designer.claude) {
         io.stdout.write(
-          'no ANTHROPIC_API_KEY: proposals come from the built-in catalogue; no request would be sent\n',
+          `no ANTHROPIC_API_KEY: proposals come from ${followUp ? 'the stated follow-up rules' : 'the built-in catalogue'}; no request would be sent\n`,
         );
         return 0;
       }
@@ -102,6 +118,7 @@ export const proposeCommand = defineCommand({
         validator: new SchemaValidator(),
         ...(host !== undefined ? { host } : {}),
         claude: designer.claude,
+        followUp,
       });
       io.stdout.write(
         `${JSON.stringify({ estimated_input_tokens: preview.estimatedInputTokens, worst_case_usd: preview.worstCaseUsd, params: preview.body })}\n`,
@@ -122,6 +139,7 @@ export const proposeCommand = defineCommand({
       smokeSeconds: numberOption(args, 'propose', 'smoke-seconds', { min: 0 }) ?? DEFAULT_SMOKE_SECONDS,
       repairs: numberOption(args, 'propose', 'repairs', { min: 0, integer: true }) ?? DEFAULT_REPAIRS,
       ...designer,
+      followUp,
       ...(env.catalogue.runDuration !== undefined ? { scaledRunDuration: env.catalogue.runDuration } : {}),
       ...(dryRun
         ? {}

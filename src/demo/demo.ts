@@ -1,4 +1,4 @@
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -22,9 +22,12 @@ import { designerFrom, proposeExperiments } from '../propose/propose.js';
 import { type MachineBenchmark, measureMachine } from '../runner/benchmark.js';
 import { SchemaValidator } from '../schema/validate.js';
 import { buildSite } from '../site/build.js';
+import { type RoundContext, type RoundSteps, runSecondRound, type SecondRound } from './second-round.js';
 import { LocalJobCreator, runVolunteers, seedStore, type VolunteerRun } from './volunteers.js';
 
 const MARKER = DEMO_MARKER;
+/** Where a demo lab keeps the benchmark its work was sized for. */
+const MACHINE_FILE = 'machine.json';
 /** Seconds of each proposal's smoke run in the demo: enough for a script to start on a busy machine. */
 const DEMO_SMOKE_SECONDS = 6;
 export const DEMO_REVIEWER = { name: 'Demo Reviewer', email: 'reviewer@axiom-lab.invalid' };
@@ -76,6 +79,8 @@ export interface DemoReport {
   waiting: { step: 'proposals' | 'results'; pullRequests: string[] } | null;
   /** Proposals that still wait while the loop ran with the approved ones. */
   stillWaiting: string[];
+  /** What this run did not propose, and why (beside what the lab has and what is retired). */
+  dropped: Dropped;
   experiments: string[];
   verdicts: Record<string, number>;
   /** What the results say of their hypotheses: supported, not supported, inconclusive. */
@@ -89,6 +94,8 @@ export interface DemoReport {
   benchmark?: { gflopsPerCore: number; cores: number; blas?: string };
   /** Each experiment's demonstration budget against production's, in seconds. */
   budgets: { experiment: string; seconds: number; production?: number }[];
+  /** The second round: follow-ups designed from the first round's outcomes, and what they changed. */
+  secondRound?: SecondRound;
 }
 
 async function git(cwd: string, ...args: string[]): Promise<void> {
@@ -228,7 +235,10 @@ interface DemoRun {
   fleet: FleetSource;
 }
 
-async function proposeStep(run: DemoRun): Promise<string[]> {
+/** What was not proposed and why, beside what the lab already has and what is retired. */
+export type Dropped = { name: string; reason: string }[];
+
+async function proposeStep(run: DemoRun): Promise<{ waiting: string[]; dropped: Dropped }> {
   const { p, options } = run;
   const proposed = await proposeExperiments({
     root: p.lab,
@@ -238,6 +248,8 @@ async function proposeStep(run: DemoRun): Promise<string[]> {
     count: 10,
     // A short smoke run of each script, so that every proposal shows real numbers.
     smokeSeconds: DEMO_SMOKE_SECONDS,
+    // One smoke run per core at a time.
+    parallel: run.benchmark.cores,
     repairs: 3,
     scaledRunDuration: options.budget,
     benchmark: run.benchmark,
@@ -250,10 +262,11 @@ async function proposeStep(run: DemoRun): Promise<string[]> {
     `propose: ${n} proposal${n === 1 ? '' : 's'} (${proposed.designedBy === 'claude' ? 'designed by Claude' : 'from the built-in catalogue'})`,
   );
   // What was not proposed, and why: a reader is never left to count.
-  for (const s of proposed.skipped)
-    if (!s.reason.startsWith('the lab already') && !s.reason.startsWith('retired'))
-      options.say(`propose: ${s.name} not proposed: ${s.reason}`);
-  return approve(run.forge, p, 'axiom/propose/', options.yes);
+  const dropped = proposed.skipped.filter(
+    (s) => !s.reason.startsWith('the lab already') && !s.reason.startsWith('retired'),
+  );
+  for (const s of dropped) options.say(`propose: ${s.name} not proposed: ${s.reason}`);
+  return { waiting: await approve(run.forge, p, 'axiom/propose/', options.yes), dropped };
 }
 
 async function deployStep(run: DemoRun): Promise<void> {
@@ -355,6 +368,61 @@ async function creditAndSiteStep(run: DemoRun): Promise<Pick<DemoReport, 'credit
   };
 }
 
+/** The loop's steps, as the second round runs them again. */
+const SECOND_ROUND_STEPS: RoundSteps<DemoRun> = {
+  approve: (run, prefix) => approve(run.forge, run.p, prefix, run.options.yes),
+  deploy: deployStep,
+  volunteers: volunteerStep,
+  collect: collectStep,
+  creditAndSite: creditAndSiteStep,
+};
+
+function roundContext(run: DemoRun): RoundContext {
+  return {
+    lab: run.p.lab,
+    validator: run.validator,
+    python: run.options.python,
+    smokeSeconds: DEMO_SMOKE_SECONDS,
+    benchmark: run.benchmark,
+    claude: run.options.claude,
+    forge: run.forge,
+    say: run.options.say,
+    ...(run.options.progress ? { progress: run.options.progress } : {}),
+  };
+}
+
+/**
+ * This machine's benchmark for the lab: measured now when the lab is new, then kept with it, so that
+ * what its proposals were sized for is what deploy checks and plans them with on a later run (a busier
+ * machine then would refuse the work it already planned); --fresh measures again.
+ */
+async function labMachine(
+  p: DemoPaths,
+  python: string,
+): Promise<{ benchmark: MachineBenchmark; when: string }> {
+  const file = join(p.dir, MACHINE_FILE);
+  const kept = existsSync(file) ? keptMachine(readFileSync(file, 'utf8')) : undefined;
+  if (kept) return { benchmark: kept.benchmark, when: `when this lab was made (${kept.at})` };
+  const benchmark = await measureMachine(python, availableParallelism());
+  writeFileSync(file, `${JSON.stringify({ at: new Date().toISOString(), benchmark }, null, 2)}\n`);
+  return { benchmark, when: 'now' };
+}
+
+/** The benchmark a lab keeps, or undefined when the file is not one (then the machine is measured again). */
+function keptMachine(text: string): { at: string; benchmark: MachineBenchmark } | undefined {
+  try {
+    const kept = JSON.parse(text) as { at?: unknown; benchmark?: Partial<MachineBenchmark> };
+    const b = kept.benchmark;
+    const positive = (n: unknown) => typeof n === 'number' && Number.isFinite(n) && n > 0;
+    const stamp = typeof kept.at === 'string' && /^\d{4}-\d{2}-\d{2}T[\d:.]+Z$/.test(kept.at);
+    return stamp && b && positive(b.fpops) && positive(b.cores)
+      ? { at: kept.at as string, benchmark: b as MachineBenchmark }
+      : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 async function openLab(options: DemoOptions): Promise<DemoRun> {
   const p = demoPaths(options.dir);
   prepareDir(p, options.fresh);
@@ -366,9 +434,9 @@ async function openLab(options: DemoOptions): Promise<DemoRun> {
   const store = new SqliteBoincStore(p.store);
   const snapshot = new SnapshotFleet(join(p.lab, 'fleet.yaml'), 'fleet.yaml', validator);
   const hosts = await snapshot.readHosts();
-  const benchmark = await measureMachine(options.python, availableParallelism());
+  const { benchmark, when } = await labMachine(p, options.python);
   options.say(
-    `machine: ${(benchmark.fpops / 1e9).toPrecision(3)} GFLOPS per core measured now on ${benchmark.cores} cores at once (${benchmark.blasLibrary ?? 'BLAS unknown'}); the volunteers report it as their benchmark`,
+    `machine: ${(benchmark.fpops / 1e9).toPrecision(3)} GFLOPS per core measured ${when} on ${benchmark.cores} cores at once (${benchmark.blasLibrary ?? 'BLAS unknown'}); the volunteers report it as their benchmark`,
   );
   if (await seedStore(store, hosts))
     options.say(`store: ${p.store} seeded with ${hosts.length} volunteer hosts`);
@@ -400,6 +468,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoReport> {
     verdicts: {},
     outcomes: {},
     stillWaiting: [],
+    dropped: [],
     volunteers: [],
     creditPerHost: [],
     creditPerUser: [],
@@ -418,23 +487,26 @@ export async function runDemo(options: DemoOptions): Promise<DemoReport> {
     ...rest,
   });
   try {
-    const proposals = await proposeStep(run);
+    const { waiting: proposals, dropped } = await proposeStep(run);
     // With nothing approved yet there is nothing to run; once some are, the loop runs with those
     // and the rest keep waiting.
     const approved = existsSync(join(run.p.lab, 'manifests'))
       ? readdirSync(join(run.p.lab, 'manifests')).filter((f) => f.endsWith('.yaml')).length
       : 0;
-    if (proposals.length > 0 && approved === 0) return report({ step: 'proposals', pullRequests: proposals });
+    if (proposals.length > 0 && approved === 0)
+      return report({ step: 'proposals', pullRequests: proposals }, { dropped });
     if (proposals.length > 0)
       options.say(`propose: ${proposals.length} still wait for approval; running the ${approved} approved`);
-    const stillWaiting = { stillWaiting: proposals };
+    const stillWaiting = { stillWaiting: proposals, dropped };
     await deployStep(run);
     const volunteers = await volunteerStep(run);
     const collected = { ...(await collectStep(run)), volunteers };
     const results = await approve(run.forge, run.p, RESULTS_BRANCH_PREFIX, options.yes);
     if (results.length > 0)
       return report({ step: 'results', pullRequests: results }, { ...collected, ...stillWaiting });
-    return report(null, { ...collected, ...stillWaiting, ...(await creditAndSiteStep(run)) });
+    const credit = await creditAndSiteStep(run);
+    const secondRound = await runSecondRound(run, roundContext(run), SECOND_ROUND_STEPS);
+    return report(null, { ...collected, ...stillWaiting, ...(secondRound.credit ?? credit), secondRound });
   } finally {
     await run.store.close();
   }

@@ -28,6 +28,25 @@ export interface Manifest {
   retired?: boolean;
   /** A shortened copy for a demonstration: the run_duration the experiment has in production. */
   production_run_duration?: number;
+  /** Set on a follow-up: the results it builds on, its round, and what its outcome would change. */
+  follow_up?: FollowUp;
+}
+
+/** The stated rules `axiom propose --follow-up` designs by without a model (schemas/manifest.schema.json). */
+export type FollowUpRule = 'rerun-with-work' | 'resolve-transition' | 'widen-law' | 'replicate-elsewhere';
+
+export interface FollowUp {
+  round: number;
+  parents: FollowUpParent[];
+  rule?: FollowUpRule;
+  why: string;
+  would_change: string;
+}
+
+/** An experiment a follow-up grew from, and its results it builds on (stable addresses, record/layout.ts). */
+export interface FollowUpParent {
+  experiment: string;
+  results: string[];
 }
 
 export interface Resources {
@@ -150,7 +169,7 @@ export interface Precondition extends AcceptanceCheck {
 }
 
 export interface Provenance {
-  designed_by: 'model' | 'person';
+  designed_by: 'model' | 'person' | 'rules';
   model?: string;
   prompt_sha256?: string;
   template_hash?: string;

@@ -260,7 +260,7 @@ function trim(plot: PlotSpec): Record<string, unknown>[] {
 }
 
 /** The layers every plot shares: fitted curves dashed, reference lines grey with their labels. */
-function commonLayers(plot: PlotSpec, encoding: Record<string, unknown>): Record<string, unknown>[] {
+function commonLayers(_plot: PlotSpec, encoding: Record<string, unknown>): Record<string, unknown>[] {
   const x = encoding.x;
   const y = encoding.y;
   return [

@@ -6,6 +6,7 @@ import {
   readdirSync,
   readFileSync,
   rmSync,
+  symlinkSync,
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,12 +14,13 @@ import { join } from 'node:path';
 import { parseDocument } from 'yaml';
 import { runCheck } from '../check/run.js';
 import { requireConfig } from '../config/config.js';
+import type { Outcome } from '../envelope/acceptance.js';
 import { SnapshotFleet } from '../fleet/snapshot.js';
 import type { BlasFamily, Host } from '../fleet/types.js';
 import { sha256File } from '../hash.js';
 import { hostShortfalls, memoryGbFor } from '../manifest/fit.js';
 import { loadManifest } from '../manifest/load.js';
-import type { Manifest, Target } from '../manifest/types.js';
+import type { FollowUpRule, Manifest, Target } from '../manifest/types.js';
 import { formatProblem } from '../problems.js';
 import { localWorkunit, runWorkunit } from '../runner/run.js';
 import type { SchemaValidator } from '../schema/validate.js';
@@ -38,6 +40,24 @@ export interface Candidate {
   fit: { host: Host; why: string }[];
   plan?: ManifestPlan;
   smoke?: { status: string; elapsedSeconds: number; metrics: Record<string, number>; message: string };
+  /** Set on a follow-up: what it builds on and why, as its pull request tells it. */
+  followUp?: FollowUpStory;
+}
+
+/** A follow-up as its pull request tells it: the rule (none when a model designed it) and what it builds on. */
+export interface FollowUpStory {
+  rule?: FollowUpRule;
+  round: number;
+  phrase: string;
+  why: string;
+  wouldChange: string;
+  parents: {
+    experiment: string;
+    title: string;
+    /** What the parent's round found, in a phrase. */
+    found: string;
+    results: { address: string; outcome: Outcome; host?: number; reason: string }[];
+  }[];
 }
 
 export interface Skipped {
@@ -66,6 +86,10 @@ export interface CatalogueOptions {
   benchmark?: { fpops: number; blas?: BlasFamily; cores: number };
   /** Experiments whose proposal a person closed without merging, and why they are not proposed. */
   declined?: ReadonlyMap<string, string>;
+  /** With follow-ups: follow up only experiments of this round (the demo's second round follows the first). */
+  followUpRound?: number;
+  /** Candidates checked and smoke-run at once (each smoke run takes one core); default 1. */
+  parallel?: number;
   onProgress?: (line: string) => void;
 }
 
@@ -164,118 +188,174 @@ export async function readLab(root: string, validator: SchemaValidator) {
   return { hosts, existing, existingShas, covered };
 }
 
-/** Why a proposal repeats what the lab has: the same name, the same script, or the same hypothesis. */
+/**
+ * Why a proposal repeats what the lab has: the same name, the same script, or the same hypothesis
+ * (not asked of a follow-up, which may test its parent's hypothesis again: `hypothesis` undefined).
+ */
 export function duplicateReason(
   lab: { existing: Manifest[]; existingShas: Set<string> },
   name: string,
   sha: string,
-  hypothesis: string,
+  hypothesis: string | undefined,
 ): string | undefined {
   if (lab.existing.some((m) => m.name === name)) return 'the lab already has an experiment of this name';
   if (lab.existingShas.has(sha)) return 'the lab already runs this script';
   const normal = (text: string) => text.toLowerCase().replace(/\s+/g, ' ').trim();
-  if (lab.existing.some((m) => normal(m.hypothesis) === normal(hypothesis)))
+  if (hypothesis !== undefined && lab.existing.some((m) => normal(m.hypothesis) === normal(hypothesis)))
     return 'the lab already tests this hypothesis';
   return undefined;
+}
+
+type Lab = Awaited<ReturnType<typeof readLab>>;
+
+/** How a wave of candidates is prepared and named as it is checked. */
+export interface Waves<E> {
+  /** A candidate for `entry`, or why it is not proposed; `taken` are those accepted or being checked. */
+  prepare(entry: E, taken: readonly Candidate[]): Candidate | Skipped;
+  /** The progress line for a candidate being checked. */
+  checking(candidate: Candidate): string;
+  /** Why a candidate that failed its check or smoke run is not proposed. */
+  refused(candidate: Candidate, problem: string): Skipped;
+  /** Why an entry is not proposed when `count` were before it was reached; unsaid when undefined. */
+  notReached?(entry: E): Skipped;
+}
+
+/**
+ * Candidates prepared in order and checked `parallel` at a time (a smoke run takes one core), as
+ * `axiom check` would and smoke-run, then accepted in the order prepared, at most `count`.
+ */
+export async function checkInWaves<E>(
+  entries: Iterable<E>,
+  waves: Waves<E>,
+  options: CatalogueOptions,
+): Promise<{ candidates: Candidate[]; skipped: Skipped[] }> {
+  const candidates: Candidate[] = [];
+  const skipped: Skipped[] = [];
+  let wave: Candidate[] = [];
+  const settle = async () => {
+    const problems = await Promise.all(
+      wave.map((c) => {
+        options.onProgress?.(waves.checking(c));
+        return validate(c, options);
+      }),
+    );
+    wave.forEach((candidate, i) => {
+      const problem = problems[i];
+      if (problem) skipped.push(waves.refused(candidate, problem));
+      else candidates.push(candidate);
+    });
+    wave = [];
+  };
+  for (const entry of entries) {
+    // A wave never holds more than the proposals still wanted, so none that pass is dropped.
+    if (candidates.length + wave.length >= options.count) await settle();
+    if (candidates.length >= options.count) {
+      const left = waves.notReached?.(entry);
+      if (left) skipped.push(left);
+      continue;
+    }
+    const prepared = waves.prepare(entry, [...candidates, ...wave]);
+    if ('reason' in prepared) skipped.push(prepared);
+    else wave.push(prepared);
+    if (wave.length >= Math.max(1, options.parallel ?? 1)) await settle();
+  }
+  await settle();
+  return { candidates, skipped };
 }
 
 /**
  * Proposes experiments from the built-in catalogue that the lab does not have yet (by name, script
  * hash or hypothesis), targeted at hosts of the lab's fleet that fit, each checked as `axiom check`
- * would and smoke-run through the local runner before anyone is asked to review it.
+ * would and smoke-run through the local runner before anyone is asked to review it, `parallel` at a
+ * time; accepted in the catalogue's order.
  */
 export async function proposeFromCatalogue(
   options: CatalogueOptions,
 ): Promise<{ candidates: Candidate[]; skipped: Skipped[] }> {
-  const { hosts, existing, existingShas, covered } = await readLab(options.root, options.validator);
-  const candidates: Candidate[] = [];
-  const skipped: Skipped[] = [];
-  for (const entry of manifestsIn(options.catalogueRoot, options.validator)) {
-    if (candidates.length >= options.count) break;
-    const name = entry.name;
-    const declined = options.declined?.get(name);
-    if (declined) {
-      skipped.push({ name, reason: declined });
-      continue;
-    }
-    const scriptPath = join(options.catalogueRoot, entry.script);
-    const sha = sha256File(scriptPath);
-    const duplicate = duplicateReason({ existing, existingShas }, name, sha, entry.hypothesis);
-    if (duplicate) {
-      skipped.push({ name, reason: duplicate });
-      continue;
-    }
-    if (entry.retired) {
-      skipped.push({ name, reason: 'retired: its manifest says so (kept for the results it has)' });
-      continue;
-    }
-    // A demonstration runs on one machine: its copy asks for one core, so that the volunteers with
-    // half the machine's cores and with all of them both fit, as same-seed replicas.
-    const demo = options.scaledRunDuration !== undefined;
-    const fitting = retarget(
-      demo ? { ...entry, resources: { ...entry.resources, min_cpus: 1 } } : entry,
-      hosts,
-      covered,
-      options.host,
-    );
-    const targets =
-      options.scaledRunDuration !== undefined
-        ? fitting.slice(0, 2).map((t) => ({ ...t, replicas: 1 }))
-        : fitting;
-    if (targets.length === 0) {
-      skipped.push({
-        name,
-        reason:
-          options.host !== undefined
-            ? `host ${options.host} does not fit it`
-            : 'no host of the fleet fits it',
-      });
-      continue;
-    }
-    const slowest = Math.min(...targets.map((t) => hosts.get(t.host)?.cores ?? 1));
-    const scaled =
-      options.scaledRunDuration !== undefined
+  const lab = await readLab(options.root, options.validator);
+  return checkInWaves(
+    manifestsIn(options.catalogueRoot, options.validator),
+    {
+      // The hosts of candidates accepted or still being checked count as covered.
+      prepare: (entry, taken) =>
+        prepareCandidate(
+          entry,
+          options,
+          lab,
+          new Set([...lab.covered, ...taken.flatMap((c) => c.manifest.targets.map((t) => t.host))]),
+        ),
+      checking: (c) => `propose: checking ${c.name}`,
+      refused: (c, problem) => ({ name: c.name, reason: problem }),
+    },
+    options,
+  );
+}
+
+/** A catalogue experiment as a proposal to this lab, ready to be checked; or why it is not proposed. */
+function prepareCandidate(
+  entry: Manifest,
+  options: CatalogueOptions,
+  lab: Lab,
+  covered: Set<number>,
+): Candidate | Skipped {
+  const name = entry.name;
+  const declined = options.declined?.get(name);
+  if (declined) return { name, reason: declined };
+  const scriptPath = join(options.catalogueRoot, entry.script);
+  const sha = sha256File(scriptPath);
+  const duplicate = duplicateReason(lab, name, sha, entry.hypothesis);
+  if (duplicate) return { name, reason: duplicate };
+  if (entry.retired) return { name, reason: 'retired: its manifest says so (kept for the results it has)' };
+  const { hosts } = lab;
+  // A demonstration runs on one machine: its copy asks for one core, so that the volunteers with
+  // half the machine's cores and with all of them both fit, as same-seed replicas.
+  const demo = options.scaledRunDuration !== undefined;
+  const fitting = retarget(
+    demo ? { ...entry, resources: { ...entry.resources, min_cpus: 1 } } : entry,
+    hosts,
+    covered,
+    options.host,
+  );
+  const targets = demo ? fitting.slice(0, 2).map((t) => ({ ...t, replicas: 1 })) : fitting;
+  if (targets.length === 0)
+    return {
+      name,
+      reason:
+        options.host !== undefined ? `host ${options.host} does not fit it` : 'no host of the fleet fits it',
+    };
+  const slowest = Math.min(...targets.map((t) => hosts.get(t.host)?.cores ?? 1));
+  const scaled =
+    options.scaledRunDuration !== undefined
+      ? {
+          runDuration: demonstrationBudget(entry, options.scaledRunDuration, options.benchmark, slowest),
+          production: entry.run_duration,
+        }
+      : undefined;
+  return {
+    name,
+    manifest: {
+      ...entry,
+      targets,
+      ...(scaled
         ? {
-            runDuration: demonstrationBudget(entry, options.scaledRunDuration, options.benchmark, slowest),
-            production: entry.run_duration,
+            run_duration: scaled.runDuration,
+            production_run_duration: scaled.production,
+            resources: { ...entry.resources, min_cpus: 1 },
           }
-        : undefined;
-    const manifestText = withTargets(
+        : {}),
+    },
+    manifestText: withTargets(
       readFileSync(join(options.catalogueRoot, 'manifests', `${name}.yaml`), 'utf8'),
       targets,
       scaled,
-    );
-    const candidate: Candidate = {
-      name,
-      manifest: {
-        ...entry,
-        targets,
-        ...(scaled
-          ? {
-              run_duration: scaled.runDuration,
-              production_run_duration: scaled.production,
-              resources: { ...entry.resources, min_cpus: 1 },
-            }
-          : {}),
-      },
-      manifestText,
-      script: readFileSync(scriptPath, 'utf8'),
-      scriptSha256: sha,
-      fit: targets.map((t) => ({
-        host: hosts.get(t.host) as Host,
-        why: why(hosts.get(t.host) as Host, entry),
-      })),
-    };
-    options.onProgress?.(`propose: checking ${name}`);
-    const problem = await validate(candidate, options);
-    if (problem) {
-      skipped.push({ name, reason: problem });
-      continue;
-    }
-    for (const t of targets) covered.add(t.host);
-    candidates.push(candidate);
-  }
-  return { candidates, skipped };
+    ),
+    script: readFileSync(scriptPath, 'utf8'),
+    scriptSha256: sha,
+    fit: targets.map((t) => ({
+      host: hosts.get(t.host) as Host,
+      why: why(hosts.get(t.host) as Host, entry),
+    })),
+  };
 }
 
 /** `axiom check` on the lab with the candidate added, then a smoke run; the first problem, if any. */
@@ -288,6 +368,9 @@ export async function validate(
     for (const item of ['axiom.yaml', 'fleet.yaml', 'manifests', 'experiments'])
       if (existsSync(join(options.root, item)))
         cpSync(join(options.root, item), join(overlay, item), { recursive: true });
+    // The record, for the citations of a follow-up: read where it is, never copied.
+    if (existsSync(join(options.root, 'results')))
+      symlinkSync(join(options.root, 'results'), join(overlay, 'results'));
     mkdirSync(join(overlay, 'manifests'), { recursive: true });
     mkdirSync(join(overlay, 'experiments'), { recursive: true });
     const manifestFile = join(overlay, 'manifests', `${candidate.name}.yaml`);

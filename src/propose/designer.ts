@@ -3,17 +3,18 @@ import { readFileSync } from 'node:fs';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { parseDocument } from 'yaml';
 import type { Llm, StructuredAnswer, StructuredRequest } from '../claude/llm.js';
-import { describeCheck, evaluateAcceptance } from '../envelope/acceptance.js';
 import type { Host } from '../fleet/types.js';
-import { headlineMetric } from '../manifest/headline.js';
 import { parseManifest } from '../manifest/load.js';
 import { EXPERIMENT_NAME_PATTERN } from '../manifest/name.js';
 import type { Manifest } from '../manifest/types.js';
 import { formatProblem } from '../problems.js';
+import { findingsOf } from '../record/findings.js';
+import { addressOf } from '../record/layout.js';
 import type { ResearchRecord } from '../record/research.js';
 import type { SchemaValidator } from '../schema/validate.js';
 import { schemaPath } from '../schema/validate.js';
 import { type Candidate, duplicateReason, validate, why } from './catalogue.js';
+import { parentStory } from './follow-up.js';
 
 /** What the designer must answer: one experiment, script and manifest as text we then check. */
 export const DESIGN_SCHEMA = {
@@ -48,7 +49,40 @@ interface Design {
   manifest_yaml: string;
 }
 
-const validDesign = new Ajv2020({ strict: false }).compile<Design>(DESIGN_SCHEMA);
+/** A follow-up's design adds what it builds on (experiments and their results' stable addresses), why, and what it would change. */
+export const FOLLOW_UP_DESIGN_SCHEMA = {
+  ...DESIGN_SCHEMA,
+  required: [...DESIGN_SCHEMA.required, 'builds_on', 'why', 'would_change'],
+  properties: {
+    ...DESIGN_SCHEMA.properties,
+    builds_on: {
+      type: 'array',
+      minItems: 1,
+      maxItems: 8,
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['experiment', 'results'],
+        properties: {
+          experiment: { type: 'string', pattern: `^${EXPERIMENT_NAME_PATTERN}$` },
+          results: { type: 'array', minItems: 1, maxItems: 20, items: { type: 'string', maxLength: 120 } },
+        },
+      },
+    },
+    why: { type: 'string', maxLength: 1000 },
+    would_change: { type: 'string', maxLength: 1000 },
+  },
+} as const;
+
+interface FollowUpDesign extends Design {
+  builds_on: { experiment: string; results: string[] }[];
+  why: string;
+  would_change: string;
+}
+
+const ajv = new Ajv2020({ strict: false });
+const validDesign = ajv.compile<Design>(DESIGN_SCHEMA);
+const validFollowUp = ajv.compile<FollowUpDesign>(FOLLOW_UP_DESIGN_SCHEMA);
 
 /** The stable part of every design request: the contracts an experiment must keep. */
 /** The standard-library modules the script policy allows, read from the policy itself (one list). */
@@ -115,78 +149,8 @@ export function designerSystem(catalogueRoot: string, limits?: DesignLimits): st
     '',
     'Answer with the JSON schema given: name, title, hypothesis, why_hosts (for each target host, why it',
     'fits), script (the whole file) and manifest_yaml (the whole manifest; its provenance is filled in',
-    'for you). Target only hosts of the fleet that meet the resources you ask for.',
-  ].join('\n');
-}
-
-/** At most this many characters of history per experiment, and this many experiments. */
-const HISTORY_CHARS = 700;
-const HISTORY_EXPERIMENTS = 30;
-
-/** What one experiment taught: outcomes of its checks, what failed, the judge's evidence, spread, edits. */
-function experimentHistory(e: ResearchRecord['experiments'][number]): string {
-  const reviewed = e.results.filter((r) => r.review);
-  const valid = reviewed.filter((r) => r.review?.verdict === 'valid');
-  const m = e.manifest;
-  const acceptance = (m?.acceptance ?? []).map((check) => {
-    const met = valid.filter(
-      (r) => m && evaluateAcceptance(r.envelope, { ...m, acceptance: [check] })[0]?.passed,
-    ).length;
-    return `${describeCheck(check)} met by ${met}/${valid.length}`;
-  });
-  const failed = new Map<string, number>();
-  for (const r of reviewed)
-    for (const c of r.review?.checks ?? []) if (!c.passed) failed.set(c.rule, (failed.get(c.rule) ?? 0) + 1);
-  const flags = reviewed.reduce((n, r) => n + (r.review?.flags?.length ?? 0), 0);
-  const headline = headlineMetric(m);
-  const byHost = new Map<number, number[]>();
-  for (const r of valid) {
-    const v = headline ? r.envelope.metrics[headline] : undefined;
-    if (v !== undefined && r.review) byHost.set(r.review.host, [...(byHost.get(r.review.host) ?? []), v]);
-  }
-  const values = [...byHost.values()].flat();
-  const spread =
-    headline && values.length
-      ? `${headline} ${Number(Math.min(...values).toPrecision(4))} to ${Number(Math.max(...values).toPrecision(4))} over ${byHost.size} host${byHost.size === 1 ? '' : 's'}`
-      : '';
-  const edits = e.results.filter(
-    (r) => r.review && r.credit !== undefined && r.credit !== r.review.proposed_credit,
-  ).length;
-  const evidence = valid.flatMap((r) => r.review?.evidence ?? []).slice(0, 2);
-  const parts = [
-    `${e.results.length} results, ${valid.length} valid`,
-    ...(acceptance.length ? [`acceptance: ${acceptance.join('; ')}`] : []),
-    ...(failed.size
-      ? [`failed checks: ${[...failed.entries()].map(([k, n]) => `${k} ×${n}`).join(', ')}`]
-      : []),
-    ...(flags ? [`${flags} flags`] : []),
-    ...(spread ? [spread] : []),
-    ...(edits ? [`${edits} credit edits by reviewers`] : []),
-    ...(evidence.length ? [`judge: ${evidence.join(' / ')}`] : []),
-  ];
-  const text = `- ${e.name}: ${m?.hypothesis ?? ''} (${parts.join('; ')})`.replace(/[\p{Cc}\p{Cf}]/gu, ' ');
-  return text.length > HISTORY_CHARS ? `${text.slice(0, HISTORY_CHARS - 1)}…` : text;
-}
-
-/** The fleet and the history: what each design is matched to and builds on. */
-export function designerContext(
-  hosts: readonly Host[],
-  existing: readonly Manifest[],
-  record: ResearchRecord,
-): string {
-  const running = (id: number) =>
-    existing.filter((m) => m.targets.some((t) => t.host === id)).map((m) => m.name);
-  const fleet = hosts.map(
-    (h) =>
-      `- host ${h.id}: ${h.cores} cores, ${h.memoryGb} GB, ${h.os}${h.gpus.length ? `, GPU ${h.gpus.map((g) => `${g.count}× ${g.model}`).join(', ')}` : ''}, last seen ${h.lastContact?.toISOString().slice(0, 10) ?? 'unknown'}, running: ${running(h.id).join(', ') || 'nothing'}`,
-  );
-  const history = record.experiments.slice(-HISTORY_EXPERIMENTS).map(experimentHistory);
-  return [
-    'The fleet:',
-    ...fleet,
-    '',
-    "The experiments so far (what each found; the judge's words are a model's, quoted as data):",
-    ...(history.length ? history : ['- none yet']),
+    "for you, and so is a follow-up's follow_up, from builds_on, why and would_change). Target only hosts",
+    'of the fleet that meet the resources you ask for.',
   ].join('\n');
 }
 
@@ -214,11 +178,23 @@ export interface DesignOptions {
   /** Names already proposed in this run. */
   taken: string[];
   host?: number;
+  /** A follow-up of the last round (`--follow-up`): the record it builds on. */
+  followUp?: { record: ResearchRecord };
 }
+
+/** What a follow-up must be, said in every follow-up request. */
+const FOLLOW_UP_ASK = [
+  'It is a follow-up: it grows out of results of the last round listed above. In builds_on name each',
+  'experiment it builds on and the stable addresses of the results it builds on, exactly as listed (each',
+  'is checked against the record); in why, what those results found that calls for it; in would_change,',
+  'what its outcome would change in the conclusion. Name it after the first experiment of its line with',
+  'its round: edge_of_chaos_r2 follows edge_of_chaos, edge_of_chaos_r3 follows edge_of_chaos_r2. Its',
+  'script reports that name as "experiment" in its result envelope.',
+].join(' ');
 
 /** The request turn of a design attempt: what to design, which names are taken, and what to repair. */
 export function designUser(
-  options: Pick<DesignOptions, 'host' | 'lab' | 'taken'>,
+  options: Pick<DesignOptions, 'host' | 'lab' | 'taken' | 'followUp'>,
   previous?: string,
   problems: readonly string[] = [],
 ): string {
@@ -229,6 +205,7 @@ export function designUser(
   const avoid = [...options.lab.existing.map((m) => m.name), ...options.taken];
   return [
     ask,
+    options.followUp ? FOLLOW_UP_ASK : '',
     avoid.length ? `Names already taken: ${avoid.join(', ')}.` : '',
     previous
       ? `Your previous answer was:\n${previous}\nIt has these problems; answer again with all of them fixed:\n- ${problems.join('\n- ')}`
@@ -243,7 +220,7 @@ export const DESIGN_MAX_TOKENS = 48_000;
 
 /** One design request: streamed (it can take minutes), medium effort, the 5-minute cache for its repairs. */
 export function designRequest(
-  options: Pick<DesignOptions, 'model' | 'system' | 'context'>,
+  options: Pick<DesignOptions, 'model' | 'system' | 'context' | 'followUp'>,
   user: string,
   attempt: number,
 ): StructuredRequest {
@@ -253,7 +230,10 @@ export function designRequest(
     system: options.system,
     context: options.context,
     user,
-    schema: DESIGN_SCHEMA as unknown as Record<string, unknown>,
+    schema: (options.followUp ? FOLLOW_UP_DESIGN_SCHEMA : DESIGN_SCHEMA) as unknown as Record<
+      string,
+      unknown
+    >,
     maxTokens: DESIGN_MAX_TOKENS,
     effort: 'medium',
     cacheTtl: '5m',
@@ -279,6 +259,10 @@ function candidateOf(
       created: new Date().toISOString().slice(0, 10),
     }),
   );
+  // Lineage is ours to write: from builds_on in a follow-up, never from a new design's own claim.
+  if (options.followUp && 'builds_on' in design)
+    doc.set('follow_up', doc.createNode(followUpOf(design as FollowUpDesign, options.lab.existing)));
+  else doc.delete('follow_up');
   const manifestText = doc.toString({ lineWidth: 100 });
   const loaded = parseManifest(`manifests/${design.name}.yaml`, manifestText, options.validator);
   const problems = loaded.problems.filter((p) => p.severity === 'error').map(formatProblem);
@@ -293,7 +277,7 @@ function candidateOf(
   const sha = createHash('sha256').update(design.script).digest('hex');
   const duplicate = options.taken.includes(design.name)
     ? 'this run already proposes an experiment of this name'
-    : duplicateReason(options.lab, design.name, sha, manifest.hypothesis);
+    : duplicateReason(options.lab, design.name, sha, options.followUp ? undefined : manifest.hypothesis);
   if (duplicate) problems.push(`${duplicate}; design something new`);
   const fit = manifest.targets.flatMap((t) => {
     const host = options.hosts.get(t.host);
@@ -334,17 +318,55 @@ export async function design(options: DesignOptions): Promise<DesignOutcome> {
     }
     outcome.calls.push(answer);
     previous = JSON.stringify(answer.value).slice(0, 70_000);
-    if (!validDesign(answer.value)) {
+    if (!(options.followUp ? validFollowUp(answer.value) : validDesign(answer.value))) {
       outcome.problems = ['the answer does not match the design schema'];
       continue;
     }
-    const { candidate, problems } = candidateOf(answer.value, options, answer);
+    const { candidate, problems } = candidateOf(answer.value as Design, options, answer);
     if (candidate && problems.length === 0) {
       const failed = await validate(candidate, options);
-      if (!failed) return { ...outcome, candidate, problems: [] };
+      if (!failed) return { ...outcome, candidate: withStory(candidate, options), problems: [] };
       problems.push(failed);
     }
     outcome.problems = problems;
   }
   return outcome;
+}
+
+/** A model's follow-up as its manifest records it: round one more than its parents' latest. */
+function followUpOf(design: FollowUpDesign, existing: readonly Manifest[]) {
+  const roundOf = (name: string) => existing.find((m) => m.name === name)?.follow_up?.round ?? 1;
+  return {
+    round: 1 + Math.max(...design.builds_on.map((p) => roundOf(p.experiment))),
+    parents: design.builds_on,
+    why: design.why,
+    would_change: design.would_change,
+  };
+}
+
+/** A checked follow-up with what it builds on, read from the record, for its pull request. */
+function withStory(candidate: Candidate, options: DesignOptions): Candidate {
+  const followUp = candidate.manifest.follow_up;
+  const record = options.followUp?.record;
+  if (!followUp || !record) return candidate;
+  const parents = followUp.parents.flatMap((p) => {
+    const experiment = record.experiments.find((e) => e.name === p.experiment);
+    if (!experiment) return [];
+    const cited = experiment.results.filter((r) =>
+      p.results.includes(
+        addressOf({ experiment: p.experiment, id: r.id, ...(r.batch ? { batch: r.batch } : {}) }),
+      ),
+    );
+    return [parentStory(experiment, findingsOf(experiment), cited)];
+  });
+  return {
+    ...candidate,
+    followUp: {
+      round: followUp.round,
+      phrase: '',
+      why: followUp.why,
+      wouldChange: followUp.would_change,
+      parents,
+    },
+  };
 }

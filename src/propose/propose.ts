@@ -19,7 +19,10 @@ import {
   readLab,
   type Skipped,
 } from './catalogue.js';
-import { design, designerContext, designerSystem, designRequest, designUser } from './designer.js';
+import { design, designerSystem, designRequest, designUser } from './designer.js';
+import { proposeFollowUps } from './follow-up.js';
+import { followUpSection } from './follow-up-body.js';
+import { designerContext } from './history.js';
 
 interface DesignRun {
   root: string;
@@ -31,6 +34,7 @@ interface DesignRun {
   count: number;
   repairs: number;
   catalogueRoot: string;
+  followUp?: boolean;
   onProgress: (line: string) => void;
 }
 
@@ -46,14 +50,16 @@ async function designWithClaude(run: DesignRun) {
   const model = run.claude.model;
   const { hosts, existing, existingShas } = await readLab(run.root, run.validator);
   const system = designerSystem(run.catalogueRoot, loadConfig(run.root, run.validator).config?.limits);
-  const context = designerContext([...hosts.values()], existing, readResearchRecord(run.root, run.validator));
+  const record = readResearchRecord(run.root, run.validator);
+  const context = designerContext([...hosts.values()], existing, record, run.followUp);
   const candidates: Candidate[] = [];
   const designs = new Map<string, DesignProvenance>();
   const abandoned: { attempts: number; problems: string[] }[] = [];
   for (let i = 0; i < run.count; i++) {
     run.onProgress(`propose: designing ${i + 1} of ${run.count} with ${model}`);
+    const { followUp, ...rest } = run;
     const outcome = await design({
-      ...run,
+      ...rest,
       llm,
       model,
       system,
@@ -61,6 +67,7 @@ async function designWithClaude(run: DesignRun) {
       hosts,
       lab: { existing, existingShas },
       taken: candidates.map((c) => c.name),
+      ...(followUp ? { followUp: { record } } : {}),
     });
     if (!outcome.candidate) {
       abandoned.push({ attempts: outcome.attempts, problems: outcome.problems });
@@ -127,8 +134,11 @@ export function proposalBody(c: Candidate, designed?: DesignProvenance): string 
     '',
     designed
       ? `**Designed by ${designed.model}**, checked and smoke-run by Axiom Lab; read the script before merging.`
-      : '**Proposed from the built-in catalogue (the first batch); not designed by Claude.**',
+      : c.followUp
+        ? '**Designed by the stated follow-up rules (deterministic, no model); not designed by Claude.**'
+        : '**Proposed from the built-in catalogue (the first batch); not designed by Claude.**',
     '',
+    ...(c.followUp ? followUpSection(c.followUp) : []),
     '### Hypothesis',
     '',
     `> ${t(m.hypothesis)}`,
@@ -210,7 +220,9 @@ export function proposalBody(c: Candidate, designed?: DesignProvenance): string 
     '',
     designed
       ? `Designed by ${designed.model} in ${plural(designed.attempts, 'attempt')}, template ${designed.promptHash}, data ${designed.dataHash}, ${designed.inputTokens} input tokens (${designed.cacheReadTokens} from cache), ${designed.outputTokens} output tokens, $${designed.costUsd.toFixed(4)}. Merging this pull request approves it; deploy then creates its workunits.`
-      : `Catalogue experiment \`${c.name}\`. Merging this pull request approves it; deploy then creates its workunits.`,
+      : c.followUp
+        ? `Follow-up \`${c.name}\` by the rule \`${c.followUp.rule}\`, a copy of \`${c.followUp.parents[0]?.experiment}\`'s script that reports its own name. Merging this pull request approves it; deploy then creates its workunits.`
+        : `Catalogue experiment \`${c.name}\`. Merging this pull request approves it; deploy then creates its workunits.`,
     '',
   ].join('\n');
 }
@@ -222,6 +234,8 @@ export interface ProposeOptions extends CatalogueOptions {
   claude?: DesignerSettings;
   /** Where proposals go; without a forge the files are written into `root` (a dry run). */
   forge?: Forge;
+  /** Design the next round from the last one's outcomes: Claude with a key, else the stated rules. */
+  followUp?: boolean;
 }
 
 /** Who designs: Claude with its key and model. */
@@ -250,27 +264,27 @@ export function designerFrom(claude: Environment['claude']): { claude?: Designer
  * `--print-request` and dry runs), with an estimate of its input tokens and its most expensive cost.
  */
 export async function designRequestPreview(
-  options: Pick<ProposeOptions, 'root' | 'catalogueRoot' | 'validator' | 'host'> & {
+  options: Pick<ProposeOptions, 'root' | 'catalogueRoot' | 'validator' | 'host' | 'followUp'> & {
     claude: DesignerSettings;
   },
 ): Promise<{ body: Record<string, unknown>; estimatedInputTokens: number; worstCaseUsd: number }> {
   const { ClaudeLlm } = await import('../claude/claude.js');
   const llm = new ClaudeLlm({ apiKey: options.claude.apiKey });
   const { hosts, existing, existingShas } = await readLab(options.root, options.validator);
+  const record = readResearchRecord(options.root, options.validator);
+  const followUp = options.followUp ? { followUp: { record } } : {};
   const request = designRequest(
     {
+      ...followUp,
       model: options.claude.model,
       system: designerSystem(
         options.catalogueRoot,
         loadConfig(options.root, options.validator).config?.limits,
       ),
-      context: designerContext(
-        [...hosts.values()],
-        existing,
-        readResearchRecord(options.root, options.validator),
-      ),
+      context: designerContext([...hosts.values()], existing, record, options.followUp),
     },
     designUser({
+      ...followUp,
       ...(options.host !== undefined ? { host: options.host } : {}),
       lab: { existing, existingShas },
       taken: [],
@@ -288,8 +302,17 @@ export interface ProposeReport {
   proposed: { name: string; pullRequest: { ref: string; action: OpenOutcome['action'] } | null }[];
   skipped: Skipped[];
   abandoned: { attempts: number; problems: string[] }[];
-  designedBy: 'claude' | 'catalogue';
+  designedBy: 'claude' | 'catalogue' | 'rules';
   dryRun: boolean;
+}
+
+/** What a proposal is, for filtering: who designed it, and whether it follows up earlier results. */
+function proposalLabels(c: Candidate, designed: DesignProvenance | undefined): string[] {
+  return [
+    'axiom:proposal',
+    designed ? 'axiom:designed-by-model' : c.followUp ? 'axiom:rules' : 'axiom:catalogue',
+    ...(c.followUp ? ['axiom:follow-up'] : []),
+  ];
 }
 
 /**
@@ -314,10 +337,11 @@ async function declinedProposals(forge: Forge | undefined): Promise<Map<string, 
 export async function proposeExperiments(options: ProposeOptions): Promise<ProposeReport> {
   const onProgress = options.onProgress ?? (() => {});
   const declined = await declinedProposals(options.forge);
+  const withoutModel = options.followUp ? proposeFollowUps : proposeFromCatalogue;
   const found = options.claude
     ? await designWithClaude({ ...options, claude: options.claude, onProgress })
     : {
-        ...(await proposeFromCatalogue({ ...options, declined, onProgress })),
+        ...(await withoutModel({ ...options, declined, onProgress })),
         designs: new Map<string, DesignProvenance>(),
         abandoned: [],
       };
@@ -346,8 +370,8 @@ export async function proposeExperiments(options: ProposeOptions): Promise<Propo
       base: 'main',
       title: `Propose ${c.name}: ${c.manifest.title.replace(/[\p{Cc}\p{Cf}]/gu, ' ')}`,
       body: proposalBody(c, designed),
-      labels: ['axiom:proposal', designed ? 'axiom:designed-by-model' : 'axiom:catalogue'],
-      commitMessage: `Propose experiment ${c.name} (${designed ? `designed by ${designed.model}` : 'from the catalogue'})`,
+      labels: proposalLabels(c, designed),
+      commitMessage: `Propose experiment ${c.name} (${designed ? `designed by ${designed.model}` : c.followUp ? `follow-up by the rule ${c.followUp.rule}` : 'from the catalogue'})`,
       files,
     });
     proposed.push({ name: c.name, pullRequest: { ref: pr.pullRequest.ref, action: pr.action } });
@@ -356,7 +380,7 @@ export async function proposeExperiments(options: ProposeOptions): Promise<Propo
     proposed,
     skipped: found.skipped,
     abandoned: found.abandoned,
-    designedBy: options.claude ? 'claude' : 'catalogue',
+    designedBy: options.claude ? 'claude' : options.followUp ? 'rules' : 'catalogue',
     dryRun: !options.forge,
   };
 }

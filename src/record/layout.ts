@@ -1,3 +1,5 @@
+import { EXPERIMENT_NAME_PATTERN } from '../manifest/name.js';
+
 /**
  * The layout of the research record in git, written by `axiom collect` and read by plots, the site
  * and `axiom credit`. A collection run is recorded in one or more batches, each its own pull request
@@ -12,6 +14,7 @@
  * A batch is named after its collection run (`2026-11-25T120000Z`); when the run needed several, the
  * second is `2026-11-25T120000Z.2`, and so on. A result's stable address is `results/<experiment>/<batch>.md#result-<id>`
  * (its data: the line of `<batch>.jsonl` whose "result" is the id); the site gives each result a page.
+ * A follow-up's manifest cites the results it builds on by these addresses (`follow_up.parents`).
  *
  * The layout before batches (one folder per result) is still read, and `axiom migrate` rewrites it:
  *
@@ -43,6 +46,36 @@ export const resultAnchor = (id: number) => `result-${id}`;
 /** Where a result is reviewed: its batch's review file and its anchor there. */
 export const resultAddress = (experiment: string, batch: string, id: number) =>
   `${reviewFile(experiment, batch)}#${resultAnchor(id)}`;
+
+/** What a result's stable address names; `batch` is absent for a result of the layout before batches. */
+export interface ResultAddress {
+  experiment: string;
+  batch?: string;
+  id: number;
+}
+
+const ADDRESS = new RegExp(
+  `^results/(${EXPERIMENT_NAME_PATTERN})/(?:([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{6}Z(?:\\.[1-9][0-9]{0,3})?)\\.md#result-([1-9][0-9]{0,11})|([1-9][0-9]{0,11}))$`,
+);
+
+/**
+ * Reads a stable address: `results/<experiment>/<batch>.md#result-<id>`, or `results/<experiment>/<id>`
+ * (the result's folder in the layout before batches). Undefined when it is neither.
+ */
+export function parseResultAddress(address: string): ResultAddress | undefined {
+  const match = ADDRESS.exec(address);
+  if (!match) return undefined;
+  const [, experiment, batch, batchedId, folderId] = match;
+  return batch
+    ? { experiment: experiment as string, batch, id: Number(batchedId) }
+    : { experiment: experiment as string, id: Number(folderId) };
+}
+
+/** A result's stable address: in its batch's review, or its folder in the layout before batches. */
+export const addressOf = (result: { experiment: string; batch?: string; id: number }) =>
+  result.batch
+    ? resultAddress(result.experiment, result.batch, result.id)
+    : `${RESULTS_DIR}/${result.experiment}/${result.id}`;
 
 /** The batch a data file name holds, or undefined when it is not one. */
 export function batchOfDataFile(name: string): string | undefined {

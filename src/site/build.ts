@@ -10,9 +10,11 @@ import type { Manifest } from '../manifest/types.js';
 import { renderRecordPlots } from '../plots/plots.js';
 import type { PlotRenderer } from '../plots/render.js';
 import type { Problem } from '../problems.js';
+import { lineageOf } from '../record/lineage.js';
 import { type ExperimentRecord, readResearchRecord } from '../record/research.js';
 import type { SchemaValidator } from '../schema/validate.js';
 import { STYLE } from './html.js';
+import { builtOnNote, LINES_HREF, lineageNote, linePage, linesPage } from './lineage.js';
 import {
   allHosts,
   creditPage,
@@ -24,6 +26,7 @@ import {
   hostPage,
   hostsPage,
   indexPage,
+  lineageHref,
   plotHref,
   resultHref,
   resultPage,
@@ -200,6 +203,7 @@ export async function buildSite(options: {
     ...(options.repoUrl ? { repoUrl: options.repoUrl.replace(/\/+$/, '') } : {}),
     sources: new Map([...sources.keys()].map((key) => [key, sourceHref(...splitKey(key))])),
     deployed,
+    lineage: lineageOf(record.experiments),
   };
   const pages: [string, string][] = [
     ['index.html', indexPage(data)],
@@ -207,11 +211,13 @@ export async function buildSite(options: {
     ['timeline.html', timelinePage(data)],
     ['hosts.html', hostsPage(data)],
     ...allHosts(data).map((id): [string, string] => [hostHref(id), hostPage(data, id)]),
+    [LINES_HREF, linesPage(data)],
+    ...data.lineage.lines.map((line): [string, string] => [lineageHref(line.root), linePage(data, line)]),
     ...record.experiments.flatMap((experiment): [string, string][] => [
-      [experimentHref(experiment.name), experimentPage(data, experiment)],
+      [experimentHref(experiment.name), experimentPage(data, experiment, lineageNote(data, experiment))],
       ...experiment.results.map((result): [string, string] => [
         resultHref(experiment.name, result.id),
-        resultPage(data, experiment, result),
+        resultPage(data, experiment, result, builtOnNote(data, experiment, result)),
       ]),
     ]),
   ];

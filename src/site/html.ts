@@ -40,6 +40,7 @@ export interface PageOptions {
 
 const NAV: [string, string][] = [
   ['index.html', 'Experiments'],
+  ['lineage.html', 'Lines of inquiry'],
   ['hosts.html', 'Hosts'],
   ['credit.html', 'Credit'],
   ['timeline.html', 'Timeline'],

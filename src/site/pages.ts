@@ -1,7 +1,6 @@
 import {
   describeCheck,
   hypothesisChecksOf,
-  judgeOutcome,
   OUTCOMES,
   type Outcome,
   preconditionsOf,
@@ -10,7 +9,9 @@ import type { Host } from '../fleet/types.js';
 import { headlineMetric, spread } from '../manifest/headline.js';
 import type { AcceptanceCheck, Manifest } from '../manifest/types.js';
 import type { RenderedPlot } from '../plots/plots.js';
+import { outcomeOfResult } from '../record/findings.js';
 import { resultAddress } from '../record/layout.js';
+import type { Lineage } from '../record/lineage.js';
 import type { ExperimentRecord, ResultRecord } from '../record/research.js';
 import { type Html, html, page } from './html.js';
 import type { HistoryCommit, RecordHistory, TimelineEntry } from './timeline.js';
@@ -30,6 +31,8 @@ export interface SiteData {
   sources: ReadonlyMap<string, string>;
   /** The manifests results' workunits were deployed from, by `deployedKey`. */
   deployed?: ReadonlyMap<string, Manifest>;
+  /** Which experiment grew out of which results (record/lineage.ts). */
+  lineage: Lineage;
 }
 
 export const deployedKey = (experiment: string, commit: string) => `${experiment}@${commit}`;
@@ -52,6 +55,8 @@ export const dataHref = (experiment: string, id: number) => `results/${experimen
 export const plotHref = (plot: RenderedPlot) =>
   `plots/${plot.experiment}/${plot.result === undefined ? 'overview' : plot.result}-${plot.index + 1}.svg`;
 export const experimentHref = (name: string) => `experiments/${name}.html`;
+/** Where a line of inquiry is drawn: a page per line, named after its first experiment. */
+export const lineageHref = (root: string) => `lineage/${root}.html`;
 export const resultHref = (experiment: string, id: number) => `results/${experiment}/${id}.html`;
 
 /** How many rows of a plot's data its table shows; the full data is the result's download. */
@@ -105,26 +110,6 @@ export function sourceCommit(
   result: ResultRecord,
 ): string | undefined {
   return result.review?.manifest_commit;
-}
-
-/**
- * The result's outcome and what decided it: from its review, else judged from the manifest's
- * checks (a review written before reasons were recorded gets the reason its manifest gives now,
- * when that gives the same outcome).
- */
-function outcomeOfResult(
-  experiment: ExperimentRecord,
-  result: ResultRecord,
-): { outcome: Outcome; reason: string } {
-  const judged = judgeOutcome(
-    result.envelope,
-    experiment.manifest,
-    (result.review?.checks ?? []).every((c) => c.passed),
-  );
-  const recorded = result.review?.outcome;
-  if (!recorded) return judged;
-  const reason = result.review?.outcome_reason ?? (recorded === judged.outcome ? judged.reason : '');
-  return { outcome: recorded, reason };
 }
 
 function outcome(experiment: ExperimentRecord, result: ResultRecord): Html {
@@ -240,7 +225,7 @@ export function headlineSpread(experiment: ExperimentRecord) {
   return s ? { metric, ...s, unit: experiment.manifest?.outputs.metrics[metric]?.unit } : undefined;
 }
 
-function spreadText(s: NonNullable<ReturnType<typeof headlineSpread>>): string {
+export function spreadText(s: NonNullable<ReturnType<typeof headlineSpread>>): string {
   const unit = s.unit ? ` ${s.unit}` : '';
   return s.n === 1
     ? `${s.metric} = ${number(s.median)}${unit} (one result)`
@@ -258,15 +243,19 @@ export function indexPage(data: SiteData): string {
     .filter(Boolean)
     .sort()
     .at(-1);
-  const cards = data.experiments.map((e) => {
-    const top = headlineSpread(e);
-    const plot = overviews(data, e.name)[0];
-    return html`<li><h2><a href="${experimentHref(e.name)}">${e.manifest?.title ?? e.name}</a></h2>
+  // One card per line of inquiry: its first experiment, and what its later rounds found.
+  const cards = data.experiments
+    .filter((e) => data.lineage.rootOf(e.name) === e.name)
+    .map((e) => {
+      const top = headlineSpread(e);
+      const plot = overviews(data, e.name)[0];
+      return html`<li><h2><a href="${experimentHref(e.name)}">${e.manifest?.title ?? e.name}</a></h2>
 <p class="muted">${e.name} · ${status(e)}</p>
 ${e.manifest ? html`<blockquote>${e.manifest.hypothesis}</blockquote>` : ''}
 <p><strong>What we learned:</strong> ${learnedSentence(e)}${top ? html` Headline ${spreadText(top)}.` : ''}${budgetNote(e.manifest)}</p>
+${laterRounds(data, e.name)}
 ${plot ? figure(plot, '') : ''}</li>`;
-  });
+    });
   return page({
     title: 'Experiments',
     root: '',
@@ -277,11 +266,36 @@ ${plot ? figure(plot, '') : ''}</li>`;
   });
 }
 
+/** On an index card: the later rounds of the line it starts, each with what it found. */
+function laterRounds(data: SiteData, root: string): Html | string {
+  const members = data.lineage.lines.find((l) => l.root === root)?.members ?? [];
+  const later = members.filter((name) => name !== root);
+  if (later.length === 0) return '';
+  const rounds = later.map((name) => {
+    const e = data.experiments.find((x) => x.name === name);
+    return html`<li>Round ${data.lineage.roundOf(name)}, <a href="${experimentHref(name)}">${name}</a>: ${e ? learnedSentence(e) : ''}</li>`;
+  });
+  return html`<p><strong>Line of inquiry</strong> (<a href="${lineageHref(root)}">${members.length} rounds</a>):</p><ul>${rounds}</ul>`;
+}
+
+/** Who designed an experiment, in a phrase: the follow-up rule, the model, or the person. */
+export function designedBy(m: Manifest): string {
+  if (m.provenance.designed_by === 'rules')
+    return `the stated follow-up rule ${m.follow_up?.rule ?? '(unnamed)'}, without a model`;
+  if (m.provenance.designed_by === 'model') return m.provenance.model ?? 'a model';
+  return m.provenance.author ?? 'a person';
+}
+
 function hostCell(id: number | undefined, root: string): Html {
   return id === undefined ? html`–` : html`<a href="${root}${hostHref(id)}">${id}</a>`;
 }
 
-export function experimentPage(data: SiteData, experiment: ExperimentRecord): string {
+/** An experiment's page; `lineage` is its place in its line of inquiry (site/lineage.ts). */
+export function experimentPage(
+  data: SiteData,
+  experiment: ExperimentRecord,
+  lineage: Html | string = '',
+): string {
   const m = experiment.manifest;
   const top = headlineSpread(experiment);
   const merge = data.history.proposalMerge(experiment.name);
@@ -296,11 +310,12 @@ export function experimentPage(data: SiteData, experiment: ExperimentRecord): st
 <p class="muted">${experiment.name} · ${status(experiment)}</p>
 <p>What the results say: <strong>${outcomeSummary(experiment)}</strong>${top ? html`; headline ${spreadText(top)}` : ''}.</p>
 <p><strong>What we learned:</strong> ${learnedSentence(experiment)}</p>
+${lineage}
 ${
   m
     ? html`<h2>Hypothesis</h2><blockquote>${m.hypothesis}</blockquote>
 <p>Each run lasts ${m.run_duration} s${budgetNote(m)}; credit is capped at ${m.credit_cap} per result; ${m.targets.length} target host${m.targets.length === 1 ? '' : 's'}.${checkList('Checks of the hypothesis', hypothesisChecksOf(m))}${checkList('Preconditions (work a result must do; unmet, it is inconclusive)', preconditionsOf(m))}</p>
-<p>Designed by ${m.provenance.designed_by === 'model' ? `${m.provenance.model ?? 'a model'}` : (m.provenance.author ?? 'a person')}; proposed and approved in ${pullRequestLink(data, merge)}. Script: ${sourceLink(data, '../', merge?.commit, m.script)}; manifest: ${sourceLink(data, '../', merge?.commit, `manifests/${experiment.name}.yaml`)}.</p>`
+<p>Designed by ${designedBy(m)}; proposed and approved in ${pullRequestLink(data, merge)}. Script: ${sourceLink(data, '../', merge?.commit, m.script)}; manifest: ${sourceLink(data, '../', merge?.commit, `manifests/${experiment.name}.yaml`)}.</p>`
     : ''
 }
 <h2>All results</h2>
@@ -311,7 +326,13 @@ ${overviews(data, experiment.name).map((p) => figure(p, '../'))}
   });
 }
 
-export function resultPage(data: SiteData, experiment: ExperimentRecord, result: ResultRecord): string {
+/** A result's page; `builtOn` names the experiments that build on it (site/lineage.ts). */
+export function resultPage(
+  data: SiteData,
+  experiment: ExperimentRecord,
+  result: ResultRecord,
+  builtOn: Html | string = '',
+): string {
   const review = result.review;
   const metrics = Object.entries(result.envelope.metrics).map(
     ([name, value]) =>
@@ -329,6 +350,7 @@ export function resultPage(data: SiteData, experiment: ExperimentRecord, result:
     root: '../../',
     body: html`<h1>Result ${result.id} of <a href="../../${experimentHref(experiment.name)}">${experiment.manifest?.title ?? experiment.name}</a></h1>
 <p>Outcome: <strong>${outcome(experiment, result)}</strong> (by the acceptance checks)${decidedBy(experiment, result) ? html`: ${decidedBy(experiment, result)}` : ''} · eligibility: ${verdict(result)}${review ? html` · quality ${number(review.quality)} · proposed credit ${number(review.proposed_credit)}` : ''}${result.credit !== undefined ? html` · credit merged ${number(result.credit)}` : ''}</p>
+${builtOn}
 ${plots.map((p) => figure(p, '../../'))}
 <h2>Metrics</h2>
 <div class="table"><table><caption>As reported by the volunteer's computer</caption><thead><tr><th scope="col">Metric</th><th scope="col" class="num">Value</th><th scope="col">Unit</th></tr></thead><tbody>${metrics}</tbody></table></div>
