@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import type { BoincStore, CreditSubject } from '../boinc/store.js';
+import type { BoincStore, CreditSubject, DeployedWorkunit } from '../boinc/store.js';
 import { loadConfig } from '../config/config.js';
 import { judgeOutcome, type OutcomeJudgement } from '../envelope/acceptance.js';
 import type { SanitisedEnvelope } from '../envelope/envelope.js';
@@ -168,7 +168,9 @@ function copyCheck(
   if (!original) return { ...base, passed: true };
   const them = `result ${original.id} (host ${original.host}, ${original.experiment}${original.envelope.seed !== undefined ? `, seed ${original.envelope.seed}` : ''}, ${original.where})`;
   const own = key ? members.get(key) : undefined;
-  const before = own && original.receivedAt !== undefined && original.receivedAt < own.firstCreated;
+  // BOINC keeps both times to the second; a result back in the second its seed went out cannot have
+  // been computed from it (the workunit must be sent, run and returned first).
+  const before = own && original.receivedAt !== undefined && original.receivedAt <= own.firstCreated;
   if (own && !before && original.host !== host && own.hosts.has(original.host))
     return {
       ...base,
@@ -189,14 +191,19 @@ function copyCheck(
   };
 }
 
-/** The hosts and first creation time of each computation, from the deployment record. */
-async function membersOf(
-  keys: readonly string[],
+/** The deployment record's workunits of the computations these results ran, read once for the copy check and settling. */
+async function deployedRowsOf(
+  intake: readonly Incoming[],
   store: CollectOptions['store'],
-): Promise<Map<string, ComputationMembers>> {
+): Promise<DeployedWorkunit[]> {
+  const keys = new Set(intake.flatMap((i) => (i.workunit ? [replicaKey(i.workunit)] : [])));
+  return store && keys.size > 0 ? store.deployedWorkunits({ computations: [...keys] }) : [];
+}
+
+/** The hosts and first creation time of each computation. */
+function membersOf(rows: readonly DeployedWorkunit[]): Map<string, ComputationMembers> {
   const members = new Map<string, ComputationMembers>();
-  if (!store || keys.length === 0) return members;
-  for (const row of await store.deployedWorkunits({ computations: [...new Set(keys)] })) {
+  for (const row of rows) {
     const entry = members.get(row.computation) ?? { hosts: new Set<number>(), firstCreated: Infinity };
     entry.hosts.add(row.host);
     entry.firstCreated = Math.min(entry.firstCreated, row.createdAt * 1000);
@@ -221,6 +228,7 @@ async function checkAll(
   options: CollectOptions,
   record: ResearchRecord,
   copies: CopyIndex,
+  members: ReadonlyMap<string, ComputationMembers>,
   setAside: SetAside[],
 ): Promise<Checked[]> {
   const deployed = new DeployedManifests(options.root, options.validator);
@@ -228,10 +236,6 @@ async function checkAll(
   const subjects: Map<number, CreditSubject> = options.store
     ? await options.store.creditSubjects(intake.map((i) => i.resultId))
     : new Map();
-  const members = await membersOf(
-    intake.flatMap((i) => (i.workunit ? [replicaKey(i.workunit)] : [])),
-    options.store,
-  );
   const checked: Checked[] = [];
   for (const incoming of intake) {
     try {
@@ -448,9 +452,18 @@ export async function collect(options: CollectOptions): Promise<CollectOutcome> 
   if (intake.incoming.length >= 500)
     options.progress?.(`collect: ${intake.incoming.length} new results, ${intake.skipped} already collected`);
   const setAside = [...intake.setAside];
-  const all = await checkAll(intake.incoming, options, record, published.copies, setAside);
+  const deployed = await deployedRowsOf(intake.incoming, options.store);
+  const all = await checkAll(
+    intake.incoming,
+    options,
+    record,
+    published.copies,
+    membersOf(deployed),
+    setAside,
+  );
   const settlement = await settle(candidatesOf(all), {
     ...(options.store ? { store: options.store } : {}),
+    deployed,
     hosts: fleetOf(options),
     watched: watchedHosts(record),
     published: published.byComputation,

@@ -57,6 +57,8 @@ export interface SettleContext {
     BoincStore,
     'deployedWorkunits' | 'workunitStates' | 'cancelWorkunits' | 'recordWorkunits' | 'closeComputations'
   >;
+  /** The deployment record's workunits of the computations being settled (at least). */
+  deployed: readonly DeployedWorkunit[];
   /** The hosts extra replicas may go to (the fleet experiments may target). */
   hosts: () => Promise<readonly Host[]>;
   watched: ReadonlySet<number>;
@@ -112,9 +114,12 @@ interface Members {
  */
 export async function settle(candidates: readonly Candidate[], context: SettleContext): Promise<Settlement> {
   const groups = new Map<string, Candidate[]>();
-  for (const c of candidates) groups.set(c.computation, [...(groups.get(c.computation) ?? []), c]);
-  const keys = [...groups.keys()];
-  const rows = context.store ? await context.store.deployedWorkunits({ computations: keys }) : [];
+  for (const c of candidates) {
+    const group = groups.get(c.computation);
+    if (group) group.push(c);
+    else groups.set(c.computation, [c]);
+  }
+  const rows = context.deployed.filter((r) => groups.has(r.computation));
   const states = context.store ? await context.store.workunitStates(rows.map((r) => r.name)) : new Map();
   const settlement: Settlement = { standings: new Map(), held: [], requested: [] };
   for (const [key, group] of groups) {
