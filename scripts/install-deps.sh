@@ -10,8 +10,10 @@ OS_RELEASE=${AXIOM_OS_RELEASE:-/etc/os-release}
 os_id=$( (. "$OS_RELEASE" 2>/dev/null && echo "${ID:-}") || true)
 
 # libopenblas0-pthread: the science test and experiment-budget-fill run some workunits on Debian's
-# OpenBLAS (axiom run --blas openblas); numpy's default stays the BLAS the system had.
-PACKAGES=(git openssl python3-numpy mariadb-server mariadb-client bubblewrap linux-libc-dev libopenblas0-pthread)
+# OpenBLAS (axiom run --blas openblas); numpy's default stays the BLAS the system had. libblas3 and
+# liblapack3 are the reference BLAS, named because python3-numpy takes any libblas.so.3: installed in
+# one go with OpenBLAS, apt satisfies numpy with OpenBLAS alone and there is no reference to put back.
+PACKAGES=(git openssl python3-numpy libblas3 liblapack3 mariadb-server mariadb-client bubblewrap linux-libc-dev libopenblas0-pthread)
 if [[ $os_id == ubuntu ]]; then
   chromium=${AXIOM_CHROMIUM:-/usr/bin/chromium}
   if [[ ${1:-} != --print ]] && ! [[ -x $chromium && $(readlink -f "$chromium") != /snap/* ]]; then
