@@ -733,6 +733,15 @@ describe("the machine the tests need, on GitHub's Ubuntu runners too", () => {
     expect(ubuntu).not.toContain('chromium');
     expect(ubuntu).not.toContain('chromium-browser');
   });
+
+  it('asks for the reference BLAS by name beside OpenBLAS, so that numpy does not get OpenBLAS alone', () => {
+    const packages = printed('ID=debian\nVERSION_ID="12"\n');
+    expect(packages).toContain('libopenblas0-pthread');
+    for (const reference of ['libblas3', 'liblapack3']) {
+      expect(packages).toContain(reference);
+      expect(packages.indexOf(reference)).toBeLessThan(packages.indexOf('libopenblas0-pthread'));
+    }
+  });
 });
 
 describe('actions', () => {
