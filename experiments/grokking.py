@@ -31,7 +31,7 @@ from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 
-VERSION = "1.0.0"
+VERSION = "1.1.0"
 RESULT_FILE = "experiment_result.json"
 START = time.monotonic()
 LOG_EVERY = 50
@@ -102,10 +102,12 @@ def train_seed(job):
     readout = (scale * rng.standard_normal((width, p)) / np.sqrt(width)).astype(np.float32)
     params, first, second = [embed, readout], [np.zeros_like(embed), np.zeros_like(readout)], [np.zeros_like(embed), np.zeros_like(readout)]
     lr, beta1, beta2, decay = cfg["lr"], 0.9, 0.98, cfg["weight_decay"]
-    rows, fit_epoch, grok_epoch, cut = [], -1, -1, False
+    rows, fit_epoch, grok_epoch, at_fit, cut = [], -1, -1, None, False
     # Every seed trains all its epochs, grokked or not, so the work is what the params say. Accuracy
-    # is checked every LOG_EVERY epochs (EARLY_EVERY in the first EARLY_EPOCHS); rows are kept at ROWS log-spaced checks (and at the fit and
-    # the grok), so that a long run's series stays small.
+    # is checked every LOG_EVERY epochs (EARLY_EVERY in the first EARLY_EPOCHS); rows are kept at ROWS
+    # log-spaced checks fixed by the params, so that a long run's series stays small, and so that two
+    # replicas keep the same rows even where float32 rounding (another BLAS, another core count) moves
+    # a threshold crossing by one check.
     checks = max(1, cfg["epochs"] // LOG_EVERY)
     kept = {LOG_EVERY * int(round(c)) for c in np.geomspace(1, checks, ROWS)} | {cfg["epochs"]}
     for epoch in range(1, cfg["epochs"] + 1):
@@ -136,15 +138,15 @@ def train_seed(job):
             test_in = embed[a_test] + embed[b_test]
             test_acc = float(np.mean(((test_in * test_in) @ readout).argmax(axis=1) == y_test))
             if fit_epoch < 0 and train_acc >= FIT:
-                fit_epoch = epoch
+                fit_epoch, at_fit = epoch, test_acc
             if grok_epoch < 0 and test_acc >= GROK:
                 grok_epoch = epoch
             cut = time.time() > stop_at and epoch < cfg["epochs"]
-            if epoch in kept or epoch in (fit_epoch, grok_epoch) or cut:
+            if epoch in kept or cut:
                 rows.append((epoch, train_acc, test_acc))
             if cut:
                 break
-    return replica, rows, fit_epoch, grok_epoch, cut
+    return replica, rows, fit_epoch, grok_epoch, at_fit, cut
 
 
 def median(values):
@@ -153,10 +155,10 @@ def median(values):
 
 def write_result(cfg, outcomes):
     """Medians over the seeds that finished (a seed cut by the deadline is left out, never a zero)."""
-    done = [outcomes[r] for r in sorted(outcomes) if not outcomes[r][3]]
+    done = [outcomes[r] for r in sorted(outcomes) if not outcomes[r][4]]
     series = {"seed_index": [], "epoch": [], "train_acc": [], "test_acc": []}
     fits, groks, ratios, at_fit, finals = [], [], [], [], []
-    for index, (rows, fit_epoch, grok_epoch, _) in enumerate(done):
+    for index, (rows, fit_epoch, grok_epoch, test_at_fit, _) in enumerate(done):
         for epoch, train_acc, test_acc in rows:
             series["seed_index"].append(index)
             series["epoch"].append(epoch)
@@ -165,7 +167,7 @@ def write_result(cfg, outcomes):
         finals.append(rows[-1][2])
         if fit_epoch > 0:
             fits.append(fit_epoch)
-            at_fit.extend(test_acc for epoch, _, test_acc in rows if epoch == fit_epoch)
+            at_fit.append(test_at_fit)
         if grok_epoch > 0 and fit_epoch > 0:
             groks.append(grok_epoch)
             ratios.append(grok_epoch / max(fit_epoch, EARLY_EVERY))
@@ -204,8 +206,8 @@ def main():
     outcomes = {}
     with ProcessPoolExecutor(max_workers=min(workers(cfg), cfg["seeds"])) as pool:
         jobs = [(cfg["seed"], replica, cfg, stop_at) for replica in range(cfg["seeds"])]
-        for replica, rows, fit_epoch, grok_epoch, cut in pool.map(train_seed, jobs):
-            outcomes[replica] = (rows, fit_epoch, grok_epoch, cut)
+        for replica, rows, fit_epoch, grok_epoch, at_fit, cut in pool.map(train_seed, jobs):
+            outcomes[replica] = (rows, fit_epoch, grok_epoch, at_fit, cut)
     write_result(cfg, outcomes)
 
 
