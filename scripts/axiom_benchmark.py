@@ -18,18 +18,25 @@ CALIBRATION_FPOPS = 7.65e9
 KERNEL_SECONDS = 0.8  # the fastest of repeated runs on one core of the calibration host (docs/manifest.md)
 KERNEL_GFLOP = KERNEL_SECONDS * CALIBRATION_FPOPS / 1e9
 ROUNDS = 40000
+REPEATS = 3
 
 
 def kernel(_):
+    """The fastest of REPEATS runs of the workload, as KERNEL_SECONDS was taken: one run of under a
+    second is easily slowed by a moment's other work, and read that way the machine seemed up to a
+    third slower from one run to the next."""
     import numpy as np
 
-    values = np.linspace(-1.0, 1.0, 512)
-    started = time.perf_counter()
-    for _ in range(ROUNDS):
-        squashed = np.tanh(values) * 0.9 + values * 0.05
-        values = squashed - squashed.mean() + np.sqrt(np.abs(squashed)) * 1e-3
-        values = np.clip(values, -3.0, 3.0)
-    return time.perf_counter() - started
+    best = float("inf")
+    for _ in range(REPEATS):
+        values = np.linspace(-1.0, 1.0, 512)
+        started = time.perf_counter()
+        for _ in range(ROUNDS):
+            squashed = np.tanh(values) * 0.9 + values * 0.05
+            values = squashed - squashed.mean() + np.sqrt(np.abs(squashed)) * 1e-3
+            values = np.clip(values, -3.0, 3.0)
+        best = min(best, time.perf_counter() - started)
+    return best
 
 
 def main():
@@ -41,7 +48,9 @@ def main():
 
     with ProcessPoolExecutor(max_workers=cores) as pool:
         seconds = sorted(pool.map(kernel, range(cores)))
-    median = seconds[len(seconds) // 2]
+    # The median core (with an even count, the mean of the middle two, not the slower of them).
+    middle = len(seconds) // 2
+    median = seconds[middle] if len(seconds) % 2 else (seconds[middle - 1] + seconds[middle]) / 2
     print(json.dumps({"fpops": KERNEL_GFLOP * 1e9 / median, "seconds": seconds, "cores": cores,
                       "blas": blas_library()}))
 
