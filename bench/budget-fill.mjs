@@ -1,11 +1,11 @@
 // experiment-budget-fill: every first-batch experiment with the work the planner chooses for a
-// 2-core host (this machine's BOINC benchmark, AXIOM_BENCH_FPOPS, default the 7.65e9 measured here)
-// at a 600 s budget, run by the volunteer client in its sandbox, once with the reference BLAS and once
-// with Debian's OpenBLAS (the planner told the host's BLAS, as the fleet learns it from its results);
-// the share of the budget each used. AXIOM_BENCH_BLAS=reference or openblas runs one of them;
-// AXIOM_BENCH_LOCK=FILE takes that lock (flock) around each run, so other measurements interleave;
-// AXIOM_BENCH_FPOPS=measure lets `axiom run` plan each run itself from this machine's benchmark
-// measured when the run starts (scripts/axiom_benchmark.py), as on a machine busy with other work.
+// 2-core host at a 600 s budget, run by the volunteer client in its sandbox, once with the reference
+// BLAS and once with Debian's OpenBLAS (the planner told the host's BLAS, as the fleet learns it from
+// its results); the share of the budget each used. The host's benchmark is this machine's, measured
+// when each run starts (scripts/axiom_benchmark.py), as `axiom run` plans; AXIOM_BENCH_FPOPS=N fixes
+// it instead (7.65e9 is the host the work models were first calibrated on).
+// AXIOM_BENCH_BLAS=reference or openblas runs one of them; AXIOM_BENCH_EXPERIMENTS=a,b runs those;
+// AXIOM_BENCH_LOCK=FILE takes that lock (flock) around each run, so other measurements interleave.
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { experimentsIn, MEASURED_FPOPS, plannedWorkunit } from './planned.mjs';
@@ -35,8 +35,13 @@ function runOnce(root, name, wu, blas) {
 }
 
 export async function benchBudgetFill({ root, log }) {
-  const measure = process.env.AXIOM_BENCH_FPOPS === 'measure';
-  const fpops = measure ? undefined : Number(process.env.AXIOM_BENCH_FPOPS ?? MEASURED_FPOPS);
+  const fixed = process.env.AXIOM_BENCH_FPOPS;
+  const measure = fixed === undefined || fixed === 'measure';
+  const fpops = measure ? undefined : Number(fixed);
+  if (fpops !== undefined && !(fpops > 0))
+    throw new Error(
+      `AXIOM_BENCH_FPOPS must be a speed per core in FLOPS (e.g. ${MEASURED_FPOPS}) or "measure"`,
+    );
   const names = process.env.AXIOM_BENCH_EXPERIMENTS?.split(',') ?? experimentsIn(root);
   const builds = process.env.AXIOM_BENCH_BLAS?.split(',') ?? ['reference', 'openblas'];
   const fills = [];
